@@ -1,0 +1,70 @@
+import { LIMITS } from '../limits.js';
+import type { NodeId } from './types.js';
+
+/**
+ * Everything the core needs from outside, including its only sources of
+ * time (ticks, counted by the host) and chance (`random`, supplied by the
+ * host), so that a seeded host replays the same run exactly.
+ */
+export interface CoreConfig {
+  readonly id: NodeId;
+  /** Every voting member, this node included. */
+  readonly members: readonly NodeId[];
+  /** A follower that hears nothing from a sequencer for this many ticks (randomised up to twice as many) campaigns. */
+  readonly electionTimeoutTicks: number;
+  /** The sequencer sends a heartbeat every this many ticks when it has nothing else to send. */
+  readonly heartbeatIntervalTicks: number;
+  /** A follower waits at least this many ticks (plus jitter up to as many again) before repeating a NACK. */
+  readonly nackRetryTicks: number;
+  /** Ask for a vote only after a pre-vote shows the candidate could win (keeps rejoining nodes from disrupting). */
+  readonly preVote: boolean;
+  /** A sequencer that has not heard from a majority within an election timeout steps down. */
+  readonly checkQuorum: boolean;
+  readonly maxBatchEntries: number;
+  readonly maxUncommittedEntries: number;
+  readonly maxRetransmitEntries: number;
+  readonly maxNackRangeEntries: number;
+  readonly maxBufferedFutureEntries: number;
+  readonly maxProducers: number;
+  readonly maxProducerHistoryEntries: number;
+  readonly maxEpochBoundaries: number;
+  /** A number in [0, 1); the host decides where it comes from. */
+  readonly random: () => number;
+}
+
+export type CoreTimingDefaults = Pick<
+  CoreConfig,
+  'electionTimeoutTicks' | 'heartbeatIntervalTicks' | 'nackRetryTicks' | 'preVote' | 'checkQuorum'
+>;
+
+/** With a 10 ms tick: heartbeats every 50 ms, elections after 300 to 600 ms of silence. */
+export const DEFAULT_TIMING: CoreTimingDefaults = {
+  electionTimeoutTicks: 30,
+  heartbeatIntervalTicks: 5,
+  nackRetryTicks: 3,
+  preVote: true,
+  checkQuorum: true,
+};
+
+export function makeCoreConfig(
+  id: NodeId,
+  members: readonly NodeId[],
+  random: () => number,
+  overrides: Partial<CoreConfig> = {},
+): CoreConfig {
+  return {
+    id,
+    members,
+    random,
+    ...DEFAULT_TIMING,
+    maxBatchEntries: LIMITS.maxBatchEntries,
+    maxUncommittedEntries: LIMITS.maxUncommittedEntries,
+    maxRetransmitEntries: LIMITS.maxRetransmitEntries,
+    maxNackRangeEntries: LIMITS.maxNackRangeEntries,
+    maxBufferedFutureEntries: LIMITS.maxBufferedFutureEntries,
+    maxProducers: LIMITS.maxProducers,
+    maxProducerHistoryEntries: LIMITS.maxProducerHistoryEntries,
+    maxEpochBoundaries: LIMITS.maxEpochBoundaries,
+    ...overrides,
+  };
+}

@@ -1,0 +1,802 @@
+import { invariant } from './assert.js';
+import type { CoreConfig } from './config.js';
+import { EpochIndex } from './epoch-index.js';
+import { ProducerTable } from './producer-table.js';
+import {
+  type AckMessage,
+  type AppendMessage,
+  type Entry,
+  EntryKind,
+  type HardState,
+  type NackMessage,
+  type NodeId,
+  type Outgoing,
+  type PeerMessage,
+  type Proposal,
+  type Ready,
+  type RecoveredState,
+  type RetransmitAction,
+  Role,
+  type TimeoutNowMessage,
+  type VoteRequestMessage,
+  type VoteResponseMessage,
+} from './types.js';
+
+export type ProposeResult =
+  | { readonly kind: 'appended'; readonly seq: number; readonly epoch: number }
+  | { readonly kind: 'duplicate'; readonly seq: number | null; readonly epoch: number | null }
+  | { readonly kind: 'outOfOrder'; readonly expectedProducerSeq: number }
+  | { readonly kind: 'notLeader'; readonly leaderId: NodeId | null }
+  | { readonly kind: 'busy'; readonly reason: 'window-full' | 'transferring' };
+
+export interface PeerStatus {
+  readonly id: NodeId;
+  readonly matchSeq: number;
+  readonly lagEntries: number;
+  readonly active: boolean;
+}
+
+export interface CoreStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly epoch: number;
+  readonly leaderId: NodeId | null;
+  readonly votedFor: NodeId | null;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  readonly lastEpoch: number;
+  readonly commitSeq: number;
+  /** Followers only: the highest seq the sequencer is known to hold. */
+  readonly knownLeaderLastSeq: number;
+  /** Sequencer only: each follower's progress. */
+  readonly peers: readonly PeerStatus[];
+  readonly transferTarget: NodeId | null;
+}
+
+interface Progress {
+  matchSeq: number;
+  /** Heard from since the last check-quorum round. */
+  recentActive: boolean;
+  /** Rate limit for probes after a rejected append. */
+  lastProbeTick: number;
+  lastProbeSeq: number;
+}
+
+/**
+ * One member of an Ordo cluster as a deterministic state machine, shaped
+ * like etcd's raft: feed it peer messages (`step`), proposals (`propose`)
+ * and clock ticks (`tick`); take the resulting work with `ready()` and carry
+ * it out in order (persist, send, deliver). It never touches a socket, a
+ * disk, a clock or a random source of its own.
+ *
+ * The elected leader of an epoch is the sequencer: it gives each proposal the
+ * next seq and multicasts it. Followers repair gaps by NACK, acknowledge what
+ * they hold durably, and the sequencer commits what a majority holds.
+ */
+export class ProtocolNode {
+  private readonly cfg: CoreConfig;
+  private readonly peers: readonly NodeId[];
+  private readonly quorum: number;
+
+  // Persistent state (HardState).
+  private epoch: number;
+  private votedFor: NodeId | null;
+  private commitSeq: number;
+
+  private readonly log: EpochIndex;
+  private readonly producers: ProducerTable;
+  private lastTimestampMs: number;
+
+  private role: Role = Role.follower;
+  private leaderId: NodeId | null = null;
+  /** Logical time, in ticks, since this core started. */
+  private ticks = 0;
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  private readonly votes = new Map<NodeId, boolean>();
+
+  // Sequencer state.
+  private readonly progress = new Map<NodeId, Progress>();
+  /** Highest seq this node has handed to its host for persisting before the current Ready. */
+  private selfMatchSeq = 0;
+  private transferee: NodeId | null = null;
+  private transferElapsed = 0;
+
+  // Follower state.
+  /** Highest seq known to match the current sequencer's log. */
+  private leaderMatchSeq = 0;
+  /** Highest seq the current sequencer is known to hold. */
+  private knownLeaderLastSeq = 0;
+  /** Multicast batches that arrived ahead of a gap, by their prevSeq. */
+  private readonly future = new Map<number, AppendMessage>();
+  private futureEntries = 0;
+  private nackOutstanding: { toSeq: number; retryAtTick: number } | null = null;
+
+  // Work accumulated for the next Ready.
+  private storedLastSeq: number;
+  private pendingEntries: Entry[] = [];
+  private truncatePoint: number | null = null;
+  private outbox: Outgoing[] = [];
+  private retransmits: RetransmitAction[] = [];
+  private hardStateDirty = false;
+  private roleChanged = false;
+  private ackDue = false;
+  private heartbeatDue = false;
+  private deliveredSeq: number;
+
+  constructor(config: CoreConfig, recovered: RecoveredState) {
+    invariant(config.members.includes(config.id), `member list lacks this node ${config.id}`);
+    invariant(new Set(config.members).size === config.members.length, 'member ids must be unique');
+    invariant(config.electionTimeoutTicks > config.heartbeatIntervalTicks, 'heartbeats must come faster than elections');
+    this.cfg = config;
+    this.peers = config.members.filter((m) => m !== config.id);
+    this.quorum = Math.floor(config.members.length / 2) + 1;
+    this.log = new EpochIndex(
+      recovered.firstSeq,
+      recovered.lastSeq,
+      recovered.epochBeforeFirst,
+      recovered.epochStarts,
+      config.maxEpochBoundaries,
+    );
+    this.epoch = recovered.hardState.epoch;
+    this.votedFor = recovered.hardState.votedFor;
+    invariant(this.log.lastEpoch <= this.epoch, 'log holds an epoch newer than the node has seen');
+    // A commit point beyond the recovered log (lost unsynced writes) is not ours to claim.
+    this.commitSeq = Math.min(recovered.hardState.commitSeq, recovered.lastSeq);
+    this.deliveredSeq = this.commitSeq;
+    this.leaderMatchSeq = this.commitSeq;
+    this.storedLastSeq = recovered.lastSeq;
+    this.lastTimestampMs = recovered.lastTimestampMs;
+    this.producers = new ProducerTable(config.maxProducers, config.maxProducerHistoryEntries);
+    for (const entry of recovered.recentEntries) this.recordProducer(entry);
+    this.resetElectionTimeout();
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  get id(): NodeId {
+    return this.cfg.id;
+  }
+
+  get isLeader(): boolean {
+    return this.role === Role.leader;
+  }
+
+  get currentLeader(): NodeId | null {
+    return this.leaderId;
+  }
+
+  get currentEpoch(): number {
+    return this.epoch;
+  }
+
+  get lastSeq(): number {
+    return this.log.lastSeq;
+  }
+
+  get committedSeq(): number {
+    return this.commitSeq;
+  }
+
+  epochAt(seq: number): number | undefined {
+    return this.log.epochAt(seq);
+  }
+
+  status(): CoreStatus {
+    const peers: PeerStatus[] = [];
+    if (this.role === Role.leader) {
+      for (const id of this.peers) {
+        const p = this.progress.get(id)!;
+        peers.push({
+          id,
+          matchSeq: p.matchSeq,
+          lagEntries: this.log.lastSeq - p.matchSeq,
+          active: p.recentActive,
+        });
+      }
+    }
+    return {
+      id: this.cfg.id,
+      role: this.role,
+      epoch: this.epoch,
+      leaderId: this.leaderId,
+      votedFor: this.votedFor,
+      firstSeq: this.log.firstSeq,
+      lastSeq: this.log.lastSeq,
+      lastEpoch: this.log.lastEpoch,
+      commitSeq: this.commitSeq,
+      knownLeaderLastSeq: this.role === Role.leader ? this.log.lastSeq : this.knownLeaderLastSeq,
+      peers,
+      transferTarget: this.transferee,
+    };
+  }
+
+  // ----------------------------------------------------------------- inputs
+
+  /** Advances logical time by one tick. */
+  tick(): void {
+    this.ticks++;
+    this.electionElapsed++;
+    if (this.role === Role.leader) {
+      this.tickLeader();
+      return;
+    }
+    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      if (this.cfg.preVote) this.campaign('preVote', false);
+      else this.campaign('vote', false);
+      return;
+    }
+    this.maybeNack();
+  }
+
+  /**
+   * Sequences proposals. Only the sequencer accepts them; each gets a result
+   * in the same position. `nowMs` is the host's clock reading, used for the
+   * log timestamp (never decreasing along the log).
+   */
+  propose(proposals: readonly Proposal[], nowMs: number): ProposeResult[] {
+    const results: ProposeResult[] = [];
+    for (const proposal of proposals) results.push(this.proposeOne(proposal, nowMs));
+    return results;
+  }
+
+  step(message: PeerMessage): void {
+    if (message.from === this.cfg.id || !this.cfg.members.includes(message.from)) return;
+    if (message.epoch > this.epoch) {
+      if (message.type === 'voteRequest') {
+        const inLease =
+          this.cfg.checkQuorum &&
+          this.leaderId !== null &&
+          this.electionElapsed < this.cfg.electionTimeoutTicks;
+        // A node that heard from a live sequencer recently ignores campaigns,
+        // so one partitioned node cannot depose a healthy sequencer.
+        if (inLease && !message.transfer) return;
+      }
+      const keepsEpoch =
+        (message.type === 'voteRequest' && message.preVote) ||
+        (message.type === 'voteResponse' && message.preVote && message.granted);
+      if (!keepsEpoch) {
+        this.becomeFollower(message.epoch, message.type === 'append' ? message.from : null);
+      }
+    } else if (message.epoch < this.epoch) {
+      this.stepStale(message);
+      return;
+    }
+    switch (message.type) {
+      case 'append':
+        this.handleAppend(message);
+        return;
+      case 'ack':
+        this.handleAck(message);
+        return;
+      case 'nack':
+        this.handleNack(message);
+        return;
+      case 'voteRequest':
+        this.handleVoteRequest(message);
+        return;
+      case 'voteResponse':
+        this.handleVoteResponse(message);
+        return;
+      case 'timeoutNow':
+        this.handleTimeoutNow(message);
+        return;
+    }
+  }
+
+  /** Starts a planned hand-over of the sequencer role to `target`. */
+  transferLeadership(target: NodeId): { ok: true } | { ok: false; reason: string } {
+    if (this.role !== Role.leader) return { ok: false, reason: `not the sequencer (leader is ${this.leaderId ?? 'unknown'})` };
+    if (!this.peers.includes(target)) return { ok: false, reason: `${target} is not a member` };
+    this.transferee = target;
+    this.transferElapsed = 0;
+    this.maybeSendTimeoutNow();
+    return { ok: true };
+  }
+
+  /** Forgets entries below `seq` that storage has dropped under its retention policy. */
+  compactBefore(seq: number): void {
+    invariant(seq <= this.commitSeq + 1, `cannot compact uncommitted entries (before ${seq}, commit ${this.commitSeq})`);
+    this.log.compactBefore(seq);
+  }
+
+  // ----------------------------------------------------------------- output
+
+  hasReady(): boolean {
+    return (
+      this.pendingEntries.length > 0 ||
+      this.truncatePoint !== null ||
+      this.outbox.length > 0 ||
+      this.retransmits.length > 0 ||
+      this.hardStateDirty ||
+      this.roleChanged ||
+      this.ackDue ||
+      this.heartbeatDue ||
+      this.commitSeq > this.deliveredSeq ||
+      (this.role === Role.leader && this.selfMatchSeq < this.storedLastSeq)
+    );
+  }
+
+  ready(): Ready {
+    if (this.role === Role.leader) {
+      // What the host took in earlier Readies is persisted by now.
+      this.selfMatchSeq = this.storedLastSeq;
+      this.maybeCommit();
+      this.flushMulticast();
+    } else if (this.ackDue && this.leaderId !== null) {
+      this.outbox.push({ to: this.leaderId, message: this.ackMessage(false, 0, 0) });
+    }
+    this.ackDue = false;
+    this.heartbeatDue = false;
+
+    const committed =
+      this.commitSeq > this.deliveredSeq ? { fromSeq: this.deliveredSeq + 1, toSeq: this.commitSeq } : null;
+    this.deliveredSeq = this.commitSeq;
+    const ready: Ready = {
+      truncateAfter: this.truncatePoint,
+      entries: this.pendingEntries,
+      hardState: this.hardStateDirty ? this.hardState() : null,
+      messages: this.outbox,
+      retransmits: this.retransmits,
+      committed,
+      roleChange: this.roleChanged ? { role: this.role, epoch: this.epoch, leaderId: this.leaderId } : null,
+    };
+    this.storedLastSeq = this.log.lastSeq;
+    this.truncatePoint = null;
+    this.pendingEntries = [];
+    this.outbox = [];
+    this.retransmits = [];
+    this.hardStateDirty = false;
+    this.roleChanged = false;
+    return ready;
+  }
+
+  hardState(): HardState {
+    return { epoch: this.epoch, votedFor: this.votedFor, commitSeq: this.commitSeq };
+  }
+
+  // ------------------------------------------------------------- sequencer
+
+  private proposeOne(proposal: Proposal, nowMs: number): ProposeResult {
+    if (this.role !== Role.leader) return { kind: 'notLeader', leaderId: this.leaderId };
+    if (this.transferee !== null) return { kind: 'busy', reason: 'transferring' };
+    const verdict = this.producers.check(proposal.producerId, proposal.producerSeq);
+    if (verdict.kind === 'duplicate') {
+      return {
+        kind: 'duplicate',
+        seq: verdict.seq,
+        epoch: verdict.seq === null ? null : (this.log.epochAt(verdict.seq) ?? null),
+      };
+    }
+    if (verdict.kind === 'outOfOrder') return verdict;
+    if (this.log.lastSeq - this.commitSeq >= this.cfg.maxUncommittedEntries) {
+      return { kind: 'busy', reason: 'window-full' };
+    }
+    const entry: Entry = {
+      seq: this.log.lastSeq + 1,
+      epoch: this.epoch,
+      kind: EntryKind.data,
+      producerId: proposal.producerId,
+      producerSeq: proposal.producerSeq,
+      topic: proposal.topic,
+      payload: proposal.payload,
+      timestampMs: Math.max(this.lastTimestampMs, nowMs),
+    };
+    this.appendEntry(entry);
+    return { kind: 'appended', seq: entry.seq, epoch: entry.epoch };
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    if (this.transferee !== null && ++this.transferElapsed >= this.cfg.electionTimeoutTicks) {
+      // The target did not take over in time: carry on as sequencer.
+      this.transferee = null;
+    }
+    if (this.electionElapsed >= this.cfg.electionTimeoutTicks) {
+      this.electionElapsed = 0;
+      if (this.cfg.checkQuorum) {
+        let active = 1;
+        for (const p of this.progress.values()) {
+          if (p.recentActive) active++;
+          p.recentActive = false;
+        }
+        if (active < this.quorum) {
+          // Cut off from a majority: stop sequencing so clients look elsewhere.
+          this.becomeFollower(this.epoch, null);
+          return;
+        }
+      }
+    }
+    if (this.heartbeatElapsed >= this.cfg.heartbeatIntervalTicks) {
+      this.heartbeatElapsed = 0;
+      this.heartbeatDue = true;
+    }
+  }
+
+  /** Turns the entries appended since the last Ready into multicast batches, or sends a heartbeat. */
+  private flushMulticast(): void {
+    const entries = this.pendingEntries;
+    for (let start = 0; start < entries.length; start += this.cfg.maxBatchEntries) {
+      const batch = entries.slice(start, start + this.cfg.maxBatchEntries);
+      const prevSeq = batch[0]!.seq - 1;
+      this.outbox.push({ to: null, message: this.appendMessage(prevSeq, batch) });
+    }
+    if (entries.length > 0) {
+      this.heartbeatElapsed = 0;
+    } else if (this.heartbeatDue || this.commitSeq > this.deliveredSeq) {
+      this.heartbeatElapsed = 0;
+      this.outbox.push({ to: null, message: this.appendMessage(this.log.lastSeq, []) });
+    }
+  }
+
+  private appendMessage(prevSeq: number, entries: readonly Entry[]): AppendMessage {
+    const prevEpoch = this.log.epochAt(prevSeq);
+    invariant(prevEpoch !== undefined, `epoch of seq ${prevSeq} is unknown`);
+    return {
+      type: 'append',
+      epoch: this.epoch,
+      from: this.cfg.id,
+      prevSeq,
+      prevEpoch,
+      entries,
+      commitSeq: this.commitSeq,
+    };
+  }
+
+  private handleAck(message: AckMessage): void {
+    if (this.role !== Role.leader) return;
+    const p = this.progress.get(message.from);
+    if (p === undefined) return;
+    p.recentActive = true;
+    if (message.reject) {
+      const point = this.log.lastAtOrBefore(message.hintSeq, message.hintEpoch);
+      if (p.lastProbeSeq === point.seq && this.ticks - p.lastProbeTick < this.cfg.nackRetryTicks) return;
+      p.lastProbeSeq = point.seq;
+      p.lastProbeTick = this.ticks;
+      this.sendFrom(message.from, point.seq + 1, this.log.lastSeq);
+      return;
+    }
+    if (message.matchSeq > p.matchSeq) {
+      p.matchSeq = Math.min(message.matchSeq, this.log.lastSeq);
+      this.maybeCommit();
+      this.maybeSendTimeoutNow();
+    }
+  }
+
+  private handleNack(message: NackMessage): void {
+    if (this.role !== Role.leader) return;
+    const p = this.progress.get(message.from);
+    if (p !== undefined) p.recentActive = true;
+    this.sendFrom(message.from, message.fromSeq, message.toSeq);
+  }
+
+  /** Sends `to` the entries from `fromSeq` (bounded), read from storage by the host. */
+  private sendFrom(to: NodeId, fromSeq: number, toSeq: number): void {
+    const first = Math.max(fromSeq, this.log.firstSeq);
+    const last = Math.min(toSeq, this.log.lastSeq, first + this.cfg.maxRetransmitEntries - 1);
+    const prevEpoch = this.log.epochAt(first - 1);
+    invariant(prevEpoch !== undefined, `epoch of seq ${first - 1} is unknown`);
+    if (first > last) {
+      // Nothing to send but our position: an empty append lets the follower check its log.
+      this.outbox.push({ to, message: this.appendMessage(this.log.lastSeq, []) });
+      return;
+    }
+    this.retransmits.push({
+      to,
+      epoch: this.epoch,
+      prevSeq: first - 1,
+      prevEpoch,
+      fromSeq: first,
+      toSeq: last,
+      commitSeq: this.commitSeq,
+    });
+  }
+
+  private maybeCommit(): void {
+    const matches = [this.selfMatchSeq];
+    for (const id of this.peers) matches.push(this.progress.get(id)!.matchSeq);
+    matches.sort((a, b) => b - a);
+    const candidate = matches[this.quorum - 1]!;
+    // Only an entry of our own epoch is committed by counting (Raft §5.4.2);
+    // earlier entries commit with it.
+    if (candidate > this.commitSeq && this.log.epochAt(candidate) === this.epoch) {
+      this.commitSeq = candidate;
+    }
+  }
+
+  private maybeSendTimeoutNow(): void {
+    if (this.transferee === null) return;
+    const p = this.progress.get(this.transferee)!;
+    if (p.matchSeq < this.log.lastSeq) return;
+    const message: TimeoutNowMessage = { type: 'timeoutNow', epoch: this.epoch, from: this.cfg.id };
+    this.outbox.push({ to: this.transferee, message });
+  }
+
+  // -------------------------------------------------------------- follower
+
+  private handleAppend(message: AppendMessage): void {
+    invariant(
+      this.role !== Role.leader,
+      `two sequencers in epoch ${this.epoch}: ${this.cfg.id} and ${message.from}`,
+    );
+    if (this.role !== Role.follower || this.leaderId !== message.from) {
+      this.becomeFollower(message.epoch, message.from);
+    }
+    this.electionElapsed = 0;
+    this.knownLeaderLastSeq = Math.max(this.knownLeaderLastSeq, message.prevSeq + message.entries.length);
+    if (message.prevSeq > this.log.lastSeq) {
+      this.bufferFuture(message);
+      this.ackDue = true;
+      this.maybeNack();
+      return;
+    }
+    this.acceptAppend(message);
+    this.drainFuture();
+    this.maybeNack();
+  }
+
+  private acceptAppend(message: AppendMessage): void {
+    if (!this.matchesAt(message.prevSeq, message.prevEpoch)) {
+      const hint = this.log.lastAtOrBefore(message.prevSeq, message.prevEpoch);
+      this.outbox.push({ to: message.from, message: this.ackMessage(true, hint.seq, hint.epoch) });
+      return;
+    }
+    let matched = message.prevSeq;
+    for (const entry of message.entries) {
+      invariant(entry.seq === matched + 1, `append from ${message.from} is not contiguous at seq ${entry.seq}`);
+      if (entry.seq <= this.log.lastSeq) {
+        if (entry.seq <= this.commitSeq || this.log.epochAt(entry.seq) === entry.epoch) {
+          matched = entry.seq;
+          continue;
+        }
+        this.truncateAfter(entry.seq - 1);
+      }
+      this.appendEntry(entry);
+      matched = entry.seq;
+    }
+    this.leaderMatchSeq = Math.max(this.leaderMatchSeq, matched);
+    const commit = Math.min(message.commitSeq, this.leaderMatchSeq);
+    if (commit > this.commitSeq) this.commitSeq = commit;
+    this.ackDue = true;
+  }
+
+  /** Entries at or below the commit point match any sequencer's log (Leader Completeness). */
+  private matchesAt(seq: number, epoch: number): boolean {
+    if (seq > this.log.lastSeq) return false;
+    if (seq <= this.commitSeq) return true;
+    return this.log.epochAt(seq) === epoch;
+  }
+
+  private bufferFuture(message: AppendMessage): void {
+    if (message.entries.length === 0 || this.future.has(message.prevSeq)) return;
+    if (this.futureEntries + message.entries.length > this.cfg.maxBufferedFutureEntries) return;
+    this.future.set(message.prevSeq, message);
+    this.futureEntries += message.entries.length;
+  }
+
+  private drainFuture(): void {
+    while (this.future.size > 0) {
+      let lowest = Number.POSITIVE_INFINITY;
+      for (const prevSeq of this.future.keys()) lowest = Math.min(lowest, prevSeq);
+      if (lowest > this.log.lastSeq) return;
+      const message = this.future.get(lowest)!;
+      this.future.delete(lowest);
+      this.futureEntries -= message.entries.length;
+      if (message.prevSeq + message.entries.length > this.log.lastSeq) this.acceptAppend(message);
+    }
+  }
+
+  private clearFuture(): void {
+    this.future.clear();
+    this.futureEntries = 0;
+  }
+
+  /** Asks the sequencer for a missing range, at most once per retry interval (with jitter). */
+  private maybeNack(): void {
+    if (this.role !== Role.follower || this.leaderId === null) return;
+    const lastSeq = this.log.lastSeq;
+    if (this.knownLeaderLastSeq <= lastSeq) {
+      this.nackOutstanding = null;
+      return;
+    }
+    const outstanding = this.nackOutstanding;
+    if (outstanding !== null && lastSeq < outstanding.toSeq && this.ticks < outstanding.retryAtTick) return;
+    let gapEnd = this.knownLeaderLastSeq;
+    for (const prevSeq of this.future.keys()) gapEnd = Math.min(gapEnd, prevSeq);
+    const fromSeq = lastSeq + 1;
+    const toSeq = Math.min(Math.max(gapEnd, fromSeq), fromSeq + this.cfg.maxNackRangeEntries - 1);
+    const jitterTicks = Math.floor(this.cfg.random() * (this.cfg.nackRetryTicks + 1));
+    this.nackOutstanding = { toSeq, retryAtTick: this.ticks + this.cfg.nackRetryTicks + jitterTicks };
+    const nack: NackMessage = { type: 'nack', epoch: this.epoch, from: this.cfg.id, fromSeq, toSeq };
+    this.outbox.push({ to: this.leaderId, message: nack });
+  }
+
+  private ackMessage(reject: boolean, hintSeq: number, hintEpoch: number): AckMessage {
+    return {
+      type: 'ack',
+      epoch: this.epoch,
+      from: this.cfg.id,
+      matchSeq: Math.min(this.log.lastSeq, this.leaderMatchSeq),
+      reject,
+      hintSeq,
+      hintEpoch,
+    };
+  }
+
+  // -------------------------------------------------------------- elections
+
+  private campaign(kind: 'preVote' | 'vote', transfer: boolean): void {
+    if (kind === 'preVote') {
+      this.setRole(Role.preCandidate, null);
+    } else {
+      this.epoch++;
+      this.votedFor = this.cfg.id;
+      this.hardStateDirty = true;
+      this.setRole(Role.candidate, null);
+      this.clearFuture();
+    }
+    this.resetElectionTimeout();
+    this.votes.clear();
+    this.votes.set(this.cfg.id, true);
+    if (this.votes.size >= this.quorum) {
+      this.winVote(kind);
+      return;
+    }
+    const request: VoteRequestMessage = {
+      type: 'voteRequest',
+      epoch: kind === 'preVote' ? this.epoch + 1 : this.epoch,
+      from: this.cfg.id,
+      lastSeq: this.log.lastSeq,
+      lastEpoch: this.log.lastEpoch,
+      preVote: kind === 'preVote',
+      transfer,
+    };
+    for (const peer of this.peers) this.outbox.push({ to: peer, message: request });
+  }
+
+  private handleVoteRequest(message: VoteRequestMessage): void {
+    const canVote =
+      this.votedFor === message.from ||
+      (this.votedFor === null && this.leaderId === null) ||
+      (message.preVote && message.epoch > this.epoch);
+    const upToDate =
+      message.lastEpoch > this.log.lastEpoch ||
+      (message.lastEpoch === this.log.lastEpoch && message.lastSeq >= this.log.lastSeq);
+    const granted = canVote && upToDate;
+    if (granted && !message.preVote) {
+      this.votedFor = message.from;
+      this.hardStateDirty = true;
+      this.electionElapsed = 0;
+    }
+    const response: VoteResponseMessage = {
+      type: 'voteResponse',
+      // A granted pre-vote answers in the candidate's future epoch; a refusal in ours.
+      epoch: granted && message.preVote ? message.epoch : this.epoch,
+      from: this.cfg.id,
+      granted,
+      preVote: message.preVote,
+    };
+    this.outbox.push({ to: message.from, message: response });
+  }
+
+  private handleVoteResponse(message: VoteResponseMessage): void {
+    const waiting =
+      (message.preVote && this.role === Role.preCandidate) || (!message.preVote && this.role === Role.candidate);
+    if (!waiting) return;
+    this.votes.set(message.from, message.granted);
+    let granted = 0;
+    let refused = 0;
+    for (const vote of this.votes.values()) {
+      if (vote) granted++;
+      else refused++;
+    }
+    if (granted >= this.quorum) this.winVote(message.preVote ? 'preVote' : 'vote');
+    else if (refused >= this.quorum) this.becomeFollower(this.epoch, null);
+  }
+
+  private winVote(kind: 'preVote' | 'vote'): void {
+    if (kind === 'preVote') this.campaign('vote', false);
+    else this.becomeLeader();
+  }
+
+  private handleTimeoutNow(message: TimeoutNowMessage): void {
+    if (this.role === Role.leader || message.from !== this.leaderId) return;
+    this.campaign('vote', true);
+  }
+
+  /** Answers a message from an older epoch so that a deposed sequencer learns it and steps down. */
+  private stepStale(message: PeerMessage): void {
+    if (message.type === 'append' || message.type === 'timeoutNow') {
+      this.outbox.push({ to: message.from, message: { ...this.ackMessage(true, 0, 0), matchSeq: 0 } });
+    } else if (message.type === 'voteRequest' && message.preVote) {
+      const response: VoteResponseMessage = {
+        type: 'voteResponse',
+        epoch: this.epoch,
+        from: this.cfg.id,
+        granted: false,
+        preVote: true,
+      };
+      this.outbox.push({ to: message.from, message: response });
+    }
+  }
+
+  private becomeLeader(): void {
+    invariant(this.role === Role.candidate, `${this.cfg.id} became sequencer without a campaign`);
+    this.setRole(Role.leader, this.cfg.id);
+    this.transferee = null;
+    this.heartbeatElapsed = 0;
+    this.electionElapsed = 0;
+    this.selfMatchSeq = 0;
+    this.progress.clear();
+    for (const peer of this.peers) {
+      this.progress.set(peer, { matchSeq: 0, recentActive: true, lastProbeTick: -1, lastProbeSeq: -1 });
+    }
+    this.clearFuture();
+    this.nackOutstanding = null;
+    // The epoch-start entry lets the new sequencer commit what earlier epochs left uncommitted.
+    this.appendEntry({
+      seq: this.log.lastSeq + 1,
+      epoch: this.epoch,
+      kind: EntryKind.epochStart,
+      producerId: '',
+      producerSeq: 0,
+      topic: '',
+      payload: new Uint8Array(0),
+      timestampMs: this.lastTimestampMs,
+    });
+  }
+
+  private becomeFollower(epoch: number, leaderId: NodeId | null): void {
+    if (epoch > this.epoch) {
+      this.epoch = epoch;
+      this.votedFor = null;
+      this.hardStateDirty = true;
+    }
+    this.setRole(Role.follower, leaderId);
+    this.transferee = null;
+    this.electionElapsed = 0;
+    this.resetElectionTimeout();
+    this.clearFuture();
+    this.nackOutstanding = null;
+    this.knownLeaderLastSeq = 0;
+    this.leaderMatchSeq = Math.min(this.commitSeq, this.log.lastSeq);
+  }
+
+  private setRole(role: Role, leaderId: NodeId | null): void {
+    if (this.role !== role || this.leaderId !== leaderId) this.roleChanged = true;
+    this.role = role;
+    this.leaderId = leaderId;
+  }
+
+  private resetElectionTimeout(): void {
+    const base = this.cfg.electionTimeoutTicks;
+    this.randomizedElectionTimeout = base + Math.floor(this.cfg.random() * base);
+  }
+
+  // -------------------------------------------------------------------- log
+
+  private appendEntry(entry: Entry): void {
+    this.log.append(entry.seq, entry.epoch);
+    this.pendingEntries.push(entry);
+    this.lastTimestampMs = Math.max(this.lastTimestampMs, entry.timestampMs);
+    this.recordProducer(entry);
+  }
+
+  private recordProducer(entry: Entry): void {
+    if (entry.kind === EntryKind.data) this.producers.record(entry.producerId, entry.producerSeq, entry.seq);
+  }
+
+  private truncateAfter(seq: number): void {
+    invariant(seq >= this.commitSeq, `truncation to ${seq} would remove committed entries (commit ${this.commitSeq})`);
+    this.log.truncateAfter(seq);
+    this.producers.truncateAfter(seq);
+    this.pendingEntries = this.pendingEntries.filter((e) => e.seq <= seq);
+    if (seq < this.storedLastSeq) {
+      this.truncatePoint = Math.min(this.truncatePoint ?? seq, seq);
+      this.storedLastSeq = seq;
+    }
+    this.leaderMatchSeq = Math.min(this.leaderMatchSeq, seq);
+  }
+}

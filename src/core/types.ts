@@ -1,0 +1,184 @@
+/**
+ * The vocabulary of the pure protocol core: entries, peer messages and the
+ * `Ready` batch of actions the core hands to its host. Nothing here does I/O.
+ */
+
+export type NodeId = string;
+
+/** What an entry in the log means. Epoch-start entries are the no-op a new sequencer commits first. */
+export const EntryKind = {
+  data: 1,
+  epochStart: 2,
+} as const;
+export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
+
+export interface Entry {
+  /** Position in the total order, contiguous from 1. */
+  readonly seq: number;
+  /** Epoch of the sequencer that assigned the seq. */
+  readonly epoch: number;
+  readonly kind: EntryKind;
+  /** Empty for epoch-start entries. */
+  readonly producerId: string;
+  /** 0 for epoch-start entries. */
+  readonly producerSeq: number;
+  readonly topic: string;
+  readonly payload: Uint8Array;
+  /** Log time assigned by the sequencer: never decreasing along the log. */
+  readonly timestampMs: number;
+}
+
+/** A message proposed by a publisher, before it has a seq. */
+export interface Proposal {
+  readonly producerId: string;
+  readonly producerSeq: number;
+  readonly topic: string;
+  readonly payload: Uint8Array;
+}
+
+/** Sent to every node (multicast) or to one (retransmission, probe). An empty one is a heartbeat. */
+export interface AppendMessage {
+  readonly type: 'append';
+  readonly epoch: number;
+  readonly from: NodeId;
+  /** Seq just before the first entry (for a heartbeat: the sequencer's last seq). */
+  readonly prevSeq: number;
+  readonly prevEpoch: number;
+  readonly entries: readonly Entry[];
+  readonly commitSeq: number;
+}
+
+/** A follower's answer to appends: how far its log matches the sequencer's, or where it diverges. */
+export interface AckMessage {
+  readonly type: 'ack';
+  readonly epoch: number;
+  readonly from: NodeId;
+  /** Highest seq this follower holds durably and knows to match the sequencer's log. */
+  readonly matchSeq: number;
+  /** True when an append did not match: the follower's log diverges at or before `hintSeq`. */
+  readonly reject: boolean;
+  readonly hintSeq: number;
+  readonly hintEpoch: number;
+}
+
+/** A follower asks for the entries in [fromSeq, toSeq]. */
+export interface NackMessage {
+  readonly type: 'nack';
+  readonly epoch: number;
+  readonly from: NodeId;
+  readonly fromSeq: number;
+  readonly toSeq: number;
+}
+
+export interface VoteRequestMessage {
+  readonly type: 'voteRequest';
+  /** The epoch the candidate would lead (for a pre-vote, the one it would campaign for). */
+  readonly epoch: number;
+  readonly from: NodeId;
+  readonly lastSeq: number;
+  readonly lastEpoch: number;
+  readonly preVote: boolean;
+  /** Set when the sequencer handed leadership over on purpose: voters skip their lease check. */
+  readonly transfer: boolean;
+}
+
+export interface VoteResponseMessage {
+  readonly type: 'voteResponse';
+  readonly epoch: number;
+  readonly from: NodeId;
+  readonly granted: boolean;
+  readonly preVote: boolean;
+}
+
+/** The sequencer tells a caught-up follower to start an election at once (leadership transfer). */
+export interface TimeoutNowMessage {
+  readonly type: 'timeoutNow';
+  readonly epoch: number;
+  readonly from: NodeId;
+}
+
+export type PeerMessage =
+  | AppendMessage
+  | AckMessage
+  | NackMessage
+  | VoteRequestMessage
+  | VoteResponseMessage
+  | TimeoutNowMessage;
+
+/** `to: null` means every other node (the multicast path). */
+export interface Outgoing {
+  readonly to: NodeId | null;
+  readonly message: PeerMessage;
+}
+
+/**
+ * Entries this node holds only in storage: the host reads [fromSeq, toSeq]
+ * and sends them to `to` as an append with the given header.
+ */
+export interface RetransmitAction {
+  readonly to: NodeId;
+  readonly epoch: number;
+  readonly prevSeq: number;
+  readonly prevEpoch: number;
+  readonly fromSeq: number;
+  readonly toSeq: number;
+  readonly commitSeq: number;
+}
+
+/** What must survive a crash before any message that depends on it is sent. */
+export interface HardState {
+  readonly epoch: number;
+  readonly votedFor: NodeId | null;
+  readonly commitSeq: number;
+}
+
+export const Role = {
+  follower: 'follower',
+  preCandidate: 'pre-candidate',
+  candidate: 'candidate',
+  leader: 'leader',
+} as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+/**
+ * The batch of work the host carries out, in this order: persist
+ * (`truncateAfter`, then `entries`, then `hardState`), then send (`messages`,
+ * `retransmits`), then deliver (`committed`).
+ */
+export interface Ready {
+  /** Remove every stored entry with a seq above this one (a divergent, uncommitted suffix). */
+  readonly truncateAfter: number | null;
+  readonly entries: readonly Entry[];
+  readonly hardState: HardState | null;
+  readonly messages: readonly Outgoing[];
+  readonly retransmits: readonly RetransmitAction[];
+  /** Newly committed range, to deliver in order; null when the commit point did not move. */
+  readonly committed: { readonly fromSeq: number; readonly toSeq: number } | null;
+  /** Set when the role, epoch or leader changed. */
+  readonly roleChange: { readonly role: Role; readonly epoch: number; readonly leaderId: NodeId | null } | null;
+}
+
+/** What a node recovered from its storage, to start the core from. */
+export interface RecoveredState {
+  readonly hardState: HardState;
+  /** Seq of the first entry still held; lastSeq + 1 when the log is empty. */
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  /** Epoch of the entry at firstSeq - 1 (0 when none), for consistency checks at the log's start. */
+  readonly epochBeforeFirst: number;
+  /** The first seq of each epoch present in the log, ascending. */
+  readonly epochStarts: readonly { readonly epoch: number; readonly startSeq: number }[];
+  readonly lastTimestampMs: number;
+  /** The most recent entries, from which the dedup table is rebuilt. */
+  readonly recentEntries: readonly Entry[];
+}
+
+export const EMPTY_RECOVERED_STATE: RecoveredState = {
+  hardState: { epoch: 0, votedFor: null, commitSeq: 0 },
+  firstSeq: 1,
+  lastSeq: 0,
+  epochBeforeFirst: 0,
+  epochStarts: [],
+  lastTimestampMs: 0,
+  recentEntries: [],
+};

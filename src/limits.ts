@@ -1,0 +1,60 @@
+/**
+ * Every bound in Ordo lives here, named with its unit, so that an operator can
+ * see in one place how much memory, bandwidth and time each part may take.
+ * The pure core receives the subset it needs through `CoreConfig`; the edges
+ * (transport, storage, clients) import what they need from this module.
+ */
+export const LIMITS = {
+  /** Largest ZeroMQ frame any socket accepts; larger frames are dropped and reported. */
+  maxFrameBytes: 4 * 1024 * 1024,
+  /** Largest payload of one published message. */
+  maxPayloadBytes: 1024 * 1024,
+  /** Longest topic name. */
+  maxTopicBytes: 256,
+  /** Longest producer id. */
+  maxProducerIdBytes: 64,
+  /** Most entries the sequencer puts in one multicast batch. */
+  maxBatchEntries: 2048,
+  /** Most payload bytes the sequencer puts in one multicast batch. */
+  maxBatchBytes: 1024 * 1024,
+  /** Most entries appended but not yet committed; proposals beyond it wait (backpressure). */
+  maxUncommittedEntries: 65_536,
+  /** Most entries one retransmission (answer to a NACK or a probe) carries. */
+  maxRetransmitEntries: 4096,
+  /** Most bytes one retransmission carries. */
+  maxRetransmitBytes: 2 * 1024 * 1024,
+  /** Widest seq range one NACK asks for. */
+  maxNackRangeEntries: 4096,
+  /** Most out-of-order multicast entries a follower holds while it repairs a gap. */
+  maxBufferedFutureEntries: 65_536,
+  /** Most producers whose dedup state a node remembers (least recently used are forgotten). */
+  maxProducers: 100_000,
+  /** Most (producerSeq, seq) pairs remembered per producer, for answering retries with the original seq. */
+  maxProducerHistoryEntries: 1024,
+  /** Most publish requests a node queues while the in-flight window is full. */
+  maxQueuedPublishes: 65_536,
+  /** Most publish requests waiting for their commit on one node. */
+  maxPendingPublishReplies: 262_144,
+  /** Most messages waiting in one socket's send queue; further sends fail fast. */
+  maxSendQueueMessages: 10_000,
+  /** ZeroMQ high-water marks, in messages. */
+  socketHighWaterMarkMessages: 100_000,
+  /** Most subscribers one node serves at once. */
+  maxSubscribers: 1024,
+  /** Most entries a subscriber may have unacknowledged (its credit window). */
+  subscriberWindowEntries: 16_384,
+  /** Most entries one delivery batch to a subscriber carries. */
+  maxDeliveryBatchEntries: 1024,
+  /** Most publishes a client keeps in flight by default. */
+  publisherWindowMessages: 8192,
+  /** Most publishes a client packs into one request frame. */
+  publisherBatchMessages: 1024,
+  /** Most messages a Subscriber buffers for its reader before it stops granting credit. */
+  subscriberBufferMessages: 16_384,
+  /** Most epoch boundaries a node keeps (one per epoch that wrote entries). */
+  maxEpochBoundaries: 100_000,
+  /** Entries kept in memory after commit for fast delivery and retransmission. */
+  memoryLogCacheEntries: 200_000,
+} as const;
+
+export type Limits = typeof LIMITS;

@@ -1,0 +1,55 @@
+import type { Entry, HardState, RecoveredState } from '../core/types.js';
+
+/** What a log store found on open, minus the hard state (kept by the MetaStore). */
+export type RecoveredLog = Omit<RecoveredState, 'hardState'>;
+
+/**
+ * A node's log of entries. The host calls `write` once per Ready, in order,
+ * and never calls it again before the previous call resolved. Reads may run
+ * concurrently with a write and see every entry passed to `write` so far.
+ */
+export interface LogStore {
+  /** Reads and validates what is stored; called once, before anything else. */
+  open(): Promise<RecoveredLog>;
+  /**
+   * Removes entries above `truncateAfter` (when not null), then appends
+   * `entries` (contiguous, continuing the log). Resolves once they are as
+   * durable as the store's fsync policy promises.
+   */
+  write(truncateAfter: number | null, entries: readonly Entry[]): Promise<void>;
+  /**
+   * Entries from `fromSeq` up to `toSeq` (inclusive), in order, stopping early
+   * once `maxBytes` of payload is reached (always at least one entry when
+   * any is in range). Throws LogRangeError when `fromSeq` is below firstSeq().
+   */
+  read(fromSeq: number, toSeq: number, maxBytes: number): Promise<Entry[]>;
+  /** First seq still held (lastSeq() + 1 when empty). */
+  firstSeq(): number;
+  lastSeq(): number;
+  /**
+   * Drops old entries under the retention policy, never above `commitSeq`.
+   * Returns the new firstSeq.
+   */
+  applyRetention(commitSeq: number, nowMs: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Holds the epoch, the vote and the commit point. `save` is durable when it resolves. */
+export interface MetaStore {
+  load(): Promise<HardState>;
+  save(state: HardState): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class LogRangeError extends Error {
+  override readonly name = 'LogRangeError';
+  readonly retriable = false;
+  constructor(
+    readonly requestedSeq: number,
+    readonly firstAvailableSeq: number,
+  ) {
+    super(
+      `seq ${requestedSeq} is no longer in the log: the oldest available seq is ${firstAvailableSeq}`,
+    );
+  }
+}

@@ -1,0 +1,90 @@
+import type { Entry, HardState } from '../core/types.js';
+import { invariant } from '../core/assert.js';
+import { LogRangeError, type LogStore, type MetaStore, type RecoveredLog } from './log-store.js';
+
+/**
+ * A log held in memory, for `fsync=none` development clusters and tests. It
+ * keeps at most `maxEntries` committed entries (older ones are dropped by
+ * `applyRetention`), so memory stays bounded.
+ */
+export class MemoryLogStore implements LogStore {
+  private entries: Entry[] = [];
+  /** Seq of entries[0]. */
+  private first = 1;
+
+  constructor(private readonly maxEntries: number) {}
+
+  async open(): Promise<RecoveredLog> {
+    return {
+      firstSeq: this.first,
+      lastSeq: this.lastSeq(),
+      epochBeforeFirst: 0,
+      epochStarts: [],
+      lastTimestampMs: 0,
+      recentEntries: [],
+    };
+  }
+
+  async write(truncateAfter: number | null, entries: readonly Entry[]): Promise<void> {
+    if (truncateAfter !== null && truncateAfter < this.lastSeq()) {
+      invariant(truncateAfter >= this.first - 1, 'truncation below the log start');
+      this.entries.length = truncateAfter - this.first + 1;
+    }
+    for (const entry of entries) {
+      invariant(entry.seq === this.lastSeq() + 1, `append of seq ${entry.seq} after ${this.lastSeq()}`);
+      this.entries.push(entry);
+    }
+  }
+
+  async read(fromSeq: number, toSeq: number, maxBytes: number): Promise<Entry[]> {
+    return this.readSync(fromSeq, toSeq, maxBytes);
+  }
+
+  readSync(fromSeq: number, toSeq: number, maxBytes: number): Entry[] {
+    if (fromSeq < this.first) throw new LogRangeError(fromSeq, this.first);
+    const out: Entry[] = [];
+    let bytes = 0;
+    const last = Math.min(toSeq, this.lastSeq());
+    for (let seq = fromSeq; seq <= last; seq++) {
+      const entry = this.entries[seq - this.first]!;
+      if (out.length > 0 && bytes + entry.payload.length > maxBytes) break;
+      bytes += entry.payload.length;
+      out.push(entry);
+    }
+    return out;
+  }
+
+  firstSeq(): number {
+    return this.first;
+  }
+
+  lastSeq(): number {
+    return this.first + this.entries.length - 1;
+  }
+
+  async applyRetention(commitSeq: number): Promise<number> {
+    const excess = this.entries.length - this.maxEntries;
+    const droppable = Math.min(excess, commitSeq - this.first + 1);
+    if (droppable > 0) {
+      this.entries = this.entries.slice(droppable);
+      this.first += droppable;
+    }
+    return this.first;
+  }
+
+  async close(): Promise<void> {}
+}
+
+export class MemoryMetaStore implements MetaStore {
+  private state: HardState = { epoch: 0, votedFor: null, commitSeq: 0 };
+
+  async load(): Promise<HardState> {
+    return this.state;
+  }
+
+  async save(state: HardState): Promise<void> {
+    this.state = state;
+  }
+
+  async close(): Promise<void> {}
+}
