@@ -337,7 +337,9 @@ export class ProtocolNode {
     const ready: Ready = {
       truncateAfter: this.truncatePoint,
       entries: this.pendingEntries,
-      hardState: this.hardStateDirty ? this.hardState() : null,
+      // The commit point is part of the hard state: persisting it whenever it
+      // moves keeps a restarted node from delivering the same entries again.
+      hardState: this.hardStateDirty || committed !== null ? this.hardState() : null,
       messages: this.outbox,
       retransmits: this.retransmits,
       committed,

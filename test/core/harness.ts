@@ -149,6 +149,29 @@ export function messagesOf<T extends PeerMessage['type']>(
     .map((m) => m.message as Extract<PeerMessage, { type: T }>);
 }
 
+/**
+ * Drives a standalone node through an election by hand: it times out, and
+ * `voters` grant its pre-vote and then its vote.
+ */
+export function winElection(node: ProtocolNode, voters: readonly NodeId[]): void {
+  for (let i = 0; i < 1000 && node.status().role === 'follower'; i++) node.tick();
+  if (node.status().role === 'pre-candidate') {
+    const epoch = node.currentEpoch + 1;
+    for (const from of voters)
+      node.step({ type: 'voteResponse', epoch, from, granted: true, preVote: true });
+  }
+  for (const from of voters) {
+    node.step({
+      type: 'voteResponse',
+      epoch: node.currentEpoch,
+      from,
+      granted: true,
+      preVote: false,
+    });
+  }
+  if (!node.isLeader) throw new Error(`${node.id} did not win an election`);
+}
+
 export interface Envelope {
   readonly from: NodeId;
   readonly to: NodeId;
