@@ -1,0 +1,115 @@
+import test from 'ava';
+import {
+  append,
+  dataEntry,
+  electedCluster,
+  epochStartEntry,
+  newNode,
+  partition,
+  proposal,
+  recoveredFrom,
+  TEST_TIMING,
+  to,
+  winElection,
+} from './harness.js';
+
+const MEMBERS = ['a', 'b', 'c'];
+
+test('a retried (producerId, producerSeq) is not appended twice and reports the original seq and epoch', (t) => {
+  const cluster = electedCluster();
+  const epoch = cluster.node('a').currentEpoch;
+  cluster.propose('a', [proposal('p', 1), proposal('p', 2)]);
+  cluster.settle();
+  const results = cluster.propose('a', [proposal('p', 1), proposal('p', 3), proposal('p', 3)]);
+  t.deepEqual(results, [
+    { kind: 'duplicate', seq: 2, epoch },
+    { kind: 'appended', seq: 4, epoch },
+    { kind: 'duplicate', seq: 4, epoch },
+  ]);
+  t.is(cluster.store('a').lastSeq, 4);
+});
+
+test('a producerSeq that skips ahead is refused with the one expected next', (t) => {
+  const cluster = electedCluster();
+  cluster.propose('a', [proposal('p', 1)]);
+  t.deepEqual(cluster.propose('a', [proposal('p', 3)]), [
+    { kind: 'outOfOrder', expectedProducerSeq: 2 },
+  ]);
+  t.is(cluster.node('a').lastSeq, 2);
+  t.like(cluster.propose('a', [proposal('p', 2)])[0], { kind: 'appended', seq: 3 });
+});
+
+test('a retry older than the remembered history is still refused, without a seq', (t) => {
+  const cluster = electedCluster(['a', 'b', 'c'], { overrides: { maxProducerHistoryEntries: 2 } });
+  cluster.propose(
+    'a',
+    [1, 2, 3].map((n) => proposal('p', n)),
+  );
+  t.deepEqual(cluster.propose('a', [proposal('p', 1)]), [
+    { kind: 'duplicate', seq: null, epoch: null },
+  ]);
+  t.is(cluster.node('a').lastSeq, 4);
+});
+
+test('a new sequencer refuses a retry of what the old one sequenced, committed or not', (t) => {
+  const cluster = electedCluster();
+  const oldEpoch = cluster.node('a').currentEpoch;
+  cluster.propose('a', [proposal('p', 1)]);
+  cluster.settle();
+  // p:2 reaches only b; then a is cut off and never commits it.
+  cluster.propose('a', [proposal('p', 2)]);
+  cluster.deliver(to('b'));
+  const isolated = partition(['a']);
+  cluster.drop(isolated);
+  for (let i = 0; i < 10 * TEST_TIMING.electionTimeoutTicks && !cluster.node('b').isLeader; i++) {
+    cluster.tickAll(1, isolated);
+  }
+  t.true(cluster.node('b').isLeader, 'b holds the longer log, so c cannot win');
+
+  const results = cluster.propose('b', [proposal('p', 1), proposal('p', 2), proposal('p', 3)]);
+  t.deepEqual(results.slice(0, 2), [
+    { kind: 'duplicate', seq: 2, epoch: oldEpoch },
+    { kind: 'duplicate', seq: 3, epoch: oldEpoch },
+  ]);
+  t.like(results[2], { kind: 'appended', seq: 5 });
+  t.is(
+    cluster.store('b').entries.filter((e) => e.producerId === 'p').length,
+    3,
+    'each message is in the log once',
+  );
+});
+
+test('a node that truncates a divergent suffix forgets the producer messages it removed', (t) => {
+  // a sequenced p:1 and p:2 in epoch 1 but only p:1 (seq 2) committed; b of epoch 2 wrote its epoch start at seq 3.
+  const log = [epochStartEntry(1, 1), dataEntry(2, 1, 'p', 1), dataEntry(3, 1, 'p', 2)];
+  const node = newNode('a', MEMBERS, {}, recoveredFrom(log, { epoch: 1, commitSeq: 2 }));
+  node.step(
+    append({
+      from: 'b',
+      epoch: 2,
+      prevSeq: 2,
+      prevEpoch: 1,
+      entries: [epochStartEntry(3, 2)],
+      commitSeq: 3,
+    }),
+  );
+  t.is(node.ready().truncateAfter, 2);
+
+  winElection(node, ['c']);
+  const epoch = node.currentEpoch;
+  t.deepEqual(node.propose([proposal('p', 1), proposal('p', 2)], 0), [
+    { kind: 'duplicate', seq: 2, epoch: 1 },
+    { kind: 'appended', seq: 5, epoch },
+  ]);
+});
+
+test('a node restarted from its log rebuilds the dedup table from the entries it recovered', (t) => {
+  const log = [epochStartEntry(1, 1), dataEntry(2, 1, 'p', 5), dataEntry(3, 1, 'q', 1)];
+  const node = newNode('a', MEMBERS, {}, recoveredFrom(log, { epoch: 1, commitSeq: 3 }));
+  winElection(node, ['b']);
+  t.deepEqual(node.propose([proposal('p', 5), proposal('p', 7), proposal('q', 1)], 0), [
+    { kind: 'duplicate', seq: 2, epoch: 1 },
+    { kind: 'outOfOrder', expectedProducerSeq: 6 },
+    { kind: 'duplicate', seq: 3, epoch: 1 },
+  ]);
+});
