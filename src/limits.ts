@@ -45,6 +45,12 @@ export const LIMITS = {
   subscriberWindowEntries: 16_384,
   /** Most entries one delivery batch to a subscriber carries. */
   maxDeliveryBatchEntries: 1024,
+  /** Most payload bytes one delivery batch to a subscriber carries. */
+  maxDeliveryBatchBytes: 1024 * 1024,
+  /** A node sends an idle subscriber a heartbeat (its position and the commit seq) this often. */
+  subscriberHeartbeatMs: 200,
+  /** A node forgets a subscriber it has not heard from for this long. */
+  subscriberTimeoutMs: 15_000,
   /** Most publishes a client keeps in flight by default. */
   publisherWindowMessages: 8192,
   /** Most publishes a client packs into one request frame. */
@@ -53,8 +59,40 @@ export const LIMITS = {
   subscriberBufferMessages: 16_384,
   /** Most epoch boundaries a node keeps (one per epoch that wrote entries). */
   maxEpochBoundaries: 100_000,
+  /** Most replicas whose reports one node keeps. */
+  maxReplicaReports: 1024,
+  /** Digests remembered per replica, for comparing replicas that report at different moments. */
+  maxDigestsPerReplica: 256,
+  /** Most plugins whose latest snapshot a node holds for late-joining replicas. */
+  maxSnapshotPlugins: 16,
   /** Entries kept in memory after commit for fast delivery and retransmission. */
   memoryLogCacheEntries: 200_000,
+
+  // Durable log (src/storage). Defaults of SegmentedLogStore and FileMetaStore, and hard caps.
+  /** A log segment is closed and a new one started once it would grow past this size. */
+  logSegmentBytes: 64 * 1024 * 1024,
+  /** Largest segment size an operator may configure: record offsets are stored as 32-bit integers. */
+  maxLogSegmentBytes: 1024 * 1024 * 1024,
+  /** With `fsync=interval`, the longest a written entry waits for its fsync. */
+  logFsyncIntervalMs: 100,
+  /** Most recent entries the durable log keeps decoded in memory, to serve reads without disk. */
+  logCacheEntries: 65_536,
+  /** Most payload and header bytes that cache of recent entries holds. */
+  logCacheBytes: 64 * 1024 * 1024,
+  /** Most entries `open()` hands back as recent entries (for rebuilding the dedup table). */
+  logRecoveredEntries: 10_000,
+  /** Most record bytes `open()` hands back as recent entries. */
+  logRecoveredBytes: 64 * 1024 * 1024,
+  /** Most closed segments whose offset index is held in memory at once (each 4 bytes per entry). */
+  logIndexCacheSegments: 16,
+  /** Most bytes one positional disk read of the log fetches; a long read is done in chunks of this. */
+  logReadChunkBytes: 1024 * 1024,
+  /** Size of the window through which `open()` scans a segment to validate it. */
+  logScanChunkBytes: 4 * 1024 * 1024,
+  /** Retention by size: whole committed segments are deleted while the log is larger than this. */
+  logRetentionBytes: 16 * 1024 * 1024 * 1024,
+  /** Retention by age: a committed segment whose newest entry is older than this is deleted. */
+  logRetentionAgeMs: 7 * 24 * 60 * 60 * 1000,
 } as const;
 
 export type Limits = typeof LIMITS;

@@ -1,0 +1,86 @@
+import type { ordo } from '../src/wire/schema.js';
+import { BrokerConnection } from './broker-connection.js';
+import { OrdoError } from './errors.js';
+
+export type NodeStatus = ordo.NodeStatus;
+
+export interface BrokerStatus {
+  readonly endpoint: string;
+  readonly status: NodeStatus | null;
+  /** Why the broker gave no status (unreachable, timed out). */
+  readonly error: string | null;
+}
+
+/** Operator calls: status of every broker, planned hand-over of the sequencer role. */
+export class AdminClient {
+  private readonly connections = new Map<string, BrokerConnection>();
+
+  constructor(
+    private readonly brokers: readonly string[],
+    private readonly timeoutMs = 2000,
+  ) {}
+
+  async status(endpoint: string): Promise<NodeStatus> {
+    const response = await this.connection(endpoint).request({ status: {} }, this.timeoutMs);
+    if (response.body !== 'status') throw new OrdoError(`${endpoint} answered a status request with ${response.body}`);
+    return response.status as NodeStatus;
+  }
+
+  /** Asks every broker at once; unreachable ones are reported, not thrown. */
+  async statusAll(): Promise<BrokerStatus[]> {
+    return Promise.all(
+      this.brokers.map(async (endpoint) => {
+        try {
+          return { endpoint, status: await this.status(endpoint), error: null };
+        } catch (error) {
+          return { endpoint, status: null, error: (error as Error).message };
+        }
+      }),
+    );
+  }
+
+  /** The current sequencer as most reachable brokers see it. */
+  async findLeader(): Promise<{ id: string; endpoint: string; epoch: number } | null> {
+    const all = await this.statusAll();
+    const leaders = all.filter((b) => b.status?.role === 'leader').sort((a, b) => (b.status!.epoch ?? 0) - (a.status!.epoch ?? 0));
+    const leader = leaders[0];
+    if (leader === undefined) return null;
+    return { id: leader.status!.id, endpoint: leader.endpoint, epoch: leader.status!.epoch };
+  }
+
+  /**
+   * Moves the sequencer role to `targetId` and waits until that node leads,
+   * or throws after `waitMs`.
+   */
+  async transferLeader(targetId: string, waitMs = 5000): Promise<{ epoch: number; elapsedMs: number }> {
+    const startedMs = Date.now();
+    const leader = await this.findLeader();
+    if (leader === null) throw new OrdoError('no sequencer is reachable', { retriable: true });
+    if (leader.id === targetId) return { epoch: leader.epoch, elapsedMs: 0 };
+    const response = await this.connection(leader.endpoint).request({ transferLeader: { targetId } }, this.timeoutMs);
+    const result = response.transferLeader;
+    if (result === null || result === undefined || !result.ok) {
+      throw new OrdoError(`transfer refused by ${leader.id}: ${result?.detail ?? response.body}`);
+    }
+    while (Date.now() - startedMs < waitMs) {
+      const now = await this.findLeader();
+      if (now !== null && now.id === targetId) return { epoch: now.epoch, elapsedMs: Date.now() - startedMs };
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new OrdoError(`${targetId} did not become sequencer within ${waitMs} ms`, { retriable: true });
+  }
+
+  close(): void {
+    for (const connection of this.connections.values()) connection.close();
+    this.connections.clear();
+  }
+
+  private connection(endpoint: string): BrokerConnection {
+    let connection = this.connections.get(endpoint);
+    if (connection === undefined) {
+      connection = new BrokerConnection(endpoint);
+      this.connections.set(endpoint, connection);
+    }
+    return connection;
+  }
+}

@@ -1,0 +1,305 @@
+import { randomUUID } from 'node:crypto';
+import { ordo } from '../src/wire/schema.js';
+import { LIMITS } from '../src/limits.js';
+import type { ClientResponse } from '../src/wire/client-codec.js';
+import { backoffMs } from './backoff.js';
+import { BrokerConnection } from './broker-connection.js';
+import { ClosedError, InvalidRequestError, TimeoutError } from './errors.js';
+
+export type AckMode = 'quorum' | 'sequenced';
+
+export interface PublisherOptions {
+  /** Client endpoints of any brokers of the cluster, e.g. `tcp://127.0.0.1:7001`; the sequencer is found from them. */
+  readonly brokers: readonly string[];
+  /**
+   * `quorum` (default): a publish resolves once a majority holds the message,
+   * so it survives the sequencer's failure. `sequenced`: it resolves as soon
+   * as the sequencer assigned the seq, faster but lost if the sequencer fails
+   * before a majority has it.
+   */
+  readonly ackMode?: AckMode;
+  /** Dedup identity; a fresh random one by default. Reuse it only together with `firstProducerSeq`. */
+  readonly producerId?: string;
+  /** producerSeq of the first message (default 1); a restarted producer continues after its last one. */
+  readonly firstProducerSeq?: number;
+  /** Most messages published but not yet acknowledged; `publish` waits for room beyond it. */
+  readonly maxInFlightMessages?: number;
+  /** Most messages packed into one request. */
+  readonly maxBatchMessages?: number;
+  /** A request unanswered for this long is sent again, to another broker. */
+  readonly requestTimeoutMs?: number;
+  /** A message still unacknowledged after this long fails with TimeoutError. */
+  readonly publishTimeoutMs?: number;
+}
+
+export interface PublishAck {
+  /** The message's place in the total order (0 only for a duplicate whose seq the cluster no longer remembers). */
+  readonly seq: number;
+  readonly producerId: string;
+  readonly producerSeq: number;
+  /** True when the cluster already had this message (an earlier attempt got through). */
+  readonly duplicate: boolean;
+}
+
+interface Outstanding {
+  readonly producerSeq: number;
+  readonly topic: string;
+  readonly payload: Uint8Array;
+  readonly createdMs: number;
+  readonly resolve: (ack: PublishAck) => void;
+  readonly reject: (error: Error) => void;
+  sent: boolean;
+}
+
+const { PublishStatus } = ordo;
+
+/**
+ * Publishes messages to an Ordo cluster. Concurrent `publish` calls are
+ * batched into few requests; each message carries (producerId, producerSeq),
+ * so a retry after a timeout or a failover is applied exactly once and
+ * messages of one publisher keep their order. At most `maxInFlightMessages`
+ * are outstanding: beyond that `publish` waits, which is the backpressure a
+ * fast producer feels when the cluster cannot keep up.
+ */
+export class Publisher {
+  private readonly endpoints: string[];
+  private readonly connections = new Map<string, BrokerConnection>();
+  private readonly ackMode: ordo.AckMode;
+  private readonly maxInFlight: number;
+  private readonly maxBatch: number;
+  private readonly requestTimeoutMs: number;
+  private readonly publishTimeoutMs: number;
+  private producerIdValue: string;
+  private nextProducerSeq: number;
+  /** Ordered by producerSeq (insertion order). */
+  private readonly outstanding = new Map<number, Outstanding>();
+  private readonly roomWaiters: (() => void)[] = [];
+  private readonly idleWaiters: (() => void)[] = [];
+  private target = 0;
+  private generation = 0;
+  private attempt = 0;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private flushQueued = false;
+  private readonly deadlineTimer: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(options: PublisherOptions) {
+    if (options.brokers.length === 0) throw new InvalidRequestError('a publisher needs at least one broker endpoint');
+    this.endpoints = [...options.brokers];
+    this.ackMode = options.ackMode === 'sequenced' ? ordo.AckMode.ACK_MODE_SEQUENCED : ordo.AckMode.ACK_MODE_QUORUM;
+    this.maxInFlight = options.maxInFlightMessages ?? LIMITS.publisherWindowMessages;
+    this.maxBatch = Math.min(options.maxBatchMessages ?? LIMITS.publisherBatchMessages, LIMITS.maxBatchEntries);
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 2000;
+    this.publishTimeoutMs = options.publishTimeoutMs ?? 30_000;
+    this.producerIdValue = options.producerId ?? `p-${randomUUID()}`;
+    this.nextProducerSeq = options.firstProducerSeq ?? 1;
+    this.deadlineTimer = setInterval(() => this.expire(), Math.min(1000, this.publishTimeoutMs));
+    this.deadlineTimer.unref();
+  }
+
+  get producerId(): string {
+    return this.producerIdValue;
+  }
+
+  get inFlightMessages(): number {
+    return this.outstanding.size;
+  }
+
+  /** Publishes one message; resolves with its seq once acknowledged under the ack mode. */
+  async publish(topic: string, payload: Uint8Array | string): Promise<PublishAck> {
+    if (this.closed) throw new ClosedError('publisher is closed');
+    const bytes = typeof payload === 'string' ? new TextEncoder().encode(payload) : payload;
+    if (topic.length === 0 || Buffer.byteLength(topic) > LIMITS.maxTopicBytes) {
+      throw new InvalidRequestError(`topic must be 1 to ${LIMITS.maxTopicBytes} bytes`);
+    }
+    if (bytes.length > LIMITS.maxPayloadBytes) {
+      throw new InvalidRequestError(`payload of ${bytes.length} bytes exceeds the limit of ${LIMITS.maxPayloadBytes}`);
+    }
+    while (this.outstanding.size >= this.maxInFlight) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      if (this.closed) throw new ClosedError('publisher is closed');
+    }
+    return new Promise<PublishAck>((resolve, reject) => {
+      const producerSeq = this.nextProducerSeq++;
+      this.outstanding.set(producerSeq, {
+        producerSeq,
+        topic,
+        payload: bytes,
+        createdMs: Date.now(),
+        resolve,
+        reject,
+        sent: false,
+      });
+      this.queueFlush();
+    });
+  }
+
+  /** Resolves once every message published so far is acknowledged or failed. */
+  async flush(): Promise<void> {
+    while (this.outstanding.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.deadlineTimer);
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    for (const message of this.outstanding.values()) message.reject(new ClosedError('publisher closed before the message was acknowledged'));
+    this.outstanding.clear();
+    for (const wake of this.roomWaiters.splice(0)) wake();
+    for (const wake of this.idleWaiters.splice(0)) wake();
+    for (const connection of this.connections.values()) connection.close();
+  }
+
+  // ----------------------------------------------------------- sending
+
+  private queueFlush(): void {
+    if (this.flushQueued || this.flushTimer !== null) return;
+    this.flushQueued = true;
+    setImmediate(() => {
+      this.flushQueued = false;
+      this.flushUnsent();
+    });
+  }
+
+  private flushUnsent(): void {
+    if (this.closed) return;
+    let batch: Outstanding[] = [];
+    for (const message of this.outstanding.values()) {
+      if (message.sent) continue;
+      message.sent = true;
+      batch.push(message);
+      if (batch.length >= this.maxBatch) {
+        this.sendBatch(batch);
+        batch = [];
+      }
+    }
+    if (batch.length > 0) this.sendBatch(batch);
+  }
+
+  private sendBatch(batch: Outstanding[]): void {
+    const endpoint = this.endpoints[this.target % this.endpoints.length]!;
+    const generation = this.generation;
+    const request = this.connection(endpoint).request(
+      {
+        publish: {
+          producerId: this.producerIdValue,
+          ackMode: this.ackMode,
+          items: batch.map((m) => ({ producerSeq: m.producerSeq, topic: m.topic, payload: m.payload })),
+        },
+      },
+      this.requestTimeoutMs,
+    );
+    request.then(
+      (response) => this.onResponse(response, generation),
+      (error: Error) => {
+        if (this.closed || generation !== this.generation) return;
+        // Unanswered: try the next broker, resending everything outstanding in order.
+        this.target++;
+        this.rewind(error instanceof TimeoutError ? 0 : backoffMs(this.attempt++, 20, 1000));
+      },
+    );
+  }
+
+  private onResponse(response: ClientResponse, generation: number): void {
+    if (this.closed) return;
+    const publish = response.publish;
+    if (response.body !== 'publish' || publish === undefined || publish === null) return;
+    let rewindDelayMs: number | null = null;
+    for (const result of publish.results ?? []) {
+      const message = this.outstanding.get(result.producerSeq ?? 0);
+      if (message === undefined) continue;
+      switch (result.status) {
+        case PublishStatus.PUBLISH_STATUS_OK:
+        case PublishStatus.PUBLISH_STATUS_DUPLICATE:
+          this.attempt = 0;
+          this.settle(message);
+          message.resolve({
+            seq: result.seq ?? 0,
+            producerId: this.producerIdValue,
+            producerSeq: message.producerSeq,
+            duplicate: result.status === PublishStatus.PUBLISH_STATUS_DUPLICATE,
+          });
+          break;
+        case PublishStatus.PUBLISH_STATUS_INVALID:
+          this.settle(message);
+          message.reject(new InvalidRequestError(result.detail ?? 'rejected by the broker'));
+          break;
+        case PublishStatus.PUBLISH_STATUS_NOT_LEADER: {
+          if (generation !== this.generation) break;
+          const hint = publish.leader?.clientEndpoint ?? '';
+          if (hint !== '' && hint !== this.endpoints[this.target % this.endpoints.length]) {
+            this.followHint(hint);
+            rewindDelayMs = Math.max(rewindDelayMs ?? 0, 0);
+          } else {
+            // No sequencer known yet (an election is running): wait a little.
+            this.target++;
+            rewindDelayMs = Math.max(rewindDelayMs ?? 0, backoffMs(this.attempt++, 20, 500));
+          }
+          break;
+        }
+        default:
+          // BUSY, RETRY, OUT_OF_ORDER: resend in order after a pause.
+          if (generation !== this.generation) break;
+          rewindDelayMs = Math.max(rewindDelayMs ?? 0, backoffMs(this.attempt++, 5, 500));
+      }
+    }
+    if (rewindDelayMs !== null) this.rewind(rewindDelayMs);
+  }
+
+  private followHint(endpoint: string): void {
+    let index = this.endpoints.indexOf(endpoint);
+    if (index < 0) {
+      this.endpoints.push(endpoint);
+      index = this.endpoints.length - 1;
+    }
+    this.target = index;
+  }
+
+  /** Marks every outstanding message unsent and sends them again, in order, after `delayMs`. */
+  private rewind(delayMs: number): void {
+    this.generation++;
+    for (const message of this.outstanding.values()) message.sent = false;
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.flushUnsent();
+    }, delayMs);
+  }
+
+  private settle(message: Outstanding): void {
+    this.outstanding.delete(message.producerSeq);
+    this.roomWaiters.shift()?.();
+    if (this.outstanding.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  /**
+   * Fails messages older than publishTimeoutMs. The publisher's order is
+   * broken at that point (a later message cannot be appended before an
+   * earlier one), so everything outstanding fails and a new producer
+   * session (fresh producerId, producerSeq from 1) starts.
+   */
+  private expire(): void {
+    const first = this.outstanding.values().next().value as Outstanding | undefined;
+    if (first === undefined || Date.now() - first.createdMs < this.publishTimeoutMs) return;
+    const failed = [...this.outstanding.values()];
+    this.outstanding.clear();
+    this.generation++;
+    this.producerIdValue = `p-${randomUUID()}`;
+    this.nextProducerSeq = 1;
+    for (const message of failed) {
+      message.reject(new TimeoutError(`message ${message.producerSeq} not acknowledged within ${this.publishTimeoutMs} ms`));
+    }
+    for (const wake of this.roomWaiters.splice(0)) wake();
+    for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  private connection(endpoint: string): BrokerConnection {
+    let connection = this.connections.get(endpoint);
+    if (connection === undefined) {
+      connection = new BrokerConnection(endpoint);
+      this.connections.set(endpoint, connection);
+    }
+    return connection;
+  }
+}

@@ -1,0 +1,252 @@
+import { randomInt } from 'node:crypto';
+import { EntryKind } from '../src/core/types.js';
+import { ordo } from '../src/wire/schema.js';
+import { LIMITS } from '../src/limits.js';
+import type { ClientResponse } from '../src/wire/client-codec.js';
+import { BrokerConnection } from './broker-connection.js';
+import { BrokerError, ClosedError, InvalidRequestError, OrdoError, SeqUnavailableError } from './errors.js';
+
+export interface SubscriberOptions {
+  /** Client endpoints of brokers to read from; the subscriber moves to the next one if its broker goes silent. */
+  readonly brokers: readonly string[];
+  /** First seq to read (default: whatever commits after subscribing). */
+  readonly fromSeq?: number;
+  /** Only these topics (filtered on the broker); all topics when absent or empty. */
+  readonly topics?: readonly string[];
+  /** Also yield the epoch-start entries a new sequencer writes (kind 'epoch-start'). */
+  readonly includeControl?: boolean;
+  /** Entries the broker may send ahead of what this subscriber has consumed. */
+  readonly windowEntries?: number;
+  /** A broker silent for this long (it heartbeats every 200 ms) is given up for the next one. */
+  readonly brokerTimeoutMs?: number;
+  /** A gap is NACKed again if not repaired within this long. */
+  readonly nackRetryMs?: number;
+}
+
+export interface Message {
+  /** Position in the cluster's total order. */
+  readonly seq: number;
+  /** Epoch of the sequencer that ordered it. */
+  readonly epoch: number;
+  readonly kind: 'data' | 'epoch-start';
+  readonly topic: string;
+  readonly payload: Uint8Array;
+  readonly producerId: string;
+  readonly producerSeq: number;
+  /** Log time given by the sequencer (never decreasing along the log): use it instead of the wall clock. */
+  readonly timestampMs: number;
+}
+
+/**
+ * Reads the committed stream of an Ordo cluster, in order, with no gap and
+ * no repeat: `for await (const m of subscriber)`. Deliveries name the seq
+ * range they cover, so a lost one is noticed (also when a topic filter hides
+ * most seqs) and NACKed; if the broker goes silent the subscriber resumes on
+ * another broker from the next seq it needs.
+ */
+export class Subscriber implements AsyncIterable<Message> {
+  private readonly endpoints: string[];
+  private readonly topics: string[];
+  private readonly includeControl: boolean;
+  private readonly windowEntries: number;
+  private readonly brokerTimeoutMs: number;
+  private readonly nackRetryMs: number;
+  private connection: BrokerConnection | null = null;
+  private target = 0;
+  private subscriptionId = 0;
+  /** Next seq this subscriber needs from the broker (0: not known yet). */
+  private expectedSeq: number;
+  private readonly buffer: Message[] = [];
+  private bufferHead = 0;
+  private lastYieldedSeq = 0;
+  private lastHeardMs = Date.now();
+  private lastNackMs = 0;
+  private lastAckedSeq = 0;
+  private failure: Error | null = null;
+  private wake: (() => void) | null = null;
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+  /** Counters for tests and status: gaps seen, NACKs sent, brokers switched. */
+  readonly stats = { gapsDetected: 0, nacksSent: 0, failovers: 0, duplicatesDropped: 0 };
+
+  constructor(options: SubscriberOptions) {
+    if (options.brokers.length === 0) throw new InvalidRequestError('a subscriber needs at least one broker endpoint');
+    this.endpoints = [...options.brokers];
+    this.topics = [...(options.topics ?? [])];
+    this.includeControl = options.includeControl ?? false;
+    this.windowEntries = Math.min(options.windowEntries ?? LIMITS.subscriberWindowEntries, LIMITS.subscriberBufferMessages);
+    this.brokerTimeoutMs = options.brokerTimeoutMs ?? 1500;
+    this.nackRetryMs = options.nackRetryMs ?? 50;
+    this.expectedSeq = options.fromSeq ?? 0;
+    this.timer = setInterval(() => this.onTimer(), 50);
+    this.connect();
+  }
+
+  /** Seq of the last message handed to the reader. */
+  get position(): number {
+    return this.lastYieldedSeq;
+  }
+
+  get brokerEndpoint(): string {
+    return this.endpoints[this.target % this.endpoints.length]!;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    while (true) {
+      if (this.bufferHead < this.buffer.length) {
+        const message = this.buffer[this.bufferHead]!;
+        this.buffer[this.bufferHead] = undefined as unknown as Message;
+        this.bufferHead++;
+        if (this.bufferHead === this.buffer.length) {
+          this.buffer.length = 0;
+          this.bufferHead = 0;
+        }
+        this.lastYieldedSeq = message.seq;
+        this.maybeAck(false);
+        yield message;
+        continue;
+      }
+      if (this.failure !== null) throw this.failure;
+      if (this.closed) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    if (this.connection !== null) {
+      this.connection.send({ unsubscribe: { subscriptionId: this.subscriptionId } });
+      const connection = this.connection;
+      // Give the unsubscribe a moment to leave before the socket closes.
+      setTimeout(() => connection.close(), 20).unref();
+    }
+    this.signal();
+  }
+
+  // ---------------------------------------------------------- internals
+
+  private connect(): void {
+    this.connection?.close();
+    const endpoint = this.brokerEndpoint;
+    this.subscriptionId = randomInt(1, 2 ** 31);
+    const subscriptionId = this.subscriptionId;
+    this.connection = new BrokerConnection(endpoint, (response) => this.onUnsolicited(response, subscriptionId));
+    this.lastHeardMs = Date.now();
+    this.connection
+      .request(
+        {
+          subscribe: {
+            subscriptionId,
+            fromSeq: this.expectedSeq,
+            topics: this.topics,
+            windowEntries: this.windowEntries,
+            includeControl: this.includeControl,
+          },
+        },
+        this.brokerTimeoutMs,
+      )
+      .catch((error: Error) => {
+        if (this.closed || subscriptionId !== this.subscriptionId) return;
+        if (error instanceof BrokerError && error.code === ordo.ErrorCode.ERROR_CODE_SEQ_UNAVAILABLE) {
+          this.fail(new SeqUnavailableError(error.message, error.firstAvailableSeq));
+        }
+        // Otherwise the timer notices the silence and moves to the next broker.
+      });
+  }
+
+  private onUnsolicited(response: ClientResponse, subscriptionId: number): void {
+    if (this.closed || subscriptionId !== this.subscriptionId) return;
+    if (response.body === 'error') {
+      const e = response.error!;
+      if (e.code === ordo.ErrorCode.ERROR_CODE_SEQ_UNAVAILABLE) {
+        this.fail(new SeqUnavailableError(e.message ?? 'seq unavailable', e.firstAvailableSeq ?? 0));
+      }
+      return;
+    }
+    if (response.body !== 'delivery') return;
+    const delivery = response.delivery!;
+    if (delivery.subscriptionId !== subscriptionId) return;
+    this.lastHeardMs = Date.now();
+    this.onDelivery(delivery.fromSeq ?? 0, delivery.toSeq ?? 0, (delivery.entries ?? []) as ordo.Entry[]);
+  }
+
+  private onDelivery(fromSeq: number, toSeq: number, entries: ordo.Entry[]): void {
+    if (this.expectedSeq === 0) this.expectedSeq = fromSeq;
+    if (fromSeq > this.expectedSeq) {
+      // Something between expectedSeq and fromSeq was lost: ask for it again.
+      this.stats.gapsDetected++;
+      this.nack(true);
+      return;
+    }
+    if (toSeq < this.expectedSeq) {
+      if (entries.length > 0) this.stats.duplicatesDropped++;
+      return;
+    }
+    for (const entry of entries) {
+      if (entry.seq < this.expectedSeq) {
+        this.stats.duplicatesDropped++;
+        continue;
+      }
+      this.buffer.push({
+        seq: entry.seq,
+        epoch: entry.epoch,
+        kind: entry.kind === EntryKind.epochStart ? 'epoch-start' : 'data',
+        topic: entry.topic,
+        payload: entry.payload,
+        producerId: entry.producerId,
+        producerSeq: entry.producerSeq,
+        timestampMs: entry.timestampMs,
+      });
+    }
+    this.expectedSeq = toSeq + 1;
+    this.signal();
+  }
+
+  private nack(force: boolean): void {
+    const nowMs = Date.now();
+    if (!force && nowMs - this.lastNackMs < this.nackRetryMs) return;
+    if (force && nowMs - this.lastNackMs < this.nackRetryMs / 2) return;
+    this.lastNackMs = nowMs;
+    this.stats.nacksSent++;
+    this.connection?.send({ subscriberNack: { subscriptionId: this.subscriptionId, fromSeq: this.expectedSeq } });
+  }
+
+  /** Credit: tell the broker how far the reader has consumed (everything before the first buffered message). */
+  private maybeAck(force: boolean): void {
+    if (this.connection === null || this.expectedSeq === 0) return;
+    const pending = this.buffer.length - this.bufferHead;
+    const consumedSeq = pending > 0 ? this.buffer[this.bufferHead]!.seq - 1 : this.expectedSeq - 1;
+    if (!force && consumedSeq - this.lastAckedSeq < this.windowEntries / 4) return;
+    this.lastAckedSeq = consumedSeq;
+    this.connection.send({ subscriberAck: { subscriptionId: this.subscriptionId, ackedSeq: consumedSeq } });
+  }
+
+  private onTimer(): void {
+    if (this.closed || this.failure !== null) return;
+    if (Date.now() - this.lastHeardMs > this.brokerTimeoutMs) {
+      // The broker went silent: resume on the next one from the seq we need.
+      this.stats.failovers++;
+      this.target++;
+      this.connect();
+      return;
+    }
+    this.maybeAck(true);
+  }
+
+  private fail(error: OrdoError): void {
+    this.failure = error;
+    this.signal();
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+}
+
+export { ClosedError };

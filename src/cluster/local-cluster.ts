@@ -1,0 +1,182 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { FsyncPolicy } from '../node/cluster-config.js';
+import { freePorts } from './free-ports.js';
+
+const binPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ordo.js');
+
+export interface LocalClusterOptions {
+  readonly nodes?: number;
+  /** First port; node i uses basePort + 3i .. + 2. Free ports are picked when absent. */
+  readonly basePort?: number;
+  readonly fsync?: FsyncPolicy;
+  /** Where the nodes keep their data (a fresh temporary folder by default). */
+  readonly dataDir?: string;
+  readonly clusterId?: string;
+  /** Extra settings merged into the cluster config (timing, retention). */
+  readonly configOverrides?: Record<string, unknown>;
+  /** Extra environment for every node (e.g. ORDO_TEST_FAULTS). */
+  readonly env?: Record<string, string>;
+  /** Where node logs go: 'inherit' shows them, 'ignore' drops them, or a function gets each line. */
+  readonly logs?: 'inherit' | 'ignore' | ((nodeId: string, line: string) => void);
+  readonly startTimeoutMs?: number;
+}
+
+export interface LocalNode {
+  readonly id: string;
+  readonly clientEndpoint: string;
+  process: ChildProcess | null;
+}
+
+/**
+ * A cluster of real broker processes on this machine: the embedded default
+ * behind `ordo dev`, and what integration tests and benchmarks run against.
+ * Every process it starts is stopped by its pid.
+ */
+export class LocalCluster {
+  readonly nodes: LocalNode[];
+  readonly configPath: string;
+  readonly dataDir: string;
+  private readonly options: LocalClusterOptions;
+
+  private constructor(options: LocalClusterOptions, nodes: LocalNode[], configPath: string, dataDir: string) {
+    this.options = options;
+    this.nodes = nodes;
+    this.configPath = configPath;
+    this.dataDir = dataDir;
+  }
+
+  static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
+    const count = options.nodes ?? 3;
+    const ports =
+      options.basePort === undefined
+        ? await freePorts(count * 3)
+        : Array.from({ length: count * 3 }, (_, i) => options.basePort! + i);
+    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ordo-'));
+    mkdirSync(dataDir, { recursive: true });
+    const fsync = options.fsync ?? 'memory';
+    const config = {
+      clusterId: options.clusterId ?? `local-${process.pid}-${Date.now()}`,
+      fsync,
+      dataDir,
+      nodes: Array.from({ length: count }, (_, i) => ({
+        id: `n${i + 1}`,
+        host: '127.0.0.1',
+        clientPort: ports[3 * i]!,
+        peerPort: ports[3 * i + 1]!,
+        pubPort: ports[3 * i + 2]!,
+      })),
+      ...options.configOverrides,
+    };
+    const configPath = join(dataDir, 'cluster.json');
+    writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+    const nodes: LocalNode[] = config.nodes.map((n) => ({
+      id: n.id,
+      clientEndpoint: `tcp://127.0.0.1:${n.clientPort}`,
+      process: null,
+    }));
+    const cluster = new LocalCluster(options, nodes, configPath, dataDir);
+    try {
+      await Promise.all(nodes.map((n) => cluster.startNode(n.id)));
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  get clientEndpoints(): string[] {
+    return this.nodes.map((n) => n.clientEndpoint);
+  }
+
+  node(id: string): LocalNode {
+    const node = this.nodes.find((n) => n.id === id);
+    if (node === undefined) throw new Error(`no node ${id} in this cluster`);
+    return node;
+  }
+
+  /** Starts (or restarts) one node's process and waits until it reports ready. */
+  async startNode(id: string): Promise<void> {
+    const node = this.node(id);
+    if (node.process !== null) throw new Error(`node ${id} is already running (pid ${node.process.pid})`);
+    const logs = this.options.logs ?? 'ignore';
+    const child = spawn(process.execPath, [binPath, 'node', '--config', this.configPath, '--id', id], {
+      stdio: ['ignore', 'pipe', logs === 'inherit' ? 'inherit' : 'pipe'],
+      env: { ...process.env, ...this.options.env },
+    });
+    node.process = child;
+    child.once('exit', () => {
+      if (node.process === child) node.process = null;
+    });
+    if (typeof logs === 'function' && child.stderr !== null) {
+      createInterface({ input: child.stderr }).on('line', (line) => logs(id, line));
+    } else if (child.stderr !== null) {
+      child.stderr.resume();
+    }
+    const timeoutMs = this.options.startTimeoutMs ?? 15_000;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`node ${id} did not report ready within ${timeoutMs} ms`)), timeoutMs);
+      const lines = createInterface({ input: child.stdout! });
+      lines.on('line', (line) => {
+        if (line.includes('"event":"ready"')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`node ${id} exited before it was ready (code ${code}, signal ${signal})`));
+      });
+    });
+  }
+
+  /** Sends a signal to one node's process by its pid; SIGKILL and SIGTERM wait for the exit. */
+  async signalNode(id: string, signal: NodeJS.Signals): Promise<void> {
+    const node = this.node(id);
+    const child = node.process;
+    if (child === null || child.pid === undefined) return;
+    if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
+      process.kill(child.pid, signal);
+      return;
+    }
+    const exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
+    process.kill(child.pid, signal);
+    await exited;
+    node.process = null;
+  }
+
+  pid(id: string): number | null {
+    return this.node(id).process?.pid ?? null;
+  }
+
+  /** Stops every node it started (SIGCONT first, in case one is paused), by pid. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (node) => {
+        const child = node.process;
+        if (child === null || child.pid === undefined) return;
+        try {
+          process.kill(child.pid, 'SIGCONT');
+        } catch {
+          // Already gone.
+        }
+        const exited = new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) resolve();
+          else child.once('exit', () => resolve());
+        });
+        const killTimer = setTimeout(() => child.kill('SIGKILL'), 3000);
+        child.kill('SIGTERM');
+        await exited;
+        clearTimeout(killTimer);
+        node.process = null;
+      }),
+    );
+  }
+}

@@ -1,0 +1,406 @@
+import { makeCoreConfig } from '../core/config.js';
+import { PendingReplies } from '../core/pending-replies.js';
+import { type ProposeResult, ProtocolNode } from '../core/protocol-node.js';
+import { type Entry, type PeerMessage, type Ready, type RetransmitAction, Role } from '../core/types.js';
+import { ordo } from '../wire/schema.js';
+import { LIMITS } from '../limits.js';
+import type { LogStore, MetaStore } from '../storage/log-store.js';
+import type { ClientRequest } from '../wire/client-codec.js';
+import { ClientServer, type ClientId } from './client-server.js';
+import { type ClusterConfig, clientEndpoint, type NodeAddress } from './cluster-config.js';
+import { ConfigError } from './config-error.js';
+import { type FaultInjection, NO_FAULTS } from './fault-injection.js';
+import type { Logger } from './logger.js';
+import { PeerTransport } from './peer-transport.js';
+import { ReplicaRegistry } from './replica-registry.js';
+import { SubscriptionManager } from './subscription-manager.js';
+
+export interface BrokerNodeOptions {
+  readonly config: ClusterConfig;
+  readonly nodeId: string;
+  readonly store: LogStore;
+  readonly meta: MetaStore;
+  readonly logger: Logger;
+  readonly faults?: FaultInjection;
+  /** Optional hash of the stored log, shown in status (durable stores provide it). */
+  readonly chainHash?: () => string;
+}
+
+interface PendingPublish {
+  readonly client: ClientId;
+  readonly requestId: number;
+  readonly results: ordo.PublishResult.$Properties[];
+  remaining: number;
+}
+
+interface PublishSlot {
+  readonly request: PendingPublish;
+  readonly index: number;
+  readonly producerSeq: number;
+}
+
+const { PublishStatus } = ordo;
+
+/**
+ * One Ordo broker node: the pure protocol core wrapped by its edges (peer
+ * transport, client server, log store, clock, logger). All inputs are fed to
+ * the core on the event loop; one drive loop carries out each Ready in order
+ * (persist, then send, then deliver) before taking the next, and everything
+ * that arrives meanwhile is batched into the next Ready.
+ */
+export class BrokerNode {
+  private readonly self: NodeAddress;
+  private readonly core: ProtocolNode;
+  private readonly transport: PeerTransport;
+  private readonly clients: ClientServer;
+  private readonly subscriptions: SubscriptionManager;
+  private readonly replicas = new ReplicaRegistry();
+  private readonly pending = new PendingReplies<PublishSlot>(LIMITS.maxPendingPublishReplies);
+  private readonly logger: Logger;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private driving = false;
+  private driveScheduled = false;
+  private stopped = false;
+  private electionsStarted = 0;
+  private lastRole: Role = Role.follower;
+  private readonly startedMs = Date.now();
+  private fatal: Error | null = null;
+
+  private constructor(
+    private readonly options: BrokerNodeOptions,
+    core: ProtocolNode,
+  ) {
+    const { config, nodeId, logger } = options;
+    this.logger = logger;
+    this.self = config.nodes.find((n) => n.id === nodeId)!;
+    this.core = core;
+    const faults = options.faults ?? NO_FAULTS;
+    const others = config.nodes.filter((n) => n.id !== nodeId);
+    this.transport = new PeerTransport(config.clusterId, this.self, others, faults, logger);
+    this.clients = new ClientServer(`tcp://${this.self.host}:${this.self.clientPort}`, logger, (client) =>
+      this.subscriptions.dropClient(client),
+    );
+    this.subscriptions = new SubscriptionManager(
+      options.store,
+      (client, response) => this.clients.reply(client, response),
+      faults,
+      Date.now,
+      logger,
+    );
+  }
+
+  /** Recovers from storage, binds every socket and starts ticking. */
+  static async start(options: BrokerNodeOptions): Promise<BrokerNode> {
+    const { config, nodeId } = options;
+    if (!config.nodes.some((n) => n.id === nodeId)) {
+      throw new ConfigError(`node id '${nodeId}' is not in the cluster config (members: ${config.nodes.map((n) => n.id).join(', ')})`);
+    }
+    const recovered = await options.store.open();
+    const hardState = await options.meta.load();
+    const ticks = (ms: number) => Math.max(1, Math.round(ms / config.tickMs));
+    const coreConfig = makeCoreConfig(
+      nodeId,
+      config.nodes.map((n) => n.id),
+      Math.random,
+      {
+        electionTimeoutTicks: ticks(config.electionTimeoutMs),
+        heartbeatIntervalTicks: ticks(config.heartbeatIntervalMs),
+        nackRetryTicks: ticks(config.nackRetryMs),
+      },
+    );
+    const core = new ProtocolNode(coreConfig, { ...recovered, hardState });
+    const node = new BrokerNode(options, core);
+    await node.listen();
+    return node;
+  }
+
+  get id(): string {
+    return this.self.id;
+  }
+
+  get clientEndpoint(): string {
+    return clientEndpoint(this.self);
+  }
+
+  get isLeader(): boolean {
+    return this.core.isLeader;
+  }
+
+  status(): ordo.NodeStatus.$Properties {
+    const s = this.core.status();
+    return {
+      id: s.id,
+      role: s.role,
+      epoch: s.epoch,
+      leaderId: s.leaderId ?? '',
+      firstSeq: this.options.store.firstSeq(),
+      lastSeq: s.lastSeq,
+      commitSeq: s.commitSeq,
+      knownLeaderLastSeq: s.knownLeaderLastSeq,
+      peers: s.peers.map((p) => ({ id: p.id, matchSeq: p.matchSeq, lagEntries: p.lagEntries, active: p.active })),
+      subscribers: this.subscriptions.status(),
+      clientEndpoint: this.clientEndpoint,
+      electionsStarted: this.electionsStarted,
+      transferTarget: s.transferTarget ?? '',
+      pendingPublishes: this.pending.size,
+      fsync: this.options.config.fsync,
+      catchUpRemaining: s.role === Role.leader ? 0 : Math.max(0, s.knownLeaderLastSeq - s.lastSeq),
+      replicas: this.replicas.status(Date.now()),
+      logChainHash: this.options.chainHash?.() ?? '',
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    this.subscriptions.close();
+    await this.transport.close();
+    await this.clients.close();
+    // Let a write in progress finish before the store closes under it.
+    while (this.driving) await new Promise((resolve) => setImmediate(resolve));
+    await this.options.store.close();
+    await this.options.meta.close();
+  }
+
+  private async listen(): Promise<void> {
+    await this.transport.start((message) => this.onPeerMessage(message));
+    await this.clients.start((client, request) => this.onClientRequest(client, request));
+    this.tickTimer = setInterval(() => this.onTick(), this.options.config.tickMs);
+    this.logger.info(`node ${this.self.id} listening for clients on ${this.clientEndpoint}`, {
+      members: this.options.config.nodes.map((n) => n.id),
+      fsync: this.options.config.fsync,
+    });
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  private onTick(): void {
+    if (this.stopped) return;
+    this.core.tick();
+    this.subscriptions.tick();
+    this.schedule();
+  }
+
+  private onPeerMessage(message: PeerMessage): void {
+    if (this.stopped) return;
+    this.core.step(message);
+    this.schedule();
+  }
+
+  private onClientRequest(client: ClientId, request: ClientRequest): void {
+    if (this.stopped) return;
+    const requestId = request.requestId;
+    switch (request.body) {
+      case 'publish':
+        this.onPublish(client, requestId, request.publish);
+        this.schedule();
+        return;
+      case 'subscribe':
+        this.subscriptions.subscribe(client, requestId, request.subscribe);
+        return;
+      case 'subscriberAck':
+        this.subscriptions.ack(client, request.subscriberAck.subscriptionId, request.subscriberAck.ackedSeq);
+        return;
+      case 'subscriberNack':
+        this.subscriptions.nack(client, request.subscriberNack.subscriptionId, request.subscriberNack.fromSeq);
+        return;
+      case 'unsubscribe':
+        this.subscriptions.unsubscribe(client, request.unsubscribe.subscriptionId);
+        this.clients.reply(client, { requestId, ok: {} });
+        return;
+      case 'status':
+        this.clients.reply(client, { requestId, status: this.status() });
+        return;
+      case 'transferLeader': {
+        const result = this.core.transferLeadership(request.transferLeader.targetId);
+        this.schedule();
+        this.clients.reply(client, {
+          requestId,
+          transferLeader: result.ok
+            ? { ok: true, detail: `transfer to ${request.transferLeader.targetId} started` }
+            : { ok: false, detail: result.reason },
+        });
+        return;
+      }
+      case 'replicaReport':
+        this.replicas.report(request.replicaReport, Date.now(), this.logger);
+        this.clients.reply(client, { requestId, ok: {} });
+        return;
+      case 'putSnapshot':
+        this.replicas.putSnapshot(request.putSnapshot);
+        this.clients.reply(client, { requestId, ok: {} });
+        return;
+      case 'getSnapshot':
+        this.clients.reply(client, { requestId, snapshot: this.replicas.getSnapshot(request.getSnapshot.plugin) });
+        return;
+      default:
+        this.clients.replyError(client, requestId, ordo.ErrorCode.ERROR_CODE_MALFORMED, 'unknown request');
+    }
+  }
+
+  private onPublish(client: ClientId, requestId: number, publish: ordo.PublishRequest): void {
+    const items = publish.items as ordo.PublishItem[];
+    const request: PendingPublish = { client, requestId, results: new Array(items.length), remaining: items.length };
+    if (this.pending.size + items.length > LIMITS.maxPendingPublishReplies) {
+      items.forEach((item, i) => this.settle(request, i, { producerSeq: item.producerSeq, status: PublishStatus.PUBLISH_STATUS_BUSY, detail: 'too many publishes waiting for commit' }));
+      return;
+    }
+    const proposals = items.map((item) => ({
+      producerId: publish.producerId,
+      producerSeq: item.producerSeq,
+      topic: item.topic,
+      payload: item.payload,
+    }));
+    const results = this.core.propose(proposals, Date.now());
+    const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
+    results.forEach((result, i) => this.onProposeResult(request, i, items[i]!.producerSeq, result, sequencedOnly));
+  }
+
+  private onProposeResult(request: PendingPublish, index: number, producerSeq: number, result: ProposeResult, sequencedOnly: boolean): void {
+    switch (result.kind) {
+      case 'appended':
+        if (sequencedOnly) this.settle(request, index, { producerSeq, status: PublishStatus.PUBLISH_STATUS_OK, seq: result.seq });
+        else this.pending.add(result.seq, result.epoch, { request, index, producerSeq });
+        return;
+      case 'duplicate':
+        if (result.seq === null || result.epoch === null) {
+          this.settle(request, index, { producerSeq, status: PublishStatus.PUBLISH_STATUS_DUPLICATE, detail: 'already sequenced; its seq is no longer remembered' });
+        } else if (result.seq <= this.core.committedSeq || sequencedOnly) {
+          this.settle(request, index, { producerSeq, status: PublishStatus.PUBLISH_STATUS_DUPLICATE, seq: result.seq });
+        } else {
+          this.pending.add(result.seq, result.epoch, { request, index, producerSeq });
+        }
+        return;
+      case 'outOfOrder':
+        this.settle(request, index, { producerSeq, status: PublishStatus.PUBLISH_STATUS_OUT_OF_ORDER, expectedProducerSeq: result.expectedProducerSeq });
+        return;
+      case 'notLeader':
+        this.settle(request, index, { producerSeq, status: PublishStatus.PUBLISH_STATUS_NOT_LEADER });
+        return;
+      case 'busy':
+        this.settle(request, index, { producerSeq, status: PublishStatus.PUBLISH_STATUS_BUSY, detail: result.reason });
+        return;
+    }
+  }
+
+  private settle(request: PendingPublish, index: number, result: ordo.PublishResult.$Properties): void {
+    request.results[index] = result;
+    request.remaining--;
+    if (request.remaining > 0) return;
+    const leaderId = this.core.currentLeader;
+    const leader = this.options.config.nodes.find((n) => n.id === leaderId);
+    this.clients.reply(request.client, {
+      requestId: request.requestId,
+      publish: {
+        results: request.results,
+        leader: leader === undefined ? null : { id: leader.id, clientEndpoint: clientEndpoint(leader) },
+      },
+    });
+  }
+
+  // ----------------------------------------------------------- drive loop
+
+  private schedule(): void {
+    if (this.driveScheduled || this.stopped) return;
+    this.driveScheduled = true;
+    setImmediate(() => {
+      this.driveScheduled = false;
+      void this.drive();
+    });
+  }
+
+  private async drive(): Promise<void> {
+    if (this.driving || this.stopped) return;
+    this.driving = true;
+    try {
+      while (!this.stopped && this.core.hasReady()) await this.apply(this.core.ready());
+    } catch (error) {
+      this.fatal = error as Error;
+      this.logger.error(`node ${this.self.id} stopped on an error it cannot recover from: ${(error as Error).stack}`);
+      void this.stop();
+      process.exitCode = 1;
+    } finally {
+      this.driving = false;
+    }
+  }
+
+  /** Carries out one Ready: persist, then send, then deliver. */
+  private async apply(ready: Ready): Promise<void> {
+    if (ready.truncateAfter !== null) {
+      for (const settled of this.pending.settleTruncated(ready.truncateAfter)) {
+        this.settle(settled.token.request, settled.token.index, { producerSeq: settled.token.producerSeq, status: PublishStatus.PUBLISH_STATUS_RETRY, detail: 'entry replaced by a new sequencer' });
+      }
+    }
+    // The sequencer may multicast before its own write completes (Raft §10.2.1):
+    // it counts itself towards a majority only once the write is done.
+    const early = this.core.isLeader;
+    if (early) this.sendMessages(ready, true);
+    if (ready.truncateAfter !== null || ready.entries.length > 0) {
+      await this.options.store.write(ready.truncateAfter, ready.entries);
+    }
+    if (ready.hardState !== null) await this.options.meta.save(ready.hardState);
+    this.sendMessages(ready, early ? false : null);
+    for (const action of ready.retransmits) await this.retransmit(action);
+    if (ready.committed !== null) this.deliver(ready.committed.toSeq);
+    if (ready.roleChange !== null) this.onRoleChange(ready.roleChange.role, ready.roleChange.epoch, ready.roleChange.leaderId);
+  }
+
+  /** `multicastOnly`: true sends just the multicast, false just the rest, null everything. */
+  private sendMessages(ready: Ready, multicastOnly: boolean | null): void {
+    for (const { to, message } of ready.messages) {
+      if (multicastOnly === true && to !== null) continue;
+      if (multicastOnly === false && to === null) continue;
+      this.transport.send(to, message);
+    }
+  }
+
+  private async retransmit(action: RetransmitAction): Promise<void> {
+    let entries: Entry[];
+    try {
+      entries = await this.options.store.read(action.fromSeq, action.toSeq, LIMITS.maxRetransmitBytes);
+    } catch (error) {
+      this.logger.warn(`cannot retransmit [${action.fromSeq}, ${action.toSeq}] to ${action.to}: ${(error as Error).message}`);
+      return;
+    }
+    if (entries.length === 0) return;
+    this.transport.send(action.to, {
+      type: 'append',
+      epoch: action.epoch,
+      from: this.self.id,
+      prevSeq: action.prevSeq,
+      prevEpoch: action.prevEpoch,
+      entries,
+      commitSeq: action.commitSeq,
+    });
+  }
+
+  private deliver(commitSeq: number): void {
+    for (const settled of this.pending.settleCommitted(commitSeq, (seq) => this.core.epochAt(seq))) {
+      const { request, index, producerSeq } = settled.token;
+      this.settle(
+        request,
+        index,
+        settled.committed
+          ? { producerSeq, status: PublishStatus.PUBLISH_STATUS_OK, seq: settled.seq }
+          : { producerSeq, status: PublishStatus.PUBLISH_STATUS_RETRY, detail: 'entry replaced by a new sequencer' },
+      );
+    }
+    this.subscriptions.onCommit(commitSeq);
+  }
+
+  private onRoleChange(role: Role, epoch: number, leaderId: string | null): void {
+    if (role === Role.candidate && this.lastRole !== Role.candidate) this.electionsStarted++;
+    this.lastRole = role;
+    const level = role === Role.leader ? 'info' : 'debug';
+    this.logger.log(level, `node ${this.self.id} is ${role} in epoch ${epoch}`, { leader: leaderId });
+  }
+
+  get failure(): Error | null {
+    return this.fatal;
+  }
+
+  get uptimeMs(): number {
+    return Date.now() - this.startedMs;
+  }
+}

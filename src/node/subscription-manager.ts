@@ -1,0 +1,232 @@
+import { type Entry, EntryKind } from '../core/types.js';
+import { ordo } from '../wire/schema.js';
+import { LIMITS } from '../limits.js';
+import { LogRangeError } from '../storage/log-store.js';
+import type { ClientId } from './client-server.js';
+import type { FaultInjection } from './fault-injection.js';
+import type { Logger } from './logger.js';
+
+export interface EntryReader {
+  read(fromSeq: number, toSeq: number, maxBytes: number): Promise<Entry[]>;
+  firstSeq(): number;
+}
+
+interface Subscription {
+  readonly key: string;
+  readonly client: ClientId;
+  readonly id: number;
+  readonly topics: ReadonlySet<string> | null;
+  readonly includeControl: boolean;
+  readonly windowEntries: number;
+  nextSeq: number;
+  ackedSeq: number;
+  pumping: boolean;
+  lastSentMs: number;
+  lastHeardMs: number;
+}
+
+type Send = (client: ClientId, response: ordo.ClientResponse.$Properties) => boolean;
+
+/**
+ * Streams the committed log to subscribers. Each delivery names the seq
+ * range it covers and carries the entries of that range that match the
+ * subscriber's topics, so a subscriber detects a lost delivery from the
+ * ranges even when its filter leaves most seqs out. Credit (the subscriber's
+ * acknowledged seq plus its window) bounds what is in flight; entries are
+ * read from the log in bounded chunks, so a slow subscriber costs no memory.
+ */
+export class SubscriptionManager {
+  private readonly subscriptions = new Map<string, Subscription>();
+  private commitSeq = 0;
+  private closed = false;
+  deliveriesDropped = 0;
+
+  constructor(
+    private readonly reader: EntryReader,
+    private readonly send: Send,
+    private readonly faults: FaultInjection,
+    private readonly now: () => number,
+    private readonly logger: Logger,
+  ) {}
+
+  get size(): number {
+    return this.subscriptions.size;
+  }
+
+  subscribe(client: ClientId, requestId: number, request: ordo.SubscribeRequest): void {
+    const key = subscriptionKey(client, request.subscriptionId);
+    if (!this.subscriptions.has(key) && this.subscriptions.size >= LIMITS.maxSubscribers) {
+      this.sendError(client, requestId, request.subscriptionId, ordo.ErrorCode.ERROR_CODE_LIMIT, `this node already serves ${LIMITS.maxSubscribers} subscribers`);
+      return;
+    }
+    const fromSeq = request.fromSeq === 0 ? this.commitSeq + 1 : request.fromSeq;
+    const firstSeq = this.reader.firstSeq();
+    if (fromSeq < firstSeq) {
+      this.sendSeqUnavailable(client, requestId, request.subscriptionId, fromSeq, firstSeq);
+      return;
+    }
+    const windowEntries = Math.min(Math.max(request.windowEntries || LIMITS.subscriberWindowEntries, 1), LIMITS.subscriberWindowEntries);
+    const nowMs = this.now();
+    const subscription: Subscription = {
+      key,
+      client,
+      id: request.subscriptionId,
+      topics: request.topics.length > 0 ? new Set(request.topics) : null,
+      includeControl: request.includeControl,
+      windowEntries,
+      nextSeq: fromSeq,
+      ackedSeq: fromSeq - 1,
+      pumping: false,
+      lastSentMs: nowMs,
+      lastHeardMs: nowMs,
+    };
+    this.subscriptions.set(key, subscription);
+    this.send(client, { requestId, ok: {} });
+    this.heartbeat(subscription);
+    void this.pump(subscription);
+  }
+
+  ack(client: ClientId, subscriptionId: number, ackedSeq: number): void {
+    const subscription = this.find(client, subscriptionId);
+    if (subscription === undefined) return;
+    subscription.lastHeardMs = this.now();
+    if (ackedSeq > subscription.ackedSeq) subscription.ackedSeq = Math.min(ackedSeq, subscription.nextSeq - 1);
+    void this.pump(subscription);
+  }
+
+  nack(client: ClientId, subscriptionId: number, fromSeq: number): void {
+    const subscription = this.find(client, subscriptionId);
+    if (subscription === undefined) return;
+    subscription.lastHeardMs = this.now();
+    // Resend from the first seq the subscriber lacks; it has everything before.
+    subscription.ackedSeq = Math.max(subscription.ackedSeq, fromSeq - 1);
+    subscription.nextSeq = Math.min(subscription.nextSeq, Math.max(fromSeq, subscription.ackedSeq + 1));
+    void this.pump(subscription);
+  }
+
+  unsubscribe(client: ClientId, subscriptionId: number): void {
+    this.subscriptions.delete(subscriptionKey(client, subscriptionId));
+  }
+
+  /** The client's socket is gone: forget all its subscriptions. */
+  dropClient(client: ClientId): void {
+    const prefix = client.toString('hex');
+    for (const key of this.subscriptions.keys()) if (key.startsWith(`${prefix}/`)) this.subscriptions.delete(key);
+  }
+
+  onCommit(commitSeq: number): void {
+    this.commitSeq = Math.max(this.commitSeq, commitSeq);
+    for (const subscription of this.subscriptions.values()) void this.pump(subscription);
+  }
+
+  /** Heartbeats idle subscribers and forgets silent ones. */
+  tick(): void {
+    const nowMs = this.now();
+    for (const subscription of this.subscriptions.values()) {
+      if (nowMs - subscription.lastHeardMs > LIMITS.subscriberTimeoutMs) {
+        this.logger.info(`forgetting silent subscriber ${subscription.key}`);
+        this.subscriptions.delete(subscription.key);
+        continue;
+      }
+      if (nowMs - subscription.lastSentMs >= LIMITS.subscriberHeartbeatMs) this.heartbeat(subscription);
+    }
+  }
+
+  status(): ordo.SubscriberStatus.$Properties[] {
+    return [...this.subscriptions.values()].map((s) => ({
+      subscriptionId: s.id,
+      nextSeq: s.nextSeq,
+      ackedSeq: s.ackedSeq,
+      lagEntries: Math.max(0, this.commitSeq - s.ackedSeq),
+      topics: s.topics === null ? [] : [...s.topics],
+    }));
+  }
+
+  close(): void {
+    this.closed = true;
+    this.subscriptions.clear();
+  }
+
+  private find(client: ClientId, subscriptionId: number): Subscription | undefined {
+    return this.subscriptions.get(subscriptionKey(client, subscriptionId));
+  }
+
+  private heartbeat(subscription: Subscription): void {
+    subscription.lastSentMs = this.now();
+    this.deliver(subscription, subscription.nextSeq, subscription.nextSeq - 1, []);
+  }
+
+  private async pump(subscription: Subscription): Promise<void> {
+    if (subscription.pumping) return;
+    subscription.pumping = true;
+    try {
+      while (!this.closed && this.subscriptions.get(subscription.key) === subscription) {
+        const fromSeq = subscription.nextSeq;
+        const limitSeq = Math.min(this.commitSeq, subscription.ackedSeq + subscription.windowEntries);
+        if (fromSeq > limitSeq) return;
+        const toSeq = Math.min(limitSeq, fromSeq + LIMITS.maxDeliveryBatchEntries - 1);
+        let entries: Entry[];
+        try {
+          entries = await this.reader.read(fromSeq, toSeq, LIMITS.maxDeliveryBatchBytes);
+        } catch (error) {
+          if (!(error instanceof LogRangeError)) throw error;
+          this.subscriptions.delete(subscription.key);
+          this.sendSeqUnavailable(subscription.client, 0, subscription.id, fromSeq, error.firstAvailableSeq);
+          return;
+        }
+        if (entries.length === 0) return;
+        // A NACK may have moved the position while we read: start over from there.
+        if (subscription.nextSeq !== fromSeq) continue;
+        const lastSeq = entries[entries.length - 1]!.seq;
+        const matching = entries.filter((e) => this.matches(subscription, e));
+        this.deliver(subscription, fromSeq, lastSeq, matching);
+        subscription.nextSeq = lastSeq + 1;
+        subscription.lastSentMs = this.now();
+      }
+    } finally {
+      subscription.pumping = false;
+    }
+  }
+
+  private matches(subscription: Subscription, entry: Entry): boolean {
+    if (entry.kind !== EntryKind.data) return subscription.includeControl;
+    return subscription.topics === null || subscription.topics.has(entry.topic);
+  }
+
+  private deliver(subscription: Subscription, fromSeq: number, toSeq: number, entries: Entry[]): void {
+    if (entries.length > 0 && this.faults.dropDelivery()) {
+      this.deliveriesDropped++;
+      return;
+    }
+    this.send(subscription.client, {
+      requestId: 0,
+      delivery: {
+        subscriptionId: subscription.id,
+        fromSeq,
+        toSeq,
+        entries: entries as ordo.Entry.$Properties[],
+        commitSeq: this.commitSeq,
+      },
+    });
+  }
+
+  private sendSeqUnavailable(client: ClientId, requestId: number, subscriptionId: number, seq: number, firstSeq: number): void {
+    this.send(client, {
+      requestId,
+      error: {
+        code: ordo.ErrorCode.ERROR_CODE_SEQ_UNAVAILABLE,
+        message: `seq ${seq} is no longer in the log: the oldest available seq is ${firstSeq}; a replica can start from a snapshot instead`,
+        firstAvailableSeq: firstSeq,
+        subscriptionId,
+      },
+    });
+  }
+
+  private sendError(client: ClientId, requestId: number, subscriptionId: number, code: ordo.ErrorCode, message: string): void {
+    this.send(client, { requestId, error: { code, message, subscriptionId } });
+  }
+}
+
+function subscriptionKey(client: ClientId, subscriptionId: number): string {
+  return `${client.toString('hex')}/${subscriptionId}`;
+}

@@ -1,0 +1,138 @@
+import { ordo } from './schema.js';
+import { LIMITS } from '../limits.js';
+import { validateEntry } from './entry-codec.js';
+import { checkFrameSize, checkString, checkUint, decodeOrThrow, FrameError } from './frame-error.js';
+
+/** A validated request: the body named by `body` is present with every field filled in. */
+export type ClientRequest = { readonly requestId: number } & (
+  | { readonly body: 'publish'; readonly publish: ordo.PublishRequest }
+  | { readonly body: 'subscribe'; readonly subscribe: ordo.SubscribeRequest }
+  | { readonly body: 'subscriberAck'; readonly subscriberAck: ordo.SubscriberAck }
+  | { readonly body: 'subscriberNack'; readonly subscriberNack: ordo.SubscriberNack }
+  | { readonly body: 'unsubscribe'; readonly unsubscribe: ordo.Unsubscribe }
+  | { readonly body: 'status'; readonly status: ordo.StatusRequest }
+  | { readonly body: 'transferLeader'; readonly transferLeader: ordo.TransferLeaderRequest }
+  | { readonly body: 'replicaReport'; readonly replicaReport: ordo.ReplicaReport }
+  | { readonly body: 'putSnapshot'; readonly putSnapshot: ordo.PutSnapshot }
+  | { readonly body: 'getSnapshot'; readonly getSnapshot: ordo.GetSnapshot }
+);
+export type ClientResponse = ordo.ClientResponse;
+
+const maxTopicsPerSubscription = 256;
+const maxIdBytes = 128;
+const maxSnapshotBytes = LIMITS.maxFrameBytes - 4096;
+
+export function encodeClientRequest(request: ordo.ClientRequest.$Properties): Uint8Array {
+  return ordo.ClientRequest.encode(request).finish();
+}
+
+export function encodeClientResponse(response: ordo.ClientResponse.$Properties): Uint8Array {
+  return ordo.ClientResponse.encode(response).finish();
+}
+
+/**
+ * Decodes a request from a client and checks every field a node relies on.
+ * Throws FrameError with a message fit to send back to the client.
+ */
+export function decodeClientRequest(bytes: Uint8Array): ClientRequest {
+  checkFrameSize(bytes, LIMITS.maxFrameBytes);
+  const request = decodeOrThrow('client request', () => ordo.ClientRequest.decode(bytes));
+  validateClientRequest(request);
+  return request as unknown as ClientRequest;
+}
+
+function validateClientRequest(request: ordo.ClientRequest): void {
+  checkUint(request.requestId, 'requestId');
+  switch (request.body) {
+    case 'publish': {
+      const p = request.publish!;
+      checkString(p.producerId, 'publish.producerId', LIMITS.maxProducerIdBytes, false);
+      const items = p.items ?? [];
+      if (items.length === 0) throw new FrameError('malformed', 'publish has no items');
+      if (items.length > LIMITS.maxBatchEntries) {
+        throw new FrameError('too-large', `publish has ${items.length} items, the limit is ${LIMITS.maxBatchEntries}`);
+      }
+      items.forEach((item, i) => {
+        const seq = checkUint(item.producerSeq, `publish.items[${i}].producerSeq`);
+        if (seq < 1) throw new FrameError('malformed', `publish.items[${i}].producerSeq must start at 1`);
+        checkString(item.topic, `publish.items[${i}].topic`, LIMITS.maxTopicBytes, false);
+        if ((item.payload?.length ?? 0) > LIMITS.maxPayloadBytes) {
+          throw new FrameError('too-large', `publish.items[${i}].payload exceeds ${LIMITS.maxPayloadBytes} bytes`);
+        }
+      });
+      return;
+    }
+    case 'subscribe': {
+      const s = request.subscribe!;
+      checkUint(s.subscriptionId, 'subscribe.subscriptionId');
+      checkUint(s.fromSeq, 'subscribe.fromSeq');
+      checkUint(s.windowEntries, 'subscribe.windowEntries');
+      const topics = s.topics ?? [];
+      if (topics.length > maxTopicsPerSubscription) {
+        throw new FrameError('too-large', `subscribe names ${topics.length} topics, the limit is ${maxTopicsPerSubscription}`);
+      }
+      topics.forEach((t, i) => checkString(t, `subscribe.topics[${i}]`, LIMITS.maxTopicBytes, false));
+      return;
+    }
+    case 'subscriberAck':
+      checkUint(request.subscriberAck!.subscriptionId, 'subscriberAck.subscriptionId');
+      checkUint(request.subscriberAck!.ackedSeq, 'subscriberAck.ackedSeq');
+      return;
+    case 'subscriberNack':
+      checkUint(request.subscriberNack!.subscriptionId, 'subscriberNack.subscriptionId');
+      checkUint(request.subscriberNack!.fromSeq, 'subscriberNack.fromSeq');
+      return;
+    case 'unsubscribe':
+      checkUint(request.unsubscribe!.subscriptionId, 'unsubscribe.subscriptionId');
+      return;
+    case 'status':
+      return;
+    case 'transferLeader':
+      checkString(request.transferLeader!.targetId, 'transferLeader.targetId', maxIdBytes, false);
+      return;
+    case 'replicaReport': {
+      const r = request.replicaReport!;
+      checkString(r.replicaId, 'replicaReport.replicaId', maxIdBytes, false);
+      checkString(r.plugin, 'replicaReport.plugin', maxIdBytes, true);
+      checkUint(r.appliedSeq, 'replicaReport.appliedSeq');
+      checkUint(r.digestSeq, 'replicaReport.digestSeq');
+      checkString(r.digest, 'replicaReport.digest', maxIdBytes, true);
+      return;
+    }
+    case 'putSnapshot': {
+      const s = request.putSnapshot!;
+      checkString(s.plugin, 'putSnapshot.plugin', maxIdBytes, false);
+      checkUint(s.seq, 'putSnapshot.seq');
+      checkString(s.digest, 'putSnapshot.digest', maxIdBytes, true);
+      if ((s.data?.length ?? 0) > maxSnapshotBytes) {
+        throw new FrameError('too-large', `snapshot exceeds ${maxSnapshotBytes} bytes`);
+      }
+      return;
+    }
+    case 'getSnapshot':
+      checkString(request.getSnapshot!.plugin, 'getSnapshot.plugin', maxIdBytes, false);
+      return;
+    default:
+      throw new FrameError('malformed', 'client request has no body');
+  }
+}
+
+/** Decodes a node's response on the client side; a broken one is a FrameError. */
+export function decodeClientResponse(bytes: Uint8Array): ClientResponse {
+  checkFrameSize(bytes, LIMITS.maxFrameBytes);
+  const response = decodeOrThrow('client response', () => ordo.ClientResponse.decode(bytes));
+  if (response.body === 'delivery') {
+    const d = response.delivery!;
+    const fromSeq = checkUint(d.fromSeq, 'delivery.fromSeq');
+    const toSeq = checkUint(d.toSeq, 'delivery.toSeq');
+    let previous = fromSeq - 1;
+    (d.entries ?? []).forEach((raw, i) => {
+      const entry = validateEntry(raw as ordo.Entry, `delivery.entries[${i}]`);
+      if (entry.seq <= previous || entry.seq > toSeq) {
+        throw new FrameError('malformed', `delivery entry seq ${entry.seq} is outside [${fromSeq}, ${toSeq}] or out of order`);
+      }
+      previous = entry.seq;
+    });
+  }
+  return response;
+}

@@ -1,0 +1,43 @@
+/** A frame that cannot be accepted: too large, not decodable, or with values out of range. */
+export class FrameError extends Error {
+  override readonly name = 'FrameError';
+  readonly retriable = false;
+  constructor(
+    readonly code: 'malformed' | 'too-large' | 'foreign-cluster',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function checkUint(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new FrameError('malformed', `${field} must be a non-negative integer below 2^53, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function checkString(value: unknown, field: string, maxBytes: number, allowEmpty: boolean): string {
+  if (typeof value !== 'string') throw new FrameError('malformed', `${field} must be a string`);
+  if (!allowEmpty && value.length === 0) throw new FrameError('malformed', `${field} must not be empty`);
+  if (Buffer.byteLength(value) > maxBytes) {
+    throw new FrameError('malformed', `${field} is longer than ${maxBytes} bytes`);
+  }
+  return value;
+}
+
+export function checkFrameSize(bytes: Uint8Array, maxBytes: number): void {
+  if (bytes.length > maxBytes) {
+    throw new FrameError('too-large', `frame of ${bytes.length} bytes exceeds the limit of ${maxBytes} bytes`);
+  }
+}
+
+/** Runs a protobuf decode, turning any decoder exception into a FrameError. */
+export function decodeOrThrow<T>(what: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (error) {
+    throw new FrameError('malformed', `cannot decode ${what}: ${(error as Error).message}`, { cause: error });
+  }
+}

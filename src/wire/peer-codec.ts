@@ -1,0 +1,121 @@
+import type { NodeId, PeerMessage } from '../core/types.js';
+import { ordo } from './schema.js';
+import { LIMITS } from '../limits.js';
+import { validateEntries } from './entry-codec.js';
+import { checkFrameSize, checkString, checkUint, decodeOrThrow, FrameError } from './frame-error.js';
+
+const maxNodeIdBytes = 64;
+
+/** Encodes a core message for the node-to-node sockets (PeerEnvelope). */
+export function encodePeerMessage(clusterId: string, message: PeerMessage): Uint8Array {
+  const envelope: ordo.PeerEnvelope.$Properties = { clusterId, from: message.from, epoch: message.epoch };
+  switch (message.type) {
+    case 'append':
+      envelope.append = {
+        prevSeq: message.prevSeq,
+        prevEpoch: message.prevEpoch,
+        entries: message.entries as ordo.Entry.$Properties[],
+        commitSeq: message.commitSeq,
+      };
+      break;
+    case 'ack':
+      envelope.ack = {
+        matchSeq: message.matchSeq,
+        reject: message.reject,
+        hintSeq: message.hintSeq,
+        hintEpoch: message.hintEpoch,
+      };
+      break;
+    case 'nack':
+      envelope.nack = { fromSeq: message.fromSeq, toSeq: message.toSeq };
+      break;
+    case 'voteRequest':
+      envelope.voteRequest = {
+        lastSeq: message.lastSeq,
+        lastEpoch: message.lastEpoch,
+        preVote: message.preVote,
+        transfer: message.transfer,
+      };
+      break;
+    case 'voteResponse':
+      envelope.voteResponse = { granted: message.granted, preVote: message.preVote };
+      break;
+    case 'timeoutNow':
+      envelope.timeoutNow = {};
+      break;
+  }
+  return ordo.PeerEnvelope.encode(envelope).finish();
+}
+
+/**
+ * Decodes and validates a node-to-node frame. Throws FrameError for anything
+ * that is not a well-formed envelope of this cluster, so that a bad frame is
+ * dropped at the edge and never reaches the core or the log.
+ */
+export function decodePeerMessage(bytes: Uint8Array, clusterId: string): PeerMessage {
+  checkFrameSize(bytes, LIMITS.maxFrameBytes);
+  const envelope = decodeOrThrow('peer envelope', () => ordo.PeerEnvelope.decode(bytes));
+  if (envelope.clusterId !== clusterId) {
+    throw new FrameError('foreign-cluster', `frame from cluster '${envelope.clusterId}', expected '${clusterId}'`);
+  }
+  const from: NodeId = checkString(envelope.from, 'from', maxNodeIdBytes, false);
+  const epoch = checkUint(envelope.epoch, 'epoch');
+  switch (envelope.body) {
+    case 'append': {
+      const a = envelope.append!;
+      const prevSeq = checkUint(a.prevSeq, 'append.prevSeq');
+      const entries = validateEntries((a.entries ?? []) as ordo.Entry[], prevSeq + 1, 'append.entries');
+      for (const entry of entries) {
+        if (entry.epoch > epoch) throw new FrameError('malformed', `entry ${entry.seq} has an epoch beyond the sender's`);
+      }
+      return {
+        type: 'append',
+        epoch,
+        from,
+        prevSeq,
+        prevEpoch: checkUint(a.prevEpoch, 'append.prevEpoch'),
+        entries,
+        commitSeq: checkUint(a.commitSeq, 'append.commitSeq'),
+      };
+    }
+    case 'ack': {
+      const a = envelope.ack!;
+      return {
+        type: 'ack',
+        epoch,
+        from,
+        matchSeq: checkUint(a.matchSeq, 'ack.matchSeq'),
+        reject: a.reject === true,
+        hintSeq: checkUint(a.hintSeq, 'ack.hintSeq'),
+        hintEpoch: checkUint(a.hintEpoch, 'ack.hintEpoch'),
+      };
+    }
+    case 'nack': {
+      const n = envelope.nack!;
+      const fromSeq = checkUint(n.fromSeq, 'nack.fromSeq');
+      const toSeq = checkUint(n.toSeq, 'nack.toSeq');
+      if (fromSeq < 1 || toSeq < fromSeq) throw new FrameError('malformed', `nack range [${fromSeq}, ${toSeq}] is empty`);
+      return { type: 'nack', epoch, from, fromSeq, toSeq };
+    }
+    case 'voteRequest': {
+      const v = envelope.voteRequest!;
+      return {
+        type: 'voteRequest',
+        epoch,
+        from,
+        lastSeq: checkUint(v.lastSeq, 'voteRequest.lastSeq'),
+        lastEpoch: checkUint(v.lastEpoch, 'voteRequest.lastEpoch'),
+        preVote: v.preVote === true,
+        transfer: v.transfer === true,
+      };
+    }
+    case 'voteResponse': {
+      const v = envelope.voteResponse!;
+      return { type: 'voteResponse', epoch, from, granted: v.granted === true, preVote: v.preVote === true };
+    }
+    case 'timeoutNow':
+      return { type: 'timeoutNow', epoch, from };
+    default:
+      throw new FrameError('malformed', 'peer envelope has no body');
+  }
+}
