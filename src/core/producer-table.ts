@@ -1,5 +1,3 @@
-import { invariant } from './assert.js';
-
 export type DedupVerdict =
   | { readonly kind: 'new' }
   | { readonly kind: 'duplicate'; readonly seq: number | null }
@@ -55,11 +53,10 @@ export class ProducerTable {
     } else {
       // Re-insert so that the map's order is least recently used first.
       this.producers.delete(producerId);
+      // The log is the authority: a sequencer whose bounded table had forgotten
+      // this producer started it afresh, so this node follows rather than stops.
+      if (producerSeq <= state.lastProducerSeq) state = { lastProducerSeq: producerSeq - 1, history: [] };
     }
-    invariant(
-      producerSeq > state.lastProducerSeq,
-      `producer ${producerId} seq ${producerSeq} recorded after ${state.lastProducerSeq}`,
-    );
     state.lastProducerSeq = producerSeq;
     state.history.push({ producerSeq, seq });
     if (state.history.length > this.maxHistoryEntries) state.history.shift();

@@ -113,3 +113,38 @@ test('a node restarted from its log rebuilds the dedup table from the entries it
     { kind: 'duplicate', seq: 3, epoch: 1 },
   ]);
 });
+
+test('a follower that remembers a producer further than the sequencer did still takes the sequencer entries', (t) => {
+  // The sequencer had forgotten p (its table is bounded) and sequenced it again from 1.
+  const log = [epochStartEntry(1, 1), dataEntry(2, 1, 'p', 1), dataEntry(3, 1, 'p', 2)];
+  const node = newNode('b', MEMBERS, {}, recoveredFrom(log, { epoch: 1, commitSeq: 3 }));
+  node.step(
+    append({
+      from: 'a',
+      epoch: 2,
+      prevSeq: 3,
+      prevEpoch: 1,
+      entries: [dataEntry(4, 2, 'p', 1)],
+      commitSeq: 4,
+    }),
+  );
+  const ready = node.ready();
+  t.deepEqual(
+    ready.entries.map((e) => e.seq),
+    [4],
+  );
+  t.deepEqual(ready.committed, { fromSeq: 4, toSeq: 4 });
+
+  // A restart that rebuilds the table from that log does not stop the node either.
+  const restarted = newNode(
+    'b',
+    MEMBERS,
+    {},
+    recoveredFrom([...log, dataEntry(4, 2, 'p', 1)], { epoch: 2, commitSeq: 4 }),
+  );
+  winElection(restarted, ['c']);
+  t.deepEqual(restarted.propose([proposal('p', 1), proposal('p', 2)], 0), [
+    { kind: 'duplicate', seq: 4, epoch: 2 },
+    { kind: 'appended', seq: 6, epoch: restarted.currentEpoch },
+  ]);
+});

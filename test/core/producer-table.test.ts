@@ -1,0 +1,97 @@
+import test from 'ava';
+import { ProducerTable } from '../../src/core/producer-table.js';
+
+test('a producer the table does not know must start at producerSeq 1', (t) => {
+  const table = new ProducerTable(10, 10);
+  t.deepEqual(table.check('p', 1), { kind: 'new' });
+  t.deepEqual(table.check('p', 42), { kind: 'outOfOrder', expectedProducerSeq: 1 });
+});
+
+test('the next producerSeq is new, a skipped one is refused with the expected one', (t) => {
+  const table = new ProducerTable(10, 10);
+  table.record('p', 5, 100);
+  t.deepEqual(table.check('p', 6), { kind: 'new' });
+  t.deepEqual(table.check('p', 8), { kind: 'outOfOrder', expectedProducerSeq: 6 });
+});
+
+test('a retry is a duplicate that names the seq it was given', (t) => {
+  const table = new ProducerTable(10, 10);
+  table.record('p', 1, 10);
+  table.record('q', 1, 11);
+  table.record('p', 2, 12);
+  t.deepEqual(table.check('p', 1), { kind: 'duplicate', seq: 10 });
+  t.deepEqual(table.check('p', 2), { kind: 'duplicate', seq: 12 });
+  t.deepEqual(table.check('q', 1), { kind: 'duplicate', seq: 11 });
+});
+
+test('a retry older than the remembered history is a duplicate without a seq', (t) => {
+  const table = new ProducerTable(10, 2);
+  for (let n = 1; n <= 4; n++) table.record('p', n, 100 + n);
+  t.deepEqual(table.check('p', 1), { kind: 'duplicate', seq: null });
+  t.deepEqual(table.check('p', 2), { kind: 'duplicate', seq: null });
+  t.deepEqual(table.check('p', 3), { kind: 'duplicate', seq: 103 });
+});
+
+test('the log is the authority: a producer recorded again from a lower producerSeq starts afresh there', (t) => {
+  // A sequencer whose bounded table had forgotten p told it to start again at 1,
+  // while this table still remembered p up to 3.
+  const table = new ProducerTable(10, 10);
+  for (let n = 1; n <= 3; n++) table.record('p', n, n);
+  t.notThrows(() => table.record('p', 1, 10));
+  t.deepEqual(table.check('p', 1), { kind: 'duplicate', seq: 10 });
+  t.deepEqual(table.check('p', 2), { kind: 'new' });
+  t.is(table.size, 1);
+});
+
+test('past maxProducers the producer recorded least recently is forgotten', (t) => {
+  const table = new ProducerTable(2, 10);
+  table.record('p', 1, 1);
+  table.record('q', 1, 2);
+  table.record('p', 2, 3); // p is now the most recently used.
+  table.record('r', 1, 4);
+  t.is(table.size, 2);
+  t.deepEqual(table.check('q', 1), { kind: 'new' }, 'q was forgotten');
+  t.deepEqual(table.check('p', 2), { kind: 'duplicate', seq: 3 });
+  t.deepEqual(table.check('r', 1), { kind: 'duplicate', seq: 4 });
+});
+
+test('truncateAfter forgets the messages recorded above the point and expects them again', (t) => {
+  const table = new ProducerTable(10, 10);
+  table.record('p', 1, 1);
+  table.record('p', 2, 2);
+  table.record('q', 1, 3);
+  table.record('p', 3, 4);
+  table.truncateAfter(2);
+  t.deepEqual(table.check('p', 2), { kind: 'duplicate', seq: 2 });
+  t.deepEqual(table.check('p', 3), { kind: 'new' });
+  t.deepEqual(table.check('p', 4), { kind: 'outOfOrder', expectedProducerSeq: 3 });
+  t.deepEqual(table.check('q', 1), { kind: 'new' }, 'q:1 is gone from the log');
+  t.is(table.size, 1);
+});
+
+test('a producer whose every message from its first one was truncated is forgotten', (t) => {
+  const table = new ProducerTable(10, 10);
+  table.record('p', 1, 5);
+  table.record('p', 2, 6);
+  table.truncateAfter(4);
+  t.is(table.size, 0);
+  t.deepEqual(table.check('p', 1), { kind: 'new' });
+});
+
+test('truncation below what a full history remembers still expects the first removed producerSeq', (t) => {
+  const table = new ProducerTable(10, 2);
+  for (let n = 1; n <= 4; n++) table.record('p', n, n);
+  // History holds p:3 and p:4 only; both are removed, p:1 and p:2 are still in the log.
+  table.truncateAfter(2);
+  t.deepEqual(table.check('p', 3), { kind: 'new' });
+  t.deepEqual(table.check('p', 2), { kind: 'duplicate', seq: null });
+  t.deepEqual(table.check('p', 5), { kind: 'outOfOrder', expectedProducerSeq: 3 });
+});
+
+test('a truncation above every recorded seq changes nothing', (t) => {
+  const table = new ProducerTable(10, 10);
+  table.record('p', 1, 1);
+  table.truncateAfter(1);
+  t.deepEqual(table.check('p', 1), { kind: 'duplicate', seq: 1 });
+  t.deepEqual(table.check('p', 2), { kind: 'new' });
+});
