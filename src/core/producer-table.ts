@@ -29,11 +29,18 @@ export class ProducerTable {
 
   /**
    * A producer's messages must arrive in producerSeq order (FIFO per
-   * publisher); an unknown producer may start anywhere.
+   * publisher), and a producer this table does not know must start at 1.
+   * Letting an unknown producer start anywhere broke FIFO and lost messages:
+   * when its first messages were reordered, or lost with a deposed
+   * sequencer, a later one was appended first and the earlier ones, retried,
+   * were taken for duplicates and acknowledged without ever being in the log.
+   * A producer the table forgot is told to expect 1 and must start afresh.
    */
   check(producerId: string, producerSeq: number): DedupVerdict {
     const state = this.producers.get(producerId);
-    if (state === undefined) return { kind: 'new' };
+    if (state === undefined) {
+      return producerSeq === 1 ? { kind: 'new' } : { kind: 'outOfOrder', expectedProducerSeq: 1 };
+    }
     if (producerSeq === state.lastProducerSeq + 1) return { kind: 'new' };
     if (producerSeq > state.lastProducerSeq) {
       return { kind: 'outOfOrder', expectedProducerSeq: state.lastProducerSeq + 1 };
