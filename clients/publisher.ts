@@ -191,7 +191,7 @@ export class Publisher {
       this.requestTimeoutMs,
     );
     request.then(
-      (response) => this.onResponse(response, generation),
+      (response) => this.onResponse(response, generation, endpoint),
       (error: Error) => {
         if (this.closed || generation !== this.generation) return;
         // Unanswered: try the next broker, resending everything outstanding in order.
@@ -201,11 +201,12 @@ export class Publisher {
     );
   }
 
-  private onResponse(response: ClientResponse, generation: number): void {
+  private onResponse(response: ClientResponse, generation: number, endpoint: string): void {
     if (this.closed) return;
     const publish = response.publish;
     if (response.body !== 'publish' || publish === undefined || publish === null) return;
-    let rewindDelayMs: number | null = null;
+    let notLeader = false;
+    let mustRetry = false;
     for (const result of publish.results ?? []) {
       const message = this.outstanding.get(result.producerSeq ?? 0);
       if (message === undefined) continue;
@@ -225,26 +226,29 @@ export class Publisher {
           this.settle(message);
           message.reject(new InvalidRequestError(result.detail ?? 'rejected by the broker'));
           break;
-        case PublishStatus.PUBLISH_STATUS_NOT_LEADER: {
-          if (generation !== this.generation) break;
-          const hint = publish.leader?.clientEndpoint ?? '';
-          if (hint !== '' && hint !== this.endpoints[this.target % this.endpoints.length]) {
-            this.followHint(hint);
-            rewindDelayMs = Math.max(rewindDelayMs ?? 0, 0);
-          } else {
-            // No sequencer known yet (an election is running): wait a little.
-            this.target++;
-            rewindDelayMs = Math.max(rewindDelayMs ?? 0, backoffMs(this.attempt++, 20, 500));
-          }
+        case PublishStatus.PUBLISH_STATUS_NOT_LEADER:
+          notLeader = true;
           break;
-        }
         default:
           // BUSY, RETRY, OUT_OF_ORDER: resend in order after a pause.
-          if (generation !== this.generation) break;
-          rewindDelayMs = Math.max(rewindDelayMs ?? 0, backoffMs(this.attempt++, 5, 500));
+          mustRetry = true;
       }
     }
-    if (rewindDelayMs !== null) this.rewind(rewindDelayMs);
+    // Answers to requests sent before the last rewind are stale: only their successes count.
+    if (generation !== this.generation) return;
+    if (notLeader) {
+      const hint = publish.leader?.clientEndpoint ?? '';
+      if (hint !== '' && hint !== endpoint) {
+        this.followHint(hint);
+        this.rewind(0);
+      } else {
+        // No sequencer known yet (an election is running): try another broker after a pause.
+        if (hint === '') this.target++;
+        this.rewind(backoffMs(this.attempt++, 20, 500));
+      }
+    } else if (mustRetry) {
+      this.rewind(backoffMs(this.attempt++, 5, 500));
+    }
   }
 
   private followHint(endpoint: string): void {

@@ -147,6 +147,8 @@ export class BrokerNode {
       catchUpRemaining: s.role === Role.leader ? 0 : Math.max(0, s.knownLeaderLastSeq - s.lastSeq),
       replicas: this.replicas.status(Date.now()),
       logChainHash: this.options.chainHash?.() ?? '',
+      faultsInjected: this.transport.counters.droppedByFaultInjection + this.subscriptions.deliveriesDropped,
+      badFrames: this.transport.counters.badFrames + this.clients.badFrames,
     };
   }
 
