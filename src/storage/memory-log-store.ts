@@ -1,5 +1,5 @@
-import type { Entry, HardState } from '../core/types.js';
 import { invariant } from '../core/assert.js';
+import type { Entry, HardState } from '../core/types.js';
 import { LogRangeError, type LogStore, type MetaStore, type RecoveredLog } from './log-store.js';
 
 /**
@@ -31,7 +31,10 @@ export class MemoryLogStore implements LogStore {
       this.entries.length = truncateAfter - this.first + 1;
     }
     for (const entry of entries) {
-      invariant(entry.seq === this.lastSeq() + 1, `append of seq ${entry.seq} after ${this.lastSeq()}`);
+      invariant(
+        entry.seq === this.lastSeq() + 1,
+        `append of seq ${entry.seq} after ${this.lastSeq()}`,
+      );
       this.entries.push(entry);
     }
   }

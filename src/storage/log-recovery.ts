@@ -1,0 +1,248 @@
+import { open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isMissingFile, removeFile, syncDirectory } from './directory.js';
+import { ZERO_CHAIN_HASH } from './record-codec.js';
+import {
+  decodeSegmentHeader,
+  parseSegmentFileName,
+  readFully,
+  SEGMENT_HEADER_BYTES,
+  Segment,
+  type SegmentHeader,
+  segmentFileName,
+} from './segment.js';
+import { decodeIndexFile, encodeIndexFile } from './segment-index.js';
+import { scanSegment } from './segment-scan.js';
+import { CorruptLogError } from './storage-errors.js';
+
+/** What `open()` found and repaired, for the host to log. */
+export interface RecoveryReport {
+  readonly segmentCount: number;
+  /** Closed segments whose sidecar index was missing or stale and was rebuilt by a scan. */
+  readonly rebuiltIndexCount: number;
+  /** A partially written tail cut off the last segment, if there was one. */
+  readonly tornTail: {
+    readonly file: string;
+    readonly offset: number;
+    readonly droppedBytes: number;
+    readonly reason: string;
+  } | null;
+  /** A segment file whose header a crash cut short (it held no records), deleted. */
+  readonly removedSegmentFile: string | null;
+}
+
+/**
+ * Reads and validates the segment files in `dir`: every closed segment
+ * through its sidecar index (rebuilt by one scan when missing or stale) and
+ * the chain between segments; every record of the last segment, cutting off
+ * a torn tail. Damage anywhere else throws CorruptLogError. The last segment
+ * comes back open for appends.
+ */
+export async function recoverSegments(
+  dir: string,
+): Promise<{ segments: Segment[]; report: RecoveryReport }> {
+  const names = await readdir(dir);
+  const seqs = names
+    .map(parseSegmentFileName)
+    .filter((seq): seq is number => seq !== null)
+    .sort((a, b) => a - b);
+  let removedSegmentFile: string | null = null;
+
+  const lastSeqName = seqs[seqs.length - 1];
+  if (lastSeqName !== undefined) {
+    const path = join(dir, segmentFileName(lastSeqName));
+    const header = await readHeader(path);
+    if (typeof header === 'string') {
+      // A crash while starting a segment can leave its header cut short; it
+      // holds no records then, and the segment is simply started again.
+      const bytes = (await stat(path)).size;
+      const restartable = seqs.length > 1 || lastSeqName === 1;
+      if (bytes > SEGMENT_HEADER_BYTES || !restartable) {
+        throw new CorruptLogError(path, 0, lastSeqName, header);
+      }
+      await removeFile(path);
+      await syncDirectory(dir);
+      removedSegmentFile = path;
+      seqs.pop();
+    }
+  }
+
+  if (seqs.length === 0) {
+    const header: SegmentHeader = {
+      firstSeq: 1,
+      epochBeforeFirst: 0,
+      timestampBeforeFirstMs: 0,
+      prevHash: ZERO_CHAIN_HASH,
+    };
+    const segment = await Segment.create(dir, header);
+    await syncDirectory(dir);
+    return {
+      segments: [segment],
+      report: { segmentCount: 1, rebuiltIndexCount: 0, tornTail: null, removedSegmentFile },
+    };
+  }
+
+  const headers: SegmentHeader[] = [];
+  for (const seq of seqs) headers.push(await readSegmentHeader(dir, seq));
+  const segments: Segment[] = [];
+  let rebuiltIndexCount = 0;
+  for (let i = 0; i < seqs.length - 1; i++) {
+    const segment = new Segment(dir, headers[i]!);
+    if (await loadClosedSegment(segment, endBefore(headers[i + 1]!))) rebuiltIndexCount++;
+    requireContinuity(segments[segments.length - 1], segment);
+    segments.push(segment);
+  }
+
+  const last = new Segment(dir, headers[headers.length - 1]!);
+  const torn = await scanSegment(last, true);
+  requireContinuity(segments[segments.length - 1], last);
+  const writer = await open(last.logPath, 'r+');
+  last.writer = writer;
+  if (torn !== null) {
+    await writer.truncate(torn.offset);
+    await writer.sync();
+  }
+  // An index left next to the last segment describes an older state of it.
+  await removeFile(last.indexPath);
+  segments.push(last);
+  return {
+    segments,
+    report: {
+      segmentCount: segments.length,
+      rebuiltIndexCount,
+      tornTail:
+        torn === null
+          ? null
+          : {
+              file: last.logPath,
+              offset: torn.offset,
+              droppedBytes: torn.fileBytes - torn.offset,
+              reason: torn.reason,
+            },
+      removedSegmentFile,
+    },
+  };
+}
+
+/** How a segment must end: what the header of the segment after it, or the summary held in memory, says. */
+export interface SegmentEnd {
+  readonly lastSeq: number;
+  readonly lastHash: Uint8Array;
+  readonly lastEpoch: number;
+  readonly lastTimestampMs: number;
+}
+
+export function endBefore(next: SegmentHeader): SegmentEnd {
+  return {
+    lastSeq: next.firstSeq - 1,
+    lastHash: next.prevHash,
+    lastEpoch: next.epochBeforeFirst,
+    lastTimestampMs: next.timestampBeforeFirstMs,
+  };
+}
+
+/**
+ * Fills a closed segment's summary and index from its sidecar index file
+ * when that matches the segment file and `expected`; otherwise scans the
+ * segment (any damage throws, since records follow it) and rewrites the
+ * index file. Returns true when it had to scan.
+ */
+export async function loadClosedSegment(segment: Segment, expected: SegmentEnd): Promise<boolean> {
+  const fileBytes = (await stat(segment.logPath)).size;
+  const contents = await readIndexFile(segment.indexPath);
+  if (
+    contents !== null &&
+    contents.firstSeq === segment.firstSeq &&
+    contents.segmentBytes === fileBytes &&
+    matchesEnd(contents.index.lastSeq, contents, expected)
+  ) {
+    segment.adopt(contents);
+    return false;
+  }
+  const fresh = new Segment(segment.dir, segment.header);
+  await scanSegment(fresh, false);
+  if (!matchesEnd(fresh.lastSeq, fresh, expected)) {
+    throw new CorruptLogError(
+      segment.logPath,
+      fresh.endBytes,
+      fresh.lastSeq + 1,
+      `segment ends at seq ${fresh.lastSeq}, but seq ${expected.lastSeq} with its hash, epoch and time was expected`,
+    );
+  }
+  segment.adopt(fresh.indexFileContents());
+  // The index is not fsynced: a damaged one fails its CRC and is rebuilt again.
+  await writeFile(segment.indexPath, encodeIndexFile(segment.indexFileContents()));
+  return true;
+}
+
+function matchesEnd(
+  lastSeq: number,
+  found: { lastHash: Uint8Array; lastEpoch: number; lastTimestampMs: number },
+  expected: SegmentEnd,
+): boolean {
+  return (
+    lastSeq === expected.lastSeq &&
+    found.lastEpoch === expected.lastEpoch &&
+    found.lastTimestampMs === expected.lastTimestampMs &&
+    Buffer.from(found.lastHash).equals(Buffer.from(expected.lastHash))
+  );
+}
+
+async function readIndexFile(path: string) {
+  try {
+    const decoded = decodeIndexFile(await readFile(path), SEGMENT_HEADER_BYTES);
+    return typeof decoded === 'string' ? null : decoded;
+  } catch (error) {
+    if (isMissingFile(error)) return null;
+    throw error;
+  }
+}
+
+async function readSegmentHeader(dir: string, firstSeq: number): Promise<SegmentHeader> {
+  const path = join(dir, segmentFileName(firstSeq));
+  const header = await readHeader(path);
+  if (typeof header === 'string') throw new CorruptLogError(path, 0, firstSeq, header);
+  if (header.firstSeq !== firstSeq) {
+    throw new CorruptLogError(
+      path,
+      0,
+      firstSeq,
+      `header says the segment starts at seq ${header.firstSeq}`,
+    );
+  }
+  return header;
+}
+
+async function readHeader(path: string): Promise<SegmentHeader | string> {
+  const handle = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(SEGMENT_HEADER_BYTES);
+    const got = await readFully(handle, buf, SEGMENT_HEADER_BYTES, 0);
+    return decodeSegmentHeader(buf.subarray(0, got));
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Each segment must start right after the one before it, with the same epoch, time and hash. */
+function requireContinuity(previous: Segment | undefined, segment: Segment): void {
+  if (previous === undefined) return;
+  const header = segment.header;
+  const problems: string[] = [];
+  if (header.firstSeq !== previous.lastSeq + 1)
+    problems.push(`previous segment ends at seq ${previous.lastSeq}`);
+  if (header.epochBeforeFirst !== previous.lastEpoch) problems.push('epoch before it differs');
+  if (header.timestampBeforeFirstMs !== previous.lastTimestampMs)
+    problems.push('timestamp before it differs');
+  if (!Buffer.from(header.prevHash).equals(Buffer.from(previous.lastHash))) {
+    problems.push('chain hash before it differs');
+  }
+  if (problems.length > 0) {
+    throw new CorruptLogError(
+      segment.logPath,
+      0,
+      header.firstSeq,
+      `segment does not continue ${previous.logPath}: ${problems.join(', ')}`,
+    );
+  }
+}

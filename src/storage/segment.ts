@@ -1,0 +1,227 @@
+import { type FileHandle, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { invariant } from '../core/assert.js';
+import { crc32c } from './crc32c.js';
+import { CHAIN_HASH_BYTES } from './record-codec.js';
+import { type EpochChange, type IndexFileContents, SegmentIndex } from './segment-index.js';
+import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from './uint64.js';
+
+/**
+ * One file of the log: a header, then records in seq order. The header
+ * carries what is known of the entry just before the segment (its epoch,
+ * timestamp and chain hash), so a segment can be validated on its own and
+ * the log's start stays well described after older segments are deleted.
+ *
+ * Header layout (64 bytes, little-endian): magic u32 'OSEG', version u16,
+ * header size u16, firstSeq u64, epochBeforeFirst u64,
+ * timestampBeforeFirstMs u64, prevHash 16 bytes, 12 bytes reserved (zero),
+ * CRC32C u32 of bytes [0, 60).
+ */
+export const SEGMENT_HEADER_BYTES = 64;
+const SEGMENT_MAGIC = 0x4745_534f;
+const SEGMENT_VERSION = 1;
+const SEGMENT_CRC_AT = 60;
+/** Zero-padded to the 16 digits of Number.MAX_SAFE_INTEGER, so that names sort like seqs. */
+const SEQ_DIGITS = 16;
+const LOG_SUFFIX = '.log';
+const INDEX_SUFFIX = '.idx';
+
+export interface SegmentHeader {
+  readonly firstSeq: number;
+  readonly epochBeforeFirst: number;
+  readonly timestampBeforeFirstMs: number;
+  readonly prevHash: Uint8Array;
+}
+
+export function encodeSegmentHeader(header: SegmentHeader): Buffer {
+  const buf = Buffer.alloc(SEGMENT_HEADER_BYTES);
+  writeU32(buf, 0, SEGMENT_MAGIC);
+  writeU16(buf, 4, SEGMENT_VERSION);
+  writeU16(buf, 6, SEGMENT_HEADER_BYTES);
+  writeU64(buf, 8, header.firstSeq);
+  writeU64(buf, 16, header.epochBeforeFirst);
+  writeU64(buf, 24, header.timestampBeforeFirstMs);
+  invariant(header.prevHash.length === CHAIN_HASH_BYTES, 'chain hash has the wrong size');
+  buf.set(header.prevHash, 32);
+  writeU32(buf, SEGMENT_CRC_AT, crc32c(buf, 0, SEGMENT_CRC_AT));
+  return buf;
+}
+
+/** Decodes a segment header, or says why it is not one. */
+export function decodeSegmentHeader(buf: Uint8Array): SegmentHeader | string {
+  if (buf.length < SEGMENT_HEADER_BYTES) return `segment header has only ${buf.length} bytes`;
+  if (readU32(buf, 0) !== SEGMENT_MAGIC) return 'bad segment magic';
+  if (crc32c(buf, 0, SEGMENT_CRC_AT) !== readU32(buf, SEGMENT_CRC_AT)) {
+    return 'segment header CRC32C mismatch';
+  }
+  if (readU16(buf, 4) !== SEGMENT_VERSION) return `unknown segment version ${readU16(buf, 4)}`;
+  if (readU16(buf, 6) !== SEGMENT_HEADER_BYTES) return 'unexpected segment header size';
+  const firstSeq = readU64(buf, 8);
+  const epochBeforeFirst = readU64(buf, 16);
+  const timestampBeforeFirstMs = readU64(buf, 24);
+  if (firstSeq < 1 || epochBeforeFirst < 0 || timestampBeforeFirstMs < 0) {
+    return 'segment header fields out of range';
+  }
+  const prevHash = Buffer.from(buf.subarray(32, 32 + CHAIN_HASH_BYTES));
+  return { firstSeq, epochBeforeFirst, timestampBeforeFirstMs, prevHash };
+}
+
+export function segmentFileName(firstSeq: number): string {
+  return String(firstSeq).padStart(SEQ_DIGITS, '0') + LOG_SUFFIX;
+}
+
+/** The first seq a segment file name stands for, or null when the name is not a segment's. */
+export function parseSegmentFileName(name: string): number | null {
+  const match = /^(\d{16})\.log$/.exec(name);
+  if (!match) return null;
+  const seq = Number(match[1]);
+  return Number.isSafeInteger(seq) && seq >= 1 ? seq : null;
+}
+
+/**
+ * What the store knows of one segment file. The summary (last seq, size,
+ * last hash, epochs) is always in memory; the offset index may be dropped
+ * for closed segments and loaded again from the sidecar file when read.
+ */
+export class Segment {
+  readonly logPath: string;
+  readonly indexPath: string;
+  lastSeq: number;
+  endBytes: number;
+  lastHash: Uint8Array;
+  lastTimestampMs: number;
+  lastEpoch: number;
+  epochChanges: EpochChange[] = [];
+  /** Null while unloaded; always loaded for the active segment. */
+  index: SegmentIndex | null;
+  /** Open only on the active segment, the one being appended to. */
+  writer: FileHandle | null = null;
+  /** Set once the segment's files are being deleted (retention or truncation). */
+  retired = false;
+
+  constructor(
+    readonly dir: string,
+    readonly header: SegmentHeader,
+  ) {
+    this.logPath = join(dir, segmentFileName(header.firstSeq));
+    this.indexPath = this.logPath.slice(0, -LOG_SUFFIX.length) + INDEX_SUFFIX;
+    this.lastSeq = header.firstSeq - 1;
+    this.endBytes = SEGMENT_HEADER_BYTES;
+    this.lastHash = header.prevHash;
+    this.lastTimestampMs = header.timestampBeforeFirstMs;
+    this.lastEpoch = header.epochBeforeFirst;
+    this.index = new SegmentIndex(header.firstSeq, SEGMENT_HEADER_BYTES);
+  }
+
+  /** Creates the file with its header, durably, and returns it open for appends. */
+  static async create(dir: string, header: SegmentHeader): Promise<Segment> {
+    const segment = new Segment(dir, header);
+    const handle = await open(segment.logPath, 'wx');
+    try {
+      const bytes = encodeSegmentHeader(header);
+      await writeFully(handle, bytes, 0);
+      await handle.datasync();
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    segment.writer = handle;
+    return segment;
+  }
+
+  get firstSeq(): number {
+    return this.header.firstSeq;
+  }
+
+  get count(): number {
+    return this.lastSeq - this.firstSeq + 1;
+  }
+
+  /** Records a record just appended to the file. */
+  recordAppended(
+    frameBytes: number,
+    seq: number,
+    epoch: number,
+    timestampMs: number,
+    hash: Uint8Array,
+  ): void {
+    invariant(this.index !== null, 'append to a segment whose index is not loaded');
+    invariant(seq === this.lastSeq + 1, `segment append of seq ${seq} after ${this.lastSeq}`);
+    this.index.push(frameBytes);
+    if (epoch !== this.lastEpoch) this.epochChanges.push({ epoch, startSeq: seq });
+    this.lastSeq = seq;
+    this.endBytes = this.index.endBytes;
+    this.lastHash = hash;
+    this.lastTimestampMs = timestampMs;
+    this.lastEpoch = epoch;
+  }
+
+  /** Forgets the records above `seq`; the caller read `hash` and `timestampMs` of record `seq`. */
+  truncatedAfter(seq: number, hash: Uint8Array, timestampMs: number): void {
+    invariant(this.index !== null, 'truncation of a segment whose index is not loaded');
+    this.index.truncateAfter(seq);
+    this.epochChanges = this.epochChanges.filter((change) => change.startSeq <= seq);
+    this.lastSeq = seq;
+    this.endBytes = this.index.endBytes;
+    const empty = seq < this.firstSeq;
+    this.lastHash = empty ? this.header.prevHash : hash;
+    this.lastTimestampMs = empty ? this.header.timestampBeforeFirstMs : timestampMs;
+    this.lastEpoch =
+      this.epochChanges[this.epochChanges.length - 1]?.epoch ?? this.header.epochBeforeFirst;
+  }
+
+  /** Takes the summary and index of a validated index file. */
+  adopt(contents: IndexFileContents): void {
+    invariant(contents.firstSeq === this.firstSeq, 'index file of another segment');
+    this.index = contents.index;
+    this.lastSeq = contents.index.lastSeq;
+    this.endBytes = contents.segmentBytes;
+    this.lastHash = contents.lastHash;
+    this.lastTimestampMs = contents.lastTimestampMs;
+    this.lastEpoch = contents.lastEpoch;
+    this.epochChanges = [...contents.epochChanges];
+  }
+
+  indexFileContents(): IndexFileContents {
+    invariant(this.index !== null, 'index file of a segment whose index is not loaded');
+    return {
+      firstSeq: this.firstSeq,
+      segmentBytes: this.endBytes,
+      lastHash: this.lastHash,
+      lastTimestampMs: this.lastTimestampMs,
+      lastEpoch: this.lastEpoch,
+      epochChanges: this.epochChanges,
+      index: this.index,
+    };
+  }
+}
+
+/** Writes all of `bytes` at `position`: a regular file may accept a write in parts. */
+export async function writeFully(
+  handle: FileHandle,
+  bytes: Uint8Array,
+  position: number,
+): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
+    invariant(bytesWritten > 0, 'write made no progress');
+    done += bytesWritten;
+  }
+}
+
+/** Reads up to `length` bytes at `position`; fewer only at the end of the file. */
+export async function readFully(
+  handle: FileHandle,
+  buf: Uint8Array,
+  length: number,
+  position: number,
+): Promise<number> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}

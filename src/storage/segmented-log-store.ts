@@ -1,0 +1,522 @@
+import { mkdir } from 'node:fs/promises';
+import { invariant } from '../core/assert.js';
+import { EpochIndex } from '../core/epoch-index.js';
+import type { Entry } from '../core/types.js';
+import { LIMITS } from '../limits.js';
+import { EntryCache } from './entry-cache.js';
+import { validateEntries } from './entry-validator.js';
+import { type FsyncPolicy, IntervalFsyncTimer, isFsyncPolicy } from './fsync-policy.js';
+import { type RecoveryReport, recoverSegments } from './log-recovery.js';
+import { LogRangeError, type LogStore, type RecoveredLog } from './log-store.js';
+import type { SizedEntry } from './record-codec.js';
+import { SEGMENT_HEADER_BYTES } from './segment.js';
+import { type ReadSink, SegmentChain } from './segment-chain.js';
+import { InvalidLogRequestError, LogStoreUnavailableError } from './storage-errors.js';
+
+export interface SegmentedLogStoreOptions {
+  /** Directory of the segment files; created when missing. One store per directory. */
+  readonly dir: string;
+  /** When writes reach stable storage, and so what a power loss can take (see FsyncPolicy). Default 'always'. */
+  readonly fsync?: FsyncPolicy;
+  /** With fsync 'interval', the longest a write waits for its fsync. Default LIMITS.logFsyncIntervalMs. */
+  readonly fsyncIntervalMs?: number;
+  /** A new segment starts once the active one would grow past this. Default LIMITS.logSegmentBytes. */
+  readonly segmentBytes?: number;
+  /** Retention by size; null keeps any size. Default LIMITS.logRetentionBytes. */
+  readonly retentionBytes?: number | null;
+  /** Retention by age of a segment's newest entry; null keeps any age. Default LIMITS.logRetentionAgeMs. */
+  readonly retentionAgeMs?: number | null;
+  /** Bounds of the in-memory cache of recent entries. Defaults LIMITS.logCacheEntries and logCacheBytes. */
+  readonly cacheEntries?: number;
+  readonly cacheBytes?: number;
+  /** Bounds of `recentEntries` returned by open(). Defaults LIMITS.logRecoveredEntries and logRecoveredBytes. */
+  readonly recoveredEntries?: number;
+  readonly recoveredBytes?: number;
+  /** Closed segments whose offset index stays in memory. Default LIMITS.logIndexCacheSegments. */
+  readonly indexCacheSegments?: number;
+}
+
+type Deferred<T> = { resolve: (value: T) => void; reject: (error: unknown) => void };
+
+type Operation =
+  | ({ kind: 'write'; truncateAfter: number | null; entries: SizedEntry[] } & Deferred<void>)
+  | ({ kind: 'sync' } & Deferred<void>)
+  | ({ kind: 'retention'; commitSeq: number; nowMs: number } & Deferred<number>);
+
+/**
+ * The durable log: an append-only, segmented, checksummed and hash-chained
+ * log on disk (see docs/storage.md for the format and recovery rules).
+ *
+ * `write` changes the log as seen by `read`, `firstSeq` and `lastSeq` at
+ * once, and queues the disk work; one writer loop carries queued work out
+ * in order, taking everything queued meanwhile as one batch, so concurrent
+ * or back-to-back writes share one write syscall per segment and, with
+ * fsync 'always', one fdatasync (group commit). Recent entries are served
+ * from a bounded cache; older ones with positional reads through the
+ * segments' offset indexes, so memory stays bounded however far behind a
+ * reader is.
+ */
+export class SegmentedLogStore implements LogStore {
+  private readonly dir: string;
+  private readonly policy: FsyncPolicy;
+  private readonly fsyncIntervalMs: number;
+  private readonly segmentBytes: number;
+  private readonly retentionBytes: number | null;
+  private readonly retentionAgeMs: number | null;
+  private readonly cacheEntries: number;
+  private readonly cacheBytes: number;
+  private readonly recoveredEntries: number;
+  private readonly recoveredBytes: number;
+  private readonly indexCacheSegments: number;
+
+  private chain: SegmentChain | null = null;
+  private epochs: EpochIndex | null = null;
+  private cache: EntryCache | null = null;
+  /** The log as `write` has shaped it; the disk catches up through the queue. */
+  private first = 1;
+  private last = 0;
+  private queue: Operation[] = [];
+  private draining = false;
+  /** Settles once every operation queued so far has been carried out. */
+  private drained: Promise<void> = Promise.resolve();
+  private pendingTruncations = 0;
+  private timer: IntervalFsyncTimer | null = null;
+  private failure: Error | null = null;
+  private state: 'new' | 'opening' | 'open' | 'closed' = 'new';
+  private report: RecoveryReport | null = null;
+
+  constructor(options: SegmentedLogStoreOptions) {
+    this.dir = options.dir;
+    this.policy = options.fsync ?? 'always';
+    this.fsyncIntervalMs = options.fsyncIntervalMs ?? LIMITS.logFsyncIntervalMs;
+    this.segmentBytes = options.segmentBytes ?? LIMITS.logSegmentBytes;
+    this.retentionBytes =
+      options.retentionBytes === undefined ? LIMITS.logRetentionBytes : options.retentionBytes;
+    this.retentionAgeMs =
+      options.retentionAgeMs === undefined ? LIMITS.logRetentionAgeMs : options.retentionAgeMs;
+    this.cacheEntries = options.cacheEntries ?? LIMITS.logCacheEntries;
+    this.cacheBytes = options.cacheBytes ?? LIMITS.logCacheBytes;
+    this.recoveredEntries = options.recoveredEntries ?? LIMITS.logRecoveredEntries;
+    this.recoveredBytes = options.recoveredBytes ?? LIMITS.logRecoveredBytes;
+    this.indexCacheSegments = options.indexCacheSegments ?? LIMITS.logIndexCacheSegments;
+    if (typeof this.dir !== 'string' || this.dir.length === 0)
+      throw new TypeError('dir must be a path');
+    if (!isFsyncPolicy(this.policy))
+      throw new TypeError(`unknown fsync policy ${String(this.policy)}`);
+    requirePositive(this.fsyncIntervalMs, 'fsyncIntervalMs');
+    requirePositive(this.segmentBytes, 'segmentBytes');
+    if (
+      this.segmentBytes <= SEGMENT_HEADER_BYTES ||
+      this.segmentBytes > LIMITS.maxLogSegmentBytes
+    ) {
+      throw new RangeError(
+        `segmentBytes must be in (${SEGMENT_HEADER_BYTES}, ${LIMITS.maxLogSegmentBytes}]`,
+      );
+    }
+    if (this.retentionBytes !== null) requirePositive(this.retentionBytes, 'retentionBytes');
+    if (this.retentionAgeMs !== null) requirePositive(this.retentionAgeMs, 'retentionAgeMs');
+    requirePositive(this.cacheEntries + 1, 'cacheEntries');
+    requirePositive(this.cacheBytes + 1, 'cacheBytes');
+    requirePositive(this.recoveredEntries + 1, 'recoveredEntries');
+    requirePositive(this.recoveredBytes + 1, 'recoveredBytes');
+    requirePositive(this.indexCacheSegments, 'indexCacheSegments');
+  }
+
+  async open(): Promise<RecoveredLog> {
+    invariant(this.state === 'new', 'a log store is opened once');
+    this.state = 'opening';
+    await mkdir(this.dir, { recursive: true });
+    const { segments, report } = await recoverSegments(this.dir);
+    const chain = new SegmentChain(this.dir, segments, this.segmentBytes, this.indexCacheSegments);
+    this.chain = chain;
+    this.report = report;
+    this.first = chain.firstSeq;
+    this.last = chain.lastSeq;
+    const epochBeforeFirst = chain.oldest.header.epochBeforeFirst;
+    const epochStarts = this.collectEpochStarts();
+    this.epochs = new EpochIndex(
+      this.first,
+      this.last,
+      epochBeforeFirst,
+      epochStarts,
+      LIMITS.maxEpochBoundaries,
+    );
+    const recentEntries = await this.readRecent();
+    this.cache = new EntryCache(
+      this.cacheEntries,
+      this.cacheBytes,
+      this.last - recentEntries.length + 1,
+    );
+    for (const entry of recentEntries) this.cache.append(entry);
+    if (this.policy === 'interval') {
+      this.timer = new IntervalFsyncTimer(this.fsyncIntervalMs, () => this.requestSync());
+    }
+    this.state = 'open';
+    return {
+      firstSeq: this.first,
+      lastSeq: this.last,
+      epochBeforeFirst,
+      epochStarts,
+      lastTimestampMs: chain.active.lastTimestampMs,
+      recentEntries,
+    };
+  }
+
+  /** What open() found and repaired (a torn tail cut off, indexes rebuilt), for the host to log. */
+  get recovery(): RecoveryReport | null {
+    return this.report;
+  }
+
+  write(truncateAfter: number | null, entries: readonly Entry[]): Promise<void> {
+    try {
+      return this.acceptWrite(truncateAfter, entries);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async read(fromSeq: number, toSeq: number, maxBytes: number): Promise<Entry[]> {
+    this.requireUsable();
+    requireSeqArgument(fromSeq, 'fromSeq');
+    requireSeqArgument(toSeq, 'toSeq');
+    if (typeof maxBytes !== 'number' || Number.isNaN(maxBytes) || maxBytes < 0) {
+      throw new InvalidLogRequestError(
+        `maxBytes must be a non-negative number, got ${String(maxBytes)}`,
+      );
+    }
+    if (fromSeq < this.first) throw new LogRangeError(fromSeq, this.first);
+    const out: Entry[] = [];
+    let bytes = 0;
+    let full = false;
+    const take = (entry: Entry): boolean => {
+      if (out.length > 0 && bytes + entry.payload.length > maxBytes) {
+        full = true;
+        return false;
+      }
+      bytes += entry.payload.length;
+      out.push(entry);
+      return true;
+    };
+    const sink: ReadSink = { take, remainingBytes: () => Math.max(0, maxBytes - bytes) };
+    let next = fromSeq;
+    while (!full && next <= Math.min(toSeq, this.last)) {
+      const cached = this.cache!.get(next);
+      if (cached !== undefined) {
+        if (take(cached)) next++;
+        continue;
+      }
+      const after = await this.readFromDisk(next, Math.min(toSeq, this.last), sink);
+      if (after === next) {
+        // Nothing could be read: retention deleted it, or a truncation removed it meanwhile.
+        if (next < this.first) throw new LogRangeError(next, this.first);
+        break;
+      }
+      next = after;
+    }
+    return out;
+  }
+
+  firstSeq(): number {
+    return this.first;
+  }
+
+  lastSeq(): number {
+    return this.last;
+  }
+
+  /**
+   * Deletes whole closed segments, oldest first, while the log is larger
+   * than `retentionBytes` or the segment's newest entry is older than
+   * `retentionAgeMs` at `nowMs`; never the active segment and never a
+   * segment holding a seq above `commitSeq`. Returns the new firstSeq.
+   */
+  applyRetention(commitSeq: number, nowMs: number): Promise<number> {
+    try {
+      this.requireUsable();
+      requireSeqArgument(commitSeq, 'commitSeq');
+      if (typeof nowMs !== 'number' || !Number.isFinite(nowMs)) {
+        throw new InvalidLogRequestError(`nowMs must be a finite number, got ${String(nowMs)}`);
+      }
+      return this.enqueue<number>({ kind: 'retention', commitSeq, nowMs });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * The chain hash (hex) of the record at `seq`, by default the last one
+   * written to disk; equal hashes at the same seq mean equal logs up to
+   * there. Call it with no write in flight to compare with the log as
+   * `lastSeq()` reports it. Seq firstSeq - 1 gives the hash the log starts
+   * from (zeros for a log starting at seq 1).
+   */
+  chainHash(seq?: number): string {
+    this.requireUsable();
+    const chain = this.chain!;
+    const at = seq ?? chain.lastSeq;
+    requireSeqArgument(at, 'seq');
+    if (at < chain.firstSeq - 1) throw new LogRangeError(at, chain.firstSeq);
+    if (at > chain.lastSeq) {
+      throw new InvalidLogRequestError(
+        `seq ${at} is beyond the last seq written, ${chain.lastSeq}`,
+      );
+    }
+    return Buffer.from(chain.chainHash(at)).toString('hex');
+  }
+
+  /** Segment files and sizes, for operators and tests. */
+  describe(): {
+    segments: { file: string; firstSeq: number; lastSeq: number; bytes: number }[];
+    totalBytes: number;
+  } {
+    this.requireUsable();
+    const chain = this.chain!;
+    return {
+      segments: chain.list.map((s) => ({
+        file: s.logPath,
+        firstSeq: s.firstSeq,
+        lastSeq: s.lastSeq,
+        bytes: s.endBytes,
+      })),
+      totalBytes: chain.totalBytes,
+    };
+  }
+
+  /** Waits for queued writes, syncs what the policy owes (not under 'never') and closes the files. */
+  async close(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'closed';
+    await this.drained;
+    this.timer?.stop();
+    const chain = this.chain!;
+    if (this.failure === null && this.policy !== 'never') await chain.sync();
+    await chain.close();
+  }
+
+  // ------------------------------------------------------------ writing
+
+  private acceptWrite(truncateAfter: number | null, entries: readonly Entry[]): Promise<void> {
+    this.requireUsable();
+    if (!Array.isArray(entries)) throw new InvalidLogRequestError('entries must be an array');
+    let base = this.last;
+    if (truncateAfter !== null) {
+      requireSeqArgument(truncateAfter, 'truncateAfter');
+      if (truncateAfter < this.first - 1) {
+        throw new InvalidLogRequestError(
+          `cannot truncate after seq ${truncateAfter}: the log starts at seq ${this.first}`,
+        );
+      }
+      base = Math.min(base, truncateAfter);
+    }
+    const epochs = this.epochs!;
+    const baseEpoch = epochs.epochAt(base);
+    invariant(baseEpoch !== undefined, `no epoch known for seq ${base}`);
+    const sized = validateEntries(entries, base, baseEpoch);
+    // Validated: from here on nothing throws, and the change is visible at once.
+    const truncating = base < this.last;
+    if (truncating) {
+      epochs.truncateAfter(base);
+      this.cache!.truncateAfter(base);
+      this.last = base;
+      this.pendingTruncations++;
+    }
+    for (const { entry } of sized) {
+      epochs.append(entry.seq, entry.epoch);
+      this.cache!.append(entry);
+    }
+    this.last = base + sized.length;
+    if (!truncating && sized.length === 0) return Promise.resolve();
+    return this.enqueue<void>({
+      kind: 'write',
+      truncateAfter: truncating ? base : null,
+      entries: sized,
+    });
+  }
+
+  private requestSync(): void {
+    if (this.state !== 'open' || this.failure !== null) return;
+    // A failed sync fails the store; the next write reports it.
+    this.enqueue<void>({ kind: 'sync' }).catch(() => {});
+  }
+
+  private enqueue<T>(operation: DistributiveOmit<Operation, 'resolve' | 'reject'>): Promise<T> {
+    const promise = new Promise<T>((resolve, reject) => {
+      this.queue.push({ ...operation, resolve, reject } as Operation);
+    });
+    this.drained = promise.then(
+      () => {},
+      () => {},
+    );
+    if (!this.draining) void this.drain();
+    return promise;
+  }
+
+  /** The writer loop: takes everything queued as one batch, carries it out, settles it, repeats. */
+  private async drain(): Promise<void> {
+    this.draining = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0);
+      try {
+        const results = await this.carryOut(batch);
+        for (let i = 0; i < batch.length; i++) {
+          (batch[i]!.resolve as (value: unknown) => void)(results[i]);
+        }
+      } catch (cause) {
+        this.failure = new LogStoreUnavailableError(
+          `log store failed writing to ${this.dir}; reopen it`,
+          {
+            cause,
+          },
+        );
+        for (const operation of [...batch, ...this.queue.splice(0)]) operation.reject(this.failure);
+      }
+    }
+    invariant(
+      this.failure !== null || this.chain!.lastSeq === this.last,
+      'disk and memory disagree on the last seq',
+    );
+    this.draining = false;
+  }
+
+  private async carryOut(batch: readonly Operation[]): Promise<unknown[]> {
+    const chain = this.chain!;
+    const results: unknown[] = [];
+    let appends: SizedEntry[] = [];
+    const flushAppends = async () => {
+      if (appends.length > 0) await chain.append(appends);
+      appends = [];
+    };
+    for (const operation of batch) {
+      switch (operation.kind) {
+        case 'write':
+          if (operation.truncateAfter !== null) {
+            await flushAppends();
+            await chain.truncateAfter(operation.truncateAfter);
+            this.pendingTruncations--;
+          }
+          for (const sized of operation.entries) appends.push(sized);
+          results.push(undefined);
+          break;
+        case 'sync':
+          await flushAppends();
+          this.timer?.syncStarted();
+          await chain.sync();
+          results.push(undefined);
+          break;
+        case 'retention':
+          await flushAppends();
+          results.push(await this.retain(operation.commitSeq, operation.nowMs));
+          break;
+      }
+    }
+    await flushAppends();
+    // One fdatasync covers the whole batch (group commit).
+    if (this.policy === 'always') await chain.sync();
+    else if (this.policy === 'interval' && chain.isDirty) this.timer!.markDirty();
+    return results;
+  }
+
+  private async retain(commitSeq: number, nowMs: number): Promise<number> {
+    const chain = this.chain!;
+    // A truncation queued after this call already shortened the log in memory: never delete past it.
+    const limit = Math.min(commitSeq, this.last);
+    let total = chain.totalBytes;
+    while (chain.segmentCount > 1) {
+      const oldest = chain.oldest;
+      if (oldest.lastSeq > limit) break;
+      const tooBig = this.retentionBytes !== null && total > this.retentionBytes;
+      const tooOld =
+        this.retentionAgeMs !== null && nowMs - oldest.lastTimestampMs > this.retentionAgeMs;
+      if (!tooBig && !tooOld) break;
+      total -= oldest.endBytes;
+      await chain.deleteOldest();
+    }
+    if (chain.firstSeq > this.first) {
+      this.first = chain.firstSeq;
+      this.epochs!.compactBefore(this.first);
+      this.cache!.dropBefore(this.first);
+    }
+    return this.first;
+  }
+
+  // ------------------------------------------------------------ reading
+
+  private async readFromDisk(fromSeq: number, toSeq: number, sink: ReadSink): Promise<number> {
+    const chain = this.chain!;
+    // The disk lags the log only while the queue runs: wait when what is
+    // asked is not written yet, or when a queued truncation may move it.
+    if (this.pendingTruncations > 0 || chain.lastSeq < fromSeq) await this.drained;
+    if (fromSeq < chain.firstSeq) throw new LogRangeError(fromSeq, chain.firstSeq);
+    return chain.read(fromSeq, Math.min(toSeq, chain.lastSeq), sink);
+  }
+
+  /** The newest entries, within the recovered-entries bounds, read from disk at open. */
+  private async readRecent(): Promise<Entry[]> {
+    const chain = this.chain!;
+    let start = this.last + 1;
+    let bytes = 0;
+    newestFirst: for (let i = chain.list.length - 1; i >= 0; i--) {
+      const segment = chain.list[i]!;
+      if (segment.count === 0) continue;
+      const index = await chain.loadIndex(segment);
+      for (let seq = segment.lastSeq; seq >= segment.firstSeq; seq--) {
+        const frameBytes = index.endOf(seq) - index.startOf(seq);
+        if (
+          this.last - seq + 1 > this.recoveredEntries ||
+          bytes + frameBytes > this.recoveredBytes
+        ) {
+          break newestFirst;
+        }
+        bytes += frameBytes;
+        start = seq;
+      }
+    }
+    const out: Entry[] = [];
+    if (start > this.last) return out;
+    await chain.read(start, this.last, {
+      take: (entry) => {
+        out.push(entry);
+        return true;
+      },
+      remainingBytes: () => this.recoveredBytes,
+    });
+    invariant(out.length === this.last - start + 1, 'recent entries could not all be read back');
+    return out;
+  }
+
+  private collectEpochStarts(): { epoch: number; startSeq: number }[] {
+    const chain = this.chain!;
+    if (chain.lastSeq < chain.firstSeq) return [];
+    const starts: { epoch: number; startSeq: number }[] = [];
+    const oldest = chain.oldest;
+    if (oldest.epochChanges[0]?.startSeq !== oldest.firstSeq) {
+      starts.push({ epoch: oldest.header.epochBeforeFirst, startSeq: oldest.firstSeq });
+    }
+    for (const segment of chain.list)
+      for (const change of segment.epochChanges) starts.push({ ...change });
+    return starts.slice(-LIMITS.maxEpochBoundaries);
+  }
+
+  private requireUsable(): void {
+    if (this.failure !== null) throw this.failure;
+    if (this.state === 'closed')
+      throw new LogStoreUnavailableError(`log store ${this.dir} is closed`);
+    if (this.state !== 'open')
+      throw new LogStoreUnavailableError(`log store ${this.dir} is not open yet`);
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+function requirePositive(value: number, what: string): void {
+  if (typeof value !== 'number' || !(value > 0))
+    throw new RangeError(`${what} must be a positive number`);
+}
+
+function requireSeqArgument(value: unknown, what: string): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidLogRequestError(
+      `${what} must be a non-negative safe integer, got ${String(value)}`,
+    );
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Errors of the durable log and metadata store. None is retriable: each
+ * means the stored data or the request is wrong, and retrying the same call
+ * cannot make it right.
+ */
+
+/**
+ * A record in the middle of the log is damaged: valid records follow it, so
+ * it cannot be a write torn by a crash. The store refuses to open rather than
+ * drop the records after it; an operator must restore the node (for example
+ * wipe it and let it catch up from its peers).
+ */
+export class CorruptLogError extends Error {
+  override readonly name = 'CorruptLogError';
+  readonly retriable = false;
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+    /** The seq the damaged record should hold (the one after the last valid record). */
+    readonly seq: number,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`corrupt log: ${file} at byte offset ${offset} (seq ${seq}): ${reason}`, options);
+  }
+}
+
+/**
+ * A call the log refuses because its arguments are wrong: a `write` that
+ * would break the log (a gap, an older epoch, a malformed entry, a
+ * truncation below the log's start), or a read or retention call with bad
+ * numbers. Nothing was changed.
+ */
+export class InvalidLogRequestError extends Error {
+  override readonly name = 'InvalidLogRequestError';
+  readonly retriable = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(`invalid log request: ${message}`, options);
+  }
+}
+
+/**
+ * The store hit an I/O error while writing (disk full, device gone) or was
+ * closed. What it holds in memory may be ahead of the disk, so it refuses
+ * every further call; the host should stop and reopen it, which recovers
+ * from the disk.
+ */
+export class LogStoreUnavailableError extends Error {
+  override readonly name = 'LogStoreUnavailableError';
+  readonly retriable = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** The metadata file exists but cannot be trusted (bad checksum, bad fields). */
+export class CorruptMetaError extends Error {
+  override readonly name = 'CorruptMetaError';
+  readonly retriable = false;
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`corrupt metadata file ${file}: ${reason}`, options);
+  }
+}
+
+/** A hard state handed to `save` that cannot be right (negative epoch, non-string vote). Nothing was written. */
+export class InvalidHardStateError extends Error {
+  override readonly name = 'InvalidHardStateError';
+  readonly retriable = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(`invalid hard state: ${message}`, options);
+  }
+}
