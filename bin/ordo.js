@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 
 const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src', 'cli', 'main.js');
 if (!existsSync(main)) {
-  console.error('ordo is not built yet: run `npm install` (or `npm run build`) in the project folder first.');
+  console.error(
+    'ordo is not built yet: run `npm install` (or `npm run build`) in the project folder first.',
+  );
   process.exit(2);
 }
 await import(main);

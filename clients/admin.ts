@@ -22,7 +22,8 @@ export class AdminClient {
 
   async status(endpoint: string): Promise<NodeStatus> {
     const response = await this.connection(endpoint).request({ status: {} }, this.timeoutMs);
-    if (response.body !== 'status') throw new OrdoError(`${endpoint} answered a status request with ${response.body}`);
+    if (response.body !== 'status')
+      throw new OrdoError(`${endpoint} answered a status request with ${response.body}`);
     return response.status as NodeStatus;
   }
 
@@ -42,7 +43,9 @@ export class AdminClient {
   /** The current sequencer as most reachable brokers see it. */
   async findLeader(): Promise<{ id: string; endpoint: string; epoch: number } | null> {
     const all = await this.statusAll();
-    const leaders = all.filter((b) => b.status?.role === 'leader').sort((a, b) => (b.status!.epoch ?? 0) - (a.status!.epoch ?? 0));
+    const leaders = all
+      .filter((b) => b.status?.role === 'leader')
+      .sort((a, b) => (b.status!.epoch ?? 0) - (a.status!.epoch ?? 0));
     const leader = leaders[0];
     if (leader === undefined) return null;
     return { id: leader.status!.id, endpoint: leader.endpoint, epoch: leader.status!.epoch };
@@ -52,22 +55,31 @@ export class AdminClient {
    * Moves the sequencer role to `targetId` and waits until that node leads,
    * or throws after `waitMs`.
    */
-  async transferLeader(targetId: string, waitMs = 5000): Promise<{ epoch: number; elapsedMs: number }> {
+  async transferLeader(
+    targetId: string,
+    waitMs = 5000,
+  ): Promise<{ epoch: number; elapsedMs: number }> {
     const startedMs = Date.now();
     const leader = await this.findLeader();
     if (leader === null) throw new OrdoError('no sequencer is reachable', { retriable: true });
     if (leader.id === targetId) return { epoch: leader.epoch, elapsedMs: 0 };
-    const response = await this.connection(leader.endpoint).request({ transferLeader: { targetId } }, this.timeoutMs);
+    const response = await this.connection(leader.endpoint).request(
+      { transferLeader: { targetId } },
+      this.timeoutMs,
+    );
     const result = response.transferLeader;
     if (result === null || result === undefined || !result.ok) {
       throw new OrdoError(`transfer refused by ${leader.id}: ${result?.detail ?? response.body}`);
     }
     while (Date.now() - startedMs < waitMs) {
       const now = await this.findLeader();
-      if (now !== null && now.id === targetId) return { epoch: now.epoch, elapsedMs: Date.now() - startedMs };
+      if (now !== null && now.id === targetId)
+        return { epoch: now.epoch, elapsedMs: Date.now() - startedMs };
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    throw new OrdoError(`${targetId} did not become sequencer within ${waitMs} ms`, { retriable: true });
+    throw new OrdoError(`${targetId} did not become sequencer within ${waitMs} ms`, {
+      retriable: true,
+    });
   }
 
   close(): void {

@@ -3,7 +3,12 @@
  * up to min(maxMs, baseMs * 2^n), so that clients retrying after the same
  * failure do not come back in lockstep.
  */
-export function backoffMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+export function backoffMs(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
   const ceilingMs = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));
   return Math.floor(random() * ceilingMs) + 1;
 }

@@ -1,8 +1,12 @@
 import * as zmq from 'zeromq';
-import { ordo } from '../src/wire/schema.js';
 import { LIMITS } from '../src/limits.js';
 import { SocketSender } from '../src/node/socket-sender.js';
-import { type ClientResponse, decodeClientResponse, encodeClientRequest } from '../src/wire/client-codec.js';
+import {
+  type ClientResponse,
+  decodeClientResponse,
+  encodeClientRequest,
+} from '../src/wire/client-codec.js';
+import type { ordo } from '../src/wire/schema.js';
 import { BrokerError, ClosedError, TimeoutError } from './errors.js';
 
 /** Most requests one connection keeps waiting for an answer. */
@@ -45,9 +49,12 @@ export class BrokerConnection {
 
   /** Sends a request and resolves with its response; rejects on timeout or an Error response. */
   request(body: RequestBody, timeoutMs: number): Promise<ClientResponse> {
-    if (this.closed) return Promise.reject(new ClosedError(`connection to ${this.endpoint} is closed`));
+    if (this.closed)
+      return Promise.reject(new ClosedError(`connection to ${this.endpoint} is closed`));
     if (this.waiting.size >= maxPendingRequests) {
-      return Promise.reject(new BrokerError(`too many requests waiting on ${this.endpoint}`, 0, { retriable: true }));
+      return Promise.reject(
+        new BrokerError(`too many requests waiting on ${this.endpoint}`, 0, { retriable: true }),
+      );
     }
     const requestId = this.nextRequestId++;
     return new Promise<ClientResponse>((resolve, reject) => {
@@ -102,7 +109,9 @@ export class BrokerConnection {
         if (response.body === 'error') {
           const e = response.error!;
           waiting.reject(
-            new BrokerError(`${this.endpoint}: ${e.message}`, e.code ?? 0, { firstAvailableSeq: e.firstAvailableSeq ?? 0 }),
+            new BrokerError(`${this.endpoint}: ${e.message}`, e.code ?? 0, {
+              firstAvailableSeq: e.firstAvailableSeq ?? 0,
+            }),
           );
         } else {
           waiting.resolve(response);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { ordo } from '../src/wire/schema.js';
 import { LIMITS } from '../src/limits.js';
 import type { ClientResponse } from '../src/wire/client-codec.js';
+import { ordo } from '../src/wire/schema.js';
 import { backoffMs } from './backoff.js';
 import { BrokerConnection } from './broker-connection.js';
 import { ClosedError, InvalidRequestError, TimeoutError } from './errors.js';
@@ -84,11 +84,18 @@ export class Publisher {
   private closed = false;
 
   constructor(options: PublisherOptions) {
-    if (options.brokers.length === 0) throw new InvalidRequestError('a publisher needs at least one broker endpoint');
+    if (options.brokers.length === 0)
+      throw new InvalidRequestError('a publisher needs at least one broker endpoint');
     this.endpoints = [...options.brokers];
-    this.ackMode = options.ackMode === 'sequenced' ? ordo.AckMode.ACK_MODE_SEQUENCED : ordo.AckMode.ACK_MODE_QUORUM;
+    this.ackMode =
+      options.ackMode === 'sequenced'
+        ? ordo.AckMode.ACK_MODE_SEQUENCED
+        : ordo.AckMode.ACK_MODE_QUORUM;
     this.maxInFlight = options.maxInFlightMessages ?? LIMITS.publisherWindowMessages;
-    this.maxBatch = Math.min(options.maxBatchMessages ?? LIMITS.publisherBatchMessages, LIMITS.maxBatchEntries);
+    this.maxBatch = Math.min(
+      options.maxBatchMessages ?? LIMITS.publisherBatchMessages,
+      LIMITS.maxBatchEntries,
+    );
     this.requestTimeoutMs = options.requestTimeoutMs ?? 2000;
     this.publishTimeoutMs = options.publishTimeoutMs ?? 30_000;
     this.producerIdValue = options.producerId ?? `p-${randomUUID()}`;
@@ -113,7 +120,9 @@ export class Publisher {
       throw new InvalidRequestError(`topic must be 1 to ${LIMITS.maxTopicBytes} bytes`);
     }
     if (bytes.length > LIMITS.maxPayloadBytes) {
-      throw new InvalidRequestError(`payload of ${bytes.length} bytes exceeds the limit of ${LIMITS.maxPayloadBytes}`);
+      throw new InvalidRequestError(
+        `payload of ${bytes.length} bytes exceeds the limit of ${LIMITS.maxPayloadBytes}`,
+      );
     }
     while (this.outstanding.size >= this.maxInFlight) {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
@@ -136,7 +145,8 @@ export class Publisher {
 
   /** Resolves once every message published so far is acknowledged or failed. */
   async flush(): Promise<void> {
-    while (this.outstanding.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    while (this.outstanding.size > 0)
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
   close(): void {
@@ -144,7 +154,8 @@ export class Publisher {
     this.closed = true;
     clearInterval(this.deadlineTimer);
     if (this.flushTimer !== null) clearTimeout(this.flushTimer);
-    for (const message of this.outstanding.values()) message.reject(new ClosedError('publisher closed before the message was acknowledged'));
+    for (const message of this.outstanding.values())
+      message.reject(new ClosedError('publisher closed before the message was acknowledged'));
     this.outstanding.clear();
     for (const wake of this.roomWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();
@@ -185,7 +196,11 @@ export class Publisher {
         publish: {
           producerId: this.producerIdValue,
           ackMode: this.ackMode,
-          items: batch.map((m) => ({ producerSeq: m.producerSeq, topic: m.topic, payload: m.payload })),
+          items: batch.map((m) => ({
+            producerSeq: m.producerSeq,
+            topic: m.topic,
+            payload: m.payload,
+          })),
         },
       },
       this.requestTimeoutMs,
@@ -292,7 +307,11 @@ export class Publisher {
     this.producerIdValue = `p-${randomUUID()}`;
     this.nextProducerSeq = 1;
     for (const message of failed) {
-      message.reject(new TimeoutError(`message ${message.producerSeq} not acknowledged within ${this.publishTimeoutMs} ms`));
+      message.reject(
+        new TimeoutError(
+          `message ${message.producerSeq} not acknowledged within ${this.publishTimeoutMs} ms`,
+        ),
+      );
     }
     for (const wake of this.roomWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();

@@ -1,10 +1,16 @@
 import { randomInt } from 'node:crypto';
 import { EntryKind } from '../src/core/types.js';
-import { ordo } from '../src/wire/schema.js';
 import { LIMITS } from '../src/limits.js';
 import type { ClientResponse } from '../src/wire/client-codec.js';
+import { ordo } from '../src/wire/schema.js';
 import { BrokerConnection } from './broker-connection.js';
-import { BrokerError, ClosedError, InvalidRequestError, OrdoError, SeqUnavailableError } from './errors.js';
+import {
+  BrokerError,
+  ClosedError,
+  InvalidRequestError,
+  type OrdoError,
+  SeqUnavailableError,
+} from './errors.js';
 
 export interface SubscriberOptions {
   /** Client endpoints of brokers to read from; the subscriber moves to the next one if its broker goes silent. */
@@ -70,11 +76,15 @@ export class Subscriber implements AsyncIterable<Message> {
   readonly stats = { gapsDetected: 0, nacksSent: 0, failovers: 0, duplicatesDropped: 0 };
 
   constructor(options: SubscriberOptions) {
-    if (options.brokers.length === 0) throw new InvalidRequestError('a subscriber needs at least one broker endpoint');
+    if (options.brokers.length === 0)
+      throw new InvalidRequestError('a subscriber needs at least one broker endpoint');
     this.endpoints = [...options.brokers];
     this.topics = [...(options.topics ?? [])];
     this.includeControl = options.includeControl ?? false;
-    this.windowEntries = Math.min(options.windowEntries ?? LIMITS.subscriberWindowEntries, LIMITS.subscriberBufferMessages);
+    this.windowEntries = Math.min(
+      options.windowEntries ?? LIMITS.subscriberWindowEntries,
+      LIMITS.subscriberBufferMessages,
+    );
     this.brokerTimeoutMs = options.brokerTimeoutMs ?? 1500;
     this.nackRetryMs = options.nackRetryMs ?? 50;
     this.expectedSeq = options.fromSeq ?? 0;
@@ -134,7 +144,9 @@ export class Subscriber implements AsyncIterable<Message> {
     const endpoint = this.brokerEndpoint;
     this.subscriptionId = randomInt(1, 2 ** 31);
     const subscriptionId = this.subscriptionId;
-    this.connection = new BrokerConnection(endpoint, (response) => this.onUnsolicited(response, subscriptionId));
+    this.connection = new BrokerConnection(endpoint, (response) =>
+      this.onUnsolicited(response, subscriptionId),
+    );
     this.lastHeardMs = Date.now();
     this.connection
       .request(
@@ -151,7 +163,10 @@ export class Subscriber implements AsyncIterable<Message> {
       )
       .catch((error: Error) => {
         if (this.closed || subscriptionId !== this.subscriptionId) return;
-        if (error instanceof BrokerError && error.code === ordo.ErrorCode.ERROR_CODE_SEQ_UNAVAILABLE) {
+        if (
+          error instanceof BrokerError &&
+          error.code === ordo.ErrorCode.ERROR_CODE_SEQ_UNAVAILABLE
+        ) {
           this.fail(new SeqUnavailableError(error.message, error.firstAvailableSeq));
         }
         // Otherwise the timer notices the silence and moves to the next broker.
@@ -163,7 +178,9 @@ export class Subscriber implements AsyncIterable<Message> {
     if (response.body === 'error') {
       const e = response.error!;
       if (e.code === ordo.ErrorCode.ERROR_CODE_SEQ_UNAVAILABLE) {
-        this.fail(new SeqUnavailableError(e.message ?? 'seq unavailable', e.firstAvailableSeq ?? 0));
+        this.fail(
+          new SeqUnavailableError(e.message ?? 'seq unavailable', e.firstAvailableSeq ?? 0),
+        );
       }
       return;
     }
@@ -171,7 +188,11 @@ export class Subscriber implements AsyncIterable<Message> {
     const delivery = response.delivery!;
     if (delivery.subscriptionId !== subscriptionId) return;
     this.lastHeardMs = Date.now();
-    this.onDelivery(delivery.fromSeq ?? 0, delivery.toSeq ?? 0, (delivery.entries ?? []) as ordo.Entry[]);
+    this.onDelivery(
+      delivery.fromSeq ?? 0,
+      delivery.toSeq ?? 0,
+      (delivery.entries ?? []) as ordo.Entry[],
+    );
   }
 
   private onDelivery(fromSeq: number, toSeq: number, entries: ordo.Entry[]): void {
@@ -212,7 +233,9 @@ export class Subscriber implements AsyncIterable<Message> {
     if (force && nowMs - this.lastNackMs < this.nackRetryMs / 2) return;
     this.lastNackMs = nowMs;
     this.stats.nacksSent++;
-    this.connection?.send({ subscriberNack: { subscriptionId: this.subscriptionId, fromSeq: this.expectedSeq } });
+    this.connection?.send({
+      subscriberNack: { subscriptionId: this.subscriptionId, fromSeq: this.expectedSeq },
+    });
   }
 
   /** Credit: tell the broker how far the reader has consumed (everything before the first buffered message). */
@@ -222,7 +245,9 @@ export class Subscriber implements AsyncIterable<Message> {
     const consumedSeq = pending > 0 ? this.buffer[this.bufferHead]!.seq - 1 : this.expectedSeq - 1;
     if (!force && consumedSeq - this.lastAckedSeq < this.windowEntries / 4) return;
     this.lastAckedSeq = consumedSeq;
-    this.connection.send({ subscriberAck: { subscriptionId: this.subscriptionId, ackedSeq: consumedSeq } });
+    this.connection.send({
+      subscriberAck: { subscriptionId: this.subscriptionId, ackedSeq: consumedSeq },
+    });
   }
 
   private onTimer(): void {

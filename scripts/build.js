@@ -13,13 +13,34 @@ const outDir = process.argv[2] ?? 'dist';
 
 mkdirSync(join(root, 'src/gen'), { recursive: true });
 run(bin('pbjs'), [
-  '-t', 'static-module', '-w', 'esm', '--es6', '--force-number', '--no-beautify',
-  '--no-comments', '--no-delimited', '--no-typeurl', '--no-service',
-  '-o', 'src/gen/ordo.js', 'proto/ordo.proto',
+  '-t',
+  'static-module',
+  '-w',
+  'esm',
+  '--es6',
+  '--force-number',
+  '--no-beautify',
+  '--no-comments',
+  '--no-delimited',
+  '--no-typeurl',
+  '--no-service',
+  '-o',
+  'src/gen/ordo.js',
+  'proto/ordo.proto',
 ]);
 run(bin('pbjs'), [
-  '-t', 'static-module', '-w', 'esm', '--es6', '--force-number', '--no-delimited',
-  '--no-typeurl', '--no-service', '-o', 'src/gen/ordo.full.js', 'proto/ordo.proto',
+  '-t',
+  'static-module',
+  '-w',
+  'esm',
+  '--es6',
+  '--force-number',
+  '--no-delimited',
+  '--no-typeurl',
+  '--no-service',
+  '-o',
+  'src/gen/ordo.full.js',
+  'proto/ordo.proto',
 ]);
 run(bin('pbts'), ['-o', 'src/gen/ordo.d.ts', 'src/gen/ordo.full.js']);
 rmSync(join(root, 'src/gen/ordo.full.js'));

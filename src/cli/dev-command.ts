@@ -11,11 +11,22 @@ export function devCommand(yargs: Argv): Argv {
     (y) =>
       y
         .option('nodes', { type: 'number', default: 3, describe: 'How many nodes' })
-        .option('port', { type: 'number', describe: 'First port (node i uses port+3i..port+3i+2); free ports when absent' })
-        .option('fsync', { choices: FsyncPolicies, default: 'memory' as FsyncPolicy, describe: 'Log durability (memory keeps no files)' })
+        .option('port', {
+          type: 'number',
+          describe: 'First port (node i uses port+3i..port+3i+2); free ports when absent',
+        })
+        .option('fsync', {
+          choices: FsyncPolicies,
+          default: 'memory' as FsyncPolicy,
+          describe: 'Log durability (memory keeps no files)',
+        })
         .option('data', { type: 'string', describe: 'Data folder (a temporary one by default)' })
-        .option('demo', { type: 'boolean', default: false, describe: 'Also run a demo publisher and subscriber that print the ordered stream' })
-        .option('logs', { type: 'boolean', default: false, describe: 'Show the nodes\' logs' })
+        .option('demo', {
+          type: 'boolean',
+          default: false,
+          describe: 'Also run a demo publisher and subscriber that print the ordered stream',
+        })
+        .option('logs', { type: 'boolean', default: false, describe: "Show the nodes' logs" })
         .example('$0 dev --nodes 3 --port 7001', 'a 3-node cluster on ports 7001-7009'),
     async (argv) => {
       const cluster = await LocalCluster.start({
@@ -26,8 +37,11 @@ export function devCommand(yargs: Argv): Argv {
         ...(argv.data === undefined ? {} : { dataDir: argv.data }),
       });
       const brokers = cluster.clientEndpoints.join(',');
-      console.log(`Ordo local cluster: ${argv.nodes} nodes, fsync=${argv.fsync}, data in ${cluster.dataDir}`);
-      for (const node of cluster.nodes) console.log(`  ${node.id}  ${node.clientEndpoint}  (pid ${node.process?.pid})`);
+      console.log(
+        `Ordo local cluster: ${argv.nodes} nodes, fsync=${argv.fsync}, data in ${cluster.dataDir}`,
+      );
+      for (const node of cluster.nodes)
+        console.log(`  ${node.id}  ${node.clientEndpoint}  (pid ${node.process?.pid})`);
       console.log(`\nTry:  npx ordo tail --brokers ${brokers} --from 1`);
       console.log(`      npx ordo publish --brokers ${brokers} --topic greetings hello`);
       console.log(`      npx ordo status --brokers ${brokers}\n`);
@@ -55,13 +69,17 @@ function runDemo(brokers: string[]): (() => void)[] {
   let n = 0;
   const timer = setInterval(() => {
     n++;
-    publisher.publish('demo', `hello #${n}`).catch((error: Error) => console.error(`publish failed: ${error.message}`));
+    publisher
+      .publish('demo', `hello #${n}`)
+      .catch((error: Error) => console.error(`publish failed: ${error.message}`));
   }, 200);
   void (async () => {
     const decoder = new TextDecoder();
     try {
       for await (const m of subscriber) {
-        console.log(`[demo subscriber] seq ${m.seq}  epoch ${m.epoch}  ${m.topic}: ${decoder.decode(m.payload)}`);
+        console.log(
+          `[demo subscriber] seq ${m.seq}  epoch ${m.epoch}  ${m.topic}: ${decoder.decode(m.payload)}`,
+        );
       }
     } catch (error) {
       console.error(`demo subscriber stopped: ${(error as Error).message}`);

@@ -7,7 +7,14 @@ import { statusCommand } from './status-command.js';
 import { tailCommand } from './tail-command.js';
 import { transferLeaderCommand } from './transfer-leader-command.js';
 
-const commands = [devCommand, nodeCommand, publishCommand, tailCommand, statusCommand, transferLeaderCommand];
+const commands = [
+  devCommand,
+  nodeCommand,
+  publishCommand,
+  tailCommand,
+  statusCommand,
+  transferLeaderCommand,
+];
 
 let cli = yargs(hideBin(process.argv))
   .scriptName('ordo')

@@ -8,8 +8,17 @@ export function nodeCommand(yargs: Argv): Argv {
     'Run one node of a cluster described by a config file',
     (y) =>
       y
-        .option('config', { type: 'string', demandOption: true, describe: 'Cluster config (JSON): clusterId, nodes[{id, host, clientPort, peerPort, pubPort}], fsync, dataDir' })
-        .option('id', { type: 'string', demandOption: true, describe: 'This node\'s id in the config' })
+        .option('config', {
+          type: 'string',
+          demandOption: true,
+          describe:
+            'Cluster config (JSON): clusterId, nodes[{id, host, clientPort, peerPort, pubPort}], fsync, dataDir',
+        })
+        .option('id', {
+          type: 'string',
+          demandOption: true,
+          describe: "This node's id in the config",
+        })
         .example('$0 node --config cluster.json --id n1', 'start node n1'),
     async (argv) => {
       await runNodeProcess(loadClusterConfig(argv.config), argv.id);

@@ -4,22 +4,56 @@ import { brokersOption, parseBrokers } from './brokers.js';
 
 export function formatStatus(all: readonly BrokerStatus[]): string {
   const lines: string[] = [];
-  lines.push(['node', 'role', 'epoch', 'leader', 'first', 'last', 'commit', 'catch-up', 'fsync', 'endpoint'].join('\t'));
+  lines.push(
+    [
+      'node',
+      'role',
+      'epoch',
+      'leader',
+      'first',
+      'last',
+      'commit',
+      'catch-up',
+      'fsync',
+      'endpoint',
+    ].join('\t'),
+  );
   for (const b of all) {
     const s = b.status;
     if (s === null) {
       lines.push(`?\tunreachable\t\t\t\t\t\t\t\t${b.endpoint} (${b.error})`);
       continue;
     }
-    lines.push([s.id, s.role, s.epoch, s.leaderId || '-', s.firstSeq, s.lastSeq, s.commitSeq, s.catchUpRemaining, s.fsync, b.endpoint].join('\t'));
+    lines.push(
+      [
+        s.id,
+        s.role,
+        s.epoch,
+        s.leaderId || '-',
+        s.firstSeq,
+        s.lastSeq,
+        s.commitSeq,
+        s.catchUpRemaining,
+        s.fsync,
+        b.endpoint,
+      ].join('\t'),
+    );
   }
   for (const b of all) {
     const s = b.status;
     if (s === null) continue;
-    for (const p of s.peers) lines.push(`  ${s.id} -> ${p.id}: match ${p.matchSeq}, lag ${p.lagEntries}${p.active ? '' : ' (inactive)'}`);
-    for (const sub of s.subscribers) lines.push(`  ${s.id} subscriber ${sub.subscriptionId}: next ${sub.nextSeq}, acked ${sub.ackedSeq}, lag ${sub.lagEntries}`);
+    for (const p of s.peers)
+      lines.push(
+        `  ${s.id} -> ${p.id}: match ${p.matchSeq}, lag ${p.lagEntries}${p.active ? '' : ' (inactive)'}`,
+      );
+    for (const sub of s.subscribers)
+      lines.push(
+        `  ${s.id} subscriber ${sub.subscriptionId}: next ${sub.nextSeq}, acked ${sub.ackedSeq}, lag ${sub.lagEntries}`,
+      );
     for (const r of s.replicas) {
-      lines.push(`  ${s.id} replica ${r.replicaId} (${r.plugin}): applied ${r.appliedSeq}, digest@${r.digestSeq} ${r.digest}${r.diverged ? `  DIVERGED at seq ${r.divergedAtSeq}` : ''}`);
+      lines.push(
+        `  ${s.id} replica ${r.replicaId} (${r.plugin}): applied ${r.appliedSeq}, digest@${r.digestSeq} ${r.digest}${r.diverged ? `  DIVERGED at seq ${r.divergedAtSeq}` : ''}`,
+      );
     }
   }
   return lines.join('\n');
@@ -33,7 +67,10 @@ export function statusCommand(yargs: Argv): Argv {
       y
         .option('brokers', brokersOption)
         .option('json', { type: 'boolean', default: false, describe: 'Print JSON' })
-        .example('$0 status --brokers 127.0.0.1:7001,127.0.0.1:7004,127.0.0.1:7007', 'status of a 3-node cluster'),
+        .example(
+          '$0 status --brokers 127.0.0.1:7001,127.0.0.1:7004,127.0.0.1:7007',
+          'status of a 3-node cluster',
+        ),
     async (argv) => {
       const admin = new AdminClient(parseBrokers(argv.brokers));
       try {

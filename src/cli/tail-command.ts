@@ -9,11 +9,25 @@ export function tailCommand(yargs: Argv): Argv {
     (y) =>
       y
         .option('brokers', brokersOption)
-        .option('from', { type: 'number', describe: 'First seq (default: what commits from now on)' })
-        .option('topic', { type: 'string', array: true, describe: 'Only these topics (repeatable)' })
+        .option('from', {
+          type: 'number',
+          describe: 'First seq (default: what commits from now on)',
+        })
+        .option('topic', {
+          type: 'string',
+          array: true,
+          describe: 'Only these topics (repeatable)',
+        })
         .option('count', { type: 'number', describe: 'Exit after N messages' })
-        .option('json', { type: 'boolean', default: false, describe: 'One JSON object per line: seq, topic, payload, producerId, producerSeq' })
-        .example('$0 tail --brokers 127.0.0.1:7001 --from 1 --count 10', 'print the first 10 messages'),
+        .option('json', {
+          type: 'boolean',
+          default: false,
+          describe: 'One JSON object per line: seq, topic, payload, producerId, producerSeq',
+        })
+        .example(
+          '$0 tail --brokers 127.0.0.1:7001 --from 1 --count 10',
+          'print the first 10 messages',
+        ),
     async (argv) => {
       const subscriber = new Subscriber({
         brokers: parseBrokers(argv.brokers),
@@ -28,7 +42,16 @@ export function tailCommand(yargs: Argv): Argv {
         for await (const m of subscriber) {
           const payload = decoder.decode(m.payload);
           if (argv.json) {
-            console.log(JSON.stringify({ seq: m.seq, topic: m.topic, payload, producerId: m.producerId, producerSeq: m.producerSeq, timestampMs: m.timestampMs }));
+            console.log(
+              JSON.stringify({
+                seq: m.seq,
+                topic: m.topic,
+                payload,
+                producerId: m.producerId,
+                producerSeq: m.producerSeq,
+                timestampMs: m.timestampMs,
+              }),
+            );
           } else {
             console.log(`${m.seq}\t${m.topic}\t${payload}`);
           }

@@ -10,13 +10,19 @@ export function transferLeaderCommand(yargs: Argv): Argv {
       y
         .option('brokers', brokersOption)
         .option('to', { type: 'string', demandOption: true, describe: 'Id of the node to lead' })
-        .option('wait-ms', { type: 'number', default: 5000, describe: 'How long to wait for the hand-over' })
+        .option('wait-ms', {
+          type: 'number',
+          default: 5000,
+          describe: 'How long to wait for the hand-over',
+        })
         .example('$0 transfer-leader --brokers 127.0.0.1:7001 --to n2', 'make n2 the sequencer'),
     async (argv) => {
       const admin = new AdminClient(parseBrokers(argv.brokers));
       try {
         const result = await admin.transferLeader(argv.to, argv['wait-ms']);
-        console.log(`${argv.to} is the sequencer in epoch ${result.epoch} (after ${result.elapsedMs} ms)`);
+        console.log(
+          `${argv.to} is the sequencer in epoch ${result.epoch} (after ${result.elapsedMs} ms)`,
+        );
       } finally {
         admin.close();
       }

@@ -17,7 +17,8 @@ export async function freePorts(count: number, host = '127.0.0.1'): Promise<numb
   );
   const ports = servers.map((s) => {
     const address = s.address();
-    if (address === null || typeof address === 'string') throw new Error('server has no TCP address');
+    if (address === null || typeof address === 'string')
+      throw new Error('server has no TCP address');
     return address.port;
   });
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));

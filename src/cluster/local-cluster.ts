@@ -43,7 +43,12 @@ export class LocalCluster {
   readonly dataDir: string;
   private readonly options: LocalClusterOptions;
 
-  private constructor(options: LocalClusterOptions, nodes: LocalNode[], configPath: string, dataDir: string) {
+  private constructor(
+    options: LocalClusterOptions,
+    nodes: LocalNode[],
+    configPath: string,
+    dataDir: string,
+  ) {
     this.options = options;
     this.nodes = nodes;
     this.configPath = configPath;
@@ -102,12 +107,17 @@ export class LocalCluster {
   /** Starts (or restarts) one node's process and waits until it reports ready. */
   async startNode(id: string): Promise<void> {
     const node = this.node(id);
-    if (node.process !== null) throw new Error(`node ${id} is already running (pid ${node.process.pid})`);
+    if (node.process !== null)
+      throw new Error(`node ${id} is already running (pid ${node.process.pid})`);
     const logs = this.options.logs ?? 'ignore';
-    const child = spawn(process.execPath, [binPath, 'node', '--config', this.configPath, '--id', id], {
-      stdio: ['ignore', 'pipe', logs === 'inherit' ? 'inherit' : 'pipe'],
-      env: { ...process.env, ...this.options.env },
-    });
+    const child = spawn(
+      process.execPath,
+      [binPath, 'node', '--config', this.configPath, '--id', id],
+      {
+        stdio: ['ignore', 'pipe', logs === 'inherit' ? 'inherit' : 'pipe'],
+        env: { ...process.env, ...this.options.env },
+      },
+    );
     node.process = child;
     child.once('exit', () => {
       if (node.process === child) node.process = null;
@@ -119,7 +129,10 @@ export class LocalCluster {
     }
     const timeoutMs = this.options.startTimeoutMs ?? 15_000;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`node ${id} did not report ready within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`node ${id} did not report ready within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       const lines = createInterface({ input: child.stdout! });
       lines.on('line', (line) => {
         if (line.includes('"event":"ready"')) {

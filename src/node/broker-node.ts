@@ -1,12 +1,18 @@
 import { makeCoreConfig } from '../core/config.js';
 import { PendingReplies } from '../core/pending-replies.js';
 import { type ProposeResult, ProtocolNode } from '../core/protocol-node.js';
-import { type Entry, type PeerMessage, type Ready, type RetransmitAction, Role } from '../core/types.js';
-import { ordo } from '../wire/schema.js';
+import {
+  type Entry,
+  type PeerMessage,
+  type Ready,
+  type RetransmitAction,
+  Role,
+} from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import type { LogStore, MetaStore } from '../storage/log-store.js';
 import type { ClientRequest } from '../wire/client-codec.js';
-import { ClientServer, type ClientId } from './client-server.js';
+import { ordo } from '../wire/schema.js';
+import { type ClientId, ClientServer } from './client-server.js';
 import { type ClusterConfig, clientEndpoint, type NodeAddress } from './cluster-config.js';
 import { ConfigError } from './config-error.js';
 import { type FaultInjection, NO_FAULTS } from './fault-injection.js';
@@ -77,8 +83,10 @@ export class BrokerNode {
     const faults = options.faults ?? NO_FAULTS;
     const others = config.nodes.filter((n) => n.id !== nodeId);
     this.transport = new PeerTransport(config.clusterId, this.self, others, faults, logger);
-    this.clients = new ClientServer(`tcp://${this.self.host}:${this.self.clientPort}`, logger, (client) =>
-      this.subscriptions.dropClient(client),
+    this.clients = new ClientServer(
+      `tcp://${this.self.host}:${this.self.clientPort}`,
+      logger,
+      (client) => this.subscriptions.dropClient(client),
     );
     this.subscriptions = new SubscriptionManager(
       options.store,
@@ -93,7 +101,9 @@ export class BrokerNode {
   static async start(options: BrokerNodeOptions): Promise<BrokerNode> {
     const { config, nodeId } = options;
     if (!config.nodes.some((n) => n.id === nodeId)) {
-      throw new ConfigError(`node id '${nodeId}' is not in the cluster config (members: ${config.nodes.map((n) => n.id).join(', ')})`);
+      throw new ConfigError(
+        `node id '${nodeId}' is not in the cluster config (members: ${config.nodes.map((n) => n.id).join(', ')})`,
+      );
     }
     const recovered = await options.store.open();
     const hardState = await options.meta.load();
@@ -137,7 +147,12 @@ export class BrokerNode {
       lastSeq: s.lastSeq,
       commitSeq: s.commitSeq,
       knownLeaderLastSeq: s.knownLeaderLastSeq,
-      peers: s.peers.map((p) => ({ id: p.id, matchSeq: p.matchSeq, lagEntries: p.lagEntries, active: p.active })),
+      peers: s.peers.map((p) => ({
+        id: p.id,
+        matchSeq: p.matchSeq,
+        lagEntries: p.lagEntries,
+        active: p.active,
+      })),
       subscribers: this.subscriptions.status(),
       clientEndpoint: this.clientEndpoint,
       electionsStarted: this.electionsStarted,
@@ -147,7 +162,8 @@ export class BrokerNode {
       catchUpRemaining: s.role === Role.leader ? 0 : Math.max(0, s.knownLeaderLastSeq - s.lastSeq),
       replicas: this.replicas.status(Date.now()),
       logChainHash: this.options.chainHash?.() ?? '',
-      faultsInjected: this.transport.counters.droppedByFaultInjection + this.subscriptions.deliveriesDropped,
+      faultsInjected:
+        this.transport.counters.droppedByFaultInjection + this.subscriptions.deliveriesDropped,
       badFrames: this.transport.counters.badFrames + this.clients.badFrames,
     };
   }
@@ -202,10 +218,18 @@ export class BrokerNode {
         this.subscriptions.subscribe(client, requestId, request.subscribe);
         return;
       case 'subscriberAck':
-        this.subscriptions.ack(client, request.subscriberAck.subscriptionId, request.subscriberAck.ackedSeq);
+        this.subscriptions.ack(
+          client,
+          request.subscriberAck.subscriptionId,
+          request.subscriberAck.ackedSeq,
+        );
         return;
       case 'subscriberNack':
-        this.subscriptions.nack(client, request.subscriberNack.subscriptionId, request.subscriberNack.fromSeq);
+        this.subscriptions.nack(
+          client,
+          request.subscriberNack.subscriptionId,
+          request.subscriberNack.fromSeq,
+        );
         return;
       case 'unsubscribe':
         this.subscriptions.unsubscribe(client, request.unsubscribe.subscriptionId);
@@ -234,18 +258,37 @@ export class BrokerNode {
         this.clients.reply(client, { requestId, ok: {} });
         return;
       case 'getSnapshot':
-        this.clients.reply(client, { requestId, snapshot: this.replicas.getSnapshot(request.getSnapshot.plugin) });
+        this.clients.reply(client, {
+          requestId,
+          snapshot: this.replicas.getSnapshot(request.getSnapshot.plugin),
+        });
         return;
       default:
-        this.clients.replyError(client, requestId, ordo.ErrorCode.ERROR_CODE_MALFORMED, 'unknown request');
+        this.clients.replyError(
+          client,
+          requestId,
+          ordo.ErrorCode.ERROR_CODE_MALFORMED,
+          'unknown request',
+        );
     }
   }
 
   private onPublish(client: ClientId, requestId: number, publish: ordo.PublishRequest): void {
     const items = publish.items as ordo.PublishItem[];
-    const request: PendingPublish = { client, requestId, results: new Array(items.length), remaining: items.length };
+    const request: PendingPublish = {
+      client,
+      requestId,
+      results: new Array(items.length),
+      remaining: items.length,
+    };
     if (this.pending.size + items.length > LIMITS.maxPendingPublishReplies) {
-      items.forEach((item, i) => this.settle(request, i, { producerSeq: item.producerSeq, status: PublishStatus.PUBLISH_STATUS_BUSY, detail: 'too many publishes waiting for commit' }));
+      for (const [i, item] of items.entries()) {
+        this.settle(request, i, {
+          producerSeq: item.producerSeq,
+          status: PublishStatus.PUBLISH_STATUS_BUSY,
+          detail: 'too many publishes waiting for commit',
+        });
+      }
       return;
     }
     const proposals = items.map((item) => ({
@@ -256,37 +299,73 @@ export class BrokerNode {
     }));
     const results = this.core.propose(proposals, Date.now());
     const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
-    results.forEach((result, i) => this.onProposeResult(request, i, items[i]!.producerSeq, result, sequencedOnly));
+    for (const [i, result] of results.entries()) {
+      this.onProposeResult(request, i, items[i]!.producerSeq, result, sequencedOnly);
+    }
   }
 
-  private onProposeResult(request: PendingPublish, index: number, producerSeq: number, result: ProposeResult, sequencedOnly: boolean): void {
+  private onProposeResult(
+    request: PendingPublish,
+    index: number,
+    producerSeq: number,
+    result: ProposeResult,
+    sequencedOnly: boolean,
+  ): void {
     switch (result.kind) {
       case 'appended':
-        if (sequencedOnly) this.settle(request, index, { producerSeq, status: PublishStatus.PUBLISH_STATUS_OK, seq: result.seq });
+        if (sequencedOnly)
+          this.settle(request, index, {
+            producerSeq,
+            status: PublishStatus.PUBLISH_STATUS_OK,
+            seq: result.seq,
+          });
         else this.pending.add(result.seq, result.epoch, { request, index, producerSeq });
         return;
       case 'duplicate':
         if (result.seq === null || result.epoch === null) {
-          this.settle(request, index, { producerSeq, status: PublishStatus.PUBLISH_STATUS_DUPLICATE, detail: 'already sequenced; its seq is no longer remembered' });
+          this.settle(request, index, {
+            producerSeq,
+            status: PublishStatus.PUBLISH_STATUS_DUPLICATE,
+            detail: 'already sequenced; its seq is no longer remembered',
+          });
         } else if (result.seq <= this.core.committedSeq || sequencedOnly) {
-          this.settle(request, index, { producerSeq, status: PublishStatus.PUBLISH_STATUS_DUPLICATE, seq: result.seq });
+          this.settle(request, index, {
+            producerSeq,
+            status: PublishStatus.PUBLISH_STATUS_DUPLICATE,
+            seq: result.seq,
+          });
         } else {
           this.pending.add(result.seq, result.epoch, { request, index, producerSeq });
         }
         return;
       case 'outOfOrder':
-        this.settle(request, index, { producerSeq, status: PublishStatus.PUBLISH_STATUS_OUT_OF_ORDER, expectedProducerSeq: result.expectedProducerSeq });
+        this.settle(request, index, {
+          producerSeq,
+          status: PublishStatus.PUBLISH_STATUS_OUT_OF_ORDER,
+          expectedProducerSeq: result.expectedProducerSeq,
+        });
         return;
       case 'notLeader':
-        this.settle(request, index, { producerSeq, status: PublishStatus.PUBLISH_STATUS_NOT_LEADER });
+        this.settle(request, index, {
+          producerSeq,
+          status: PublishStatus.PUBLISH_STATUS_NOT_LEADER,
+        });
         return;
       case 'busy':
-        this.settle(request, index, { producerSeq, status: PublishStatus.PUBLISH_STATUS_BUSY, detail: result.reason });
+        this.settle(request, index, {
+          producerSeq,
+          status: PublishStatus.PUBLISH_STATUS_BUSY,
+          detail: result.reason,
+        });
         return;
     }
   }
 
-  private settle(request: PendingPublish, index: number, result: ordo.PublishResult.$Properties): void {
+  private settle(
+    request: PendingPublish,
+    index: number,
+    result: ordo.PublishResult.$Properties,
+  ): void {
     request.results[index] = result;
     request.remaining--;
     if (request.remaining > 0) return;
@@ -296,7 +375,8 @@ export class BrokerNode {
       requestId: request.requestId,
       publish: {
         results: request.results,
-        leader: leader === undefined ? null : { id: leader.id, clientEndpoint: clientEndpoint(leader) },
+        leader:
+          leader === undefined ? null : { id: leader.id, clientEndpoint: clientEndpoint(leader) },
       },
     });
   }
@@ -319,7 +399,9 @@ export class BrokerNode {
       while (!this.stopped && this.core.hasReady()) await this.apply(this.core.ready());
     } catch (error) {
       this.fatal = error as Error;
-      this.logger.error(`node ${this.self.id} stopped on an error it cannot recover from: ${(error as Error).stack}`);
+      this.logger.error(
+        `node ${this.self.id} stopped on an error it cannot recover from: ${(error as Error).stack}`,
+      );
       void this.stop();
       process.exitCode = 1;
     } finally {
@@ -331,7 +413,11 @@ export class BrokerNode {
   private async apply(ready: Ready): Promise<void> {
     if (ready.truncateAfter !== null) {
       for (const settled of this.pending.settleTruncated(ready.truncateAfter)) {
-        this.settle(settled.token.request, settled.token.index, { producerSeq: settled.token.producerSeq, status: PublishStatus.PUBLISH_STATUS_RETRY, detail: 'entry replaced by a new sequencer' });
+        this.settle(settled.token.request, settled.token.index, {
+          producerSeq: settled.token.producerSeq,
+          status: PublishStatus.PUBLISH_STATUS_RETRY,
+          detail: 'entry replaced by a new sequencer',
+        });
       }
     }
     // The sequencer may multicast before its own write completes (Raft §10.2.1):
@@ -345,7 +431,8 @@ export class BrokerNode {
     this.sendMessages(ready, early ? false : null);
     for (const action of ready.retransmits) await this.retransmit(action);
     if (ready.committed !== null) this.deliver(ready.committed.toSeq);
-    if (ready.roleChange !== null) this.onRoleChange(ready.roleChange.role, ready.roleChange.epoch, ready.roleChange.leaderId);
+    if (ready.roleChange !== null)
+      this.onRoleChange(ready.roleChange.role, ready.roleChange.epoch, ready.roleChange.leaderId);
   }
 
   /** `multicastOnly`: true sends just the multicast, false just the rest, null everything. */
@@ -360,9 +447,15 @@ export class BrokerNode {
   private async retransmit(action: RetransmitAction): Promise<void> {
     let entries: Entry[];
     try {
-      entries = await this.options.store.read(action.fromSeq, action.toSeq, LIMITS.maxRetransmitBytes);
+      entries = await this.options.store.read(
+        action.fromSeq,
+        action.toSeq,
+        LIMITS.maxRetransmitBytes,
+      );
     } catch (error) {
-      this.logger.warn(`cannot retransmit [${action.fromSeq}, ${action.toSeq}] to ${action.to}: ${(error as Error).message}`);
+      this.logger.warn(
+        `cannot retransmit [${action.fromSeq}, ${action.toSeq}] to ${action.to}: ${(error as Error).message}`,
+      );
       return;
     }
     if (entries.length === 0) return;
@@ -378,14 +471,20 @@ export class BrokerNode {
   }
 
   private deliver(commitSeq: number): void {
-    for (const settled of this.pending.settleCommitted(commitSeq, (seq) => this.core.epochAt(seq))) {
+    for (const settled of this.pending.settleCommitted(commitSeq, (seq) =>
+      this.core.epochAt(seq),
+    )) {
       const { request, index, producerSeq } = settled.token;
       this.settle(
         request,
         index,
         settled.committed
           ? { producerSeq, status: PublishStatus.PUBLISH_STATUS_OK, seq: settled.seq }
-          : { producerSeq, status: PublishStatus.PUBLISH_STATUS_RETRY, detail: 'entry replaced by a new sequencer' },
+          : {
+              producerSeq,
+              status: PublishStatus.PUBLISH_STATUS_RETRY,
+              detail: 'entry replaced by a new sequencer',
+            },
       );
     }
     this.subscriptions.onCommit(commitSeq);
@@ -395,7 +494,9 @@ export class BrokerNode {
     if (role === Role.candidate && this.lastRole !== Role.candidate) this.electionsStarted++;
     this.lastRole = role;
     const level = role === Role.leader ? 'info' : 'debug';
-    this.logger.log(level, `node ${this.self.id} is ${role} in epoch ${epoch}`, { leader: leaderId });
+    this.logger.log(level, `node ${this.self.id} is ${role} in epoch ${epoch}`, {
+      leader: leaderId,
+    });
   }
 
   get failure(): Error | null {

@@ -1,8 +1,12 @@
 import * as zmq from 'zeromq';
-import { ordo } from '../wire/schema.js';
 import { LIMITS } from '../limits.js';
-import { type ClientRequest, decodeClientRequest, encodeClientResponse } from '../wire/client-codec.js';
+import {
+  type ClientRequest,
+  decodeClientRequest,
+  encodeClientResponse,
+} from '../wire/client-codec.js';
 import { FrameError } from '../wire/frame-error.js';
+import { ordo } from '../wire/schema.js';
 import type { Logger } from './logger.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import { SocketSender } from './socket-sender.js';
@@ -32,7 +36,7 @@ export class ClientServer {
 
   constructor(
     private readonly bindEndpoint: string,
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly onUnreachable: (client: ClientId) => void,
   ) {
     this.sender = new SocketSender(this.router, LIMITS.maxSendQueueMessages, (error, frames) => {
@@ -67,13 +71,18 @@ export class ClientServer {
     this.router.close();
   }
 
-  private async receiveLoop(onRequest: (client: ClientId, request: ClientRequest) => void): Promise<void> {
+  private async receiveLoop(
+    onRequest: (client: ClientId, request: ClientRequest) => void,
+  ): Promise<void> {
     try {
       for await (const frames of this.router) {
         const [client, body] = frames;
         if (client === undefined) continue;
         if (body === undefined || frames.length !== 2) {
-          this.rejectFrame(client, new FrameError('malformed', `expected 1 body frame, got ${frames.length - 1}`));
+          this.rejectFrame(
+            client,
+            new FrameError('malformed', `expected 1 body frame, got ${frames.length - 1}`),
+          );
           continue;
         }
         let request: ClientRequest;
@@ -94,7 +103,10 @@ export class ClientServer {
   private rejectFrame(client: ClientId, error: FrameError): void {
     this.badFrames++;
     this.badFrameLog.warn(`rejected a client frame: ${error.message}`);
-    const code = error.code === 'too-large' ? ordo.ErrorCode.ERROR_CODE_TOO_LARGE : ordo.ErrorCode.ERROR_CODE_MALFORMED;
+    const code =
+      error.code === 'too-large'
+        ? ordo.ErrorCode.ERROR_CODE_TOO_LARGE
+        : ordo.ErrorCode.ERROR_CODE_MALFORMED;
     this.replyError(client, 0, code, error.message);
   }
 }

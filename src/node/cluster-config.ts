@@ -53,23 +53,40 @@ export function pubEndpoint(node: NodeAddress): string {
   return `tcp://${node.host}:${node.pubPort}`;
 }
 
-function field<T>(value: unknown, name: string, check: (v: unknown) => v is T, expected: string): T {
-  if (!check(value)) throw new ConfigError(`${name} must be ${expected}, got ${JSON.stringify(value)}`);
+function field<T>(
+  value: unknown,
+  name: string,
+  check: (v: unknown) => v is T,
+  expected: string,
+): T {
+  if (!check(value))
+    throw new ConfigError(`${name} must be ${expected}, got ${JSON.stringify(value)}`);
   return value;
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
-const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536;
-const isPositive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
-const isNonNegative = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const isPort = (v: unknown): v is number =>
+  Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536;
+const isPositive = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isFinite(v) && v > 0;
+const isNonNegative = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isFinite(v) && v >= 0;
 
 /** Validates a cluster configuration object, filling in defaults; throws ConfigError naming the bad field. */
 export function parseClusterConfig(raw: unknown, source = 'cluster config'): ClusterConfig {
-  if (typeof raw !== 'object' || raw === null) throw new ConfigError(`${source} must be a JSON object`);
+  if (typeof raw !== 'object' || raw === null)
+    throw new ConfigError(`${source} must be a JSON object`);
   const o = raw as Record<string, unknown>;
-  const clusterId = field(o['clusterId'] ?? 'ordo', `${source}: clusterId`, isString, 'a non-empty string');
+  const clusterId = field(
+    o['clusterId'] ?? 'ordo',
+    `${source}: clusterId`,
+    isString,
+    'a non-empty string',
+  );
   if (!Array.isArray(o['nodes']) || o['nodes'].length === 0) {
-    throw new ConfigError(`${source}: nodes must be a non-empty array of {id, host, clientPort, peerPort, pubPort}`);
+    throw new ConfigError(
+      `${source}: nodes must be a non-empty array of {id, host, clientPort, peerPort, pubPort}`,
+    );
   }
   const nodes = o['nodes'].map((n: unknown, i: number): NodeAddress => {
     const name = `${source}: nodes[${i}]`;
@@ -85,11 +102,18 @@ export function parseClusterConfig(raw: unknown, source = 'cluster config'): Clu
   });
   const ids = new Set(nodes.map((n) => n.id));
   if (ids.size !== nodes.length) throw new ConfigError(`${source}: node ids must be unique`);
-  const endpoints = nodes.flatMap((n) => [n.clientPort, n.peerPort, n.pubPort].map((p) => `${n.host}:${p}`));
+  const endpoints = nodes.flatMap((n) =>
+    [n.clientPort, n.peerPort, n.pubPort].map((p) => `${n.host}:${p}`),
+  );
   if (new Set(endpoints).size !== endpoints.length) {
     throw new ConfigError(`${source}: two sockets share a host:port`);
   }
-  const tickMs = field(o['tickMs'] ?? DEFAULT_CLUSTER_TIMING.tickMs, `${source}: tickMs`, isPositive, 'a positive number');
+  const tickMs = field(
+    o['tickMs'] ?? DEFAULT_CLUSTER_TIMING.tickMs,
+    `${source}: tickMs`,
+    isPositive,
+    'a positive number',
+  );
   const heartbeatIntervalMs = field(
     o['heartbeatIntervalMs'] ?? DEFAULT_CLUSTER_TIMING.heartbeatIntervalMs,
     `${source}: heartbeatIntervalMs`,
@@ -103,9 +127,12 @@ export function parseClusterConfig(raw: unknown, source = 'cluster config'): Clu
     'a positive number',
   );
   if (electionTimeoutMs < 2 * heartbeatIntervalMs) {
-    throw new ConfigError(`${source}: electionTimeoutMs must be at least twice heartbeatIntervalMs`);
+    throw new ConfigError(
+      `${source}: electionTimeoutMs must be at least twice heartbeatIntervalMs`,
+    );
   }
-  if (heartbeatIntervalMs < tickMs) throw new ConfigError(`${source}: heartbeatIntervalMs must be at least tickMs`);
+  if (heartbeatIntervalMs < tickMs)
+    throw new ConfigError(`${source}: heartbeatIntervalMs must be at least tickMs`);
   const nackRetryMs = field(
     o['nackRetryMs'] ?? DEFAULT_CLUSTER_TIMING.nackRetryMs,
     `${source}: nackRetryMs`,
@@ -118,7 +145,10 @@ export function parseClusterConfig(raw: unknown, source = 'cluster config'): Clu
     (v: unknown): v is FsyncPolicy => FsyncPolicies.includes(v as FsyncPolicy),
     `one of ${FsyncPolicies.join(', ')}`,
   );
-  const dataDir = o['dataDir'] === undefined || o['dataDir'] === null ? null : field(o['dataDir'], `${source}: dataDir`, isString, 'a path');
+  const dataDir =
+    o['dataDir'] === undefined || o['dataDir'] === null
+      ? null
+      : field(o['dataDir'], `${source}: dataDir`, isString, 'a path');
   if (fsync !== 'memory' && dataDir === null) {
     throw new ConfigError(`${source}: fsync '${fsync}' needs a dataDir`);
   }
@@ -131,8 +161,18 @@ export function parseClusterConfig(raw: unknown, source = 'cluster config'): Clu
     nackRetryMs,
     fsync,
     dataDir,
-    retentionBytes: field(o['retentionBytes'] ?? 0, `${source}: retentionBytes`, isNonNegative, 'a number of bytes'),
-    retentionMs: field(o['retentionMs'] ?? 0, `${source}: retentionMs`, isNonNegative, 'a number of milliseconds'),
+    retentionBytes: field(
+      o['retentionBytes'] ?? 0,
+      `${source}: retentionBytes`,
+      isNonNegative,
+      'a number of bytes',
+    ),
+    retentionMs: field(
+      o['retentionMs'] ?? 0,
+      `${source}: retentionMs`,
+      isNonNegative,
+      'a number of milliseconds',
+    ),
   };
 }
 
@@ -141,13 +181,17 @@ export function loadClusterConfig(path: string): ClusterConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`cannot read cluster config ${path}: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`cannot read cluster config ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`cluster config ${path} is not valid JSON: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`cluster config ${path} is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   return parseClusterConfig(raw, path);
 }

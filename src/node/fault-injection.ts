@@ -20,7 +20,10 @@ export const NO_FAULTS: FaultInjection = {
   description: 'none',
 };
 
-export function faultInjectionFromEnv(text: string | undefined, random: () => number = Math.random): FaultInjection {
+export function faultInjectionFromEnv(
+  text: string | undefined,
+  random: () => number = Math.random,
+): FaultInjection {
   if (text === undefined || text === '') return NO_FAULTS;
   let raw: Record<string, unknown>;
   try {
@@ -31,7 +34,9 @@ export function faultInjectionFromEnv(text: string | undefined, random: () => nu
   const fraction = (name: string): number => {
     const value = raw[name] ?? 0;
     if (typeof value !== 'number' || value < 0 || value >= 1) {
-      throw new ConfigError(`ORDO_TEST_FAULTS.${name} must be a number in [0, 1), got ${JSON.stringify(value)}`);
+      throw new ConfigError(
+        `ORDO_TEST_FAULTS.${name} must be a number in [0, 1), got ${JSON.stringify(value)}`,
+      );
     }
     return value;
   };

@@ -22,7 +22,9 @@ export function createLogger(component: string, level?: string): Logger {
             return `${String(timestamp)} ${lvl.padEnd(5)} [${String(c)}] ${String(message)}${extra}`;
           }),
         ),
-    transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
+    transports: [
+      new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }),
+    ],
   });
 }
 

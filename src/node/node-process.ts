@@ -21,7 +21,9 @@ export async function runNodeProcess(config: ClusterConfig, nodeId: string): Pro
     faults: faultInjectionFromEnv(process.env['ORDO_TEST_FAULTS']),
     ...(storage.chainHash === undefined ? {} : { chainHash: storage.chainHash }),
   });
-  process.stdout.write(`${JSON.stringify({ event: 'ready', id: nodeId, clientEndpoint: node.clientEndpoint, pid: process.pid })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ event: 'ready', id: nodeId, clientEndpoint: node.clientEndpoint, pid: process.pid })}\n`,
+  );
   const shutdown = (signal: string) => {
     logger.info(`node ${nodeId} stopping on ${signal}`);
     node.stop().then(

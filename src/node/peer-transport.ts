@@ -57,7 +57,7 @@ export class PeerTransport {
     private readonly self: NodeAddress,
     private readonly others: readonly NodeAddress[],
     private readonly faults: FaultInjection,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
     this.pubSender = new SocketSender(this.pub, LIMITS.maxSendQueueMessages);
     this.badFrameLog = new RateLimitedLog(logger, 1000);
@@ -79,7 +79,10 @@ export class PeerTransport {
         maxMessageSize: LIMITS.maxFrameBytes,
       });
       socket.connect(peerEndpoint(peer));
-      this.dealers.set(peer.id, { socket, sender: new SocketSender(socket, LIMITS.maxSendQueueMessages) });
+      this.dealers.set(peer.id, {
+        socket,
+        sender: new SocketSender(socket, LIMITS.maxSendQueueMessages),
+      });
     }
     void this.receiveLoop(this.sub, (frames) => frames[0], onMessage);
     void this.receiveLoop(this.router, (frames) => frames[1], onMessage);

@@ -1,5 +1,5 @@
-import type { ordo } from '../wire/schema.js';
 import { LIMITS } from '../limits.js';
+import type { ordo } from '../wire/schema.js';
 import type { Logger } from './logger.js';
 
 interface ReplicaRecord {
@@ -25,7 +25,9 @@ export class ReplicaRegistry {
     let record = this.replicas.get(report.replicaId);
     if (record === undefined) {
       if (this.replicas.size >= LIMITS.maxReplicaReports) {
-        const oldest = [...this.replicas.entries()].sort((a, b) => a[1].receivedMs - b[1].receivedMs)[0]!;
+        const oldest = [...this.replicas.entries()].sort(
+          (a, b) => a[1].receivedMs - b[1].receivedMs,
+        )[0]!;
         this.replicas.delete(oldest[0]);
       }
       record = { report, receivedMs: nowMs, digests: new Map(), divergedAtSeq: 0 };
@@ -43,7 +45,8 @@ export class ReplicaRegistry {
       const theirs = other.digests.get(report.digestSeq);
       if (theirs === undefined || theirs === report.digest) continue;
       for (const r of [record, other]) {
-        if (r.divergedAtSeq === 0 || report.digestSeq < r.divergedAtSeq) r.divergedAtSeq = report.digestSeq;
+        if (r.divergedAtSeq === 0 || report.digestSeq < r.divergedAtSeq)
+          r.divergedAtSeq = report.digestSeq;
       }
       logger.error(
         `replicas ${report.replicaId} and ${otherId} of plugin '${report.plugin}' DIVERGED at seq ${report.digestSeq}: digest ${report.digest} vs ${theirs}`,

@@ -10,6 +10,9 @@ export interface NodeStorage {
 }
 
 /** Picks the log and metadata stores for a node from the cluster's fsync policy. */
-export async function createNodeStorage(config: ClusterConfig, _nodeId: string): Promise<NodeStorage> {
+export async function createNodeStorage(
+  _config: ClusterConfig,
+  _nodeId: string,
+): Promise<NodeStorage> {
   return { store: new MemoryLogStore(LIMITS.memoryLogCacheEntries), meta: new MemoryMetaStore() };
 }

@@ -1,7 +1,7 @@
 import { type Entry, EntryKind } from '../core/types.js';
-import { ordo } from '../wire/schema.js';
 import { LIMITS } from '../limits.js';
 import { LogRangeError } from '../storage/log-store.js';
+import { ordo } from '../wire/schema.js';
 import type { ClientId } from './client-server.js';
 import type { FaultInjection } from './fault-injection.js';
 import type { Logger } from './logger.js';
@@ -56,7 +56,13 @@ export class SubscriptionManager {
   subscribe(client: ClientId, requestId: number, request: ordo.SubscribeRequest): void {
     const key = subscriptionKey(client, request.subscriptionId);
     if (!this.subscriptions.has(key) && this.subscriptions.size >= LIMITS.maxSubscribers) {
-      this.sendError(client, requestId, request.subscriptionId, ordo.ErrorCode.ERROR_CODE_LIMIT, `this node already serves ${LIMITS.maxSubscribers} subscribers`);
+      this.sendError(
+        client,
+        requestId,
+        request.subscriptionId,
+        ordo.ErrorCode.ERROR_CODE_LIMIT,
+        `this node already serves ${LIMITS.maxSubscribers} subscribers`,
+      );
       return;
     }
     const fromSeq = request.fromSeq === 0 ? this.commitSeq + 1 : request.fromSeq;
@@ -65,7 +71,10 @@ export class SubscriptionManager {
       this.sendSeqUnavailable(client, requestId, request.subscriptionId, fromSeq, firstSeq);
       return;
     }
-    const windowEntries = Math.min(Math.max(request.windowEntries || LIMITS.subscriberWindowEntries, 1), LIMITS.subscriberWindowEntries);
+    const windowEntries = Math.min(
+      Math.max(request.windowEntries || LIMITS.subscriberWindowEntries, 1),
+      LIMITS.subscriberWindowEntries,
+    );
     const nowMs = this.now();
     const subscription: Subscription = {
       key,
@@ -90,7 +99,8 @@ export class SubscriptionManager {
     const subscription = this.find(client, subscriptionId);
     if (subscription === undefined) return;
     subscription.lastHeardMs = this.now();
-    if (ackedSeq > subscription.ackedSeq) subscription.ackedSeq = Math.min(ackedSeq, subscription.nextSeq - 1);
+    if (ackedSeq > subscription.ackedSeq)
+      subscription.ackedSeq = Math.min(ackedSeq, subscription.nextSeq - 1);
     void this.pump(subscription);
   }
 
@@ -100,7 +110,10 @@ export class SubscriptionManager {
     subscription.lastHeardMs = this.now();
     // Resend from the first seq the subscriber lacks; it has everything before.
     subscription.ackedSeq = Math.max(subscription.ackedSeq, fromSeq - 1);
-    subscription.nextSeq = Math.min(subscription.nextSeq, Math.max(fromSeq, subscription.ackedSeq + 1));
+    subscription.nextSeq = Math.min(
+      subscription.nextSeq,
+      Math.max(fromSeq, subscription.ackedSeq + 1),
+    );
     void this.pump(subscription);
   }
 
@@ -111,7 +124,8 @@ export class SubscriptionManager {
   /** The client's socket is gone: forget all its subscriptions. */
   dropClient(client: ClientId): void {
     const prefix = client.toString('hex');
-    for (const key of this.subscriptions.keys()) if (key.startsWith(`${prefix}/`)) this.subscriptions.delete(key);
+    for (const key of this.subscriptions.keys())
+      if (key.startsWith(`${prefix}/`)) this.subscriptions.delete(key);
   }
 
   onCommit(commitSeq: number): void {
@@ -128,7 +142,8 @@ export class SubscriptionManager {
         this.subscriptions.delete(subscription.key);
         continue;
       }
-      if (nowMs - subscription.lastSentMs >= LIMITS.subscriberHeartbeatMs) this.heartbeat(subscription);
+      if (nowMs - subscription.lastSentMs >= LIMITS.subscriberHeartbeatMs)
+        this.heartbeat(subscription);
     }
   }
 
@@ -162,7 +177,10 @@ export class SubscriptionManager {
     try {
       while (!this.closed && this.subscriptions.get(subscription.key) === subscription) {
         const fromSeq = subscription.nextSeq;
-        const limitSeq = Math.min(this.commitSeq, subscription.ackedSeq + subscription.windowEntries);
+        const limitSeq = Math.min(
+          this.commitSeq,
+          subscription.ackedSeq + subscription.windowEntries,
+        );
         if (fromSeq > limitSeq) return;
         const toSeq = Math.min(limitSeq, fromSeq + LIMITS.maxDeliveryBatchEntries - 1);
         let entries: Entry[];
@@ -171,7 +189,13 @@ export class SubscriptionManager {
         } catch (error) {
           if (!(error instanceof LogRangeError)) throw error;
           this.subscriptions.delete(subscription.key);
-          this.sendSeqUnavailable(subscription.client, 0, subscription.id, fromSeq, error.firstAvailableSeq);
+          this.sendSeqUnavailable(
+            subscription.client,
+            0,
+            subscription.id,
+            fromSeq,
+            error.firstAvailableSeq,
+          );
           return;
         }
         if (entries.length === 0) return;
@@ -193,7 +217,12 @@ export class SubscriptionManager {
     return subscription.topics === null || subscription.topics.has(entry.topic);
   }
 
-  private deliver(subscription: Subscription, fromSeq: number, toSeq: number, entries: Entry[]): void {
+  private deliver(
+    subscription: Subscription,
+    fromSeq: number,
+    toSeq: number,
+    entries: Entry[],
+  ): void {
     if (entries.length > 0 && this.faults.dropDelivery()) {
       this.deliveriesDropped++;
       return;
@@ -210,7 +239,13 @@ export class SubscriptionManager {
     });
   }
 
-  private sendSeqUnavailable(client: ClientId, requestId: number, subscriptionId: number, seq: number, firstSeq: number): void {
+  private sendSeqUnavailable(
+    client: ClientId,
+    requestId: number,
+    subscriptionId: number,
+    seq: number,
+    firstSeq: number,
+  ): void {
     this.send(client, {
       requestId,
       error: {
@@ -222,7 +257,13 @@ export class SubscriptionManager {
     });
   }
 
-  private sendError(client: ClientId, requestId: number, subscriptionId: number, code: ordo.ErrorCode, message: string): void {
+  private sendError(
+    client: ClientId,
+    requestId: number,
+    subscriptionId: number,
+    code: ordo.ErrorCode,
+    message: string,
+  ): void {
     this.send(client, { requestId, error: { code, message, subscriptionId } });
   }
 }

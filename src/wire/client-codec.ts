@@ -1,7 +1,13 @@
-import { ordo } from './schema.js';
 import { LIMITS } from '../limits.js';
 import { validateEntry } from './entry-codec.js';
-import { checkFrameSize, checkString, checkUint, decodeOrThrow, FrameError } from './frame-error.js';
+import {
+  checkFrameSize,
+  checkString,
+  checkUint,
+  decodeOrThrow,
+  FrameError,
+} from './frame-error.js';
+import { ordo } from './schema.js';
 
 /** A validated request: the body named by `body` is present with every field filled in. */
 export type ClientRequest = { readonly requestId: number } & (
@@ -50,14 +56,21 @@ function validateClientRequest(request: ordo.ClientRequest): void {
       const items = p.items ?? [];
       if (items.length === 0) throw new FrameError('malformed', 'publish has no items');
       if (items.length > LIMITS.maxBatchEntries) {
-        throw new FrameError('too-large', `publish has ${items.length} items, the limit is ${LIMITS.maxBatchEntries}`);
+        throw new FrameError(
+          'too-large',
+          `publish has ${items.length} items, the limit is ${LIMITS.maxBatchEntries}`,
+        );
       }
       items.forEach((item, i) => {
         const seq = checkUint(item.producerSeq, `publish.items[${i}].producerSeq`);
-        if (seq < 1) throw new FrameError('malformed', `publish.items[${i}].producerSeq must start at 1`);
+        if (seq < 1)
+          throw new FrameError('malformed', `publish.items[${i}].producerSeq must start at 1`);
         checkString(item.topic, `publish.items[${i}].topic`, LIMITS.maxTopicBytes, false);
         if ((item.payload?.length ?? 0) > LIMITS.maxPayloadBytes) {
-          throw new FrameError('too-large', `publish.items[${i}].payload exceeds ${LIMITS.maxPayloadBytes} bytes`);
+          throw new FrameError(
+            'too-large',
+            `publish.items[${i}].payload exceeds ${LIMITS.maxPayloadBytes} bytes`,
+          );
         }
       });
       return;
@@ -69,9 +82,14 @@ function validateClientRequest(request: ordo.ClientRequest): void {
       checkUint(s.windowEntries, 'subscribe.windowEntries');
       const topics = s.topics ?? [];
       if (topics.length > maxTopicsPerSubscription) {
-        throw new FrameError('too-large', `subscribe names ${topics.length} topics, the limit is ${maxTopicsPerSubscription}`);
+        throw new FrameError(
+          'too-large',
+          `subscribe names ${topics.length} topics, the limit is ${maxTopicsPerSubscription}`,
+        );
       }
-      topics.forEach((t, i) => checkString(t, `subscribe.topics[${i}]`, LIMITS.maxTopicBytes, false));
+      for (const [i, topic] of topics.entries()) {
+        checkString(topic, `subscribe.topics[${i}]`, LIMITS.maxTopicBytes, false);
+      }
       return;
     }
     case 'subscriberAck':
@@ -129,7 +147,10 @@ export function decodeClientResponse(bytes: Uint8Array): ClientResponse {
     (d.entries ?? []).forEach((raw, i) => {
       const entry = validateEntry(raw as ordo.Entry, `delivery.entries[${i}]`);
       if (entry.seq <= previous || entry.seq > toSeq) {
-        throw new FrameError('malformed', `delivery entry seq ${entry.seq} is outside [${fromSeq}, ${toSeq}] or out of order`);
+        throw new FrameError(
+          'malformed',
+          `delivery entry seq ${entry.seq} is outside [${fromSeq}, ${toSeq}] or out of order`,
+        );
       }
       previous = entry.seq;
     });

@@ -1,7 +1,7 @@
 import { type Entry, EntryKind } from '../core/types.js';
-import { ordo } from './schema.js';
 import { LIMITS } from '../limits.js';
 import { checkString, checkUint, FrameError } from './frame-error.js';
+import type { ordo } from './schema.js';
 
 /** Checks a decoded entry field by field; returns it typed as a core Entry. */
 export function validateEntry(raw: ordo.Entry, field: string): Entry {
@@ -23,12 +23,19 @@ export function validateEntry(raw: ordo.Entry, field: string): Entry {
 }
 
 /** Checks that entries run contiguously from `firstSeq`. */
-export function validateEntries(raw: readonly ordo.Entry[], firstSeq: number, field: string): Entry[] {
+export function validateEntries(
+  raw: readonly ordo.Entry[],
+  firstSeq: number,
+  field: string,
+): Entry[] {
   const entries: Entry[] = new Array(raw.length);
   for (let i = 0; i < raw.length; i++) {
     const entry = validateEntry(raw[i]!, `${field}[${i}]`);
     if (entry.seq !== firstSeq + i) {
-      throw new FrameError('malformed', `${field}[${i}] has seq ${entry.seq}, expected ${firstSeq + i}`);
+      throw new FrameError(
+        'malformed',
+        `${field}[${i}] has seq ${entry.seq}, expected ${firstSeq + i}`,
+      );
     }
     entries[i] = entry;
   }

@@ -13,14 +13,23 @@ export class FrameError extends Error {
 
 export function checkUint(value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new FrameError('malformed', `${field} must be a non-negative integer below 2^53, got ${String(value)}`);
+    throw new FrameError(
+      'malformed',
+      `${field} must be a non-negative integer below 2^53, got ${String(value)}`,
+    );
   }
   return value;
 }
 
-export function checkString(value: unknown, field: string, maxBytes: number, allowEmpty: boolean): string {
+export function checkString(
+  value: unknown,
+  field: string,
+  maxBytes: number,
+  allowEmpty: boolean,
+): string {
   if (typeof value !== 'string') throw new FrameError('malformed', `${field} must be a string`);
-  if (!allowEmpty && value.length === 0) throw new FrameError('malformed', `${field} must not be empty`);
+  if (!allowEmpty && value.length === 0)
+    throw new FrameError('malformed', `${field} must not be empty`);
   if (Buffer.byteLength(value) > maxBytes) {
     throw new FrameError('malformed', `${field} is longer than ${maxBytes} bytes`);
   }
@@ -29,7 +38,10 @@ export function checkString(value: unknown, field: string, maxBytes: number, all
 
 export function checkFrameSize(bytes: Uint8Array, maxBytes: number): void {
   if (bytes.length > maxBytes) {
-    throw new FrameError('too-large', `frame of ${bytes.length} bytes exceeds the limit of ${maxBytes} bytes`);
+    throw new FrameError(
+      'too-large',
+      `frame of ${bytes.length} bytes exceeds the limit of ${maxBytes} bytes`,
+    );
   }
 }
 
@@ -38,6 +50,8 @@ export function decodeOrThrow<T>(what: string, decode: () => T): T {
   try {
     return decode();
   } catch (error) {
-    throw new FrameError('malformed', `cannot decode ${what}: ${(error as Error).message}`, { cause: error });
+    throw new FrameError('malformed', `cannot decode ${what}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }

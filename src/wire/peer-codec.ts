@@ -1,14 +1,24 @@
 import type { NodeId, PeerMessage } from '../core/types.js';
-import { ordo } from './schema.js';
 import { LIMITS } from '../limits.js';
 import { validateEntries } from './entry-codec.js';
-import { checkFrameSize, checkString, checkUint, decodeOrThrow, FrameError } from './frame-error.js';
+import {
+  checkFrameSize,
+  checkString,
+  checkUint,
+  decodeOrThrow,
+  FrameError,
+} from './frame-error.js';
+import { ordo } from './schema.js';
 
 const maxNodeIdBytes = 64;
 
 /** Encodes a core message for the node-to-node sockets (PeerEnvelope). */
 export function encodePeerMessage(clusterId: string, message: PeerMessage): Uint8Array {
-  const envelope: ordo.PeerEnvelope.$Properties = { clusterId, from: message.from, epoch: message.epoch };
+  const envelope: ordo.PeerEnvelope.$Properties = {
+    clusterId,
+    from: message.from,
+    epoch: message.epoch,
+  };
   switch (message.type) {
     case 'append':
       envelope.append = {
@@ -56,7 +66,10 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): PeerMes
   checkFrameSize(bytes, LIMITS.maxFrameBytes);
   const envelope = decodeOrThrow('peer envelope', () => ordo.PeerEnvelope.decode(bytes));
   if (envelope.clusterId !== clusterId) {
-    throw new FrameError('foreign-cluster', `frame from cluster '${envelope.clusterId}', expected '${clusterId}'`);
+    throw new FrameError(
+      'foreign-cluster',
+      `frame from cluster '${envelope.clusterId}', expected '${clusterId}'`,
+    );
   }
   const from: NodeId = checkString(envelope.from, 'from', maxNodeIdBytes, false);
   const epoch = checkUint(envelope.epoch, 'epoch');
@@ -64,9 +77,14 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): PeerMes
     case 'append': {
       const a = envelope.append!;
       const prevSeq = checkUint(a.prevSeq, 'append.prevSeq');
-      const entries = validateEntries((a.entries ?? []) as ordo.Entry[], prevSeq + 1, 'append.entries');
+      const entries = validateEntries(
+        (a.entries ?? []) as ordo.Entry[],
+        prevSeq + 1,
+        'append.entries',
+      );
       for (const entry of entries) {
-        if (entry.epoch > epoch) throw new FrameError('malformed', `entry ${entry.seq} has an epoch beyond the sender's`);
+        if (entry.epoch > epoch)
+          throw new FrameError('malformed', `entry ${entry.seq} has an epoch beyond the sender's`);
       }
       return {
         type: 'append',
@@ -94,7 +112,8 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): PeerMes
       const n = envelope.nack!;
       const fromSeq = checkUint(n.fromSeq, 'nack.fromSeq');
       const toSeq = checkUint(n.toSeq, 'nack.toSeq');
-      if (fromSeq < 1 || toSeq < fromSeq) throw new FrameError('malformed', `nack range [${fromSeq}, ${toSeq}] is empty`);
+      if (fromSeq < 1 || toSeq < fromSeq)
+        throw new FrameError('malformed', `nack range [${fromSeq}, ${toSeq}] is empty`);
       return { type: 'nack', epoch, from, fromSeq, toSeq };
     }
     case 'voteRequest': {
@@ -111,7 +130,13 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): PeerMes
     }
     case 'voteResponse': {
       const v = envelope.voteResponse!;
-      return { type: 'voteResponse', epoch, from, granted: v.granted === true, preVote: v.preVote === true };
+      return {
+        type: 'voteResponse',
+        epoch,
+        from,
+        granted: v.granted === true,
+        preVote: v.preVote === true,
+      };
     }
     case 'timeoutNow':
       return { type: 'timeoutNow', epoch, from };

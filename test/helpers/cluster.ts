@@ -3,8 +3,14 @@ import type { Message, Subscriber } from '../../clients/index.js';
 import { LocalCluster, type LocalClusterOptions } from '../../src/cluster/local-cluster.js';
 
 /** Starts a real local cluster and stops it (by pid) when the test ends, pass or fail. */
-export async function startCluster(t: ExecutionContext, options: LocalClusterOptions = {}): Promise<LocalCluster> {
-  const cluster = await LocalCluster.start({ logs: process.env['ORDO_TEST_LOGS'] ? 'inherit' : 'ignore', ...options });
+export async function startCluster(
+  t: ExecutionContext,
+  options: LocalClusterOptions = {},
+): Promise<LocalCluster> {
+  const cluster = await LocalCluster.start({
+    logs: process.env['ORDO_TEST_LOGS'] ? 'inherit' : 'ignore',
+    ...options,
+  });
   t.teardown(() => cluster.stop());
   return cluster;
 }
@@ -32,12 +38,20 @@ export async function collect(
   } finally {
     clearTimeout(timer);
   }
-  if (timedOut) throw new Error(`timed out after ${timeoutMs} ms with ${messages.length} messages (last seq ${messages.at(-1)?.seq ?? 'none'})`);
+  if (timedOut)
+    throw new Error(
+      `timed out after ${timeoutMs} ms with ${messages.length} messages (last seq ${messages.at(-1)?.seq ?? 'none'})`,
+    );
   return messages;
 }
 
 /** Waits for a condition checked every `intervalMs`, failing after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | null | undefined | false>, timeoutMs: number, what: string, intervalMs = 20): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | null | undefined | false>,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 20,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const value = await check();

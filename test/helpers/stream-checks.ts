@@ -10,14 +10,25 @@ const key = (m: { producerId: string; producerSeq: number }) => `${m.producerId}
  * message present at the seq it was acknowledged with; each producer's
  * messages in producerSeq order.
  */
-export function checkStreams(t: ExecutionContext, streams: readonly (readonly Message[])[], acks: readonly PublishAck[]): void {
+export function checkStreams(
+  t: ExecutionContext,
+  streams: readonly (readonly Message[])[],
+  acks: readonly PublishAck[],
+): void {
   const longest = streams.reduce((a, b) => (b.length > a.length ? b : a), [] as readonly Message[]);
-  longest.forEach((m, i) => t.is(m.seq, i + 1, `seq ${m.seq} at position ${i}: the stream is not contiguous from 1`));
+  for (const [i, m] of longest.entries()) {
+    t.is(m.seq, i + 1, `seq ${m.seq} at position ${i}: the stream is not contiguous from 1`);
+  }
   for (const [s, stream] of streams.entries()) {
     for (let i = 0; i < stream.length; i++) {
       const a = stream[i]!;
       const b = longest[i]!;
-      if (a.seq !== b.seq || a.epoch !== b.epoch || key(a) !== key(b) || Buffer.compare(a.payload, b.payload) !== 0) {
+      if (
+        a.seq !== b.seq ||
+        a.epoch !== b.epoch ||
+        key(a) !== key(b) ||
+        Buffer.compare(a.payload, b.payload) !== 0
+      ) {
         t.fail(`stream ${s} differs from the longest at seq ${b.seq}`);
         return;
       }
@@ -35,6 +46,10 @@ export function checkStreams(t: ExecutionContext, streams: readonly (readonly Me
     lastByProducer.set(m.producerId, m.producerSeq);
   }
   for (const ack of acks) {
-    t.is(seen.get(key(ack)), ack.seq, `acknowledged ${key(ack)} (seq ${ack.seq}) missing or at another seq`);
+    t.is(
+      seen.get(key(ack)),
+      ack.seq,
+      `acknowledged ${key(ack)} (seq ${ack.seq}) missing or at another seq`,
+    );
   }
 }

@@ -7,11 +7,16 @@ const publishersCount = 3;
 const messagesPerPublisher = 400;
 
 async function publishAll(brokers: string[]): Promise<PublishAck[]> {
-  const publishers = Array.from({ length: publishersCount }, (_, p) => new Publisher({ brokers: [brokers[p % brokers.length]!, ...brokers] }));
+  const publishers = Array.from(
+    { length: publishersCount },
+    (_, p) => new Publisher({ brokers: [brokers[p % brokers.length]!, ...brokers] }),
+  );
   try {
     const acks = await Promise.all(
       publishers.flatMap((publisher, p) =>
-        Array.from({ length: messagesPerPublisher }, (_, i) => publisher.publish(`topic-${i % 3}`, `p${p}-m${i}`)),
+        Array.from({ length: messagesPerPublisher }, (_, i) =>
+          publisher.publish(`topic-${i % 3}`, `p${p}-m${i}`),
+        ),
       ),
     );
     return acks;
@@ -23,13 +28,19 @@ async function publishAll(brokers: string[]): Promise<PublishAck[]> {
 test('several publishers and subscribers on different nodes: every subscriber receives the identical contiguous sequence', async (t) => {
   const cluster = await startCluster(t);
   const brokers = cluster.clientEndpoints;
-  const subscribers = brokers.map((endpoint) => new Subscriber({ brokers: [endpoint], fromSeq: 1, includeControl: true }));
-  t.teardown(() => subscribers.forEach((s) => s.close()));
+  const subscribers = brokers.map(
+    (endpoint) => new Subscriber({ brokers: [endpoint], fromSeq: 1, includeControl: true }),
+  );
+  t.teardown(() => {
+    for (const s of subscribers) s.close();
+  });
   const acks = await publishAll(brokers);
   const total = publishersCount * messagesPerPublisher;
   t.is(acks.length, total);
   const lastAckedSeq = Math.max(...acks.map((a) => a.seq));
-  const streams = await Promise.all(subscribers.map((s) => collect(s, (m) => m.at(-1)!.seq >= lastAckedSeq, 20_000)));
+  const streams = await Promise.all(
+    subscribers.map((s) => collect(s, (m) => m.at(-1)!.seq >= lastAckedSeq, 20_000)),
+  );
   checkStreams(t, streams, acks);
   t.is(streams[0]!.filter((m) => m.kind === 'data').length, total);
 });
@@ -40,8 +51,14 @@ test('a topic filter applied on the broker still gives gap-free, ordered deliver
   const filtered = new Subscriber({ brokers: [brokers[1]!], fromSeq: 1, topics: ['topic-1'] });
   t.teardown(() => filtered.close());
   const acks = await publishAll(brokers);
-  const wanted = acks.filter((_, i) => i % messagesPerPublisher % 3 === 1).map((a) => a.seq).sort((a, b) => a - b);
+  const wanted = acks
+    .filter((_, i) => (i % messagesPerPublisher) % 3 === 1)
+    .map((a) => a.seq)
+    .sort((a, b) => a - b);
   const received: Message[] = await collect(filtered, (m) => m.length >= wanted.length, 20_000);
-  t.deepEqual(received.map((m) => m.seq), wanted);
+  t.deepEqual(
+    received.map((m) => m.seq),
+    wanted,
+  );
   t.true(received.every((m) => m.topic === 'topic-1'));
 });
