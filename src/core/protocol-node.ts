@@ -128,7 +128,10 @@ export class ProtocolNode {
   constructor(config: CoreConfig, recovered: RecoveredState) {
     invariant(config.members.includes(config.id), `member list lacks this node ${config.id}`);
     invariant(new Set(config.members).size === config.members.length, 'member ids must be unique');
-    invariant(config.electionTimeoutTicks > config.heartbeatIntervalTicks, 'heartbeats must come faster than elections');
+    invariant(
+      config.electionTimeoutTicks > config.heartbeatIntervalTicks,
+      'heartbeats must come faster than elections',
+    );
     this.cfg = config;
     this.peers = config.members.filter((m) => m !== config.id);
     this.quorum = Math.floor(config.members.length / 2) + 1;
@@ -141,7 +144,15 @@ export class ProtocolNode {
     );
     this.epoch = recovered.hardState.epoch;
     this.votedFor = recovered.hardState.votedFor;
-    invariant(this.log.lastEpoch <= this.epoch, 'log holds an epoch newer than the node has seen');
+    if (this.log.lastEpoch > this.epoch) {
+      // A Ready persists its entries before its hard state, so a crash between
+      // the two leaves entries of an epoch the saved hard state never reached.
+      // The node cannot have voted in that epoch (a vote is persisted before it
+      // is sent), so it takes the epoch on with no vote and saves it.
+      this.epoch = this.log.lastEpoch;
+      this.votedFor = null;
+      this.hardStateDirty = true;
+    }
     // A commit point beyond the recovered log (lost unsynced writes) is not ours to claim.
     this.commitSeq = Math.min(recovered.hardState.commitSeq, recovered.lastSeq);
     this.deliveredSeq = this.commitSeq;
@@ -288,7 +299,8 @@ export class ProtocolNode {
 
   /** Starts a planned hand-over of the sequencer role to `target`. */
   transferLeadership(target: NodeId): { ok: true } | { ok: false; reason: string } {
-    if (this.role !== Role.leader) return { ok: false, reason: `not the sequencer (leader is ${this.leaderId ?? 'unknown'})` };
+    if (this.role !== Role.leader)
+      return { ok: false, reason: `not the sequencer (leader is ${this.leaderId ?? 'unknown'})` };
     if (!this.peers.includes(target)) return { ok: false, reason: `${target} is not a member` };
     this.transferee = target;
     this.transferElapsed = 0;
@@ -298,7 +310,10 @@ export class ProtocolNode {
 
   /** Forgets entries below `seq` that storage has dropped under its retention policy. */
   compactBefore(seq: number): void {
-    invariant(seq <= this.commitSeq + 1, `cannot compact uncommitted entries (before ${seq}, commit ${this.commitSeq})`);
+    invariant(
+      seq <= this.commitSeq + 1,
+      `cannot compact uncommitted entries (before ${seq}, commit ${this.commitSeq})`,
+    );
     this.log.compactBefore(seq);
   }
 
@@ -332,7 +347,9 @@ export class ProtocolNode {
     this.heartbeatDue = false;
 
     const committed =
-      this.commitSeq > this.deliveredSeq ? { fromSeq: this.deliveredSeq + 1, toSeq: this.commitSeq } : null;
+      this.commitSeq > this.deliveredSeq
+        ? { fromSeq: this.deliveredSeq + 1, toSeq: this.commitSeq }
+        : null;
     this.deliveredSeq = this.commitSeq;
     const ready: Ready = {
       truncateAfter: this.truncatePoint,
@@ -343,7 +360,9 @@ export class ProtocolNode {
       messages: this.outbox,
       retransmits: this.retransmits,
       committed,
-      roleChange: this.roleChanged ? { role: this.role, epoch: this.epoch, leaderId: this.leaderId } : null,
+      roleChange: this.roleChanged
+        ? { role: this.role, epoch: this.epoch, leaderId: this.leaderId }
+        : null,
     };
     this.storedLastSeq = this.log.lastSeq;
     this.truncatePoint = null;
@@ -454,7 +473,8 @@ export class ProtocolNode {
     p.recentActive = true;
     if (message.reject) {
       const point = this.log.lastAtOrBefore(message.hintSeq, message.hintEpoch);
-      if (p.lastProbeSeq === point.seq && this.ticks - p.lastProbeTick < this.cfg.nackRetryTicks) return;
+      if (p.lastProbeSeq === point.seq && this.ticks - p.lastProbeTick < this.cfg.nackRetryTicks)
+        return;
       p.lastProbeSeq = point.seq;
       p.lastProbeTick = this.ticks;
       this.sendFrom(message.from, point.seq + 1, this.log.lastSeq);
@@ -527,7 +547,10 @@ export class ProtocolNode {
       this.becomeFollower(message.epoch, message.from);
     }
     this.electionElapsed = 0;
-    this.knownLeaderLastSeq = Math.max(this.knownLeaderLastSeq, message.prevSeq + message.entries.length);
+    this.knownLeaderLastSeq = Math.max(
+      this.knownLeaderLastSeq,
+      message.prevSeq + message.entries.length,
+    );
     if (message.prevSeq > this.log.lastSeq) {
       this.bufferFuture(message);
       this.ackDue = true;
@@ -547,7 +570,10 @@ export class ProtocolNode {
     }
     let matched = message.prevSeq;
     for (const entry of message.entries) {
-      invariant(entry.seq === matched + 1, `append from ${message.from} is not contiguous at seq ${entry.seq}`);
+      invariant(
+        entry.seq === matched + 1,
+        `append from ${message.from} is not contiguous at seq ${entry.seq}`,
+      );
       if (entry.seq <= this.log.lastSeq) {
         if (entry.seq <= this.commitSeq || this.log.epochAt(entry.seq) === entry.epoch) {
           matched = entry.seq;
@@ -604,14 +630,24 @@ export class ProtocolNode {
       return;
     }
     const outstanding = this.nackOutstanding;
-    if (outstanding !== null && lastSeq < outstanding.toSeq && this.ticks < outstanding.retryAtTick) return;
+    if (outstanding !== null && lastSeq < outstanding.toSeq && this.ticks < outstanding.retryAtTick)
+      return;
     let gapEnd = this.knownLeaderLastSeq;
     for (const prevSeq of this.future.keys()) gapEnd = Math.min(gapEnd, prevSeq);
     const fromSeq = lastSeq + 1;
     const toSeq = Math.min(Math.max(gapEnd, fromSeq), fromSeq + this.cfg.maxNackRangeEntries - 1);
     const jitterTicks = Math.floor(this.cfg.random() * (this.cfg.nackRetryTicks + 1));
-    this.nackOutstanding = { toSeq, retryAtTick: this.ticks + this.cfg.nackRetryTicks + jitterTicks };
-    const nack: NackMessage = { type: 'nack', epoch: this.epoch, from: this.cfg.id, fromSeq, toSeq };
+    this.nackOutstanding = {
+      toSeq,
+      retryAtTick: this.ticks + this.cfg.nackRetryTicks + jitterTicks,
+    };
+    const nack: NackMessage = {
+      type: 'nack',
+      epoch: this.epoch,
+      from: this.cfg.id,
+      fromSeq,
+      toSeq,
+    };
     this.outbox.push({ to: this.leaderId, message: nack });
   }
 
@@ -685,7 +721,8 @@ export class ProtocolNode {
 
   private handleVoteResponse(message: VoteResponseMessage): void {
     const waiting =
-      (message.preVote && this.role === Role.preCandidate) || (!message.preVote && this.role === Role.candidate);
+      (message.preVote && this.role === Role.preCandidate) ||
+      (!message.preVote && this.role === Role.candidate);
     if (!waiting) return;
     this.votes.set(message.from, message.granted);
     let granted = 0;
@@ -711,7 +748,10 @@ export class ProtocolNode {
   /** Answers a message from an older epoch so that a deposed sequencer learns it and steps down. */
   private stepStale(message: PeerMessage): void {
     if (message.type === 'append' || message.type === 'timeoutNow') {
-      this.outbox.push({ to: message.from, message: { ...this.ackMessage(true, 0, 0), matchSeq: 0 } });
+      this.outbox.push({
+        to: message.from,
+        message: { ...this.ackMessage(true, 0, 0), matchSeq: 0 },
+      });
     } else if (message.type === 'voteRequest' && message.preVote) {
       const response: VoteResponseMessage = {
         type: 'voteResponse',
@@ -733,7 +773,12 @@ export class ProtocolNode {
     this.selfMatchSeq = 0;
     this.progress.clear();
     for (const peer of this.peers) {
-      this.progress.set(peer, { matchSeq: 0, recentActive: true, lastProbeTick: -1, lastProbeSeq: -1 });
+      this.progress.set(peer, {
+        matchSeq: 0,
+        recentActive: true,
+        lastProbeTick: -1,
+        lastProbeSeq: -1,
+      });
     }
     this.clearFuture();
     this.nackOutstanding = null;
@@ -787,11 +832,15 @@ export class ProtocolNode {
   }
 
   private recordProducer(entry: Entry): void {
-    if (entry.kind === EntryKind.data) this.producers.record(entry.producerId, entry.producerSeq, entry.seq);
+    if (entry.kind === EntryKind.data)
+      this.producers.record(entry.producerId, entry.producerSeq, entry.seq);
   }
 
   private truncateAfter(seq: number): void {
-    invariant(seq >= this.commitSeq, `truncation to ${seq} would remove committed entries (commit ${this.commitSeq})`);
+    invariant(
+      seq >= this.commitSeq,
+      `truncation to ${seq} would remove committed entries (commit ${this.commitSeq})`,
+    );
     this.log.truncateAfter(seq);
     this.producers.truncateAfter(seq);
     this.pendingEntries = this.pendingEntries.filter((e) => e.seq <= seq);
