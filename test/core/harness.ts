@@ -186,6 +186,8 @@ export class TestStore {
   hardState: HardState = { epoch: 0, votedFor: null, commitSeq: 0 };
   /** Every seq the host delivered, in delivery order. */
   delivered: number[] = [];
+  /** The entries delivered, as the log held them when they were delivered. */
+  deliveredEntries: Entry[] = [];
   readies: Ready[] = [];
 
   get lastSeq(): number {
@@ -278,8 +280,13 @@ export class Cluster {
         this.enqueue({ from: id, to: r.to, message, multicast: false });
       }
       if (ready.committed !== null) {
-        for (let seq = ready.committed.fromSeq; seq <= ready.committed.toSeq; seq++)
+        for (let seq = ready.committed.fromSeq; seq <= ready.committed.toSeq; seq++) {
           store.delivered.push(seq);
+          const entry = store.entries[seq - 1];
+          if (entry === undefined)
+            throw new Error(`${id} delivered seq ${seq} that it does not hold`);
+          store.deliveredEntries.push(entry);
+        }
       }
     }
   }
@@ -318,7 +325,7 @@ export class Cluster {
   }
 
   /** Delivers until the network is quiet; `lose` picks envelopes to drop instead. */
-  settle(lose: Predicate = () => false, maxRounds = 1000): void {
+  settle(lose: Predicate = () => false, maxRounds = 100_000): void {
     this.processAll();
     for (let round = 0; this.queue.length > 0; round++) {
       if (round >= maxRounds) throw new Error('cluster did not settle');
