@@ -161,10 +161,3 @@ test('a node restarted from its store delivers nothing it delivered before the c
   cluster.tickAll(TEST_TIMING.heartbeatIntervalTicks * 2);
   t.deepEqual(cluster.store('b').delivered, [1, 2, 3]);
 });
-
-test('a node restarted with a commit point beyond its recovered log claims only what it holds', (t) => {
-  const log = [dataEntry(1, 1), dataEntry(2, 1)];
-  const node = newNode('b', MEMBERS, {}, recoveredFrom(log, { epoch: 1, commitSeq: 5 }));
-  t.is(node.committedSeq, 2);
-  t.false(node.hasReady(), 'what it recovered as committed was delivered before the crash');
-});

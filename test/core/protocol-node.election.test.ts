@@ -54,6 +54,31 @@ test('a follower campaigns after an election timeout drawn from config.random, b
   }
 });
 
+test('each campaign draws a fresh election timeout from config.random', (t) => {
+  // Draws: 0 at start (10 ticks), then 0.5 (15 ticks), then 0 again (10 ticks).
+  const node = newNode('b', MEMBERS, { random: scriptedRandom(0, 0.5) });
+  const gaps: number[] = [];
+  let sinceLast = 0;
+  for (let i = 0; i < 40 && gaps.length < 3; i++) {
+    node.tick();
+    sinceLast++;
+    if (messagesOf(node.ready(), 'voteRequest').length > 0) {
+      gaps.push(sinceLast);
+      sinceLast = 0;
+    }
+  }
+  t.deepEqual(gaps, [TIMEOUT, TIMEOUT * 1.5, TIMEOUT]);
+});
+
+test('messages from a node outside the membership are ignored', (t) => {
+  const node = newNode('b', MEMBERS);
+  node.step(append({ from: 'x', epoch: 7, entries: [dataEntry(1, 7)], commitSeq: 1 }));
+  node.step(voteRequest({ from: 'x', epoch: 8 }));
+  t.false(node.hasReady());
+  t.is(node.currentEpoch, 0);
+  t.is(node.lastSeq, 0);
+});
+
 test('a pre-vote asks for the next epoch without bumping the node epoch or persisting anything', (t) => {
   const node = newNode('b', MEMBERS);
   ticksUntilCampaign(node);
