@@ -166,7 +166,7 @@ export async function loadClosedSegment(segment: Segment, expected: SegmentEnd):
       segment.logPath,
       fresh.endBytes,
       fresh.lastSeq + 1,
-      `segment ends at seq ${fresh.lastSeq}, but seq ${expected.lastSeq} with its hash, epoch and time was expected`,
+      `segment does not continue into the next: it ends at seq ${fresh.lastSeq}, but seq ${expected.lastSeq} with its hash, epoch and time was expected`,
     );
   }
   segment.adopt(fresh.indexFileContents());
