@@ -1,0 +1,95 @@
+import { parseArgs } from 'node:util';
+import { replayCommand, runSeed, type SeedResult } from './run-seed.js';
+import { addStats, emptyStats, type SimStats } from './sim-stats.js';
+
+const USAGE = `usage: node dist/test/sim/cli.js [--seeds N] [--start S] [--seed S] [--ticks T] [--verbose]
+  --seeds N    run N seeds (default 100), starting at --start (default 1)
+  --seed S     run the one seed S (replays a failure exactly)
+  --ticks T    override the fault-phase length, in ticks
+  --verbose    print the plan and every event of each seed`;
+
+function main(): number {
+  const { values } = parseArgs({
+    options: {
+      seeds: { type: 'string' },
+      start: { type: 'string' },
+      seed: { type: 'string' },
+      ticks: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const seeds: number[] = [];
+  if (values.seed !== undefined) seeds.push(parseCount(values.seed, '--seed'));
+  else {
+    const start = values.start === undefined ? 1 : parseCount(values.start, '--start');
+    const count = values.seeds === undefined ? 100 : parseCount(values.seeds, '--seeds');
+    for (let i = 0; i < count; i++) seeds.push(start + i);
+  }
+  const faultTicks = values.ticks === undefined ? undefined : parseCount(values.ticks, '--ticks');
+  const verbose = values.verbose === true;
+
+  const totals = emptyStats();
+  const failures: SeedResult[] = [];
+  const drainTicks: number[] = [];
+  const startedMs = performance.now();
+  for (const seed of seeds) {
+    const log = verbose ? (line: string) => console.log(`  ${line}`) : undefined;
+    if (verbose) console.log(`seed ${seed}`);
+    const result = runSeed(seed, { log, ...(faultTicks === undefined ? {} : { faultTicks }) });
+    if (verbose) console.log(`  plan ${JSON.stringify(result.plan)}`);
+    addStats(totals, result.stats);
+    if (result.drainTicks !== null) drainTicks.push(result.drainTicks);
+    if (result.violations.length > 0) {
+      failures.push(result);
+      printFailure(result);
+    }
+  }
+  const elapsedMs = performance.now() - startedMs;
+  printSummary(seeds.length, failures, elapsedMs, totals, drainTicks);
+  return failures.length === 0 ? 0 : 1;
+}
+
+function printFailure(result: SeedResult): void {
+  console.log(`FAIL seed ${result.seed}`);
+  for (const v of result.violations) console.log(`  ${v.property}: ${v.message}`);
+  console.log(`  replay: ${replayCommand(result.seed)} --verbose`);
+}
+
+function printSummary(
+  seedCount: number,
+  failures: readonly SeedResult[],
+  elapsedMs: number,
+  totals: SimStats,
+  drainTicks: number[],
+): void {
+  const seconds = elapsedMs / 1000;
+  drainTicks.sort((a, b) => a - b);
+  const percentile = (p: number): number =>
+    drainTicks[Math.min(drainTicks.length - 1, Math.floor(p * drainTicks.length))] ?? 0;
+  console.log(
+    `\n${seedCount} seeds, ${failures.length} failed, ${seconds.toFixed(1)} s (${(seedCount / seconds).toFixed(1)} seeds/s)`,
+  );
+  if (failures.length > 0) console.log(`failing seeds: ${failures.map((f) => f.seed).join(' ')}`);
+  console.log(
+    `drain after heal: median ${percentile(0.5)} ticks, p99 ${percentile(0.99)}, max ${drainTicks[drainTicks.length - 1] ?? 0}`,
+  );
+  console.log('exercised:');
+  const rows = Object.entries(totals).map(([key, value]) => `  ${key.padEnd(22)} ${value}`);
+  console.log(rows.join('\n'));
+}
+
+function parseCount(text: string, flag: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 0) {
+    console.error(`${flag} needs a non-negative integer, got ${text}\n${USAGE}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+process.exitCode = main();

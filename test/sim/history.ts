@@ -1,0 +1,54 @@
+import type { Entry, NodeId } from '../../src/core/index.js';
+import type { DeliveryAnomaly } from './delivered-stream.js';
+
+export interface LeaderRecord {
+  readonly epoch: number;
+  readonly nodeId: NodeId;
+  readonly tick: number;
+}
+
+/** An acknowledgement a publisher received: the message committed at `seq`. */
+export interface AckRecord {
+  readonly producerId: string;
+  readonly producerSeq: number;
+  /** Null when the node answered a duplicate whose original seq it no longer knew. */
+  readonly seq: number | null;
+  readonly tick: number;
+}
+
+export interface LivenessRecord {
+  readonly healedAtTick: number;
+  /** The tick by which every publish completed and every node delivered everything; null if never. */
+  readonly completedAtTick: number | null;
+  readonly boundTicks: number;
+  /** What was still unfinished when the bound ran out. */
+  readonly outstanding: readonly string[];
+}
+
+export interface CoreFailure {
+  readonly nodeId: NodeId;
+  readonly tick: number;
+  readonly message: string;
+}
+
+/** Everything the checkers judge: what happened, recorded without judging it. */
+export interface History {
+  readonly nodeIds: readonly NodeId[];
+  /** Each node's delivered stream of committed entries, in delivery order. */
+  readonly delivered: ReadonlyMap<NodeId, readonly Entry[]>;
+  readonly deliveryAnomalies: readonly DeliveryAnomaly[];
+  /** What each producer published: producerSeq to the payload in hex. */
+  readonly published: ReadonlyMap<string, ReadonlyMap<number, string>>;
+  readonly acks: readonly AckRecord[];
+  /** Every time a node became sequencer. */
+  readonly leaders: readonly LeaderRecord[];
+  /** Null when the run stopped before it could heal (a core invariant broke). */
+  readonly liveness: LivenessRecord | null;
+  readonly coreFailures: readonly CoreFailure[];
+}
+
+export function payloadHex(payload: Uint8Array): string {
+  let hex = '';
+  for (const byte of payload) hex += byte.toString(16).padStart(2, '0');
+  return hex;
+}

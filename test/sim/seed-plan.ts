@@ -1,0 +1,167 @@
+import { type CoreConfig, DEFAULT_TIMING } from '../../src/core/index.js';
+import { LIMITS } from '../../src/limits.js';
+import type { Prng } from './prng.js';
+import type { NetworkFaults } from './sim-network.js';
+
+/** Each tick is cut into this many sub-steps; packet delays are counted in sub-steps. */
+export const SUB_STEPS_PER_TICK = 4;
+/** The wall-clock length of one tick, for the log timestamps the sequencer assigns. */
+export const TICK_MS = 10;
+
+export interface PublisherPlan {
+  readonly count: number;
+  readonly windowMessages: number;
+  /** Chance per tick, during the fault phase, that a publisher with room in its window publishes one more message. */
+  readonly publishChancePerTick: number;
+  /** A publisher gives up on a node after waiting this long for the oldest reply, and resends to the next one. */
+  readonly requestTimeoutTicks: number;
+  /** Fresh messages each publisher sends after the heal, to show publishing resumes. */
+  readonly messagesAfterHeal: number;
+  /** Hard cap per publisher, kept below the core's per-producer dedup history. */
+  readonly maxMessages: number;
+}
+
+/** Which faults a seed turns on and how hard (swarm testing: each seed draws its own mix). */
+export interface FaultPlan {
+  readonly network: NetworkFaults;
+  readonly crashChancePerTick: number;
+  /** At most this many nodes are down at once; a whole-cluster crash is allowed in some seeds. */
+  readonly maxNodesDown: number;
+  readonly restartAfterTicks: readonly [number, number];
+  /** Share of crashes that strike in the middle of carrying out a Ready. */
+  readonly midReadyCrashShare: number;
+  readonly pauseChancePerTick: number;
+  readonly pauseTicks: readonly [number, number];
+  readonly partitionChancePerTick: number;
+  readonly partitionTicks: readonly [number, number];
+  /** Share of partitions that cut links one way only. */
+  readonly oneWayPartitionShare: number;
+  readonly transferChancePerTick: number;
+  /** Node clocks are off by up to this much, and jump on restart. */
+  readonly clockSkewMaxMs: number;
+}
+
+export interface SeedPlan {
+  readonly seed: number;
+  readonly nodeCount: number;
+  readonly core: Pick<
+    CoreConfig,
+    | 'electionTimeoutTicks'
+    | 'heartbeatIntervalTicks'
+    | 'nackRetryTicks'
+    | 'preVote'
+    | 'checkQuorum'
+    | 'maxBatchEntries'
+    | 'maxUncommittedEntries'
+    | 'maxRetransmitEntries'
+    | 'maxNackRangeEntries'
+    | 'maxBufferedFutureEntries'
+  >;
+  /** Chance that a node host carries out a Ready after each message rather than once per batch. */
+  readonly eagerReadyChance: number;
+  readonly faults: FaultPlan;
+  readonly publishers: PublisherPlan;
+  readonly faultTicks: number;
+}
+
+export interface PlanOverrides {
+  readonly faultTicks?: number;
+}
+
+/** Draws everything about a seed's run from its own stream. */
+export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides = {}): SeedPlan {
+  const nodeCount = prng.chance(0.5) ? 3 : 5;
+  const electionTimeoutTicks = prng.int(6, 20);
+  const heartbeatIntervalTicks = prng.int(1, Math.min(4, Math.floor(electionTimeoutTicks / 3)));
+  const tightLimits = prng.chance(0.7);
+  const core: SeedPlan['core'] = {
+    electionTimeoutTicks,
+    heartbeatIntervalTicks,
+    nackRetryTicks: prng.int(1, 4),
+    preVote: prng.chance(0.8) ? DEFAULT_TIMING.preVote : !DEFAULT_TIMING.preVote,
+    checkQuorum: prng.chance(0.8) ? DEFAULT_TIMING.checkQuorum : !DEFAULT_TIMING.checkQuorum,
+    // Tight limits make batching, backpressure, bounded NACKs and the future buffer matter.
+    maxBatchEntries: tightLimits ? prng.int(1, 8) : LIMITS.maxBatchEntries,
+    maxUncommittedEntries: tightLimits ? prng.int(2, 48) : LIMITS.maxUncommittedEntries,
+    maxRetransmitEntries: tightLimits ? prng.int(1, 16) : LIMITS.maxRetransmitEntries,
+    maxNackRangeEntries: tightLimits ? prng.int(1, 16) : LIMITS.maxNackRangeEntries,
+    maxBufferedFutureEntries: tightLimits ? prng.int(0, 32) : LIMITS.maxBufferedFutureEntries,
+  };
+  const faults = drawFaults(prng, nodeCount, electionTimeoutTicks);
+  const publishers: PublisherPlan = {
+    count: prng.int(1, 4),
+    windowMessages: prng.int(1, 6),
+    publishChancePerTick: prng.float(0.1, 0.9),
+    requestTimeoutTicks: prng.int(electionTimeoutTicks, 3 * electionTimeoutTicks),
+    messagesAfterHeal: prng.int(1, 5),
+    maxMessages: 900,
+  };
+  const faultTicks = overrides.faultTicks ?? prng.int(1000, 3000);
+  return {
+    seed,
+    nodeCount,
+    core,
+    eagerReadyChance: prng.float(0, 1),
+    faults,
+    publishers,
+    faultTicks,
+  };
+}
+
+/** A NACK round trip once the network is calm: at most 3 sub-steps each way, plus a tick to notice. */
+export const REPAIR_ROUND_TRIP_TICKS = 3;
+
+/**
+ * How long after the heal every publish must have completed and every node
+ * delivered everything. Enough for: packets still in flight from the fault
+ * phase to land; ten election rounds (each at most two election timeouts,
+ * split votes included); four publisher timeouts while they find the
+ * sequencer; the repair of the most lagging log; and 100 ticks of slack.
+ *
+ * Repair gains one answered NACK per round: min(maxNackRangeEntries,
+ * maxRetransmitEntries) entries. When the answer is shorter than the range
+ * asked for, the follower asks for the rest only when its NACK retry timer
+ * fires (nackRetryTicks plus up to as much jitter), so a round lasts that long.
+ */
+export function livenessBoundTicks(plan: SeedPlan, lagEntries: number): number {
+  const c = plan.core;
+  const inFlightTicks = Math.ceil(plan.faults.network.spikeMaxDelaySubSteps / SUB_STEPS_PER_TICK);
+  const electionTicks = 10 * 2 * c.electionTimeoutTicks;
+  const publisherTicks = 4 * plan.publishers.requestTimeoutTicks;
+  const entriesPerRound = Math.min(c.maxNackRangeEntries, c.maxRetransmitEntries);
+  const roundTicks =
+    c.maxRetransmitEntries < c.maxNackRangeEntries
+      ? 2 * c.nackRetryTicks + REPAIR_ROUND_TRIP_TICKS
+      : REPAIR_ROUND_TRIP_TICKS;
+  const repairTicks = Math.ceil(lagEntries / entriesPerRound) * roundTicks;
+  return inFlightTicks + electionTicks + publisherTicks + repairTicks + 100;
+}
+
+function drawFaults(prng: Prng, nodeCount: number, electionTimeoutTicks: number): FaultPlan {
+  const minority = Math.floor((nodeCount - 1) / 2);
+  const on = (chance: number): boolean => prng.chance(chance);
+  const maxDelaySubSteps = prng.int(1, 3 * SUB_STEPS_PER_TICK);
+  const network: NetworkFaults = {
+    lossRate: on(0.6) ? prng.float(0, 0.25) : 0,
+    duplicateRate: on(0.5) ? prng.float(0, 0.15) : 0,
+    minDelaySubSteps: 1,
+    maxDelaySubSteps,
+    spikeRate: on(0.5) ? prng.float(0, 0.05) : 0,
+    spikeMaxDelaySubSteps:
+      maxDelaySubSteps + prng.int(1, 4 * electionTimeoutTicks * SUB_STEPS_PER_TICK),
+  };
+  return {
+    network,
+    crashChancePerTick: on(0.7) ? prng.float(0.002, 0.03) : 0,
+    maxNodesDown: on(0.25) ? nodeCount : minority,
+    restartAfterTicks: [1, prng.int(2, 6 * electionTimeoutTicks)],
+    midReadyCrashShare: prng.float(0.3, 1),
+    pauseChancePerTick: on(0.5) ? prng.float(0.002, 0.02) : 0,
+    pauseTicks: [1, prng.int(2, 4 * electionTimeoutTicks)],
+    partitionChancePerTick: on(0.6) ? prng.float(0.003, 0.03) : 0,
+    partitionTicks: [1, prng.int(electionTimeoutTicks, 10 * electionTimeoutTicks)],
+    oneWayPartitionShare: prng.float(0, 0.6),
+    transferChancePerTick: on(0.4) ? prng.float(0.002, 0.02) : 0,
+    clockSkewMaxMs: on(0.5) ? prng.int(1, 2000) : 0,
+  };
+}

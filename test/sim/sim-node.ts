@@ -1,0 +1,427 @@
+import {
+  type AppendMessage,
+  invariant,
+  makeCoreConfig,
+  type NodeId,
+  PendingReplies,
+  type Proposal,
+  ProtocolNode,
+  type Ready,
+  Role,
+} from '../../src/core/index.js';
+import { LIMITS } from '../../src/limits.js';
+import { DeliveredStream } from './delivered-stream.js';
+import type { Prng } from './prng.js';
+import { type SeedPlan, TICK_MS } from './seed-plan.js';
+import { SimDisk } from './sim-disk.js';
+import type { PublishReply, PublishRequest, SimMessage } from './sim-messages.js';
+import type { Packet } from './sim-network.js';
+import type { SimStats } from './sim-stats.js';
+
+/** What a node host needs from the cluster around it. */
+export interface NodeEnvironment {
+  readonly plan: SeedPlan;
+  readonly stats: SimStats;
+  readonly send: (from: string, to: string, message: SimMessage) => void;
+  readonly nowTick: () => number;
+  readonly onBecameLeader: (nodeId: NodeId, epoch: number) => void;
+  readonly log: (text: string) => void;
+}
+
+/** A publisher waiting for its message to commit on this node. */
+interface ReplyToken {
+  readonly publisherId: string;
+  readonly producerSeq: number;
+}
+
+/** Thrown when a node's core (or its host) throws: the run stops, and the failure names the node. */
+export class NodeFailure extends Error {
+  override readonly name = 'NodeFailure';
+  constructor(
+    readonly nodeId: NodeId,
+    override readonly cause: unknown,
+  ) {
+    super(
+      `${nodeId}: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}`,
+    );
+  }
+}
+
+/** Where in carrying out a Ready an armed crash strikes. */
+type CrashPoint = 'midWrite' | 'afterSync' | 'afterHardState';
+
+/**
+ * A node host: it wraps one ProtocolNode core with a simulated disk and
+ * carries out each Ready in the prescribed order (persist, then send, then
+ * deliver), as the real node host does. It also answers publishers the way
+ * the real host does: a publish is answered only once its entry commits,
+ * through PendingReplies.
+ */
+export class SimNode {
+  readonly disk = new SimDisk();
+  readonly stream: DeliveredStream;
+  private core: ProtocolNode | null = null;
+  private pending = new PendingReplies<ReplyToken>(LIMITS.maxPendingPublishReplies);
+  private readonly peers: readonly NodeId[];
+  private pausedUntilTick = -1;
+  private crashArmed = false;
+  private clockSkewMs = 0;
+
+  constructor(
+    readonly id: NodeId,
+    private readonly members: readonly NodeId[],
+    private readonly prng: Prng,
+    private readonly env: NodeEnvironment,
+  ) {
+    this.peers = members.filter((m) => m !== id);
+    this.stream = new DeliveredStream(id);
+    this.guarded(() => this.start());
+  }
+
+  get isCrashed(): boolean {
+    return this.core === null;
+  }
+
+  isPaused(tick: number): boolean {
+    return tick < this.pausedUntilTick;
+  }
+
+  /** Up and running: neither crashed nor paused. */
+  canRun(tick: number): boolean {
+    return this.core !== null && !this.isPaused(tick);
+  }
+
+  get isCrashArmed(): boolean {
+    return this.crashArmed;
+  }
+
+  /** The running core, for the cluster's read-only queries (who leads, what is committed). */
+  get protocol(): ProtocolNode | null {
+    return this.core;
+  }
+
+  /** Builds a fresh core from what the disk holds, as a restarting process does. */
+  private start(): void {
+    invariant(this.core === null, `${this.id} started twice`);
+    const recovered = this.disk.recover();
+    const f = this.env.plan.faults;
+    this.clockSkewMs =
+      f.clockSkewMaxMs === 0 ? 0 : this.prng.int(-f.clockSkewMaxMs, f.clockSkewMaxMs);
+    const random = this.prng.fork();
+    const config = makeCoreConfig(this.id, this.members, () => random.next(), this.env.plan.core);
+    this.core = new ProtocolNode(config, recovered);
+    this.pending = new PendingReplies<ReplyToken>(LIMITS.maxPendingPublishReplies);
+    // The subscriber-facing stream may be behind what the disk knows is committed: catch it up.
+    this.deliverRange(this.stream.length + 1, this.core.committedSeq);
+  }
+
+  restart(): void {
+    this.env.stats.restarts++;
+    this.env.log(`${this.id} restarts (disk holds ${this.disk.lastSeq} entries)`);
+    this.guarded(() => this.start());
+  }
+
+  pause(untilTick: number): void {
+    this.pausedUntilTick = untilTick;
+  }
+
+  resume(): void {
+    this.pausedUntilTick = -1;
+  }
+
+  /** The node will crash the next time it carries out a Ready, part way through it. */
+  armCrash(): void {
+    this.crashArmed = true;
+  }
+
+  disarmCrash(): void {
+    this.crashArmed = false;
+  }
+
+  /** Crashes between Readies: nothing is half written, since each Ready ends with a sync. */
+  crashNow(): void {
+    this.guarded(() => this.crashBetweenReadies());
+  }
+
+  private crashBetweenReadies(): void {
+    const core = this.core;
+    invariant(core !== null, `${this.id} crashed twice`);
+    if (core.hasReady()) {
+      // Power fails while it carries out what is pending, at a random point.
+      const ready = core.ready();
+      if (ready.roleChange?.role === Role.leader)
+        this.env.onBecameLeader(this.id, ready.roleChange.epoch);
+      this.crashDuring(ready);
+      return;
+    }
+    this.die(0);
+  }
+
+  tick(): void {
+    this.guarded(() => {
+      this.core!.tick();
+      this.processReady();
+    });
+  }
+
+  receive(packets: readonly Packet<SimMessage>[]): void {
+    this.guarded(() => this.receiveAll(packets));
+  }
+
+  transferLeadership(target: NodeId): boolean {
+    return this.guarded(() => {
+      const core = this.core;
+      if (core === null || !core.isLeader) return false;
+      const result = core.transferLeadership(target);
+      this.processReady();
+      return result.ok;
+    });
+  }
+
+  private guarded<T>(work: () => T): T {
+    try {
+      return work();
+    } catch (error) {
+      if (error instanceof NodeFailure) throw error;
+      throw new NodeFailure(this.id, error);
+    }
+  }
+
+  private receiveAll(packets: readonly Packet<SimMessage>[]): void {
+    let publishes: Packet<SimMessage>[] = [];
+    for (const packet of packets) {
+      if (this.core === null) return;
+      const message = packet.message;
+      if (message.kind === 'publish') {
+        publishes.push(packet);
+        continue;
+      }
+      if (publishes.length > 0) {
+        this.propose(publishes);
+        publishes = [];
+        if (this.core === null) return;
+      }
+      if (message.kind !== 'peer') continue;
+      this.core.step(message.message);
+      if (this.prng.chance(this.env.plan.eagerReadyChance)) this.processReady();
+    }
+    if (publishes.length > 0 && this.core !== null) this.propose(publishes);
+    if (this.core !== null) this.processReady();
+  }
+
+  // ------------------------------------------------------------- publishes
+
+  private propose(packets: readonly Packet<SimMessage>[]): void {
+    // Carry out what is pending first, so that every seq a publisher waits on
+    // is in storage before anything can truncate it (truncations of stored
+    // entries reach the host as truncateAfter, which fails their waiters).
+    this.processReady();
+    const core = this.core;
+    if (core === null) return;
+    const requests = packets.map((p) => ({
+      from: p.from,
+      request: (p.message as { request: PublishRequest }).request,
+    }));
+    const proposals: Proposal[] = requests.map((r) => r.request);
+    const nowMs = this.env.nowTick() * TICK_MS + this.clockSkewMs;
+    const results = core.propose(proposals, nowMs);
+    invariant(results.length === proposals.length, 'propose must answer each proposal');
+    for (let i = 0; i < results.length; i++) {
+      const result = results[i]!;
+      const { from, request } = requests[i]!;
+      const token: ReplyToken = { publisherId: from, producerSeq: request.producerSeq };
+      switch (result.kind) {
+        case 'appended':
+          this.env.stats.publishes++;
+          this.wait(result.seq, result.epoch, token);
+          break;
+        case 'duplicate':
+          this.env.stats.duplicateProposals++;
+          if (result.seq !== null && result.epoch !== null)
+            this.wait(result.seq, result.epoch, token);
+          else
+            this.reply(token, { kind: 'ack', producerSeq: request.producerSeq, seq: result.seq });
+          break;
+        case 'outOfOrder':
+          this.env.stats.outOfOrderReplies++;
+          this.reply(token, {
+            kind: 'outOfOrder',
+            producerSeq: request.producerSeq,
+            expectedProducerSeq: result.expectedProducerSeq,
+          });
+          break;
+        case 'notLeader':
+          this.env.stats.notLeaderReplies++;
+          this.reply(token, {
+            kind: 'notLeader',
+            producerSeq: request.producerSeq,
+            leaderId: result.leaderId,
+          });
+          break;
+        case 'busy':
+          this.env.stats.busyReplies++;
+          this.reply(token, {
+            kind: 'retry',
+            producerSeq: request.producerSeq,
+            reason: result.reason,
+          });
+          break;
+      }
+    }
+    this.processReady();
+    // A duplicate of a message committed long ago is answered at once.
+    this.settle(null);
+  }
+
+  private wait(seq: number, epoch: number, token: ReplyToken): void {
+    if (!this.pending.add(seq, epoch, token)) {
+      this.reply(token, {
+        kind: 'retry',
+        producerSeq: token.producerSeq,
+        reason: 'too many pending replies',
+      });
+    }
+  }
+
+  private settle(truncateAfter: number | null): void {
+    const core = this.core;
+    if (core === null) return;
+    const settled = truncateAfter === null ? [] : this.pending.settleTruncated(truncateAfter);
+    settled.push(...this.pending.settleCommitted(core.committedSeq, (seq) => core.epochAt(seq)));
+    for (const s of settled) {
+      if (s.committed)
+        this.reply(s.token, { kind: 'ack', producerSeq: s.token.producerSeq, seq: s.seq });
+      else {
+        this.env.stats.truncatedPublishes++;
+        this.reply(s.token, {
+          kind: 'retry',
+          producerSeq: s.token.producerSeq,
+          reason: `seq ${s.seq} truncated`,
+        });
+      }
+    }
+  }
+
+  private reply(token: ReplyToken, reply: PublishReply): void {
+    this.env.send(this.id, token.publisherId, { kind: 'reply', reply });
+  }
+
+  // ------------------------------------------------------------------ Ready
+
+  private processReady(): void {
+    for (let rounds = 0; ; rounds++) {
+      const core = this.core;
+      if (core === null || !core.hasReady()) return;
+      invariant(rounds < 10, `${this.id} keeps producing Readies`);
+      const ready = core.ready();
+      if (ready.roleChange !== null) {
+        const change = ready.roleChange;
+        this.env.log(
+          `${this.id} is ${change.role} in epoch ${change.epoch} (leader ${change.leaderId ?? '-'})`,
+        );
+        if (change.role === Role.leader) this.env.onBecameLeader(this.id, change.epoch);
+      }
+      // An armed crash waits for a Ready that writes something, where losing power hurts most.
+      if (
+        this.crashArmed &&
+        (ready.entries.length > 0 || ready.truncateAfter !== null || ready.hardState !== null)
+      ) {
+        this.crashDuring(ready);
+        return;
+      }
+      this.persist(ready);
+      this.sendAll(ready);
+      this.deliver(ready);
+      this.settle(ready.truncateAfter);
+    }
+  }
+
+  private persist(ready: Ready): void {
+    if (ready.truncateAfter !== null && ready.truncateAfter < this.disk.lastSeq) {
+      this.env.stats.truncations++;
+      this.env.stats.truncatedEntries += this.disk.lastSeq - ready.truncateAfter;
+      this.env.log(
+        `${this.id} truncates after seq ${ready.truncateAfter} (held ${this.disk.lastSeq})`,
+      );
+    }
+    this.disk.write(ready.truncateAfter, ready.entries);
+    this.disk.sync();
+    if (ready.hardState !== null) this.disk.saveHardState(ready.hardState);
+  }
+
+  private sendAll(ready: Ready): void {
+    for (const outgoing of ready.messages) {
+      const message: SimMessage = { kind: 'peer', message: outgoing.message };
+      if (outgoing.to === null)
+        for (const peer of this.peers) this.env.send(this.id, peer, message);
+      else this.env.send(this.id, outgoing.to, message);
+    }
+    for (const r of ready.retransmits) {
+      const entries = this.disk.read(r.fromSeq, r.toSeq);
+      if (entries.length < r.toSeq - r.fromSeq + 1) this.env.stats.retransmitsShortRead++;
+      if (entries.length === 0) continue;
+      const append: AppendMessage = {
+        type: 'append',
+        epoch: r.epoch,
+        from: this.id,
+        prevSeq: r.prevSeq,
+        prevEpoch: r.prevEpoch,
+        entries,
+        commitSeq: r.commitSeq,
+      };
+      this.env.send(this.id, r.to, { kind: 'peer', message: append });
+    }
+  }
+
+  private deliver(ready: Ready): void {
+    if (ready.committed === null) return;
+    const { fromSeq, toSeq } = ready.committed;
+    invariant(fromSeq <= toSeq, `empty committed range [${fromSeq}, ${toSeq}]`);
+    this.deliverRange(fromSeq, toSeq);
+  }
+
+  private deliverRange(fromSeq: number, toSeq: number): void {
+    const tick = this.env.nowTick();
+    for (let seq = fromSeq; seq <= toSeq; seq++) {
+      if (seq > this.stream.length) this.env.stats.committedEntries++;
+      this.stream.deliver(seq, this.disk.entryAt(seq), tick);
+    }
+  }
+
+  // ---------------------------------------------------------------- crashes
+
+  /**
+   * Loses power part way through a Ready: after some of its writes, before
+   * they were synced, and always before any of its messages left. What was
+   * synced before survives; the unsynced writes survive only as a prefix.
+   */
+  private crashDuring(ready: Ready): void {
+    const point: CrashPoint = this.prng.pick(['midWrite', 'afterSync', 'afterHardState'] as const);
+    if (point === 'midWrite') {
+      const writes = ready.entries.length + (ready.truncateAfter !== null ? 1 : 0);
+      this.disk.writePartially(ready.truncateAfter, ready.entries, this.prng.int(0, writes));
+    } else {
+      this.disk.write(ready.truncateAfter, ready.entries);
+      this.disk.sync();
+      if (point === 'afterHardState' && ready.hardState !== null)
+        this.disk.saveHardState(ready.hardState);
+    }
+    this.env.stats.crashesMidReady++;
+    this.die(this.disk.unsyncedWriteCount);
+  }
+
+  private die(unsyncedWrites: number): void {
+    const lost = this.disk.crash(this.prng);
+    invariant(lost <= unsyncedWrites, 'a crash lost more than was unsynced');
+    this.env.stats.crashes++;
+    this.env.stats.lostUnsyncedWrites += lost;
+    this.env.log(
+      `${this.id} crashes (lost ${lost} unsynced writes, disk holds ${this.disk.lastSeq})`,
+    );
+    this.core = null;
+    this.crashArmed = false;
+    this.pausedUntilTick = -1;
+    // Publishers waiting on this node never hear back; they time out and retry.
+    this.pending.drain();
+  }
+}

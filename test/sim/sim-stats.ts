@@ -1,0 +1,71 @@
+/**
+ * Counts of what a run exercised. The summary adds them up over all seeds so
+ * that the figures show the faults really happened.
+ */
+export interface SimStats {
+  ticks: number;
+  crashes: number;
+  /** Crashes that struck while a Ready was half carried out. */
+  crashesMidReady: number;
+  /** Unsynced log writes (appends, truncations) lost to crashes. */
+  lostUnsyncedWrites: number;
+  restarts: number;
+  pauses: number;
+  symmetricPartitions: number;
+  oneWayPartitions: number;
+  elections: number;
+  transfersRequested: number;
+  truncations: number;
+  truncatedEntries: number;
+  publishes: number;
+  publisherRetries: number;
+  publisherTimeouts: number;
+  notLeaderReplies: number;
+  duplicateProposals: number;
+  outOfOrderReplies: number;
+  busyReplies: number;
+  truncatedPublishes: number;
+  packetsSent: number;
+  packetsLost: number;
+  packetsDuplicated: number;
+  packetsCut: number;
+  packetsHeld: number;
+  retransmitsShortRead: number;
+  committedEntries: number;
+}
+
+export function emptyStats(): SimStats {
+  return {
+    ticks: 0,
+    crashes: 0,
+    crashesMidReady: 0,
+    lostUnsyncedWrites: 0,
+    restarts: 0,
+    pauses: 0,
+    symmetricPartitions: 0,
+    oneWayPartitions: 0,
+    elections: 0,
+    transfersRequested: 0,
+    truncations: 0,
+    truncatedEntries: 0,
+    publishes: 0,
+    publisherRetries: 0,
+    publisherTimeouts: 0,
+    notLeaderReplies: 0,
+    duplicateProposals: 0,
+    outOfOrderReplies: 0,
+    busyReplies: 0,
+    truncatedPublishes: 0,
+    packetsSent: 0,
+    packetsLost: 0,
+    packetsDuplicated: 0,
+    packetsCut: 0,
+    packetsHeld: 0,
+    retransmitsShortRead: 0,
+    committedEntries: 0,
+  };
+}
+
+export function addStats(total: SimStats, more: SimStats): void {
+  for (const key of Object.keys(total) as (keyof SimStats)[]) total[key] += more[key];
+}
