@@ -483,8 +483,10 @@ export class ProtocolNode {
     if (message.matchSeq > p.matchSeq) {
       p.matchSeq = Math.min(message.matchSeq, this.log.lastSeq);
       this.maybeCommit();
-      this.maybeSendTimeoutNow();
     }
+    // Every acknowledgement from a caught-up target repeats the timeoutNow, so
+    // that a lost one delays the hand-over by a heartbeat instead of aborting it.
+    if (message.from === this.transferee) this.maybeSendTimeoutNow();
   }
 
   private handleNack(message: NackMessage): void {

@@ -239,3 +239,34 @@ test('a follower that lost a multicast batch repairs it by NACK and delivers the
   t.deepEqual(cluster.store('a').delivered, [1, 2, 3, 4]);
   t.is(cluster.take(ofType('nack')).length, 0);
 });
+
+test('the sequencer answers repeated rejections at the same point at most once per nackRetryTicks', (t) => {
+  const cluster = electedCluster();
+  cluster.propose('a', [proposal('p', 1), proposal('p', 2)]);
+  cluster.take();
+  const leader = cluster.node('a');
+  const epoch = leader.currentEpoch;
+  const reject = {
+    type: 'ack',
+    epoch,
+    from: 'b',
+    matchSeq: 1,
+    reject: true,
+    hintSeq: 1,
+    hintEpoch: epoch,
+  } as const;
+  leader.step(reject);
+  leader.step(reject);
+  t.is(leader.ready().retransmits.length, 1);
+  for (let i = 1; i < TEST_TIMING.nackRetryTicks; i++) {
+    leader.tick();
+    leader.step(reject);
+    t.is(leader.ready().retransmits.length, 0, `tick ${i}`);
+  }
+  leader.tick();
+  leader.step(reject);
+  t.deepEqual(
+    leader.ready().retransmits.map((r) => [r.fromSeq, r.toSeq]),
+    [[2, 3]],
+  );
+});

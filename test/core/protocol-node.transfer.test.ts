@@ -146,3 +146,14 @@ test('transferLeadership refuses on a node that is not the sequencer, and for a 
     [],
   );
 });
+
+test('a lost timeoutNow is sent again when the caught-up target next acknowledges', (t) => {
+  const cluster = electedCluster();
+  cluster.node('a').transferLeadership('c');
+  cluster.process('a');
+  t.is(cluster.drop(ofType('timeoutNow')), 1);
+  // The next heartbeat round: c acknowledges the same log again.
+  cluster.tickAll(TEST_TIMING.heartbeatIntervalTicks);
+  t.true(cluster.node('c').isLeader);
+  t.is(cluster.node('a').currentLeader, 'c');
+});
