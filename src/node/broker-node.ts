@@ -68,6 +68,7 @@ export class BrokerNode {
   private driveScheduled = false;
   private stopped = false;
   private electionsStarted = 0;
+  private staleMessagesRejected = 0;
   private lastRole: Role = Role.follower;
   private readonly startedMs = Date.now();
   private fatal: Error | null = null;
@@ -165,6 +166,7 @@ export class BrokerNode {
       faultsInjected:
         this.transport.counters.droppedByFaultInjection + this.subscriptions.deliveriesDropped,
       badFrames: this.transport.counters.badFrames + this.clients.badFrames,
+      staleMessagesRejected: this.staleMessagesRejected,
     };
   }
 
@@ -202,6 +204,8 @@ export class BrokerNode {
 
   private onPeerMessage(message: PeerMessage): void {
     if (this.stopped) return;
+    // The core refuses it; counted here so that fencing is visible in status.
+    if (message.epoch < this.core.currentEpoch) this.staleMessagesRejected++;
     this.core.step(message);
     this.schedule();
   }
