@@ -97,6 +97,17 @@ export class Subscriber implements AsyncIterable<Message> {
     return this.lastYieldedSeq;
   }
 
+  /**
+   * Every seq up to this one was handed to the reader or left out by the
+   * subscription (another topic, a control entry): once the reader has
+   * processed what it was given, it holds the stream's effect through this
+   * seq, even when the last seqs carried nothing for it.
+   */
+  get consumedSeq(): number {
+    if (this.bufferHead < this.buffer.length) return this.buffer[this.bufferHead]!.seq - 1;
+    return Math.max(0, this.expectedSeq - 1);
+  }
+
   get brokerEndpoint(): string {
     return this.endpoints[this.target % this.endpoints.length]!;
   }
@@ -241,8 +252,7 @@ export class Subscriber implements AsyncIterable<Message> {
   /** Credit: tell the broker how far the reader has consumed (everything before the first buffered message). */
   private maybeAck(force: boolean): void {
     if (this.connection === null || this.expectedSeq === 0) return;
-    const pending = this.buffer.length - this.bufferHead;
-    const consumedSeq = pending > 0 ? this.buffer[this.bufferHead]!.seq - 1 : this.expectedSeq - 1;
+    const consumedSeq = this.consumedSeq;
     if (!force && consumedSeq - this.lastAckedSeq < this.windowEntries / 4) return;
     this.lastAckedSeq = consumedSeq;
     this.connection.send({

@@ -93,6 +93,16 @@ export const LIMITS = {
   logRetentionBytes: 16 * 1024 * 1024 * 1024,
   /** Retention by age: a committed segment whose newest entry is older than this is deleted. */
   logRetentionAgeMs: 7 * 24 * 60 * 60 * 1000,
+
+  // Replica host (clients/replica).
+  /** Largest state snapshot a replica writes to or reads from its data folder; a larger state stops the replica. */
+  maxReplicaSnapshotBytes: 1024 * 1024 * 1024,
+  /** Largest snapshot a replica offers the brokers for late joiners: it must fit one frame with its header. */
+  maxSharedSnapshotBytes: 4 * 1024 * 1024 - 4096,
+  /** Most reports and snapshot offers one replica keeps waiting on one broker; more are dropped. */
+  maxPendingReplicaRequests: 32,
+  /** Digests a replica remembers (for status, tests and its own divergence messages). */
+  replicaDigestHistory: 256,
 } as const;
 
 export type Limits = typeof LIMITS;
