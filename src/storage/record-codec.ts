@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { invariant } from '../core/assert.js';
 import { type Entry, EntryKind } from '../core/types.js';
 import { LIMITS } from '../limits.js';
@@ -39,7 +39,6 @@ const MAGIC_AT = 0;
 const FRAME_BYTES_AT = 4;
 const CRC_AT = 8;
 const HASH_AT = 12;
-const BODY_AT = 28;
 const SEQ_AT = 28;
 const EPOCH_AT = 36;
 const TIMESTAMP_AT = 44;
@@ -104,18 +103,35 @@ export function encodeRecord(
   return hash;
 }
 
-/** sha256 over the previous hash and this record's body, cut to 16 bytes. */
+/**
+ * sha256 over the previous hash and this record's body, cut to 16 bytes.
+ * The hash slot sits just before the body, so the previous hash is put in
+ * it for the time of one one-shot hash over a contiguous range, and the
+ * slot's bytes are restored after.
+ */
 export function chainHashOf(
   prevHash: Uint8Array,
   buf: Uint8Array,
   offset: number,
   frameBytes: number,
 ): Buffer {
-  return createHash('sha256')
-    .update(prevHash)
-    .update(buf.subarray(offset + BODY_AT, offset + frameBytes))
-    .digest()
-    .subarray(0, CHAIN_HASH_BYTES);
+  invariant(prevHash.length === CHAIN_HASH_BYTES, 'chain hash has the wrong size');
+  const slot = offset + HASH_AT;
+  const saved = Buffer.from(buf.subarray(slot, slot + CHAIN_HASH_BYTES));
+  buf.set(prevHash, slot);
+  const digest = sha256(buf.subarray(slot, offset + frameBytes));
+  buf.set(saved, slot);
+  return digest.subarray(0, CHAIN_HASH_BYTES);
+}
+
+/** crypto.hash (Node 20.12 and later) is about twice as fast as createHash for short inputs. */
+const oneShotHash = (
+  crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer }
+).hash;
+
+function sha256(data: Uint8Array): Buffer {
+  if (oneShotHash !== undefined) return oneShotHash('sha256', data, 'buffer');
+  return crypto.createHash('sha256').update(data).digest();
 }
 
 /** The fields of a record that validation and indexing need, without decoding strings and payload. */

@@ -1,0 +1,85 @@
+/**
+ * Throughput of SegmentedLogStore.write for batches of 1, 64 and 1024
+ * entries of 100 payload bytes, under fsync 'always' and 'never', measured
+ * side by side in one run on the same disk. Not a test: it prints a table.
+ *
+ *   npx tsc -p . --outDir dist-storage && node dist-storage/bench/log-store.js [seconds per cell]
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Entry, EntryKind } from '../src/core/types.js';
+import type { FsyncPolicy } from '../src/storage/fsync-policy.js';
+import { SegmentedLogStore } from '../src/storage/segmented-log-store.js';
+
+const PAYLOAD_BYTES = 100;
+const BATCH_SIZES = [1, 64, 1024];
+const POLICIES: FsyncPolicy[] = ['always', 'never'];
+const secondsPerCell = Number(process.argv[2] ?? 2);
+
+function batch(fromSeq: number, count: number, payload: Uint8Array): Entry[] {
+  const out: Entry[] = [];
+  for (let i = 0; i < count; i++) {
+    const seq = fromSeq + i;
+    out.push({
+      seq,
+      epoch: 1,
+      kind: EntryKind.data,
+      producerId: 'bench-producer',
+      producerSeq: seq,
+      topic: 'bench/topic',
+      payload,
+      timestampMs: 1_700_000_000_000 + seq,
+    });
+  }
+  return out;
+}
+
+/** Entries per second written by one writer awaiting each write, as the host does once per Ready. */
+async function measure(policy: FsyncPolicy, batchEntries: number): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'ordo-bench-'));
+  const store = new SegmentedLogStore({ dir, fsync: policy });
+  try {
+    await store.open();
+    const payload = new Uint8Array(PAYLOAD_BYTES).fill(7);
+    let next = 1;
+    // Warm up: file creation, JIT.
+    for (let i = 0; i < 20; i++) {
+      await store.write(null, batch(next, batchEntries, payload));
+      next += batchEntries;
+    }
+    const started = performance.now();
+    const first = next;
+    const deadlineMs = started + secondsPerCell * 1000;
+    while (performance.now() < deadlineMs) {
+      await store.write(null, batch(next, batchEntries, payload));
+      next += batchEntries;
+    }
+    const elapsedMs = performance.now() - started;
+    return ((next - first) * 1000) / elapsedMs;
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `SegmentedLogStore.write, ${PAYLOAD_BYTES}-byte payloads, ${secondsPerCell} s per cell, dir ${tmpdir()}`,
+  );
+  console.log(`node ${process.version}, ${process.platform} ${process.arch}`);
+  const header = ['batch', ...POLICIES.map((p) => `fsync=${p} (entries/s)`)];
+  const rows: string[][] = [];
+  for (const batchEntries of BATCH_SIZES) {
+    const row = [String(batchEntries)];
+    for (const policy of POLICIES)
+      row.push(Math.round(await measure(policy, batchEntries)).toLocaleString('en-US'));
+    rows.push(row);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
+}
+
+await main();
