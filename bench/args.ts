@@ -1,0 +1,122 @@
+import { parseArgs } from 'node:util';
+import { FsyncPolicies, type FsyncPolicy } from '../src/node/cluster-config.js';
+
+/** Every option of every sub-benchmark; each one reads those it needs. */
+export interface BenchArgs {
+  readonly name: string;
+  readonly fsync: FsyncPolicy;
+  readonly nodes: number;
+  readonly publishers: number;
+  readonly windowMessages: number;
+  readonly payloadBytes: number;
+  readonly warmupSeconds: number;
+  readonly seconds: number | null;
+  readonly maxMessages: number;
+  readonly moderateFraction: number;
+  readonly moderateSeconds: number;
+  readonly raw: boolean;
+  readonly rawSeconds: number;
+  readonly packedMessages: number;
+  readonly trials: number;
+  readonly rateMessagesPerSecond: number;
+  readonly requestTimeoutMs: number | null;
+  readonly profileDir: string | null;
+  readonly json: boolean;
+}
+
+export const usage = `usage: npm run bench -- [throughput|failover|stability|fsync|raw-zmq|profile-top] [options]
+
+  throughput (default)   committed msgs/s and publish->commit latency of a local cluster, against raw zeromq.js
+  failover               kill -9 the sequencer under load, time until the next publish commits
+  stability              full load without faults, count elections
+  fsync                  throughput with fsync=always and fsync=never side by side
+  raw-zmq                only the raw zeromq.js PUB/SUB ceiling
+  profile-top <dir|file> hottest functions of .cpuprofile files (self time, file:line)
+
+options:
+  --fsync always|never|memory   log durability of the cluster (default memory)
+  --nodes N                     cluster size (default 3)
+  --publishers N                publisher processes (default 2)
+  --window N                    in-flight window of each publisher (default 8192)
+  --payload-bytes N             message size (default 100)
+  --warmup-seconds S            warm-up before measuring (default 2)
+  --seconds S                   measured duration (default 10; stability 60)
+  --max-messages N              bound per publisher per phase (default 5000000)
+  --moderate-fraction F         unloaded-latency phase rate as a fraction of the max (default 0.1)
+  --moderate-seconds S          duration of that phase (default 5)
+  --no-raw                      skip the raw zeromq.js measurement
+  --raw-seconds S               raw measurement window (default 3)
+  --packed N                    messages per frame for the packed raw measurement (default 64)
+  --trials N                    failover trials (default 20)
+  --rate N                      failover publish rate, msgs/s (default 1000)
+  --request-timeout-ms N        failover: Publisher requestTimeoutMs (default: the Publisher's own)
+  --profile DIR                 write V8 CPU profiles of nodes and publishers into DIR
+  --json                        also print the result as one JSON line`;
+
+function positiveNumber(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0)
+    throw new Error(`--${name} must be a positive number, got '${value}'`);
+  return parsed;
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchArgs {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      fsync: { type: 'string' },
+      nodes: { type: 'string' },
+      publishers: { type: 'string' },
+      window: { type: 'string' },
+      'payload-bytes': { type: 'string' },
+      'warmup-seconds': { type: 'string' },
+      seconds: { type: 'string' },
+      'max-messages': { type: 'string' },
+      'moderate-fraction': { type: 'string' },
+      'moderate-seconds': { type: 'string' },
+      'no-raw': { type: 'boolean' },
+      'raw-seconds': { type: 'string' },
+      packed: { type: 'string' },
+      trials: { type: 'string' },
+      rate: { type: 'string' },
+      'request-timeout-ms': { type: 'string' },
+      profile: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const fsync = (values.fsync ?? 'memory') as FsyncPolicy;
+  if (!FsyncPolicies.includes(fsync))
+    throw new Error(`--fsync must be one of ${FsyncPolicies.join(', ')}`);
+  const [name = 'throughput', ...rest] = positionals;
+  return {
+    name,
+    fsync,
+    nodes: positiveNumber(values.nodes, 'nodes', 3),
+    publishers: positiveNumber(values.publishers, 'publishers', 2),
+    windowMessages: positiveNumber(values.window, 'window', 8192),
+    payloadBytes: positiveNumber(values['payload-bytes'], 'payload-bytes', 100),
+    warmupSeconds: positiveNumber(values['warmup-seconds'], 'warmup-seconds', 2),
+    seconds: values.seconds === undefined ? null : positiveNumber(values.seconds, 'seconds', 10),
+    maxMessages: positiveNumber(values['max-messages'], 'max-messages', 5_000_000),
+    moderateFraction: positiveNumber(values['moderate-fraction'], 'moderate-fraction', 0.1),
+    moderateSeconds: positiveNumber(values['moderate-seconds'], 'moderate-seconds', 5),
+    raw: values['no-raw'] !== true,
+    rawSeconds: positiveNumber(values['raw-seconds'], 'raw-seconds', 3),
+    packedMessages: positiveNumber(values.packed, 'packed', 64),
+    trials: positiveNumber(values.trials, 'trials', 20),
+    rateMessagesPerSecond: positiveNumber(values.rate, 'rate', 1000),
+    requestTimeoutMs:
+      values['request-timeout-ms'] === undefined
+        ? null
+        : positiveNumber(values['request-timeout-ms'], 'request-timeout-ms', 2000),
+    profileDir: values.profile ?? (name === 'profile-top' ? (rest[0] ?? null) : null),
+    json: values.json === true,
+  };
+}

@@ -1,0 +1,219 @@
+import type { BenchArgs } from './args.js';
+import { sleep, type Worker, type WorkerSet, wallNowMs } from './children.js';
+import {
+  electionsBetween,
+  leaderOf,
+  maxEpoch,
+  viewCluster,
+  waitHealthy,
+} from './cluster-health.js';
+import type { FirstAckAnswer, PhaseResult, SteadyCommand } from './load-protocol.js';
+import { LoadRig } from './load-rig.js';
+import { machine } from './machine.js';
+import { formatMs, formatTable, printJsonLine } from './report.js';
+import { percentileOf, round } from './stats.js';
+import { header, log } from './throughput.js';
+
+interface Trial {
+  readonly trial: number;
+  readonly killed: string;
+  readonly newLeader: string | null;
+  /** From the kill to the ack of the first message published after it; null when none came in time. */
+  readonly failoverMs: number | null;
+  readonly elections: number;
+  readonly epochsAdvanced: number;
+  /** From the restart of the killed node until the cluster was healthy again. */
+  readonly recoveryMs: number;
+}
+
+/** A trial without a commit within this long counts as failed. */
+const commitTimeoutMs = 15_000;
+const healthyTimeoutMs = 30_000;
+/** Quiet time after the cluster is healthy again, so that every trial starts from a steady state. */
+const settleMs = 1000;
+/** Bound on one trial, used to bound the steady publisher as a whole. */
+const trialBoundMs = commitTimeoutMs + healthyTimeoutMs + settleMs + 5000;
+
+const targets = { p50Ms: 400, p99Ms: 1000 };
+
+/**
+ * `npm run bench -- failover [--trials 20]`: one publisher process publishes
+ * at a steady moderate rate; each trial kills the sequencer with SIGKILL and
+ * measures the time from the kill to the quorum ack of the first message
+ * whose publish() was called after the kill. Such a message cannot have been
+ * committed by the dead sequencer, so the time covers failure detection, the
+ * election, the publisher finding the new sequencer and the commit. The
+ * killed node is then restarted and the cluster must be healthy (everyone
+ * agrees on the sequencer and has caught up) before the next trial.
+ */
+export async function failoverBench(workers: WorkerSet, args: BenchArgs): Promise<void> {
+  log(`starting a ${args.nodes}-node cluster, fsync=${args.fsync}`);
+  const rig = await LoadRig.start(workers, {
+    fsync: args.fsync,
+    nodes: args.nodes,
+    publishers: 1,
+    windowMessages: args.windowMessages,
+    payloadBytes: args.payloadBytes,
+    profileDir: args.profileDir,
+    requestTimeoutMs: args.requestTimeoutMs,
+  });
+  const trials: Trial[] = [];
+  let steadyResult: PhaseResult | null = null;
+  try {
+    const publisher = rig.loaders[0]!;
+    const steady: SteadyCommand = {
+      type: 'steady',
+      ratePerSecond: args.rateMessagesPerSecond,
+      maxDurationMs: args.trials * trialBoundMs,
+      maxMessages: Math.ceil((args.rateMessagesPerSecond * args.trials * trialBoundMs) / 1000),
+    };
+    publisher.send(steady);
+    await waitHealthy(rig.admin, args.nodes, healthyTimeoutMs);
+    await sleep(settleMs);
+    for (let trial = 1; trial <= args.trials; trial++) {
+      const before = await viewCluster(rig.admin);
+      const leader = leaderOf(before);
+      if (leader === null) throw new Error(`trial ${trial}: no sequencer before the kill`);
+      const killMs = wallNowMs();
+      await rig.cluster.signalNode(leader.id, 'SIGKILL');
+      publisher.send({ type: 'firstAckAfter', queryId: trial, afterMs: killMs });
+      let failoverMs: number | null = null;
+      try {
+        const answer = await answerTo(publisher, trial, commitTimeoutMs);
+        failoverMs = round(answer.ackMs - killMs, 1);
+      } catch (error) {
+        log(`trial ${trial}: ${(error as Error).message}`);
+      }
+      const newLeader = leaderOf(await viewCluster(rig.admin))?.id ?? null;
+      const restartMs = Date.now();
+      await rig.cluster.startNode(leader.id);
+      const after = await waitHealthy(rig.admin, args.nodes, healthyTimeoutMs);
+      const result: Trial = {
+        trial,
+        killed: leader.id,
+        newLeader,
+        failoverMs,
+        elections: electionsBetween(before, after, [leader.id]),
+        epochsAdvanced: maxEpoch(after) - maxEpoch(before),
+        recoveryMs: Date.now() - restartMs,
+      };
+      trials.push(result);
+      log(
+        `trial ${trial}/${args.trials}: killed ${result.killed}, new sequencer ${result.newLeader}, ` +
+          `first commit after ${failoverMs === null ? 'none' : formatMs(failoverMs)}, elections ${result.elections}, epochs +${result.epochsAdvanced}`,
+      );
+      await sleep(settleMs);
+    }
+    publisher.send({ type: 'stop' });
+    steadyResult = (await publisher.next('phaseDone', 30_000)) as unknown as PhaseResult;
+  } finally {
+    await rig.stop();
+  }
+  report(args, trials, steadyResult);
+}
+
+/** The answer to query `queryId`; a late answer to an earlier trial's query is skipped. */
+async function answerTo(
+  publisher: Worker,
+  queryId: number,
+  timeoutMs: number,
+): Promise<FirstAckAnswer> {
+  const deadlineMs = Date.now() + timeoutMs;
+  for (;;) {
+    const answer = (await publisher.next(
+      'firstAck',
+      Math.max(1, deadlineMs - Date.now()),
+    )) as unknown as FirstAckAnswer;
+    if (answer.queryId === queryId) return answer;
+  }
+}
+
+function report(args: BenchArgs, trials: readonly Trial[], steady: PhaseResult | null): void {
+  const times = trials.map((t) => t.failoverMs).filter((ms): ms is number => ms !== null);
+  const p50Ms = percentileOf(times, 0.5);
+  const p99Ms = percentileOf(times, 0.99);
+  const elections = trials.reduce((total, t) => total + t.elections, 0);
+  const epochs = trials.reduce((total, t) => total + t.epochsAdvanced, 0);
+  const timedOut = trials.length - times.length;
+  console.log(`\n${header({ ...args, publishers: 1 })}`);
+  console.log(
+    `failover: ${args.rateMessagesPerSecond} msgs/s steady, publisher requestTimeoutMs ${args.requestTimeoutMs ?? 'default'}\n`,
+  );
+  console.log(
+    formatTable(
+      [
+        'trial',
+        'killed',
+        'new sequencer',
+        'kill -> next commit',
+        'elections',
+        'epochs +',
+        'recovery',
+      ],
+      trials.map((t) => [
+        String(t.trial),
+        t.killed,
+        t.newLeader ?? 'none',
+        t.failoverMs === null ? 'timeout' : formatMs(t.failoverMs),
+        String(t.elections),
+        String(t.epochsAdvanced),
+        formatMs(t.recoveryMs),
+      ]),
+    ),
+  );
+  console.log('');
+  console.log(
+    formatTable(
+      ['failover summary', 'value'],
+      [
+        ['trials (commits within 15 s)', `${trials.length} (${times.length})`],
+        [
+          'kill -> next commit p50',
+          `${formatMs(p50Ms)} (target < ${targets.p50Ms} ms: ${p50Ms < targets.p50Ms ? 'met' : 'MISSED'})`,
+        ],
+        [
+          'kill -> next commit p99',
+          `${formatMs(p99Ms)} (target < ${targets.p99Ms} ms: ${p99Ms < targets.p99Ms ? 'met' : 'MISSED'})`,
+        ],
+        [
+          'kill -> next commit min / max',
+          `${formatMs(Math.min(...times))} / ${formatMs(Math.max(...times))}`,
+        ],
+        [
+          'elections started, total (per trial)',
+          `${elections} (${round(elections / Math.max(1, trials.length), 2)})`,
+        ],
+        ['epochs advanced, total', String(epochs)],
+        [
+          'steady publisher: published / acked / failed',
+          steady === null ? 'n/a' : `${steady.published} / ${steady.acked} / ${steady.failed}`,
+        ],
+      ],
+    ),
+  );
+  if (args.json) {
+    printJsonLine({
+      bench: 'failover',
+      date: new Date().toISOString(),
+      machine: machine(),
+      fsync: args.fsync,
+      rateMessagesPerSecond: args.rateMessagesPerSecond,
+      requestTimeoutMs: args.requestTimeoutMs,
+      trials,
+      p50Ms,
+      p99Ms,
+      timedOut,
+      elections,
+      epochs,
+      steady:
+        steady === null
+          ? null
+          : {
+              published: steady.published,
+              acked: steady.acked,
+              failed: steady.failed,
+              firstError: steady.firstError,
+            },
+    });
+  }
+}

@@ -1,0 +1,218 @@
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AdminClient } from '../clients/admin.js';
+import { LocalCluster } from '../src/cluster/local-cluster.js';
+import type { FsyncPolicy } from '../src/node/cluster-config.js';
+import { sleep, type Worker, type WorkerSet, wallNowMs } from './children.js';
+import { adminFor, leaderOf, viewCluster } from './cluster-health.js';
+import type { ConnectCommand, PhaseResult, RateCommand, SaturateCommand } from './load-protocol.js';
+import { LatencyHistogram, type LatencySummary, round, summarize } from './stats.js';
+
+export interface RigOptions {
+  readonly fsync: FsyncPolicy;
+  readonly nodes: number;
+  readonly publishers: number;
+  readonly windowMessages: number;
+  readonly payloadBytes: number;
+  /** When set, every node and publisher process writes a V8 CPU profile into this folder. */
+  readonly profileDir: string | null;
+  readonly configOverrides?: Record<string, unknown>;
+  /** Publisher requestTimeoutMs; null keeps the Publisher's default. */
+  readonly requestTimeoutMs?: number | null;
+}
+
+export interface PhaseSummary {
+  /** Acks (quorum commits) per second that the publishers received inside the window. */
+  readonly ackedPerSecond: number;
+  /** The sequencer's commitSeq growth per second over the same window, as a cross-check. */
+  readonly clusterCommitsPerSecond: number;
+  readonly latency: LatencySummary;
+  readonly published: number;
+  readonly acked: number;
+  readonly failed: number;
+  readonly unfinished: number;
+  readonly firstError: string | null;
+}
+
+/** Beyond the time a phase is asked to run, how long the driver waits for its result. */
+const phaseSlackMs = 60_000;
+/** Delay before a phase starts, so that every worker receives the command first. */
+const startDelayMs = 300;
+const drainTimeoutMs = 15_000;
+
+/**
+ * Node logs are dropped, except that warnings and errors are counted and the
+ * first few kept: a benchmark figure means little if the nodes were dropping
+ * messages or failing while it was taken.
+ */
+export class NodeLogTally {
+  readonly firstLines: string[] = [];
+  count = 0;
+
+  add(nodeId: string, line: string): void {
+    if (!/\b(warn|error)\b/.test(line)) return;
+    this.count++;
+    if (this.firstLines.length < 5) this.firstLines.push(`${nodeId}: ${line}`);
+  }
+}
+
+/**
+ * A local cluster plus the publisher processes that load it. Every process
+ * is started by the rig and stopped by pid in `stop()`, also after a failure.
+ */
+export class LoadRig {
+  private constructor(
+    readonly cluster: LocalCluster,
+    readonly nodeLog: NodeLogTally,
+    readonly admin: AdminClient,
+    readonly loaders: readonly Worker[],
+    private readonly workers: WorkerSet,
+    private readonly untrackNodes: () => void,
+  ) {}
+
+  static async start(workers: WorkerSet, options: RigOptions): Promise<LoadRig> {
+    const nodeEnv: Record<string, string> = {};
+    if (options.profileDir !== null) {
+      nodeEnv['NODE_OPTIONS'] = `--cpu-prof --cpu-prof-dir=${join(options.profileDir, 'nodes')}`;
+    }
+    const nodeLog = new NodeLogTally();
+    const cluster = await LocalCluster.start({
+      nodes: options.nodes,
+      fsync: options.fsync,
+      env: nodeEnv,
+      ...(options.configOverrides === undefined
+        ? {}
+        : { configOverrides: options.configOverrides }),
+      logs: (nodeId, line) => nodeLog.add(nodeId, line),
+    });
+    const untrack = workers.trackPids(() => cluster.nodes.map((n) => n.process?.pid));
+    const execArgv =
+      options.profileDir === null
+        ? []
+        : ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, 'publishers')}`];
+    const loaders = Array.from({ length: options.publishers }, (_, i) =>
+      workers.fork('load-worker', `publisher-${i + 1}`, execArgv),
+    );
+    const rig = new LoadRig(
+      cluster,
+      nodeLog,
+      adminFor(cluster.clientEndpoints),
+      loaders,
+      workers,
+      untrack,
+    );
+    try {
+      const connect: ConnectCommand = {
+        type: 'connect',
+        brokers: cluster.clientEndpoints,
+        windowMessages: options.windowMessages,
+        payloadBytes: options.payloadBytes,
+        ...(options.requestTimeoutMs == null ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+      };
+      for (const loader of loaders) loader.send(connect);
+      await Promise.all(loaders.map((l) => l.next('connected', 30_000)));
+    } catch (error) {
+      await rig.stop();
+      throw error;
+    }
+    return rig;
+  }
+
+  /** Files the nodes wrote into the data folder besides the cluster config: 0 means the log stayed in memory. */
+  dataFileCount(): number {
+    const entries = readdirSync(this.cluster.dataDir, { recursive: true, withFileTypes: true });
+    return entries.filter((e) => e.isFile() && e.name !== 'cluster.json').length;
+  }
+
+  /** Every publisher publishes as fast as its window allows; the window opens after `warmupMs`. */
+  async saturate(
+    warmupMs: number,
+    durationMs: number,
+    maxMessagesPerPublisher: number,
+  ): Promise<PhaseSummary> {
+    const startAtMs = wallNowMs() + startDelayMs;
+    const command: SaturateCommand = {
+      type: 'saturate',
+      startAtMs,
+      warmupMs,
+      durationMs,
+      maxMessages: maxMessagesPerPublisher,
+      drainTimeoutMs,
+    };
+    return this.runPhase(command, startAtMs + warmupMs, durationMs);
+  }
+
+  /** All publishers together publish `ratePerSecond`, evenly spread. */
+  async rate(ratePerSecond: number, warmupMs: number, durationMs: number): Promise<PhaseSummary> {
+    const startAtMs = wallNowMs() + startDelayMs;
+    const perPublisher = ratePerSecond / this.loaders.length;
+    const command: RateCommand = {
+      type: 'rate',
+      startAtMs,
+      ratePerSecond: perPublisher,
+      warmupMs,
+      durationMs,
+      maxMessages: Math.ceil((perPublisher * (warmupMs + durationMs)) / 1000) + 1,
+      drainTimeoutMs,
+    };
+    return this.runPhase(command, startAtMs + warmupMs, durationMs);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.loaders.map((l) => this.workers.stop(l)));
+    this.admin.close();
+    await this.cluster.stop();
+    this.untrackNodes();
+    // The cluster's data folder is a fresh temporary one; a disk run can leave gigabytes there.
+    rmSync(this.cluster.dataDir, { recursive: true, force: true });
+  }
+
+  private async runPhase(
+    command: SaturateCommand | RateCommand,
+    measureFromMs: number,
+    durationMs: number,
+  ): Promise<PhaseSummary> {
+    for (const loader of this.loaders) loader.send(command);
+    const results = Promise.all(
+      this.loaders.map((l) =>
+        l.next(
+          'phaseDone',
+          startDelayMs + command.warmupMs + durationMs + drainTimeoutMs + phaseSlackMs,
+        ),
+      ),
+    );
+    const commits = this.sampleLeaderCommits(measureFromMs, measureFromMs + durationMs);
+    const phases = (await results) as unknown as PhaseResult[];
+    const [fromCommit, toCommit] = await commits;
+    const latency = new LatencyHistogram();
+    let ackedPerSecond = 0;
+    for (const phase of phases) {
+      latency.merge(phase.latency);
+      if (phase.windowMs > 0) ackedPerSecond += (phase.windowAcks * 1000) / phase.windowMs;
+    }
+    const sum = (pick: (p: PhaseResult) => number) =>
+      phases.reduce((total, p) => total + pick(p), 0);
+    return {
+      ackedPerSecond: round(ackedPerSecond, 0),
+      clusterCommitsPerSecond: round(((toCommit - fromCommit) * 1000) / durationMs, 0),
+      latency: summarize(latency),
+      published: sum((p) => p.published),
+      acked: sum((p) => p.acked),
+      failed: sum((p) => p.failed),
+      unfinished: sum((p) => p.unfinished),
+      firstError: phases.find((p) => p.firstError !== null)?.firstError ?? null,
+    };
+  }
+
+  /** The sequencer's commitSeq at two instants (NaN when no sequencer answered). */
+  private async sampleLeaderCommits(fromMs: number, toMs: number): Promise<[number, number]> {
+    const commitAt = async (atMs: number): Promise<number> => {
+      const waitMs = atMs - wallNowMs();
+      if (waitMs > 0) await sleep(waitMs);
+      return leaderOf(await viewCluster(this.admin))?.commitSeq ?? Number.NaN;
+    };
+    const from = await commitAt(fromMs);
+    const to = await commitAt(toMs);
+    return [from, to];
+  }
+}

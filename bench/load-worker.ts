@@ -1,0 +1,239 @@
+/**
+ * A publisher process for the benchmarks, forked by the driver so that the
+ * load (encoding, batching, ack bookkeeping) runs on its own event loop and
+ * never competes with the driver's measurements. It keeps one Publisher for
+ * its lifetime and runs the phases the driver asks for.
+ */
+import { Publisher } from '../clients/publisher.js';
+import { sleep, wallNowMs } from './children.js';
+import type {
+  ConnectCommand,
+  FirstAckAfterQuery,
+  LoadCommand,
+  PhaseResult,
+  RateCommand,
+  SaturateCommand,
+  SteadyCommand,
+} from './load-protocol.js';
+import { LatencyHistogram } from './stats.js';
+
+const topic = 'bench';
+/** Acks kept for a `firstAckAfter` query that arrives after its answer. */
+const recentAcksKept = 4096;
+
+interface Ack {
+  readonly publishMs: number;
+  readonly ackMs: number;
+  readonly seq: number;
+}
+
+let publisher: Publisher | null = null;
+let payload = new Uint8Array(100);
+let windowMessages = 8192;
+let stopRequested = false;
+const queries: FirstAckAfterQuery[] = [];
+const recentAcks: Ack[] = [];
+
+/** Counters and the latency histogram of one phase; `measureFromMs..measureToMs` is the window (wall clock). */
+class Phase {
+  published = 0;
+  acked = 0;
+  failed = 0;
+  inFlight = 0;
+  windowAcks = 0;
+  firstError: string | null = null;
+  readonly latency = new LatencyHistogram();
+  private wake: (() => void) | null = null;
+
+  constructor(
+    readonly measureFromMs: number,
+    public measureToMs: number,
+  ) {}
+
+  /** Calls publish() without waiting for it, and accounts for its ack or failure. */
+  publishOne(): void {
+    const publishMs = wallNowMs();
+    this.published++;
+    this.inFlight++;
+    publisher!.publish(topic, payload).then(
+      (ack) => {
+        const ackMs = wallNowMs();
+        this.acked++;
+        if (publishMs >= this.measureFromMs && publishMs < this.measureToMs)
+          this.latency.record(ackMs - publishMs);
+        if (ackMs >= this.measureFromMs && ackMs < this.measureToMs) this.windowAcks++;
+        onAck({ publishMs, ackMs, seq: ack.seq });
+        this.settled();
+      },
+      (error: Error) => {
+        this.failed++;
+        this.firstError ??= `${error.name}: ${error.message}`;
+        this.settled();
+      },
+    );
+  }
+
+  /** Resolves when at least one message in flight has settled (room in the window). */
+  room(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    const deadlineMs = wallNowMs() + timeoutMs;
+    while (this.inFlight > 0 && wallNowMs() < deadlineMs)
+      await Promise.race([this.room(), sleep(50)]);
+  }
+
+  result(windowMs: number): PhaseResult {
+    return {
+      type: 'phaseDone',
+      published: this.published,
+      acked: this.acked,
+      failed: this.failed,
+      unfinished: this.inFlight,
+      windowAcks: this.windowAcks,
+      windowMs,
+      latency: this.latency.toData(),
+      firstError: this.firstError,
+    };
+  }
+
+  private settled(): void {
+    this.inFlight--;
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+}
+
+function onAck(ack: Ack): void {
+  recentAcks.push(ack);
+  if (recentAcks.length > 2 * recentAcksKept)
+    recentAcks.splice(0, recentAcks.length - recentAcksKept);
+  for (let i = queries.length - 1; i >= 0; i--) {
+    const query = queries[i]!;
+    if (ack.publishMs < query.afterMs) continue;
+    queries.splice(i, 1);
+    process.send!({ type: 'firstAck', queryId: query.queryId, ...ack });
+  }
+}
+
+function onQuery(query: FirstAckAfterQuery): void {
+  const answered = recentAcks.find((a) => a.publishMs >= query.afterMs);
+  if (answered === undefined) queries.push(query);
+  else process.send!({ type: 'firstAck', queryId: query.queryId, ...answered });
+}
+
+async function sleepUntil(wallMs: number): Promise<void> {
+  const waitMs = wallMs - wallNowMs();
+  if (waitMs > 0) await sleep(waitMs);
+}
+
+async function connect(command: ConnectCommand): Promise<void> {
+  windowMessages = command.windowMessages;
+  payload = new Uint8Array(command.payloadBytes).fill(0x61);
+  publisher = new Publisher({
+    brokers: command.brokers,
+    maxInFlightMessages: windowMessages,
+    ...(command.requestTimeoutMs === undefined
+      ? {}
+      : { requestTimeoutMs: command.requestTimeoutMs }),
+  });
+  // One acknowledged message proves the sequencer is found before any timing
+  // starts; the Publisher retries it through an election on its own.
+  await publisher.publish(topic, payload);
+  process.send!({ type: 'connected' });
+}
+
+async function saturate(command: SaturateCommand): Promise<void> {
+  await sleepUntil(command.startAtMs);
+  const measureFromMs = command.startAtMs + command.warmupMs;
+  const phase = new Phase(measureFromMs, measureFromMs + command.durationMs);
+  while (wallNowMs() < phase.measureToMs && phase.published < command.maxMessages) {
+    if (phase.inFlight >= windowMessages) await phase.room();
+    else phase.publishOne();
+  }
+  const stoppedEarly = wallNowMs() < phase.measureToMs;
+  await phase.drain(command.drainTimeoutMs);
+  // When the count bound ended the phase, the window ends with the last ack instead.
+  if (stoppedEarly) phase.measureToMs = Math.min(phase.measureToMs, wallNowMs());
+  process.send!(phase.result(Math.max(0, phase.measureToMs - measureFromMs)));
+}
+
+/** Publishes `ratePerSecond` evenly from `startMs` until `endMs`, `stopRequested` or `maxMessages`. */
+async function paced(
+  phase: Phase,
+  startMs: number,
+  endMs: number,
+  ratePerSecond: number,
+  maxMessages: number,
+): Promise<void> {
+  while (!stopRequested && wallNowMs() < endMs && phase.published < maxMessages) {
+    const dueMessages = Math.min(
+      maxMessages,
+      Math.floor(((wallNowMs() - startMs) * ratePerSecond) / 1000) + 1,
+    );
+    while (phase.published < dueMessages && phase.inFlight < windowMessages) phase.publishOne();
+    await sleep(1);
+  }
+}
+
+async function rate(command: RateCommand): Promise<void> {
+  await sleepUntil(command.startAtMs);
+  const measureFromMs = command.startAtMs + command.warmupMs;
+  const phase = new Phase(measureFromMs, measureFromMs + command.durationMs);
+  await paced(
+    phase,
+    command.startAtMs,
+    phase.measureToMs,
+    command.ratePerSecond,
+    command.maxMessages,
+  );
+  await phase.drain(command.drainTimeoutMs);
+  process.send!(phase.result(command.durationMs));
+}
+
+async function steady(command: SteadyCommand): Promise<void> {
+  stopRequested = false;
+  const startMs = wallNowMs();
+  const phase = new Phase(startMs, startMs + command.maxDurationMs);
+  await paced(phase, startMs, phase.measureToMs, command.ratePerSecond, command.maxMessages);
+  await phase.drain(5000);
+  process.send!(phase.result(wallNowMs() - startMs));
+}
+
+function exit(): void {
+  publisher?.close();
+  process.exit(0);
+}
+
+function run(task: Promise<void>): void {
+  task.catch((error: Error) => {
+    process.send!({ type: 'error', message: `${error.name}: ${error.message}` });
+  });
+}
+
+process.on('message', (raw) => {
+  const command = raw as LoadCommand;
+  switch (command.type) {
+    case 'connect':
+      return run(connect(command));
+    case 'saturate':
+      return run(saturate(command));
+    case 'rate':
+      return run(rate(command));
+    case 'steady':
+      return run(steady(command));
+    case 'firstAckAfter':
+      return onQuery(command);
+    case 'stop':
+      stopRequested = true;
+      return;
+    case 'exit':
+      return exit();
+  }
+});
+// The driver is gone (crashed or killed): nobody will read our results.
+process.on('disconnect', exit);

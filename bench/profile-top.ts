@@ -1,0 +1,90 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BenchArgs } from './args.js';
+import { formatTable } from './report.js';
+import { sourcePosition } from './source-map.js';
+
+interface ProfileNode {
+  readonly id: number;
+  readonly callFrame: {
+    functionName: string;
+    url: string;
+    lineNumber: number;
+    columnNumber: number;
+  };
+  readonly hitCount?: number;
+}
+
+interface Profile {
+  readonly nodes: readonly ProfileNode[];
+  readonly startTime: number;
+  readonly endTime: number;
+}
+
+/** The project root, to print paths relative to it (dist/bench/ is two levels down). */
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const shownFunctions = 25;
+const shownFiles = 12;
+
+function profilesIn(path: string): string[] {
+  if (!statSync(path).isDirectory()) return [path];
+  return readdirSync(path, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(path, f))
+    .sort();
+}
+
+/** Self time of one profile by function (`name file:line`) and by file; idle time is left out of the total. */
+function summarizeProfile(path: string): {
+  busySamples: number;
+  wallMs: number;
+  byFunction: Map<string, number>;
+  byFile: Map<string, number>;
+} {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as Profile;
+  const byFunction = new Map<string, number>();
+  const byFile = new Map<string, number>();
+  let busySamples = 0;
+  for (const node of profile.nodes) {
+    const hits = node.hitCount ?? 0;
+    const { functionName, url, lineNumber, columnNumber } = node.callFrame;
+    if (hits === 0 || functionName === '(idle)') continue;
+    busySamples += hits;
+    const position = sourcePosition(url, lineNumber, columnNumber, root);
+    const key = `${functionName || '(anonymous)'}  ${position}`;
+    byFunction.set(key, (byFunction.get(key) ?? 0) + hits);
+    const file = position.replace(/:\d+$/, '');
+    byFile.set(file, (byFile.get(file) ?? 0) + hits);
+  }
+  return { busySamples, wallMs: (profile.endTime - profile.startTime) / 1000, byFunction, byFile };
+}
+
+function top(map: Map<string, number>, total: number, count: number): [string, string][] {
+  return [...map.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([key, hits]) => [`${((hits * 100) / total).toFixed(1)}%`, key]);
+}
+
+/** `npm run bench -- profile-top <dir|file>`: the hottest functions and files of V8 CPU profiles. */
+export function profileTop(args: BenchArgs): void {
+  if (args.profileDir === null)
+    throw new Error('profile-top needs a .cpuprofile file or a folder of them');
+  for (const path of profilesIn(args.profileDir)) {
+    const summary = summarizeProfile(path);
+    console.log(
+      `\n== ${basename(dirname(path))}/${basename(path)}: ${summary.busySamples} busy samples over ${(summary.wallMs / 1000).toFixed(1)} s`,
+    );
+    console.log(
+      formatTable(
+        ['self', 'function  file:line'],
+        top(summary.byFunction, summary.busySamples, shownFunctions),
+      ),
+    );
+    console.log('');
+    console.log(
+      formatTable(['self', 'file'], top(summary.byFile, summary.busySamples, shownFiles)),
+    );
+  }
+}

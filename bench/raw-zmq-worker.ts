@@ -1,0 +1,103 @@
+/**
+ * One side of the raw ZeroMQ PUB/SUB measurement (bench/raw-zmq.ts): the
+ * ceiling that zeromq.js itself reaches between two processes on this
+ * machine, with no protocol, encoding or storage, to compare Ordo against.
+ * Socket options mirror the ones Ordo's own sockets use.
+ */
+import * as zmq from 'zeromq';
+import { LIMITS } from '../src/limits.js';
+import { sleep } from './children.js';
+
+export interface SubCommand {
+  readonly type: 'sub';
+  readonly messagesPerFrame: number;
+  readonly warmupMs: number;
+  readonly measureMs: number;
+}
+
+export interface PubCommand {
+  readonly type: 'pub';
+  readonly endpoint: string;
+  readonly messagesPerFrame: number;
+  readonly messageBytes: number;
+  readonly durationMs: number;
+  readonly maxFrames: number;
+}
+
+/** Time for the subscription to reach the publisher before sending starts (ZeroMQ's slow joiner). */
+const joinDelayMs = 300;
+
+async function subscribe(command: SubCommand): Promise<void> {
+  const socket = new zmq.Subscriber({
+    linger: 0,
+    receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
+    maxMessageSize: LIMITS.maxFrameBytes,
+  });
+  socket.subscribe();
+  await socket.bind('tcp://127.0.0.1:*');
+  process.send!({ type: 'bound', endpoint: socket.lastEndpoint });
+  let frames = 0;
+  let firstMs = -1;
+  let windowFrames = 0;
+  let fromMs = 0;
+  let toMs = 0;
+  for await (const _ of socket) {
+    const nowMs = performance.now();
+    if (firstMs < 0) {
+      firstMs = nowMs;
+      fromMs = firstMs + command.warmupMs;
+      toMs = fromMs + command.measureMs;
+    }
+    frames++;
+    if (nowMs >= fromMs) windowFrames++;
+    if (nowMs >= toMs) break;
+  }
+  socket.close();
+  const windowMs = performance.now() - fromMs;
+  process.send!({
+    type: 'subDone',
+    frames,
+    windowFrames,
+    windowMessages: windowFrames * command.messagesPerFrame,
+    windowMs,
+    messagesPerSecond: (windowFrames * command.messagesPerFrame * 1000) / windowMs,
+  });
+}
+
+async function publish(command: PubCommand): Promise<void> {
+  const socket = new zmq.Publisher({
+    linger: 0,
+    sendHighWaterMark: LIMITS.socketHighWaterMarkMessages,
+  });
+  socket.connect(command.endpoint);
+  await sleep(joinDelayMs);
+  const frame = Buffer.alloc(command.messageBytes * command.messagesPerFrame, 0x61);
+  const startMs = performance.now();
+  const endMs = startMs + command.durationMs;
+  let sent = 0;
+  // zeromq.js allows one pending send per socket, so each send is awaited,
+  // exactly as Ordo's SocketSender does; checking the clock every 256 frames
+  // keeps the loop itself cheap.
+  while (sent < command.maxFrames) {
+    await socket.send(frame);
+    sent++;
+    if ((sent & 255) === 0 && performance.now() >= endMs) break;
+  }
+  const sendMs = performance.now() - startMs;
+  socket.close();
+  process.send!({
+    type: 'pubDone',
+    framesSent: sent,
+    sendMs,
+    messagesPerSecond: (sent * command.messagesPerFrame * 1000) / sendMs,
+  });
+}
+
+process.on('message', (raw) => {
+  const command = raw as SubCommand | PubCommand | { type: 'exit' };
+  const fail = (error: Error) => process.send!({ type: 'error', message: error.message });
+  if (command.type === 'sub') subscribe(command).catch(fail);
+  else if (command.type === 'pub') publish(command).catch(fail);
+  else process.exit(0);
+});
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,80 @@
+import type { WorkerSet } from './children.js';
+import type { PubCommand, SubCommand } from './raw-zmq-worker.js';
+import { round } from './stats.js';
+
+export interface RawZmqOptions {
+  readonly messageBytes: number;
+  readonly messagesPerFrame: number;
+  readonly warmupMs: number;
+  readonly measureMs: number;
+}
+
+export interface RawZmqResult {
+  readonly messagesPerFrame: number;
+  /** Messages per second the subscriber received: the ceiling we compare against. */
+  readonly receivedPerSecond: number;
+  /** Messages per second the publisher handed to zeromq.js (more than received when PUB drops at its high-water mark). */
+  readonly sentPerSecond: number;
+}
+
+/** Upper bound on one measurement, beyond the time it is asked to run. */
+const slackMs = 15_000;
+
+/**
+ * Measures zeromq.js PUB/SUB between two fresh processes: the publisher
+ * sends `messagesPerFrame` messages of `messageBytes` per frame as fast as
+ * zeromq.js accepts them, and the subscriber counts what arrives during a
+ * window that starts `warmupMs` after its first frame.
+ */
+export async function measureRawZmq(
+  workers: WorkerSet,
+  options: RawZmqOptions,
+): Promise<RawZmqResult> {
+  const sub = workers.fork('raw-zmq-worker', 'raw-sub');
+  const pub = workers.fork('raw-zmq-worker', 'raw-pub');
+  try {
+    const subCommand: SubCommand = {
+      type: 'sub',
+      messagesPerFrame: options.messagesPerFrame,
+      warmupMs: options.warmupMs,
+      measureMs: options.measureMs,
+    };
+    sub.send(subCommand);
+    const bound = await sub.next('bound', 10_000);
+    // The publisher runs a second longer than the subscriber's window, so the window is always full.
+    const durationMs = options.warmupMs + options.measureMs + 1000;
+    const pubCommand: PubCommand = {
+      type: 'pub',
+      endpoint: bound['endpoint'] as string,
+      messagesPerFrame: options.messagesPerFrame,
+      messageBytes: options.messageBytes,
+      durationMs,
+      maxFrames: 100_000_000,
+    };
+    pub.send(pubCommand);
+    const [subDone, pubDone] = await Promise.all([
+      sub.next('subDone', durationMs + slackMs),
+      pub.next('pubDone', durationMs + slackMs),
+    ]);
+    return {
+      messagesPerFrame: options.messagesPerFrame,
+      receivedPerSecond: round(subDone['messagesPerSecond'] as number, 0),
+      sentPerSecond: round(pubDone['messagesPerSecond'] as number, 0),
+    };
+  } finally {
+    await Promise.all([workers.stop(sub), workers.stop(pub)]);
+  }
+}
+
+/** The single-message and the packed measurement, one after the other. */
+export async function measureRawPair(
+  workers: WorkerSet,
+  messageBytes: number,
+  packedMessages: number,
+  measureMs: number,
+): Promise<{ single: RawZmqResult; packed: RawZmqResult }> {
+  const base = { messageBytes, warmupMs: 500, measureMs };
+  const single = await measureRawZmq(workers, { ...base, messagesPerFrame: 1 });
+  const packed = await measureRawZmq(workers, { ...base, messagesPerFrame: packedMessages });
+  return { single, packed };
+}
