@@ -33,13 +33,16 @@ export function isFsyncPolicy(value: unknown): value is FsyncPolicy {
 
 /**
  * The clock of the `interval` policy: after a write dirties the log it
- * calls `onDue` once, no sooner than `intervalMs` after the previous sync,
- * so syncs happen at most once per interval and a write waits at most about
- * one interval for its sync. The timer does not keep the process alive: an
- * exiting process loses nothing the OS already holds.
+ * calls `onDue` once, no sooner than `intervalMs` after the previous sync
+ * started, so syncs happen at most once per interval and a write waits at
+ * most about one interval for its sync. From `markDirty` until `syncDone`
+ * it is armed and further writes do not schedule more syncs. The timer
+ * does not keep the process alive: an exiting process loses nothing the OS
+ * already holds.
  */
 export class IntervalFsyncTimer {
   private timer: NodeJS.Timeout | null = null;
+  private armed = false;
   private lastSyncMs = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -53,9 +56,10 @@ export class IntervalFsyncTimer {
     );
   }
 
-  /** A write left unsynced data: make sure a sync is scheduled. */
+  /** A write left unsynced data: make sure a sync is coming. */
   markDirty(): void {
-    if (this.timer !== null) return;
+    if (this.armed) return;
+    this.armed = true;
     const delayMs = Math.max(0, this.lastSyncMs + this.intervalMs - this.nowMs());
     this.timer = setTimeout(() => {
       this.timer = null;
@@ -69,12 +73,14 @@ export class IntervalFsyncTimer {
     this.lastSyncMs = this.nowMs();
   }
 
+  /** The sync asked for by `onDue` has run; the next write arms the timer again. */
+  syncDone(): void {
+    this.armed = false;
+  }
+
   stop(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-  }
-
-  get pending(): boolean {
-    return this.timer !== null;
+    this.armed = false;
   }
 }

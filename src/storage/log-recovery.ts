@@ -47,6 +47,11 @@ export async function recoverSegments(
     .filter((seq): seq is number => seq !== null)
     .sort((a, b) => a - b);
   let removedSegmentFile: string | null = null;
+  // An index whose segment is gone is what a crash left of a deletion.
+  for (const name of names) {
+    const match = /^(\d{16})\.idx$/.exec(name);
+    if (match && !names.includes(`${match[1]}.log`)) await removeFile(join(dir, name));
+  }
 
   const lastSeqName = seqs[seqs.length - 1];
   if (lastSeqName !== undefined) {
@@ -97,13 +102,18 @@ export async function recoverSegments(
   const torn = await scanSegment(last, true);
   requireContinuity(segments[segments.length - 1], last);
   const writer = await open(last.logPath, 'r+');
-  last.writer = writer;
-  if (torn !== null) {
-    await writer.truncate(torn.offset);
-    await writer.sync();
+  try {
+    if (torn !== null) {
+      await writer.truncate(torn.offset);
+      await writer.sync();
+    }
+    // An index left next to the last segment describes an older state of it.
+    await removeFile(last.indexPath);
+  } catch (error) {
+    await writer.close();
+    throw error;
   }
-  // An index left next to the last segment describes an older state of it.
-  await removeFile(last.indexPath);
+  last.writer = writer;
   segments.push(last);
   return {
     segments,

@@ -125,6 +125,17 @@ export class SegmentedLogStore implements LogStore {
   async open(): Promise<RecoveredLog> {
     invariant(this.state === 'new', 'a log store is opened once');
     this.state = 'opening';
+    try {
+      return await this.recover();
+    } catch (error) {
+      // A log that cannot be opened is left as it is on disk, with no file held open.
+      this.state = 'closed';
+      await this.chain?.close();
+      throw error;
+    }
+  }
+
+  private async recover(): Promise<RecoveredLog> {
     await mkdir(this.dir, { recursive: true });
     const { segments, report } = await recoverSegments(this.dir);
     const chain = new SegmentChain(this.dir, segments, this.segmentBytes, this.indexCacheSegments);
@@ -178,7 +189,9 @@ export class SegmentedLogStore implements LogStore {
   async read(fromSeq: number, toSeq: number, maxBytes: number): Promise<Entry[]> {
     this.requireUsable();
     requireSeqArgument(fromSeq, 'fromSeq');
-    requireSeqArgument(toSeq, 'toSeq');
+    if (typeof toSeq !== 'number' || Number.isNaN(toSeq)) {
+      throw new InvalidLogRequestError(`toSeq must be a number, got ${String(toSeq)}`);
+    }
     if (typeof maxBytes !== 'number' || Number.isNaN(maxBytes) || maxBytes < 0) {
       throw new InvalidLogRequestError(
         `maxBytes must be a non-negative number, got ${String(maxBytes)}`,
@@ -401,6 +414,7 @@ export class SegmentedLogStore implements LogStore {
           await flushAppends();
           this.timer?.syncStarted();
           await chain.sync();
+          this.timer?.syncDone();
           results.push(undefined);
           break;
         case 'retention':
