@@ -65,6 +65,10 @@ export const LIMITS = {
   maxDigestsPerReplica: 256,
   /** Most plugins whose latest snapshot a node holds for late-joining replicas. */
   maxSnapshotPlugins: 16,
+  /** A node saves a moved commit point (alone, without an epoch or vote change) at most this often. */
+  commitSaveIntervalMs: 1000,
+  /** How often a node applies its log retention policy. */
+  retentionCheckIntervalMs: 1000,
   /** Entries kept in memory after commit for fast delivery and retransmission. */
   memoryLogCacheEntries: 200_000,
 

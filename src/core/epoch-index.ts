@@ -79,7 +79,10 @@ export class EpochIndex {
 
   /** Forgets every entry above `seq`. */
   truncateAfter(seq: number): void {
-    invariant(seq >= this.first - 1, `cannot truncate to ${seq}, below the log start ${this.first}`);
+    invariant(
+      seq >= this.first - 1,
+      `cannot truncate to ${seq}, below the log start ${this.first}`,
+    );
     if (seq >= this.last) return;
     this.last = seq;
     while (this.starts.length > 0 && this.starts[this.starts.length - 1]!.startSeq > seq) {

@@ -31,7 +31,10 @@ export class PendingReplies<T> {
     const waiting = this.bySeq.get(seq);
     if (waiting === undefined) this.bySeq.set(seq, { epoch, tokens: [token] });
     else {
-      invariant(waiting.epoch === epoch, `seq ${seq} pending in epochs ${waiting.epoch} and ${epoch}`);
+      invariant(
+        waiting.epoch === epoch,
+        `seq ${seq} pending in epochs ${waiting.epoch} and ${epoch}`,
+      );
       waiting.tokens.push(token);
     }
     this.count++;
@@ -39,7 +42,10 @@ export class PendingReplies<T> {
   }
 
   /** Settles every reply at or below `commitSeq`; `epochAt` reads the epoch of the committed entry. */
-  settleCommitted(commitSeq: number, epochAt: (seq: number) => number | undefined): SettledReply<T>[] {
+  settleCommitted(
+    commitSeq: number,
+    epochAt: (seq: number) => number | undefined,
+  ): SettledReply<T>[] {
     const settled: SettledReply<T>[] = [];
     for (const [seq, waiting] of this.bySeq) {
       if (seq > commitSeq) continue;
@@ -57,7 +63,8 @@ export class PendingReplies<T> {
     for (const [pendingSeq, waiting] of this.bySeq) {
       if (pendingSeq <= seq) continue;
       this.bySeq.delete(pendingSeq);
-      for (const token of waiting.tokens) settled.push({ token, seq: pendingSeq, committed: false });
+      for (const token of waiting.tokens)
+        settled.push({ token, seq: pendingSeq, committed: false });
       this.count -= waiting.tokens.length;
     }
     return settled;

@@ -62,7 +62,8 @@ export class ProducerTable {
       this.producers.delete(producerId);
       // The log is the authority: a sequencer whose bounded table had forgotten
       // this producer started it afresh, so this node follows rather than stops.
-      if (producerSeq <= state.lastProducerSeq) state = { lastProducerSeq: producerSeq - 1, history: [] };
+      if (producerSeq <= state.lastProducerSeq)
+        state = { lastProducerSeq: producerSeq - 1, history: [] };
     }
     state.lastProducerSeq = producerSeq;
     state.history.push({ producerSeq, seq });

@@ -111,7 +111,7 @@ export class ProtocolNode {
   /** Multicast batches that arrived ahead of a gap, by their prevSeq. */
   private readonly future = new Map<number, AppendMessage>();
   private futureEntries = 0;
-  private nackOutstanding: { toSeq: number; retryAtTick: number } | null = null;
+  private nackOutstanding: { fromSeq: number; toSeq: number; retryAtTick: number } | null = null;
 
   // Work accumulated for the next Ready.
   private storedLastSeq: number;
@@ -493,6 +493,8 @@ export class ProtocolNode {
     if (this.role !== Role.leader) return;
     const p = this.progress.get(message.from);
     if (p !== undefined) p.recentActive = true;
+    // A range beyond our log cannot be answered (and no honest follower asks for one).
+    if (message.fromSeq > this.log.lastSeq + 1) return;
     this.sendFrom(message.from, message.fromSeq, message.toSeq);
   }
 
@@ -632,7 +634,13 @@ export class ProtocolNode {
       return;
     }
     const outstanding = this.nackOutstanding;
-    if (outstanding !== null && lastSeq < outstanding.toSeq && this.ticks < outstanding.retryAtTick)
+    // Wait for the answer to the last NACK, unless it was answered in part
+    // (a retransmission is bounded): then ask for the rest at once.
+    if (
+      outstanding !== null &&
+      lastSeq < outstanding.fromSeq &&
+      this.ticks < outstanding.retryAtTick
+    )
       return;
     let gapEnd = this.knownLeaderLastSeq;
     for (const prevSeq of this.future.keys()) gapEnd = Math.min(gapEnd, prevSeq);
@@ -640,6 +648,7 @@ export class ProtocolNode {
     const toSeq = Math.min(Math.max(gapEnd, fromSeq), fromSeq + this.cfg.maxNackRangeEntries - 1);
     const jitterTicks = Math.floor(this.cfg.random() * (this.cfg.nackRetryTicks + 1));
     this.nackOutstanding = {
+      fromSeq,
       toSeq,
       retryAtTick: this.ticks + this.cfg.nackRetryTicks + jitterTicks,
     };

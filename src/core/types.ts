@@ -155,7 +155,11 @@ export interface Ready {
   /** Newly committed range, to deliver in order; null when the commit point did not move. */
   readonly committed: { readonly fromSeq: number; readonly toSeq: number } | null;
   /** Set when the role, epoch or leader changed. */
-  readonly roleChange: { readonly role: Role; readonly epoch: number; readonly leaderId: NodeId | null } | null;
+  readonly roleChange: {
+    readonly role: Role;
+    readonly epoch: number;
+    readonly leaderId: NodeId | null;
+  } | null;
 }
 
 /** What a node recovered from its storage, to start the core from. */

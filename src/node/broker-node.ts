@@ -3,6 +3,7 @@ import { PendingReplies } from '../core/pending-replies.js';
 import { type ProposeResult, ProtocolNode } from '../core/protocol-node.js';
 import {
   type Entry,
+  type HardState,
   type PeerMessage,
   type Ready,
   type RetransmitAction,
@@ -64,11 +65,15 @@ export class BrokerNode {
   private readonly pending = new PendingReplies<PublishSlot>(LIMITS.maxPendingPublishReplies);
   private readonly logger: Logger;
   private tickTimer: NodeJS.Timeout | null = null;
+  private retentionTimer: NodeJS.Timeout | null = null;
   private driving = false;
   private driveScheduled = false;
   private stopped = false;
   private electionsStarted = 0;
   private staleMessagesRejected = 0;
+  private savedHardState: HardState | null = null;
+  private unsavedCommit: HardState | null = null;
+  private commitSavedMs = 0;
   private lastRole: Role = Role.follower;
   private readonly startedMs = Date.now();
   private fatal: Error | null = null;
@@ -174,11 +179,13 @@ export class BrokerNode {
     if (this.stopped) return;
     this.stopped = true;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
     this.subscriptions.close();
     await this.transport.close();
     await this.clients.close();
     // Let a write in progress finish before the store closes under it.
     while (this.driving) await new Promise((resolve) => setImmediate(resolve));
+    if (this.unsavedCommit !== null) await this.options.meta.save(this.unsavedCommit);
     await this.options.store.close();
     await this.options.meta.close();
   }
@@ -187,10 +194,21 @@ export class BrokerNode {
     await this.transport.start((message) => this.onPeerMessage(message));
     await this.clients.start((client, request) => this.onClientRequest(client, request));
     this.tickTimer = setInterval(() => this.onTick(), this.options.config.tickMs);
+    this.retentionTimer = setInterval(
+      () => void this.applyRetention(),
+      LIMITS.retentionCheckIntervalMs,
+    );
     this.logger.info(`node ${this.self.id} listening for clients on ${this.clientEndpoint}`, {
       members: this.options.config.nodes.map((n) => n.id),
       fsync: this.options.config.fsync,
     });
+  }
+
+  /** Lets the store drop old entries (never uncommitted ones) and tells the core where the log now starts. */
+  private async applyRetention(): Promise<void> {
+    if (this.stopped) return;
+    const firstSeq = await this.options.store.applyRetention(this.core.committedSeq, Date.now());
+    if (!this.stopped && firstSeq > this.core.status().firstSeq) this.core.compactBefore(firstSeq);
   }
 
   // ---------------------------------------------------------------- inputs
@@ -401,6 +419,7 @@ export class BrokerNode {
     this.driving = true;
     try {
       while (!this.stopped && this.core.hasReady()) await this.apply(this.core.ready());
+      if (!this.stopped) await this.saveCommitIfDue();
     } catch (error) {
       this.fatal = error as Error;
       this.logger.error(
@@ -431,12 +450,39 @@ export class BrokerNode {
     if (ready.truncateAfter !== null || ready.entries.length > 0) {
       await this.options.store.write(ready.truncateAfter, ready.entries);
     }
-    if (ready.hardState !== null) await this.options.meta.save(ready.hardState);
+    if (ready.hardState !== null) await this.saveHardState(ready.hardState);
     this.sendMessages(ready, early ? false : null);
     for (const action of ready.retransmits) await this.retransmit(action);
     if (ready.committed !== null) this.deliver(ready.committed.toSeq);
     if (ready.roleChange !== null)
       this.onRoleChange(ready.roleChange.role, ready.roleChange.epoch, ready.roleChange.leaderId);
+  }
+
+  /**
+   * The epoch and the vote must be durable before any message that depends
+   * on them is sent, so they are saved at once. A moved commit point alone
+   * is saved lazily (at most every `commitSaveIntervalMs`, and on stop):
+   * after a crash the node only redelivers a few committed entries, which
+   * subscribers skip by seq, and a save per Ready would cost an fsync each.
+   */
+  private async saveHardState(state: HardState): Promise<void> {
+    const saved = this.savedHardState;
+    if (saved !== null && saved.epoch === state.epoch && saved.votedFor === state.votedFor) {
+      this.unsavedCommit = state;
+      return;
+    }
+    await this.options.meta.save(state);
+    this.savedHardState = state;
+    this.unsavedCommit = null;
+  }
+
+  private async saveCommitIfDue(): Promise<void> {
+    const state = this.unsavedCommit;
+    if (state === null || Date.now() - this.commitSavedMs < LIMITS.commitSaveIntervalMs) return;
+    this.unsavedCommit = null;
+    this.commitSavedMs = Date.now();
+    await this.options.meta.save(state);
+    this.savedHardState = state;
   }
 
   /** `multicastOnly`: true sends just the multicast, false just the rest, null everything. */

@@ -32,6 +32,8 @@ export interface ClusterConfig {
   readonly retentionBytes: number;
   /** Retention: entries older than this are dropped (0: unlimited). */
   readonly retentionMs: number;
+  /** With fsync 'memory': how many committed entries the in-memory log keeps (default LIMITS.memoryLogCacheEntries). */
+  readonly memoryLogEntries: number | null;
 }
 
 export const DEFAULT_CLUSTER_TIMING = {
@@ -173,6 +175,15 @@ export function parseClusterConfig(raw: unknown, source = 'cluster config'): Clu
       isNonNegative,
       'a number of milliseconds',
     ),
+    memoryLogEntries:
+      o['memoryLogEntries'] === undefined
+        ? null
+        : field(
+            o['memoryLogEntries'],
+            `${source}: memoryLogEntries`,
+            isPositive,
+            'a positive number of entries',
+          ),
   };
 }
 

@@ -1,6 +1,9 @@
+import { join } from 'node:path';
 import { LIMITS } from '../limits.js';
+import { FileMetaStore } from '../storage/file-meta-store.js';
 import type { LogStore, MetaStore } from '../storage/log-store.js';
 import { MemoryLogStore, MemoryMetaStore } from '../storage/memory-log-store.js';
+import { SegmentedLogStore } from '../storage/segmented-log-store.js';
 import type { ClusterConfig } from './cluster-config.js';
 
 export interface NodeStorage {
@@ -9,10 +12,30 @@ export interface NodeStorage {
   readonly chainHash?: () => string;
 }
 
-/** Picks the log and metadata stores for a node from the cluster's fsync policy. */
+/**
+ * Picks a node's log and metadata stores from the cluster's fsync policy.
+ * Each node keeps its files in `dataDir/<node id>/`. With `memory` the log
+ * is in memory only, but the epoch and vote still go to a file when a
+ * dataDir is given, so a restarted node never votes twice in one epoch.
+ */
 export async function createNodeStorage(
-  _config: ClusterConfig,
-  _nodeId: string,
+  config: ClusterConfig,
+  nodeId: string,
 ): Promise<NodeStorage> {
-  return { store: new MemoryLogStore(LIMITS.memoryLogCacheEntries), meta: new MemoryMetaStore() };
+  const nodeDir = config.dataDir === null ? null : join(config.dataDir, nodeId);
+  const meta: MetaStore =
+    nodeDir === null ? new MemoryMetaStore() : new FileMetaStore({ dir: nodeDir });
+  if (config.fsync === 'memory') {
+    return {
+      store: new MemoryLogStore(config.memoryLogEntries ?? LIMITS.memoryLogCacheEntries),
+      meta,
+    };
+  }
+  const store = new SegmentedLogStore({
+    dir: join(nodeDir!, 'log'),
+    fsync: config.fsync,
+    retentionBytes: config.retentionBytes > 0 ? config.retentionBytes : null,
+    retentionAgeMs: config.retentionMs > 0 ? config.retentionMs : null,
+  });
+  return { store, meta, chainHash: () => store.chainHash() };
 }
