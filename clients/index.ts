@@ -12,4 +12,12 @@ export {
   TimeoutError,
 } from './errors.js';
 export { type AckMode, type PublishAck, Publisher, type PublisherOptions } from './publisher.js';
+export type { DivergenceReport } from './replica/broker-channel.js';
+export type { StateDigest } from './replica/digest.js';
+export { loadPlugin } from './replica/plugin-loader.js';
+export { DataDirLockedError, PluginError, SnapshotError } from './replica/replica-errors.js';
+export { Replica, startReplica } from './replica/replica-host.js';
+export type { ReplicaLogger } from './replica/replica-logger.js';
+export type { ReplicaEvent, ReplicaOptions } from './replica/replica-options.js';
+export type { ApplyContext, StateMachine, StateMachineFactory } from './replica/state-machine.js';
 export { type Message, Subscriber, type SubscriberOptions } from './subscriber.js';

@@ -3,6 +3,7 @@ import { hideBin } from 'yargs/helpers';
 import { devCommand } from './dev-command.js';
 import { nodeCommand } from './node-command.js';
 import { publishCommand } from './publish-command.js';
+import { replicaCommand } from './replica-command.js';
 import { statusCommand } from './status-command.js';
 import { tailCommand } from './tail-command.js';
 import { transferLeaderCommand } from './transfer-leader-command.js';
@@ -14,6 +15,7 @@ const commands = [
   tailCommand,
   statusCommand,
   transferLeaderCommand,
+  replicaCommand,
 ];
 
 let cli = yargs(hideBin(process.argv))

@@ -36,6 +36,8 @@ export class ReplicaRegistry {
     record.report = report;
     record.receivedMs = nowMs;
     if (report.digest === '' || report.digestSeq === 0) return;
+    // Periodic reports repeat the latest digest: compare (and log) each digest once.
+    if (record.digests.get(report.digestSeq) === report.digest) return;
     record.digests.set(report.digestSeq, report.digest);
     if (record.digests.size > LIMITS.maxDigestsPerReplica) {
       record.digests.delete(record.digests.keys().next().value as number);
@@ -68,6 +70,8 @@ export class ReplicaRegistry {
   }
 
   putSnapshot(snapshot: ordo.PutSnapshot): void {
+    // A diverged replica's state must not seed late joiners.
+    if ((this.replicas.get(snapshot.replicaId)?.divergedAtSeq ?? 0) > 0) return;
     const current = this.snapshots.get(snapshot.plugin);
     if (current !== undefined && (current.seq ?? 0) >= snapshot.seq) return;
     if (current === undefined && this.snapshots.size >= LIMITS.maxSnapshotPlugins) return;

@@ -1,0 +1,163 @@
+import type { Argv } from 'yargs';
+import { AdminClient } from '../../clients/admin.js';
+import { InvalidRequestError } from '../../clients/errors.js';
+import { loadPlugin } from '../../clients/replica/plugin-loader.js';
+import { replicaFaultsFromEnv } from '../../clients/replica/replica-faults.js';
+import { startReplica } from '../../clients/replica/replica-host.js';
+import { defaultReplicaLogger } from '../../clients/replica/replica-logger.js';
+import type { ReplicaEvent } from '../../clients/replica/replica-options.js';
+import { brokersOption, parseBrokers } from './brokers.js';
+
+/** How long `--query` waits for the replica to catch up with the cluster's commit point. */
+const queryCatchUpTimeoutMs = 120_000;
+
+export function replicaCommand(yargs: Argv): Argv {
+  return yargs.command(
+    'replica',
+    'Host a replicated app plugin: apply the committed stream to it, snapshot, report digests',
+    (y) =>
+      y
+        .option('brokers', brokersOption)
+        .option('plugin', {
+          type: 'string',
+          demandOption: true,
+          describe: 'Plugin module (default-exports () => StateMachine)',
+        })
+        .option('data', {
+          type: 'string',
+          demandOption: true,
+          describe: 'Data folder: snapshots, replica id, lock',
+        })
+        .option('id', {
+          type: 'string',
+          describe: 'Replica id (default: generated once, kept in the data folder)',
+        })
+        .option('name', {
+          type: 'string',
+          describe:
+            "App name replicas share (default: the module's pluginName, else its file name)",
+        })
+        .option('topic', {
+          type: 'string',
+          array: true,
+          describe: 'Only messages on these topics (repeatable)',
+        })
+        .option('snapshot-every', {
+          type: 'number',
+          describe: 'Snapshot after this many messages (default 100000)',
+        })
+        .option('snapshot-interval-ms', {
+          type: 'number',
+          describe: 'Snapshot at least this often when anything changed (default 60000)',
+        })
+        .option('digest-every', {
+          type: 'number',
+          describe: 'Digest the state at every multiple of this seq (default 10000)',
+        })
+        .option('report-interval-ms', {
+          type: 'number',
+          describe: 'Report progress to the brokers this often (default 1000)',
+        })
+        .option('query', {
+          type: 'string',
+          describe:
+            'Catch up read-only with the commit point, print the answer to this JSON query, exit',
+        })
+        .option('json', {
+          type: 'boolean',
+          default: false,
+          describe: 'Print events as JSON lines on stdout',
+        })
+        .example(
+          '$0 replica --brokers 127.0.0.1:7001 --plugin dist/clients/examples/kv-store.js --data /tmp/kv-1',
+          'run a replica',
+        )
+        .example(
+          `$0 replica --brokers 127.0.0.1:7001 --plugin dist/clients/examples/kv-store.js --data /tmp/kv-1 --query '{"op":"size"}'`,
+          'query it',
+        ),
+    async (argv) => {
+      const brokers = parseBrokers(argv.brokers);
+      const loaded = await loadPlugin(argv.plugin);
+      const plugin = argv.name ?? loaded.name;
+      const query = argv.query === undefined ? undefined : parseQuery(argv.query);
+      const print = (event: Record<string, unknown>) => {
+        if (argv.json) process.stdout.write(`${JSON.stringify(event)}\n`);
+      };
+      const replica = await startReplica({
+        brokers,
+        plugin,
+        stateMachine: loaded.factory,
+        dataDir: argv.data,
+        readOnly: query !== undefined,
+        logger: defaultReplicaLogger('replica', query === undefined ? 'info' : 'warn'),
+        faults: replicaFaultsFromEnv(process.env['ORDO_TEST_REPLICA_FAULTS']),
+        onEvent: (event: ReplicaEvent) => {
+          const { type, ...fields } = event;
+          print({ event: type, ...fields });
+        },
+        ...(argv.id === undefined ? {} : { replicaId: argv.id }),
+        ...(argv.topic === undefined ? {} : { topics: argv.topic }),
+        ...(argv['snapshot-every'] === undefined
+          ? {}
+          : { snapshotEveryMessages: argv['snapshot-every'] }),
+        ...(argv['snapshot-interval-ms'] === undefined
+          ? {}
+          : { snapshotIntervalMs: argv['snapshot-interval-ms'] }),
+        ...(argv['digest-every'] === undefined ? {} : { digestIntervalSeqs: argv['digest-every'] }),
+        ...(argv['report-interval-ms'] === undefined
+          ? {}
+          : { reportIntervalMs: argv['report-interval-ms'] }),
+      });
+      if (query !== undefined) {
+        try {
+          await replica.whenApplied(await commitSeq(brokers), queryCatchUpTimeoutMs);
+          console.log(JSON.stringify(replica.query(query), null, 2));
+        } finally {
+          await replica.close();
+        }
+        return;
+      }
+      print({
+        event: 'ready',
+        replicaId: replica.replicaId,
+        plugin,
+        seq: replica.appliedSeq,
+        pid: process.pid,
+      });
+      const stop = () => void replica.close();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        await replica.done;
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+    },
+  );
+}
+
+function parseQuery(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new InvalidRequestError(`--query must be JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** The highest commit seq any broker reports: what a query must reflect to be current. */
+async function commitSeq(brokers: string[]): Promise<number> {
+  const admin = new AdminClient(brokers);
+  try {
+    const all = await admin.statusAll();
+    const seqs = all.flatMap((b) => (b.status === null ? [] : [b.status.commitSeq]));
+    if (seqs.length === 0)
+      throw new InvalidRequestError('no broker answered: cannot tell how far to catch up');
+    return Math.max(...seqs);
+  } finally {
+    admin.close();
+  }
+}
