@@ -1,0 +1,67 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { AdminClient, Publisher, SeqUnavailableError, Subscriber } from '../../clients/index.js';
+import { collect, eventually, startCluster } from '../helpers/cluster.js';
+
+test('a subscriber asking for a seq older than the log start gets a clear error naming the oldest available seq', async (t) => {
+  const cluster = await startCluster(t, { configOverrides: { memoryLogEntries: 100 } });
+  const publisher = new Publisher({ brokers: cluster.clientEndpoints });
+  t.teardown(() => publisher.close());
+  await Promise.all(Array.from({ length: 500 }, (_, i) => publisher.publish('old', `m${i}`)));
+  const admin = new AdminClient(cluster.clientEndpoints);
+  t.teardown(() => admin.close());
+  const endpoint = cluster.clientEndpoints[0]!;
+  const firstSeq = await eventually(
+    async () => {
+      const s = await admin.status(endpoint);
+      return s.firstSeq > 1 ? s.firstSeq : null;
+    },
+    5000,
+    'retention to drop old entries',
+  );
+  const subscriber = new Subscriber({ brokers: [endpoint], fromSeq: 1 });
+  t.teardown(() => subscriber.close());
+  const error = await t.throwsAsync(
+    collect(subscriber, () => false, 5000),
+    { instanceOf: SeqUnavailableError },
+  );
+  t.true(
+    (error?.firstAvailableSeq ?? 0) >= firstSeq,
+    `firstAvailableSeq ${error?.firstAvailableSeq}`,
+  );
+  t.regex(error?.message ?? '', /oldest available seq is \d+/);
+
+  // Reading from the oldest available seq works.
+  const fromOldest = new Subscriber({ brokers: [endpoint], fromSeq: error!.firstAvailableSeq });
+  t.teardown(() => fromOldest.close());
+  const messages = await collect(fromOldest, (m) => m.length >= 10, 5000);
+  t.is(messages[0]!.seq, error!.firstAvailableSeq);
+});
+
+test('a node whose log has a corrupt record in the middle refuses to start, naming the file and seq, and keeps its data', async (t) => {
+  const lines: string[] = [];
+  const cluster = await startCluster(t, { fsync: 'always', logs: (_id, line) => lines.push(line) });
+  const publisher = new Publisher({ brokers: cluster.clientEndpoints });
+  t.teardown(() => publisher.close());
+  await Promise.all(
+    Array.from({ length: 200 }, (_, i) => publisher.publish('corrupt', `payload-number-${i}`)),
+  );
+  const victim = cluster.nodes[0]!;
+  await cluster.signalNode(victim.id, 'SIGTERM');
+  const logDir = join(cluster.dataDir, victim.id, 'log');
+  const segment = join(logDir, readdirSync(logDir).find((f) => f.endsWith('.log'))!);
+  const bytes = readFileSync(segment);
+  // Flip one bit in the payload of a record in the middle of the segment.
+  const at = bytes.indexOf(Buffer.from('payload-number-100'));
+  t.true(at > 0);
+  bytes[at + 3]! ^= 0x01;
+  writeFileSync(segment, bytes);
+  const size = bytes.length;
+  await t.throwsAsync(cluster.startNode(victim.id), { message: /exited before it was ready/ });
+  t.true(
+    lines.some((l) => /CorruptLogError/.test(l) && l.includes(segment)),
+    'the log names the corrupt file',
+  );
+  t.is(readFileSync(segment).length, size, 'the node must not delete data');
+});
