@@ -9,6 +9,8 @@ export interface NodeView {
   readonly leaderId: string;
   readonly commitSeq: number;
   readonly electionsStarted: number;
+  /** Hash of the stored log; only durable log stores provide one, so empty means an in-memory log. */
+  readonly logChainHash: string;
 }
 
 /** Every node's view at one moment; unreachable nodes are missing. */
@@ -32,6 +34,7 @@ export async function viewCluster(admin: AdminClient): Promise<ClusterView> {
       leaderId: s.leaderId,
       commitSeq: Number(s.commitSeq),
       electionsStarted: Number(s.electionsStarted),
+      logChainHash: s.logChainHash ?? '',
     });
   }
   return { nodes, unreachable: all.length - nodes.length };

@@ -1,6 +1,7 @@
 import type { BenchArgs } from './args.js';
 import { sleep, type Worker, type WorkerSet, wallNowMs } from './children.js';
 import {
+  adminFor,
   electionsBetween,
   leaderOf,
   maxEpoch,
@@ -9,7 +10,7 @@ import {
 } from './cluster-health.js';
 import type { FirstAckAnswer, PhaseResult, SteadyCommand } from './load-protocol.js';
 import { LoadRig } from './load-rig.js';
-import { machine } from './machine.js';
+import { machine, revision } from './machine.js';
 import { formatMs, formatTable, printJsonLine } from './report.js';
 import { percentileOf, round } from './stats.js';
 import { header, log } from './throughput.js';
@@ -18,6 +19,8 @@ interface Trial {
   readonly trial: number;
   readonly killed: string;
   readonly newLeader: string | null;
+  /** From the kill until a surviving node reports itself sequencer of a newer epoch (the cluster's share of the failover). */
+  readonly electedMs: number | null;
   /** From the kill to the ack of the first message published after it; null when none came in time. */
   readonly failoverMs: number | null;
   readonly elections: number;
@@ -33,6 +36,9 @@ const healthyTimeoutMs = 30_000;
 const settleMs = 1000;
 /** Bound on one trial, used to bound the steady publisher as a whole. */
 const trialBoundMs = commitTimeoutMs + healthyTimeoutMs + settleMs + 5000;
+
+/** How often the surviving nodes are asked whether they elected a sequencer. */
+const electionPollMs = 5;
 
 const targets = { p50Ms: 400, p99Ms: 1000 };
 
@@ -77,6 +83,13 @@ export async function failoverBench(workers: WorkerSet, args: BenchArgs): Promis
       const killMs = wallNowMs();
       await rig.cluster.signalNode(leader.id, 'SIGKILL');
       publisher.send({ type: 'firstAckAfter', queryId: trial, afterMs: killMs });
+      const survivors = rig.cluster.nodes
+        .filter((n) => n.id !== leader.id)
+        .map((n) => n.clientEndpoint);
+      // Started now and awaited later: a failure of the watch only loses that figure.
+      const elected = watchElection(survivors, leader.epoch, killMs, commitTimeoutMs).catch(
+        () => null,
+      );
       let failoverMs: number | null = null;
       try {
         const answer = await answerTo(publisher, trial, commitTimeoutMs);
@@ -84,14 +97,15 @@ export async function failoverBench(workers: WorkerSet, args: BenchArgs): Promis
       } catch (error) {
         log(`trial ${trial}: ${(error as Error).message}`);
       }
-      const newLeader = leaderOf(await viewCluster(rig.admin))?.id ?? null;
+      const election = await elected;
       const restartMs = Date.now();
       await rig.cluster.startNode(leader.id);
       const after = await waitHealthy(rig.admin, args.nodes, healthyTimeoutMs);
       const result: Trial = {
         trial,
         killed: leader.id,
-        newLeader,
+        newLeader: election?.leaderId ?? null,
+        electedMs: election?.electedMs ?? null,
         failoverMs,
         elections: electionsBetween(before, after, [leader.id]),
         epochsAdvanced: maxEpoch(after) - maxEpoch(before),
@@ -100,6 +114,7 @@ export async function failoverBench(workers: WorkerSet, args: BenchArgs): Promis
       trials.push(result);
       log(
         `trial ${trial}/${args.trials}: killed ${result.killed}, new sequencer ${result.newLeader}, ` +
+          `elected after ${result.electedMs === null ? 'none' : formatMs(result.electedMs)}, ` +
           `first commit after ${failoverMs === null ? 'none' : formatMs(failoverMs)}, elections ${result.elections}, epochs +${result.epochsAdvanced}`,
       );
       await sleep(settleMs);
@@ -110,6 +125,31 @@ export async function failoverBench(workers: WorkerSet, args: BenchArgs): Promis
     await rig.stop();
   }
   report(args, trials, steadyResult);
+}
+
+/**
+ * Polls the surviving nodes (never the dead one, whose status requests would
+ * only time out) until one reports itself sequencer of an epoch newer than
+ * `oldEpoch`; resolves with who and when, or null after `timeoutMs`.
+ */
+async function watchElection(
+  endpoints: readonly string[],
+  oldEpoch: number,
+  killMs: number,
+  timeoutMs: number,
+): Promise<{ leaderId: string; electedMs: number } | null> {
+  const admin = adminFor(endpoints);
+  try {
+    while (wallNowMs() - killMs < timeoutMs) {
+      const leader = leaderOf(await viewCluster(admin));
+      if (leader !== null && leader.epoch > oldEpoch)
+        return { leaderId: leader.id, electedMs: round(wallNowMs() - killMs, 1) };
+      await sleep(electionPollMs);
+    }
+    return null;
+  } finally {
+    admin.close();
+  }
 }
 
 /** The answer to query `queryId`; a late answer to an earlier trial's query is skipped. */
@@ -130,6 +170,7 @@ async function answerTo(
 
 function report(args: BenchArgs, trials: readonly Trial[], steady: PhaseResult | null): void {
   const times = trials.map((t) => t.failoverMs).filter((ms): ms is number => ms !== null);
+  const elected = trials.map((t) => t.electedMs).filter((ms): ms is number => ms !== null);
   const p50Ms = percentileOf(times, 0.5);
   const p99Ms = percentileOf(times, 0.99);
   const elections = trials.reduce((total, t) => total + t.elections, 0);
@@ -145,6 +186,7 @@ function report(args: BenchArgs, trials: readonly Trial[], steady: PhaseResult |
         'trial',
         'killed',
         'new sequencer',
+        'kill -> elected',
         'kill -> next commit',
         'elections',
         'epochs +',
@@ -154,6 +196,7 @@ function report(args: BenchArgs, trials: readonly Trial[], steady: PhaseResult |
         String(t.trial),
         t.killed,
         t.newLeader ?? 'none',
+        t.electedMs === null ? 'none' : formatMs(t.electedMs),
         t.failoverMs === null ? 'timeout' : formatMs(t.failoverMs),
         String(t.elections),
         String(t.epochsAdvanced),
@@ -176,6 +219,10 @@ function report(args: BenchArgs, trials: readonly Trial[], steady: PhaseResult |
           `${formatMs(p99Ms)} (target < ${targets.p99Ms} ms: ${p99Ms < targets.p99Ms ? 'met' : 'MISSED'})`,
         ],
         [
+          'kill -> elected p50 / p99 (cluster side)',
+          `${formatMs(percentileOf(elected, 0.5))} / ${formatMs(percentileOf(elected, 0.99))}`,
+        ],
+        [
           'kill -> next commit min / max',
           `${formatMs(Math.min(...times))} / ${formatMs(Math.max(...times))}`,
         ],
@@ -196,12 +243,15 @@ function report(args: BenchArgs, trials: readonly Trial[], steady: PhaseResult |
       bench: 'failover',
       date: new Date().toISOString(),
       machine: machine(),
+      revision: revision(),
       fsync: args.fsync,
       rateMessagesPerSecond: args.rateMessagesPerSecond,
       requestTimeoutMs: args.requestTimeoutMs,
       trials,
       p50Ms,
       p99Ms,
+      electedP50Ms: percentileOf(elected, 0.5),
+      electedP99Ms: percentileOf(elected, 0.99),
       timedOut,
       elections,
       epochs,

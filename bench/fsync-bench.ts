@@ -1,6 +1,6 @@
 import type { BenchArgs } from './args.js';
 import type { WorkerSet } from './children.js';
-import { machine } from './machine.js';
+import { machine, revision } from './machine.js';
 import { formatMs, formatTable, printJsonLine } from './report.js';
 import { type ClusterRun, header, log, notes, runClusterPhases } from './throughput.js';
 
@@ -51,5 +51,11 @@ export async function fsyncBench(workers: WorkerSet, args: BenchArgs): Promise<v
     else console.log(notes(run));
   }
   if (args.json)
-    printJsonLine({ bench: 'fsync', date: new Date().toISOString(), machine: machine(), runs });
+    printJsonLine({
+      bench: 'fsync',
+      date: new Date().toISOString(),
+      machine: machine(),
+      revision: revision(),
+      runs,
+    });
 }

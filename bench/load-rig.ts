@@ -1,5 +1,6 @@
 import { readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AdminClient } from '../clients/admin.js';
 import { LocalCluster } from '../src/cluster/local-cluster.js';
 import type { FsyncPolicy } from '../src/node/cluster-config.js';
@@ -33,6 +34,8 @@ export interface PhaseSummary {
   readonly unfinished: number;
   readonly firstError: string | null;
 }
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
 
 /** Beyond the time a phase is asked to run, how long the driver waits for its result. */
 const phaseSlackMs = 60_000;
@@ -73,7 +76,9 @@ export class LoadRig {
   static async start(workers: WorkerSet, options: RigOptions): Promise<LoadRig> {
     const nodeEnv: Record<string, string> = {};
     if (options.profileDir !== null) {
-      nodeEnv['NODE_OPTIONS'] = `--cpu-prof --cpu-prof-dir=${join(options.profileDir, 'nodes')}`;
+      nodeEnv['NODE_OPTIONS'] =
+        `--import=${pathToFileURL(join(benchDir, 'cpu-profile-preload.js')).href}`;
+      nodeEnv['ORDO_BENCH_PROFILE_DIR'] = join(options.profileDir, 'nodes');
     }
     const nodeLog = new NodeLogTally();
     const cluster = await LocalCluster.start({
@@ -118,10 +123,16 @@ export class LoadRig {
     return rig;
   }
 
-  /** Files the nodes wrote into the data folder besides the cluster config: 0 means the log stayed in memory. */
-  dataFileCount(): number {
+  /**
+   * Whether the nodes really keep their log on disk: only a durable log store
+   * reports a chain hash in its status, and only it writes segment files
+   * (metadata files alone do not count, the in-memory log writes those too).
+   */
+  async durableLogInUse(): Promise<boolean> {
+    const view = await viewCluster(this.admin);
+    if (view.nodes.some((n) => n.logChainHash !== '')) return true;
     const entries = readdirSync(this.cluster.dataDir, { recursive: true, withFileTypes: true });
-    return entries.filter((e) => e.isFile() && e.name !== 'cluster.json').length;
+    return entries.some((e) => e.isFile() && /[\\/]log([\\/]|$)/.test(join(e.parentPath, e.name)));
   }
 
   /** Every publisher publishes as fast as its window allows; the window opens after `warmupMs`. */

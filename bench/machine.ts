@@ -1,4 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { cpus, platform, release, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project root: the compiled file is dist/bench/machine.js. */
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The machine a figure was taken on: without it a throughput number means little. */
 export function machine(): {
@@ -16,4 +22,24 @@ export function machine(): {
     node: process.version,
     platform: `${platform()} ${release()}`,
   };
+}
+
+/**
+ * The code a figure was taken on: the commit, plus a mark when src/ or
+ * clients/ had uncommitted changes (other engineers work in the same tree).
+ */
+export function revision(): string {
+  try {
+    const run = (args: string[]) =>
+      execFileSync('git', args, {
+        cwd: root,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
+    const commit = run(['rev-parse', '--short', 'HEAD']);
+    const dirty = run(['status', '--porcelain', '--', 'src', 'clients', 'proto']) !== '';
+    return dirty ? `${commit}+uncommitted` : commit;
+  } catch {
+    return 'unknown';
+  }
 }

@@ -46,6 +46,12 @@ async function main(): Promise<void> {
       process.exit(signal === 'SIGINT' ? 130 : 143);
     });
   }
+  // The same for a bug in a benchmark that escapes its own clean-up.
+  process.once('uncaughtException', (error) => {
+    console.error(`benchmark '${args.name}' crashed: ${error.stack ?? error}`);
+    workers.killAllNow();
+    process.exit(1);
+  });
   try {
     await bench(workers, args);
   } catch (error) {

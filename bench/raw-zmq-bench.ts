@@ -1,6 +1,6 @@
 import type { BenchArgs } from './args.js';
 import type { WorkerSet } from './children.js';
-import { machine } from './machine.js';
+import { machine, revision } from './machine.js';
 import { measureRawPair } from './raw-zmq.js';
 import { formatTable, printJsonLine } from './report.js';
 
@@ -30,6 +30,7 @@ export async function rawZmqBench(workers: WorkerSet, args: BenchArgs): Promise<
       bench: 'raw-zmq',
       date: new Date().toISOString(),
       machine: machine(),
+      revision: revision(),
       single,
       packed,
     });

@@ -2,7 +2,7 @@ import type { BenchArgs } from './args.js';
 import type { WorkerSet } from './children.js';
 import { electionsBetween, maxEpoch, viewCluster } from './cluster-health.js';
 import { LoadRig } from './load-rig.js';
-import { machine } from './machine.js';
+import { machine, revision } from './machine.js';
 import { formatTable, printJsonLine } from './report.js';
 import { header, log, phaseTable } from './throughput.js';
 
@@ -34,6 +34,7 @@ export async function stabilityBench(workers: WorkerSet, args: BenchArgs): Promi
       bench: 'stability',
       date: new Date().toISOString(),
       machine: machine(),
+      revision: revision(),
       seconds,
       fsync: args.fsync,
       elections,

@@ -1,7 +1,7 @@
 import type { BenchArgs } from './args.js';
 import type { WorkerSet } from './children.js';
 import { LoadRig, type PhaseSummary } from './load-rig.js';
-import { machine } from './machine.js';
+import { machine, revision } from './machine.js';
 import { measureRawPair, type RawZmqResult } from './raw-zmq.js';
 import { formatMs, formatNumber, formatTable, printJsonLine } from './report.js';
 import { round } from './stats.js';
@@ -56,9 +56,9 @@ export async function runClusterPhases(
     );
   }
   try {
-    if (fsync !== 'memory' && rig.dataFileCount() === 0) {
+    if (fsync !== 'memory' && !(await rig.durableLogInUse())) {
       return unavailable(
-        `fsync=${fsync} not available yet: the nodes wrote nothing to their data folder (src/node/storage-factory.ts still gives them the in-memory log)`,
+        `fsync=${fsync} not available yet: the nodes kept their log in memory (src/node/storage-factory.ts does not give them the disk log store)`,
       );
     }
     const seconds = args.seconds ?? 10;
@@ -135,6 +135,7 @@ export async function throughputBench(workers: WorkerSet, args: BenchArgs): Prom
     bench: 'throughput',
     date: new Date().toISOString(),
     machine: machine(),
+    revision: revision(),
     nodes: args.nodes,
     publishers: args.publishers,
     windowMessages: args.windowMessages,
@@ -187,7 +188,7 @@ export async function throughputBench(workers: WorkerSet, args: BenchArgs): Prom
 export function header(args: BenchArgs): string {
   const m = machine();
   return [
-    `Ordo benchmark, ${new Date().toISOString()}`,
+    `Ordo benchmark, ${new Date().toISOString()}, code ${revision()}`,
     `machine: ${m.cpus} x ${m.cpuModel}, Node ${m.node}, ${m.platform}`,
     `cluster: ${args.nodes} nodes on this machine; ${args.publishers} publisher processes, window ${args.windowMessages} msgs each; ${args.payloadBytes}-byte messages; quorum acks`,
   ].join('\n');
