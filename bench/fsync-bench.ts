@@ -46,10 +46,7 @@ export async function fsyncBench(workers: WorkerSet, args: BenchArgs): Promise<v
       ),
     ),
   );
-  for (const run of runs) {
-    if (!run.available) console.log(`\n${run.unavailableReason}`);
-    else console.log(notes(run));
-  }
+  console.log(notes(runs));
   if (args.json)
     printJsonLine({
       bench: 'fsync',

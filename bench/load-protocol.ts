@@ -75,6 +75,8 @@ export interface PhaseResult {
   readonly unfinished: number;
   /** Acks that arrived inside the measurement window. */
   readonly windowAcks: number;
+  /** Longest time inside the window without any ack. */
+  readonly maxAckGapMs: number;
   /** Length of the measurement window actually used (shorter when maxMessages ended it). */
   readonly windowMs: number;
   /** publish() to ack, for messages published inside the measurement window. */

@@ -28,6 +28,8 @@ export interface PhaseSummary {
   /** The sequencer's commitSeq growth per second over the same window, as a cross-check. */
   readonly clusterCommitsPerSecond: number;
   readonly latency: LatencySummary;
+  /** Longest time inside the window in which some publisher received no ack (a stall). */
+  readonly maxAckGapMs: number;
   readonly published: number;
   readonly acked: number;
   readonly failed: number;
@@ -207,6 +209,7 @@ export class LoadRig {
       ackedPerSecond: round(ackedPerSecond, 0),
       clusterCommitsPerSecond: round(((toCommit - fromCommit) * 1000) / durationMs, 0),
       latency: summarize(latency),
+      maxAckGapMs: round(Math.max(...phases.map((p) => p.maxAckGapMs)), 1),
       published: sum((p) => p.published),
       acked: sum((p) => p.acked),
       failed: sum((p) => p.failed),

@@ -41,6 +41,9 @@ class Phase {
   failed = 0;
   inFlight = 0;
   windowAcks = 0;
+  /** Longest time inside the window without any ack: a stall of the cluster or of this process. */
+  maxAckGapMs = 0;
+  private lastAckMs = Number.NaN;
   firstError: string | null = null;
   readonly latency = new LatencyHistogram();
   private wake: (() => void) | null = null;
@@ -61,7 +64,13 @@ class Phase {
         this.acked++;
         if (publishMs >= this.measureFromMs && publishMs < this.measureToMs)
           this.latency.record(ackMs - publishMs);
-        if (ackMs >= this.measureFromMs && ackMs < this.measureToMs) this.windowAcks++;
+        if (ackMs >= this.measureFromMs && ackMs < this.measureToMs) {
+          this.windowAcks++;
+          const gapMs =
+            ackMs - (Number.isNaN(this.lastAckMs) ? this.measureFromMs : this.lastAckMs);
+          if (gapMs > this.maxAckGapMs) this.maxAckGapMs = gapMs;
+        }
+        this.lastAckMs = ackMs;
         onAck({ publishMs, ackMs, seq: ack.seq });
         this.settled();
       },
@@ -94,6 +103,7 @@ class Phase {
       failed: this.failed,
       unfinished: this.inFlight,
       windowAcks: this.windowAcks,
+      maxAckGapMs: this.maxAckGapMs,
       windowMs,
       latency: this.latency.toData(),
       firstError: this.firstError,

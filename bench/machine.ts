@@ -1,10 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { cpus, platform, release, totalmem } from 'node:os';
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The project root: the compiled file is dist/bench/machine.js. */
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * The 1-minute load average when the benchmark started (this module loads
+ * first thing): other work on the machine competes for the same cores.
+ */
+export const loadAtStart = loadavg()[0]!;
 
 /** The machine a figure was taken on: without it a throughput number means little. */
 export function machine(): {

@@ -1,7 +1,7 @@
 import type { BenchArgs } from './args.js';
 import type { WorkerSet } from './children.js';
 import { LoadRig, type PhaseSummary } from './load-rig.js';
-import { machine, revision } from './machine.js';
+import { loadAtStart, machine, revision } from './machine.js';
 import { measureRawPair, type RawZmqResult } from './raw-zmq.js';
 import { formatMs, formatNumber, formatTable, printJsonLine } from './report.js';
 import { round } from './stats.js';
@@ -136,6 +136,7 @@ export async function throughputBench(workers: WorkerSet, args: BenchArgs): Prom
     date: new Date().toISOString(),
     machine: machine(),
     revision: revision(),
+    loadAverageAtStart: loadAtStart,
     nodes: args.nodes,
     publishers: args.publishers,
     windowMessages: args.windowMessages,
@@ -152,7 +153,6 @@ export async function throughputBench(workers: WorkerSet, args: BenchArgs): Prom
     committedToRawPacked: round(committed / rawPacked, 4),
   };
   console.log(`\n${header(args)}\n`);
-  if (!run.available) console.log(`${run.unavailableReason}\n`);
   if (rawBefore !== null && rawAfter !== null) {
     console.log(rawTable(args.packedMessages, rawBefore, rawAfter));
     console.log('');
@@ -181,7 +181,7 @@ export async function throughputBench(workers: WorkerSet, args: BenchArgs): Prom
       ],
     ),
   );
-  console.log(notes(run));
+  console.log(notes([run]));
   if (args.json) printJsonLine(result);
 }
 
@@ -189,7 +189,7 @@ export function header(args: BenchArgs): string {
   const m = machine();
   return [
     `Ordo benchmark, ${new Date().toISOString()}, code ${revision()}`,
-    `machine: ${m.cpus} x ${m.cpuModel}, Node ${m.node}, ${m.platform}`,
+    `machine: ${m.cpus} x ${m.cpuModel}, Node ${m.node}, ${m.platform}; load average at start ${loadAtStart.toFixed(2)}`,
     `cluster: ${args.nodes} nodes on this machine; ${args.publishers} publisher processes, window ${args.windowMessages} msgs each; ${args.payloadBytes}-byte messages; quorum acks`,
   ].join('\n');
 }
@@ -224,13 +224,14 @@ export function phaseTable(rows: readonly (readonly [string, PhaseSummary | null
       'p99',
       'p99.9',
       'max',
+      'max ack gap',
       'published',
       'failed',
       'unfinished',
     ],
     rows.map(([label, s]) =>
       s === null
-        ? [label, 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a']
+        ? [label, 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a']
         : [
             label,
             s.ackedPerSecond,
@@ -239,6 +240,7 @@ export function phaseTable(rows: readonly (readonly [string, PhaseSummary | null
             formatMs(s.latency.p99Ms),
             formatMs(s.latency.p999Ms),
             formatMs(s.latency.maxMs),
+            formatMs(s.maxAckGapMs),
             s.published,
             s.failed,
             s.unfinished,
@@ -262,7 +264,7 @@ function formatRatio(ratio: number): string {
   return Number.isFinite(ratio) ? `${formatNumber(ratio * 100, 1)}%` : 'n/a';
 }
 
-export function notes(run: ClusterRun): string {
+export function notes(runs: readonly ClusterRun[]): string {
   const lines = [
     '',
     'notes:',
@@ -272,11 +274,15 @@ export function notes(run: ClusterRun): string {
     '  message waits in the client behind the window (about window x publishers / throughput);',
     '  the moderate phase (a fixed rate well below the maximum) shows the unloaded latency.',
   ];
-  const firstError = run.saturated?.firstError ?? run.moderate?.firstError ?? null;
-  if (firstError !== null) lines.push(`- first publish error: ${firstError}`);
-  if (run.nodeWarnings > 0)
-    lines.push(
-      `- the nodes logged ${run.nodeWarnings} warnings/errors, first: ${run.firstNodeWarnings.join(' | ')}`,
-    );
+  for (const run of runs) {
+    if (!run.available) lines.push(`- ${run.unavailableReason}`);
+    const firstError = run.saturated?.firstError ?? run.moderate?.firstError ?? null;
+    if (firstError !== null) lines.push(`- fsync=${run.fsync}: first publish error: ${firstError}`);
+    if (run.nodeWarnings > 0) {
+      lines.push(
+        `- fsync=${run.fsync}: the nodes logged ${run.nodeWarnings} warnings/errors, first: ${run.firstNodeWarnings.join(' | ')}`,
+      );
+    }
+  }
   return lines.join('\n');
 }
