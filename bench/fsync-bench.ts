@@ -2,7 +2,7 @@ import type { BenchArgs } from './args.js';
 import type { WorkerSet } from './children.js';
 import { machine, revision } from './machine.js';
 import { formatMs, formatTable, printJsonLine } from './report.js';
-import { type ClusterRun, header, log, notes, runClusterPhases } from './throughput.js';
+import { type ClusterRun, cpuLines, header, log, notes, runClusterPhases } from './throughput.js';
 
 const policies = ['always', 'never'] as const;
 
@@ -45,6 +45,9 @@ export async function fsyncBench(workers: WorkerSet, args: BenchArgs): Promise<v
           : [run.fsync, 'not available yet', '', '', '', '', ''],
       ),
     ),
+  );
+  console.log(
+    cpuLines(runs.map((run) => [`saturated, fsync=${run.fsync}`, run.saturated] as const)),
   );
   console.log(notes(runs));
   if (args.json)

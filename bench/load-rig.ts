@@ -7,6 +7,7 @@ import type { FsyncPolicy } from '../src/node/cluster-config.js';
 import { sleep, type Worker, type WorkerSet, wallNowMs } from './children.js';
 import { adminFor, leaderOf, viewCluster } from './cluster-health.js';
 import type { ConnectCommand, PhaseResult, RateCommand, SaturateCommand } from './load-protocol.js';
+import { CpuMeter } from './proc-cpu.js';
 import { LatencyHistogram, type LatencySummary, round, summarize } from './stats.js';
 
 export interface RigOptions {
@@ -30,11 +31,19 @@ export interface PhaseSummary {
   readonly latency: LatencySummary;
   /** Longest time inside the window in which some publisher received no ack (a stall). */
   readonly maxAckGapMs: number;
+  /** CPU each process used inside the window, in percent of one core (Linux only). */
+  readonly cpuPercent: Record<string, number>;
   readonly published: number;
   readonly acked: number;
   readonly failed: number;
   readonly unfinished: number;
   readonly firstError: string | null;
+}
+
+interface WindowSample {
+  readonly fromCommit: number;
+  readonly toCommit: number;
+  readonly cpuPercent: Record<string, number>;
 }
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -194,9 +203,9 @@ export class LoadRig {
         ),
       ),
     );
-    const commits = this.sampleLeaderCommits(measureFromMs, measureFromMs + durationMs);
+    const sample = this.sampleWindow(measureFromMs, measureFromMs + durationMs);
     const phases = (await results) as unknown as PhaseResult[];
-    const [fromCommit, toCommit] = await commits;
+    const { fromCommit, toCommit, cpuPercent } = await sample;
     const latency = new LatencyHistogram();
     let ackedPerSecond = 0;
     for (const phase of phases) {
@@ -210,6 +219,7 @@ export class LoadRig {
       clusterCommitsPerSecond: round(((toCommit - fromCommit) * 1000) / durationMs, 0),
       latency: summarize(latency),
       maxAckGapMs: round(Math.max(...phases.map((p) => p.maxAckGapMs)), 1),
+      cpuPercent,
       published: sum((p) => p.published),
       acked: sum((p) => p.acked),
       failed: sum((p) => p.failed),
@@ -218,15 +228,32 @@ export class LoadRig {
     };
   }
 
-  /** The sequencer's commitSeq at two instants (NaN when no sequencer answered). */
-  private async sampleLeaderCommits(fromMs: number, toMs: number): Promise<[number, number]> {
-    const commitAt = async (atMs: number): Promise<number> => {
+  /**
+   * The sequencer's commitSeq at the start and the end of the window (NaN
+   * when no sequencer answered), and the CPU each process used in between.
+   */
+  private async sampleWindow(fromMs: number, toMs: number): Promise<WindowSample> {
+    const waitUntil = async (atMs: number) => {
       const waitMs = atMs - wallNowMs();
       if (waitMs > 0) await sleep(waitMs);
-      return leaderOf(await viewCluster(this.admin))?.commitSeq ?? Number.NaN;
     };
-    const from = await commitAt(fromMs);
-    const to = await commitAt(toMs);
-    return [from, to];
+    await waitUntil(fromMs);
+    const first = await viewCluster(this.admin);
+    const pids = new Map<string, number | undefined>();
+    for (const node of this.cluster.nodes) {
+      const role = first.nodes.find((n) => n.id === node.id)?.role ?? 'down';
+      pids.set(`${node.id} (${role})`, node.process?.pid);
+    }
+    for (const loader of this.loaders) pids.set(loader.name, loader.pid);
+    pids.set('driver', process.pid);
+    const meter = new CpuMeter(pids);
+    await waitUntil(toMs);
+    const cpuPercent = meter.read();
+    const last = await viewCluster(this.admin);
+    return {
+      fromCommit: leaderOf(first)?.commitSeq ?? Number.NaN,
+      toCommit: leaderOf(last)?.commitSeq ?? Number.NaN,
+      cpuPercent,
+    };
   }
 }

@@ -4,7 +4,7 @@ import { electionsBetween, maxEpoch, viewCluster } from './cluster-health.js';
 import { LoadRig } from './load-rig.js';
 import { machine, revision } from './machine.js';
 import { formatTable, printJsonLine } from './report.js';
-import { header, log, phaseTable } from './throughput.js';
+import { cpuLines, header, log, phaseTable } from './throughput.js';
 
 /**
  * `npm run bench -- stability [--seconds 60]`: full publish load and no
@@ -47,7 +47,9 @@ export async function stabilityBench(workers: WorkerSet, args: BenchArgs): Promi
       firstNodeWarnings: rig.nodeLog.firstLines,
     };
     console.log(`\n${header(args)}\n`);
-    console.log(phaseTable([[`full load ${seconds} s, fsync=${args.fsync}`, load]]));
+    const phases = [[`full load ${seconds} s, fsync=${args.fsync}`, load]] as const;
+    console.log(phaseTable(phases));
+    console.log(cpuLines(phases));
     console.log('');
     console.log(
       formatTable(

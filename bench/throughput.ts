@@ -157,12 +157,12 @@ export async function throughputBench(workers: WorkerSet, args: BenchArgs): Prom
     console.log(rawTable(args.packedMessages, rawBefore, rawAfter));
     console.log('');
   }
-  console.log(
-    phaseTable([
-      [`saturated, fsync=${args.fsync}`, run.saturated],
-      [`moderate ${rateLabel(run)}`, run.moderate],
-    ]),
-  );
+  const phases = [
+    [`saturated, fsync=${args.fsync}`, run.saturated],
+    [`moderate ${rateLabel(run)}`, run.moderate],
+  ] as const;
+  console.log(phaseTable(phases));
+  console.log(cpuLines(phases));
   console.log('');
   console.log(
     formatTable(
@@ -247,6 +247,20 @@ export function phaseTable(rows: readonly (readonly [string, PhaseSummary | null
           ],
     ),
   );
+}
+
+/** One line per phase: how the cores were shared during its window. */
+export function cpuLines(rows: readonly (readonly [string, PhaseSummary | null])[]): string {
+  const cores = machine().cpus;
+  return rows
+    .filter((row): row is readonly [string, PhaseSummary] => row[1] !== null)
+    .map(([label, s]) => {
+      const entries = Object.entries(s.cpuPercent);
+      const total = entries.reduce((sum, [, percent]) => sum + percent, 0);
+      const parts = entries.map(([name, percent]) => `${name} ${percent}%`).join(', ');
+      return `CPU in window, ${label} (% of one core; ${cores} cores = ${cores * 100}%): ${parts}; total ${total}%`;
+    })
+    .join('\n');
 }
 
 function rateLabel(run: ClusterRun): string {
