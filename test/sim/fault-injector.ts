@@ -4,8 +4,12 @@ import type { SeedPlan } from './seed-plan.js';
 import type { SimCluster } from './sim-cluster.js';
 import type { SimNode } from './sim-node.js';
 
-/** An armed crash that finds no Ready to interrupt within this many ticks strikes between Readies. */
-const ARMED_CRASH_PATIENCE_TICKS = 3;
+/**
+ * An armed crash that finds no Ready writing to the log within this many
+ * ticks strikes between Readies. Followers write only when entries arrive,
+ * so it waits long enough for traffic to reach a quiet node.
+ */
+const ARMED_CRASH_PATIENCE_TICKS = 20;
 
 /**
  * Throws the seed's faults at the cluster during the fault phase: crashes

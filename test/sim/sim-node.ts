@@ -237,10 +237,12 @@ export class SimNode {
           break;
         case 'duplicate':
           this.env.stats.duplicateProposals++;
-          if (result.seq !== null && result.epoch !== null)
+          if (result.seq !== null && result.epoch !== null) {
             this.wait(result.seq, result.epoch, token);
-          else
+          } else {
+            this.env.stats.acksWithoutSeq++;
             this.reply(token, { kind: 'ack', producerSeq: request.producerSeq, seq: result.seq });
+          }
           break;
         case 'outOfOrder':
           this.env.stats.outOfOrderReplies++;
@@ -321,11 +323,10 @@ export class SimNode {
         );
         if (change.role === Role.leader) this.env.onBecameLeader(this.id, change.epoch);
       }
-      // An armed crash waits for a Ready that writes something, where losing power hurts most.
-      if (
-        this.crashArmed &&
-        (ready.entries.length > 0 || ready.truncateAfter !== null || ready.hardState !== null)
-      ) {
+      // An armed crash waits for a Ready that writes to the log, where losing power hurts
+      // most; one that saves only the hard state is struck now and then too.
+      const writesLog = ready.entries.length > 0 || ready.truncateAfter !== null;
+      if (this.crashArmed && (writesLog || (ready.hardState !== null && this.prng.chance(0.2)))) {
         this.crashDuring(ready);
         return;
       }

@@ -25,6 +25,8 @@ export interface SimStats {
   outOfOrderReplies: number;
   busyReplies: number;
   truncatedPublishes: number;
+  /** Acks for a duplicate whose original seq the sequencer no longer knew. */
+  acksWithoutSeq: number;
   packetsSent: number;
   packetsLost: number;
   packetsDuplicated: number;
@@ -56,6 +58,7 @@ export function emptyStats(): SimStats {
     outOfOrderReplies: 0,
     busyReplies: 0,
     truncatedPublishes: 0,
+    acksWithoutSeq: 0,
     packetsSent: 0,
     packetsLost: 0,
     packetsDuplicated: 0,
