@@ -22,6 +22,7 @@ export interface BenchArgs {
   readonly requestTimeoutMs: number | null;
   readonly profileDir: string | null;
   readonly json: boolean;
+  readonly waitIdleSeconds: number;
 }
 
 export const usage = `usage: npm run bench -- [throughput|failover|stability|fsync|raw-zmq|profile-top] [options]
@@ -51,6 +52,7 @@ options:
   --rate N                      failover publish rate, msgs/s (default 1000)
   --request-timeout-ms N        failover: Publisher requestTimeoutMs (default: the Publisher's own)
   --profile DIR                 write V8 CPU profiles of nodes and publishers into DIR
+  --wait-idle S                 wait up to S seconds for other work on the machine to finish (default 0)
   --json                        also print the result as one JSON line`;
 
 function positiveNumber(value: string | undefined, name: string, fallback: number): number {
@@ -84,6 +86,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       'request-timeout-ms': { type: 'string' },
       profile: { type: 'string' },
       json: { type: 'boolean' },
+      'wait-idle': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -118,5 +121,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         : positiveNumber(values['request-timeout-ms'], 'request-timeout-ms', 2000),
     profileDir: values.profile ?? (name === 'profile-top' ? (rest[0] ?? null) : null),
     json: values.json === true,
+    waitIdleSeconds:
+      values['wait-idle'] === undefined ? 0 : positiveNumber(values['wait-idle'], 'wait-idle', 0),
   };
 }

@@ -8,6 +8,7 @@ import { type BenchArgs, parseBenchArgs, usage } from './args.js';
 import { WorkerSet } from './children.js';
 import { failoverBench } from './failover.js';
 import { fsyncBench } from './fsync-bench.js';
+import { checkIdle } from './idle-wait.js';
 import { profileTop } from './profile-top.js';
 import { rawZmqBench } from './raw-zmq-bench.js';
 import { stabilityBench } from './stability.js';
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
     process.exit(1);
   });
   try {
+    if (args.name !== 'profile-top') await checkIdle(args.waitIdleSeconds);
     await bench(workers, args);
   } catch (error) {
     console.error(`benchmark '${args.name}' failed: ${(error as Error).stack ?? error}`);

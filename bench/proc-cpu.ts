@@ -23,16 +23,34 @@ export function cpuTimeMs(pid: number | undefined): number | null {
   }
 }
 
+/** Busy CPU time of the whole machine (all cores, every process) so far, in milliseconds; null without /proc. */
+export function machineBusyMs(): number | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = ticks.slice(0, 8).reduce((sum, t) => sum + t, 0);
+    const idle = ticks[3]! + ticks[4]!;
+    return ((total - idle) * 1000) / ticksPerSecond;
+  } catch {
+    return null;
+  }
+}
+
 /** CPU use of named processes between two instants, as a share of one core (100% = one core busy). */
 export class CpuMeter {
   private readonly startMs = performance.now();
   private readonly start: Map<string, number | null>;
+  private readonly machineStartMs = machineBusyMs();
 
   constructor(private readonly pids: ReadonlyMap<string, number | undefined>) {
     this.start = new Map([...pids].map(([name, pid]) => [name, cpuTimeMs(pid)]));
   }
 
-  /** Percent of one core each process used since construction; processes without figures are left out. */
+  /**
+   * Percent of one core each process used since construction, and under
+   * 'other processes' what the rest of the machine used meanwhile (work
+   * that competed with the benchmark); processes without figures are left out.
+   */
   read(): Record<string, number> {
     const elapsedMs = performance.now() - this.startMs;
     const shares: Record<string, number> = {};
@@ -41,6 +59,12 @@ export class CpuMeter {
       const after = cpuTimeMs(pid);
       if (before == null || after === null || elapsedMs <= 0) continue;
       shares[name] = Math.round(((after - before) * 100) / elapsedMs);
+    }
+    const machineNowMs = machineBusyMs();
+    if (this.machineStartMs !== null && machineNowMs !== null && elapsedMs > 0) {
+      const machinePercent = ((machineNowMs - this.machineStartMs) * 100) / elapsedMs;
+      const ours = Object.values(shares).reduce((sum, percent) => sum + percent, 0);
+      shares['other processes'] = Math.max(0, Math.round(machinePercent - ours));
     }
     return shares;
   }
