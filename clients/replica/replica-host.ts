@@ -366,9 +366,10 @@ export class Replica {
     for (let attempt = 0; !this.closing; attempt++) {
       const record = await this.channel.fetchSnapshot();
       if (record !== null && record.seq + 1 >= firstAvailableSeq && record.seq > this.stateSeq) {
+        // Keep it locally first, so that a restart from here on needs no broker's copy.
         if (this.saving !== null) await this.saving;
+        if (!this.readOnly) await this.trackSave(record, false);
         this.install(record, 'broker');
-        if (!this.readOnly) await this.trackSave({ ...record, plugin: this.plugin }, false);
         return;
       }
       const pauseMs = backoffMs(attempt, 200, REPLICA_DEFAULTS.lateJoinRetryMaxMs);
