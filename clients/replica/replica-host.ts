@@ -390,7 +390,9 @@ export class Replica {
   // ----------------------------------------------------------- snapshots
 
   private maybeSnapshot(): void {
-    if (this.readOnly || this.saving !== null || this.stateSeq <= this.lastSnapshotSeq) return;
+    // No subscriber: not started yet, or joining late, which saves the snapshot it starts from itself.
+    if (this.subscriber === null || this.readOnly || this.saving !== null) return;
+    if (this.stateSeq <= this.lastSnapshotSeq) return;
     const due =
       this.messagesSinceSnapshot >= this.settings.snapshotEveryMessages ||
       Date.now() - this.lastSnapshotMs >= this.settings.snapshotIntervalMs;

@@ -65,7 +65,8 @@ export interface StateMachine<Request = unknown, Response = unknown> {
    * describe the state at one seq. The bytes must be canonical: two replicas
    * in the same state must return identical bytes (sort map keys, avoid
    * floating point formatting that varies), because the digest that detects
-   * divergence is the SHA-256 of these bytes.
+   * divergence is the SHA-256 of these bytes. Return bytes the plugin does
+   * not modify afterwards: the host writes them to disk while applying on.
    */
   snapshot(): Uint8Array;
   /**
