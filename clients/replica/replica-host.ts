@@ -12,6 +12,9 @@ import { REPLICA_DEFAULTS, type ReplicaEvent, type ReplicaOptions } from './repl
 import type { SnapshotRecord } from './snapshot-file.js';
 import type { StateMachine } from './state-machine.js';
 
+/** Longest plugin name or replica id: brokers refuse names over 128 bytes, and a generated id adds a suffix. */
+const maxNameBytes = 100;
+
 interface AppliedWaiter {
   readonly seq: number;
   readonly resolve: () => void;
@@ -27,6 +30,14 @@ interface AppliedWaiter {
 export async function startReplica(options: ReplicaOptions): Promise<Replica> {
   if (options.brokers.length === 0)
     throw new InvalidRequestError('a replica needs at least one broker endpoint');
+  for (const [name, value] of [
+    ['plugin', options.plugin],
+    ['replicaId', options.replicaId],
+  ] as const) {
+    if (value !== undefined && (value.length === 0 || Buffer.byteLength(value) > maxNameBytes)) {
+      throw new InvalidRequestError(`${name} must be 1 to ${maxNameBytes} bytes, got '${value}'`);
+    }
+  }
   for (const name of [
     'snapshotEveryMessages',
     'snapshotIntervalMs',
@@ -47,11 +58,14 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
     readOnly: options.readOnly ?? false,
     snapshots: halt === undefined ? {} : { fault: { ...halt, onHalt: (seq) => onHalt(seq) } },
   });
-  const replica = new Replica(options, dataDir);
-  onHalt = (seq) => replica.onTestHalt(seq);
+  let replica: Replica | undefined;
   try {
+    replica = new Replica(options, dataDir);
+    const created = replica;
+    onHalt = (seq) => created.onTestHalt(seq);
     replica.restoreLocal();
   } catch (error) {
+    replica?.discard();
     await dataDir.close();
     throw error;
   }
@@ -552,6 +566,11 @@ export class Replica {
       digest,
       error: this.failure?.message ?? null,
     });
+  }
+
+  /** @internal Releases the sockets of a replica that failed to start. */
+  discard(): void {
+    this.channel.close();
   }
 
   /** @internal The test fault stopped a snapshot save half-way, for good. */
