@@ -122,10 +122,14 @@ export class LocalCluster {
     child.once('exit', () => {
       if (node.process === child) node.process = null;
     });
-    if (typeof logs === 'function' && child.stderr !== null) {
-      createInterface({ input: child.stderr }).on('line', (line) => logs(id, line));
-    } else if (child.stderr !== null) {
-      child.stderr.resume();
+    // The last lines a node printed explain why it would not start.
+    const lastLines: string[] = [];
+    if (child.stderr !== null) {
+      createInterface({ input: child.stderr }).on('line', (line) => {
+        lastLines.push(line);
+        if (lastLines.length > 10) lastLines.shift();
+        if (typeof logs === 'function') logs(id, line);
+      });
     }
     const timeoutMs = this.options.startTimeoutMs ?? 15_000;
     await new Promise<void>((resolve, reject) => {
@@ -142,7 +146,10 @@ export class LocalCluster {
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`node ${id} exited before it was ready (code ${code}, signal ${signal})`));
+        const why = lastLines.length > 0 ? `:\n  ${lastLines.join('\n  ')}` : '';
+        reject(
+          new Error(`node ${id} exited before it was ready (code ${code}, signal ${signal})${why}`),
+        );
       });
     });
   }
