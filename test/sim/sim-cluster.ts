@@ -25,6 +25,8 @@ export class SimCluster {
   private subStep = 0;
   private readonly byId = new Map<string, SimNode>();
   private readonly publishersById = new Map<string, SimPublisher>();
+  /** Decides the order in which nodes tick, so that no node always goes first. */
+  private readonly tickOrderPrng: Prng;
 
   constructor(
     readonly plan: SeedPlan,
@@ -32,6 +34,7 @@ export class SimCluster {
     private readonly log: (text: string) => void,
   ) {
     this.network = new SimNetwork(prng.fork());
+    this.tickOrderPrng = prng.fork();
     this.network.faults = plan.faults.network;
     const nodeIds = Array.from({ length: plan.nodeCount }, (_, i) => `n${i + 1}`);
     const nodeEnv = {
@@ -69,7 +72,9 @@ export class SimCluster {
 
   runTick(): void {
     this.subStep = this.currentTick * SUB_STEPS_PER_TICK;
-    for (const node of this.nodes) if (node.canRun(this.currentTick)) node.tick();
+    for (const node of this.tickOrderPrng.shuffle(this.nodes.slice())) {
+      if (node.canRun(this.currentTick)) node.tick();
+    }
     for (const publisher of this.publishers) publisher.tick(this.currentTick);
     for (let i = 0; i < SUB_STEPS_PER_TICK; i++) {
       this.subStep = this.currentTick * SUB_STEPS_PER_TICK + i;

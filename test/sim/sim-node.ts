@@ -138,7 +138,11 @@ export class SimNode {
     this.crashArmed = false;
   }
 
-  /** Crashes between Readies: nothing is half written, since each Ready ends with a sync. */
+  /**
+   * Crashes at once. With work pending, power fails part way through
+   * carrying it out; otherwise between Readies, where nothing is half
+   * written because each Ready ends with a sync.
+   */
   crashNow(): void {
     this.guarded(() => this.crashBetweenReadies());
   }
