@@ -32,10 +32,12 @@ export interface ReplicaProcessOptions {
 export class ReplicaProcess {
   readonly events: ProcessEvent[] = [];
   private readonly listeners = new Set<() => void>();
-  private exited: Promise<void>;
+  /** Set on 'close': the process ended and its output was read to the end. */
+  private finished = false;
+  private readonly exited: Promise<void>;
 
   private constructor(private readonly child: ChildProcess) {
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    this.exited = new Promise((resolve) => child.once('close', () => resolve()));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
         this.events.push(JSON.parse(line) as ProcessEvent);
@@ -44,7 +46,8 @@ export class ReplicaProcess {
       }
       for (const listener of this.listeners) listener();
     });
-    child.once('exit', () => {
+    child.once('close', () => {
+      this.finished = true;
       for (const listener of this.listeners) listener();
     });
     if (process.env['ORDO_TEST_LOGS'])
@@ -83,7 +86,7 @@ export class ReplicaProcess {
   }
 
   get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return !this.finished;
   }
 
   /** Resolves with the first event (seen so far or later) that matches, or fails after `timeoutMs`. */
