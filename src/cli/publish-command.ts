@@ -21,6 +21,11 @@ export function publishCommand(yargs: Argv): Argv {
           default: 'quorum' as const,
           describe: 'When the broker answers: at commit (quorum) or when sequenced (weaker)',
         })
+        .option('timeout-ms', {
+          type: 'number',
+          default: 10_000,
+          describe: 'Give up on a message not acknowledged within this long',
+        })
         .option('json', {
           type: 'boolean',
           default: false,
@@ -32,7 +37,11 @@ export function publishCommand(yargs: Argv): Argv {
           'publish m-1..m-1000',
         ),
     async (argv) => {
-      const publisher = new Publisher({ brokers: parseBrokers(argv.brokers), ackMode: argv.ack });
+      const publisher = new Publisher({
+        brokers: parseBrokers(argv.brokers),
+        ackMode: argv.ack,
+        publishTimeoutMs: argv['timeout-ms'],
+      });
       const count = argv.count;
       const payloads =
         count === undefined
