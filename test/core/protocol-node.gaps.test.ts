@@ -270,3 +270,41 @@ test('the sequencer answers repeated rejections at the same point at most once p
     [[2, 3]],
   );
 });
+
+test('the sequencer ignores a NACK for a range beyond its log instead of failing', (t) => {
+  const cluster = electedCluster(['a', 'b', 'c']);
+  cluster.propose('a', [proposal('p', 1)]);
+  cluster.take();
+  const leader = cluster.node('a');
+  const epoch = leader.currentEpoch;
+  leader.step({
+    type: 'nack',
+    epoch,
+    from: 'b',
+    fromSeq: leader.lastSeq + 5,
+    toSeq: leader.lastSeq + 9,
+  });
+  const ready = leader.ready();
+  t.deepEqual(ready.retransmits, []);
+  t.is(messagesOf(ready, 'append').filter((m) => m.entries.length > 0).length, 0);
+});
+
+test('a follower whose NACK was answered only in part asks for the rest at once, without waiting for the retry interval', (t) => {
+  const node = followerAt3({ maxNackRangeEntries: 100 });
+  // Seqs 4..9 were lost; the batch carrying 10 arrives and reveals the gap.
+  node.step(batch(9, 1));
+  t.deepEqual(
+    nacksIn(node).map((n) => [n.fromSeq, n.toSeq]),
+    [[4, 9]],
+  );
+  // A bounded retransmission brings 4..6 only.
+  node.step(batch(3, 3));
+  t.deepEqual(
+    nacksIn(node).map((n) => [n.fromSeq, n.toSeq]),
+    [[7, 9]],
+    'the rest is asked for in the same Ready',
+  );
+  // Nothing answered this time: no new NACK before the retry interval.
+  node.step(heartbeat(10));
+  t.deepEqual(nacksIn(node), []);
+});
