@@ -42,7 +42,7 @@ export interface PublishAck {
 }
 
 interface Outstanding {
-  readonly producerSeq: number;
+  producerSeq: number;
   readonly topic: string;
   readonly payload: Uint8Array;
   readonly createdMs: number;
@@ -82,6 +82,8 @@ export class Publisher {
   private flushQueued = false;
   private readonly deadlineTimer: NodeJS.Timeout;
   private closed = false;
+  /** How often the cluster had forgotten this producer and a new session began. */
+  sessionsRestarted = 0;
 
   constructor(options: PublisherOptions) {
     if (options.brokers.length === 0)
@@ -222,6 +224,7 @@ export class Publisher {
     if (response.body !== 'publish' || publish === undefined || publish === null) return;
     let notLeader = false;
     let mustRetry = false;
+    let forgotten = false;
     for (const result of publish.results ?? []) {
       const message = this.outstanding.get(result.producerSeq ?? 0);
       if (message === undefined) continue;
@@ -244,11 +247,19 @@ export class Publisher {
         case PublishStatus.PUBLISH_STATUS_NOT_LEADER:
           notLeader = true;
           break;
+        case PublishStatus.PUBLISH_STATUS_OUT_OF_ORDER:
+          // The cluster does not know this producer (its bounded dedup table
+          // forgot it) and wants it to start at 1: nothing can dedup the
+          // outstanding messages any more, so they go out in a new session.
+          if ((result.expectedProducerSeq ?? 0) === 1 && message.producerSeq > 1) forgotten = true;
+          mustRetry = true;
+          break;
         default:
-          // BUSY, RETRY, OUT_OF_ORDER: resend in order after a pause.
+          // BUSY, RETRY: resend in order after a pause.
           mustRetry = true;
       }
     }
+    if (forgotten && generation === this.generation) this.startNewSession();
     // Answers to requests sent before the last rewind are stale: only their successes count.
     if (generation !== this.generation) return;
     if (notLeader) {
@@ -264,6 +275,19 @@ export class Publisher {
     } else if (mustRetry) {
       this.rewind(backoffMs(this.attempt++, 5, 500));
     }
+  }
+
+  /** Renumbers the outstanding messages, in order, under a fresh producer id. */
+  private startNewSession(): void {
+    const messages = [...this.outstanding.values()];
+    this.outstanding.clear();
+    this.producerIdValue = `p-${randomUUID()}`;
+    this.nextProducerSeq = 1;
+    for (const message of messages) {
+      message.producerSeq = this.nextProducerSeq++;
+      this.outstanding.set(message.producerSeq, message);
+    }
+    this.sessionsRestarted++;
   }
 
   private followHint(endpoint: string): void {

@@ -78,3 +78,18 @@ test('two publisher instances sharing a producer id (a restarted producer) do no
   t.true(ackAfter.duplicate);
   t.is(ackAfter.seq, ackBefore.seq);
 });
+
+test('a publisher whose producer the cluster has forgotten starts a new producer session instead of retrying forever', async (t) => {
+  // fsync=memory: a restarted cluster has an empty log and knows no producer.
+  const cluster = await startCluster(t);
+  const publisher = new Publisher({ brokers: cluster.clientEndpoints });
+  t.teardown(() => publisher.close());
+  for (let i = 0; i < 5; i++) await publisher.publish('forgotten', `before-${i}`);
+  const oldProducer = publisher.producerId;
+  await Promise.all(cluster.nodes.map((n) => cluster.signalNode(n.id, 'SIGKILL')));
+  await Promise.all(cluster.nodes.map((n) => cluster.startNode(n.id)));
+  const ack = await publisher.publish('forgotten', 'after');
+  t.is(publisher.sessionsRestarted, 1);
+  t.not(ack.producerId, oldProducer);
+  t.is(ack.producerSeq, 1);
+});
