@@ -50,11 +50,23 @@ export function formatStatus(all: readonly BrokerStatus[]): string {
       lines.push(
         `  ${s.id} subscriber ${sub.subscriptionId}: next ${sub.nextSeq}, acked ${sub.ackedSeq}, lag ${sub.lagEntries}`,
       );
-    for (const r of s.replicas) {
-      lines.push(
-        `  ${s.id} replica ${r.replicaId} (${r.plugin}): applied ${r.appliedSeq}, digest@${r.digestSeq} ${r.digest}${r.diverged ? `  DIVERGED at seq ${r.divergedAtSeq}` : ''}`,
-      );
+  }
+  // Replicas report to every node: show each once, with its latest report.
+  const replicas = new Map<string, NonNullable<BrokerStatus['status']>['replicas'][number]>();
+  for (const b of all) {
+    for (const r of b.status?.replicas ?? []) {
+      const id = r.replicaId ?? '';
+      const known = replicas.get(id);
+      if (known === undefined || (r.appliedSeq ?? 0) > (known.appliedSeq ?? 0) || r.diverged) {
+        replicas.set(id, r);
+      }
     }
+  }
+  for (const r of replicas.values()) {
+    const flag = r.diverged ? `  DIVERGED at seq ${r.divergedAtSeq}` : '';
+    lines.push(
+      `  replica ${r.replicaId} (${r.plugin}): applied ${r.appliedSeq}, digest@${r.digestSeq} ${r.digest}${flag}`,
+    );
   }
   return lines.join('\n');
 }
