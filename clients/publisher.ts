@@ -48,7 +48,6 @@ interface Outstanding {
   readonly createdMs: number;
   readonly resolve: (ack: PublishAck) => void;
   readonly reject: (error: Error) => void;
-  sent: boolean;
 }
 
 const { PublishStatus } = ordo;
@@ -71,6 +70,8 @@ export class Publisher {
   private readonly publishTimeoutMs: number;
   private producerIdValue: string;
   private nextProducerSeq: number;
+  /** Messages waiting to be sent (again), in producerSeq order. */
+  private unsent: Outstanding[] = [];
   /** Ordered by producerSeq (insertion order). */
   private readonly outstanding = new Map<number, Outstanding>();
   private readonly roomWaiters: (() => void)[] = [];
@@ -139,8 +140,8 @@ export class Publisher {
         createdMs: Date.now(),
         resolve,
         reject,
-        sent: false,
       });
+      this.unsent.push(this.outstanding.get(producerSeq)!);
       this.queueFlush();
     });
   }
@@ -177,10 +178,12 @@ export class Publisher {
 
   private flushUnsent(): void {
     if (this.closed) return;
+    const unsent = this.unsent;
+    this.unsent = [];
     let batch: Outstanding[] = [];
-    for (const message of this.outstanding.values()) {
-      if (message.sent) continue;
-      message.sent = true;
+    for (const message of unsent) {
+      // Settled meanwhile (a late answer to an earlier attempt): nothing to send.
+      if (this.outstanding.get(message.producerSeq) !== message) continue;
       batch.push(message);
       if (batch.length >= this.maxBatch) {
         this.sendBatch(batch);
@@ -302,7 +305,7 @@ export class Publisher {
   /** Marks every outstanding message unsent and sends them again, in order, after `delayMs`. */
   private rewind(delayMs: number): void {
     this.generation++;
-    for (const message of this.outstanding.values()) message.sent = false;
+    this.unsent = [...this.outstanding.values()];
     if (this.flushTimer !== null) clearTimeout(this.flushTimer);
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null;
