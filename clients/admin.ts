@@ -1,5 +1,5 @@
 import type { ordo } from '../src/wire/schema.js';
-import { BrokerConnection } from './broker-connection.js';
+import { ConnectionPool } from './connection-pool.js';
 import { OrdoError } from './errors.js';
 
 export type NodeStatus = ordo.NodeStatus;
@@ -13,7 +13,7 @@ export interface BrokerStatus {
 
 /** Operator calls: status of every broker, planned hand-over of the sequencer role. */
 export class AdminClient {
-  private readonly connections = new Map<string, BrokerConnection>();
+  private readonly connections = new ConnectionPool();
 
   constructor(
     private readonly brokers: readonly string[],
@@ -21,7 +21,7 @@ export class AdminClient {
   ) {}
 
   async status(endpoint: string): Promise<NodeStatus> {
-    const response = await this.connection(endpoint).request({ status: {} }, this.timeoutMs);
+    const response = await this.connections.get(endpoint).request({ status: {} }, this.timeoutMs);
     if (response.body !== 'status')
       throw new OrdoError(`${endpoint} answered a status request with ${response.body}`);
     return response.status as NodeStatus;
@@ -63,10 +63,9 @@ export class AdminClient {
     const leader = await this.findLeader();
     if (leader === null) throw new OrdoError('no sequencer is reachable', { retriable: true });
     if (leader.id === targetId) return { epoch: leader.epoch, elapsedMs: 0 };
-    const response = await this.connection(leader.endpoint).request(
-      { transferLeader: { targetId } },
-      this.timeoutMs,
-    );
+    const response = await this.connections
+      .get(leader.endpoint)
+      .request({ transferLeader: { targetId } }, this.timeoutMs);
     const result = response.transferLeader;
     if (result === null || result === undefined || !result.ok) {
       throw new OrdoError(`transfer refused by ${leader.id}: ${result?.detail ?? response.body}`);
@@ -83,16 +82,6 @@ export class AdminClient {
   }
 
   close(): void {
-    for (const connection of this.connections.values()) connection.close();
-    this.connections.clear();
-  }
-
-  private connection(endpoint: string): BrokerConnection {
-    let connection = this.connections.get(endpoint);
-    if (connection === undefined) {
-      connection = new BrokerConnection(endpoint);
-      this.connections.set(endpoint, connection);
-    }
-    return connection;
+    this.connections.closeAll();
   }
 }

@@ -3,7 +3,7 @@ import { LIMITS } from '../src/limits.js';
 import type { ClientResponse } from '../src/wire/client-codec.js';
 import { ordo } from '../src/wire/schema.js';
 import { backoffMs } from './backoff.js';
-import { BrokerConnection } from './broker-connection.js';
+import { ConnectionPool } from './connection-pool.js';
 import { ClosedError, InvalidRequestError, TimeoutError } from './errors.js';
 
 export type AckMode = 'quorum' | 'sequenced';
@@ -62,7 +62,7 @@ const { PublishStatus } = ordo;
  */
 export class Publisher {
   private readonly endpoints: string[];
-  private readonly connections = new Map<string, BrokerConnection>();
+  private readonly connections = new ConnectionPool();
   private readonly ackMode: ordo.AckMode;
   private readonly maxInFlight: number;
   private readonly maxBatch: number;
@@ -162,7 +162,7 @@ export class Publisher {
     this.outstanding.clear();
     for (const wake of this.roomWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();
-    for (const connection of this.connections.values()) connection.close();
+    this.connections.closeAll();
   }
 
   // ----------------------------------------------------------- sending
@@ -196,7 +196,7 @@ export class Publisher {
   private sendBatch(batch: Outstanding[]): void {
     const endpoint = this.endpoints[this.target % this.endpoints.length]!;
     const generation = this.generation;
-    const request = this.connection(endpoint).request(
+    const request = this.connections.get(endpoint).request(
       {
         publish: {
           producerId: this.producerIdValue,
@@ -342,14 +342,5 @@ export class Publisher {
     }
     for (const wake of this.roomWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();
-  }
-
-  private connection(endpoint: string): BrokerConnection {
-    let connection = this.connections.get(endpoint);
-    if (connection === undefined) {
-      connection = new BrokerConnection(endpoint);
-      this.connections.set(endpoint, connection);
-    }
-    return connection;
   }
 }

@@ -12,36 +12,28 @@ const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit'
 const outDir = process.argv[2] ?? 'dist';
 
 mkdirSync(join(root, 'src/gen'), { recursive: true });
-run(bin('pbjs'), [
+const pbjs = [
   '-t',
   'static-module',
   '-w',
   'esm',
   '--es6',
   '--force-number',
-  '--no-beautify',
-  '--no-comments',
   '--no-delimited',
   '--no-typeurl',
   '--no-service',
+];
+// The code that runs: compact, without comments.
+run(bin('pbjs'), [
+  ...pbjs,
+  '--no-beautify',
+  '--no-comments',
   '-o',
   'src/gen/ordo.js',
   'proto/ordo.proto',
 ]);
-run(bin('pbjs'), [
-  '-t',
-  'static-module',
-  '-w',
-  'esm',
-  '--es6',
-  '--force-number',
-  '--no-delimited',
-  '--no-typeurl',
-  '--no-service',
-  '-o',
-  'src/gen/ordo.full.js',
-  'proto/ordo.proto',
-]);
+// A commented copy, only to generate the type declarations from.
+run(bin('pbjs'), [...pbjs, '-o', 'src/gen/ordo.full.js', 'proto/ordo.proto']);
 run(bin('pbts'), ['-o', 'src/gen/ordo.d.ts', 'src/gen/ordo.full.js']);
 rmSync(join(root, 'src/gen/ordo.full.js'));
 if (process.argv.includes('--proto-only')) process.exit(0);

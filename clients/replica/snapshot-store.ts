@@ -1,6 +1,7 @@
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LIMITS } from '../../src/limits.js';
+import { syncDirectory } from '../../src/storage/directory.js';
 import { SnapshotError } from './replica-errors.js';
 import { decodeSnapshotFile, encodeSnapshotFile, type SnapshotRecord } from './snapshot-file.js';
 
@@ -165,12 +166,4 @@ async function writeDurably(path: string, bytes: Uint8Array): Promise<void> {
   }
 }
 
-/** Makes a rename or a removal in `dir` durable: the entry lives in the folder, not the file. */
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+export { syncDirectory };

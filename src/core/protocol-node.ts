@@ -8,6 +8,7 @@ import {
   type Entry,
   EntryKind,
   type HardState,
+  makeEpochStartEntry,
   type NackMessage,
   type NodeId,
   type Outgoing,
@@ -794,16 +795,7 @@ export class ProtocolNode {
     this.clearFuture();
     this.nackOutstanding = null;
     // The epoch-start entry lets the new sequencer commit what earlier epochs left uncommitted.
-    this.appendEntry({
-      seq: this.log.lastSeq + 1,
-      epoch: this.epoch,
-      kind: EntryKind.epochStart,
-      producerId: '',
-      producerSeq: 0,
-      topic: '',
-      payload: new Uint8Array(0),
-      timestampMs: this.lastTimestampMs,
-    });
+    this.appendEntry(makeEpochStartEntry(this.log.lastSeq + 1, this.epoch, this.lastTimestampMs));
   }
 
   private becomeFollower(epoch: number, leaderId: NodeId | null): void {

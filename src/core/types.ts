@@ -28,6 +28,20 @@ export interface Entry {
   readonly timestampMs: number;
 }
 
+/** The no-op a new sequencer appends first in its epoch (it carries no producer, topic or payload). */
+export function makeEpochStartEntry(seq: number, epoch: number, timestampMs: number): Entry {
+  return {
+    seq,
+    epoch,
+    kind: EntryKind.epochStart,
+    producerId: '',
+    producerSeq: 0,
+    topic: '',
+    payload: new Uint8Array(0),
+    timestampMs,
+  };
+}
+
 /** A message proposed by a publisher, before it has a seq. */
 export interface Proposal {
   readonly producerId: string;

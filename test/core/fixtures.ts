@@ -10,6 +10,7 @@ import {
   type Entry,
   EntryKind,
   type HardState,
+  makeEpochStartEntry,
   type NodeId,
   type PeerMessage,
   type Proposal,
@@ -82,16 +83,7 @@ export function dataEntry(
 }
 
 export function epochStartEntry(seq: number, epoch: number): Entry {
-  return {
-    seq,
-    epoch,
-    kind: EntryKind.epochStart,
-    producerId: '',
-    producerSeq: 0,
-    topic: '',
-    payload: new Uint8Array(0),
-    timestampMs: 0,
-  };
+  return makeEpochStartEntry(seq, epoch, 0);
 }
 
 export function append(

@@ -1,5 +1,11 @@
 import test from 'ava';
-import { type Entry, EntryKind, ProducerTable, ProtocolNode } from '../../src/core/index.js';
+import {
+  type Entry,
+  EntryKind,
+  makeEpochStartEntry,
+  ProducerTable,
+  ProtocolNode,
+} from '../../src/core/index.js';
 import {
   type Checker,
   checkAckedNotLost,
@@ -67,16 +73,7 @@ function data(seq: number, epoch: number, producerSeq: number, timestampMs = seq
 }
 
 function epochStart(seq: number, epoch: number): Entry {
-  return {
-    seq,
-    epoch,
-    kind: EntryKind.epochStart,
-    producerId: '',
-    producerSeq: 0,
-    topic: '',
-    payload: new Uint8Array(0),
-    timestampMs: seq * 10,
-  };
+  return makeEpochStartEntry(seq, epoch, seq * 10);
 }
 
 /** Three nodes that all delivered the epoch-1 no-op and p1#1..3, all acknowledged. */
