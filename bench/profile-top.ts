@@ -14,6 +14,8 @@ interface ProfileNode {
     columnNumber: number;
   };
   readonly hitCount?: number;
+  /** Samples per source line of this function (1-based lines of the generated JavaScript). */
+  readonly positionTicks?: readonly { line: number; ticks: number }[];
 }
 
 interface Profile {
@@ -26,6 +28,7 @@ interface Profile {
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shownFunctions = 25;
 const shownFiles = 12;
+const shownLines = 20;
 
 function profilesIn(path: string): string[] {
   if (!statSync(path).isDirectory()) return [path];
@@ -41,10 +44,12 @@ function summarizeProfile(path: string): {
   wallMs: number;
   byFunction: Map<string, number>;
   byFile: Map<string, number>;
+  byLine: Map<string, number>;
 } {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as Profile;
   const byFunction = new Map<string, number>();
   const byFile = new Map<string, number>();
+  const byLine = new Map<string, number>();
   let busySamples = 0;
   for (const node of profile.nodes) {
     const hits = node.hitCount ?? 0;
@@ -56,8 +61,19 @@ function summarizeProfile(path: string): {
     byFunction.set(key, (byFunction.get(key) ?? 0) + hits);
     const file = position.replace(/:\d+$/, '');
     byFile.set(file, (byFile.get(file) ?? 0) + hits);
+    // Line-level ticks point at the statement inside a function that costs the time.
+    for (const { line, ticks } of node.positionTicks ?? []) {
+      const where = `${functionName || '(anonymous)'}  ${sourcePosition(url, line - 1, 0, root)}`;
+      byLine.set(where, (byLine.get(where) ?? 0) + ticks);
+    }
   }
-  return { busySamples, wallMs: (profile.endTime - profile.startTime) / 1000, byFunction, byFile };
+  return {
+    busySamples,
+    wallMs: (profile.endTime - profile.startTime) / 1000,
+    byFunction,
+    byFile,
+    byLine,
+  };
 }
 
 function top(map: Map<string, number>, total: number, count: number): [string, string][] {
@@ -67,7 +83,7 @@ function top(map: Map<string, number>, total: number, count: number): [string, s
     .map(([key, hits]) => [`${((hits * 100) / total).toFixed(1)}%`, key]);
 }
 
-/** `npm run bench -- profile-top <dir|file>`: the hottest functions and files of V8 CPU profiles. */
+/** `npm run bench -- profile-top <dir|file>`: the hottest functions, lines and files of V8 CPU profiles. */
 export function profileTop(args: BenchArgs): void {
   if (args.profileDir === null)
     throw new Error('profile-top needs a .cpuprofile file or a folder of them');
@@ -80,6 +96,13 @@ export function profileTop(args: BenchArgs): void {
       formatTable(
         ['self', 'function  file:line'],
         top(summary.byFunction, summary.busySamples, shownFunctions),
+      ),
+    );
+    console.log('');
+    console.log(
+      formatTable(
+        ['self', 'hottest lines: function  file:line'],
+        top(summary.byLine, summary.busySamples, shownLines),
       ),
     );
     console.log('');
