@@ -20,6 +20,8 @@ export interface BenchArgs {
   readonly trials: number;
   readonly rateMessagesPerSecond: number;
   readonly requestTimeoutMs: number | null;
+  /** Cluster timing overrides (electionTimeoutMs, heartbeatIntervalMs); empty keeps the defaults. */
+  readonly clusterTiming: Record<string, number>;
   readonly profileDir: string | null;
   readonly json: boolean;
   readonly waitIdleSeconds: number;
@@ -51,6 +53,8 @@ options:
   --trials N                    failover trials (default 20)
   --rate N                      failover publish rate, msgs/s (default 1000)
   --request-timeout-ms N        failover: Publisher requestTimeoutMs (default: the Publisher's own)
+  --election-timeout-ms N       cluster electionTimeoutMs (default: the cluster's own, 300)
+  --heartbeat-ms N              cluster heartbeatIntervalMs (default: the cluster's own, 50)
   --profile DIR                 write V8 CPU profiles of nodes and publishers into DIR
   --wait-idle S                 wait up to S seconds for other work on the machine to finish (default 0)
   --json                        also print the result as one JSON line`;
@@ -84,6 +88,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       trials: { type: 'string' },
       rate: { type: 'string' },
       'request-timeout-ms': { type: 'string' },
+      'election-timeout-ms': { type: 'string' },
+      'heartbeat-ms': { type: 'string' },
       profile: { type: 'string' },
       json: { type: 'boolean' },
       'wait-idle': { type: 'string' },
@@ -119,6 +125,20 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       values['request-timeout-ms'] === undefined
         ? null
         : positiveNumber(values['request-timeout-ms'], 'request-timeout-ms', 2000),
+    clusterTiming: {
+      ...(values['election-timeout-ms'] === undefined
+        ? {}
+        : {
+            electionTimeoutMs: positiveNumber(
+              values['election-timeout-ms'],
+              'election-timeout-ms',
+              300,
+            ),
+          }),
+      ...(values['heartbeat-ms'] === undefined
+        ? {}
+        : { heartbeatIntervalMs: positiveNumber(values['heartbeat-ms'], 'heartbeat-ms', 50) }),
+    },
     profileDir: values.profile ?? (name === 'profile-top' ? (rest[0] ?? null) : null),
     json: values.json === true,
     waitIdleSeconds:

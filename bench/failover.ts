@@ -61,6 +61,7 @@ export async function failoverBench(workers: WorkerSet, args: BenchArgs): Promis
     windowMessages: args.windowMessages,
     payloadBytes: args.payloadBytes,
     profileDir: args.profileDir,
+    configOverrides: args.clusterTiming,
     requestTimeoutMs: args.requestTimeoutMs,
   });
   const trials: Trial[] = [];
@@ -244,6 +245,7 @@ function report(args: BenchArgs, trials: readonly Trial[], steady: PhaseResult |
       date: new Date().toISOString(),
       machine: machine(),
       revision: revision(),
+      clusterTiming: args.clusterTiming,
       fsync: args.fsync,
       rateMessagesPerSecond: args.rateMessagesPerSecond,
       requestTimeoutMs: args.requestTimeoutMs,

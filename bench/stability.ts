@@ -21,6 +21,7 @@ export async function stabilityBench(workers: WorkerSet, args: BenchArgs): Promi
     windowMessages: args.windowMessages,
     payloadBytes: args.payloadBytes,
     profileDir: args.profileDir,
+    configOverrides: args.clusterTiming,
   });
   try {
     const before = await viewCluster(rig.admin);
@@ -35,6 +36,7 @@ export async function stabilityBench(workers: WorkerSet, args: BenchArgs): Promi
       date: new Date().toISOString(),
       machine: machine(),
       revision: revision(),
+      clusterTiming: args.clusterTiming,
       seconds,
       fsync: args.fsync,
       elections,

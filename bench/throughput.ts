@@ -48,6 +48,7 @@ export async function runClusterPhases(
       windowMessages: args.windowMessages,
       payloadBytes: args.payloadBytes,
       profileDir: args.profileDir,
+      configOverrides: args.clusterTiming,
     });
   } catch (error) {
     if (fsync === 'memory') throw error;
@@ -137,6 +138,7 @@ export async function throughputBench(workers: WorkerSet, args: BenchArgs): Prom
     machine: machine(),
     revision: revision(),
     loadAverageAtStart: loadAtStart,
+    clusterTiming: args.clusterTiming,
     nodes: args.nodes,
     publishers: args.publishers,
     windowMessages: args.windowMessages,
@@ -191,6 +193,7 @@ export function header(args: BenchArgs): string {
     `Ordo benchmark, ${new Date().toISOString()}, code ${revision()}`,
     `machine: ${m.cpus} x ${m.cpuModel}, Node ${m.node}, ${m.platform}; load average at start ${loadAtStart.toFixed(2)}`,
     `cluster: ${args.nodes} nodes on this machine; ${args.publishers} publisher processes, window ${args.windowMessages} msgs each; ${args.payloadBytes}-byte messages; quorum acks`,
+    `cluster timing: ${Object.keys(args.clusterTiming).length === 0 ? 'defaults' : JSON.stringify(args.clusterTiming)}`,
   ].join('\n');
 }
 
