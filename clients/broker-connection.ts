@@ -41,8 +41,16 @@ export class BrokerConnection {
   constructor(
     readonly endpoint: string,
     private readonly onUnsolicited: (response: ClientResponse) => void = () => {},
+    onDisconnect?: () => void,
   ) {
     this.sender = new SocketSender(this.socket, LIMITS.maxSendQueueMessages);
+    // A broker process that dies closes its TCP connections at once: telling
+    // the owner lets it move to another broker without waiting for a timeout.
+    if (onDisconnect !== undefined) {
+      this.socket.events.on('disconnect', () => {
+        if (!this.closed) onDisconnect();
+      });
+    }
     this.socket.connect(endpoint);
     void this.receiveLoop();
   }

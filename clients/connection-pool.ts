@@ -4,10 +4,17 @@ import { BrokerConnection } from './broker-connection.js';
 export class ConnectionPool {
   private readonly connections = new Map<string, BrokerConnection>();
 
+  constructor(private readonly onDisconnect?: (endpoint: string) => void) {}
+
   get(endpoint: string): BrokerConnection {
     let connection = this.connections.get(endpoint);
     if (connection === undefined) {
-      connection = new BrokerConnection(endpoint);
+      const onDisconnect = this.onDisconnect;
+      connection = new BrokerConnection(
+        endpoint,
+        undefined,
+        onDisconnect === undefined ? undefined : () => onDisconnect(endpoint),
+      );
       this.connections.set(endpoint, connection);
     }
     return connection;

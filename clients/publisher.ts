@@ -52,6 +52,9 @@ interface Outstanding {
 
 const { PublishStatus } = ordo;
 
+/** How long a broker whose connection dropped is not trusted as a leader hint. */
+const suspectBrokerMs = 2000;
+
 /**
  * Publishes messages to an Ordo cluster. Concurrent `publish` calls are
  * batched into few requests; each message carries (producerId, producerSeq),
@@ -62,7 +65,7 @@ const { PublishStatus } = ordo;
  */
 export class Publisher {
   private readonly endpoints: string[];
-  private readonly connections = new ConnectionPool();
+  private readonly connections = new ConnectionPool((endpoint) => this.onDisconnect(endpoint));
   private readonly ackMode: ordo.AckMode;
   private readonly maxInFlight: number;
   private readonly maxBatch: number;
@@ -70,6 +73,8 @@ export class Publisher {
   private readonly publishTimeoutMs: number;
   private producerIdValue: string;
   private nextProducerSeq: number;
+  /** Brokers whose connection dropped recently, until when. */
+  private readonly suspectUntilMs = new Map<string, number>();
   /** Messages waiting to be sent (again), in producerSeq order. */
   private unsent: Outstanding[] = [];
   /** Ordered by producerSeq (insertion order). */
@@ -99,7 +104,7 @@ export class Publisher {
       options.maxBatchMessages ?? LIMITS.publisherBatchMessages,
       LIMITS.maxBatchEntries,
     );
-    this.requestTimeoutMs = options.requestTimeoutMs ?? 2000;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 1000;
     this.publishTimeoutMs = options.publishTimeoutMs ?? 30_000;
     this.producerIdValue = options.producerId ?? `p-${randomUUID()}`;
     this.nextProducerSeq = options.firstProducerSeq ?? 1;
@@ -215,7 +220,7 @@ export class Publisher {
       (error: Error) => {
         if (this.closed || generation !== this.generation) return;
         // Unanswered: try the next broker, resending everything outstanding in order.
-        this.target++;
+        this.advanceTarget();
         this.rewind(error instanceof TimeoutError ? 0 : backoffMs(this.attempt++, 20, 1000));
       },
     );
@@ -223,6 +228,7 @@ export class Publisher {
 
   private onResponse(response: ClientResponse, generation: number, endpoint: string): void {
     if (this.closed) return;
+    this.suspectUntilMs.delete(endpoint);
     const publish = response.publish;
     if (response.body !== 'publish' || publish === undefined || publish === null) return;
     let notLeader = false;
@@ -266,18 +272,49 @@ export class Publisher {
     // Answers to requests sent before the last rewind are stale: only their successes count.
     if (generation !== this.generation) return;
     if (notLeader) {
-      const hint = publish.leader?.clientEndpoint ?? '';
+      const named = publish.leader?.clientEndpoint ?? '';
+      const hint = named !== '' && this.isSuspect(named) ? '' : named;
       if (hint !== '' && hint !== endpoint) {
         this.followHint(hint);
         this.rewind(0);
       } else {
-        // No sequencer known yet (an election is running): try another broker after a pause.
-        if (hint === '') this.target++;
-        this.rewind(backoffMs(this.attempt++, 20, 500));
+        // No sequencer known yet (an election is running): try another broker
+        // after a short pause; an election takes a few hundred milliseconds.
+        if (hint === '') this.advanceTarget();
+        this.rewind(backoffMs(this.attempt++, 20, 100));
       }
     } else if (mustRetry) {
       this.rewind(backoffMs(this.attempt++, 5, 500));
     }
+  }
+
+  /** The broker we send to went away: resend everything outstanding to the next one now. */
+  private onDisconnect(endpoint: string): void {
+    // Other brokers may still name it as sequencer for a moment: do not follow such hints.
+    this.suspectUntilMs.set(endpoint, Date.now() + suspectBrokerMs);
+    if (this.closed || endpoint !== this.endpoints[this.target % this.endpoints.length]) return;
+    this.advanceTarget();
+    if (this.outstanding.size > 0) this.rewind(0);
+  }
+
+  /** Moves to the next broker, skipping those whose connection dropped recently (unless all did). */
+  private advanceTarget(): void {
+    for (let step = 1; step <= this.endpoints.length; step++) {
+      const candidate = this.target + step;
+      if (!this.isSuspect(this.endpoints[candidate % this.endpoints.length]!)) {
+        this.target = candidate;
+        return;
+      }
+    }
+    this.target++;
+  }
+
+  private isSuspect(endpoint: string): boolean {
+    const untilMs = this.suspectUntilMs.get(endpoint);
+    if (untilMs === undefined) return false;
+    if (Date.now() < untilMs) return true;
+    this.suspectUntilMs.delete(endpoint);
+    return false;
   }
 
   /** Renumbers the outstanding messages, in order, under a fresh producer id. */

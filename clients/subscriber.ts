@@ -155,8 +155,10 @@ export class Subscriber implements AsyncIterable<Message> {
     const endpoint = this.brokerEndpoint;
     this.subscriptionId = randomInt(1, 2 ** 31);
     const subscriptionId = this.subscriptionId;
-    this.connection = new BrokerConnection(endpoint, (response) =>
-      this.onUnsolicited(response, subscriptionId),
+    this.connection = new BrokerConnection(
+      endpoint,
+      (response) => this.onUnsolicited(response, subscriptionId),
+      () => this.onDisconnect(subscriptionId),
     );
     this.lastHeardMs = Date.now();
     this.connection
@@ -257,6 +259,17 @@ export class Subscriber implements AsyncIterable<Message> {
     this.lastAckedSeq = consumedSeq;
     this.connection.send({
       subscriberAck: { subscriptionId: this.subscriptionId, ackedSeq: consumedSeq },
+    });
+  }
+
+  /** The broker went away: resume on the next one at once rather than after brokerTimeoutMs. */
+  private onDisconnect(subscriptionId: number): void {
+    if (this.closed || this.failure !== null || subscriptionId !== this.subscriptionId) return;
+    this.stats.failovers++;
+    this.target++;
+    // Let the current event finish before the socket it came from is closed.
+    setImmediate(() => {
+      if (!this.closed && subscriptionId === this.subscriptionId) this.connect();
     });
   }
 

@@ -298,6 +298,21 @@ export class ProtocolNode {
     }
   }
 
+  /**
+   * The host saw its connection to `peer` drop (a process that dies closes
+   * its connections at once). If that peer is our sequencer, its lease is
+   * over: campaign within a few ticks (randomised, so followers do not split
+   * the vote) instead of waiting for a whole election timeout. Safety does
+   * not depend on it; a false alarm only costs a pre-vote that fails while
+   * the others still hear the sequencer.
+   */
+  peerUnreachable(peer: NodeId): void {
+    if (this.role !== Role.follower || peer !== this.leaderId) return;
+    this.electionElapsed = Math.max(this.electionElapsed, this.cfg.electionTimeoutTicks);
+    this.randomizedElectionTimeout =
+      this.electionElapsed + 1 + Math.floor(this.cfg.random() * this.cfg.heartbeatIntervalTicks);
+  }
+
   /** Starts a planned hand-over of the sequencer role to `target`. */
   transferLeadership(target: NodeId): { ok: true } | { ok: false; reason: string } {
     if (this.role !== Role.leader)

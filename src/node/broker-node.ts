@@ -191,7 +191,14 @@ export class BrokerNode {
   }
 
   private async listen(): Promise<void> {
-    await this.transport.start((message) => this.onPeerMessage(message));
+    await this.transport.start(
+      (message) => this.onPeerMessage(message),
+      (peer) => {
+        if (this.stopped) return;
+        this.core.peerUnreachable(peer);
+        this.schedule();
+      },
+    );
     await this.clients.start((client, request) => this.onClientRequest(client, request));
     this.tickTimer = setInterval(() => this.onTick(), this.options.config.tickMs);
     this.retentionTimer = setInterval(

@@ -63,7 +63,10 @@ export class PeerTransport {
     this.badFrameLog = new RateLimitedLog(logger, 1000);
   }
 
-  async start(onMessage: (message: PeerMessage) => void): Promise<void> {
+  async start(
+    onMessage: (message: PeerMessage) => void,
+    onPeerDisconnected: (peer: NodeId) => void = () => {},
+  ): Promise<void> {
     await this.pub.bind(`tcp://${this.self.host}:${this.self.pubPort}`);
     await this.router.bind(`tcp://${this.self.host}:${this.self.peerPort}`);
     this.sub.subscribe();
@@ -77,6 +80,9 @@ export class PeerTransport {
         sendTimeout: 0,
         sendHighWaterMark: LIMITS.socketHighWaterMarkMessages,
         maxMessageSize: LIMITS.maxFrameBytes,
+      });
+      socket.events.on('disconnect', () => {
+        if (!this.closed) onPeerDisconnected(peer.id);
       });
       socket.connect(peerEndpoint(peer));
       this.dealers.set(peer.id, {

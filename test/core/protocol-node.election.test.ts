@@ -241,3 +241,24 @@ test('a single-member cluster elects itself at its first election timeout and co
   );
   t.deepEqual(node.ready().committed, { fromSeq: 1, toSeq: 2 });
 });
+
+test('a follower whose connection to the sequencer dropped campaigns within a few ticks instead of a whole election timeout', (t) => {
+  const node = newNode('b', ['a', 'b', 'c'], { random: scriptedRandom(0.99) });
+  node.step(append({ from: 'a', epoch: 1, entries: [], commitSeq: 0 }));
+  node.ready();
+  // Losing the connection to another follower changes nothing.
+  node.peerUnreachable('c');
+  node.tick();
+  t.false(node.hasReady() && messagesOf(node.ready(), 'voteRequest').length > 0);
+  node.peerUnreachable('a');
+  let ticks = 0;
+  let requests: VoteRequestMessage[] = [];
+  while (requests.length === 0 && ticks < TEST_TIMING.electionTimeoutTicks) {
+    node.tick();
+    ticks++;
+    if (node.hasReady()) requests = messagesOf(node.ready(), 'voteRequest');
+  }
+  t.true(ticks <= TEST_TIMING.heartbeatIntervalTicks + 1, `campaigned after ${ticks} ticks`);
+  t.is(requests.length, 2);
+  t.true(requests.every((r) => r.preVote));
+});
