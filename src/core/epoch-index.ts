@@ -67,9 +67,12 @@ export class EpochIndex {
   }
 
   append(seq: number, epoch: number): void {
-    invariant(seq === this.last + 1, `append of seq ${seq} after ${this.last} leaves a gap`);
+    // Checked before building the messages: this runs for every entry.
+    if (seq !== this.last + 1)
+      invariant(false, `append of seq ${seq} after ${this.last} leaves a gap`);
     const lastEpoch = this.lastEpoch;
-    invariant(epoch >= lastEpoch, `epoch ${epoch} at seq ${seq} is older than ${lastEpoch}`);
+    if (epoch < lastEpoch)
+      invariant(false, `epoch ${epoch} at seq ${seq} is older than ${lastEpoch}`);
     if (this.starts.length === 0 || epoch > lastEpoch || this.last < this.first) {
       if (this.starts.length >= this.maxBoundaries) this.starts.shift();
       this.starts.push({ epoch, startSeq: seq });

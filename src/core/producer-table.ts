@@ -3,10 +3,47 @@ export type DedupVerdict =
   | { readonly kind: 'duplicate'; readonly seq: number | null }
   | { readonly kind: 'outOfOrder'; readonly expectedProducerSeq: number };
 
-interface ProducerState {
-  lastProducerSeq: number;
-  /** (producerSeq, seq) pairs for the most recent messages, oldest first. */
-  history: { producerSeq: number; seq: number }[];
+/**
+ * What the table knows of one producer. Its recent messages are two parallel
+ * arrays (producerSeq, seq), oldest first, of which only the part from
+ * `head` on is live: dropping the oldest is `head++`, and the dead prefix is
+ * cut off in one splice once it is long, so recording a message costs O(1)
+ * and allocates nothing on this path, which runs for every entry on every node.
+ */
+class ProducerState {
+  producerSeqs: number[] = [];
+  seqs: number[] = [];
+  head = 0;
+
+  constructor(public lastProducerSeq: number) {}
+
+  get length(): number {
+    return this.seqs.length - this.head;
+  }
+
+  push(producerSeq: number, seq: number, maxEntries: number): void {
+    this.producerSeqs.push(producerSeq);
+    this.seqs.push(seq);
+    if (this.length > maxEntries) this.head++;
+    if (this.head > maxEntries) {
+      this.producerSeqs.splice(0, this.head);
+      this.seqs.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  seqOf(producerSeq: number): number | null {
+    for (let i = this.seqs.length - 1; i >= this.head; i--) {
+      if (this.producerSeqs[i] === producerSeq) return this.seqs[i]!;
+    }
+    return null;
+  }
+
+  /** Keeps the first `count` live pairs only. */
+  keep(count: number): void {
+    this.producerSeqs.length = this.head + count;
+    this.seqs.length = this.head + count;
+  }
 }
 
 /**
@@ -17,6 +54,8 @@ interface ProducerState {
  */
 export class ProducerTable {
   private readonly producers = new Map<string, ProducerState>();
+  /** The producer recorded last: consecutive entries of one producer skip the LRU bookkeeping. */
+  private lastRecorded: string | null = null;
 
   constructor(
     private readonly maxProducers: number,
@@ -45,8 +84,7 @@ export class ProducerTable {
     if (producerSeq > state.lastProducerSeq) {
       return { kind: 'outOfOrder', expectedProducerSeq: state.lastProducerSeq + 1 };
     }
-    const found = state.history.find((h) => h.producerSeq === producerSeq);
-    return { kind: 'duplicate', seq: found === undefined ? null : found.seq };
+    return { kind: 'duplicate', seq: state.seqOf(producerSeq) };
   }
 
   record(producerId: string, producerSeq: number, seq: number): void {
@@ -56,36 +94,41 @@ export class ProducerTable {
         const oldest = this.producers.keys().next().value as string;
         this.producers.delete(oldest);
       }
-      state = { lastProducerSeq: producerSeq - 1, history: [] };
+      state = new ProducerState(producerSeq - 1);
+      this.producers.set(producerId, state);
     } else {
-      // Re-insert so that the map's order is least recently used first.
-      this.producers.delete(producerId);
+      if (producerId !== this.lastRecorded) {
+        // Re-insert so that the map's order is least recently used first.
+        this.producers.delete(producerId);
+        this.producers.set(producerId, state);
+      }
       // The log is the authority: a sequencer whose bounded table had forgotten
       // this producer started it afresh, so this node follows rather than stops.
-      if (producerSeq <= state.lastProducerSeq)
-        state = { lastProducerSeq: producerSeq - 1, history: [] };
+      if (producerSeq <= state.lastProducerSeq) {
+        state = new ProducerState(producerSeq - 1);
+        this.producers.set(producerId, state);
+      }
     }
+    this.lastRecorded = producerId;
     state.lastProducerSeq = producerSeq;
-    state.history.push({ producerSeq, seq });
-    if (state.history.length > this.maxHistoryEntries) state.history.shift();
-    this.producers.set(producerId, state);
+    state.push(producerSeq, seq, this.maxHistoryEntries);
   }
 
   /** Forgets what was recorded for entries above `seq` (their log suffix was truncated). */
   truncateAfter(seq: number): void {
+    this.lastRecorded = null;
     for (const [producerId, state] of this.producers) {
-      const keep = state.history.filter((h) => h.seq <= seq);
-      if (keep.length === state.history.length) continue;
-      const firstRemoved = state.history[keep.length]!;
-      if (keep.length === 0 && state.history[0]!.producerSeq === firstRemoved.producerSeq) {
-        // Everything we knew of this producer was in the truncated suffix.
-        if (firstRemoved.producerSeq <= 1) {
-          this.producers.delete(producerId);
-          continue;
-        }
+      let kept = 0;
+      while (kept < state.length && state.seqs[state.head + kept]! <= seq) kept++;
+      if (kept === state.length) continue;
+      const firstRemoved = state.producerSeqs[state.head + kept]!;
+      if (kept === 0 && firstRemoved <= 1) {
+        // Everything we knew of this producer, from its first message, was in the truncated suffix.
+        this.producers.delete(producerId);
+        continue;
       }
-      state.history = keep;
-      state.lastProducerSeq = firstRemoved.producerSeq - 1;
+      state.keep(kept);
+      state.lastProducerSeq = firstRemoved - 1;
     }
   }
 }

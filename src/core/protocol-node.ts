@@ -590,10 +590,10 @@ export class ProtocolNode {
     }
     let matched = message.prevSeq;
     for (const entry of message.entries) {
-      invariant(
-        entry.seq === matched + 1,
-        `append from ${message.from} is not contiguous at seq ${entry.seq}`,
-      );
+      // Checked before building the message: this runs for every entry.
+      if (entry.seq !== matched + 1) {
+        invariant(false, `append from ${message.from} is not contiguous at seq ${entry.seq}`);
+      }
       if (entry.seq <= this.log.lastSeq) {
         if (entry.seq <= this.commitSeq || this.log.epochAt(entry.seq) === entry.epoch) {
           matched = entry.seq;
