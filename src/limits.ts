@@ -13,6 +13,8 @@ export const LIMITS = {
   maxTopicBytes: 256,
   /** Longest producer id. */
   maxProducerIdBytes: 64,
+  /** Most retransmissions (reads from the log for a NACK or a probe) a node runs at once. */
+  maxConcurrentRetransmits: 8,
   /** Most entries the sequencer puts in one multicast batch. */
   maxBatchEntries: 2048,
   /** Most payload bytes the sequencer puts in one multicast batch. */

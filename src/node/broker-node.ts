@@ -71,6 +71,7 @@ export class BrokerNode {
   private stopped = false;
   private electionsStarted = 0;
   private staleMessagesRejected = 0;
+  private retransmitsInFlight = 0;
   private savedHardState: HardState | null = null;
   private unsavedCommit: HardState | null = null;
   private commitSavedMs = 0;
@@ -459,7 +460,14 @@ export class BrokerNode {
     }
     if (ready.hardState !== null) await this.saveHardState(ready.hardState);
     this.sendMessages(ready, early ? false : null);
-    for (const action of ready.retransmits) await this.retransmit(action);
+    // Old entries may have to come from disk: reading them must not hold up
+    // the live stream, so retransmissions run beside the drive loop, a
+    // bounded number at a time (a follower whose request is dropped asks again).
+    for (const action of ready.retransmits) {
+      if (this.retransmitsInFlight >= LIMITS.maxConcurrentRetransmits) break;
+      this.retransmitsInFlight++;
+      void this.retransmit(action).finally(() => this.retransmitsInFlight--);
+    }
     if (ready.committed !== null) this.deliver(ready.committed.toSeq);
     if (ready.roleChange !== null)
       this.onRoleChange(ready.roleChange.role, ready.roleChange.epoch, ready.roleChange.leaderId);
