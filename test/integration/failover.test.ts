@@ -69,15 +69,24 @@ function subscribersFor(
   return subscribers;
 }
 
-test('kill -9 of the sequencer under load: every acknowledged message is delivered exactly once, in one order, by every subscriber', async (t) => {
+/**
+ * A 3-node cluster with its sequencer known, two subscribers from seq 1 (one
+ * reading from the sequencer's node, which the test will fail, so it must
+ * resume elsewhere) and a publisher; all closed when the test ends.
+ */
+async function loadedCluster(t: ExecutionContext) {
   const cluster = await startCluster(t);
   const admin = new AdminClient(cluster.clientEndpoints);
   t.teardown(() => admin.close());
   const first = await oneLeader(admin, null);
-  // One subscriber reads from the node about to die and must resume elsewhere.
   const subscribers = subscribersFor(t, cluster, cluster.node(first.id).clientEndpoint);
   const publisher = new Publisher({ brokers: cluster.clientEndpoints });
   t.teardown(() => publisher.close());
+  return { cluster, admin, first, subscribers, publisher };
+}
+
+test('kill -9 of the sequencer under load: every acknowledged message is delivered exactly once, in one order, by every subscriber', async (t) => {
+  const { cluster, admin, first, subscribers, publisher } = await loadedCluster(t);
   let killed = false;
   const acks = await publishLoad(publisher, 3000, 100, async (published) => {
     if (!killed && published >= 1000) {
@@ -100,13 +109,7 @@ test('kill -9 of the sequencer under load: every acknowledged message is deliver
 });
 
 test('a sequencer paused past the election timeout is deposed, its late messages are refused, and the cluster ends with one sequencer', async (t) => {
-  const cluster = await startCluster(t);
-  const admin = new AdminClient(cluster.clientEndpoints);
-  t.teardown(() => admin.close());
-  const first = await oneLeader(admin, null);
-  const subscribers = subscribersFor(t, cluster, cluster.node(first.id).clientEndpoint);
-  const publisher = new Publisher({ brokers: cluster.clientEndpoints });
-  t.teardown(() => publisher.close());
+  const { cluster, admin, first, subscribers, publisher } = await loadedCluster(t);
   let paused = false;
   let resumed = false;
   const acks = await publishLoad(publisher, 3000, 100, async (published) => {
