@@ -93,6 +93,14 @@ export class EpochIndex {
     }
   }
 
+  /** Forgets every entry: the log starts empty after `seq`, whose epoch was `epoch`. */
+  resetAfter(seq: number, epoch: number): void {
+    this.first = seq + 1;
+    this.last = seq;
+    this.epochBefore = epoch;
+    this.starts = [];
+  }
+
   /** Forgets every entry below `seq` (retention). */
   compactBefore(seq: number): void {
     if (seq <= this.first) return;

@@ -118,6 +118,7 @@ export class ProtocolNode {
   private storedLastSeq: number;
   private pendingEntries: Entry[] = [];
   private truncatePoint: number | null = null;
+  private resetPoint: { seq: number; epoch: number } | null = null;
   private outbox: Outgoing[] = [];
   private retransmits: RetransmitAction[] = [];
   private hardStateDirty = false;
@@ -339,6 +340,7 @@ export class ProtocolNode {
     return (
       this.pendingEntries.length > 0 ||
       this.truncatePoint !== null ||
+      this.resetPoint !== null ||
       this.outbox.length > 0 ||
       this.retransmits.length > 0 ||
       this.hardStateDirty ||
@@ -368,6 +370,7 @@ export class ProtocolNode {
         : null;
     this.deliveredSeq = this.commitSeq;
     const ready: Ready = {
+      resetLogAfter: this.resetPoint,
       truncateAfter: this.truncatePoint,
       entries: this.pendingEntries,
       // The commit point is part of the hard state: persisting it whenever it
@@ -382,6 +385,7 @@ export class ProtocolNode {
     };
     this.storedLastSeq = this.log.lastSeq;
     this.truncatePoint = null;
+    this.resetPoint = null;
     this.pendingEntries = [];
     this.outbox = [];
     this.retransmits = [];
@@ -468,10 +472,14 @@ export class ProtocolNode {
     }
   }
 
-  private appendMessage(prevSeq: number, entries: readonly Entry[]): AppendMessage {
+  private appendMessage(
+    prevSeq: number,
+    entries: readonly Entry[],
+    logStart = false,
+  ): AppendMessage {
     const prevEpoch = this.log.epochAt(prevSeq);
     invariant(prevEpoch !== undefined, `epoch of seq ${prevSeq} is unknown`);
-    return {
+    const message: AppendMessage = {
       type: 'append',
       epoch: this.epoch,
       from: this.cfg.id,
@@ -480,6 +488,7 @@ export class ProtocolNode {
       entries,
       commitSeq: this.commitSeq,
     };
+    return logStart ? { ...message, logStart } : message;
   }
 
   private handleAck(message: AckMessage): void {
@@ -516,13 +525,17 @@ export class ProtocolNode {
 
   /** Sends `to` the entries from `fromSeq` (bounded), read from storage by the host. */
   private sendFrom(to: NodeId, fromSeq: number, toSeq: number): void {
+    // Entries below our log start were dropped by retention (all committed):
+    // the follower is told to start its log where ours starts.
+    const logStart = fromSeq < this.log.firstSeq;
     const first = Math.max(fromSeq, this.log.firstSeq);
     const last = Math.min(toSeq, this.log.lastSeq, first + this.cfg.maxRetransmitEntries - 1);
     const prevEpoch = this.log.epochAt(first - 1);
     invariant(prevEpoch !== undefined, `epoch of seq ${first - 1} is unknown`);
     if (first > last) {
       // Nothing to send but our position: an empty append lets the follower check its log.
-      this.outbox.push({ to, message: this.appendMessage(this.log.lastSeq, []) });
+      const prevSeq = logStart ? first - 1 : this.log.lastSeq;
+      this.outbox.push({ to, message: this.appendMessage(prevSeq, [], logStart) });
       return;
     }
     this.retransmits.push({
@@ -533,6 +546,7 @@ export class ProtocolNode {
       fromSeq: first,
       toSeq: last,
       commitSeq: this.commitSeq,
+      ...(logStart ? { logStart } : {}),
     });
   }
 
@@ -567,6 +581,9 @@ export class ProtocolNode {
       this.becomeFollower(message.epoch, message.from);
     }
     this.electionElapsed = 0;
+    if (message.logStart === true && message.prevSeq > this.log.lastSeq) {
+      this.resetLogAfter(message.prevSeq, message.prevEpoch);
+    }
     this.knownLeaderLastSeq = Math.max(
       this.knownLeaderLastSeq,
       message.prevSeq + message.entries.length,
@@ -852,6 +869,26 @@ export class ProtocolNode {
   private recordProducer(entry: Entry): void {
     if (entry.kind === EntryKind.data)
       this.producers.record(entry.producerId, entry.producerSeq, entry.seq);
+  }
+
+  /**
+   * Starts the log empty after `seq`: the sequencer's retention dropped the
+   * entries this node lacks. They are all committed (only committed entries
+   * are ever dropped), so this node takes `seq` as committed and delivered;
+   * it cannot serve them to its own subscribers, who get the oldest seq it
+   * has instead.
+   */
+  private resetLogAfter(seq: number, epoch: number): void {
+    invariant(seq > this.log.lastSeq, `log reset to ${seq} would drop entries this node holds`);
+    this.log.resetAfter(seq, epoch);
+    this.pendingEntries = [];
+    this.truncatePoint = null;
+    this.resetPoint = { seq, epoch };
+    this.storedLastSeq = seq;
+    this.commitSeq = seq;
+    this.deliveredSeq = seq;
+    this.leaderMatchSeq = seq;
+    this.hardStateDirty = true;
   }
 
   private truncateAfter(seq: number): void {

@@ -60,6 +60,12 @@ export interface AppendMessage {
   readonly prevEpoch: number;
   readonly entries: readonly Entry[];
   readonly commitSeq: number;
+  /**
+   * Set when the sender no longer holds the entries up to prevSeq (its
+   * retention dropped them; they are committed): a follower that lacks
+   * prevSeq starts its log after it instead of asking for them forever.
+   */
+  readonly logStart?: boolean;
 }
 
 /** A follower's answer to appends: how far its log matches the sequencer's, or where it diverges. */
@@ -137,6 +143,8 @@ export interface RetransmitAction {
   readonly fromSeq: number;
   readonly toSeq: number;
   readonly commitSeq: number;
+  /** The range starts at the sender's log start (see AppendMessage.logStart). */
+  readonly logStart?: boolean;
 }
 
 /** What must survive a crash before any message that depends on it is sent. */
@@ -160,6 +168,12 @@ export type Role = (typeof Role)[keyof typeof Role];
  * `retransmits`), then deliver (`committed`).
  */
 export interface Ready {
+  /**
+   * Forget the whole stored log and start it empty after `seq` (whose epoch
+   * is `epoch`): the sequencer no longer holds what this node lacks. Carried
+   * out before `truncateAfter` and `entries`.
+   */
+  readonly resetLogAfter: { readonly seq: number; readonly epoch: number } | null;
   /** Remove every stored entry with a seq above this one (a divergent, uncommitted suffix). */
   readonly truncateAfter: number | null;
   readonly entries: readonly Entry[];

@@ -442,6 +442,20 @@ export class BrokerNode {
 
   /** Carries out one Ready: persist, then send, then deliver. */
   private async apply(ready: Ready): Promise<void> {
+    if (ready.resetLogAfter !== null) {
+      const { seq, epoch } = ready.resetLogAfter;
+      this.logger.warn(
+        `node ${this.self.id} lacks entries the sequencer no longer holds: its log restarts after seq ${seq}`,
+      );
+      for (const settled of this.pending.settleTruncated(0)) {
+        this.settle(settled.token.request, settled.token.index, {
+          producerSeq: settled.token.producerSeq,
+          status: PublishStatus.PUBLISH_STATUS_RETRY,
+          detail: 'this node restarted its log',
+        });
+      }
+      await this.options.store.reset(seq + 1, epoch);
+    }
     if (ready.truncateAfter !== null) {
       for (const settled of this.pending.settleTruncated(ready.truncateAfter)) {
         this.settle(settled.token.request, settled.token.index, {
@@ -532,6 +546,7 @@ export class BrokerNode {
       prevEpoch: action.prevEpoch,
       entries,
       commitSeq: action.commitSeq,
+      ...(action.logStart === true ? { logStart: true } : {}),
     });
   }
 

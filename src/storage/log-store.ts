@@ -23,6 +23,12 @@ export interface LogStore {
    * any is in range). Throws LogRangeError when `fromSeq` is below firstSeq().
    */
   read(fromSeq: number, toSeq: number, maxBytes: number): Promise<Entry[]>;
+  /**
+   * Forgets every entry and starts the log empty at `firstSeq`, the entry
+   * before it having epoch `epochBeforeFirst` (the sequencer no longer holds
+   * what this node lacks). Durable when it resolves.
+   */
+  reset(firstSeq: number, epochBeforeFirst: number): Promise<void>;
   /** First seq still held (lastSeq() + 1 when empty). */
   firstSeq(): number;
   lastSeq(): number;

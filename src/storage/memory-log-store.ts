@@ -57,6 +57,11 @@ export class MemoryLogStore implements LogStore {
     return out;
   }
 
+  async reset(firstSeq: number): Promise<void> {
+    this.entries = [];
+    this.first = firstSeq;
+  }
+
   firstSeq(): number {
     return this.first;
   }

@@ -5,7 +5,13 @@ import type { Entry } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { isMissingFile, removeFile, syncDirectory } from './directory.js';
 import { loadClosedSegment } from './log-recovery.js';
-import { checkRecord, decodeRecord, encodeRecord, type SizedEntry } from './record-codec.js';
+import {
+  CHAIN_HASH_BYTES,
+  checkRecord,
+  decodeRecord,
+  encodeRecord,
+  type SizedEntry,
+} from './record-codec.js';
 import { readFully, SEGMENT_HEADER_BYTES, Segment, writeFully } from './segment.js';
 import { decodeIndexFile, encodeIndexFile, type SegmentIndex } from './segment-index.js';
 import { CorruptLogError, LogStoreUnavailableError } from './storage-errors.js';
@@ -186,6 +192,31 @@ export class SegmentChain {
     await target.writer.truncate(end);
     await target.writer.sync();
     target.truncatedAfter(seq, hash, timestampMs);
+    this.dirty = false;
+  }
+
+  /**
+   * Deletes every segment, newest first (so a crash leaves a prefix of the
+   * log, which the node simply resets again), then starts one empty segment
+   * at `firstSeq` whose header names the epoch before it. The chain hash
+   * restarts from zero: this log no longer holds the prefix it would cover.
+   */
+  async reset(firstSeq: number, epochBeforeFirst: number): Promise<void> {
+    this.generation++;
+    const old = this.segments.splice(0);
+    for (const segment of old.reverse()) {
+      await segment.writer?.close();
+      segment.writer = null;
+      await this.deleteFiles(segment);
+    }
+    const fresh = await Segment.create(this.dir, {
+      firstSeq,
+      epochBeforeFirst,
+      timestampBeforeFirstMs: 0,
+      prevHash: new Uint8Array(CHAIN_HASH_BYTES),
+    });
+    this.segments.push(fresh);
+    await syncDirectory(this.dir);
     this.dirty = false;
   }
 

@@ -41,7 +41,8 @@ type Deferred<T> = { resolve: (value: T) => void; reject: (error: unknown) => vo
 type Operation =
   | ({ kind: 'write'; truncateAfter: number | null; entries: SizedEntry[] } & Deferred<void>)
   | ({ kind: 'sync' } & Deferred<void>)
-  | ({ kind: 'retention'; commitSeq: number; nowMs: number } & Deferred<number>);
+  | ({ kind: 'retention'; commitSeq: number; nowMs: number } & Deferred<number>)
+  | ({ kind: 'reset'; firstSeq: number; epochBeforeFirst: number } & Deferred<void>);
 
 /**
  * The durable log: an append-only, segmented, checksummed and hash-chained
@@ -227,6 +228,29 @@ export class SegmentedLogStore implements LogStore {
       next = after;
     }
     return out;
+  }
+
+  /**
+   * Forgets every entry and starts the log empty at `firstSeq`. Visible at
+   * once, like `write`; the files follow through the writer queue.
+   */
+  reset(firstSeq: number, epochBeforeFirst: number): Promise<void> {
+    try {
+      this.requireUsable();
+      requireSeqArgument(firstSeq, 'firstSeq');
+      if (firstSeq <= this.last + 1) {
+        throw new InvalidLogRequestError(
+          `a reset must start beyond the log's end (${this.last}), got ${firstSeq}`,
+        );
+      }
+      this.first = firstSeq;
+      this.last = firstSeq - 1;
+      this.epochs!.resetAfter(firstSeq - 1, epochBeforeFirst);
+      this.cache = new EntryCache(this.cacheEntries, this.cacheBytes, firstSeq);
+      return this.enqueue<void>({ kind: 'reset', firstSeq, epochBeforeFirst });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   firstSeq(): number {
@@ -420,6 +444,11 @@ export class SegmentedLogStore implements LogStore {
         case 'retention':
           await flushAppends();
           results.push(await this.retain(operation.commitSeq, operation.nowMs));
+          break;
+        case 'reset':
+          await flushAppends();
+          await chain.reset(operation.firstSeq, operation.epochBeforeFirst);
+          results.push(undefined);
           break;
       }
     }

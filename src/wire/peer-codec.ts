@@ -26,6 +26,7 @@ export function encodePeerMessage(clusterId: string, message: PeerMessage): Uint
         prevEpoch: message.prevEpoch,
         entries: message.entries as ordo.Entry.$Properties[],
         commitSeq: message.commitSeq,
+        logStart: message.logStart === true,
       };
       break;
     case 'ack':
@@ -94,6 +95,7 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): PeerMes
         prevEpoch: checkUint(a.prevEpoch, 'append.prevEpoch'),
         entries,
         commitSeq: checkUint(a.commitSeq, 'append.commitSeq'),
+        ...(a.logStart === true ? { logStart: true } : {}),
       };
     }
     case 'ack': {

@@ -308,3 +308,53 @@ test('a follower whose NACK was answered only in part asks for the rest at once,
   node.step(heartbeat(10));
   t.deepEqual(nacksIn(node), []);
 });
+
+test('a follower behind the sequencer log start is told so and starts its log there instead of NACKing forever', (t) => {
+  const node = followerAt3();
+  node.step(
+    append({
+      from: 'a',
+      epoch: 1,
+      prevSeq: 100,
+      prevEpoch: 1,
+      entries: [dataEntry(101, 1), dataEntry(102, 1)],
+      commitSeq: 102,
+      logStart: true,
+    }),
+  );
+  const ready = node.ready();
+  t.deepEqual(ready.resetLogAfter, { seq: 100, epoch: 1 });
+  t.deepEqual(
+    ready.entries.map((e) => e.seq),
+    [101, 102],
+  );
+  t.deepEqual(messagesOf(ready, 'nack'), []);
+  t.is(node.committedSeq, 102);
+  t.deepEqual(ready.committed, { fromSeq: 101, toSeq: 102 }, 'only what it holds is delivered');
+});
+
+test('an append marked as log start that the follower can match is an ordinary append', (t) => {
+  const node = followerAt3();
+  node.step({ ...batch(3, 2), logStart: true });
+  const ready = node.ready();
+  t.is(ready.resetLogAfter, null);
+  t.deepEqual(
+    ready.entries.map((e) => e.seq),
+    [4, 5],
+  );
+});
+
+test('the sequencer answers a NACK for entries its retention dropped with the range from its log start, marked as such', (t) => {
+  const cluster = electedCluster(['a', 'b', 'c']);
+  cluster.propose(
+    'a',
+    [1, 2, 3, 4, 5].map((n) => proposal('p', n)),
+  );
+  cluster.settle();
+  const leader = cluster.node('a');
+  leader.compactBefore(4);
+  leader.step({ type: 'nack', epoch: leader.currentEpoch, from: 'b', fromSeq: 2, toSeq: 6 });
+  const ready = leader.ready();
+  t.is(ready.retransmits.length, 1);
+  t.like(ready.retransmits[0], { fromSeq: 4, prevSeq: 3, logStart: true });
+});

@@ -65,3 +65,40 @@ test('a node whose log has a corrupt record in the middle refuses to start, nami
   );
   t.is(readFileSync(segment).length, size, 'the node must not delete data');
 });
+
+test('a node that restarts empty after retention dropped what it lacks starts its log at the sequencer log start and follows again', async (t) => {
+  // fsync=memory: the restarted node comes back with an empty log.
+  const cluster = await startCluster(t, { configOverrides: { memoryLogEntries: 100 } });
+  const admin = new AdminClient(cluster.clientEndpoints);
+  t.teardown(() => admin.close());
+  const leader = await eventually(() => admin.findLeader(), 5000, 'a sequencer');
+  const victim = cluster.nodes.find((n) => n.id !== leader.id)!;
+  await cluster.signalNode(victim.id, 'SIGKILL');
+  const publisher = new Publisher({ brokers: cluster.clientEndpoints });
+  t.teardown(() => publisher.close());
+  await Promise.all(Array.from({ length: 500 }, (_, i) => publisher.publish('gone', `m${i}`)));
+  await eventually(
+    async () => {
+      const s = await admin.status(leader.endpoint);
+      return s.firstSeq > 1 ? s : null;
+    },
+    5000,
+    'retention on the sequencer',
+  );
+  await cluster.startNode(victim.id);
+  const last = (await publisher.publish('gone', 'after-restart')).seq;
+  const status = await eventually(
+    async () => {
+      const s = await admin.status(victim.clientEndpoint);
+      return s.lastSeq >= last && s.commitSeq >= last ? s : null;
+    },
+    10_000,
+    'the restarted node to follow the sequencer again',
+  );
+  t.true(status.firstSeq > 1, `the restarted node starts at ${status.firstSeq}`);
+  // Its subscribers read from its first seq on.
+  const subscriber = new Subscriber({ brokers: [victim.clientEndpoint], fromSeq: status.firstSeq });
+  t.teardown(() => subscriber.close());
+  const messages = await collect(subscriber, (m) => m.at(-1)!.seq >= last, 10_000);
+  t.is(messages.at(-1)!.seq, last);
+});

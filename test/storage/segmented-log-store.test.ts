@@ -316,3 +316,33 @@ test('opening the same files twice gives the same recovered log', async (t) => {
   t.deepEqual(opened[0], opened[1]);
   t.is(hashes[0], hashes[1]);
 });
+
+test('reset forgets every entry, starts the log at the given seq and survives a reopen', async (t) => {
+  const dir = await tempDir(t);
+  const store = new SegmentedLogStore({ dir, segmentBytes: SMALL_SEGMENT_BYTES, fsync: 'always' });
+  await store.open();
+  await store.write(null, makeEntries(1, 30, { epoch: 1 }));
+  await t.throwsAsync(store.reset(20, 1), { message: /beyond the log's end/ });
+  await store.reset(500, 3);
+  t.is(store.firstSeq(), 500);
+  t.is(store.lastSeq(), 499);
+  await t.throwsAsync(store.read(10, 20, 1000), { instanceOf: LogRangeError });
+  await store.write(null, makeEntries(500, 510, { epoch: 3 }));
+  await store.close();
+
+  const again = new SegmentedLogStore({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+  const recovered = await again.open();
+  t.teardown(() => again.close());
+  t.is(recovered.firstSeq, 500);
+  t.is(recovered.lastSeq, 510);
+  t.is(recovered.epochBeforeFirst, 3);
+  t.deepEqual(
+    (await again.read(500, 510, 1_000_000)).map((e) => e.seq),
+    makeEntries(500, 510).map((e) => e.seq),
+  );
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.log'));
+  t.true(
+    files.every((f) => Number.parseInt(f, 10) >= 500),
+    `old segments must be gone: ${files.join(', ')}`,
+  );
+});
