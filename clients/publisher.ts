@@ -4,7 +4,7 @@ import type { ClientResponse } from '../src/wire/client-codec.js';
 import { ordo } from '../src/wire/schema.js';
 import { backoffMs } from './backoff.js';
 import { ConnectionPool } from './connection-pool.js';
-import { ClosedError, InvalidRequestError, TimeoutError } from './errors.js';
+import { ClosedError, InvalidRequestError, OrdoError, TimeoutError } from './errors.js';
 
 export type AckMode = 'quorum' | 'sequenced';
 
@@ -133,6 +133,13 @@ export class Publisher {
       );
     }
     while (this.outstanding.size >= this.maxInFlight) {
+      // Callers that do not await their publishes would otherwise queue without end.
+      if (this.roomWaiters.length >= LIMITS.publisherMaxWaitingCalls) {
+        throw new OrdoError(
+          `${this.roomWaiters.length} publish calls already wait for room in the window: await earlier publishes`,
+          { retriable: true },
+        );
+      }
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       if (this.closed) throw new ClosedError('publisher is closed');
     }

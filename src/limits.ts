@@ -55,6 +55,8 @@ export const LIMITS = {
   subscriberTimeoutMs: 15_000,
   /** Most publishes a client keeps in flight by default. */
   publisherWindowMessages: 8192,
+  /** Most publish calls that may wait for room in a publisher's full window; more are refused. */
+  publisherMaxWaitingCalls: 100_000,
   /** Most publishes a client packs into one request frame. */
   publisherBatchMessages: 1024,
   /** Most messages a Subscriber buffers for its reader before it stops granting credit. */
