@@ -73,6 +73,8 @@ export class Publisher {
   private readonly publishTimeoutMs: number;
   private producerIdValue: string;
   private nextProducerSeq: number;
+  /** The last failure seen, for the error a timed-out message gets. */
+  private lastProblem: string | null = null;
   /** Brokers whose connection dropped recently, until when. */
   private readonly suspectUntilMs = new Map<string, number>();
   /** Messages waiting to be sent (again), in producerSeq order. */
@@ -225,6 +227,7 @@ export class Publisher {
     request.then(
       (response) => this.onResponse(response, generation, endpoint),
       (error: Error) => {
+        this.lastProblem = error.message;
         if (this.closed || generation !== this.generation) return;
         // Unanswered: try the next broker, resending everything outstanding in order.
         this.advanceTarget();
@@ -262,6 +265,7 @@ export class Publisher {
           break;
         case PublishStatus.PUBLISH_STATUS_NOT_LEADER:
           notLeader = true;
+          this.lastProblem = `${endpoint} is not the sequencer`;
           break;
         case PublishStatus.PUBLISH_STATUS_OUT_OF_ORDER:
           // The cluster does not know this producer (its bounded dedup table
@@ -380,7 +384,8 @@ export class Publisher {
     for (const message of failed) {
       message.reject(
         new TimeoutError(
-          `message ${message.producerSeq} not acknowledged within ${this.publishTimeoutMs} ms`,
+          `message ${message.producerSeq} not acknowledged within ${this.publishTimeoutMs} ms ` +
+            `(brokers ${this.endpoints.join(', ')}; last problem: ${this.lastProblem ?? 'none reported'})`,
         ),
       );
     }
