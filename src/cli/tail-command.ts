@@ -36,6 +36,17 @@ export function tailCommand(yargs: Argv): Argv {
       });
       const stop = () => subscriber.close();
       process.once('SIGINT', stop);
+      // The subscriber retries without end; say so when every broker has failed once.
+      const brokers = parseBrokers(argv.brokers);
+      let warnedAt = 0;
+      const watch = setInterval(() => {
+        const rounds = Math.floor(subscriber.stats.failovers / brokers.length);
+        if (rounds > warnedAt) {
+          warnedAt = rounds;
+          console.error(`ordo: no broker is answering (${brokers.join(', ')}); still trying`);
+        }
+      }, 500);
+      watch.unref();
       let seen = 0;
       const decoder = new TextDecoder();
       try {
@@ -58,6 +69,7 @@ export function tailCommand(yargs: Argv): Argv {
           if (argv.count !== undefined && ++seen >= argv.count) break;
         }
       } finally {
+        clearInterval(watch);
         subscriber.close();
         process.off('SIGINT', stop);
       }
