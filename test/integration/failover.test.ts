@@ -137,38 +137,41 @@ test('a sequencer paused past the election timeout is deposed, its late messages
     clusterId: string;
     nodes: { id: string; peerPort: number }[];
   };
-  const peer = new zmq.Dealer({ linger: 2000 });
+  const peer = new zmq.Dealer({ linger: 0 });
+  t.teardown(() => peer.close());
   peer.connect(`tcp://127.0.0.1:${config.nodes.find((n) => n.id === follower.id)!.peerPort}`);
   const lateSeq = follower.lastSeq + 1;
-  await peer.send(
-    encodePeerMessage(config.clusterId, {
-      type: 'append',
-      epoch: first.epoch,
-      from: first.id,
-      prevSeq: follower.lastSeq,
-      prevEpoch: first.epoch,
-      entries: [
-        {
-          seq: lateSeq,
-          epoch: first.epoch,
-          kind: EntryKind.data,
-          producerId: 'late',
-          producerSeq: 1,
-          topic: 'load',
-          payload: Buffer.from('late'),
-          timestampMs: 0,
-        },
-      ],
-      commitSeq: lateSeq,
-    }),
-  );
-  peer.close();
+  const late = encodePeerMessage(config.clusterId, {
+    type: 'append',
+    epoch: first.epoch,
+    from: first.id,
+    prevSeq: follower.lastSeq,
+    prevEpoch: first.epoch,
+    entries: [
+      {
+        seq: lateSeq,
+        epoch: first.epoch,
+        kind: EntryKind.data,
+        producerId: 'late',
+        producerSeq: 1,
+        topic: 'load',
+        payload: Buffer.from('late'),
+        timestampMs: 0,
+      },
+    ],
+    commitSeq: lateSeq,
+  });
+  // Sent again on every check until the follower reports it refused it (the
+  // first copy may go out before the connection is up).
   await eventually(
-    async () =>
-      ((await admin.status(cluster.node(follower.id).clientEndpoint)).staleMessagesRejected ?? 0) >
-      0,
+    async () => {
+      await peer.send(late);
+      const status = await admin.status(cluster.node(follower.id).clientEndpoint);
+      return (status.staleMessagesRejected ?? 0) > 0;
+    },
     5000,
     'the follower to refuse the stale append',
+    100,
   );
 
   const lastAckedSeq = Math.max(...acks.map((a) => a.seq));
