@@ -62,3 +62,27 @@ test('a topic filter applied on the broker still gives gap-free, ordered deliver
   );
   t.true(received.every((m) => m.topic === 'topic-1'));
 });
+
+test('ack mode sequenced answers with the assigned seq, and the messages still commit in that order', async (t) => {
+  const cluster = await startCluster(t);
+  const brokers = cluster.clientEndpoints;
+  const publisher = new Publisher({ brokers, ackMode: 'sequenced' });
+  t.teardown(() => publisher.close());
+  const acks = await Promise.all(
+    Array.from({ length: 200 }, (_, i) => publisher.publish('fast', `s${i}`)),
+  );
+  const seqs = acks.map((a) => a.seq);
+  t.deepEqual(
+    seqs,
+    [...seqs].sort((a, b) => a - b),
+    'seqs follow the publish order',
+  );
+  t.is(new Set(seqs).size, 200);
+  const subscriber = new Subscriber({ brokers, fromSeq: 1, topics: ['fast'] });
+  t.teardown(() => subscriber.close());
+  const messages = await collect(subscriber, (m) => m.length >= 200, 10_000);
+  t.deepEqual(
+    messages.map((m) => m.seq),
+    seqs,
+  );
+});
