@@ -13,6 +13,7 @@ import { profileTop } from './profile-top.js';
 import { rawZmqBench } from './raw-zmq-bench.js';
 import { stabilityBench } from './stability.js';
 import { throughputBench } from './throughput.js';
+import { transferBench } from './transfer.js';
 
 type Bench = (workers: WorkerSet, args: BenchArgs) => Promise<void>;
 
@@ -22,6 +23,7 @@ const benches: Record<string, Bench> = {
   stability: stabilityBench,
   fsync: fsyncBench,
   'raw-zmq': rawZmqBench,
+  transfer: transferBench,
   'profile-top': async (_workers, args) => profileTop(args),
 };
 
