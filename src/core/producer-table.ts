@@ -114,6 +114,12 @@ export class ProducerTable {
     state.push(producerSeq, seq, this.maxHistoryEntries);
   }
 
+  /** Forgets every producer: the log the table was derived from is gone (a log reset). */
+  clear(): void {
+    this.producers.clear();
+    this.lastRecorded = null;
+  }
+
   /** Forgets what was recorded for entries above `seq` (their log suffix was truncated). */
   truncateAfter(seq: number): void {
     this.lastRecorded = null;

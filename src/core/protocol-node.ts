@@ -156,7 +156,14 @@ export class ProtocolNode {
       this.hardStateDirty = true;
     }
     // A commit point beyond the recovered log (lost unsynced writes) is not ours to claim.
-    this.commitSeq = Math.min(recovered.hardState.commitSeq, recovered.lastSeq);
+    // Everything before the log start is committed (retention drops only committed
+    // entries, a log reset starts after a committed seq), and a crash between a log
+    // reset and its hard state leaves a saved commit point below it: the node must
+    // not later try to deliver entries it no longer holds.
+    this.commitSeq = Math.max(
+      recovered.firstSeq - 1,
+      Math.min(recovered.hardState.commitSeq, recovered.lastSeq),
+    );
     this.deliveredSeq = this.commitSeq;
     this.leaderMatchSeq = this.commitSeq;
     this.storedLastSeq = recovered.lastSeq;
@@ -881,6 +888,11 @@ export class ProtocolNode {
   private resetLogAfter(seq: number, epoch: number): void {
     invariant(seq > this.log.lastSeq, `log reset to ${seq} would drop entries this node holds`);
     this.log.resetAfter(seq, epoch);
+    // What the dedup table recorded came from the log just dropped, which may
+    // hold uncommitted entries the sequencer's log replaced and lacks the
+    // entries up to `seq`: trusting it would take a retry for new, or a new
+    // message for a duplicate. Producers it forgets are told to start afresh.
+    this.producers.clear();
     this.pendingEntries = [];
     this.truncatePoint = null;
     this.resetPoint = { seq, epoch };

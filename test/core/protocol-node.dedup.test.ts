@@ -148,3 +148,18 @@ test('a follower that remembers a producer further than the sequencer did still 
     { kind: 'appended', seq: 6, epoch: restarted.currentEpoch },
   ]);
 });
+
+test('a node whose log was reset forgets the producers it knew, so a retry is never taken for new', (t) => {
+  // b holds p#1..2 at seqs 1..2 (uncommitted there), then learns that the
+  // sequencer's log starts after seq 10, where p#3 may already be.
+  const log = [dataEntry(1, 1, 'p', 1), dataEntry(2, 1, 'p', 2)];
+  const node = newNode('b', MEMBERS, {}, recoveredFrom(log, { epoch: 1 }));
+  node.step(
+    append({ from: 'a', epoch: 1, prevSeq: 10, prevEpoch: 1, commitSeq: 10, logStart: true }),
+  );
+  t.deepEqual(node.ready().resetLogAfter, { seq: 10, epoch: 1 });
+  winElection(node, ['c']);
+  t.deepEqual(node.propose([proposal('p', 3)], 0), [
+    { kind: 'outOfOrder', expectedProducerSeq: 1 },
+  ]);
+});

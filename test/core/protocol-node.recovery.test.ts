@@ -72,3 +72,34 @@ test('a restarted node campaigns in an epoch after the one it saved', (t) => {
     [[3, 6]],
   );
 });
+
+test('a node restarted after a log reset whose hard state was never saved takes the log start as committed and delivers only what it holds', (t) => {
+  // The crash came after the log reset (durable) and before the hard state,
+  // which still names the old commit point, 3, far below the new log start.
+  const node = newNode(
+    'b',
+    MEMBERS,
+    {},
+    {
+      hardState: { epoch: 1, votedFor: null, commitSeq: 3 },
+      firstSeq: 101,
+      lastSeq: 100,
+      epochBeforeFirst: 1,
+      epochStarts: [],
+      lastTimestampMs: 0,
+      recentEntries: [],
+    },
+  );
+  t.is(node.committedSeq, 100);
+  node.step({
+    type: 'append',
+    epoch: 1,
+    from: 'a',
+    prevSeq: 100,
+    prevEpoch: 1,
+    entries: [dataEntry(101, 1), dataEntry(102, 1)],
+    commitSeq: 102,
+  });
+  const ready = node.ready();
+  t.deepEqual(ready.committed, { fromSeq: 101, toSeq: 102 }, 'never the seqs it no longer holds');
+});

@@ -1,5 +1,6 @@
 import { type Entry, EntryKind } from '../../src/core/index.js';
-import { describeEntry, hashChain } from './hash-chain.js';
+import type { SkippedRange } from './delivered-stream.js';
+import { describeEntry, entryDigest } from './hash-chain.js';
 import { type History, payloadHex } from './history.js';
 
 export const Property = {
@@ -22,10 +23,16 @@ export interface Violation {
 export type Checker = (history: History) => Violation | null;
 
 /**
- * Total order: every node's delivered stream has seqs 1, 2, 3, … and is a
- * prefix of the longest one. Streams are compared by hash chain, so a
- * divergence is reported at its first seq. A node that, after a restart,
- * delivers a seq again with other content, or skips one, breaks it too.
+ * Total order: every node's delivered stream has seqs 1, 2, 3, … except
+ * where its log was reset past seqs it lacked (a recorded skip), and every
+ * node delivered the same entry at every seq it delivered. For a node that
+ * never reset, that is the old rule: its stream is a prefix of every longer
+ * one. Entries are compared by digest (seq, epoch, kind, producer,
+ * producerSeq, topic, timestamp, payload), so a divergence is reported at its
+ * first seq. Every seq up to the highest delivered one must have been
+ * delivered by some node: a reset may skip only what others delivered. A node
+ * that, after a restart, delivers a seq again with other content, or skips
+ * one without a reset, breaks it too.
  */
 export function checkTotalOrder(history: History): Violation | null {
   const anomaly = history.deliveryAnomalies[0];
@@ -35,67 +42,106 @@ export function checkTotalOrder(history: History): Violation | null {
       `${anomaly.nodeId} at seq ${anomaly.seq} (tick ${anomaly.tick}): ${anomaly.detail}`,
     );
   }
-  let longestId = history.nodeIds[0]!;
   for (const id of history.nodeIds) {
+    const skips = skipped(history, id);
+    let skipIndex = 0;
+    let expected = 1;
     const entries = stream(history, id);
     for (let i = 0; i < entries.length; i++) {
-      if (entries[i]!.seq !== i + 1) {
+      // Resets may follow one another with nothing delivered in between.
+      while (skipIndex < skips.length && skips[skipIndex]!.fromSeq === expected) {
+        expected = skips[skipIndex]!.toSeq + 1;
+        skipIndex++;
+      }
+      if (entries[i]!.seq !== expected) {
         return violation(
           'totalOrder',
-          `${id} delivered seq ${entries[i]!.seq} in position ${i + 1}`,
+          `${id} delivered seq ${entries[i]!.seq} in position ${i + 1}, where seq ${expected} was due`,
         );
       }
+      expected++;
     }
-    if (entries.length > stream(history, longestId).length) longestId = id;
   }
-  const longest = stream(history, longestId);
-  const longestChain = hashChain(longest);
+  const reference = new Map<
+    number,
+    { readonly nodeId: string; readonly entry: Entry; readonly digest: string }
+  >();
+  let highestSeq = 0;
   for (const id of history.nodeIds) {
-    const chain = hashChain(stream(history, id));
-    for (let i = 0; i < chain.length; i++) {
-      if (chain[i] !== longestChain[i]) {
-        const mine = stream(history, id)[i]!;
+    for (const entry of stream(history, id)) {
+      const digest = entryDigest(entry);
+      const first = reference.get(entry.seq);
+      if (first === undefined) {
+        reference.set(entry.seq, { nodeId: id, entry, digest });
+        highestSeq = Math.max(highestSeq, entry.seq);
+      } else if (first.digest !== digest) {
         return violation(
           'totalOrder',
-          `${id} diverges from ${longestId} at seq ${i + 1}: ${describeEntry(mine)} vs ${describeEntry(longest[i]!)}`,
+          `${id} diverges from ${first.nodeId} at seq ${entry.seq}: ${describeEntry(entry)} vs ${describeEntry(first.entry)}`,
         );
       }
     }
+  }
+  for (let seq = 1; seq <= highestSeq; seq++) {
+    if (!reference.has(seq))
+      return violation('totalOrder', `no node delivered seq ${seq}, below ${highestSeq}`);
   }
   return null;
 }
 
 /**
  * No acknowledged message is lost: each ack names a seq, and every node
- * delivered that very message at that seq (acks without a seq: somewhere).
+ * delivered that very message at that seq, unless its log was reset past
+ * that seq (then it skipped it); at least one node delivered it. An ack
+ * without a seq: some node delivered the message, and every node delivered
+ * it at that seq or skipped that seq.
  */
 export function checkAckedNotLost(history: History): Violation | null {
   for (const ack of history.acks) {
     const name = `${ack.producerId}#${ack.producerSeq}`;
-    for (const id of history.nodeIds) {
-      const entries = stream(history, id);
-      if (ack.seq === null) {
-        if (!entries.some((e) => isMessage(e, ack.producerId, ack.producerSeq))) {
-          return violation(
-            'ackedNotLost',
-            `${name}, acked without a seq at tick ${ack.tick}, was never delivered by ${id}`,
-          );
+    let seq = ack.seq;
+    if (seq === null) {
+      for (const id of history.nodeIds) {
+        const found = stream(history, id).find((e) =>
+          isMessage(e, ack.producerId, ack.producerSeq),
+        );
+        if (found !== undefined) {
+          seq = found.seq;
+          break;
         }
-        continue;
       }
-      const entry = entries[ack.seq - 1];
-      if (entry === undefined) {
+      if (seq === null) {
         return violation(
           'ackedNotLost',
-          `${name}, acked at seq ${ack.seq} (tick ${ack.tick}), not delivered by ${id}, which delivered ${entries.length}`,
+          `${name}, acked without a seq at tick ${ack.tick}, was never delivered by any node`,
+        );
+      }
+    }
+    const where =
+      ack.seq === null
+        ? `acked without a seq (tick ${ack.tick})`
+        : `acked at seq ${seq} (tick ${ack.tick})`;
+    let deliveredBy = 0;
+    for (const id of history.nodeIds) {
+      const entry = entryAt(history, id, seq);
+      if (entry === undefined) {
+        if (isSkipped(history, id, seq)) continue;
+        const entries = stream(history, id);
+        return violation(
+          'ackedNotLost',
+          `${name}, ${where}, not delivered by ${id}, which delivered up to seq ${entries.at(-1)?.seq ?? 0}`,
         );
       }
       if (!isMessage(entry, ack.producerId, ack.producerSeq)) {
         return violation(
           'ackedNotLost',
-          `${name} was acked at seq ${ack.seq} (tick ${ack.tick}), but ${id} delivered ${describeEntry(entry)} there`,
+          `${name} was ${where}, but ${id} delivered ${describeEntry(entry)} at seq ${seq}`,
         );
       }
+      deliveredBy++;
+    }
+    if (deliveredBy === 0) {
+      return violation('ackedNotLost', `${name}, ${where}, was skipped by every node`);
     }
   }
   return null;
@@ -140,18 +186,29 @@ export function checkIntegrity(history: History): Violation | null {
  * FIFO per publisher: along every node's stream, each producer's messages
  * appear as producerSeq 1, 2, 3, … (the simulated publishers send exactly
  * that sequence and never skip one, so anything else is a reordering, a
- * loss ahead of a later message, or a duplicate).
+ * loss ahead of a later message, or a duplicate). Across a seq range the
+ * node skipped at a log reset, a producer may jump ahead, never back.
  */
 export function checkFifo(history: History): Violation | null {
   for (const id of history.nodeIds) {
     const last = new Map<string, number>();
+    /** Producers whose next message may jump ahead: a skip came after their last one. */
+    const mayJump = new Set<string>();
+    const skips = skipped(history, id);
+    let skipIndex = 0;
     for (const entry of stream(history, id)) {
+      while (skipIndex < skips.length && skips[skipIndex]!.toSeq < entry.seq) {
+        for (const producerId of history.published.keys()) mayJump.add(producerId);
+        skipIndex++;
+      }
       if (entry.kind === EntryKind.epochStart) continue;
       const previous = last.get(entry.producerId) ?? 0;
-      if (entry.producerSeq !== previous + 1) {
+      const jumps = mayJump.delete(entry.producerId);
+      const inOrder = jumps ? entry.producerSeq > previous : entry.producerSeq === previous + 1;
+      if (!inOrder) {
         return violation(
           'fifo',
-          `${id} delivered ${entry.producerId}#${entry.producerSeq} at seq ${entry.seq} after ${entry.producerId}#${previous}`,
+          `${id} delivered ${entry.producerId}#${entry.producerSeq} at seq ${entry.seq} after ${entry.producerId}#${previous}${jumps ? ' (after a log reset)' : ''}`,
         );
       }
       last.set(entry.producerId, entry.producerSeq);
@@ -236,6 +293,29 @@ export function checkHistory(history: History): Violation[] {
 
 function stream(history: History, id: string): readonly Entry[] {
   return history.delivered.get(id) ?? [];
+}
+
+function skipped(history: History, id: string): readonly SkippedRange[] {
+  return history.skipped.get(id) ?? [];
+}
+
+function isSkipped(history: History, id: string, seq: number): boolean {
+  return skipped(history, id).some((r) => r.fromSeq <= seq && seq <= r.toSeq);
+}
+
+/** The entry `id` delivered at `seq` (streams ascend by seq, so a binary search finds it). */
+function entryAt(history: History, id: string, seq: number): Entry | undefined {
+  const entries = stream(history, id);
+  let low = 0;
+  let high = entries.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    const found = entries[middle]!.seq;
+    if (found === seq) return entries[middle];
+    if (found < seq) low = middle + 1;
+    else high = middle - 1;
+  }
+  return undefined;
 }
 
 function isMessage(entry: Entry, producerId: string, producerSeq: number): boolean {

@@ -1,5 +1,5 @@
 import type { Entry, NodeId } from '../../src/core/index.js';
-import type { DeliveryAnomaly } from './delivered-stream.js';
+import type { DeliveryAnomaly, SkippedRange } from './delivered-stream.js';
 
 export interface LeaderRecord {
   readonly epoch: number;
@@ -36,6 +36,8 @@ export interface History {
   readonly nodeIds: readonly NodeId[];
   /** Each node's delivered stream of committed entries, in delivery order. */
   readonly delivered: ReadonlyMap<NodeId, readonly Entry[]>;
+  /** The seqs each node skipped because its log was reset past them, ascending (absent: none). */
+  readonly skipped: ReadonlyMap<NodeId, readonly SkippedRange[]>;
   readonly deliveryAnomalies: readonly DeliveryAnomaly[];
   /** What each producer published: producerSeq to the payload in hex. */
   readonly published: ReadonlyMap<string, ReadonlyMap<number, string>>;

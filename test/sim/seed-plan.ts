@@ -41,6 +41,14 @@ export interface FaultPlan {
   readonly clockSkewMaxMs: number;
 }
 
+/** Retention: each node's disk keeps only its newest committed entries, as a real store with a size limit does. */
+export interface RetentionPlan {
+  /** Node i (in member order) keeps at most `maxEntriesByNode[i]` committed entries. */
+  readonly maxEntriesByNode: readonly number[];
+  /** Chance per tick that a running node applies its policy (real stores drop whole segments now and then). */
+  readonly chancePerTick: number;
+}
+
 export interface SeedPlan {
   readonly seed: number;
   readonly nodeCount: number;
@@ -62,6 +70,8 @@ export interface SeedPlan {
   readonly faults: FaultPlan;
   readonly publishers: PublisherPlan;
   readonly faultTicks: number;
+  /** Null when nodes keep their whole log. */
+  readonly retention: RetentionPlan | null;
 }
 
 export interface PlanOverrides {
@@ -97,6 +107,13 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     maxMessages: 900,
   };
   const faultTicks = overrides.faultTicks ?? prng.int(1000, 3000);
+  // Drawn last, so that seeds without retention draw everything else as before.
+  const retention: RetentionPlan | null = prng.chance(0.4)
+    ? {
+        maxEntriesByNode: Array.from({ length: nodeCount }, () => prng.int(5, 60)),
+        chancePerTick: prng.float(0.02, 0.5),
+      }
+    : null;
   return {
     seed,
     nodeCount,
@@ -105,6 +122,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     faults,
     publishers,
     faultTicks,
+    retention,
   };
 }
 

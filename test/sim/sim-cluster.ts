@@ -1,4 +1,5 @@
 import { type Entry, invariant, type NodeId } from '../../src/core/index.js';
+import type { SkippedRange } from './delivered-stream.js';
 import type { AckRecord, History, LeaderRecord, LivenessRecord } from './history.js';
 import type { Prng } from './prng.js';
 import { type SeedPlan, SUB_STEPS_PER_TICK } from './seed-plan.js';
@@ -102,7 +103,12 @@ export class SimCluster {
       invariant(publisher !== undefined, `packet for unknown endpoint ${to}`);
       for (const packet of list) {
         invariant(packet.message.kind === 'reply', `publisher ${to} got a ${packet.message.kind}`);
-        publisher.onReply(packet.from, packet.message.reply, this.currentTick);
+        publisher.onReply(
+          packet.from,
+          packet.message.producerId,
+          packet.message.reply,
+          this.currentTick,
+        );
       }
     }
   }
@@ -131,7 +137,7 @@ export class SimCluster {
   /** The most entries any node must still fetch: the longest log against the shortest delivered stream. */
   repairLagEntries(): number {
     const longest = Math.max(...this.nodes.map((n) => n.disk.lastSeq));
-    const shortest = Math.min(...this.nodes.map((n) => n.stream.length));
+    const shortest = Math.min(...this.nodes.map((n) => n.stream.lastSeq));
     return Math.max(0, longest - shortest);
   }
 
@@ -166,14 +172,14 @@ export class SimCluster {
       waiting.push(`sequencer ${leader.id} committed ${core.committedSeq} of ${core.lastSeq}`);
     }
     for (const node of this.nodes) {
-      if (node.stream.length !== core.committedSeq) {
+      if (node.stream.lastSeq !== core.committedSeq) {
         const s = node.protocol?.status();
         const state =
           s === undefined
             ? 'down'
             : `${s.role} epoch ${s.epoch} leader ${s.leaderId ?? '-'} last ${s.lastSeq}/${s.lastEpoch} commit ${s.commitSeq} knownLeaderLast ${s.knownLeaderLastSeq}`;
         waiting.push(
-          `${node.id} delivered ${node.stream.length} of ${core.committedSeq} (${state})`,
+          `${node.id} delivered ${node.stream.lastSeq} of ${core.committedSeq} (${state})`,
         );
       }
     }
@@ -191,12 +197,18 @@ export class SimCluster {
 
   history(liveness: LivenessRecord | null, coreFailures: History['coreFailures']): History {
     const published = new Map<string, ReadonlyMap<number, string>>();
-    for (const p of this.publishers) published.set(p.id, p.published);
+    for (const p of this.publishers)
+      for (const [producerId, messages] of p.sessions) published.set(producerId, messages);
     const delivered = new Map<NodeId, readonly Entry[]>();
-    for (const node of this.nodes) delivered.set(node.id, node.stream.entries);
+    const skipped = new Map<NodeId, readonly SkippedRange[]>();
+    for (const node of this.nodes) {
+      delivered.set(node.id, node.stream.entries);
+      skipped.set(node.id, node.stream.skipped);
+    }
     return {
       nodeIds: this.nodes.map((n) => n.id),
       delivered,
+      skipped,
       deliveryAnomalies: this.nodes.flatMap((n) => n.stream.anomalies),
       published,
       acks: this.acks,

@@ -25,4 +25,5 @@ export type PublishReply =
 export type SimMessage =
   | { readonly kind: 'peer'; readonly message: PeerMessage }
   | { readonly kind: 'publish'; readonly request: PublishRequest }
-  | { readonly kind: 'reply'; readonly reply: PublishReply };
+  /** `producerId` names the publisher's session the answer is for. */
+  | { readonly kind: 'reply'; readonly producerId: string; readonly reply: PublishReply };

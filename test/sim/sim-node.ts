@@ -31,6 +31,7 @@ export interface NodeEnvironment {
 /** A publisher waiting for its message to commit on this node. */
 interface ReplyToken {
   readonly publisherId: string;
+  readonly producerId: string;
   readonly producerSeq: number;
 }
 
@@ -66,6 +67,8 @@ export class SimNode {
   private pausedUntilTick = -1;
   private crashArmed = false;
   private clockSkewMs = 0;
+  /** Most committed entries this node's disk keeps; null without retention. */
+  private readonly maxRetainedEntries: number | null;
 
   constructor(
     readonly id: NodeId,
@@ -75,6 +78,7 @@ export class SimNode {
   ) {
     this.peers = members.filter((m) => m !== id);
     this.stream = new DeliveredStream(id);
+    this.maxRetainedEntries = env.plan.retention?.maxEntriesByNode[members.indexOf(id)] ?? null;
     this.guarded(() => this.start());
   }
 
@@ -112,11 +116,12 @@ export class SimNode {
     this.core = new ProtocolNode(config, recovered);
     this.pending = new PendingReplies<ReplyToken>(LIMITS.maxPendingPublishReplies);
     // The subscriber-facing stream may be behind what the disk knows is committed: catch it up.
-    this.deliverRange(this.stream.length + 1, this.core.committedSeq);
+    this.deliverRange(this.stream.lastSeq + 1, this.core.committedSeq);
   }
 
   restart(): void {
     this.env.stats.restarts++;
+    if (this.disk.firstSeq > 1) this.env.stats.restartsWithLogStart++;
     this.env.log(`${this.id} restarts (disk holds ${this.disk.lastSeq} entries)`);
     this.guarded(() => this.start());
   }
@@ -165,7 +170,33 @@ export class SimNode {
     this.guarded(() => {
       this.core!.tick();
       this.processReady();
+      this.applyRetention();
     });
+  }
+
+  /**
+   * Now and then, drops the oldest committed entries beyond this node's
+   * limit and tells the core, as the real host does after its store deleted
+   * old segments. It runs between Readies, so every write is synced, and
+   * never drops an entry above the commit point.
+   */
+  private applyRetention(): void {
+    const core = this.core;
+    const retention = this.env.plan.retention;
+    if (core === null || retention === null || this.maxRetainedEntries === null) return;
+    if (!this.prng.chance(retention.chancePerTick)) return;
+    const excess = this.disk.heldEntries - this.maxRetainedEntries;
+    const droppable = Math.min(excess, core.committedSeq - this.disk.firstSeq + 1);
+    if (droppable <= 0) return;
+    invariant(
+      core.committedSeq <= this.stream.lastSeq,
+      `${this.id} would drop committed entries it has not delivered`,
+    );
+    const firstSeq = this.disk.firstSeq + droppable;
+    this.disk.compactBefore(firstSeq);
+    core.compactBefore(firstSeq);
+    this.env.stats.compactions++;
+    this.env.stats.compactedEntries += droppable;
   }
 
   receive(packets: readonly Packet<SimMessage>[]): void {
@@ -233,7 +264,11 @@ export class SimNode {
     for (let i = 0; i < results.length; i++) {
       const result = results[i]!;
       const { from, request } = requests[i]!;
-      const token: ReplyToken = { publisherId: from, producerSeq: request.producerSeq };
+      const token: ReplyToken = {
+        publisherId: from,
+        producerId: request.producerId,
+        producerSeq: request.producerSeq,
+      };
       switch (result.kind) {
         case 'appended':
           this.env.stats.publishes++;
@@ -309,7 +344,11 @@ export class SimNode {
   }
 
   private reply(token: ReplyToken, reply: PublishReply): void {
-    this.env.send(this.id, token.publisherId, { kind: 'reply', reply });
+    this.env.send(this.id, token.publisherId, {
+      kind: 'reply',
+      producerId: token.producerId,
+      reply,
+    });
   }
 
   // ------------------------------------------------------------------ Ready
@@ -329,7 +368,8 @@ export class SimNode {
       }
       // An armed crash waits for a Ready that writes to the log, where losing power hurts
       // most; one that saves only the hard state is struck now and then too.
-      const writesLog = ready.entries.length > 0 || ready.truncateAfter !== null;
+      const writesLog =
+        ready.entries.length > 0 || ready.truncateAfter !== null || ready.resetLogAfter !== null;
       if (this.crashArmed && (writesLog || (ready.hardState !== null && this.prng.chance(0.2)))) {
         this.crashDuring(ready);
         return;
@@ -342,6 +382,19 @@ export class SimNode {
   }
 
   private persist(ready: Ready): void {
+    if (ready.resetLogAfter !== null) {
+      // Whatever this node waited on is gone with its log: the publishers
+      // retry, as the real host answers them.
+      for (const s of this.pending.settleTruncated(0)) {
+        this.env.stats.truncatedPublishes++;
+        this.reply(s.token, {
+          kind: 'retry',
+          producerSeq: s.token.producerSeq,
+          reason: 'this node restarted its log',
+        });
+      }
+      this.resetLog(ready.resetLogAfter.seq, ready.resetLogAfter.epoch);
+    }
     if (ready.truncateAfter !== null && ready.truncateAfter < this.disk.lastSeq) {
       this.env.stats.truncations++;
       this.env.stats.truncatedEntries += this.disk.lastSeq - ready.truncateAfter;
@@ -352,6 +405,21 @@ export class SimNode {
     this.disk.write(ready.truncateAfter, ready.entries);
     this.disk.sync();
     if (ready.hardState !== null) this.disk.saveHardState(ready.hardState);
+  }
+
+  /**
+   * Forgets the whole log and starts it empty after `seq`, durably (the
+   * real store syncs the directory before the Ready goes on), and moves the
+   * subscriber-facing stream past the seqs this node will never hold.
+   */
+  private resetLog(seq: number, epoch: number): void {
+    this.env.stats.logResets++;
+    this.env.stats.resetSkippedEntries += Math.max(0, seq - this.stream.lastSeq);
+    this.env.log(
+      `${this.id} resets its log after seq ${seq} (held ${this.disk.firstSeq}..${this.disk.lastSeq}, delivered ${this.stream.lastSeq})`,
+    );
+    this.disk.resetAfter(seq, epoch);
+    this.stream.skipThrough(seq);
   }
 
   private sendAll(ready: Ready): void {
@@ -373,6 +441,7 @@ export class SimNode {
         prevEpoch: r.prevEpoch,
         entries,
         commitSeq: r.commitSeq,
+        ...(r.logStart === true ? { logStart: true } : {}),
       };
       this.env.send(this.id, r.to, { kind: 'peer', message: append });
     }
@@ -388,7 +457,7 @@ export class SimNode {
   private deliverRange(fromSeq: number, toSeq: number): void {
     const tick = this.env.nowTick();
     for (let seq = fromSeq; seq <= toSeq; seq++) {
-      if (seq > this.stream.length) this.env.stats.committedEntries++;
+      if (seq > this.stream.lastSeq) this.env.stats.committedEntries++;
       this.stream.deliver(seq, this.disk.entryAt(seq), tick);
     }
   }
@@ -402,10 +471,24 @@ export class SimNode {
    */
   private crashDuring(ready: Ready): void {
     const point: CrashPoint = this.prng.pick(['midWrite', 'afterSync', 'afterHardState'] as const);
+    const reset = ready.resetLogAfter;
     if (point === 'midWrite') {
-      const writes = ready.entries.length + (ready.truncateAfter !== null ? 1 : 0);
-      this.disk.writePartially(ready.truncateAfter, ready.entries, this.prng.int(0, writes));
+      const resets = reset !== null ? 1 : 0;
+      const writes = resets + ready.entries.length + (ready.truncateAfter !== null ? 1 : 0);
+      let done = this.prng.int(0, writes);
+      if (reset !== null) {
+        if (done === 0) {
+          // Power failed while the reset deleted the old log, newest segment first.
+          this.env.stats.tornResets++;
+          this.disk.tornResetAfter(this.prng);
+        } else {
+          this.resetLog(reset.seq, reset.epoch);
+          done--;
+        }
+      }
+      this.disk.writePartially(ready.truncateAfter, ready.entries, done);
     } else {
+      if (reset !== null) this.resetLog(reset.seq, reset.epoch);
       this.disk.write(ready.truncateAfter, ready.entries);
       this.disk.sync();
       if (point === 'afterHardState' && ready.hardState !== null)

@@ -34,8 +34,11 @@ export class SimPublisher {
   private resendAtTick = 0;
   private creating = true;
   private messagesLeft = 0;
-  /** What this publisher published: producerSeq to payload in hex. */
-  readonly published = new Map<number, string>();
+  /** The producer session it publishes as; a new one starts when the cluster forgot the last. */
+  private producerId: string;
+  private published = new Map<number, string>();
+  /** What each of its producer sessions published: producerSeq to payload in hex. */
+  readonly sessions = new Map<string, Map<number, string>>();
 
   constructor(
     readonly id: string,
@@ -45,6 +48,8 @@ export class SimPublisher {
     private readonly env: PublisherEnvironment,
   ) {
     this.targetIndex = prng.int(0, nodeIds.length - 1);
+    this.producerId = id;
+    this.sessions.set(id, this.published);
   }
 
   get done(): boolean {
@@ -59,7 +64,7 @@ export class SimPublisher {
 
   describeOutstanding(): string {
     const seqs = [...this.unacked.keys()];
-    return `${this.id}: ${seqs.length} unacked (producerSeq ${seqs.join(',') || '-'}), ${this.messagesLeft} unsent, target ${this.target}`;
+    return `${this.producerId}: ${seqs.length} unacked (producerSeq ${seqs.join(',') || '-'}), ${this.messagesLeft} unsent, target ${this.target}`;
   }
 
   private get target(): NodeId {
@@ -87,15 +92,21 @@ export class SimPublisher {
     }
   }
 
-  onReply(from: NodeId, reply: PublishReply, tick: number): void {
+  onReply(from: NodeId, producerId: string, reply: PublishReply, tick: number): void {
     if (reply.kind === 'ack') {
       // Every ack is recorded, repeats included: a repeat with another seq is a violation the checkers find.
-      this.env.onAck(this.id, reply.producerSeq, reply.seq);
+      this.env.onAck(producerId, reply.producerSeq, reply.seq);
+      if (producerId !== this.producerId) return;
       this.unacked.delete(reply.producerSeq);
       return;
     }
     // Answers about messages already acknowledged, or from a node we have left, are stale.
-    if (!this.unacked.has(reply.producerSeq) || from !== this.target) return;
+    if (
+      producerId !== this.producerId ||
+      !this.unacked.has(reply.producerSeq) ||
+      from !== this.target
+    )
+      return;
     switch (reply.kind) {
       case 'retry':
         this.scheduleResend(reply.producerSeq, tick + 1);
@@ -110,10 +121,31 @@ export class SimPublisher {
         return;
       }
       case 'outOfOrder':
+        if (reply.expectedProducerSeq === 1 && !this.unacked.has(1)) {
+          this.startNewSession();
+          return;
+        }
         // An earlier message never reached the sequencer: resend from there, in order.
         this.scheduleResend(Math.min(reply.producerSeq, reply.expectedProducerSeq), tick);
         return;
     }
+  }
+
+  /**
+   * The sequencer no longer knows this producer (its dedup table, rebuilt
+   * from a log that retention shortened, forgot it) though message 1 was
+   * acknowledged. As the client library does, the outstanding messages fail
+   * and a new producer session starts at producerSeq 1.
+   */
+  private startNewSession(): void {
+    this.env.stats.publisherSessions++;
+    this.env.stats.publishesFailed += this.unacked.size;
+    this.unacked.clear();
+    this.resendFromSeq = null;
+    this.producerId = `${this.id}.${this.sessions.size + 1}`;
+    this.published = new Map();
+    this.sessions.set(this.producerId, this.published);
+    this.nextProducerSeq = 1;
   }
 
   private publishNew(tick: number): void {
@@ -132,7 +164,7 @@ export class SimPublisher {
       const payload = new Uint8Array(this.prng.int(0, 16));
       for (let i = 0; i < payload.length; i++) payload[i] = this.prng.int(0, 255);
       const request: PublishRequest = {
-        producerId: this.id,
+        producerId: this.producerId,
         producerSeq,
         topic: this.prng.pick(TOPICS),
         payload,

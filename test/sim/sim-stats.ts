@@ -34,6 +34,20 @@ export interface SimStats {
   packetsHeld: number;
   retransmitsShortRead: number;
   committedEntries: number;
+  /** Times a disk's retention dropped old committed entries, and how many it dropped. */
+  compactions: number;
+  compactedEntries: number;
+  /** Log resets carried out (the node lacked entries the sequencer no longer held), and the seqs they skipped. */
+  logResets: number;
+  resetSkippedEntries: number;
+  /** Crashes that struck while a log reset deleted the old log. */
+  tornResets: number;
+  /** Restarts from a disk whose log starts after seq 1. */
+  restartsWithLogStart: number;
+  /** Publishers that started a new producer session because the sequencer forgot theirs. */
+  publisherSessions: number;
+  /** Unacknowledged messages those publishers failed when they did. */
+  publishesFailed: number;
 }
 
 export function emptyStats(): SimStats {
@@ -66,6 +80,14 @@ export function emptyStats(): SimStats {
     packetsHeld: 0,
     retransmitsShortRead: 0,
     committedEntries: 0,
+    compactions: 0,
+    compactedEntries: 0,
+    logResets: 0,
+    resetSkippedEntries: 0,
+    tornResets: 0,
+    restartsWithLogStart: 0,
+    publisherSessions: 0,
+    publishesFailed: 0,
   };
 }
 

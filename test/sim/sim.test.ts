@@ -86,6 +86,7 @@ function goodHistory(): History {
       ['n2', log],
       ['n3', log.slice(0, 3)],
     ]),
+    skipped: new Map(),
     deliveryAnomalies: [],
     published: new Map([
       [
@@ -145,6 +146,45 @@ test('total order rejects a gap in seqs and a re-delivery with other content', (
   );
   const anomaly = { nodeId: 'n2', seq: 3, tick: 9, detail: 'delivered again as epoch 2' };
   rejects(t, checkTotalOrder, { ...h, deliveryAnomalies: [anomaly] }, /n2 at seq 3/);
+});
+
+/** n3's log was reset after seq 3: it skipped 1..3 and delivered seq 4 only. */
+function withReset(history: History): History {
+  const log = history.delivered.get('n1')!;
+  const reset = withStream(history, 'n3', log.slice(3));
+  return { ...reset, skipped: new Map([['n3', [{ fromSeq: 1, toSeq: 3 }]]]) };
+}
+
+test('a node whose log was reset is still checked at every seq it delivered', (t) => {
+  const h = withReset(goodHistory());
+  t.deepEqual(checkHistory(h), []);
+  const forged = [{ ...data(4, 1, 3), timestampMs: 99 }];
+  rejects(t, checkTotalOrder, withStream(h, 'n3', forged), /n3 diverges from n1 at seq 4/);
+  // A gap the node never recorded as a reset is still a gap.
+  const n2 = h.delivered.get('n2')!;
+  rejects(
+    t,
+    checkTotalOrder,
+    withStream(h, 'n2', [n2[0]!, n2[2]!, n2[3]!]),
+    /n2 delivered seq 3 in position 2, where seq 2 was due/,
+  );
+  // A reset may skip only what some other node delivered.
+  const everyone = new Map([
+    ['n1', [{ fromSeq: 1, toSeq: 3 }]],
+    ['n2', [{ fromSeq: 1, toSeq: 3 }]],
+    ['n3', [{ fromSeq: 1, toSeq: 3 }]],
+  ]);
+  const all = ['n1', 'n2', 'n3'].reduce((acc, id) => withStream(acc, id, n2.slice(3)), h);
+  rejects(t, checkTotalOrder, { ...all, skipped: everyone }, /no node delivered seq 1/);
+  rejects(
+    t,
+    checkAckedNotLost,
+    { ...all, skipped: everyone },
+    /p1#1, acked at seq 2.*skipped by every node/,
+  );
+  // FIFO across a reset: a producer may jump ahead, never back.
+  const back = withStream(h, 'n3', [{ ...data(4, 1, 3), producerSeq: 0 }]);
+  t.regex(checkFifo(back)?.message ?? '', /after a log reset/);
 });
 
 test('acked-not-lost rejects an ack whose message is missing, or not at the acked seq', (t) => {
