@@ -30,6 +30,16 @@ export class ClosedError extends OrdoError {
   override readonly name = 'ClosedError';
 }
 
+/**
+ * A publish whose outcome cannot be known: it was sent without a definite
+ * answer, and the cluster has since forgotten its producer (bounded dedup
+ * table), so sending it again could apply it twice. It may or may not be in
+ * the stream; the caller decides (for example by reading the stream).
+ */
+export class UncertainOutcomeError extends OrdoError {
+  override readonly name = 'UncertainOutcomeError';
+}
+
 /** A subscriber asked for a seq older than the log's start. */
 export class SeqUnavailableError extends OrdoError {
   override readonly name = 'SeqUnavailableError';

@@ -10,6 +10,7 @@ export {
   OrdoError,
   SeqUnavailableError,
   TimeoutError,
+  UncertainOutcomeError,
 } from './errors.js';
 export { type AckMode, type PublishAck, Publisher, type PublisherOptions } from './publisher.js';
 export type { DivergenceReport } from './replica/broker-channel.js';

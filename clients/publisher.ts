@@ -4,7 +4,13 @@ import type { ClientResponse } from '../src/wire/client-codec.js';
 import { ordo } from '../src/wire/schema.js';
 import { backoffMs } from './backoff.js';
 import { ConnectionPool } from './connection-pool.js';
-import { ClosedError, InvalidRequestError, OrdoError, TimeoutError } from './errors.js';
+import {
+  ClosedError,
+  InvalidRequestError,
+  OrdoError,
+  TimeoutError,
+  UncertainOutcomeError,
+} from './errors.js';
 
 export type AckMode = 'quorum' | 'sequenced';
 
@@ -48,6 +54,10 @@ interface Outstanding {
   readonly createdMs: number;
   readonly resolve: (ack: PublishAck) => void;
   readonly reject: (error: Error) => void;
+  /** The broker it was last sent to. */
+  sentTo: string | null;
+  /** Sent at least once without a definite answer: the cluster may hold it. */
+  uncertain: boolean;
 }
 
 const { PublishStatus } = ordo;
@@ -154,6 +164,8 @@ export class Publisher {
         createdMs: Date.now(),
         resolve,
         reject,
+        sentTo: null,
+        uncertain: false,
       });
       this.unsent.push(this.outstanding.get(producerSeq)!);
       this.queueFlush();
@@ -210,6 +222,7 @@ export class Publisher {
   private sendBatch(batch: Outstanding[]): void {
     const endpoint = this.endpoints[this.target % this.endpoints.length]!;
     const generation = this.generation;
+    for (const message of batch) message.sentTo = endpoint;
     const request = this.connections.get(endpoint).request(
       {
         publish: {
@@ -228,6 +241,8 @@ export class Publisher {
       (response) => this.onResponse(response, generation, endpoint),
       (error: Error) => {
         this.lastProblem = error.message;
+        // No answer: the broker may or may not have sequenced these.
+        for (const message of batch) message.uncertain = true;
         if (this.closed || generation !== this.generation) return;
         // Unanswered: try the next broker, resending everything outstanding in order.
         this.advanceTarget();
@@ -303,6 +318,9 @@ export class Publisher {
   private onDisconnect(endpoint: string): void {
     // Other brokers may still name it as sequencer for a moment: do not follow such hints.
     this.suspectUntilMs.set(endpoint, Date.now() + suspectBrokerMs);
+    for (const message of this.outstanding.values()) {
+      if (message.sentTo === endpoint) message.uncertain = true;
+    }
     if (this.closed || endpoint !== this.endpoints[this.target % this.endpoints.length]) return;
     this.advanceTarget();
     if (this.outstanding.size > 0) this.rewind(0);
@@ -328,16 +346,32 @@ export class Publisher {
     return false;
   }
 
-  /** Renumbers the outstanding messages, in order, under a fresh producer id. */
+  /**
+   * Starts a fresh producer id. Outstanding messages the cluster surely
+   * never sequenced are renumbered, in order, and sent again. One that was
+   * sent without a definite answer may already be in the log, and nothing can
+   * dedup it any more: it fails with UncertainOutcomeError rather than risk
+   * a duplicate (integrity over availability); the caller decides.
+   */
   private startNewSession(): void {
     const messages = [...this.outstanding.values()];
     this.outstanding.clear();
     this.producerIdValue = `p-${randomUUID()}`;
     this.nextProducerSeq = 1;
     for (const message of messages) {
+      if (message.uncertain) {
+        message.reject(
+          new UncertainOutcomeError(
+            `message ${message.producerSeq} may or may not have been sequenced: the cluster no longer knows its producer, so it was not sent again`,
+          ),
+        );
+        continue;
+      }
       message.producerSeq = this.nextProducerSeq++;
       this.outstanding.set(message.producerSeq, message);
     }
+    for (const wake of this.roomWaiters.splice(0)) wake();
+    if (this.outstanding.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     this.sessionsRestarted++;
   }
 
