@@ -14,6 +14,9 @@ class ProducerState {
   producerSeqs: number[] = [];
   seqs: number[] = [];
   head = 0;
+  /** The newest pair dropped from the history (null while none was), for exact truncation. */
+  evictedProducerSeq: number | null = null;
+  evictedSeq: number | null = null;
 
   constructor(public lastProducerSeq: number) {}
 
@@ -24,7 +27,11 @@ class ProducerState {
   push(producerSeq: number, seq: number, maxEntries: number): void {
     this.producerSeqs.push(producerSeq);
     this.seqs.push(seq);
-    if (this.length > maxEntries) this.head++;
+    if (this.length > maxEntries) {
+      this.evictedProducerSeq = this.producerSeqs[this.head]!;
+      this.evictedSeq = this.seqs[this.head]!;
+      this.head++;
+    }
     if (this.head > maxEntries) {
       this.producerSeqs.splice(0, this.head);
       this.seqs.splice(0, this.head);
@@ -127,14 +134,20 @@ export class ProducerTable {
       let kept = 0;
       while (kept < state.length && state.seqs[state.head + kept]! <= seq) kept++;
       if (kept === state.length) continue;
-      const firstRemoved = state.producerSeqs[state.head + kept]!;
-      if (kept === 0 && firstRemoved <= 1) {
-        // Everything we knew of this producer, from its first message, was in the truncated suffix.
+      if (kept > 0) {
+        // The last pair that stays is exactly where this producer now ends.
+        state.lastProducerSeq = state.producerSeqs[state.head + kept - 1]!;
+      } else if (state.evictedSeq !== null && state.evictedSeq <= seq) {
+        // Everything remembered went, but the newest forgotten pair stays in the log.
+        state.lastProducerSeq = state.evictedProducerSeq!;
+      } else {
+        // Where this producer now ends is unknown. Guessing high would take a
+        // retry of a removed message for a duplicate and acknowledge it
+        // without a log entry; forgetting it makes it start a new session.
         this.producers.delete(producerId);
         continue;
       }
       state.keep(kept);
-      state.lastProducerSeq = firstRemoved - 1;
     }
   }
 }

@@ -95,3 +95,17 @@ test('a truncation above every recorded seq changes nothing', (t) => {
   t.deepEqual(table.check('p', 1), { kind: 'duplicate', seq: 1 });
   t.deepEqual(table.check('p', 2), { kind: 'new' });
 });
+
+test('truncation that removes a full history whose evicted part may also be gone forgets the producer rather than guess its last producerSeq', (t) => {
+  const table = new ProducerTable(10, 2);
+  // p:1..p:4 at seqs 11..14; the history holds p:3 and p:4, p:2 (seq 12) was evicted last.
+  for (let n = 1; n <= 4; n++) table.record('p', n, 10 + n);
+  // Truncating after seq 11 removes p:2 too, which the history no longer shows.
+  table.truncateAfter(11);
+  t.deepEqual(
+    table.check('p', 2),
+    { kind: 'outOfOrder', expectedProducerSeq: 1 },
+    'p must not be taken to be at p:2 (a retry of p:2 would be acked without a log entry)',
+  );
+  t.is(table.size, 0);
+});
