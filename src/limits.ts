@@ -71,6 +71,12 @@ export const LIMITS = {
   maxSnapshotPlugins: 16,
   /** A node saves a moved commit point (alone, without an epoch or vote change) at most this often. */
   commitSaveIntervalMs: 1000,
+  /** How often a node checkpoints its dedup table (when the commit point moved). */
+  dedupCheckpointIntervalMs: 2000,
+  /** Recent (producerSeq, seq) pairs per producer saved in a dedup checkpoint. */
+  dedupCheckpointPairsPerProducer: 16,
+  /** A checkpoint further behind the log than this many entries is not replayed (the node falls back to the recent window). */
+  maxDedupReplayEntries: 2_000_000,
   /** How often a node applies its log retention policy. */
   retentionCheckIntervalMs: 1000,
   /** Entries kept in memory after commit for fast delivery and retransmission. */

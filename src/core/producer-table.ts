@@ -1,3 +1,15 @@
+/** One producer as saved in a dedup checkpoint (plain data). */
+export interface ProducerSnapshot {
+  readonly producerId: string;
+  readonly lastProducerSeq: number;
+  /** Its most recent (producerSeq, seq) pairs, oldest first. */
+  readonly producerSeqs: readonly number[];
+  readonly seqs: readonly number[];
+  /** The newest pair not in the lists above, if any was dropped. */
+  readonly evictedProducerSeq: number | null;
+  readonly evictedSeq: number | null;
+}
+
 export type DedupVerdict =
   | { readonly kind: 'new' }
   | { readonly kind: 'duplicate'; readonly seq: number | null }
@@ -122,6 +134,42 @@ export class ProducerTable {
   }
 
   /** Forgets every producer: the log the table was derived from is gone (a log reset). */
+  /**
+   * The table as plain data, least recently used first, with at most
+   * `maxPairs` recent pairs per producer (the pair just before them is kept
+   * as the evicted one, so a later truncation stays exact or forgets).
+   */
+  snapshot(maxPairs: number): ProducerSnapshot[] {
+    const out: ProducerSnapshot[] = [];
+    for (const [producerId, state] of this.producers) {
+      const from = Math.max(state.head, state.seqs.length - maxPairs);
+      const cut = from > state.head;
+      out.push({
+        producerId,
+        lastProducerSeq: state.lastProducerSeq,
+        producerSeqs: state.producerSeqs.slice(from),
+        seqs: state.seqs.slice(from),
+        evictedProducerSeq: cut ? state.producerSeqs[from - 1]! : state.evictedProducerSeq,
+        evictedSeq: cut ? state.seqs[from - 1]! : state.evictedSeq,
+      });
+    }
+    return out;
+  }
+
+  /** Replaces the table with a snapshot's contents. */
+  restore(snapshot: readonly ProducerSnapshot[]): void {
+    this.clear();
+    for (const saved of snapshot) {
+      if (this.producers.size >= this.maxProducers) break;
+      const state = new ProducerState(saved.lastProducerSeq);
+      state.producerSeqs = [...saved.producerSeqs];
+      state.seqs = [...saved.seqs];
+      state.evictedProducerSeq = saved.evictedProducerSeq;
+      state.evictedSeq = saved.evictedSeq;
+      this.producers.set(saved.producerId, state);
+    }
+  }
+
   clear(): void {
     this.producers.clear();
     this.lastRecorded = null;

@@ -5,6 +5,7 @@ import { ProducerTable } from './producer-table.js';
 import {
   type AckMessage,
   type AppendMessage,
+  type DedupCheckpoint,
   type Entry,
   EntryKind,
   type HardState,
@@ -169,8 +170,31 @@ export class ProtocolNode {
     this.storedLastSeq = recovered.lastSeq;
     this.lastTimestampMs = recovered.lastTimestampMs;
     this.producers = new ProducerTable(config.maxProducers, config.maxProducerHistoryEntries);
+    const checkpoint = recovered.dedupCheckpoint ?? null;
+    if (checkpoint !== null && this.checkpointFits(checkpoint.seq, recovered)) {
+      // The table as saved, less what came after its commit point (maybe
+      // truncated since), then the entries after it from the log.
+      this.producers.restore(checkpoint.producers);
+      this.producers.truncateAfter(checkpoint.seq);
+    }
     for (const entry of recovered.recentEntries) this.recordProducer(entry);
     this.resetElectionTimeout();
+  }
+
+  /** A checkpoint is used only if the entries given run from just after it to the log's end. */
+  private checkpointFits(seq: number, recovered: RecoveredState): boolean {
+    if (seq < recovered.firstSeq - 1 || seq > recovered.lastSeq) return false;
+    const entries = recovered.recentEntries;
+    if (entries.length !== recovered.lastSeq - seq) return false;
+    return (
+      entries.length === 0 ||
+      (entries[0]!.seq === seq + 1 && entries.at(-1)!.seq === recovered.lastSeq)
+    );
+  }
+
+  /** The dedup table to save, labelled with the commit point (see RecoveredState.dedupCheckpoint). */
+  dedupCheckpoint(maxPairsPerProducer: number): DedupCheckpoint {
+    return { seq: this.commitSeq, producers: this.producers.snapshot(maxPairsPerProducer) };
   }
 
   // ---------------------------------------------------------------- queries

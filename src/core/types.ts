@@ -1,3 +1,5 @@
+import type { ProducerSnapshot } from './producer-table.js';
+
 /**
  * The vocabulary of the pure protocol core: entries, peer messages and the
  * `Ready` batch of actions the core hands to its host. Nothing here does I/O.
@@ -190,6 +192,16 @@ export interface Ready {
   } | null;
 }
 
+/**
+ * The dedup table saved by the host at a commit point `seq`: restarting from
+ * it (and the entries after it) keeps producers the recent end of the log no
+ * longer shows, so a late retry is still recognised.
+ */
+export interface DedupCheckpoint {
+  readonly seq: number;
+  readonly producers: readonly ProducerSnapshot[];
+}
+
 /** What a node recovered from its storage, to start the core from. */
 export interface RecoveredState {
   readonly hardState: HardState;
@@ -201,8 +213,13 @@ export interface RecoveredState {
   /** The first seq of each epoch present in the log, ascending. */
   readonly epochStarts: readonly { readonly epoch: number; readonly startSeq: number }[];
   readonly lastTimestampMs: number;
-  /** The most recent entries, from which the dedup table is rebuilt. */
+  /**
+   * The most recent entries, from which the dedup table is rebuilt; with a
+   * dedup checkpoint, exactly the entries after its seq up to lastSeq.
+   */
   readonly recentEntries: readonly Entry[];
+  /** The dedup table as saved at some commit point, if the host kept one. */
+  readonly dedupCheckpoint?: DedupCheckpoint | null;
 }
 
 export const EMPTY_RECOVERED_STATE: RecoveredState = {

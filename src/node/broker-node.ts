@@ -2,6 +2,7 @@ import { makeCoreConfig } from '../core/config.js';
 import { PendingReplies } from '../core/pending-replies.js';
 import { type ProposeResult, ProtocolNode } from '../core/protocol-node.js';
 import {
+  type DedupCheckpoint,
   type Entry,
   type HardState,
   type PeerMessage,
@@ -10,7 +11,8 @@ import {
   Role,
 } from '../core/types.js';
 import { LIMITS } from '../limits.js';
-import type { LogStore, MetaStore } from '../storage/log-store.js';
+import type { DedupCheckpointStore } from '../storage/dedup-checkpoint-store.js';
+import type { LogStore, MetaStore, RecoveredLog } from '../storage/log-store.js';
 import type { ClientRequest } from '../wire/client-codec.js';
 import { ordo } from '../wire/schema.js';
 import { type ClientId, ClientServer } from './client-server.js';
@@ -29,6 +31,8 @@ export interface BrokerNodeOptions {
   readonly meta: MetaStore;
   readonly logger: Logger;
   readonly faults?: FaultInjection;
+  /** Where the dedup table is checkpointed (durable stores); none keeps it in memory only. */
+  readonly dedup?: DedupCheckpointStore;
   /** Optional hash of the stored log, shown in status (durable stores provide it). */
   readonly chainHash?: () => string;
 }
@@ -72,6 +76,9 @@ export class BrokerNode {
   private electionsStarted = 0;
   private staleMessagesRejected = 0;
   private retransmitsInFlight = 0;
+  private dedupCheckpointSeq = 0;
+  private dedupTimer: NodeJS.Timeout | null = null;
+  private checkpointing = false;
   private savedHardState: HardState | null = null;
   private unsavedCommit: HardState | null = null;
   private commitSavedMs = 0;
@@ -125,8 +132,10 @@ export class BrokerNode {
         nackRetryTicks: ticks(config.nackRetryMs),
       },
     );
-    const core = new ProtocolNode(coreConfig, { ...recovered, hardState });
+    const dedup = await loadDedupCheckpoint(options, recovered);
+    const core = new ProtocolNode(coreConfig, { ...recovered, ...dedup, hardState });
     const node = new BrokerNode(options, core);
+    node.dedupCheckpointSeq = dedup.dedupCheckpoint?.seq ?? 0;
     await node.listen();
     return node;
   }
@@ -173,6 +182,7 @@ export class BrokerNode {
         this.transport.counters.droppedByFaultInjection + this.subscriptions.deliveriesDropped,
       badFrames: this.transport.counters.badFrames + this.clients.badFrames,
       staleMessagesRejected: this.staleMessagesRejected,
+      dedupCheckpointSeq: this.dedupCheckpointSeq,
     };
   }
 
@@ -181,12 +191,15 @@ export class BrokerNode {
     this.stopped = true;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
+    if (this.dedupTimer !== null) clearInterval(this.dedupTimer);
     this.subscriptions.close();
     await this.transport.close();
     await this.clients.close();
     // Let a write in progress finish before the store closes under it.
     while (this.driving) await new Promise((resolve) => setImmediate(resolve));
     if (this.unsavedCommit !== null) await this.options.meta.save(this.unsavedCommit);
+    await this.saveDedupCheckpoint(true);
+    await this.options.dedup?.close();
     await this.options.store.close();
     await this.options.meta.close();
   }
@@ -206,10 +219,33 @@ export class BrokerNode {
       () => void this.applyRetention(),
       LIMITS.retentionCheckIntervalMs,
     );
+    if (this.options.dedup !== undefined) {
+      this.dedupTimer = setInterval(
+        () => void this.saveDedupCheckpoint(),
+        LIMITS.dedupCheckpointIntervalMs,
+      );
+    }
     this.logger.info(`node ${this.self.id} listening for clients on ${this.clientEndpoint}`, {
       members: this.options.config.nodes.map((n) => n.id),
       fsync: this.options.config.fsync,
     });
+  }
+
+  /** Saves the dedup table when the commit point moved since the last checkpoint. */
+  private async saveDedupCheckpoint(final = false): Promise<void> {
+    const dedup = this.options.dedup;
+    if (dedup === undefined || this.checkpointing || (this.stopped && !final)) return;
+    if (this.core.committedSeq <= this.dedupCheckpointSeq) return;
+    this.checkpointing = true;
+    try {
+      const checkpoint = this.core.dedupCheckpoint(LIMITS.dedupCheckpointPairsPerProducer);
+      await dedup.save(checkpoint);
+      this.dedupCheckpointSeq = checkpoint.seq;
+    } catch (error) {
+      this.logger.warn(`could not save the dedup checkpoint: ${(error as Error).message}`);
+    } finally {
+      this.checkpointing = false;
+    }
   }
 
   /** Lets the store drop old entries (never uncommitted ones) and tells the core where the log now starts. */
@@ -586,4 +622,38 @@ export class BrokerNode {
   get uptimeMs(): number {
     return Date.now() - this.startedMs;
   }
+}
+
+/**
+ * Loads the saved dedup table and reads the log entries after it, so the core
+ * restarts knowing every producer the checkpoint knew. Without a usable
+ * checkpoint (none, damaged, or too far behind the log), the core rebuilds
+ * the table from the recent entries the store returned.
+ */
+async function loadDedupCheckpoint(
+  options: BrokerNodeOptions,
+  recovered: RecoveredLog,
+): Promise<{ dedupCheckpoint: DedupCheckpoint | null; recentEntries: readonly Entry[] }> {
+  const fallback = { dedupCheckpoint: null, recentEntries: recovered.recentEntries };
+  if (options.dedup === undefined) return fallback;
+  const { checkpoint, problem } = await options.dedup.load();
+  if (problem !== null) options.logger.warn(`ignoring the dedup checkpoint: ${problem}`);
+  if (checkpoint === null) return fallback;
+  const behind = recovered.lastSeq - checkpoint.seq;
+  if (
+    checkpoint.seq < recovered.firstSeq - 1 ||
+    behind < 0 ||
+    behind > LIMITS.maxDedupReplayEntries
+  ) {
+    return fallback;
+  }
+  const entries: Entry[] = [];
+  let next = checkpoint.seq + 1;
+  while (next <= recovered.lastSeq) {
+    const chunk = await options.store.read(next, recovered.lastSeq, LIMITS.maxRetransmitBytes);
+    if (chunk.length === 0) return fallback;
+    entries.push(...chunk);
+    next = chunk.at(-1)!.seq + 1;
+  }
+  return { dedupCheckpoint: checkpoint, recentEntries: entries };
 }

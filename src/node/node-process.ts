@@ -20,6 +20,7 @@ export async function runNodeProcess(config: ClusterConfig, nodeId: string): Pro
     meta: storage.meta,
     faults: faultInjectionFromEnv(process.env['ORDO_TEST_FAULTS']),
     ...(storage.chainHash === undefined ? {} : { chainHash: storage.chainHash }),
+    ...(storage.dedup === undefined ? {} : { dedup: storage.dedup }),
   });
   process.stdout.write(
     `${JSON.stringify({ event: 'ready', id: nodeId, clientEndpoint: node.clientEndpoint, pid: process.pid })}\n`,

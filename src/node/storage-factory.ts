@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { LIMITS } from '../limits.js';
+import { DedupCheckpointStore } from '../storage/dedup-checkpoint-store.js';
 import { FileMetaStore } from '../storage/file-meta-store.js';
 import type { LogStore, MetaStore } from '../storage/log-store.js';
 import { MemoryLogStore, MemoryMetaStore } from '../storage/memory-log-store.js';
@@ -10,6 +11,7 @@ export interface NodeStorage {
   readonly store: LogStore;
   readonly meta: MetaStore;
   readonly chainHash?: () => string;
+  readonly dedup?: DedupCheckpointStore;
 }
 
 /**
@@ -37,5 +39,10 @@ export async function createNodeStorage(
     retentionBytes: config.retentionBytes > 0 ? config.retentionBytes : null,
     retentionAgeMs: config.retentionMs > 0 ? config.retentionMs : null,
   });
-  return { store, meta, chainHash: () => store.chainHash() };
+  return {
+    store,
+    meta,
+    dedup: new DedupCheckpointStore(nodeDir!),
+    chainHash: () => store.chainHash(),
+  };
 }

@@ -1,10 +1,7 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { HardState } from '../core/types.js';
+import { AtomicFile } from './atomic-file.js';
 import { crc32c } from './crc32c.js';
-import { isMissingFile, removeFile, syncDirectory } from './directory.js';
 import type { MetaStore } from './log-store.js';
-import { writeFully } from './segment.js';
 import {
   CorruptMetaError,
   InvalidHardStateError,
@@ -30,41 +27,24 @@ const INITIAL_STATE: HardState = { epoch: 0, votedFor: null, commitSeq: 0 };
  * state, whole. A temp file left by a crash is ignored and removed.
  */
 export class FileMetaStore implements MetaStore {
-  private readonly path: string;
-  private readonly tempPath: string;
-  private readonly dir: string;
-  /** Saves run one after another, so the last one called is the one that stays. */
-  private saving: Promise<void> = Promise.resolve();
+  private readonly file: AtomicFile;
   private closed = false;
-  private dirReady = false;
 
   constructor(options: FileMetaStoreOptions) {
-    this.dir = options.dir;
-    this.path = join(options.dir, options.fileName ?? 'meta.json');
-    this.tempPath = `${this.path}.tmp`;
+    this.file = new AtomicFile(options.dir, options.fileName ?? 'meta.json');
   }
 
   async load(): Promise<HardState> {
     this.requireOpen();
-    // A temp file is what a crash left of an unfinished save: the old state stands.
-    await removeFile(this.tempPath);
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (error) {
-      if (isMissingFile(error)) return INITIAL_STATE;
-      throw error;
-    }
-    return parseMeta(this.path, text);
+    const bytes = await this.file.read();
+    if (bytes === null) return INITIAL_STATE;
+    return parseMeta(this.file.path, bytes.toString('utf8'));
   }
 
   save(state: HardState): Promise<void> {
     try {
       this.requireOpen();
-      const text = formatMeta(state);
-      const next = this.saving.then(() => this.replaceFile(text));
-      this.saving = next.catch(() => {});
-      return next;
+      return this.file.write(Buffer.from(formatMeta(state), 'utf8'));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -72,27 +52,12 @@ export class FileMetaStore implements MetaStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.saving;
-  }
-
-  private async replaceFile(text: string): Promise<void> {
-    if (!this.dirReady) {
-      await mkdir(this.dir, { recursive: true });
-      this.dirReady = true;
-    }
-    const handle = await open(this.tempPath, 'w');
-    try {
-      await writeFully(handle, Buffer.from(text, 'utf8'), 0);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(this.tempPath, this.path);
-    await syncDirectory(this.dir);
+    await this.file.settle();
   }
 
   private requireOpen(): void {
-    if (this.closed) throw new LogStoreUnavailableError(`metadata store ${this.path} is closed`);
+    if (this.closed)
+      throw new LogStoreUnavailableError(`metadata store ${this.file.path} is closed`);
   }
 }
 

@@ -109,3 +109,30 @@ test('truncation that removes a full history whose evicted part may also be gone
   );
   t.is(table.size, 0);
 });
+
+test('a snapshot restored into a new table answers like the original, and a truncation after restore stays exact or forgets', (t) => {
+  const table = new ProducerTable(10, 100);
+  for (let n = 1; n <= 5; n++) table.record('p', n, 10 + n);
+  table.record('q', 1, 20);
+  const restored = new ProducerTable(10, 100);
+  restored.restore(table.snapshot(2));
+  t.deepEqual(restored.check('p', 5), { kind: 'duplicate', seq: 15 });
+  t.deepEqual(restored.check('p', 6), { kind: 'new' });
+  t.deepEqual(
+    restored.check('p', 2),
+    { kind: 'duplicate', seq: null },
+    'older pairs were not saved',
+  );
+  t.deepEqual(restored.check('q', 1), { kind: 'duplicate', seq: 20 });
+  // The snapshot kept p:4 and p:5 and remembers p:3 (seq 13) as the newest dropped pair.
+  restored.truncateAfter(13);
+  t.deepEqual(restored.check('p', 4), { kind: 'new' });
+  const again = new ProducerTable(10, 100);
+  again.restore(table.snapshot(2));
+  again.truncateAfter(12);
+  t.deepEqual(
+    again.check('p', 3),
+    { kind: 'outOfOrder', expectedProducerSeq: 1 },
+    'unknown: forgotten, not guessed',
+  );
+});

@@ -1,6 +1,8 @@
 import test from 'ava';
+import { BrokerConnection } from '../../clients/broker-connection.js';
 import { AdminClient, type PublishAck, Publisher, Subscriber } from '../../clients/index.js';
 import type { LocalCluster } from '../../src/cluster/local-cluster.js';
+import { ordo } from '../../src/wire/schema.js';
 import { collect, eventually, startCluster } from '../helpers/cluster.js';
 import { checkStreams } from '../helpers/stream-checks.js';
 
@@ -113,4 +115,49 @@ test('fsync=always: the whole cluster killed with SIGKILL and restarted keeps ev
   );
   checkStreams(t, streams, acks);
   t.is(streams[0]!.filter((m) => m.kind === 'data' && m.payload.length > 0).length >= 600, true);
+});
+
+test('fsync=always: after a whole-cluster restart, a retry of a message older than the recovery window is still a duplicate (dedup checkpoint)', async (t) => {
+  const cluster = await startCluster(t, { fsync: 'always' });
+  const admin = new AdminClient(cluster.clientEndpoints);
+  t.teardown(() => admin.close());
+  const request = (producerSeq: number) => ({
+    publish: {
+      producerId: 'early',
+      items: [{ producerSeq, topic: 'early', payload: Buffer.from(`e${producerSeq}`) }],
+    },
+  });
+  const publishRaw = async (producerSeq: number) => {
+    const leader = await eventually(() => admin.findLeader(), 10_000, 'a sequencer');
+    const connection = new BrokerConnection(leader.endpoint);
+    try {
+      return (await connection.request(request(producerSeq), 5000)).publish!.results![0]!;
+    } finally {
+      connection.close();
+    }
+  };
+  const first = await publishRaw(1);
+  t.is(first.status, ordo.PublishStatus.PUBLISH_STATUS_OK);
+  // Bury it beyond the 10,000 recent entries a restarted node rebuilds the table from.
+  const publisher = new Publisher({ brokers: cluster.clientEndpoints });
+  t.teardown(() => publisher.close());
+  const acks = await Promise.all(
+    Array.from({ length: 12_000 }, (_, i) => publisher.publish('bulk', `b${i}`)),
+  );
+  const lastSeq = Math.max(...acks.map((a) => a.seq));
+  await eventually(
+    async () => {
+      const all = await admin.statusAll();
+      return all.every((b) => (b.status?.dedupCheckpointSeq ?? 0) >= lastSeq);
+    },
+    10_000,
+    'every node to checkpoint its dedup table',
+  );
+  await Promise.all(cluster.nodes.map((n) => cluster.signalNode(n.id, 'SIGKILL')));
+  await Promise.all(cluster.nodes.map((n) => cluster.startNode(n.id)));
+  // The answer to the first publish was lost, say: the producer retries it.
+  const retried = await publishRaw(1);
+  t.is(retried.status, ordo.PublishStatus.PUBLISH_STATUS_DUPLICATE);
+  t.is(retried.seq, first.seq);
+  t.is((await publishRaw(2)).status, ordo.PublishStatus.PUBLISH_STATUS_OK);
 });
