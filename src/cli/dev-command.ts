@@ -38,7 +38,8 @@ export function devCommand(yargs: Argv): Argv {
       });
       const brokers = cluster.clientEndpoints.join(',');
       console.log(
-        `Ordo local cluster: ${argv.nodes} nodes, fsync=${argv.fsync}, data in ${cluster.dataDir}`,
+        `Ordo local cluster: ${argv.nodes} nodes, fsync=${argv.fsync}, data in ${cluster.dataDir}` +
+          (argv.data === undefined ? ' (removed on exit; --data DIR keeps it)' : ''),
       );
       for (const node of cluster.nodes)
         console.log(`  ${node.id}  ${node.clientEndpoint}  (pid ${node.process?.pid})`);

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -14,7 +14,7 @@ export interface LocalClusterOptions {
   /** First port; node i uses basePort + 3i .. + 2. Free ports are picked when absent. */
   readonly basePort?: number;
   readonly fsync?: FsyncPolicy;
-  /** Where the nodes keep their data (a fresh temporary folder by default). */
+  /** Where the nodes keep their data (by default a fresh temporary folder, removed by stop()). */
   readonly dataDir?: string;
   readonly clusterId?: string;
   /** Extra settings merged into the cluster config (timing, retention). */
@@ -198,5 +198,7 @@ export class LocalCluster {
         node.process = null;
       }),
     );
+    // A folder the cluster made for itself goes with it; one the caller named stays.
+    if (this.options.dataDir === undefined) rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
