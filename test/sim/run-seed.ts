@@ -41,8 +41,12 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
   const root = new Prng(seed);
   const plan = drawSeedPlan(seed, root.fork(), options);
   const log = options.log ?? (() => {});
-  const cluster = new SimCluster(plan, root.fork(), log);
-  const injector = new FaultInjector(plan, root.fork(), cluster, log);
+  const clusterPrng = root.fork();
+  const injectorPrng = root.fork();
+  // Forked last, so that every other stream of a seed is as before checkpoints were modelled.
+  const checkpointPrng = root.fork();
+  const cluster = new SimCluster(plan, clusterPrng, log, checkpointPrng);
+  const injector = new FaultInjector(plan, injectorPrng, cluster, log);
   const coreFailures: CoreFailure[] = [];
   let liveness: LivenessRecord | null = null;
   try {

@@ -49,6 +49,20 @@ export interface RetentionPlan {
   readonly chancePerTick: number;
 }
 
+/**
+ * Dedup checkpoints, as durable real nodes take them (every 2 s, when the
+ * commit point moved since the last one): a node saves its dedup table now
+ * and then, and restarts from the newest saved one when it fits its log.
+ */
+export interface DedupCheckpointPlan {
+  /** A node starts a save every this many ticks (the real host's timer). */
+  readonly intervalTicks: number;
+  /** Chance, after each peer message a node steps, that a save starts there too (the timer fires between any two turns). */
+  readonly extraSaveChance: number;
+  /** A save completes 0 to this many ticks after it started; a crash before then keeps the previous checkpoint. */
+  readonly maxSaveTicks: number;
+}
+
 export interface SeedPlan {
   readonly seed: number;
   readonly nodeCount: number;
@@ -72,6 +86,7 @@ export interface SeedPlan {
   readonly faultTicks: number;
   /** Null when nodes keep their whole log. */
   readonly retention: RetentionPlan | null;
+  readonly dedupCheckpoint: DedupCheckpointPlan;
 }
 
 export interface PlanOverrides {
@@ -114,15 +129,24 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
         chancePerTick: prng.float(0.02, 0.5),
       }
     : null;
+  const eagerReadyChance = prng.float(0, 1);
+  // Drawn after everything else, so that the rest of each seed's plan is as before.
+  // The interval is log-uniform from 1 tick to 4 s (the real host's is 2 s).
+  const dedupCheckpoint: DedupCheckpointPlan = {
+    intervalTicks: Math.max(1, Math.round(Math.exp(prng.float(0, Math.log(400))))),
+    extraSaveChance: prng.chance(0.5) ? prng.float(0, 0.05) : 0,
+    maxSaveTicks: prng.int(0, 10),
+  };
   return {
     seed,
     nodeCount,
     core,
-    eagerReadyChance: prng.float(0, 1),
+    eagerReadyChance,
     faults,
     publishers,
     faultTicks,
     retention,
+    dedupCheckpoint,
   };
 }
 

@@ -33,6 +33,8 @@ export class SimCluster {
     readonly plan: SeedPlan,
     prng: Prng,
     private readonly log: (text: string) => void,
+    /** Decides when each node saves a dedup checkpoint and how long the save takes. */
+    checkpointPrng: Prng,
   ) {
     this.network = new SimNetwork(prng.fork());
     this.tickOrderPrng = prng.fork();
@@ -50,7 +52,9 @@ export class SimCluster {
       },
       log: (text: string) => this.log(`t${this.currentTick} ${text}`),
     };
-    this.nodes = nodeIds.map((id) => new SimNode(id, nodeIds, prng.fork(), nodeEnv));
+    this.nodes = nodeIds.map(
+      (id) => new SimNode(id, nodeIds, prng.fork(), nodeEnv, checkpointPrng.fork()),
+    );
     for (const node of this.nodes) this.byId.set(node.id, node);
     this.publishers = Array.from(
       { length: plan.publishers.count },

@@ -1,4 +1,5 @@
 import {
+  type DedupCheckpoint,
   EMPTY_RECOVERED_STATE,
   type Entry,
   type HardState,
@@ -37,6 +38,8 @@ export class SimDisk {
   private syncedTail: Entry[] = [];
   private unsynced: UnsyncedWrite[] = [];
   private hardState: HardState = EMPTY_RECOVERED_STATE.hardState;
+  /** The last dedup checkpoint whose save completed (a separate small file, replaced atomically). */
+  private checkpoint: DedupCheckpoint | null = null;
 
   get lastSeq(): number {
     return this.base + this.log.length;
@@ -92,6 +95,19 @@ export class SimDisk {
 
   saveHardState(state: HardState): void {
     this.hardState = state;
+  }
+
+  /**
+   * Replaces the dedup checkpoint. Atomic like the hard state (the real host
+   * writes a temporary file, syncs it and renames it): a crash before this
+   * call keeps the previous checkpoint whole.
+   */
+  saveDedupCheckpoint(checkpoint: DedupCheckpoint): void {
+    this.checkpoint = checkpoint;
+  }
+
+  get dedupCheckpoint(): DedupCheckpoint | null {
+    return this.checkpoint;
   }
 
   /**

@@ -1,5 +1,7 @@
 import {
   type AppendMessage,
+  type DedupCheckpoint,
+  type Entry,
   invariant,
   makeCoreConfig,
   type NodeId,
@@ -7,6 +9,7 @@ import {
   type Proposal,
   ProtocolNode,
   type Ready,
+  type RecoveredState,
   Role,
 } from '../../src/core/index.js';
 import { LIMITS } from '../../src/limits.js';
@@ -69,12 +72,22 @@ export class SimNode {
   private clockSkewMs = 0;
   /** Most committed entries this node's disk keeps; null without retention. */
   private readonly maxRetainedEntries: number | null;
+  /** Seq of the last dedup checkpoint saved (or restarted from) by this process; 0 when none. */
+  private checkpointSeq = 0;
+  /** A dedup checkpoint being saved, durable once `completesAtTick` is reached; a crash loses it. */
+  private checkpointSave: {
+    readonly checkpoint: DedupCheckpoint;
+    readonly completesAtTick: number;
+  } | null = null;
+  private nextCheckpointTick = 0;
 
   constructor(
     readonly id: NodeId,
     private readonly members: readonly NodeId[],
     private readonly prng: Prng,
     private readonly env: NodeEnvironment,
+    /** Decides when dedup checkpoints are saved and how long a save takes (its own stream). */
+    private readonly checkpointPrng: Prng,
   ) {
     this.peers = members.filter((m) => m !== id);
     this.stream = new DeliveredStream(id);
@@ -113,10 +126,82 @@ export class SimNode {
       f.clockSkewMaxMs === 0 ? 0 : this.prng.int(-f.clockSkewMaxMs, f.clockSkewMaxMs);
     const random = this.prng.fork();
     const config = makeCoreConfig(this.id, this.members, () => random.next(), this.env.plan.core);
-    this.core = new ProtocolNode(config, recovered);
+    const dedup = this.loadDedupCheckpoint(recovered);
+    this.core = new ProtocolNode(config, { ...recovered, ...dedup });
+    this.checkpointSeq = dedup.dedupCheckpoint?.seq ?? 0;
+    this.checkpointSave = null;
+    // Like the real host's timer, the first save is due one interval after the start.
+    this.nextCheckpointTick = this.env.nowTick() + this.env.plan.dedupCheckpoint.intervalTicks;
     this.pending = new PendingReplies<ReplyToken>(LIMITS.maxPendingPublishReplies);
     // The subscriber-facing stream may be behind what the disk knows is committed: catch it up.
     this.deliverRange(this.stream.lastSeq + 1, this.core.committedSeq);
+  }
+
+  /**
+   * The saved dedup checkpoint and the log entries after it, when it fits
+   * the log as the real host requires (not older than the log's start, not
+   * ahead of its end, at most LIMITS.maxDedupReplayEntries behind it);
+   * otherwise no checkpoint and the whole held log (the fallback).
+   */
+  private loadDedupCheckpoint(recovered: RecoveredState): {
+    dedupCheckpoint: DedupCheckpoint | null;
+    recentEntries: readonly Entry[];
+  } {
+    const fallback = { dedupCheckpoint: null, recentEntries: recovered.recentEntries };
+    const checkpoint = this.disk.dedupCheckpoint;
+    if (checkpoint === null) {
+      if (recovered.lastSeq > 0) {
+        this.env.stats.restartsNoCheckpoint++;
+        this.env.log(`${this.id} has no dedup checkpoint`);
+      }
+      return fallback;
+    }
+    const behind = recovered.lastSeq - checkpoint.seq;
+    const olderThanLog = checkpoint.seq < recovered.firstSeq - 1;
+    if (olderThanLog || behind < 0 || behind > LIMITS.maxDedupReplayEntries) {
+      if (olderThanLog) this.env.stats.checkpointsOlderThanLog++;
+      else this.env.stats.checkpointsAheadOfLog++;
+      this.env.log(
+        `${this.id} ignores its dedup checkpoint at seq ${checkpoint.seq} (log ${recovered.firstSeq}..${recovered.lastSeq})`,
+      );
+      return fallback;
+    }
+    this.env.stats.restartsFromCheckpoint++;
+    this.env.log(`${this.id} restarts from its dedup checkpoint at seq ${checkpoint.seq}`);
+    return {
+      dedupCheckpoint: checkpoint,
+      recentEntries: this.disk.read(checkpoint.seq + 1, recovered.lastSeq),
+    };
+  }
+
+  /**
+   * Starts saving the dedup table when the commit point moved since the
+   * last checkpoint and no save is under way (as the real host's timer
+   * does), and completes a save whose time has come.
+   */
+  private checkpointDedup(extra: boolean): void {
+    const core = this.core;
+    if (core === null) return;
+    const tick = this.env.nowTick();
+    this.completeCheckpointSave(tick);
+    if (!extra && tick < this.nextCheckpointTick) return;
+    if (!extra) this.nextCheckpointTick = tick + this.env.plan.dedupCheckpoint.intervalTicks;
+    if (this.checkpointSave !== null || core.committedSeq <= this.checkpointSeq) return;
+    this.checkpointSave = {
+      checkpoint: core.dedupCheckpoint(LIMITS.dedupCheckpointPairsPerProducer),
+      completesAtTick:
+        tick + this.checkpointPrng.int(0, this.env.plan.dedupCheckpoint.maxSaveTicks),
+    };
+    this.completeCheckpointSave(tick);
+  }
+
+  private completeCheckpointSave(tick: number): void {
+    const save = this.checkpointSave;
+    if (save === null || tick < save.completesAtTick) return;
+    this.disk.saveDedupCheckpoint(save.checkpoint);
+    this.checkpointSeq = save.checkpoint.seq;
+    this.checkpointSave = null;
+    this.env.stats.checkpointsSaved++;
   }
 
   restart(): void {
@@ -171,6 +256,7 @@ export class SimNode {
       this.core!.tick();
       this.processReady();
       this.applyRetention();
+      this.checkpointDedup(false);
     });
   }
 
@@ -238,6 +324,9 @@ export class SimNode {
       }
       if (message.kind !== 'peer') continue;
       this.core.step(message.message);
+      // The real host's timer may fire before this message's Ready is carried out.
+      const extraSave = this.env.plan.dedupCheckpoint.extraSaveChance;
+      if (extraSave > 0 && this.checkpointPrng.chance(extraSave)) this.checkpointDedup(true);
       if (this.prng.chance(this.env.plan.eagerReadyChance)) this.processReady();
     }
     if (publishes.length > 0 && this.core !== null) this.propose(publishes);
@@ -507,6 +596,11 @@ export class SimNode {
       `${this.id} crashes (lost ${lost} unsynced writes, disk holds ${this.disk.lastSeq})`,
     );
     this.core = null;
+    if (this.checkpointSave !== null) {
+      // The save had not completed: the previous checkpoint stays.
+      this.env.stats.checkpointsLost++;
+      this.checkpointSave = null;
+    }
     this.crashArmed = false;
     this.pausedUntilTick = -1;
     // Publishers waiting on this node never hear back; they time out and retry.

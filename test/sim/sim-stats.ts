@@ -48,6 +48,15 @@ export interface SimStats {
   publisherSessions: number;
   /** Unacknowledged messages those publishers failed when they did. */
   publishesFailed: number;
+  /** Dedup checkpoints whose save completed, and saves a crash cut short (the previous one stayed). */
+  checkpointsSaved: number;
+  checkpointsLost: number;
+  /** Restarts from a dedup checkpoint plus the entries after it. */
+  restartsFromCheckpoint: number;
+  /** Restarts that fell back to the held log: no checkpoint yet, one older than the log's start, one ahead of its end. */
+  restartsNoCheckpoint: number;
+  checkpointsOlderThanLog: number;
+  checkpointsAheadOfLog: number;
 }
 
 export function emptyStats(): SimStats {
@@ -88,6 +97,12 @@ export function emptyStats(): SimStats {
     restartsWithLogStart: 0,
     publisherSessions: 0,
     publishesFailed: 0,
+    checkpointsSaved: 0,
+    checkpointsLost: 0,
+    restartsFromCheckpoint: 0,
+    restartsNoCheckpoint: 0,
+    checkpointsOlderThanLog: 0,
+    checkpointsAheadOfLog: 0,
   };
 }
 
