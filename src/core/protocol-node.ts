@@ -519,7 +519,8 @@ export class ProtocolNode {
       entries,
       commitSeq: this.commitSeq,
     };
-    return logStart ? { ...message, logStart } : message;
+    // Only sent with no entries at prevSeq = lastSeq, where our last log time is exactly right.
+    return logStart ? { ...message, logStart, prevTimestampMs: this.lastTimestampMs } : message;
   }
 
   private handleAck(message: AckMessage): void {
@@ -613,7 +614,7 @@ export class ProtocolNode {
     }
     this.electionElapsed = 0;
     if (message.logStart === true && message.prevSeq > this.log.lastSeq) {
-      this.resetLogAfter(message.prevSeq, message.prevEpoch);
+      this.resetLogAfter(message.prevSeq, message.prevEpoch, message.prevTimestampMs ?? 0);
     }
     this.knownLeaderLastSeq = Math.max(
       this.knownLeaderLastSeq,
@@ -909,7 +910,7 @@ export class ProtocolNode {
    * it cannot serve them to its own subscribers, who get the oldest seq it
    * has instead.
    */
-  private resetLogAfter(seq: number, epoch: number): void {
+  private resetLogAfter(seq: number, epoch: number, timestampMs: number): void {
     invariant(seq > this.log.lastSeq, `log reset to ${seq} would drop entries this node holds`);
     this.log.resetAfter(seq, epoch);
     // What the dedup table recorded came from the log just dropped, which may
@@ -925,6 +926,7 @@ export class ProtocolNode {
     this.deliveredSeq = seq;
     this.leaderMatchSeq = seq;
     this.hardStateDirty = true;
+    this.lastTimestampMs = Math.max(this.lastTimestampMs, timestampMs);
   }
 
   private truncateAfter(seq: number): void {

@@ -68,6 +68,12 @@ export interface AppendMessage {
    * prevSeq starts its log after it instead of asking for them forever.
    */
   readonly logStart?: boolean;
+  /**
+   * With logStart: the log time of the sender's last entry at or before
+   * prevSeq (its lastTimestampMs when it sends no entries), so a follower
+   * that starts its log there keeps log time from going backwards.
+   */
+  readonly prevTimestampMs?: number;
 }
 
 /** A follower's answer to appends: how far its log matches the sequencer's, or where it diverges. */

@@ -248,10 +248,19 @@ export class BrokerNode {
     }
   }
 
-  /** Lets the store drop old entries (never uncommitted ones) and tells the core where the log now starts. */
+  /**
+   * Lets the store drop old entries and tells the core where the log now
+   * starts. Never uncommitted entries, and with dedup checkpoints never past
+   * the last saved one: a restart must find the producers of whatever was
+   * dropped in the checkpoint.
+   */
   private async applyRetention(): Promise<void> {
     if (this.stopped) return;
-    const firstSeq = await this.options.store.applyRetention(this.core.committedSeq, Date.now());
+    const limitSeq =
+      this.options.dedup === undefined
+        ? this.core.committedSeq
+        : Math.min(this.core.committedSeq, this.dedupCheckpointSeq);
+    const firstSeq = await this.options.store.applyRetention(limitSeq, Date.now());
     if (!this.stopped && firstSeq > this.core.status().firstSeq) this.core.compactBefore(firstSeq);
   }
 

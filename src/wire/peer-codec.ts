@@ -27,6 +27,7 @@ export function encodePeerMessage(clusterId: string, message: PeerMessage): Uint
         entries: message.entries as ordo.Entry.$Properties[],
         commitSeq: message.commitSeq,
         logStart: message.logStart === true,
+        prevTimestampMs: message.prevTimestampMs ?? 0,
       };
       break;
     case 'ack':
@@ -95,7 +96,12 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): PeerMes
         prevEpoch: checkUint(a.prevEpoch, 'append.prevEpoch'),
         entries,
         commitSeq: checkUint(a.commitSeq, 'append.commitSeq'),
-        ...(a.logStart === true ? { logStart: true } : {}),
+        ...(a.logStart === true
+          ? {
+              logStart: true,
+              prevTimestampMs: checkUint(a.prevTimestampMs, 'append.prevTimestampMs'),
+            }
+          : {}),
       };
     }
     case 'ack': {

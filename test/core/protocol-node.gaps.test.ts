@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { CoreConfig } from '../../src/core/config.js';
 import type { ProtocolNode } from '../../src/core/protocol-node.js';
+import { EntryKind } from '../../src/core/types.js';
 import {
   append,
   dataEntry,
@@ -357,4 +358,44 @@ test('the sequencer answers a NACK for entries its retention dropped with the ra
   const ready = leader.ready();
   t.is(ready.retransmits.length, 1);
   t.like(ready.retransmits[0], { fromSeq: 4, prevSeq: 3, logStart: true });
+});
+
+test('a follower that starts its log after an empty log-start append keeps log time from going backwards', (t) => {
+  const node = followerAt3();
+  node.step(
+    append({
+      from: 'a',
+      epoch: 1,
+      prevSeq: 100,
+      prevEpoch: 1,
+      commitSeq: 100,
+      logStart: true,
+      prevTimestampMs: 5000,
+    }),
+  );
+  t.deepEqual(node.ready().resetLogAfter, { seq: 100, epoch: 1 });
+  // Now sequencer, with a clock behind the log's last time.
+  node.tick();
+  for (let i = 0; i < 200 && !node.isLeader; i++) {
+    node.tick();
+    for (const { message } of node.hasReady() ? node.ready().messages : []) {
+      if (message.type === 'voteRequest') {
+        node.step({
+          type: 'voteResponse',
+          epoch: message.epoch,
+          from: 'c',
+          granted: true,
+          preVote: message.preVote,
+        });
+      }
+    }
+  }
+  t.true(node.isLeader);
+  const [result] = node.propose([proposal('p', 1)], 1000);
+  t.is(result?.kind, 'appended');
+  const appended = node.ready().entries.filter((e) => e.kind === EntryKind.data);
+  t.true(
+    appended.every((e) => e.timestampMs >= 5000),
+    `timestamps ${appended.map((e) => e.timestampMs)}`,
+  );
 });

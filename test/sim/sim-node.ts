@@ -272,7 +272,10 @@ export class SimNode {
     if (core === null || retention === null || this.maxRetainedEntries === null) return;
     if (!this.prng.chance(retention.chancePerTick)) return;
     const excess = this.disk.heldEntries - this.maxRetainedEntries;
-    const droppable = Math.min(excess, core.committedSeq - this.disk.firstSeq + 1);
+    // As the real host: never past the last saved dedup checkpoint, so a
+    // restart always finds the producers of whatever it dropped.
+    const limitSeq = Math.min(core.committedSeq, this.disk.dedupCheckpoint?.seq ?? 0);
+    const droppable = Math.min(excess, limitSeq - this.disk.firstSeq + 1);
     if (droppable <= 0) return;
     invariant(
       core.committedSeq <= this.stream.lastSeq,
