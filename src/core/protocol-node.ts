@@ -59,6 +59,8 @@ interface Progress {
   matchSeq: number;
   /** Heard from since the last check-quorum round. */
   recentActive: boolean;
+  /** Tick of the last ack or NACK from this follower. */
+  lastHeardTick: number;
   /** Rate limit for probes after a rejected append. */
   lastProbeTick: number;
   lastProbeSeq: number;
@@ -484,6 +486,22 @@ export class ProtocolNode {
     if (this.heartbeatElapsed >= this.cfg.heartbeatIntervalTicks) {
       this.heartbeatElapsed = 0;
       this.heartbeatDue = true;
+      this.heartbeatSilentFollowers();
+    }
+  }
+
+  /**
+   * Heartbeats are multicast, and the multicast path can fail on its own
+   * (a SUB that lost its connection, a slow joiner). A follower silent for
+   * two heartbeat intervals also gets one point-to-point, so it still learns
+   * the sequencer's position, NACKs what it lacks and keeps its lease.
+   */
+  private heartbeatSilentFollowers(): void {
+    const silentTicks = 2 * this.cfg.heartbeatIntervalTicks;
+    for (const [peer, p] of this.progress) {
+      if (this.ticks - p.lastHeardTick > silentTicks) {
+        this.outbox.push({ to: peer, message: this.appendMessage(this.log.lastSeq, []) });
+      }
     }
   }
 
@@ -528,6 +546,7 @@ export class ProtocolNode {
     const p = this.progress.get(message.from);
     if (p === undefined) return;
     p.recentActive = true;
+    p.lastHeardTick = this.ticks;
     if (message.reject) {
       const point = this.log.lastAtOrBefore(message.hintSeq, message.hintEpoch);
       if (p.lastProbeSeq === point.seq && this.ticks - p.lastProbeTick < this.cfg.nackRetryTicks)
@@ -549,7 +568,10 @@ export class ProtocolNode {
   private handleNack(message: NackMessage): void {
     if (this.role !== Role.leader) return;
     const p = this.progress.get(message.from);
-    if (p !== undefined) p.recentActive = true;
+    if (p !== undefined) {
+      p.recentActive = true;
+      p.lastHeardTick = this.ticks;
+    }
     // A range beyond our log cannot be answered (and no honest follower asks for one).
     if (message.fromSeq > this.log.lastSeq + 1) return;
     this.sendFrom(message.from, message.fromSeq, message.toSeq);
@@ -852,6 +874,7 @@ export class ProtocolNode {
       this.progress.set(peer, {
         matchSeq: 0,
         recentActive: true,
+        lastHeardTick: this.ticks,
         lastProbeTick: -1,
         lastProbeSeq: -1,
       });

@@ -14,6 +14,7 @@ import {
   scriptedRandom,
   TEST_TIMING,
   to,
+  winElection,
 } from './harness.js';
 
 const MEMBERS = ['a', 'b', 'c'];
@@ -398,4 +399,31 @@ test('a follower that starts its log after an empty log-start append keeps log t
     appended.every((e) => e.timestampMs >= 5000),
     `timestamps ${appended.map((e) => e.timestampMs)}`,
   );
+});
+
+test('a follower silent for two heartbeat intervals also gets a point-to-point heartbeat, the others only the multicast one', (t) => {
+  const node = newNode('a', MEMBERS, { random: scriptedRandom(0) });
+  winElection(node, ['b', 'c']);
+  node.ready();
+  const unicastHeartbeats: string[] = [];
+  for (let tick = 0; tick < 4 * TEST_TIMING.heartbeatIntervalTicks; tick++) {
+    // b keeps acknowledging; c stays silent.
+    node.step({
+      type: 'ack',
+      epoch: node.currentEpoch,
+      from: 'b',
+      matchSeq: node.lastSeq,
+      reject: false,
+      hintSeq: 0,
+      hintEpoch: 0,
+    });
+    node.tick();
+    if (!node.hasReady()) continue;
+    for (const { to, message } of node.ready().messages) {
+      if (to !== null && message.type === 'append' && message.entries.length === 0)
+        unicastHeartbeats.push(to);
+    }
+  }
+  t.true(unicastHeartbeats.includes('c'), 'the silent follower got a point-to-point heartbeat');
+  t.false(unicastHeartbeats.includes('b'), 'a follower that acknowledges does not');
 });
