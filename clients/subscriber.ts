@@ -6,7 +6,6 @@ import { ordo } from '../src/wire/schema.js';
 import { BrokerConnection } from './broker-connection.js';
 import {
   BrokerError,
-  ClosedError,
   InvalidRequestError,
   type OrdoError,
   SeqUnavailableError,
@@ -296,5 +295,3 @@ export class Subscriber implements AsyncIterable<Message> {
     wake?.();
   }
 }
-
-export { ClosedError };

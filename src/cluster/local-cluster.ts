@@ -172,10 +172,6 @@ export class LocalCluster {
     node.process = null;
   }
 
-  pid(id: string): number | null {
-    return this.node(id).process?.pid ?? null;
-  }
-
   /** Stops every node it started (SIGCONT first, in case one is paused), by pid. */
   async stop(): Promise<void> {
     await Promise.all(

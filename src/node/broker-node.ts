@@ -83,8 +83,6 @@ export class BrokerNode {
   private unsavedCommit: HardState | null = null;
   private commitSavedMs = 0;
   private lastRole: Role = Role.follower;
-  private readonly startedMs = Date.now();
-  private fatal: Error | null = null;
 
   private constructor(
     private readonly options: BrokerNodeOptions,
@@ -146,10 +144,6 @@ export class BrokerNode {
 
   get clientEndpoint(): string {
     return clientEndpoint(this.self);
-  }
-
-  get isLeader(): boolean {
-    return this.core.isLeader;
   }
 
   status(): ordo.NodeStatus.$Properties {
@@ -474,7 +468,6 @@ export class BrokerNode {
       while (!this.stopped && this.core.hasReady()) await this.apply(this.core.ready());
       if (!this.stopped) await this.saveCommitIfDue();
     } catch (error) {
-      this.fatal = error as Error;
       this.logger.error(
         `node ${this.self.id} stopped on an error it cannot recover from: ${(error as Error).stack}`,
       );
@@ -622,14 +615,6 @@ export class BrokerNode {
     this.logger.log(level, `node ${this.self.id} is ${role} in epoch ${epoch}`, {
       leader: leaderId,
     });
-  }
-
-  get failure(): Error | null {
-    return this.fatal;
-  }
-
-  get uptimeMs(): number {
-    return Date.now() - this.startedMs;
   }
 }
 

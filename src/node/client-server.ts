@@ -61,10 +61,6 @@ export class ClientServer {
     this.reply(client, { requestId, error: { code, message } });
   }
 
-  get queuedReplies(): number {
-    return this.sender.queuedMessages;
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     this.sender.close();

@@ -27,8 +27,3 @@ export function createLogger(component: string, level?: string): Logger {
     ],
   });
 }
-
-/** A logger that prints nothing, for library users who bring their own. */
-export function silentLogger(): Logger {
-  return winston.createLogger({ silent: true, transports: [new winston.transports.Console()] });
-}

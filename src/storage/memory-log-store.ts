@@ -40,10 +40,6 @@ export class MemoryLogStore implements LogStore {
   }
 
   async read(fromSeq: number, toSeq: number, maxBytes: number): Promise<Entry[]> {
-    return this.readSync(fromSeq, toSeq, maxBytes);
-  }
-
-  readSync(fromSeq: number, toSeq: number, maxBytes: number): Entry[] {
     if (fromSeq < this.first) throw new LogRangeError(fromSeq, this.first);
     const out: Entry[] = [];
     let bytes = 0;

@@ -3,20 +3,9 @@ import { BrokerConnection } from '../../clients/broker-connection.js';
 import { AdminClient, type PublishAck, Publisher, Subscriber } from '../../clients/index.js';
 import type { LocalCluster } from '../../src/cluster/local-cluster.js';
 import { ordo } from '../../src/wire/schema.js';
+import { seededRandom } from '../core/fixtures.js';
 import { collect, eventually, startCluster } from '../helpers/cluster.js';
 import { checkStreams } from '../helpers/stream-checks.js';
-
-/** A small seeded generator (mulberry32), so that a failing kill schedule can be replayed from its seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Waits until every node holds the same log, fully committed, with the same hash chain. */
 async function identicalLogs(admin: AdminClient): Promise<{ lastSeq: number; hash: string }> {
@@ -58,7 +47,7 @@ async function restartAll(cluster: LocalCluster): Promise<void> {
 test('fsync=always: nodes killed with SIGKILL at random moments under load and restarted lose no acknowledged message, and end with identical logs', async (t) => {
   const seed = Number(process.env['ORDO_TEST_SEED'] ?? Date.now() % 1_000_000);
   t.log(`kill schedule seed ${seed} (replay with ORDO_TEST_SEED=${seed})`);
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const cluster = await startCluster(t, { fsync: 'always' });
   const admin = new AdminClient(cluster.clientEndpoints);
   t.teardown(() => admin.close());
