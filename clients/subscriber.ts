@@ -4,12 +4,7 @@ import { LIMITS } from '../src/limits.js';
 import type { ClientResponse } from '../src/wire/client-codec.js';
 import { ordo } from '../src/wire/schema.js';
 import { BrokerConnection } from './broker-connection.js';
-import {
-  BrokerError,
-  InvalidRequestError,
-  type OrdoError,
-  SeqUnavailableError,
-} from './errors.js';
+import { BrokerError, InvalidRequestError, type OrdoError, SeqUnavailableError } from './errors.js';
 
 export interface SubscriberOptions {
   /** Client endpoints of brokers to read from; the subscriber moves to the next one if its broker goes silent. */
