@@ -1,6 +1,6 @@
 import * as zmq from 'zeromq';
 import { LIMITS } from '../src/limits.js';
-import { SocketSender } from '../src/node/socket-sender.js';
+import { SocketSender } from '../src/runtime/socket-sender.js';
 import {
   type ClientResponse,
   decodeClientResponse,

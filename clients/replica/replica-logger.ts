@@ -1,4 +1,4 @@
-import { createLogger } from '../../src/node/logger.js';
+import { createLogger } from '../../src/runtime/logger.js';
 
 /** Where the replica host writes what it does; a winston logger fits, as does a small adapter. */
 export interface ReplicaLogger {

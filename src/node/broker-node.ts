@@ -11,6 +11,7 @@ import {
   Role,
 } from '../core/types.js';
 import { LIMITS } from '../limits.js';
+import type { Logger } from '../runtime/logger.js';
 import type { DedupCheckpointStore } from '../storage/dedup-checkpoint-store.js';
 import type { LogStore, MetaStore, RecoveredLog } from '../storage/log-store.js';
 import type { ClientRequest } from '../wire/client-codec.js';
@@ -19,7 +20,6 @@ import { type ClientId, ClientServer } from './client-server.js';
 import { type ClusterConfig, clientEndpoint, type NodeAddress } from './cluster-config.js';
 import { ConfigError } from './config-error.js';
 import { type FaultInjection, NO_FAULTS } from './fault-injection.js';
-import type { Logger } from './logger.js';
 import { PeerTransport } from './peer-transport.js';
 import { ReplicaRegistry } from './replica-registry.js';
 import { SubscriptionManager } from './subscription-manager.js';

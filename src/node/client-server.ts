@@ -1,5 +1,8 @@
 import * as zmq from 'zeromq';
 import { LIMITS } from '../limits.js';
+import type { Logger } from '../runtime/logger.js';
+import { RateLimitedLog } from '../runtime/rate-limited-log.js';
+import { SocketSender } from '../runtime/socket-sender.js';
 import {
   type ClientRequest,
   decodeClientRequest,
@@ -7,9 +10,6 @@ import {
 } from '../wire/client-codec.js';
 import { FrameError } from '../wire/frame-error.js';
 import { ordo } from '../wire/schema.js';
-import type { Logger } from './logger.js';
-import { RateLimitedLog } from './rate-limited-log.js';
-import { SocketSender } from './socket-sender.js';
 
 export type ClientId = Buffer;
 

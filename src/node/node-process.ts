@@ -1,7 +1,7 @@
+import { createLogger } from '../runtime/logger.js';
 import { BrokerNode } from './broker-node.js';
 import type { ClusterConfig } from './cluster-config.js';
 import { faultInjectionFromEnv } from './fault-injection.js';
-import { createLogger } from './logger.js';
 import { createNodeStorage } from './storage-factory.js';
 
 /**

@@ -1,13 +1,13 @@
 import * as zmq from 'zeromq';
 import type { NodeId, PeerMessage } from '../core/types.js';
 import { LIMITS } from '../limits.js';
+import type { Logger } from '../runtime/logger.js';
+import { RateLimitedLog } from '../runtime/rate-limited-log.js';
+import { SocketSender } from '../runtime/socket-sender.js';
 import { FrameError } from '../wire/frame-error.js';
 import { decodePeerMessage, encodePeerMessage } from '../wire/peer-codec.js';
 import { type NodeAddress, peerEndpoint, pubEndpoint } from './cluster-config.js';
 import type { FaultInjection } from './fault-injection.js';
-import type { Logger } from './logger.js';
-import { RateLimitedLog } from './rate-limited-log.js';
-import { SocketSender } from './socket-sender.js';
 
 export interface PeerTransportCounters {
   multicastSent: number;

@@ -1,6 +1,6 @@
 import { LIMITS } from '../limits.js';
+import type { Logger } from '../runtime/logger.js';
 import type { ordo } from '../wire/schema.js';
-import type { Logger } from './logger.js';
 
 interface ReplicaRecord {
   report: ordo.ReplicaReport;

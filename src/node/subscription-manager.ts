@@ -1,10 +1,10 @@
 import { type Entry, EntryKind } from '../core/types.js';
 import { LIMITS } from '../limits.js';
+import type { Logger } from '../runtime/logger.js';
 import { LogRangeError } from '../storage/log-store.js';
 import { ordo } from '../wire/schema.js';
 import type { ClientId } from './client-server.js';
 import type { FaultInjection } from './fault-injection.js';
-import type { Logger } from './logger.js';
 
 export interface EntryReader {
   read(fromSeq: number, toSeq: number, maxBytes: number): Promise<Entry[]>;
