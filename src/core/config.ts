@@ -1,4 +1,5 @@
 import { LIMITS } from '../limits.js';
+import type { PlantedDefect } from './planted-defect.js';
 import type { NodeId } from './types.js';
 
 /**
@@ -30,6 +31,8 @@ export interface CoreConfig {
   readonly maxEpochBoundaries: number;
   /** A number in [0, 1); the host decides where it comes from. */
   readonly random: () => number;
+  /** Deliberate bugs, planted only by the simulator's own tests (see planted-defect.ts). */
+  readonly plantedDefects?: ReadonlySet<PlantedDefect>;
 }
 
 export type CoreTimingDefaults = Pick<

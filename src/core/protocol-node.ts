@@ -1,6 +1,7 @@
 import { invariant } from './assert.js';
 import type { CoreConfig } from './config.js';
 import { EpochIndex } from './epoch-index.js';
+import { NO_DEFECTS, PlantedDefect } from './planted-defect.js';
 import { ProducerTable } from './producer-table.js';
 import {
   type AckMessage,
@@ -129,6 +130,18 @@ export class ProtocolNode {
   private ackDue = false;
   private heartbeatDue = false;
   private deliveredSeq: number;
+  /** Highest seq the host has made durable (as far as the core knows: Readies advanced). */
+  private persistedLastSeq: number;
+  /** The Ready handed to the host and not yet advanced; at most one at a time. */
+  private unadvanced: {
+    readonly ready: Ready;
+    readonly lastSeq: number;
+    readonly persistedBefore: number;
+    readonly asLeader: boolean;
+  } | null = null;
+  /** Commit point as of the last advanced Ready, to assert it never moves backwards. */
+  private advancedCommitSeq: number;
+  private readonly defects: ReadonlySet<PlantedDefect>;
 
   constructor(config: CoreConfig, recovered: RecoveredState) {
     invariant(config.members.includes(config.id), `member list lacks this node ${config.id}`);
@@ -170,6 +183,9 @@ export class ProtocolNode {
     this.deliveredSeq = this.commitSeq;
     this.leaderMatchSeq = this.commitSeq;
     this.storedLastSeq = recovered.lastSeq;
+    this.persistedLastSeq = recovered.lastSeq;
+    this.advancedCommitSeq = this.commitSeq;
+    this.defects = config.plantedDefects ?? NO_DEFECTS;
     this.lastTimestampMs = recovered.lastTimestampMs;
     this.producers = new ProducerTable(config.maxProducers, config.maxProducerHistoryEntries);
     const checkpoint = recovered.dedupCheckpoint ?? null;
@@ -381,14 +397,22 @@ export class ProtocolNode {
       this.ackDue ||
       this.heartbeatDue ||
       this.commitSeq > this.deliveredSeq ||
-      (this.role === Role.leader && this.selfMatchSeq < this.storedLastSeq)
+      (this.role === Role.leader && this.selfMatchSeq < this.persistedLastSeq)
     );
   }
 
   ready(): Ready {
-    if (this.role === Role.leader) {
-      // What the host took in earlier Readies is persisted by now.
-      this.selfMatchSeq = this.storedLastSeq;
+    invariant(
+      this.unadvanced === null,
+      `${this.cfg.id}: ready() called before the previous Ready was advanced`,
+    );
+    const persistedBefore = this.persistedLastSeq;
+    const asLeader = this.role === Role.leader;
+    if (asLeader) {
+      // The sequencer counts itself only for what earlier, advanced Readies made durable.
+      this.selfMatchSeq = this.defects.has(PlantedDefect.ackBeforePersist)
+        ? this.log.lastSeq
+        : this.persistedLastSeq;
       this.maybeCommit();
       this.flushMulticast();
     } else if (this.ackDue && this.leaderId !== null) {
@@ -417,6 +441,7 @@ export class ProtocolNode {
         : null,
     };
     this.storedLastSeq = this.log.lastSeq;
+    this.unadvanced = { ready, lastSeq: this.log.lastSeq, persistedBefore, asLeader };
     this.truncatePoint = null;
     this.resetPoint = null;
     this.pendingEntries = [];
@@ -425,6 +450,44 @@ export class ProtocolNode {
     this.hardStateDirty = false;
     this.roleChanged = false;
     return ready;
+  }
+
+  /**
+   * The host has carried out `ready` completely (persisted, sent,
+   * delivered), as etcd raft's `Advance`. Checks the Ready contract: each
+   * Ready is advanced once and in order, the commit point never moves
+   * backwards, a node delivers only what it has persisted, and a sequencer
+   * never commits past what a majority (itself counted only for what it had
+   * persisted) holds.
+   */
+  advance(ready: Ready): void {
+    const outstanding = this.unadvanced;
+    invariant(
+      outstanding !== null && outstanding.ready === ready,
+      `${this.cfg.id}: advance() of a Ready that is not the outstanding one (applied twice?)`,
+    );
+    this.unadvanced = null;
+    this.persistedLastSeq = Math.min(outstanding.lastSeq, this.storedLastSeq);
+    invariant(
+      this.commitSeq >= this.advancedCommitSeq,
+      `${this.cfg.id}: commit point moved backwards from ${this.advancedCommitSeq} to ${this.commitSeq}`,
+    );
+    this.advancedCommitSeq = this.commitSeq;
+    const committed = ready.committed;
+    if (committed === null) return;
+    invariant(
+      committed.toSeq <= outstanding.lastSeq,
+      `${this.cfg.id}: delivered seq ${committed.toSeq} beyond its log (${outstanding.lastSeq})`,
+    );
+    if (outstanding.asLeader && this.role === Role.leader) {
+      const matches = [outstanding.persistedBefore];
+      for (const id of this.peers) matches.push(this.progress.get(id)!.matchSeq);
+      matches.sort((a, b) => b - a);
+      invariant(
+        committed.toSeq <= matches[this.quorum - 1]!,
+        `${this.cfg.id}: committed seq ${committed.toSeq}, but a majority holds only up to ${matches[this.quorum - 1]}`,
+      );
+    }
   }
 
   hardState(): HardState {
@@ -437,7 +500,7 @@ export class ProtocolNode {
     if (this.role !== Role.leader) return { kind: 'notLeader', leaderId: this.leaderId };
     if (this.transferee !== null) return { kind: 'busy', reason: 'transferring' };
     const verdict = this.producers.check(proposal.producerId, proposal.producerSeq);
-    if (verdict.kind === 'duplicate') {
+    if (verdict.kind === 'duplicate' && !this.defects.has(PlantedDefect.skipDedup)) {
       return {
         kind: 'duplicate',
         seq: verdict.seq,
@@ -608,10 +671,14 @@ export class ProtocolNode {
     const matches = [this.selfMatchSeq];
     for (const id of this.peers) matches.push(this.progress.get(id)!.matchSeq);
     matches.sort((a, b) => b - a);
-    const candidate = matches[this.quorum - 1]!;
+    const quorumIndex = this.defects.has(PlantedDefect.commitWithoutMajority) ? 0 : this.quorum - 1;
+    const candidate = matches[quorumIndex]!;
     // Only an entry of our own epoch is committed by counting (Raft §5.4.2);
     // earlier entries commit with it.
-    if (candidate > this.commitSeq && this.log.epochAt(candidate) === this.epoch) {
+    const ownEpoch =
+      this.log.epochAt(candidate) === this.epoch ||
+      this.defects.has(PlantedDefect.commitOldEpochByCount);
+    if (candidate > this.commitSeq && ownEpoch) {
       this.commitSeq = candidate;
     }
   }
@@ -945,6 +1012,7 @@ export class ProtocolNode {
     this.truncatePoint = null;
     this.resetPoint = { seq, epoch };
     this.storedLastSeq = seq;
+    this.persistedLastSeq = seq;
     this.commitSeq = seq;
     this.deliveredSeq = seq;
     this.leaderMatchSeq = seq;
@@ -964,6 +1032,7 @@ export class ProtocolNode {
       this.truncatePoint = Math.min(this.truncatePoint ?? seq, seq);
       this.storedLastSeq = seq;
     }
+    this.persistedLastSeq = Math.min(this.persistedLastSeq, seq);
     this.leaderMatchSeq = Math.min(this.leaderMatchSeq, seq);
   }
 }

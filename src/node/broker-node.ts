@@ -1,6 +1,9 @@
-import { makeCoreConfig } from '../core/config.js';
+import { type CoreConfig, makeCoreConfig } from '../core/config.js';
+import { checkpointUsable, retentionLimitSeq } from '../core/dedup-checkpoint-rules.js';
 import { PendingReplies } from '../core/pending-replies.js';
-import { type ProposeResult, ProtocolNode } from '../core/protocol-node.js';
+import { ProtocolNode } from '../core/protocol-node.js';
+import { type PublishOutcome, publishOutcome } from '../core/publish-outcome.js';
+import { retransmitAppend } from '../core/retransmit.js';
 import {
   type DedupCheckpoint,
   type Entry,
@@ -11,18 +14,40 @@ import {
   Role,
 } from '../core/types.js';
 import { LIMITS } from '../limits.js';
+import type { Clock, Random, TimerHandle } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { DedupCheckpointStore } from '../storage/dedup-checkpoint-store.js';
 import type { LogStore, MetaStore, RecoveredLog } from '../storage/log-store.js';
 import type { ClientRequest } from '../wire/client-codec.js';
 import { ordo } from '../wire/schema.js';
+import type { ClientFrameSocket } from './client-frame-socket.js';
 import { type ClientId, ClientServer } from './client-server.js';
 import { type ClusterConfig, clientEndpoint, type NodeAddress } from './cluster-config.js';
 import { ConfigError } from './config-error.js';
 import { type FaultInjection, NO_FAULTS } from './fault-injection.js';
-import { PeerTransport } from './peer-transport.js';
+import type { PeerLink } from './peer-link.js';
+import { productionEdges } from './production-edges.js';
 import { ReplicaRegistry } from './replica-registry.js';
 import { SubscriptionManager } from './subscription-manager.js';
+
+/**
+ * Everything a node touches outside its own memory, besides storage: the
+ * peer network, the client socket, time and chance, and what to do when it
+ * must stop. Production uses ZeroMQ, the system clock and Math.random
+ * (`productionEdges`); the simulator passes deterministic ones, so that it
+ * runs this very host.
+ */
+export interface NodeEdges {
+  readonly peers: PeerLink;
+  readonly clientSocket: ClientFrameSocket;
+  readonly clock: Clock;
+  readonly random: Random;
+  /** The node hit an error it cannot recover from and has stopped itself. */
+  readonly onFatal: (error: Error) => void;
+}
+
+/** Where the dedup table is checkpointed: the file store in production. */
+export type DedupCheckpointStorage = Pick<DedupCheckpointStore, 'load' | 'save' | 'close'>;
 
 export interface BrokerNodeOptions {
   readonly config: ClusterConfig;
@@ -32,9 +57,13 @@ export interface BrokerNodeOptions {
   readonly logger: Logger;
   readonly faults?: FaultInjection;
   /** Where the dedup table is checkpointed (durable stores); none keeps it in memory only. */
-  readonly dedup?: DedupCheckpointStore;
+  readonly dedup?: DedupCheckpointStorage;
   /** Optional hash of the stored log, shown in status (durable stores provide it). */
   readonly chainHash?: () => string;
+  /** The I/O edges; ZeroMQ, the system clock and Math.random when absent. */
+  readonly edges?: NodeEdges;
+  /** Core settings that override those derived from the config (the simulator's tight limits, planted defects). */
+  readonly coreOverrides?: Partial<CoreConfig>;
 }
 
 interface PendingPublish {
@@ -62,14 +91,15 @@ const { PublishStatus } = ordo;
 export class BrokerNode {
   private readonly self: NodeAddress;
   private readonly core: ProtocolNode;
-  private readonly transport: PeerTransport;
+  private readonly transport: PeerLink;
   private readonly clients: ClientServer;
+  private readonly clock: Clock;
   private readonly subscriptions: SubscriptionManager;
   private readonly replicas = new ReplicaRegistry();
   private readonly pending = new PendingReplies<PublishSlot>(LIMITS.maxPendingPublishReplies);
   private readonly logger: Logger;
-  private tickTimer: NodeJS.Timeout | null = null;
-  private retentionTimer: NodeJS.Timeout | null = null;
+  private tickTimer: TimerHandle | null = null;
+  private retentionTimer: TimerHandle | null = null;
   private driving = false;
   private driveScheduled = false;
   private stopped = false;
@@ -77,7 +107,7 @@ export class BrokerNode {
   private staleMessagesRejected = 0;
   private retransmitsInFlight = 0;
   private dedupCheckpointSeq = 0;
-  private dedupTimer: NodeJS.Timeout | null = null;
+  private dedupTimer: TimerHandle | null = null;
   private checkpointing = false;
   private savedHardState: HardState | null = null;
   private unsavedCommit: HardState | null = null;
@@ -86,25 +116,23 @@ export class BrokerNode {
 
   private constructor(
     private readonly options: BrokerNodeOptions,
+    private readonly edges: NodeEdges,
     core: ProtocolNode,
   ) {
     const { config, nodeId, logger } = options;
     this.logger = logger;
     this.self = config.nodes.find((n) => n.id === nodeId)!;
     this.core = core;
-    const faults = options.faults ?? NO_FAULTS;
-    const others = config.nodes.filter((n) => n.id !== nodeId);
-    this.transport = new PeerTransport(config.clusterId, this.self, others, faults, logger);
-    this.clients = new ClientServer(
-      `tcp://${this.self.host}:${this.self.clientPort}`,
-      logger,
-      (client) => this.subscriptions.dropClient(client),
+    this.clock = edges.clock;
+    this.transport = edges.peers;
+    this.clients = new ClientServer(edges.clientSocket, logger, this.clock, (client) =>
+      this.subscriptions.dropClient(client),
     );
     this.subscriptions = new SubscriptionManager(
       options.store,
       (client, response) => this.clients.reply(client, response),
-      faults,
-      Date.now,
+      options.faults ?? NO_FAULTS,
+      () => this.clock.nowMs(),
       logger,
     );
   }
@@ -117,22 +145,25 @@ export class BrokerNode {
         `node id '${nodeId}' is not in the cluster config (members: ${config.nodes.map((n) => n.id).join(', ')})`,
       );
     }
+    const edges =
+      options.edges ?? productionEdges(config, nodeId, options.faults ?? NO_FAULTS, options.logger);
     const recovered = await options.store.open();
     const hardState = await options.meta.load();
     const ticks = (ms: number) => Math.max(1, Math.round(ms / config.tickMs));
     const coreConfig = makeCoreConfig(
       nodeId,
       config.nodes.map((n) => n.id),
-      Math.random,
+      edges.random,
       {
         electionTimeoutTicks: ticks(config.electionTimeoutMs),
         heartbeatIntervalTicks: ticks(config.heartbeatIntervalMs),
         nackRetryTicks: ticks(config.nackRetryMs),
+        ...options.coreOverrides,
       },
     );
     const dedup = await loadDedupCheckpoint(options, recovered);
     const core = new ProtocolNode(coreConfig, { ...recovered, ...dedup, hardState });
-    const node = new BrokerNode(options, core);
+    const node = new BrokerNode(options, edges, core);
     node.dedupCheckpointSeq = dedup.dedupCheckpoint?.seq ?? 0;
     await node.listen();
     return node;
@@ -170,7 +201,7 @@ export class BrokerNode {
       pendingPublishes: this.pending.size,
       fsync: this.options.config.fsync,
       catchUpRemaining: s.role === Role.leader ? 0 : Math.max(0, s.knownLeaderLastSeq - s.lastSeq),
-      replicas: this.replicas.status(Date.now()),
+      replicas: this.replicas.status(this.clock.nowMs()),
       logChainHash: this.options.chainHash?.() ?? '',
       faultsInjected:
         this.transport.counters.droppedByFaultInjection + this.subscriptions.deliveriesDropped,
@@ -183,14 +214,14 @@ export class BrokerNode {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.tickTimer !== null) clearInterval(this.tickTimer);
-    if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
-    if (this.dedupTimer !== null) clearInterval(this.dedupTimer);
+    this.tickTimer?.cancel();
+    this.retentionTimer?.cancel();
+    this.dedupTimer?.cancel();
     this.subscriptions.close();
     await this.transport.close();
     await this.clients.close();
     // Let a write in progress finish before the store closes under it.
-    while (this.driving) await new Promise((resolve) => setImmediate(resolve));
+    while (this.driving) await new Promise<void>((resolve) => this.clock.defer(resolve));
     if (this.unsavedCommit !== null) await this.options.meta.save(this.unsavedCommit);
     await this.saveDedupCheckpoint(true);
     await this.options.dedup?.close();
@@ -208,13 +239,13 @@ export class BrokerNode {
       },
     );
     await this.clients.start((client, request) => this.onClientRequest(client, request));
-    this.tickTimer = setInterval(() => this.onTick(), this.options.config.tickMs);
-    this.retentionTimer = setInterval(
+    this.tickTimer = this.clock.setInterval(() => this.onTick(), this.options.config.tickMs);
+    this.retentionTimer = this.clock.setInterval(
       () => void this.applyRetention(),
       LIMITS.retentionCheckIntervalMs,
     );
     if (this.options.dedup !== undefined) {
-      this.dedupTimer = setInterval(
+      this.dedupTimer = this.clock.setInterval(
         () => void this.saveDedupCheckpoint(),
         LIMITS.dedupCheckpointIntervalMs,
       );
@@ -250,11 +281,11 @@ export class BrokerNode {
    */
   private async applyRetention(): Promise<void> {
     if (this.stopped) return;
-    const limitSeq =
-      this.options.dedup === undefined
-        ? this.core.committedSeq
-        : Math.min(this.core.committedSeq, this.dedupCheckpointSeq);
-    const firstSeq = await this.options.store.applyRetention(limitSeq, Date.now());
+    const limitSeq = retentionLimitSeq(
+      this.core.committedSeq,
+      this.options.dedup === undefined ? null : this.dedupCheckpointSeq,
+    );
+    const firstSeq = await this.options.store.applyRetention(limitSeq, this.clock.nowMs());
     if (!this.stopped && firstSeq > this.core.status().firstSeq) this.core.compactBefore(firstSeq);
   }
 
@@ -319,7 +350,7 @@ export class BrokerNode {
         return;
       }
       case 'replicaReport':
-        this.replicas.report(request.replicaReport, Date.now(), this.logger);
+        this.replicas.report(request.replicaReport, this.clock.nowMs(), this.logger);
         this.clients.reply(client, { requestId, ok: {} });
         return;
       case 'putSnapshot':
@@ -366,52 +397,55 @@ export class BrokerNode {
       topic: item.topic,
       payload: item.payload,
     }));
-    const results = this.core.propose(proposals, Date.now());
+    const results = this.core.propose(proposals, this.clock.nowMs());
     const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
     for (const [i, result] of results.entries()) {
-      this.onProposeResult(request, i, items[i]!.producerSeq, result, sequencedOnly);
+      const outcome = publishOutcome(result, this.core.committedSeq, sequencedOnly);
+      this.onPublishOutcome(request, i, items[i]!.producerSeq, outcome);
     }
   }
 
-  private onProposeResult(
+  private onPublishOutcome(
     request: PendingPublish,
     index: number,
     producerSeq: number,
-    result: ProposeResult,
-    sequencedOnly: boolean,
+    outcome: PublishOutcome,
   ): void {
-    switch (result.kind) {
-      case 'appended':
-        if (sequencedOnly)
+    switch (outcome.kind) {
+      case 'waitForCommit':
+        if (!this.pending.add(outcome.seq, outcome.epoch, { request, index, producerSeq })) {
           this.settle(request, index, {
             producerSeq,
-            status: PublishStatus.PUBLISH_STATUS_OK,
-            seq: result.seq,
+            status: PublishStatus.PUBLISH_STATUS_BUSY,
+            detail: 'too many publishes waiting for commit',
           });
-        else this.pending.add(result.seq, result.epoch, { request, index, producerSeq });
+        }
+        return;
+      case 'ok':
+        this.settle(request, index, {
+          producerSeq,
+          status: PublishStatus.PUBLISH_STATUS_OK,
+          seq: outcome.seq,
+        });
         return;
       case 'duplicate':
-        if (result.seq === null || result.epoch === null) {
-          this.settle(request, index, {
-            producerSeq,
-            status: PublishStatus.PUBLISH_STATUS_DUPLICATE,
-            detail: 'already sequenced; its seq is no longer remembered',
-          });
-        } else if (result.seq <= this.core.committedSeq || sequencedOnly) {
-          this.settle(request, index, {
-            producerSeq,
-            status: PublishStatus.PUBLISH_STATUS_DUPLICATE,
-            seq: result.seq,
-          });
-        } else {
-          this.pending.add(result.seq, result.epoch, { request, index, producerSeq });
-        }
+        this.settle(
+          request,
+          index,
+          outcome.seq === null
+            ? {
+                producerSeq,
+                status: PublishStatus.PUBLISH_STATUS_DUPLICATE,
+                detail: 'already sequenced; its seq is no longer remembered',
+              }
+            : { producerSeq, status: PublishStatus.PUBLISH_STATUS_DUPLICATE, seq: outcome.seq },
+        );
         return;
       case 'outOfOrder':
         this.settle(request, index, {
           producerSeq,
           status: PublishStatus.PUBLISH_STATUS_OUT_OF_ORDER,
-          expectedProducerSeq: result.expectedProducerSeq,
+          expectedProducerSeq: outcome.expectedProducerSeq,
         });
         return;
       case 'notLeader':
@@ -424,7 +458,7 @@ export class BrokerNode {
         this.settle(request, index, {
           producerSeq,
           status: PublishStatus.PUBLISH_STATUS_BUSY,
-          detail: result.reason,
+          detail: outcome.reason,
         });
         return;
     }
@@ -455,7 +489,7 @@ export class BrokerNode {
   private schedule(): void {
     if (this.driveScheduled || this.stopped) return;
     this.driveScheduled = true;
-    setImmediate(() => {
+    this.clock.defer(() => {
       this.driveScheduled = false;
       void this.drive();
     });
@@ -465,14 +499,18 @@ export class BrokerNode {
     if (this.driving || this.stopped) return;
     this.driving = true;
     try {
-      while (!this.stopped && this.core.hasReady()) await this.apply(this.core.ready());
+      while (!this.stopped && this.core.hasReady()) {
+        const ready = this.core.ready();
+        await this.apply(ready);
+        this.core.advance(ready);
+      }
       if (!this.stopped) await this.saveCommitIfDue();
     } catch (error) {
       this.logger.error(
         `node ${this.self.id} stopped on an error it cannot recover from: ${(error as Error).stack}`,
       );
       void this.stop();
-      process.exitCode = 1;
+      this.edges.onFatal(error as Error);
     } finally {
       this.driving = false;
     }
@@ -545,9 +583,10 @@ export class BrokerNode {
 
   private async saveCommitIfDue(): Promise<void> {
     const state = this.unsavedCommit;
-    if (state === null || Date.now() - this.commitSavedMs < LIMITS.commitSaveIntervalMs) return;
+    const nowMs = this.clock.nowMs();
+    if (state === null || nowMs - this.commitSavedMs < LIMITS.commitSaveIntervalMs) return;
     this.unsavedCommit = null;
-    this.commitSavedMs = Date.now();
+    this.commitSavedMs = nowMs;
     await this.options.meta.save(state);
     this.savedHardState = state;
   }
@@ -575,17 +614,8 @@ export class BrokerNode {
       );
       return;
     }
-    if (entries.length === 0) return;
-    this.transport.send(action.to, {
-      type: 'append',
-      epoch: action.epoch,
-      from: this.self.id,
-      prevSeq: action.prevSeq,
-      prevEpoch: action.prevEpoch,
-      entries,
-      commitSeq: action.commitSeq,
-      ...(action.logStart === true ? { logStart: true } : {}),
-    });
+    if (entries.length === 0 || this.stopped) return;
+    this.transport.send(action.to, retransmitAppend(this.self.id, action, entries));
   }
 
   private deliver(commitSeq: number): void {
@@ -633,11 +663,13 @@ async function loadDedupCheckpoint(
   const { checkpoint, problem } = await options.dedup.load();
   if (problem !== null) options.logger.warn(`ignoring the dedup checkpoint: ${problem}`);
   if (checkpoint === null) return fallback;
-  const behind = recovered.lastSeq - checkpoint.seq;
   if (
-    checkpoint.seq < recovered.firstSeq - 1 ||
-    behind < 0 ||
-    behind > LIMITS.maxDedupReplayEntries
+    !checkpointUsable(
+      checkpoint.seq,
+      recovered.firstSeq,
+      recovered.lastSeq,
+      LIMITS.maxDedupReplayEntries,
+    )
   ) {
     return fallback;
   }

@@ -1,8 +1,6 @@
-import * as zmq from 'zeromq';
-import { LIMITS } from '../limits.js';
+import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
-import { SocketSender } from '../runtime/socket-sender.js';
 import {
   type ClientRequest,
   decodeClientRequest,
@@ -10,51 +8,37 @@ import {
 } from '../wire/client-codec.js';
 import { FrameError } from '../wire/frame-error.js';
 import { ordo } from '../wire/schema.js';
+import type { ClientFrameSocket, ClientId } from './client-frame-socket.js';
 
-export type ClientId = Buffer;
+export type { ClientId } from './client-frame-socket.js';
 
 /**
- * The client-facing ROUTER: publishers, subscribers and admin tools. A bad
- * frame is answered with an Error naming the problem and never reaches the
- * core. Replies to a client that has gone away are dropped (`mandatory`
- * makes them fail fast instead of queueing).
+ * Publishers, subscribers and admin tools, over a client frame socket. A
+ * bad frame is answered with an Error naming the problem and never reaches
+ * the core. Replies to a client that has gone away are dropped.
  */
 export class ClientServer {
-  private readonly router = new zmq.Router({
-    linger: 0,
-    mandatory: true,
-    sendTimeout: 0,
-    sendHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-    receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-    maxMessageSize: LIMITS.maxFrameBytes,
-  });
-  private readonly sender: SocketSender;
   private readonly badFrameLog: RateLimitedLog;
-  private closed = false;
   badFrames = 0;
-  unroutableReplies = 0;
 
   constructor(
-    private readonly bindEndpoint: string,
+    private readonly socket: ClientFrameSocket,
     logger: Logger,
+    clock: Clock,
     private readonly onUnreachable: (client: ClientId) => void,
   ) {
-    this.sender = new SocketSender(this.router, LIMITS.maxSendQueueMessages, (error, frames) => {
-      this.unroutableReplies++;
-      if ((error as { code?: string }).code === 'EHOSTUNREACH' && Array.isArray(frames)) {
-        this.onUnreachable(Buffer.from(frames[0]!));
-      }
-    });
-    this.badFrameLog = new RateLimitedLog(logger, 1000);
+    this.badFrameLog = new RateLimitedLog(logger, 1000, () => clock.nowMs());
   }
 
   async start(onRequest: (client: ClientId, request: ClientRequest) => void): Promise<void> {
-    await this.router.bind(this.bindEndpoint);
-    void this.receiveLoop(onRequest);
+    await this.socket.start(
+      (frames) => this.onFrames(frames, onRequest),
+      (client) => this.onUnreachable(client),
+    );
   }
 
   reply(client: ClientId, response: ordo.ClientResponse.$Properties): boolean {
-    return this.sender.send([client, encodeClientResponse(response)]);
+    return this.socket.send([client, encodeClientResponse(response)]);
   }
 
   replyError(client: ClientId, requestId: number, code: ordo.ErrorCode, message: string): void {
@@ -62,38 +46,31 @@ export class ClientServer {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    this.sender.close();
-    this.router.close();
+    this.socket.close();
   }
 
-  private async receiveLoop(
+  private onFrames(
+    frames: Buffer[],
     onRequest: (client: ClientId, request: ClientRequest) => void,
-  ): Promise<void> {
-    try {
-      for await (const frames of this.router) {
-        const [client, body] = frames;
-        if (client === undefined) continue;
-        if (body === undefined || frames.length !== 2) {
-          this.rejectFrame(
-            client,
-            new FrameError('malformed', `expected 1 body frame, got ${frames.length - 1}`),
-          );
-          continue;
-        }
-        let request: ClientRequest;
-        try {
-          request = decodeClientRequest(body);
-        } catch (error) {
-          if (!(error instanceof FrameError)) throw error;
-          this.rejectFrame(client, error);
-          continue;
-        }
-        onRequest(client, request);
-      }
-    } catch (error) {
-      if (!this.closed) throw error;
+  ): void {
+    const [client, body] = frames;
+    if (client === undefined) return;
+    if (body === undefined || frames.length !== 2) {
+      this.rejectFrame(
+        client,
+        new FrameError('malformed', `expected 1 body frame, got ${frames.length - 1}`),
+      );
+      return;
     }
+    let request: ClientRequest;
+    try {
+      request = decodeClientRequest(body);
+    } catch (error) {
+      if (!(error instanceof FrameError)) throw error;
+      this.rejectFrame(client, error);
+      return;
+    }
+    onRequest(client, request);
   }
 
   private rejectFrame(client: ClientId, error: FrameError): void {

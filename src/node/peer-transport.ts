@@ -8,14 +8,7 @@ import { FrameError } from '../wire/frame-error.js';
 import { decodePeerMessage, encodePeerMessage } from '../wire/peer-codec.js';
 import { type NodeAddress, peerEndpoint, pubEndpoint } from './cluster-config.js';
 import type { FaultInjection } from './fault-injection.js';
-
-export interface PeerTransportCounters {
-  multicastSent: number;
-  unicastSent: number;
-  received: number;
-  badFrames: number;
-  droppedByFaultInjection: number;
-}
+import type { PeerLink, PeerLinkCounters } from './peer-link.js';
 
 /**
  * The node-to-node edge. The sequencer's multicast goes out on a PUB socket
@@ -24,7 +17,7 @@ export interface PeerTransportCounters {
  * point-to-point goes through one DEALER per peer into that peer's ROUTER.
  * Each socket has one receive loop and one bounded send queue.
  */
-export class PeerTransport {
+export class PeerTransport implements PeerLink {
   private readonly pub = new zmq.Publisher({
     linger: 0,
     sendHighWaterMark: LIMITS.socketHighWaterMarkMessages,
@@ -44,7 +37,7 @@ export class PeerTransport {
   private readonly dealers = new Map<NodeId, { socket: zmq.Dealer; sender: SocketSender }>();
   private readonly badFrameLog: RateLimitedLog;
   private closed = false;
-  readonly counters: PeerTransportCounters = {
+  readonly counters: PeerLinkCounters = {
     multicastSent: 0,
     unicastSent: 0,
     received: 0,

@@ -115,6 +115,13 @@ export function recoveredFrom(
   };
 }
 
+/** Takes the node's Ready and tells it the Ready was carried out (as a host does). */
+export function takeReady(node: ProtocolNode): Ready {
+  const ready = node.ready();
+  node.advance(ready);
+  return ready;
+}
+
 export function newNode(
   id: NodeId,
   members: readonly NodeId[],

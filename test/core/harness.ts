@@ -7,8 +7,8 @@
 
 import type { CoreConfig } from '../../src/core/config.js';
 import type { ProtocolNode } from '../../src/core/protocol-node.js';
+import { retransmitAppend } from '../../src/core/retransmit.js';
 import type {
-  AppendMessage,
   Entry,
   HardState,
   NodeId,
@@ -118,15 +118,9 @@ export class Cluster {
           this.enqueue({ from: id, to, message: out.message, multicast: out.to === null });
       }
       for (const r of ready.retransmits) {
-        const message: AppendMessage = {
-          type: 'append',
-          epoch: r.epoch,
-          from: id,
-          prevSeq: r.prevSeq,
-          prevEpoch: r.prevEpoch,
-          entries: store.read(r.fromSeq, r.toSeq),
-          commitSeq: r.commitSeq,
-        };
+        const entries = store.read(r.fromSeq, r.toSeq);
+        if (entries.length === 0) continue;
+        const message = retransmitAppend(id, r, entries);
         this.enqueue({ from: id, to: r.to, message, multicast: false });
       }
       if (ready.committed !== null) {
@@ -138,6 +132,7 @@ export class Cluster {
           store.deliveredEntries.push(entry);
         }
       }
+      node.advance(ready);
     }
   }
 

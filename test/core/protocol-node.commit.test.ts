@@ -1,5 +1,6 @@
 import test from 'ava';
 import type { AckMessage } from '../../src/core/types.js';
+import { takeReady } from './fixtures.js';
 import {
   append,
   dataEntry,
@@ -46,12 +47,12 @@ test('the sequencer commits an entry only once a majority of members acknowledge
 test('an acknowledgement never counts for more than the sequencer holds', (t) => {
   const leader = newNode('a', MEMBERS);
   winElection(leader, ['b']);
-  leader.ready();
-  leader.ready();
+  takeReady(leader);
+  takeReady(leader);
   const epoch = leader.currentEpoch;
   // A confused follower claims seqs the sequencer never wrote.
   leader.step(ack('b', epoch, 50));
-  leader.ready();
+  takeReady(leader);
   t.is(leader.committedSeq, 1);
   t.is(leader.status().peers.find((p) => p.id === 'b')?.matchSeq, 1);
 });
@@ -64,17 +65,17 @@ test('an entry of an earlier epoch is not committed by counting replicas, only w
   const epoch = leader.currentEpoch;
   t.is(epoch, 3);
   t.deepEqual(
-    leader.ready().entries.map((e) => [e.seq, e.epoch, e.kind]),
+    takeReady(leader).entries.map((e) => [e.seq, e.epoch, e.kind]),
     [[3, 3, epochStartEntry(3, 3).kind]],
   );
-  leader.ready();
+  takeReady(leader);
 
   leader.step(ack('b', epoch, 2));
-  t.is(leader.ready().committed, null, 'a majority holds seq 2, but it is from epoch 2');
+  t.is(takeReady(leader).committed, null, 'a majority holds seq 2, but it is from epoch 2');
   t.is(leader.committedSeq, 1);
 
   leader.step(ack('b', epoch, 3));
-  t.deepEqual(leader.ready().committed, { fromSeq: 2, toSeq: 3 });
+  t.deepEqual(takeReady(leader).committed, { fromSeq: 2, toSeq: 3 });
 });
 
 test('a follower learns the commit point from batches and from heartbeats', (t) => {
@@ -87,9 +88,9 @@ test('a follower learns the commit point from batches and from heartbeats', (t) 
       commitSeq: 1,
     }),
   );
-  t.deepEqual(node.ready().committed, { fromSeq: 1, toSeq: 1 });
+  t.deepEqual(takeReady(node).committed, { fromSeq: 1, toSeq: 1 });
   node.step(append({ from: 'a', epoch: 1, prevSeq: 3, prevEpoch: 1, commitSeq: 3 }));
-  t.deepEqual(node.ready().committed, { fromSeq: 2, toSeq: 3 });
+  t.deepEqual(takeReady(node).committed, { fromSeq: 2, toSeq: 3 });
   t.is(node.committedSeq, 3);
 });
 
@@ -99,7 +100,7 @@ test('a follower never commits past what it verified matches the sequencer log',
   const node = newNode('b', MEMBERS, {}, recoveredFrom(log, { epoch: 1, commitSeq: 1 }));
 
   node.step(append({ from: 'c', epoch: 2, prevSeq: 3, prevEpoch: 2, commitSeq: 3 }));
-  let ready = node.ready();
+  let ready = takeReady(node);
   t.is(ready.committed, null, 'a heartbeat that does not match commits nothing');
   t.deepEqual(
     messagesOf(ready, 'ack').map((a) => [a.reject, a.matchSeq]),
@@ -116,7 +117,7 @@ test('a follower never commits past what it verified matches the sequencer log',
       commitSeq: 3,
     }),
   );
-  ready = node.ready();
+  ready = takeReady(node);
   t.is(ready.committed, null, 'only seq 1 is known to match');
   t.is(node.committedSeq, 1);
   t.deepEqual(
@@ -134,7 +135,7 @@ test('a follower never commits past what it verified matches the sequencer log',
       commitSeq: 3,
     }),
   );
-  ready = node.ready();
+  ready = takeReady(node);
   t.is(ready.truncateAfter, 1);
   t.deepEqual(ready.committed, { fromSeq: 2, toSeq: 3 });
 });

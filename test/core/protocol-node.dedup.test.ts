@@ -1,4 +1,5 @@
 import test from 'ava';
+import { takeReady } from './fixtures.js';
 import {
   append,
   dataEntry,
@@ -93,7 +94,7 @@ test('a node that truncates a divergent suffix forgets the producer messages it 
       commitSeq: 3,
     }),
   );
-  t.is(node.ready().truncateAfter, 2);
+  t.is(takeReady(node).truncateAfter, 2);
 
   winElection(node, ['c']);
   const epoch = node.currentEpoch;
@@ -128,7 +129,7 @@ test('a follower that remembers a producer further than the sequencer did still 
       commitSeq: 4,
     }),
   );
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.deepEqual(
     ready.entries.map((e) => e.seq),
     [4],
@@ -157,7 +158,7 @@ test('a node whose log was reset forgets the producers it knew, so a retry is ne
   node.step(
     append({ from: 'a', epoch: 1, prevSeq: 10, prevEpoch: 1, commitSeq: 10, logStart: true }),
   );
-  t.deepEqual(node.ready().resetLogAfter, { seq: 10, epoch: 1 });
+  t.deepEqual(takeReady(node).resetLogAfter, { seq: 10, epoch: 1 });
   winElection(node, ['c']);
   t.deepEqual(node.propose([proposal('p', 3)], 0), [
     { kind: 'outOfOrder', expectedProducerSeq: 1 },

@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { ProtocolNode } from '../../src/core/protocol-node.js';
 import { EntryKind, type VoteRequestMessage } from '../../src/core/types.js';
+import { takeReady } from './fixtures.js';
 import {
   append,
   dataEntry,
@@ -59,7 +60,7 @@ test('each campaign draws a fresh election timeout from config.random', (t) => {
   for (let i = 0; i < 40 && gaps.length < 3; i++) {
     node.tick();
     sinceLast++;
-    if (messagesOf(node.ready(), 'voteRequest').length > 0) {
+    if (messagesOf(takeReady(node), 'voteRequest').length > 0) {
       gaps.push(sinceLast);
       sinceLast = 0;
     }
@@ -79,7 +80,7 @@ test('messages from a node outside the membership are ignored', (t) => {
 test('a pre-vote asks for the next epoch without bumping the node epoch or persisting anything', (t) => {
   const node = newNode('b', MEMBERS);
   ticksUntilCampaign(node);
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.is(node.status().role, 'pre-candidate');
   t.is(node.currentEpoch, 0);
   t.is(ready.hardState, null);
@@ -94,9 +95,9 @@ test('a pre-vote asks for the next epoch without bumping the node epoch or persi
 test('a pre-candidate that wins the pre-vote campaigns in the next epoch and persists its own vote in the Ready that asks for votes', (t) => {
   const node = newNode('b', MEMBERS);
   ticksUntilCampaign(node);
-  node.ready();
+  takeReady(node);
   node.step({ type: 'voteResponse', epoch: 1, from: 'a', granted: true, preVote: true });
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.is(node.status().role, 'candidate');
   t.deepEqual(ready.hardState, { epoch: 1, votedFor: 'b', commitSeq: 0 });
   const requests = messagesOf(ready, 'voteRequest');
@@ -118,7 +119,7 @@ test('a node grants its vote only to a candidate whose log is at least as up to 
     for (const preVote of [false, true]) {
       const voter = newNode('b', MEMBERS, {}, recoveredFrom(voterLog, { epoch: 3 }));
       voter.step(voteRequest({ from: 'c', epoch: 4, lastSeq, lastEpoch, preVote }));
-      const responses = messagesOf(voter.ready(), 'voteResponse');
+      const responses = messagesOf(takeReady(voter), 'voteResponse');
       t.deepEqual(
         responses.map((r) => r.granted),
         [granted],
@@ -131,7 +132,7 @@ test('a node grants its vote only to a candidate whose log is at least as up to 
 test('a vote is in the hard state of the same Ready that sends it', (t) => {
   const voter = newNode('b', MEMBERS);
   voter.step(voteRequest({ from: 'c', epoch: 1 }));
-  const ready = voter.ready();
+  const ready = takeReady(voter);
   t.deepEqual(ready.hardState, { epoch: 1, votedFor: 'c', commitSeq: 0 });
   t.deepEqual(messagesOf(ready, 'voteResponse'), [
     { type: 'voteResponse', epoch: 1, from: 'b', granted: true, preVote: false },
@@ -141,23 +142,23 @@ test('a vote is in the hard state of the same Ready that sends it', (t) => {
 test('a node grants at most one vote per epoch, and repeats it to the same candidate', (t) => {
   const voter = newNode('b', MEMBERS);
   voter.step(voteRequest({ from: 'c', epoch: 1 }));
-  voter.ready();
+  takeReady(voter);
   voter.step(voteRequest({ from: 'a', epoch: 1 }));
-  let ready = voter.ready();
+  let ready = takeReady(voter);
   t.deepEqual(
     messagesOf(ready, 'voteResponse').map((r) => r.granted),
     [false],
   );
   t.is(voter.status().votedFor, 'c');
   voter.step(voteRequest({ from: 'c', epoch: 1 }));
-  ready = voter.ready();
+  ready = takeReady(voter);
   t.deepEqual(
     messagesOf(ready, 'voteResponse').map((r) => r.granted),
     [true],
   );
   // A later epoch frees the vote.
   voter.step(voteRequest({ from: 'a', epoch: 2 }));
-  ready = voter.ready();
+  ready = takeReady(voter);
   t.deepEqual(
     messagesOf(ready, 'voteResponse').map((r) => r.granted),
     [true],
@@ -168,7 +169,7 @@ test('a node grants at most one vote per epoch, and repeats it to the same candi
 test('granting a pre-vote changes neither the voter epoch nor its vote', (t) => {
   const voter = newNode('b', MEMBERS);
   voter.step(voteRequest({ from: 'c', epoch: 1, preVote: true }));
-  const ready = voter.ready();
+  const ready = takeReady(voter);
   t.deepEqual(messagesOf(ready, 'voteResponse'), [
     { type: 'voteResponse', epoch: 1, from: 'b', granted: true, preVote: true },
   ]);
@@ -178,7 +179,7 @@ test('granting a pre-vote changes neither the voter epoch nor its vote', (t) => 
   // It can still vote for someone else in that epoch.
   voter.step(voteRequest({ from: 'a', epoch: 1 }));
   t.deepEqual(
-    messagesOf(voter.ready(), 'voteResponse').map((r) => r.granted),
+    messagesOf(takeReady(voter), 'voteResponse').map((r) => r.granted),
     [true],
   );
 });
@@ -186,10 +187,10 @@ test('granting a pre-vote changes neither the voter epoch nor its vote', (t) => 
 test('a follower that heard from its sequencer within an election timeout ignores vote requests', (t) => {
   const voter = newNode('b', MEMBERS);
   voter.step(append({ from: 'a', epoch: 1, entries: [dataEntry(1, 1)] }));
-  voter.ready();
+  takeReady(voter);
   voter.step(voteRequest({ from: 'c', epoch: 2, lastSeq: 5, lastEpoch: 1 }));
   voter.step(voteRequest({ from: 'c', epoch: 2, lastSeq: 5, lastEpoch: 1, preVote: true }));
-  const ready = voter.ready();
+  const ready = takeReady(voter);
   t.deepEqual(messagesOf(ready, 'voteResponse'), []);
   t.is(voter.currentEpoch, 1);
   t.is(voter.currentLeader, 'a');
@@ -210,7 +211,7 @@ test('a new sequencer appends an epoch-start entry of its epoch after its log', 
   const log = [dataEntry(1, 1), dataEntry(2, 1)];
   const node = newNode('a', MEMBERS, {}, recoveredFrom(log, { epoch: 1 }));
   winElection(node, ['b']);
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.is(node.currentEpoch, 2);
   t.deepEqual(ready.roleChange, { role: 'leader', epoch: 2, leaderId: 'a' });
   t.deepEqual(
@@ -236,27 +237,27 @@ test('a single-member cluster elects itself at its first election timeout and co
   node.propose([proposal('p', 1)], 0);
   // The first Ready persists both entries; the next one may count them.
   t.deepEqual(
-    node.ready().entries.map((e) => e.seq),
+    takeReady(node).entries.map((e) => e.seq),
     [1, 2],
   );
-  t.deepEqual(node.ready().committed, { fromSeq: 1, toSeq: 2 });
+  t.deepEqual(takeReady(node).committed, { fromSeq: 1, toSeq: 2 });
 });
 
 test('a follower whose connection to the sequencer dropped campaigns within a few ticks instead of a whole election timeout', (t) => {
   const node = newNode('b', ['a', 'b', 'c'], { random: scriptedRandom(0.99) });
   node.step(append({ from: 'a', epoch: 1, entries: [], commitSeq: 0 }));
-  node.ready();
+  takeReady(node);
   // Losing the connection to another follower changes nothing.
   node.peerUnreachable('c');
   node.tick();
-  t.false(node.hasReady() && messagesOf(node.ready(), 'voteRequest').length > 0);
+  t.false(node.hasReady() && messagesOf(takeReady(node), 'voteRequest').length > 0);
   node.peerUnreachable('a');
   let ticks = 0;
   let requests: VoteRequestMessage[] = [];
   while (requests.length === 0 && ticks < TEST_TIMING.electionTimeoutTicks) {
     node.tick();
     ticks++;
-    if (node.hasReady()) requests = messagesOf(node.ready(), 'voteRequest');
+    if (node.hasReady()) requests = messagesOf(takeReady(node), 'voteRequest');
   }
   t.true(ticks <= TEST_TIMING.heartbeatIntervalTicks + 1, `campaigned after ${ticks} ticks`);
   t.is(requests.length, 2);

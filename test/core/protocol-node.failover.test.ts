@@ -1,4 +1,5 @@
 import test from 'ava';
+import { takeReady } from './fixtures.js';
 import {
   append,
   Cluster,
@@ -170,7 +171,7 @@ test('a follower truncates a divergent uncommitted suffix, and the Ready that do
       commitSeq: 1,
     }),
   );
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.is(ready.truncateAfter, 2);
   t.deepEqual(
     ready.entries.map((e) => [e.seq, e.epoch]),
@@ -188,7 +189,7 @@ test('a follower rejects an append that does not match its log and hints where t
   const log = [dataEntry(1, 1), dataEntry(2, 1), dataEntry(3, 1)];
   const node = newNode('b', MEMBERS, {}, recoveredFrom(log, { epoch: 1, commitSeq: 1 }));
   node.step(append({ from: 'c', epoch: 3, prevSeq: 3, prevEpoch: 2, entries: [dataEntry(4, 3)] }));
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.deepEqual(ready.entries, []);
   t.deepEqual(
     messagesOf(ready, 'ack').map((a) => [a.reject, a.hintSeq, a.hintEpoch]),
@@ -213,7 +214,7 @@ test('a sequencer answers a rejection by retransmitting from the point where the
     hintSeq: 1,
     hintEpoch: epoch,
   });
-  t.like(leader.ready().retransmits, [
+  t.like(takeReady(leader).retransmits, [
     { to: 'b', prevSeq: 1, prevEpoch: epoch, fromSeq: 2, toSeq: 3 },
   ]);
 });

@@ -2,6 +2,7 @@ import test from 'ava';
 import type { CoreConfig } from '../../src/core/config.js';
 import type { ProtocolNode } from '../../src/core/protocol-node.js';
 import { EntryKind } from '../../src/core/types.js';
+import { takeReady } from './fixtures.js';
 import {
   append,
   dataEntry,
@@ -30,7 +31,7 @@ function followerAt3(overrides: Partial<CoreConfig> = {}): ProtocolNode {
       commitSeq: 1,
     }),
   );
-  node.ready();
+  takeReady(node);
   return node;
 }
 
@@ -48,14 +49,14 @@ const heartbeat = (lastSeq: number, commitSeq = 1) =>
   append({ from: 'a', epoch: 1, prevSeq: lastSeq, prevEpoch: 1, commitSeq });
 
 function nacksIn(node: ProtocolNode) {
-  return node.hasReady() ? messagesOf(node.ready(), 'nack') : [];
+  return node.hasReady() ? messagesOf(takeReady(node), 'nack') : [];
 }
 
 test('a follower that misses a batch detects the gap from the next batch prevSeq and NACKs exactly the missing range', (t) => {
   const node = followerAt3();
   // Seqs 4 and 5 were lost; the batch carrying 6 and 7 arrives.
   node.step(batch(5, 2));
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.deepEqual(ready.entries, [], 'nothing is appended across the gap');
   t.deepEqual(messagesOf(ready, 'nack'), [
     { type: 'nack', epoch: 1, from: 'b', fromSeq: 4, toSeq: 5 },
@@ -66,7 +67,7 @@ test('a follower that misses a batch detects the gap from the next batch prevSeq
 test('a follower detects a lost tail from a heartbeat carrying the sequencer last seq', (t) => {
   const node = followerAt3();
   node.step(heartbeat(5));
-  const nacks = messagesOf(node.ready(), 'nack');
+  const nacks = messagesOf(takeReady(node), 'nack');
   t.deepEqual(
     nacks.map((n) => [n.fromSeq, n.toSeq]),
     [[4, 5]],
@@ -76,7 +77,7 @@ test('a follower detects a lost tail from a heartbeat carrying the sequencer las
 test('a heartbeat that matches the log raises no NACK', (t) => {
   const node = followerAt3();
   node.step(heartbeat(3));
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.deepEqual(messagesOf(ready, 'nack'), []);
   t.deepEqual(
     messagesOf(ready, 'ack').map((a) => a.matchSeq),
@@ -88,11 +89,11 @@ test('a follower buffers entries that arrived ahead of a gap and delivers everyt
   const node = followerAt3();
   node.step(batch(5, 2, 1));
   node.step(batch(7, 1, 1));
-  node.ready();
+  takeReady(node);
   // The retransmission of 4..5 arrives with a commit point past the buffered batches.
   node.step(batch(3, 2, 5));
   node.step(heartbeat(8, 8));
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.deepEqual(
     ready.entries.map((e) => e.seq),
     [4, 5, 6, 7, 8],
@@ -110,11 +111,11 @@ test('a duplicated batch is not appended twice', (t) => {
   const node = followerAt3();
   node.step(batch(3, 2));
   t.deepEqual(
-    node.ready().entries.map((e) => e.seq),
+    takeReady(node).entries.map((e) => e.seq),
     [4, 5],
   );
   node.step(batch(3, 2));
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.deepEqual(ready.entries, []);
   t.is(ready.truncateAfter, null);
   t.is(node.lastSeq, 5);
@@ -195,9 +196,9 @@ test('a follower buffers at most maxBufferedFutureEntries entries ahead of a gap
   const node = followerAt3({ maxBufferedFutureEntries: 2 });
   node.step(batch(5, 2));
   node.step(batch(7, 2)); // Over the bound: dropped, to be NACKed later.
-  node.ready();
+  takeReady(node);
   node.step(batch(3, 2));
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.deepEqual(
     ready.entries.map((e) => e.seq),
     [4, 5, 6, 7],
@@ -218,7 +219,7 @@ test('the sequencer answers a NACK with a retransmission from its log of at most
   const leader = cluster.node('a');
   const epoch = leader.currentEpoch;
   leader.step({ type: 'nack', epoch, from: 'b', fromSeq: 2, toSeq: 6 });
-  const ready = leader.ready();
+  const ready = takeReady(leader);
   t.deepEqual(ready.retransmits, [
     { to: 'b', epoch, prevSeq: 1, prevEpoch: epoch, fromSeq: 2, toSeq: 4, commitSeq: 1 },
   ]);
@@ -259,16 +260,16 @@ test('the sequencer answers repeated rejections at the same point at most once p
   } as const;
   leader.step(reject);
   leader.step(reject);
-  t.is(leader.ready().retransmits.length, 1);
+  t.is(takeReady(leader).retransmits.length, 1);
   for (let i = 1; i < TEST_TIMING.nackRetryTicks; i++) {
     leader.tick();
     leader.step(reject);
-    t.is(leader.ready().retransmits.length, 0, `tick ${i}`);
+    t.is(takeReady(leader).retransmits.length, 0, `tick ${i}`);
   }
   leader.tick();
   leader.step(reject);
   t.deepEqual(
-    leader.ready().retransmits.map((r) => [r.fromSeq, r.toSeq]),
+    takeReady(leader).retransmits.map((r) => [r.fromSeq, r.toSeq]),
     [[2, 3]],
   );
 });
@@ -286,7 +287,7 @@ test('the sequencer ignores a NACK for a range beyond its log instead of failing
     fromSeq: leader.lastSeq + 5,
     toSeq: leader.lastSeq + 9,
   });
-  const ready = leader.ready();
+  const ready = takeReady(leader);
   t.deepEqual(ready.retransmits, []);
   t.is(messagesOf(ready, 'append').filter((m) => m.entries.length > 0).length, 0);
 });
@@ -324,7 +325,7 @@ test('a follower behind the sequencer log start is told so and starts its log th
       logStart: true,
     }),
   );
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.deepEqual(ready.resetLogAfter, { seq: 100, epoch: 1 });
   t.deepEqual(
     ready.entries.map((e) => e.seq),
@@ -338,7 +339,7 @@ test('a follower behind the sequencer log start is told so and starts its log th
 test('an append marked as log start that the follower can match is an ordinary append', (t) => {
   const node = followerAt3();
   node.step({ ...batch(3, 2), logStart: true });
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.is(ready.resetLogAfter, null);
   t.deepEqual(
     ready.entries.map((e) => e.seq),
@@ -356,7 +357,7 @@ test('the sequencer answers a NACK for entries its retention dropped with the ra
   const leader = cluster.node('a');
   leader.compactBefore(4);
   leader.step({ type: 'nack', epoch: leader.currentEpoch, from: 'b', fromSeq: 2, toSeq: 6 });
-  const ready = leader.ready();
+  const ready = takeReady(leader);
   t.is(ready.retransmits.length, 1);
   t.like(ready.retransmits[0], { fromSeq: 4, prevSeq: 3, logStart: true });
 });
@@ -374,12 +375,12 @@ test('a follower that starts its log after an empty log-start append keeps log t
       prevTimestampMs: 5000,
     }),
   );
-  t.deepEqual(node.ready().resetLogAfter, { seq: 100, epoch: 1 });
+  t.deepEqual(takeReady(node).resetLogAfter, { seq: 100, epoch: 1 });
   // Now sequencer, with a clock behind the log's last time.
   node.tick();
   for (let i = 0; i < 200 && !node.isLeader; i++) {
     node.tick();
-    for (const { message } of node.hasReady() ? node.ready().messages : []) {
+    for (const { message } of node.hasReady() ? takeReady(node).messages : []) {
       if (message.type === 'voteRequest') {
         node.step({
           type: 'voteResponse',
@@ -394,7 +395,7 @@ test('a follower that starts its log after an empty log-start append keeps log t
   t.true(node.isLeader);
   const [result] = node.propose([proposal('p', 1)], 1000);
   t.is(result?.kind, 'appended');
-  const appended = node.ready().entries.filter((e) => e.kind === EntryKind.data);
+  const appended = takeReady(node).entries.filter((e) => e.kind === EntryKind.data);
   t.true(
     appended.every((e) => e.timestampMs >= 5000),
     `timestamps ${appended.map((e) => e.timestampMs)}`,
@@ -404,7 +405,7 @@ test('a follower that starts its log after an empty log-start append keeps log t
 test('a follower silent for two heartbeat intervals also gets a point-to-point heartbeat, the others only the multicast one', (t) => {
   const node = newNode('a', MEMBERS, { random: scriptedRandom(0) });
   winElection(node, ['b', 'c']);
-  node.ready();
+  takeReady(node);
   const unicastHeartbeats: string[] = [];
   for (let tick = 0; tick < 4 * TEST_TIMING.heartbeatIntervalTicks; tick++) {
     // b keeps acknowledging; c stays silent.
@@ -419,7 +420,7 @@ test('a follower silent for two heartbeat intervals also gets a point-to-point h
     });
     node.tick();
     if (!node.hasReady()) continue;
-    for (const { to, message } of node.ready().messages) {
+    for (const { to, message } of takeReady(node).messages) {
       if (to !== null && message.type === 'append' && message.entries.length === 0)
         unicastHeartbeats.push(to);
     }

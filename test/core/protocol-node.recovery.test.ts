@@ -1,4 +1,5 @@
 import test from 'ava';
+import { takeReady } from './fixtures.js';
 import {
   dataEntry,
   epochStartEntry,
@@ -29,7 +30,7 @@ test('a node whose log holds an epoch its saved hard state never reached takes t
   );
   t.is(node.currentEpoch, 3);
   t.is(node.status().votedFor, null);
-  t.deepEqual(node.ready().hardState, { epoch: 3, votedFor: null, commitSeq: 1 });
+  t.deepEqual(takeReady(node).hardState, { epoch: 3, votedFor: null, commitSeq: 1 });
 });
 
 test('a restarted node keeps its vote: it refuses another candidate of the epoch it voted in', (t) => {
@@ -44,7 +45,7 @@ test('a restarted node keeps its vote: it refuses another candidate of the epoch
     transfer: false,
   });
   t.deepEqual(
-    messagesOf(node.ready(), 'voteResponse').map((r) => r.granted),
+    messagesOf(takeReady(node), 'voteResponse').map((r) => r.granted),
     [false],
   );
   node.step({
@@ -57,7 +58,7 @@ test('a restarted node keeps its vote: it refuses another candidate of the epoch
     transfer: false,
   });
   t.deepEqual(
-    messagesOf(node.ready(), 'voteResponse').map((r) => r.granted),
+    messagesOf(takeReady(node), 'voteResponse').map((r) => r.granted),
     [true],
   );
 });
@@ -68,7 +69,7 @@ test('a restarted node campaigns in an epoch after the one it saved', (t) => {
   winElection(node, ['b']);
   t.is(node.currentEpoch, 6);
   t.deepEqual(
-    node.ready().entries.map((e) => [e.seq, e.epoch]),
+    takeReady(node).entries.map((e) => [e.seq, e.epoch]),
     [[3, 6]],
   );
 });
@@ -100,6 +101,6 @@ test('a node restarted after a log reset whose hard state was never saved takes 
     entries: [dataEntry(101, 1), dataEntry(102, 1)],
     commitSeq: 102,
   });
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.deepEqual(ready.committed, { fromSeq: 101, toSeq: 102 }, 'never the seqs it no longer holds');
 });

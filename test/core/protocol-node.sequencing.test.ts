@@ -1,5 +1,6 @@
 import test from 'ava';
 import { EntryKind } from '../../src/core/types.js';
+import { takeReady } from './fixtures.js';
 import { electedCluster, messagesOf, newNode, ofType, proposal, TEST_TIMING } from './harness.js';
 
 test('the sequencer assigns contiguous seqs from 1 in the order proposals arrive', (t) => {
@@ -80,7 +81,7 @@ test('the sequencer multicasts new entries in batches of at most maxBatchEntries
     [1, 2, 3, 4, 5].map((n) => proposal('p', n)),
     0,
   );
-  const ready = node.ready();
+  const ready = takeReady(node);
   const batches = messagesOf(ready, 'append');
   t.true(ready.messages.every((m) => m.to === null));
   t.deepEqual(

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { takeReady } from './fixtures.js';
 import {
   append,
   dataEntry,
@@ -55,9 +56,9 @@ test('proposals answer busy transferring while a transfer is under way', (t) => 
 test('the target campaigns at once on timeoutNow, skipping the pre-vote, and flags its requests as a transfer', (t) => {
   const node = newNode('b', MEMBERS);
   node.step(append({ from: 'a', epoch: 1, entries: [dataEntry(1, 1)] }));
-  node.ready();
+  takeReady(node);
   node.step({ type: 'timeoutNow', epoch: 1, from: 'a' });
-  const ready = node.ready();
+  const ready = takeReady(node);
   t.is(node.status().role, 'candidate');
   t.is(node.currentEpoch, 2);
   t.deepEqual(ready.hardState, { epoch: 2, votedFor: 'b', commitSeq: 0 });
@@ -70,7 +71,7 @@ test('the target campaigns at once on timeoutNow, skipping the pre-vote, and fla
 test('a timeoutNow from a node that is not the sequencer is ignored', (t) => {
   const node = newNode('b', MEMBERS);
   node.step(append({ from: 'a', epoch: 1, entries: [dataEntry(1, 1)] }));
-  node.ready();
+  takeReady(node);
   node.step({ type: 'timeoutNow', epoch: 1, from: 'c' });
   t.is(node.status().role, 'follower');
   t.is(node.currentEpoch, 1);
@@ -79,7 +80,7 @@ test('a timeoutNow from a node that is not the sequencer is ignored', (t) => {
 test('a voter in its lease still grants a vote to a transfer campaign', (t) => {
   const voter = newNode('c', MEMBERS);
   voter.step(append({ from: 'a', epoch: 1, entries: [dataEntry(1, 1)] }));
-  voter.ready();
+  takeReady(voter);
   voter.step({
     type: 'voteRequest',
     epoch: 2,
@@ -90,7 +91,7 @@ test('a voter in its lease still grants a vote to a transfer campaign', (t) => {
     transfer: true,
   });
   t.deepEqual(
-    messagesOf(voter.ready(), 'voteResponse').map((r) => [r.epoch, r.granted]),
+    messagesOf(takeReady(voter), 'voteResponse').map((r) => [r.epoch, r.granted]),
     [[2, true]],
   );
 });

@@ -470,6 +470,7 @@ export class SimNode {
       this.sendAll(ready);
       this.deliver(ready);
       this.settle(ready.truncateAfter);
+      core.advance(ready);
     }
   }
 

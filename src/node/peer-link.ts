@@ -1,0 +1,27 @@
+import type { NodeId, PeerMessage } from '../core/types.js';
+
+export interface PeerLinkCounters {
+  multicastSent: number;
+  unicastSent: number;
+  received: number;
+  badFrames: number;
+  droppedByFaultInjection: number;
+}
+
+/**
+ * The node-to-node edge as the host sees it: multicast to every other
+ * member, send to one, and hear from any. Sends never block and may be lost;
+ * the protocol's NACKs and retries cover every loss. ZeroMQ implements it in
+ * production (`PeerTransport`), the simulator with its own network.
+ */
+export interface PeerLink {
+  readonly counters: PeerLinkCounters;
+  /** Starts receiving; `onPeerDisconnected` reports a peer whose connection dropped. */
+  start(
+    onMessage: (message: PeerMessage) => void,
+    onPeerDisconnected: (peer: NodeId) => void,
+  ): Promise<void>;
+  /** Sends to one peer, or multicasts when `to` is null. */
+  send(to: NodeId | null, message: PeerMessage): void;
+  close(): Promise<void>;
+}
