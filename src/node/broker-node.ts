@@ -46,6 +46,25 @@ export interface NodeEdges {
   readonly onFatal: (error: Error) => void;
 }
 
+/** How often the host does its housekeeping; production takes these from LIMITS. */
+export interface HostTiming {
+  readonly retentionCheckIntervalMs: number;
+  readonly dedupCheckpointIntervalMs: number;
+  readonly commitSaveIntervalMs: number;
+}
+
+export const DEFAULT_HOST_TIMING: HostTiming = {
+  retentionCheckIntervalMs: LIMITS.retentionCheckIntervalMs,
+  dedupCheckpointIntervalMs: LIMITS.dedupCheckpointIntervalMs,
+  commitSaveIntervalMs: LIMITS.commitSaveIntervalMs,
+};
+
+/** Hears what a node does, for tests and the simulator's checkers. */
+export interface NodeObserver {
+  /** The core changed role, epoch or leader; called as the Ready that says so is taken, before it is carried out. */
+  onRoleChange?(role: Role, epoch: number, leaderId: string | null): void;
+}
+
 /** Where the dedup table is checkpointed: the file store in production. */
 export type DedupCheckpointStorage = Pick<DedupCheckpointStore, 'load' | 'save' | 'close'>;
 
@@ -64,6 +83,9 @@ export interface BrokerNodeOptions {
   readonly edges?: NodeEdges;
   /** Core settings that override those derived from the config (the simulator's tight limits, planted defects). */
   readonly coreOverrides?: Partial<CoreConfig>;
+  /** Housekeeping intervals; DEFAULT_HOST_TIMING when absent (the simulator draws its own). */
+  readonly hostTiming?: HostTiming;
+  readonly observer?: NodeObserver;
 }
 
 interface PendingPublish {
@@ -94,6 +116,7 @@ export class BrokerNode {
   private readonly transport: PeerLink;
   private readonly clients: ClientServer;
   private readonly clock: Clock;
+  private readonly timing: HostTiming;
   private readonly subscriptions: SubscriptionManager;
   private readonly replicas = new ReplicaRegistry();
   private readonly pending = new PendingReplies<PublishSlot>(LIMITS.maxPendingPublishReplies);
@@ -124,6 +147,7 @@ export class BrokerNode {
     this.self = config.nodes.find((n) => n.id === nodeId)!;
     this.core = core;
     this.clock = edges.clock;
+    this.timing = options.hostTiming ?? DEFAULT_HOST_TIMING;
     this.transport = edges.peers;
     this.clients = new ClientServer(edges.clientSocket, logger, this.clock, (client) =>
       this.subscriptions.dropClient(client),
@@ -242,12 +266,12 @@ export class BrokerNode {
     this.tickTimer = this.clock.setInterval(() => this.onTick(), this.options.config.tickMs);
     this.retentionTimer = this.clock.setInterval(
       () => void this.applyRetention(),
-      LIMITS.retentionCheckIntervalMs,
+      this.timing.retentionCheckIntervalMs,
     );
     if (this.options.dedup !== undefined) {
       this.dedupTimer = this.clock.setInterval(
         () => void this.saveDedupCheckpoint(),
-        LIMITS.dedupCheckpointIntervalMs,
+        this.timing.dedupCheckpointIntervalMs,
       );
     }
     this.logger.info(`node ${this.self.id} listening for clients on ${this.clientEndpoint}`, {
@@ -501,6 +525,9 @@ export class BrokerNode {
     try {
       while (!this.stopped && this.core.hasReady()) {
         const ready = this.core.ready();
+        const change = ready.roleChange;
+        if (change !== null)
+          this.options.observer?.onRoleChange?.(change.role, change.epoch, change.leaderId);
         await this.apply(ready);
         this.core.advance(ready);
       }
@@ -584,7 +611,7 @@ export class BrokerNode {
   private async saveCommitIfDue(): Promise<void> {
     const state = this.unsavedCommit;
     const nowMs = this.clock.nowMs();
-    if (state === null || nowMs - this.commitSavedMs < LIMITS.commitSaveIntervalMs) return;
+    if (state === null || nowMs - this.commitSavedMs < this.timing.commitSaveIntervalMs) return;
     this.unsavedCommit = null;
     this.commitSavedMs = nowMs;
     await this.options.meta.save(state);
