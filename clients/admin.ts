@@ -1,4 +1,7 @@
+import { LIMITS } from '../src/limits.js';
+import type { Clock } from '../src/runtime/clock.js';
 import type { ordo } from '../src/wire/schema.js';
+import { type ClientRuntime, resolveClientRuntime } from './client-runtime.js';
 import { ConnectionPool } from './connection-pool.js';
 import { OrdoError } from './errors.js';
 
@@ -13,12 +16,22 @@ export interface BrokerStatus {
 
 /** Operator calls: status of every broker, planned hand-over of the sequencer role. */
 export class AdminClient {
-  private readonly connections = new ConnectionPool();
+  private readonly connections: ConnectionPool;
+  private readonly clock: Clock;
 
+  /**
+   * `timeoutMs` bounds each request; `runtime` is the network and clock to
+   * run over (production defaults when absent, see ClientRuntime).
+   */
   constructor(
     private readonly brokers: readonly string[],
-    private readonly timeoutMs = 2000,
-  ) {}
+    private readonly timeoutMs: number = LIMITS.adminRequestTimeoutMs,
+    runtime: ClientRuntime = {},
+  ) {
+    const resolved = resolveClientRuntime(runtime);
+    this.clock = resolved.clock;
+    this.connections = new ConnectionPool(resolved);
+  }
 
   async status(endpoint: string): Promise<NodeStatus> {
     const response = await this.connections.get(endpoint).request({ status: {} }, this.timeoutMs);
@@ -57,9 +70,9 @@ export class AdminClient {
    */
   async transferLeader(
     targetId: string,
-    waitMs = 5000,
+    waitMs: number = LIMITS.adminTransferWaitMs,
   ): Promise<{ epoch: number; elapsedMs: number }> {
-    const startedMs = Date.now();
+    const startedMs = this.clock.nowMs();
     const leader = await this.findLeader();
     if (leader === null) throw new OrdoError('no sequencer is reachable', { retriable: true });
     if (leader.id === targetId) return { epoch: leader.epoch, elapsedMs: 0 };
@@ -70,11 +83,13 @@ export class AdminClient {
     if (result === null || result === undefined || !result.ok) {
       throw new OrdoError(`transfer refused by ${leader.id}: ${result?.detail ?? response.body}`);
     }
-    while (Date.now() - startedMs < waitMs) {
+    while (this.clock.nowMs() - startedMs < waitMs) {
       const now = await this.findLeader();
       if (now !== null && now.id === targetId)
-        return { epoch: now.epoch, elapsedMs: Date.now() - startedMs };
-      await new Promise((resolve) => setTimeout(resolve, 10));
+        return { epoch: now.epoch, elapsedMs: this.clock.nowMs() - startedMs };
+      await new Promise<void>((resolve) =>
+        this.clock.setTimeout(resolve, LIMITS.adminTransferPollMs),
+      );
     }
     throw new OrdoError(`${targetId} did not become sequencer within ${waitMs} ms`, {
       retriable: true,

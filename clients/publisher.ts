@@ -1,8 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { LIMITS } from '../src/limits.js';
+import type { Clock, Random, TimerHandle } from '../src/runtime/clock.js';
 import type { ClientResponse } from '../src/wire/client-codec.js';
 import { ordo } from '../src/wire/schema.js';
 import { backoffMs } from './backoff.js';
+import { type ClientRuntime, randomProducerId, resolveClientRuntime } from './client-runtime.js';
 import { ConnectionPool } from './connection-pool.js';
 import {
   ClosedError,
@@ -36,6 +37,8 @@ export interface PublisherOptions {
   readonly requestTimeoutMs?: number;
   /** A message still unacknowledged after this long fails with TimeoutError. */
   readonly publishTimeoutMs?: number;
+  /** The network, clock and randomness to run over; production defaults when absent (see ClientRuntime). */
+  readonly runtime?: ClientRuntime;
 }
 
 export interface PublishAck {
@@ -62,9 +65,6 @@ interface Outstanding {
 
 const { PublishStatus } = ordo;
 
-/** How long a broker whose connection dropped is not trusted as a leader hint. */
-const suspectBrokerMs = 2000;
-
 /**
  * Publishes messages to an Ordo cluster. Concurrent `publish` calls are
  * batched into few requests; each message carries (producerId, producerSeq),
@@ -75,7 +75,9 @@ const suspectBrokerMs = 2000;
  */
 export class Publisher {
   private readonly endpoints: string[];
-  private readonly connections = new ConnectionPool((endpoint) => this.onDisconnect(endpoint));
+  private readonly connections: ConnectionPool;
+  private readonly clock: Clock;
+  private readonly random: Random;
   private readonly ackMode: ordo.AckMode;
   private readonly maxInFlight: number;
   private readonly maxBatch: number;
@@ -96,9 +98,10 @@ export class Publisher {
   private target = 0;
   private generation = 0;
   private attempt = 0;
-  private flushTimer: NodeJS.Timeout | null = null;
+  private flushTimer: TimerHandle | null = null;
   private flushQueued = false;
-  private readonly deadlineTimer: NodeJS.Timeout;
+  /** Runs only while messages are outstanding, so an idle publisher holds no timer. */
+  private deadlineTimer: TimerHandle | null = null;
   private closed = false;
   /** How often the cluster had forgotten this producer and a new session began. */
   sessionsRestarted = 0;
@@ -106,6 +109,19 @@ export class Publisher {
   constructor(options: PublisherOptions) {
     if (options.brokers.length === 0)
       throw new InvalidRequestError('a publisher needs at least one broker endpoint');
+    if (
+      options.producerId !== undefined &&
+      (options.producerId.length === 0 ||
+        Buffer.byteLength(options.producerId) > LIMITS.maxProducerIdBytes)
+    ) {
+      throw new InvalidRequestError(
+        `producerId must be 1 to ${LIMITS.maxProducerIdBytes} bytes, got '${options.producerId}'`,
+      );
+    }
+    const runtime = resolveClientRuntime(options.runtime);
+    this.clock = runtime.clock;
+    this.random = runtime.random;
+    this.connections = new ConnectionPool(runtime, (endpoint) => this.onDisconnect(endpoint));
     this.endpoints = [...options.brokers];
     this.ackMode =
       options.ackMode === 'sequenced'
@@ -116,12 +132,10 @@ export class Publisher {
       options.maxBatchMessages ?? LIMITS.publisherBatchMessages,
       LIMITS.maxBatchEntries,
     );
-    this.requestTimeoutMs = options.requestTimeoutMs ?? 1000;
-    this.publishTimeoutMs = options.publishTimeoutMs ?? 30_000;
-    this.producerIdValue = options.producerId ?? `p-${randomUUID()}`;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? LIMITS.publisherRequestTimeoutMs;
+    this.publishTimeoutMs = options.publishTimeoutMs ?? LIMITS.publisherPublishTimeoutMs;
+    this.producerIdValue = options.producerId ?? randomProducerId(this.random);
     this.nextProducerSeq = options.firstProducerSeq ?? 1;
-    this.deadlineTimer = setInterval(() => this.expire(), Math.min(1000, this.publishTimeoutMs));
-    this.deadlineTimer.unref();
   }
 
   get producerId(): string {
@@ -161,13 +175,14 @@ export class Publisher {
         producerSeq,
         topic,
         payload: bytes,
-        createdMs: Date.now(),
+        createdMs: this.clock.nowMs(),
         resolve,
         reject,
         sentTo: null,
         uncertain: false,
       });
       this.unsent.push(this.outstanding.get(producerSeq)!);
+      this.armDeadlineTimer();
       this.queueFlush();
     });
   }
@@ -181,8 +196,8 @@ export class Publisher {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.deadlineTimer);
-    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    this.disarmDeadlineTimer();
+    this.flushTimer?.cancel();
     for (const message of this.outstanding.values())
       message.reject(new ClosedError('publisher closed before the message was acknowledged'));
     this.outstanding.clear();
@@ -196,7 +211,7 @@ export class Publisher {
   private queueFlush(): void {
     if (this.flushQueued || this.flushTimer !== null) return;
     this.flushQueued = true;
-    setImmediate(() => {
+    this.clock.defer(() => {
       this.flushQueued = false;
       this.flushUnsent();
     });
@@ -246,7 +261,14 @@ export class Publisher {
         if (this.closed || generation !== this.generation) return;
         // Unanswered: try the next broker, resending everything outstanding in order.
         this.advanceTarget();
-        this.rewind(error instanceof TimeoutError ? 0 : backoffMs(this.attempt++, 20, 1000));
+        this.rewind(
+          error instanceof TimeoutError
+            ? 0
+            : this.backoff(
+                LIMITS.publisherSendFailureBackoffBaseMs,
+                LIMITS.publisherSendFailureBackoffMaxMs,
+              ),
+        );
       },
     );
   }
@@ -307,17 +329,21 @@ export class Publisher {
         // No sequencer known yet (an election is running): try another broker
         // after a short pause; an election takes a few hundred milliseconds.
         if (hint === '') this.advanceTarget();
-        this.rewind(backoffMs(this.attempt++, 20, 100));
+        this.rewind(
+          this.backoff(LIMITS.publisherNoLeaderBackoffBaseMs, LIMITS.publisherNoLeaderBackoffMaxMs),
+        );
       }
     } else if (mustRetry) {
-      this.rewind(backoffMs(this.attempt++, 5, 500));
+      this.rewind(
+        this.backoff(LIMITS.publisherBusyBackoffBaseMs, LIMITS.publisherBusyBackoffMaxMs),
+      );
     }
   }
 
   /** The broker we send to went away: resend everything outstanding to the next one now. */
   private onDisconnect(endpoint: string): void {
     // Other brokers may still name it as sequencer for a moment: do not follow such hints.
-    this.suspectUntilMs.set(endpoint, Date.now() + suspectBrokerMs);
+    this.suspectUntilMs.set(endpoint, this.clock.nowMs() + LIMITS.publisherSuspectBrokerMs);
     for (const message of this.outstanding.values()) {
       if (message.sentTo === endpoint) message.uncertain = true;
     }
@@ -341,7 +367,7 @@ export class Publisher {
   private isSuspect(endpoint: string): boolean {
     const untilMs = this.suspectUntilMs.get(endpoint);
     if (untilMs === undefined) return false;
-    if (Date.now() < untilMs) return true;
+    if (this.clock.nowMs() < untilMs) return true;
     this.suspectUntilMs.delete(endpoint);
     return false;
   }
@@ -356,7 +382,7 @@ export class Publisher {
   private startNewSession(): void {
     const messages = [...this.outstanding.values()];
     this.outstanding.clear();
-    this.producerIdValue = `p-${randomUUID()}`;
+    this.producerIdValue = randomProducerId(this.random);
     this.nextProducerSeq = 1;
     for (const message of messages) {
       if (message.uncertain) {
@@ -371,7 +397,10 @@ export class Publisher {
       this.outstanding.set(message.producerSeq, message);
     }
     for (const wake of this.roomWaiters.splice(0)) wake();
-    if (this.outstanding.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    if (this.outstanding.size === 0) {
+      this.disarmDeadlineTimer();
+      for (const wake of this.idleWaiters.splice(0)) wake();
+    }
     this.sessionsRestarted++;
   }
 
@@ -388,8 +417,8 @@ export class Publisher {
   private rewind(delayMs: number): void {
     this.generation++;
     this.unsent = [...this.outstanding.values()];
-    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
-    this.flushTimer = setTimeout(() => {
+    this.flushTimer?.cancel();
+    this.flushTimer = this.clock.setTimeout(() => {
       this.flushTimer = null;
       this.flushUnsent();
     }, delayMs);
@@ -398,7 +427,28 @@ export class Publisher {
   private settle(message: Outstanding): void {
     this.outstanding.delete(message.producerSeq);
     this.roomWaiters.shift()?.();
-    if (this.outstanding.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    if (this.outstanding.size === 0) {
+      this.disarmDeadlineTimer();
+      for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
+  /** The next backoff of the current run of failures, with the runtime's randomness. */
+  private backoff(baseMs: number, maxMs: number): number {
+    return backoffMs(this.attempt++, baseMs, maxMs, this.random);
+  }
+
+  private armDeadlineTimer(): void {
+    if (this.deadlineTimer !== null) return;
+    this.deadlineTimer = this.clock.setInterval(
+      () => this.expire(),
+      Math.min(LIMITS.publisherDeadlineCheckIntervalMs, this.publishTimeoutMs),
+    );
+  }
+
+  private disarmDeadlineTimer(): void {
+    this.deadlineTimer?.cancel();
+    this.deadlineTimer = null;
   }
 
   /**
@@ -409,11 +459,12 @@ export class Publisher {
    */
   private expire(): void {
     const first = this.outstanding.values().next().value as Outstanding | undefined;
-    if (first === undefined || Date.now() - first.createdMs < this.publishTimeoutMs) return;
+    if (first === undefined || this.clock.nowMs() - first.createdMs < this.publishTimeoutMs) return;
     const failed = [...this.outstanding.values()];
     this.outstanding.clear();
+    this.disarmDeadlineTimer();
     this.generation++;
-    this.producerIdValue = `p-${randomUUID()}`;
+    this.producerIdValue = randomProducerId(this.random);
     this.nextProducerSeq = 1;
     for (const message of failed) {
       message.reject(

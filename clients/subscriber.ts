@@ -1,9 +1,15 @@
-import { randomInt } from 'node:crypto';
 import { EntryKind } from '../src/core/types.js';
 import { LIMITS } from '../src/limits.js';
+import type { Clock, Random, TimerHandle } from '../src/runtime/clock.js';
 import type { ClientResponse } from '../src/wire/client-codec.js';
 import { ordo } from '../src/wire/schema.js';
 import { BrokerConnection } from './broker-connection.js';
+import {
+  type ClientRuntime,
+  type ResolvedClientRuntime,
+  randomIntBetween,
+  resolveClientRuntime,
+} from './client-runtime.js';
 import { BrokerError, InvalidRequestError, type OrdoError, SeqUnavailableError } from './errors.js';
 
 export interface SubscriberOptions {
@@ -21,6 +27,8 @@ export interface SubscriberOptions {
   readonly brokerTimeoutMs?: number;
   /** A gap is NACKed again if not repaired within this long. */
   readonly nackRetryMs?: number;
+  /** The network, clock and randomness to run over; production defaults when absent (see ClientRuntime). */
+  readonly runtime?: ClientRuntime;
 }
 
 export interface Message {
@@ -51,6 +59,9 @@ export class Subscriber implements AsyncIterable<Message> {
   private readonly windowEntries: number;
   private readonly brokerTimeoutMs: number;
   private readonly nackRetryMs: number;
+  private readonly runtime: ResolvedClientRuntime;
+  private readonly clock: Clock;
+  private readonly random: Random;
   private connection: BrokerConnection | null = null;
   private target = 0;
   private subscriptionId = 0;
@@ -59,12 +70,12 @@ export class Subscriber implements AsyncIterable<Message> {
   private readonly buffer: Message[] = [];
   private bufferHead = 0;
   private lastYieldedSeq = 0;
-  private lastHeardMs = Date.now();
+  private lastHeardMs: number;
   private lastNackMs = 0;
   private lastAckedSeq = 0;
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: TimerHandle;
   private closed = false;
   /** Counters for tests and status: gaps seen, NACKs sent, brokers switched. */
   readonly stats = { gapsDetected: 0, nacksSent: 0, failovers: 0, duplicatesDropped: 0 };
@@ -72,6 +83,10 @@ export class Subscriber implements AsyncIterable<Message> {
   constructor(options: SubscriberOptions) {
     if (options.brokers.length === 0)
       throw new InvalidRequestError('a subscriber needs at least one broker endpoint');
+    this.runtime = resolveClientRuntime(options.runtime);
+    this.clock = this.runtime.clock;
+    this.random = this.runtime.random;
+    this.lastHeardMs = this.clock.nowMs();
     this.endpoints = [...options.brokers];
     this.topics = [...(options.topics ?? [])];
     this.includeControl = options.includeControl ?? false;
@@ -79,10 +94,10 @@ export class Subscriber implements AsyncIterable<Message> {
       options.windowEntries ?? LIMITS.subscriberWindowEntries,
       LIMITS.subscriberBufferMessages,
     );
-    this.brokerTimeoutMs = options.brokerTimeoutMs ?? 1500;
-    this.nackRetryMs = options.nackRetryMs ?? 50;
+    this.brokerTimeoutMs = options.brokerTimeoutMs ?? LIMITS.subscriberBrokerTimeoutMs;
+    this.nackRetryMs = options.nackRetryMs ?? LIMITS.subscriberNackRetryMs;
     this.expectedSeq = options.fromSeq ?? 0;
-    this.timer = setInterval(() => this.onTimer(), 50);
+    this.timer = this.clock.setInterval(() => this.onTimer(), LIMITS.subscriberTickIntervalMs);
     this.connect();
   }
 
@@ -132,12 +147,12 @@ export class Subscriber implements AsyncIterable<Message> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.timer);
+    this.timer.cancel();
     if (this.connection !== null) {
       this.connection.send({ unsubscribe: { subscriptionId: this.subscriptionId } });
       const connection = this.connection;
       // Give the unsubscribe a moment to leave before the socket closes.
-      setTimeout(() => connection.close(), 20).unref();
+      this.clock.setTimeout(() => connection.close(), LIMITS.subscriberUnsubscribeGraceMs);
     }
     this.signal();
   }
@@ -147,14 +162,14 @@ export class Subscriber implements AsyncIterable<Message> {
   private connect(): void {
     this.connection?.close();
     const endpoint = this.brokerEndpoint;
-    this.subscriptionId = randomInt(1, 2 ** 31);
+    this.subscriptionId = randomIntBetween(this.random, 1, 2 ** 31);
     const subscriptionId = this.subscriptionId;
-    this.connection = new BrokerConnection(
-      endpoint,
-      (response) => this.onUnsolicited(response, subscriptionId),
-      () => this.onDisconnect(subscriptionId),
-    );
-    this.lastHeardMs = Date.now();
+    this.connection = new BrokerConnection(endpoint, {
+      onUnsolicited: (response) => this.onUnsolicited(response, subscriptionId),
+      onDisconnect: () => this.onDisconnect(subscriptionId),
+      runtime: this.runtime,
+    });
+    this.lastHeardMs = this.clock.nowMs();
     this.connection
       .request(
         {
@@ -194,7 +209,7 @@ export class Subscriber implements AsyncIterable<Message> {
     if (response.body !== 'delivery') return;
     const delivery = response.delivery!;
     if (delivery.subscriptionId !== subscriptionId) return;
-    this.lastHeardMs = Date.now();
+    this.lastHeardMs = this.clock.nowMs();
     this.onDelivery(
       delivery.fromSeq ?? 0,
       delivery.toSeq ?? 0,
@@ -235,7 +250,7 @@ export class Subscriber implements AsyncIterable<Message> {
   }
 
   private nack(force: boolean): void {
-    const nowMs = Date.now();
+    const nowMs = this.clock.nowMs();
     if (!force && nowMs - this.lastNackMs < this.nackRetryMs) return;
     if (force && nowMs - this.lastNackMs < this.nackRetryMs / 2) return;
     this.lastNackMs = nowMs;
@@ -262,14 +277,14 @@ export class Subscriber implements AsyncIterable<Message> {
     this.stats.failovers++;
     this.target++;
     // Let the current event finish before the socket it came from is closed.
-    setImmediate(() => {
+    this.clock.defer(() => {
       if (!this.closed && subscriptionId === this.subscriptionId) this.connect();
     });
   }
 
   private onTimer(): void {
     if (this.closed || this.failure !== null) return;
-    if (Date.now() - this.lastHeardMs > this.brokerTimeoutMs) {
+    if (this.clock.nowMs() - this.lastHeardMs > this.brokerTimeoutMs) {
       // The broker went silent: resume on the next one from the seq we need.
       this.stats.failovers++;
       this.target++;

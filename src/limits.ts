@@ -4,15 +4,27 @@
  * The pure core receives the subset it needs through `CoreConfig`; the edges
  * (transport, storage, clients) import what they need from this module.
  */
+/** Largest ZeroMQ frame any socket accepts (named here so that other limits can derive from it). */
+const maxFrameBytes = 4 * 1024 * 1024;
+
+/** Room in a frame for the fields around a snapshot's bytes. */
+const snapshotFrameOverheadBytes = 4096;
+
 export const LIMITS = {
   /** Largest ZeroMQ frame any socket accepts; larger frames are dropped and reported. */
-  maxFrameBytes: 4 * 1024 * 1024,
+  maxFrameBytes,
   /** Largest payload of one published message. */
   maxPayloadBytes: 1024 * 1024,
   /** Longest topic name. */
   maxTopicBytes: 256,
-  /** Longest producer id. */
+  /** Longest producer id (publish requests, log entries, peer batches and the disk record all check it). */
   maxProducerIdBytes: 64,
+  /** Longest node id: peer messages and `transferLeader` requests name nodes by it. */
+  maxNodeIdBytes: 64,
+  /** Longest replica id, plugin name or state digest string a node accepts from a replica. */
+  maxReplicaNameBytes: 128,
+  /** Most topics one subscription may filter on. */
+  maxTopicsPerSubscription: 256,
   /** Most retransmissions (reads from the log for a NACK or a probe) a node runs at once. */
   maxConcurrentRetransmits: 8,
   /** Most entries the sequencer puts in one multicast batch. */
@@ -112,11 +124,49 @@ export const LIMITS = {
   /** Largest state snapshot a replica writes to or reads from its data folder; a larger state stops the replica. */
   maxReplicaSnapshotBytes: 1024 * 1024 * 1024,
   /** Largest snapshot a replica offers the brokers for late joiners: it must fit one frame with its header. */
-  maxSharedSnapshotBytes: 4 * 1024 * 1024 - 4096,
+  maxSharedSnapshotBytes: maxFrameBytes - snapshotFrameOverheadBytes,
   /** Most reports and snapshot offers one replica keeps waiting on one broker; more are dropped. */
   maxPendingReplicaRequests: 32,
   /** Digests a replica remembers (for status, tests and its own divergence messages). */
   replicaDigestHistory: 256,
+
+  // Clients (clients/): defaults of the options and fixed bounds.
+  /** Most requests one client connection keeps waiting for an answer; more are refused as retriable. */
+  clientMaxPendingRequests: 100_000,
+  /** A publish request unanswered for this long is sent again, to another broker (`requestTimeoutMs`). */
+  publisherRequestTimeoutMs: 1000,
+  /** A message still unacknowledged after this long fails with TimeoutError (`publishTimeoutMs`). */
+  publisherPublishTimeoutMs: 30_000,
+  /** How often a publisher looks for messages past their publish timeout (at most; less for shorter timeouts). */
+  publisherDeadlineCheckIntervalMs: 1000,
+  /** How long a broker whose connection dropped is not trusted as a leader hint. */
+  publisherSuspectBrokerMs: 2000,
+  /** First backoff ceiling after a failed send that was not a timeout (it doubles per attempt). */
+  publisherSendFailureBackoffBaseMs: 20,
+  /** Largest backoff after failed sends. */
+  publisherSendFailureBackoffMaxMs: 1000,
+  /** First backoff ceiling while no sequencer is known (an election takes a few hundred milliseconds). */
+  publisherNoLeaderBackoffBaseMs: 20,
+  /** Largest backoff while no sequencer is known. */
+  publisherNoLeaderBackoffMaxMs: 100,
+  /** First backoff ceiling after a BUSY or RETRY answer. */
+  publisherBusyBackoffBaseMs: 5,
+  /** Largest backoff after BUSY or RETRY answers. */
+  publisherBusyBackoffMaxMs: 500,
+  /** A broker silent this long (it heartbeats every subscriberHeartbeatMs) is left for the next (`brokerTimeoutMs`). */
+  subscriberBrokerTimeoutMs: 1500,
+  /** A gap a subscriber NACKed is NACKed again if not repaired within this long (`nackRetryMs`). */
+  subscriberNackRetryMs: 50,
+  /** How often a subscriber checks its broker's silence and sends its credit. */
+  subscriberTickIntervalMs: 50,
+  /** How long a closing subscriber leaves its unsubscribe to go out before closing the connection. */
+  subscriberUnsubscribeGraceMs: 20,
+  /** An admin request unanswered this long fails. */
+  adminRequestTimeoutMs: 2000,
+  /** How long `transferLeader` waits for the target to lead. */
+  adminTransferWaitMs: 5000,
+  /** How often `transferLeader` asks who leads while it waits. */
+  adminTransferPollMs: 10,
 } as const;
 
 export type Limits = typeof LIMITS;

@@ -24,10 +24,6 @@ export type ClientRequest = { readonly requestId: number } & (
 );
 export type ClientResponse = ordo.ClientResponse;
 
-const maxTopicsPerSubscription = 256;
-const maxIdBytes = 128;
-const maxSnapshotBytes = LIMITS.maxFrameBytes - 4096;
-
 export function encodeClientRequest(request: ordo.ClientRequest.$Properties): Uint8Array {
   return ordo.ClientRequest.encode(request).finish();
 }
@@ -81,10 +77,10 @@ function validateClientRequest(request: ordo.ClientRequest): void {
       checkUint(s.fromSeq, 'subscribe.fromSeq');
       checkUint(s.windowEntries, 'subscribe.windowEntries');
       const topics = s.topics ?? [];
-      if (topics.length > maxTopicsPerSubscription) {
+      if (topics.length > LIMITS.maxTopicsPerSubscription) {
         throw new FrameError(
           'too-large',
-          `subscribe names ${topics.length} topics, the limit is ${maxTopicsPerSubscription}`,
+          `subscribe names ${topics.length} topics, the limit is ${LIMITS.maxTopicsPerSubscription}`,
         );
       }
       for (const [i, topic] of topics.entries()) {
@@ -106,29 +102,42 @@ function validateClientRequest(request: ordo.ClientRequest): void {
     case 'status':
       return;
     case 'transferLeader':
-      checkString(request.transferLeader!.targetId, 'transferLeader.targetId', maxIdBytes, false);
+      checkString(
+        request.transferLeader!.targetId,
+        'transferLeader.targetId',
+        LIMITS.maxNodeIdBytes,
+        false,
+      );
       return;
     case 'replicaReport': {
       const r = request.replicaReport!;
-      checkString(r.replicaId, 'replicaReport.replicaId', maxIdBytes, false);
-      checkString(r.plugin, 'replicaReport.plugin', maxIdBytes, true);
+      checkString(r.replicaId, 'replicaReport.replicaId', LIMITS.maxReplicaNameBytes, false);
+      checkString(r.plugin, 'replicaReport.plugin', LIMITS.maxReplicaNameBytes, true);
       checkUint(r.appliedSeq, 'replicaReport.appliedSeq');
       checkUint(r.digestSeq, 'replicaReport.digestSeq');
-      checkString(r.digest, 'replicaReport.digest', maxIdBytes, true);
+      checkString(r.digest, 'replicaReport.digest', LIMITS.maxReplicaNameBytes, true);
       return;
     }
     case 'putSnapshot': {
       const s = request.putSnapshot!;
-      checkString(s.plugin, 'putSnapshot.plugin', maxIdBytes, false);
+      checkString(s.plugin, 'putSnapshot.plugin', LIMITS.maxReplicaNameBytes, false);
       checkUint(s.seq, 'putSnapshot.seq');
-      checkString(s.digest, 'putSnapshot.digest', maxIdBytes, true);
-      if ((s.data?.length ?? 0) > maxSnapshotBytes) {
-        throw new FrameError('too-large', `snapshot exceeds ${maxSnapshotBytes} bytes`);
+      checkString(s.digest, 'putSnapshot.digest', LIMITS.maxReplicaNameBytes, true);
+      if ((s.data?.length ?? 0) > LIMITS.maxSharedSnapshotBytes) {
+        throw new FrameError(
+          'too-large',
+          `snapshot exceeds ${LIMITS.maxSharedSnapshotBytes} bytes`,
+        );
       }
       return;
     }
     case 'getSnapshot':
-      checkString(request.getSnapshot!.plugin, 'getSnapshot.plugin', maxIdBytes, false);
+      checkString(
+        request.getSnapshot!.plugin,
+        'getSnapshot.plugin',
+        LIMITS.maxReplicaNameBytes,
+        false,
+      );
       return;
     default:
       throw new FrameError('malformed', 'client request has no body');

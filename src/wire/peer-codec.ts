@@ -10,8 +10,6 @@ import {
 } from './frame-error.js';
 import { ordo } from './schema.js';
 
-const maxNodeIdBytes = 64;
-
 /** Encodes a core message for the node-to-node sockets (PeerEnvelope). */
 export function encodePeerMessage(clusterId: string, message: PeerMessage): Uint8Array {
   const envelope: ordo.PeerEnvelope.$Properties = {
@@ -73,7 +71,7 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): PeerMes
       `frame from cluster '${envelope.clusterId}', expected '${clusterId}'`,
     );
   }
-  const from: NodeId = checkString(envelope.from, 'from', maxNodeIdBytes, false);
+  const from: NodeId = checkString(envelope.from, 'from', LIMITS.maxNodeIdBytes, false);
   const epoch = checkUint(envelope.epoch, 'epoch');
   switch (envelope.body) {
     case 'append': {

@@ -1,0 +1,233 @@
+import test from 'ava';
+import { Publisher } from '../../clients/publisher.js';
+import { type Message, Subscriber } from '../../clients/subscriber.js';
+import { EntryKind } from '../../src/core/types.js';
+import type { Random } from '../../src/runtime/clock.js';
+import { ordo } from '../../src/wire/schema.js';
+import { ManualClock } from './manual-clock.js';
+import { MemoryDialer, ScriptedBroker } from './scripted-broker.js';
+
+const seed = Number(process.env['ORDO_TEST_SEED'] ?? 7);
+console.log(`clients-over-memory: seed ${seed} (set ORDO_TEST_SEED to change)`);
+
+/** mulberry32: a small seeded generator, so every run draws the same ids. */
+function seededRandom(initial: number): Random {
+  let state = initial >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+function entry(seq: number): ordo.Entry.$Properties {
+  return {
+    seq,
+    epoch: 1,
+    kind: EntryKind.data,
+    producerId: 'p-test',
+    producerSeq: seq,
+    topic: 't',
+    payload: new TextEncoder().encode(`m-${seq}`),
+    timestampMs: 1000 + seq,
+  };
+}
+
+test('a publish that times out is sent again, to the next broker, with the same producerId and producerSeq, on virtual time only', async (t) => {
+  const clock = new ManualClock();
+  const silent = new ScriptedBroker(() => {});
+  const answering = new ScriptedBroker((request, from) => {
+    if (request.body !== 'publish') return;
+    from.respond({
+      requestId: request.requestId,
+      publish: {
+        results: request.publish.items.map((item, i) => ({
+          producerSeq: item.producerSeq,
+          status: ordo.PublishStatus.PUBLISH_STATUS_OK,
+          seq: 41 + i,
+        })),
+      },
+    });
+  });
+  const dialer = new MemoryDialer(
+    clock,
+    new Map([
+      ['mem://a', silent],
+      ['mem://b', answering],
+    ]),
+  );
+  // Shorter than the default publish timeout (30 s), which would fail the message first.
+  const requestTimeoutMs = 20_000;
+  const publisher = new Publisher({
+    brokers: ['mem://a', 'mem://b'],
+    requestTimeoutMs,
+    runtime: { dialer, clock, random: seededRandom(seed) },
+  });
+  t.teardown(() => publisher.close());
+  const startedRealMs = performance.now();
+  const startedVirtualMs = clock.nowMs();
+
+  let settled = false;
+  const ack = publisher.publish('t', 'hello').finally(() => {
+    settled = true;
+  });
+  await clock.settle();
+  t.is(silent.requestsOf('publish').length, 1, 'the first attempt went to the first broker');
+  t.is(answering.requests.length, 0);
+
+  await clock.advance(requestTimeoutMs - 1);
+  t.false(settled, 'nothing is retried before the request timeout');
+  t.is(answering.requests.length, 0);
+
+  await clock.advance(1);
+  const [first] = silent.requestsOf('publish');
+  const [retry] = answering.requestsOf('publish');
+  t.truthy(retry, 'the timed-out publish was sent again, to the next broker');
+  t.is(retry!.publish.producerId, first!.publish.producerId);
+  t.is(retry!.publish.producerId, publisher.producerId);
+  t.deepEqual(
+    retry!.publish.items.map((item) => item.producerSeq),
+    [1],
+  );
+  t.deepEqual(
+    first!.publish.items.map((item) => item.producerSeq),
+    [1],
+  );
+
+  const result = await ack;
+  t.deepEqual(result, {
+    seq: 41,
+    producerId: publisher.producerId,
+    producerSeq: 1,
+    duplicate: false,
+  });
+  t.is(clock.nowMs() - startedVirtualMs, requestTimeoutMs);
+  t.true(
+    performance.now() - startedRealMs < 5000,
+    'a 20-second timeout passed in under 5 real seconds',
+  );
+});
+
+test('the producer id is drawn from the injected randomness, so one seed gives one id', (t) => {
+  const clock = new ManualClock();
+  const dialer = new MemoryDialer(clock, new Map());
+  const ids = [seed, seed, seed + 1].map((s) => {
+    const publisher = new Publisher({
+      brokers: ['mem://a'],
+      runtime: { dialer, clock, random: seededRandom(s) },
+    });
+    publisher.close();
+    return publisher.producerId;
+  });
+  t.is(ids[0], ids[1]);
+  t.not(ids[0], ids[2]);
+  t.regex(ids[0]!, /^p-[0-9a-f]{32}$/);
+});
+
+test('a subscriber that sees a hole between delivery ranges NACKs from the first missing seq and reads the stream in order', async (t) => {
+  const clock = new ManualClock();
+  const broker = new ScriptedBroker((request, from) => {
+    switch (request.body) {
+      case 'subscribe': {
+        const subscriptionId = request.subscribe.subscriptionId;
+        from.respond({ requestId: request.requestId, ok: {} });
+        // 1..2 arrive, 3..4 are lost, then 5..6 arrive.
+        from.respond({
+          requestId: 0,
+          delivery: { subscriptionId, fromSeq: 1, toSeq: 2, entries: [entry(1), entry(2)] },
+        });
+        from.respond({
+          requestId: 0,
+          delivery: { subscriptionId, fromSeq: 5, toSeq: 6, entries: [entry(5), entry(6)] },
+        });
+        return;
+      }
+      case 'subscriberNack': {
+        const { subscriptionId, fromSeq } = request.subscriberNack;
+        const seqs = [3, 4, 5, 6].filter((seq) => seq >= fromSeq);
+        from.respond({
+          requestId: 0,
+          delivery: { subscriptionId, fromSeq, toSeq: 6, entries: seqs.map(entry) },
+        });
+        return;
+      }
+      default:
+    }
+  });
+  const dialer = new MemoryDialer(clock, new Map([['mem://a', broker]]));
+  const subscriber = new Subscriber({
+    brokers: ['mem://a'],
+    fromSeq: 1,
+    runtime: { dialer, clock, random: seededRandom(seed) },
+  });
+  t.teardown(() => subscriber.close());
+
+  await clock.settle();
+  const [subscribe] = broker.requestsOf('subscribe');
+  t.is(subscribe?.subscribe.fromSeq, 1);
+  const nacks = broker.requestsOf('subscriberNack');
+  t.is(nacks.length, 1, 'the hole was NACKed once');
+  t.deepEqual(
+    { ...nacks[0]!.subscriberNack },
+    {
+      subscriptionId: subscribe!.subscribe.subscriptionId,
+      fromSeq: 3,
+    },
+  );
+  t.is(subscriber.stats.gapsDetected, 1);
+
+  const read: Message[] = [];
+  for await (const message of subscriber) {
+    read.push(message);
+    if (message.seq === 6) break;
+  }
+  t.deepEqual(
+    read.map((m) => m.seq),
+    [1, 2, 3, 4, 5, 6],
+  );
+  t.is(new TextDecoder().decode(read[2]!.payload), 'm-3');
+  t.is(subscriber.consumedSeq, 6);
+});
+
+test('a silent broker is left for the next one after brokerTimeoutMs of virtual time, resuming from the next seq needed', async (t) => {
+  const clock = new ManualClock();
+  const silent = new ScriptedBroker((request, from) => {
+    if (request.body !== 'subscribe') return;
+    const subscriptionId = request.subscribe.subscriptionId;
+    from.respond({ requestId: request.requestId, ok: {} });
+    from.respond({
+      requestId: 0,
+      delivery: { subscriptionId, fromSeq: 1, toSeq: 2, entries: [entry(1), entry(2)] },
+    });
+  });
+  const next = new ScriptedBroker((request, from) => {
+    if (request.body === 'subscribe') from.respond({ requestId: request.requestId, ok: {} });
+  });
+  const dialer = new MemoryDialer(
+    clock,
+    new Map([
+      ['mem://a', silent],
+      ['mem://b', next],
+    ]),
+  );
+  const brokerTimeoutMs = 1500;
+  const subscriber = new Subscriber({
+    brokers: ['mem://a', 'mem://b'],
+    fromSeq: 1,
+    brokerTimeoutMs,
+    runtime: { dialer, clock, random: seededRandom(seed) },
+  });
+  t.teardown(() => subscriber.close());
+
+  await clock.settle();
+  await clock.advance(brokerTimeoutMs);
+  t.is(next.requestsOf('subscribe').length, 0, 'still patient at exactly brokerTimeoutMs');
+  await clock.advance(100);
+  const resumed = next.requestsOf('subscribe');
+  t.is(resumed.length, 1, 'resumed on the next broker');
+  t.is(resumed[0]!.subscribe.fromSeq, 3);
+  t.is(subscriber.stats.failovers, 1);
+  t.true(silent.connections[0]!.closed, 'the connection to the silent broker was closed');
+});
