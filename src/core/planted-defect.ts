@@ -5,7 +5,7 @@
  * default set is empty), and each one is read in exactly one place.
  */
 export const PlantedDefect = {
-  /** The sequencer counts itself towards a majority before its write is done. */
+  /** A node sends every message of a Ready (acks included) before its write is durable. */
   ackBeforePersist: 'ack-before-persist',
   /** The sequencer appends a retry again instead of recognising it as a duplicate. */
   skipDedup: 'skip-dedup',

@@ -410,9 +410,7 @@ export class ProtocolNode {
     const asLeader = this.role === Role.leader;
     if (asLeader) {
       // The sequencer counts itself only for what earlier, advanced Readies made durable.
-      this.selfMatchSeq = this.defects.has(PlantedDefect.ackBeforePersist)
-        ? this.log.lastSeq
-        : this.persistedLastSeq;
+      this.selfMatchSeq = this.persistedLastSeq;
       this.maybeCommit();
       this.flushMulticast();
     } else if (this.ackDue && this.leaderId !== null) {

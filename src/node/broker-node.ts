@@ -1,6 +1,7 @@
 import { type CoreConfig, makeCoreConfig } from '../core/config.js';
 import { checkpointUsable, retentionLimitSeq } from '../core/dedup-checkpoint-rules.js';
 import { PendingReplies } from '../core/pending-replies.js';
+import { PlantedDefect } from '../core/planted-defect.js';
 import { ProtocolNode } from '../core/protocol-node.js';
 import { type PublishOutcome, publishOutcome } from '../core/publish-outcome.js';
 import { retransmitAppend } from '../core/retransmit.js';
@@ -117,6 +118,8 @@ export class BrokerNode {
   private readonly clients: ClientServer;
   private readonly clock: Clock;
   private readonly timing: HostTiming;
+  /** Only with the planted defect `ackBeforePersist`: every message leaves before the write. */
+  private readonly sendsBeforePersisting: boolean;
   private readonly subscriptions: SubscriptionManager;
   private readonly replicas = new ReplicaRegistry();
   private readonly pending = new PendingReplies<PublishSlot>(LIMITS.maxPendingPublishReplies);
@@ -148,6 +151,8 @@ export class BrokerNode {
     this.core = core;
     this.clock = edges.clock;
     this.timing = options.hostTiming ?? DEFAULT_HOST_TIMING;
+    this.sendsBeforePersisting =
+      options.coreOverrides?.plantedDefects?.has(PlantedDefect.ackBeforePersist) === true;
     this.transport = edges.peers;
     this.clients = new ClientServer(edges.clientSocket, logger, this.clock, (client) =>
       this.subscriptions.dropClient(client),
@@ -570,13 +575,14 @@ export class BrokerNode {
     }
     // The sequencer may multicast before its own write completes (Raft §10.2.1):
     // it counts itself towards a majority only once the write is done.
-    const early = this.core.isLeader;
-    if (early) this.sendMessages(ready, true);
+    // Everything else (acks, votes) waits for the write.
+    const early = this.core.isLeader || this.sendsBeforePersisting;
+    if (early) this.sendMessages(ready, this.sendsBeforePersisting ? null : true);
     if (ready.truncateAfter !== null || ready.entries.length > 0) {
       await this.options.store.write(ready.truncateAfter, ready.entries);
     }
     if (ready.hardState !== null) await this.saveHardState(ready.hardState);
-    this.sendMessages(ready, early ? false : null);
+    if (!this.sendsBeforePersisting) this.sendMessages(ready, early ? false : null);
     // Old entries may have to come from disk: reading them must not hold up
     // the live stream, so retransmissions run beside the drive loop, a
     // bounded number at a time (a follower whose request is dropped asks again).

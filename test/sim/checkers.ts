@@ -91,20 +91,19 @@ export function checkTotalOrder(history: History): Violation | null {
 
 /**
  * No acknowledged message is lost: each ack names a seq, and every node
- * delivered that very message at that seq, unless its log was reset past
- * that seq (then it skipped it); at least one node delivered it. An ack
- * without a seq: some node delivered the message, and every node delivered
- * it at that seq or skipped that seq.
+ * delivered that very message (its unique payload) at that seq, unless it
+ * skipped that seq because it no longer held it; at least one node
+ * delivered it. An ack without a seq (a duplicate whose original seq the
+ * cluster forgot): some node delivered the message, and every node
+ * delivered it at that seq or skipped that seq.
  */
 export function checkAckedNotLost(history: History): Violation | null {
   for (const ack of history.acks) {
-    const name = `${ack.producerId}#${ack.producerSeq}`;
+    const name = `${ack.publisherId} message ${payloadText(ack.payload)}`;
     let seq = ack.seq;
     if (seq === null) {
       for (const id of history.nodeIds) {
-        const found = stream(history, id).find((e) =>
-          isMessage(e, ack.producerId, ack.producerSeq),
-        );
+        const found = stream(history, id).find((e) => isMessage(e, ack.payload));
         if (found !== undefined) {
           seq = found.seq;
           break;
@@ -132,7 +131,7 @@ export function checkAckedNotLost(history: History): Violation | null {
           `${name}, ${where}, not delivered by ${id}, which delivered up to seq ${entries.at(-1)?.seq ?? 0}`,
         );
       }
-      if (!isMessage(entry, ack.producerId, ack.producerSeq)) {
+      if (!isMessage(entry, ack.payload)) {
         return violation(
           'ackedNotLost',
           `${name} was ${where}, but ${id} delivered ${describeEntry(entry)} at seq ${seq}`,
@@ -148,70 +147,68 @@ export function checkAckedNotLost(history: History): Violation | null {
 }
 
 /**
- * Integrity: every delivered message was published, with the payload that
- * was published, and no node delivers one (producerId, producerSeq) twice.
+ * Integrity: every delivered message was published (its payload is one a
+ * publisher created), and no node delivers one message twice, whether its
+ * publisher retried it under the same (producerId, producerSeq) or not.
  */
 export function checkIntegrity(history: History): Violation | null {
+  const publishedBy = publishers(history);
   for (const id of history.nodeIds) {
-    const seen = new Map<string, number>();
+    const seenPayloads = new Map<string, number>();
+    const seenIds = new Map<string, number>();
     for (const entry of stream(history, id)) {
       if (entry.kind === EntryKind.epochStart) continue;
-      const name = `${entry.producerId}#${entry.producerSeq}`;
-      const published = history.published.get(entry.producerId)?.get(entry.producerSeq);
-      if (published === undefined)
+      const hex = payloadHex(entry.payload);
+      if (!publishedBy.has(hex))
         return violation(
           'integrity',
-          `${id} delivered ${name} at seq ${entry.seq}, never published`,
+          `${id} delivered ${describeEntry(entry)} at seq ${entry.seq}, never published`,
         );
-      if (published !== payloadHex(entry.payload)) {
-        return violation(
-          'integrity',
-          `${id} delivered ${name} at seq ${entry.seq} with a payload that was not published`,
-        );
-      }
-      const earlier = seen.get(name);
+      const earlier = seenPayloads.get(hex) ?? seenIds.get(producerKey(entry));
       if (earlier !== undefined) {
         return violation(
           'integrity',
-          `${id} delivered ${name} twice, at seq ${earlier} and ${entry.seq}`,
+          `${id} delivered ${payloadText(hex)} twice, at seq ${earlier} and ${entry.seq}`,
         );
       }
-      seen.set(name, entry.seq);
+      seenPayloads.set(hex, entry.seq);
+      seenIds.set(producerKey(entry), entry.seq);
     }
   }
   return null;
 }
 
 /**
- * FIFO per publisher: along every node's stream, each producer's messages
- * appear as producerSeq 1, 2, 3, … (the simulated publishers send exactly
- * that sequence and never skip one, so anything else is a reordering, a
- * loss ahead of a later message, or a duplicate). Across a seq range the
- * node skipped at a log reset, a producer may jump ahead, never back.
+ * FIFO per publisher: along every node's stream, each publisher's messages
+ * appear in the order it published them. Messages may be missing (a publish
+ * can fail), never reordered; within one producer session, producerSeqs
+ * only increase.
  */
 export function checkFifo(history: History): Violation | null {
+  const publishedBy = publishers(history);
   for (const id of history.nodeIds) {
-    const last = new Map<string, number>();
-    /** Producers whose next message may jump ahead: a skip came after their last one. */
-    const mayJump = new Set<string>();
-    const skips = skipped(history, id);
-    let skipIndex = 0;
+    const lastIndex = new Map<string, number>();
+    const lastProducerSeq = new Map<string, number>();
     for (const entry of stream(history, id)) {
-      while (skipIndex < skips.length && skips[skipIndex]!.toSeq < entry.seq) {
-        for (const producerId of history.published.keys()) mayJump.add(producerId);
-        skipIndex++;
-      }
       if (entry.kind === EntryKind.epochStart) continue;
-      const previous = last.get(entry.producerId) ?? 0;
-      const jumps = mayJump.delete(entry.producerId);
-      const inOrder = jumps ? entry.producerSeq > previous : entry.producerSeq === previous + 1;
-      if (!inOrder) {
+      const origin = publishedBy.get(payloadHex(entry.payload));
+      if (origin === undefined) continue;
+      const previous = lastIndex.get(origin.publisherId) ?? -1;
+      if (origin.index <= previous) {
         return violation(
           'fifo',
-          `${id} delivered ${entry.producerId}#${entry.producerSeq} at seq ${entry.seq} after ${entry.producerId}#${previous}${jumps ? ' (after a log reset)' : ''}`,
+          `${id} delivered ${origin.publisherId}'s message #${origin.index + 1} at seq ${entry.seq} after its message #${previous + 1}`,
         );
       }
-      last.set(entry.producerId, entry.producerSeq);
+      lastIndex.set(origin.publisherId, origin.index);
+      const previousSeq = lastProducerSeq.get(entry.producerId) ?? 0;
+      if (entry.producerSeq <= previousSeq) {
+        return violation(
+          'fifo',
+          `${id} delivered ${entry.producerId}#${entry.producerSeq} at seq ${entry.seq} after ${entry.producerId}#${previousSeq}`,
+        );
+      }
+      lastProducerSeq.set(entry.producerId, entry.producerSeq);
     }
   }
   return null;
@@ -318,12 +315,28 @@ function entryAt(history: History, id: string, seq: number): Entry | undefined {
   return undefined;
 }
 
-function isMessage(entry: Entry, producerId: string, producerSeq: number): boolean {
-  return (
-    entry.kind === EntryKind.data &&
-    entry.producerId === producerId &&
-    entry.producerSeq === producerSeq
-  );
+function isMessage(entry: Entry, payload: string): boolean {
+  return entry.kind === EntryKind.data && payloadHex(entry.payload) === payload;
+}
+
+function producerKey(entry: Entry): string {
+  return `${entry.producerId}#${entry.producerSeq}`;
+}
+
+/** Each published payload (hex) to its publisher and its place in that publisher's order. */
+function publishers(
+  history: History,
+): Map<string, { readonly publisherId: string; readonly index: number }> {
+  const byPayload = new Map<string, { publisherId: string; index: number }>();
+  for (const [publisherId, payloads] of history.published) {
+    for (const [index, payload] of payloads.entries())
+      byPayload.set(payload, { publisherId, index });
+  }
+  return byPayload;
+}
+
+function payloadText(hex: string): string {
+  return Buffer.from(hex, 'hex').toString('utf8');
 }
 
 function violation(key: keyof typeof Property, message: string): Violation {

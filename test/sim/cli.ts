@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { PlantedDefect } from '../../src/core/index.js';
 import { replayCommand, runSeed, type SeedResult } from './run-seed.js';
 import { addStats, emptyStats, type SimStats } from './sim-stats.js';
 
@@ -6,15 +7,17 @@ const USAGE = `usage: node dist/test/sim/cli.js [--seeds N] [--start S] [--seed 
   --seeds N    run N seeds (default 100), starting at --start (default 1)
   --seed S     run the one seed S (replays a failure exactly)
   --ticks T    override the fault-phase length, in ticks
+  --defect D   plant a deliberate bug (${Object.values(PlantedDefect).join(', ')})
   --verbose    print the plan and every event of each seed`;
 
-function main(): number {
+async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       seeds: { type: 'string' },
       start: { type: 'string' },
       seed: { type: 'string' },
       ticks: { type: 'string' },
+      defect: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -32,6 +35,14 @@ function main(): number {
   }
   const faultTicks = values.ticks === undefined ? undefined : parseCount(values.ticks, '--ticks');
   const verbose = values.verbose === true;
+  const defects = Object.values(PlantedDefect) as string[];
+  if (values.defect !== undefined && !defects.includes(values.defect)) {
+    console.error(`--defect must be one of ${defects.join(', ')}, got ${values.defect}\n${USAGE}`);
+    return 2;
+  }
+  const plantedDefects = new Set(
+    values.defect === undefined ? [] : [values.defect as PlantedDefect],
+  );
 
   const totals = emptyStats();
   const failures: SeedResult[] = [];
@@ -40,7 +51,11 @@ function main(): number {
   for (const seed of seeds) {
     const log = verbose ? (line: string) => console.log(`  ${line}`) : undefined;
     if (verbose) console.log(`seed ${seed}`);
-    const result = runSeed(seed, { log, ...(faultTicks === undefined ? {} : { faultTicks }) });
+    const result = await runSeed(seed, {
+      log,
+      plantedDefects,
+      ...(faultTicks === undefined ? {} : { faultTicks }),
+    });
     if (verbose) console.log(`  plan ${JSON.stringify(result.plan)}`);
     addStats(totals, result.stats);
     if (result.drainTicks !== null) drainTicks.push(result.drainTicks);
@@ -79,7 +94,10 @@ function printSummary(
     `drain after heal: median ${percentile(0.5)} ticks, p99 ${percentile(0.99)}, max ${drainTicks[drainTicks.length - 1] ?? 0}`,
   );
   console.log('exercised:');
-  const rows = Object.entries(totals).map(([key, value]) => `  ${key.padEnd(22)} ${value}`);
+  const rows = Object.entries(totals).map(
+    ([key, value]) =>
+      `  ${key.padEnd(22)} ${typeof value === 'number' ? value : JSON.stringify(value)}`,
+  );
   console.log(rows.join('\n'));
 }
 
@@ -92,4 +110,4 @@ function parseCount(text: string, flag: string): number {
   return value;
 }
 
-process.exitCode = main();
+process.exitCode = await main();

@@ -1,37 +1,59 @@
 import type { NodeId } from '../../src/core/index.js';
 import type { Prng } from './prng.js';
 import type { SeedPlan } from './seed-plan.js';
-import type { SimCluster } from './sim-cluster.js';
-import type { SimNode } from './sim-node.js';
+import { TICK_MS } from './seed-plan.js';
+import type { SimBroker } from './sim-broker.js';
+import type { SimWorld } from './sim-world.js';
 
 /**
- * An armed crash that finds no Ready writing to the log within this many
- * ticks strikes between Readies. Followers write only when entries arrive,
- * so it waits long enough for traffic to reach a quiet node.
+ * An armed crash that finds no log write to strike in within this many
+ * ticks strikes at once. Followers write only when entries arrive, so it
+ * waits long enough for traffic to reach a quiet node.
  */
 const ARMED_CRASH_PATIENCE_TICKS = 20;
 
 /**
  * Throws the seed's faults at the cluster during the fault phase: crashes
- * (some in the middle of a Ready), restarts, pauses, symmetric and one-way
- * partitions, and planned leadership transfers. Packet loss, duplication,
- * delay and reordering live in the network itself.
+ * (some between a log write and its sync), restarts, pauses, symmetric and
+ * one-way partitions, and planned leadership transfers. Packet loss,
+ * duplication, delay and reordering live in the network itself.
  */
 export class FaultInjector {
   private readonly restartAtTick = new Map<NodeId, number>();
   private readonly crashArmedAtTick = new Map<NodeId, number>();
   private partitionEndsAtTick: number | null = null;
+  /** Sequencers the scenario will crash, and when. */
+  private readonly huntAtTick = new Map<
+    NodeId,
+    { readonly tick: number; readonly epoch: number; readonly muted: boolean }
+  >();
 
   constructor(
     private readonly plan: SeedPlan,
     private readonly prng: Prng,
-    private readonly cluster: SimCluster,
+    private readonly cluster: SimWorld,
     private readonly log: (text: string) => void,
-  ) {}
+  ) {
+    const hunt = plan.faults.huntLeadersAfterTicks;
+    if (hunt !== null) {
+      cluster.onBecameLeader = (nodeId, epoch) => {
+        // Half the hunted sequencers are muted at once, so that what they append
+        // (their epoch-start entry, new messages) stays on their own disk.
+        const muted = prng.chance(0.5);
+        if (muted) for (const other of this.otherNodes(nodeId)) cluster.network.cut(nodeId, other);
+        this.huntAtTick.set(nodeId, {
+          tick: cluster.tick + prng.int(hunt[0], hunt[1]),
+          epoch,
+          muted,
+        });
+      };
+    }
+  }
 
   beforeTick(): void {
     const tick = this.cluster.tick;
     this.restartDue(tick);
+    this.huntDue(tick);
     this.crashAtRandom(tick);
     this.pauseAtRandom(tick);
     this.partitionAtRandom(tick);
@@ -40,14 +62,16 @@ export class FaultInjector {
 
   private restartDue(tick: number): void {
     const [minTicks, maxTicks] = this.plan.faults.restartAfterTicks;
-    for (const node of this.cluster.nodes) {
+    for (const node of this.cluster.brokers) {
       if (!node.isCrashed) continue;
       const at = this.restartAtTick.get(node.id);
       if (at === undefined)
         this.restartAtTick.set(node.id, tick + this.prng.int(minTicks, maxTicks));
       else if (tick >= at) {
         this.restartAtTick.delete(node.id);
-        node.restart();
+        this.log(`t${tick} ${node.id} restarts (disk holds ${node.disk.lastSeq} entries)`);
+        this.cluster.stats.restarts++;
+        node.start();
       }
     }
     for (const [id, armedAt] of this.crashArmedAtTick) {
@@ -55,40 +79,59 @@ export class FaultInjector {
       if (!node.isCrashArmed) this.crashArmedAtTick.delete(id);
       else if (tick - armedAt >= ARMED_CRASH_PATIENCE_TICKS) {
         this.crashArmedAtTick.delete(id);
-        node.crashNow();
+        node.crash();
       }
+    }
+  }
+
+  /** Crashes a sequencer whose time has come, if it still leads that epoch and a crash is allowed. */
+  private huntDue(tick: number): void {
+    for (const [id, due] of this.huntAtTick) {
+      if (tick < due.tick) continue;
+      this.huntAtTick.delete(id);
+      if (due.muted) for (const other of this.otherNodes(id)) this.cluster.network.uncut(id, other);
+      const node = this.node(id);
+      const status = node.node?.status();
+      if (status === undefined || status.role !== 'leader' || status.epoch !== due.epoch) continue;
+      const down = this.cluster.brokers.filter((n) => n.isCrashed || n.isCrashArmed).length;
+      if (down >= this.plan.faults.maxNodesDown) continue;
+      this.log(
+        `t${tick} the scenario crashes sequencer ${id} of epoch ${due.epoch}${due.muted ? ' (muted)' : ''}`,
+      );
+      this.cluster.stats.sequencersHunted++;
+      node.crash();
     }
   }
 
   private crashAtRandom(tick: number): void {
     const f = this.plan.faults;
     if (!this.prng.chance(f.crashChancePerTick)) return;
-    const down = this.cluster.nodes.filter((n) => n.isCrashed || n.isCrashArmed).length;
+    const down = this.cluster.brokers.filter((n) => n.isCrashed || n.isCrashArmed).length;
     if (down >= f.maxNodesDown) return;
-    const candidates = this.cluster.nodes.filter((n) => !n.isCrashed && !n.isCrashArmed);
+    const candidates = this.cluster.brokers.filter((n) => !n.isCrashed && !n.isCrashArmed);
     if (candidates.length === 0) return;
     // Crashing the sequencer half the time makes failovers, and so truncations, frequent.
-    const leader = candidates.find((n) => n.protocol?.isLeader === true);
+    const leader = candidates.find((n) => isLeader(n));
     const node =
       leader !== undefined && this.prng.chance(0.5) ? leader : this.prng.pick(candidates);
     if (this.prng.chance(f.midReadyCrashShare)) {
-      this.log(`t${tick} ${node.id} will crash during its next Ready`);
+      this.log(`t${tick} ${node.id} will crash during its next log write`);
       node.armCrash();
       this.crashArmedAtTick.set(node.id, tick);
     } else {
-      node.crashNow();
+      node.crash();
     }
   }
 
   private pauseAtRandom(tick: number): void {
     const f = this.plan.faults;
     if (!this.prng.chance(f.pauseChancePerTick)) return;
-    const candidates = this.cluster.nodes.filter((n) => n.canRun(tick));
+    const candidates = this.cluster.brokers.filter((n) => !n.isCrashed && !n.isPaused());
     if (candidates.length === 0) return;
     const node = this.prng.pick(candidates);
     const ticks = this.prng.int(f.pauseTicks[0], f.pauseTicks[1]);
     this.log(`t${tick} ${node.id} pauses for ${ticks} ticks`);
-    node.pause(tick + ticks);
+    node.pause((tick + ticks) * TICK_MS);
     this.cluster.stats.pauses++;
   }
 
@@ -103,7 +146,7 @@ export class FaultInjector {
     }
     if (!this.prng.chance(f.partitionChancePerTick)) return;
     this.partitionEndsAtTick = tick + this.prng.int(f.partitionTicks[0], f.partitionTicks[1]);
-    const ids = this.cluster.nodes.map((n) => n.id);
+    const ids = this.cluster.brokers.map((n) => n.id);
     if (this.prng.chance(f.oneWayPartitionShare)) {
       this.cluster.stats.oneWayPartitions++;
       this.cutOneWay(ids, tick);
@@ -119,7 +162,10 @@ export class FaultInjector {
     const split = this.prng.int(1, shuffled.length - 1);
     const sideA = shuffled.slice(0, split);
     const sideB = shuffled.slice(split);
+    // Clients join a side too; each node's own subscriber stays with its node.
     for (const p of this.cluster.publishers) (this.prng.chance(0.5) ? sideA : sideB).push(p.id);
+    for (const side of [sideA, sideB])
+      for (const id of side.slice()) if (id.startsWith('n')) side.push(`sub-${id}`);
     for (const a of sideA) {
       for (const b of sideB) {
         this.cluster.network.cut(a, b);
@@ -151,18 +197,22 @@ export class FaultInjector {
 
   private transferAtRandom(): void {
     if (!this.prng.chance(this.plan.faults.transferChancePerTick)) return;
-    const leader = this.cluster.nodes.find(
-      (n) => n.canRun(this.cluster.tick) && n.protocol?.isLeader === true,
-    );
+    const leader = this.cluster.brokers.find((n) => !n.isPaused() && isLeader(n));
     if (leader === undefined) return;
-    const target = this.prng.pick(this.cluster.nodes.filter((n) => n !== leader)).id;
-    this.log(`t${this.cluster.tick} ${leader.id} hands leadership to ${target}`);
-    if (leader.transferLeadership(target)) this.cluster.stats.transfersRequested++;
+    const target = this.prng.pick(this.cluster.brokers.filter((n) => n !== leader)).id;
+    this.log(`t${this.cluster.tick} ${leader.id} is asked to hand leadership to ${target}`);
+    this.cluster.requestTransfer(target);
   }
 
-  private node(id: NodeId): SimNode {
-    const node = this.cluster.nodes.find((n) => n.id === id);
-    if (node === undefined) throw new Error(`unknown node ${id}`);
-    return node;
+  private otherNodes(id: NodeId): NodeId[] {
+    return this.cluster.brokers.map((b) => b.id).filter((other) => other !== id);
   }
+
+  private node(id: NodeId): SimBroker {
+    return this.cluster.node(id);
+  }
+}
+
+function isLeader(broker: SimBroker): boolean {
+  return broker.node?.status().role === 'leader';
 }

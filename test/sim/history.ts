@@ -7,10 +7,11 @@ export interface LeaderRecord {
   readonly tick: number;
 }
 
-/** An acknowledgement a publisher received: the message committed at `seq`. */
+/** An acknowledgement a publisher received: its message (a unique payload) committed at `seq`. */
 export interface AckRecord {
-  readonly producerId: string;
-  readonly producerSeq: number;
+  readonly publisherId: string;
+  /** The message's payload in hex; every payload the simulator publishes is unique. */
+  readonly payload: string;
   /** Null when the node answered a duplicate whose original seq it no longer knew. */
   readonly seq: number | null;
   readonly tick: number;
@@ -39,8 +40,8 @@ export interface History {
   /** The seqs each node skipped because its log was reset past them, ascending (absent: none). */
   readonly skipped: ReadonlyMap<NodeId, readonly SkippedRange[]>;
   readonly deliveryAnomalies: readonly DeliveryAnomaly[];
-  /** What each producer published: producerSeq to the payload in hex. */
-  readonly published: ReadonlyMap<string, ReadonlyMap<number, string>>;
+  /** What each publisher published: payloads in hex, in the order it published them. */
+  readonly published: ReadonlyMap<string, readonly string[]>;
   readonly acks: readonly AckRecord[];
   /** Every time a node became sequencer. */
   readonly leaders: readonly LeaderRecord[];

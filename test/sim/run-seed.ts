@@ -1,3 +1,4 @@
+import { createLogger } from '../../src/runtime/logger.js';
 import { checkHistory, type Violation } from './checkers.js';
 import { FaultInjector } from './fault-injector.js';
 import type { CoreFailure, History, LivenessRecord } from './history.js';
@@ -8,9 +9,8 @@ import {
   type PlanOverrides,
   type SeedPlan,
 } from './seed-plan.js';
-import { SimCluster } from './sim-cluster.js';
-import { NodeFailure } from './sim-node.js';
 import type { SimStats } from './sim-stats.js';
+import { NodeFailure, SimWorld } from './sim-world.js';
 
 export interface RunOptions extends PlanOverrides {
   /** Receives a line for each notable event (crashes, partitions, role changes, …). */
@@ -32,60 +32,67 @@ export function replayCommand(seed: number): string {
   return `npm run sim -- --seed ${seed}`;
 }
 
+/** Node logs are silenced in the simulator unless ORDO_SIM_LOG_LEVEL asks for them. */
+const simLogger = createLogger('sim', process.env['ORDO_SIM_LOG_LEVEL'] ?? 'error');
+
 /**
  * Runs one seed: a fault phase, then heal and drain, then every checker.
  * Everything is drawn from the seed, so the same seed always gives the same
  * run and the same verdict.
  */
-export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
+export async function runSeed(seed: number, options: RunOptions = {}): Promise<SeedResult> {
   const root = new Prng(seed);
   const plan = drawSeedPlan(seed, root.fork(), options);
   const log = options.log ?? (() => {});
-  const clusterPrng = root.fork();
-  const injectorPrng = root.fork();
-  // Forked last, so that every other stream of a seed is as before checkpoints were modelled.
-  const checkpointPrng = root.fork();
-  const cluster = new SimCluster(plan, clusterPrng, log, checkpointPrng);
-  const injector = new FaultInjector(plan, injectorPrng, cluster, log);
+  const world = new SimWorld(plan, root.fork(), log, simLogger);
+  const injector = new FaultInjector(plan, root.fork(), world, log);
   const coreFailures: CoreFailure[] = [];
   let liveness: LivenessRecord | null = null;
   try {
     for (let i = 0; i < plan.faultTicks; i++) {
       injector.beforeTick();
-      cluster.runTick();
+      await world.runTick();
     }
-    cluster.heal();
-    const healedAtTick = cluster.tick;
-    const boundTicks = livenessBoundTicks(plan, cluster.repairLagEntries());
+    world.heal();
+    const healedAtTick = world.tick;
+    const boundTicks = livenessBoundTicks(plan, world.repairLagEntries());
     let completedAtTick: number | null = null;
-    while (cluster.tick - healedAtTick <= boundTicks) {
-      if (cluster.isDrained()) {
-        completedAtTick = cluster.tick;
+    while (world.tick - healedAtTick <= boundTicks) {
+      if (world.isDrained()) {
+        completedAtTick = world.tick;
         break;
       }
-      cluster.runTick();
+      await world.runTick();
     }
     liveness = {
       healedAtTick,
       completedAtTick,
       boundTicks,
-      outstanding: completedAtTick === null ? cluster.outstanding() : [],
+      outstanding: completedAtTick === null ? world.outstanding() : [],
     };
   } catch (error) {
     if (!(error instanceof NodeFailure)) throw error;
     const cause = error.cause;
     const detail = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
-    coreFailures.push({ nodeId: error.nodeId, tick: cluster.tick, message: detail });
-    log(`t${cluster.tick} ${error.nodeId} threw ${detail}`);
+    coreFailures.push({ nodeId: error.nodeId, tick: world.tick, message: detail });
+    log(`t${world.tick} ${error.nodeId} threw ${detail}`);
     if (cause instanceof Error && cause.stack !== undefined) log(cause.stack);
+  } finally {
+    world.close();
   }
-  cluster.snapshotNetworkStats();
-  const history = cluster.history(liveness, coreFailures);
+  world.snapshotNetworkStats();
+  world.stats.events = world.scheduler.eventsRun;
+  for (const d of world.deliverers) {
+    world.stats.deliveredEntries += d.stream.entries.length;
+    for (const skip of d.stream.skipped)
+      world.stats.skippedEntries += skip.toSeq - skip.fromSeq + 1;
+  }
+  const history = world.history(liveness, coreFailures);
   return {
     seed,
     plan,
     violations: checkHistory(history),
-    stats: cluster.stats,
+    stats: world.stats,
     history,
     drainTicks:
       liveness === null || liveness.completedAtTick === null

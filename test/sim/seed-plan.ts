@@ -1,5 +1,6 @@
-import { type CoreConfig, DEFAULT_TIMING } from '../../src/core/index.js';
+import { type CoreConfig, DEFAULT_TIMING, type PlantedDefect } from '../../src/core/index.js';
 import { LIMITS } from '../../src/limits.js';
+import type { HostTiming } from '../../src/node/broker-node.js';
 import type { Prng } from './prng.js';
 import type { NetworkFaults } from './sim-network.js';
 
@@ -15,6 +16,9 @@ export interface PublisherPlan {
   readonly publishChancePerTick: number;
   /** A publisher gives up on a node after waiting this long for the oldest reply, and resends to the next one. */
   readonly requestTimeoutTicks: number;
+  readonly requestTimeoutMs: number;
+  /** A message unacknowledged for this long fails with a TimeoutError. */
+  readonly publishTimeoutMs: number;
   /** Fresh messages each publisher sends after the heal, to show publishing resumes. */
   readonly messagesAfterHeal: number;
   /** Hard cap per publisher, kept below the core's per-producer dedup history. */
@@ -39,28 +43,18 @@ export interface FaultPlan {
   readonly transferChancePerTick: number;
   /** Node clocks are off by up to this much, and jump on restart. */
   readonly clockSkewMaxMs: number;
+  /**
+   * Scenario seeds: a node that becomes sequencer is crashed this many ticks
+   * later (drawn from the range), so that new sequencers often die with
+   * their log half replicated. Null in the other seeds.
+   */
+  readonly huntLeadersAfterTicks: readonly [number, number] | null;
 }
 
 /** Retention: each node's disk keeps only its newest committed entries, as a real store with a size limit does. */
 export interface RetentionPlan {
   /** Node i (in member order) keeps at most `maxEntriesByNode[i]` committed entries. */
   readonly maxEntriesByNode: readonly number[];
-  /** Chance per tick that a running node applies its policy (real stores drop whole segments now and then). */
-  readonly chancePerTick: number;
-}
-
-/**
- * Dedup checkpoints, as durable real nodes take them (every 2 s, when the
- * commit point moved since the last one): a node saves its dedup table now
- * and then, and restarts from the newest saved one when it fits its log.
- */
-export interface DedupCheckpointPlan {
-  /** A node starts a save every this many ticks (the real host's timer). */
-  readonly intervalTicks: number;
-  /** Chance, after each peer message a node steps, that a save starts there too (the timer fires between any two turns). */
-  readonly extraSaveChance: number;
-  /** A save completes 0 to this many ticks after it started; a crash before then keeps the previous checkpoint. */
-  readonly maxSaveTicks: number;
 }
 
 export interface SeedPlan {
@@ -79,23 +73,29 @@ export interface SeedPlan {
     | 'maxNackRangeEntries'
     | 'maxBufferedFutureEntries'
   >;
-  /** Chance that a node host carries out a Ready after each message rather than once per batch. */
-  readonly eagerReadyChance: number;
+  /** Housekeeping intervals of the node host (retention, dedup checkpoints, lazy commit saves). */
+  readonly hostTiming: HostTiming;
+  /** Longest a simulated disk operation takes, in ms (a crash can strike in between). */
+  readonly diskLatencyMaxMs: number;
+  /** Deliberate bugs planted by the simulator's own tests; empty in every normal run. */
+  readonly plantedDefects: ReadonlySet<PlantedDefect>;
   readonly faults: FaultPlan;
   readonly publishers: PublisherPlan;
   readonly faultTicks: number;
   /** Null when nodes keep their whole log. */
   readonly retention: RetentionPlan | null;
-  readonly dedupCheckpoint: DedupCheckpointPlan;
 }
 
 export interface PlanOverrides {
   readonly faultTicks?: number;
+  readonly plantedDefects?: ReadonlySet<PlantedDefect>;
+  readonly nodeCount?: 3 | 5;
 }
 
 /** Draws everything about a seed's run from its own stream. */
 export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides = {}): SeedPlan {
-  const nodeCount = prng.chance(0.5) ? 3 : 5;
+  const drawnNodeCount = prng.chance(0.5) ? 3 : 5;
+  const nodeCount = overrides.nodeCount ?? drawnNodeCount;
   const electionTimeoutTicks = prng.int(6, 20);
   const heartbeatIntervalTicks = prng.int(1, Math.min(4, Math.floor(electionTimeoutTicks / 3)));
   const tightLimits = prng.chance(0.7);
@@ -108,45 +108,56 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     // Tight limits make batching, backpressure, bounded NACKs and the future buffer matter.
     maxBatchEntries: tightLimits ? prng.int(1, 8) : LIMITS.maxBatchEntries,
     maxUncommittedEntries: tightLimits ? prng.int(2, 48) : LIMITS.maxUncommittedEntries,
-    maxRetransmitEntries: tightLimits ? prng.int(1, 16) : LIMITS.maxRetransmitEntries,
+    // One entry per retransmission splits an old entry from the epoch-start entry after it.
+    maxRetransmitEntries: tightLimits
+      ? prng.chance(0.3)
+        ? 1
+        : prng.int(1, 16)
+      : LIMITS.maxRetransmitEntries,
     maxNackRangeEntries: tightLimits ? prng.int(1, 16) : LIMITS.maxNackRangeEntries,
     maxBufferedFutureEntries: tightLimits ? prng.int(0, 32) : LIMITS.maxBufferedFutureEntries,
   };
   const faults = drawFaults(prng, nodeCount, electionTimeoutTicks);
+  const requestTimeoutTicks = prng.int(electionTimeoutTicks, 3 * electionTimeoutTicks);
   const publishers: PublisherPlan = {
     count: prng.int(1, 4),
     windowMessages: prng.int(1, 6),
     publishChancePerTick: prng.float(0.1, 0.9),
-    requestTimeoutTicks: prng.int(electionTimeoutTicks, 3 * electionTimeoutTicks),
+    requestTimeoutTicks,
+    requestTimeoutMs: requestTimeoutTicks * TICK_MS,
+    // Long enough that publishing resumes after the heal without giving up.
+    publishTimeoutMs: 600_000,
     messagesAfterHeal: prng.int(1, 5),
     maxMessages: 900,
   };
-  const faultTicks = overrides.faultTicks ?? prng.int(1000, 3000);
-  // Drawn last, so that seeds without retention draw everything else as before.
+  // Log-uniform: many short runs and some long ones, so that a fixed budget of
+  // time covers more schedules (swarm testing) while long histories still occur.
+  const faultTicks =
+    overrides.faultTicks ?? Math.round(Math.exp(prng.float(Math.log(250), Math.log(2500))));
   const retention: RetentionPlan | null = prng.chance(0.4)
-    ? {
-        maxEntriesByNode: Array.from({ length: nodeCount }, () => prng.int(5, 60)),
-        chancePerTick: prng.float(0.02, 0.5),
-      }
+    ? { maxEntriesByNode: Array.from({ length: nodeCount }, () => prng.int(5, 60)) }
     : null;
-  const eagerReadyChance = prng.float(0, 1);
-  // Drawn after everything else, so that the rest of each seed's plan is as before.
-  // The interval is log-uniform from 1 tick to 4 s (the real host's is 2 s).
-  const dedupCheckpoint: DedupCheckpointPlan = {
-    intervalTicks: Math.max(1, Math.round(Math.exp(prng.float(0, Math.log(400))))),
-    extraSaveChance: prng.chance(0.5) ? prng.float(0, 0.05) : 0,
-    maxSaveTicks: prng.int(0, 10),
+  // Housekeeping intervals are log-uniform from one tick to four seconds
+  // (production: retention every 1 s, checkpoints every 2 s, commit saves every 1 s).
+  const logUniformMs = (): number =>
+    TICK_MS * Math.max(1, Math.round(Math.exp(prng.float(0, Math.log(400)))));
+  const hostTiming: HostTiming = {
+    retentionCheckIntervalMs: logUniformMs(),
+    dedupCheckpointIntervalMs: logUniformMs(),
+    commitSaveIntervalMs: logUniformMs(),
   };
   return {
     seed,
     nodeCount,
     core,
-    eagerReadyChance,
+    hostTiming,
+    // Log-uniform from fast to a slow fsync: a slow disk lets replies and acks overtake writes.
+    diskLatencyMaxMs: Math.exp(prng.float(Math.log(0.1), Math.log(40))),
+    plantedDefects: overrides.plantedDefects ?? new Set(),
     faults,
     publishers,
     faultTicks,
     retention,
-    dedupCheckpoint,
   };
 }
 
@@ -205,5 +216,6 @@ function drawFaults(prng: Prng, nodeCount: number, electionTimeoutTicks: number)
     oneWayPartitionShare: prng.float(0, 0.6),
     transferChancePerTick: on(0.4) ? prng.float(0.002, 0.02) : 0,
     clockSkewMaxMs: on(0.5) ? prng.int(1, 2000) : 0,
+    huntLeadersAfterTicks: on(0.3) ? [0, prng.int(1, 3 * electionTimeoutTicks)] : null,
   };
 }

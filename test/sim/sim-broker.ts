@@ -3,9 +3,9 @@ import { BrokerNode, type HostTiming } from '../../src/node/broker-node.js';
 import type { ClusterConfig } from '../../src/node/cluster-config.js';
 import type { Logger } from '../../src/runtime/logger.js';
 import type { Prng } from './prng.js';
-import { SimClientFrameSocket, SimPeerLink, type SendPacket } from './sim-edges.js';
 import { SimClock } from './sim-clock.js';
 import { SimDisk } from './sim-disk.js';
+import { type SendPacket, SimClientFrameSocket, SimPeerLink } from './sim-edges.js';
 import { EventOwner, type SimScheduler } from './sim-scheduler.js';
 import { simNodeStorage } from './sim-storage.js';
 
@@ -23,7 +23,7 @@ export interface BrokerWorld {
   readonly maxRetainedEntries: number | null;
   readonly onRoleChange: (nodeId: NodeId, role: Role, epoch: number) => void;
   readonly onFailure: (nodeId: NodeId, error: unknown) => void;
-  readonly onDied: (nodeId: NodeId) => void;
+  readonly onDied: (nodeId: NodeId, lostWrites: number, midWrite: boolean) => void;
   readonly log: (text: string) => void;
 }
 
@@ -126,7 +126,7 @@ export class SimBroker {
    * timers and pending disk operations are dropped, and its peers and
    * clients hear the connection drop.
    */
-  crash(): number {
+  crash(midWrite = false): number {
     const incarnation = this.incarnation;
     if (incarnation === null) return 0;
     incarnation.owner.alive = false;
@@ -135,8 +135,10 @@ export class SimBroker {
     this.incarnation = null;
     this.crashArmed = false;
     const lost = this.disk.crash(this.prng);
-    this.world.log(`${this.id} crashes (lost ${lost} unsynced writes, disk holds ${this.disk.lastSeq})`);
-    this.world.onDied(this.id);
+    this.world.log(
+      `${this.id} crashes (lost ${lost} unsynced writes, disk holds ${this.disk.lastSeq})`,
+    );
+    this.world.onDied(this.id, lost, midWrite);
     return lost;
   }
 
@@ -182,7 +184,7 @@ export class SimBroker {
   private diskLatency(owner: EventOwner): Promise<void> {
     if (this.crashArmed && owner.alive && this.disk.unsyncedWriteCount > 0) {
       this.world.log(`${this.id} crashes in the middle of a write`);
-      this.crash();
+      this.crash(true);
     }
     return new Promise<void>((resolve) => {
       if (!owner.alive) return;

@@ -98,7 +98,11 @@ export class SimClientFrameSocket implements ClientFrameSocket {
     const [client, body] = frames;
     if (client === undefined || body === undefined) return false;
     const channel = Buffer.from(client).toString('utf8');
-    this.sendPacket(this.self, clientOfChannel(channel), { kind: 'toClient', channel, frame: body });
+    this.sendPacket(this.self, clientOfChannel(channel), {
+      kind: 'toClient',
+      channel,
+      frame: body,
+    });
     return true;
   }
 

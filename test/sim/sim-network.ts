@@ -90,6 +90,11 @@ export class SimNetwork<M> {
     this.cutLinks.add(linkKey(from, to));
   }
 
+  /** Mends one link cut by `cut`. */
+  uncut(from: string, to: string): void {
+    this.cutLinks.delete(linkKey(from, to));
+  }
+
   healLinks(): void {
     this.cutLinks.clear();
   }

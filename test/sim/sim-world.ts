@@ -1,0 +1,377 @@
+import { AdminClient } from '../../clients/admin.js';
+import type { ClientRuntime } from '../../clients/client-runtime.js';
+import { type Entry, invariant, type NodeId, Role } from '../../src/core/index.js';
+import type { ClusterConfig } from '../../src/node/cluster-config.js';
+import type { Logger } from '../../src/runtime/logger.js';
+import type { SkippedRange } from './delivered-stream.js';
+import type { AckRecord, History, LeaderRecord, LivenessRecord } from './history.js';
+import type { Prng } from './prng.js';
+import { type SeedPlan, SUB_STEPS_PER_TICK, TICK_MS } from './seed-plan.js';
+import { SimBroker } from './sim-broker.js';
+import { SimClock } from './sim-clock.js';
+import { SimDeliverer } from './sim-deliverer.js';
+import {
+  clientOfChannel,
+  SIM_CLIENT_PORT,
+  SimFrameDialer,
+  type SimPacket,
+  simEndpoint,
+} from './sim-edges.js';
+import { CALM_NETWORK, type Reception, SimNetwork } from './sim-network.js';
+import { SimPublisherDriver } from './sim-publisher.js';
+import { EventOwner, SimScheduler } from './sim-scheduler.js';
+import { emptyStats, type SimStats } from './sim-stats.js';
+
+/** Milliseconds of virtual time in one sub-step. */
+const SUB_STEP_MS = TICK_MS / SUB_STEPS_PER_TICK;
+/** A dead process's connections are reported closed this long after it died (a TCP reset). */
+const DISCONNECT_NOTICE_MS = 1;
+/** Microtask turns given to the code that just ran before the next event (see drain()). */
+const MICROTASK_TURNS_PER_EVENT = 6;
+
+/** Thrown when a node's host or core fails: the run stops, and the failure names the node. */
+export class NodeFailure extends Error {
+  override readonly name = 'NodeFailure';
+  constructor(
+    readonly nodeId: NodeId,
+    override readonly cause: unknown,
+  ) {
+    super(
+      `${nodeId}: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)}`,
+    );
+  }
+}
+
+/**
+ * The whole simulated world of one seed: node processes running the
+ * production host and storage code, real publishers and subscribers, the
+ * network between them and virtual time. `runTick` advances time by one
+ * tick, in sub-steps: due timers and disk completions run, then the packets
+ * due at that sub-step are handed over.
+ */
+export class SimWorld {
+  readonly scheduler = new SimScheduler();
+  readonly brokers: SimBroker[];
+  readonly publishers: SimPublisherDriver[];
+  readonly deliverers: SimDeliverer[];
+  readonly network: SimNetwork<SimPacket>;
+  readonly stats: SimStats = emptyStats();
+  readonly failures: { nodeId: NodeId; tick: number; error: unknown }[] = [];
+  private readonly leaders: LeaderRecord[] = [];
+  private readonly acks: AckRecord[] = [];
+  private readonly byId = new Map<NodeId, SimBroker>();
+  private readonly dialers = new Map<string, SimFrameDialer>();
+  private readonly admin: AdminClient;
+  private subStep = 0;
+  /** Told whenever a node becomes sequencer (the fault injector's scenarios listen). */
+  onBecameLeader: ((nodeId: NodeId, epoch: number) => void) | null = null;
+
+  constructor(
+    readonly plan: SeedPlan,
+    prng: Prng,
+    private readonly log: (text: string) => void,
+    logger: Logger,
+  ) {
+    this.network = new SimNetwork(prng.fork());
+    this.network.faults = plan.faults.network;
+    const nodeIds = Array.from({ length: plan.nodeCount }, (_, i) => `n${i + 1}`);
+    const config: ClusterConfig = {
+      clusterId: `sim-${plan.seed}`,
+      nodes: nodeIds.map((id) => ({
+        id,
+        host: id,
+        clientPort: SIM_CLIENT_PORT,
+        peerPort: SIM_CLIENT_PORT + 1,
+        pubPort: SIM_CLIENT_PORT + 2,
+      })),
+      tickMs: TICK_MS,
+      heartbeatIntervalMs: plan.core.heartbeatIntervalTicks * TICK_MS,
+      electionTimeoutMs: plan.core.electionTimeoutTicks * TICK_MS,
+      nackRetryMs: plan.core.nackRetryTicks * TICK_MS,
+      fsync: 'always',
+      dataDir: null,
+      retentionBytes: 0,
+      retentionMs: 0,
+      memoryLogEntries: null,
+    };
+    const sendPacket = (from: string, to: string, packet: SimPacket): void =>
+      this.network.send(from, to, packet, this.subStep);
+    this.brokers = nodeIds.map(
+      (id, index) =>
+        new SimBroker(
+          id,
+          {
+            scheduler: this.scheduler,
+            config,
+            coreOverrides: { ...plan.core, plantedDefects: plan.plantedDefects },
+            hostTiming: plan.hostTiming,
+            logger,
+            sendPacket,
+            diskLatencyMaxMs: plan.diskLatencyMaxMs,
+            clockSkewMaxMs: plan.faults.clockSkewMaxMs,
+            maxRetainedEntries: plan.retention?.maxEntriesByNode[index] ?? null,
+            onRoleChange: (nodeId, role, epoch) => {
+              if (role !== Role.leader) return;
+              this.stats.elections++;
+              this.leaders.push({ nodeId, epoch, tick: this.tick });
+              this.log(`t${this.tick} ${nodeId} is sequencer in epoch ${epoch}`);
+              this.onBecameLeader?.(nodeId, epoch);
+            },
+            onFailure: (nodeId, error) => {
+              this.failures.push({ nodeId, tick: this.tick, error });
+            },
+            onDied: (nodeId, lostWrites, midWrite) => {
+              this.stats.lostUnsyncedWrites += lostWrites;
+              if (midWrite) this.stats.crashesMidWrite++;
+              this.onNodeDied(nodeId);
+            },
+            log: (text) => this.log(`t${this.tick} ${text}`),
+          },
+          prng.fork(),
+        ),
+    );
+    for (const broker of this.brokers) this.byId.set(broker.id, broker);
+    const endpoints = nodeIds.map(simEndpoint);
+    const clientRuntime = (clientId: string): ClientRuntime => {
+      const dialer = new SimFrameDialer(clientId, sendPacket);
+      this.dialers.set(clientId, dialer);
+      const random = prng.fork();
+      return {
+        dialer,
+        clock: new SimClock(this.scheduler, new EventOwner(clientId), 0),
+        random: () => random.next(),
+      };
+    };
+    this.publishers = Array.from(
+      { length: plan.publishers.count },
+      (_, i) =>
+        new SimPublisherDriver(
+          `p${i + 1}`,
+          prng.shuffle(endpoints.slice()),
+          plan.publishers,
+          prng.fork(),
+          clientRuntime(`p${i + 1}`),
+          {
+            stats: this.stats,
+            onAck: (publisherId, payload, seq) =>
+              this.acks.push({ publisherId, payload, seq, tick: this.tick }),
+          },
+        ),
+    );
+    this.deliverers = nodeIds.map(
+      (id) =>
+        new SimDeliverer(id, simEndpoint(id), clientRuntime(`sub-${id}`), () => this.tick, {
+          brokerTimeoutMs: 4 * plan.core.electionTimeoutTicks * TICK_MS,
+          nackRetryMs: plan.core.nackRetryTicks * TICK_MS,
+        }),
+    );
+    this.admin = new AdminClient(endpoints, 1000, clientRuntime('admin'));
+    for (const broker of this.brokers) broker.start();
+    for (const deliverer of this.deliverers) deliverer.start();
+  }
+
+  get tick(): number {
+    return Math.floor(this.scheduler.nowMs / TICK_MS);
+  }
+
+  node(id: NodeId): SimBroker {
+    const broker = this.byId.get(id);
+    invariant(broker !== undefined, `unknown node ${id}`);
+    return broker;
+  }
+
+  /** Advances virtual time by one tick. Throws NodeFailure when a node failed. */
+  async runTick(): Promise<void> {
+    for (const publisher of this.publishers) publisher.tick();
+    for (let i = 0; i < SUB_STEPS_PER_TICK; i++) {
+      this.subStep++;
+      const untilMs = this.subStep * SUB_STEP_MS;
+      while (this.scheduler.runNext(untilMs)) {
+        await drain();
+        this.throwOnFailure();
+      }
+      await this.deliverDue();
+      this.throwOnFailure();
+    }
+    this.stats.ticks++;
+  }
+
+  private async deliverDue(): Promise<void> {
+    const packets = this.network.takeDue(this.subStep, (to) => this.reception(to));
+    for (const packet of packets) {
+      const message = packet.message;
+      switch (message.kind) {
+        case 'peer':
+          this.guarded(packet.to, () => this.node(packet.to).deliverPeer(message.message));
+          break;
+        case 'toNode':
+          this.guarded(packet.to, () =>
+            this.node(packet.to).deliverClientFrame(message.channel, message.frame),
+          );
+          break;
+        case 'toClient':
+          this.dialers
+            .get(clientOfChannel(message.channel))
+            ?.deliver(message.channel, message.frame);
+          break;
+      }
+      await drain();
+    }
+  }
+
+  private guarded(nodeId: NodeId, work: () => unknown): void {
+    try {
+      work();
+    } catch (error) {
+      this.failures.push({ nodeId, tick: this.tick, error });
+    }
+  }
+
+  private throwOnFailure(): void {
+    const failure = this.failures[0];
+    if (failure !== undefined) throw new NodeFailure(failure.nodeId, failure.error);
+  }
+
+  private reception(to: string): Reception {
+    const broker = this.byId.get(to);
+    if (broker === undefined) return 'receive';
+    if (broker.isCrashed) return 'drop';
+    return broker.isPaused() ? 'hold' : 'receive';
+  }
+
+  private onNodeDied(nodeId: NodeId): void {
+    this.stats.crashes++;
+    this.scheduler.after(DISCONNECT_NOTICE_MS, null, () => {
+      for (const broker of this.brokers) if (broker.id !== nodeId) broker.peerDisconnected(nodeId);
+      for (const dialer of this.dialers.values()) dialer.nodeDied(nodeId);
+    });
+  }
+
+  /** Asks the sequencer, through the real admin client, to hand its role to `target`. */
+  requestTransfer(target: NodeId): void {
+    this.stats.transfersRequested++;
+    this.admin.transferLeader(target, 0).then(
+      () => {},
+      () => {},
+    );
+  }
+
+  /** Turns every fault off: calm network, links mended, paused nodes resumed, crashed nodes restarted. */
+  heal(): void {
+    this.log(`t${this.tick} heal`);
+    this.onBecameLeader = null;
+    this.network.faults = CALM_NETWORK;
+    this.network.healLinks();
+    for (const broker of this.brokers) {
+      broker.disarmCrash();
+      broker.resume();
+      if (broker.isCrashed) {
+        this.stats.restarts++;
+        broker.start();
+      }
+    }
+    for (const publisher of this.publishers)
+      publisher.finishWith(this.plan.publishers.messagesAfterHeal);
+  }
+
+  /** The most entries any node must still fetch: the longest log against the shortest delivered stream. */
+  repairLagEntries(): number {
+    const longest = Math.max(...this.brokers.map((b) => b.disk.lastSeq));
+    const shortest = Math.min(...this.deliverers.map((d) => d.stream.lastSeq));
+    return Math.max(0, longest - shortest);
+  }
+
+  isDrained(): boolean {
+    return this.outstanding().length === 0;
+  }
+
+  /** What keeps the run from being drained, for the liveness report. */
+  outstanding(): string[] {
+    const waiting: string[] = [];
+    for (const p of this.publishers) if (!p.done) waiting.push(p.describeOutstanding());
+    let leader: { id: NodeId; epoch: number; commitSeq: number; lastSeq: number } | null = null;
+    for (const broker of this.brokers) {
+      const node = broker.node;
+      if (node === null) {
+        waiting.push(`${broker.id} is down`);
+        continue;
+      }
+      const s = node.status();
+      if (s.role === Role.leader && (leader === null || (s.epoch ?? 0) > leader.epoch))
+        leader = {
+          id: broker.id,
+          epoch: s.epoch ?? 0,
+          commitSeq: s.commitSeq ?? 0,
+          lastSeq: s.lastSeq ?? 0,
+        };
+    }
+    if (leader === null) {
+      waiting.push('no sequencer');
+      return waiting;
+    }
+    if (leader.commitSeq < leader.lastSeq)
+      waiting.push(`sequencer ${leader.id} committed ${leader.commitSeq} of ${leader.lastSeq}`);
+    for (const d of this.deliverers) {
+      if (d.stream.lastSeq !== leader.commitSeq) {
+        const s = this.node(d.nodeId).node?.status();
+        const state =
+          s === undefined
+            ? 'down'
+            : `${s.role} epoch ${s.epoch} leader ${s.leaderId || '-'} last ${s.lastSeq} commit ${s.commitSeq}`;
+        waiting.push(`${d.nodeId} delivered ${d.stream.lastSeq} of ${leader.commitSeq} (${state})`);
+      }
+    }
+    return waiting;
+  }
+
+  close(): void {
+    for (const p of this.publishers) p.close();
+    for (const d of this.deliverers) d.close();
+    void this.admin.close();
+  }
+
+  snapshotNetworkStats(): void {
+    const c = this.network.counters;
+    this.stats.packetsSent = c.sent;
+    this.stats.packetsLost = c.lost;
+    this.stats.packetsDuplicated = c.duplicated;
+    this.stats.packetsCut = c.cut;
+    this.stats.packetsHeld = c.held;
+  }
+
+  history(liveness: LivenessRecord | null, coreFailures: History['coreFailures']): History {
+    const published = new Map<string, readonly string[]>();
+    for (const p of this.publishers) published.set(p.id, p.published);
+    const delivered = new Map<NodeId, readonly Entry[]>();
+    const skipped = new Map<NodeId, readonly SkippedRange[]>();
+    for (const d of this.deliverers) {
+      delivered.set(d.nodeId, d.stream.entries);
+      skipped.set(d.nodeId, d.stream.skipped);
+    }
+    return {
+      nodeIds: this.brokers.map((b) => b.id),
+      delivered,
+      skipped,
+      deliveryAnomalies: [
+        ...this.deliverers.flatMap((d) => d.stream.anomalies),
+        ...this.deliverers.flatMap((d) =>
+          d.failures.map((detail) => ({ nodeId: d.nodeId, seq: 0, tick: this.tick, detail })),
+        ),
+      ],
+      published,
+      acks: this.acks,
+      leaders: this.leaders,
+      liveness,
+      coreFailures,
+    };
+  }
+}
+
+/**
+ * Lets the code that an event started run on before the next event: a few
+ * turns of the microtask queue. Nothing in the simulated world waits on
+ * real I/O, so what runs, and in which order, depends on the seed alone.
+ */
+async function drain(): Promise<void> {
+  for (let i = 0; i < MICROTASK_TURNS_PER_EVENT; i++) await null;
+}
