@@ -61,6 +61,8 @@ interface Outstanding {
   sentTo: string | null;
   /** Sent at least once without a definite answer: the cluster may hold it. */
   uncertain: boolean;
+  /** Attempts sent and not yet answered: until they are, the cluster may hold it too. */
+  attemptsInFlight: number;
 }
 
 const { PublishStatus } = ordo;
@@ -180,6 +182,7 @@ export class Publisher {
         reject,
         sentTo: null,
         uncertain: false,
+        attemptsInFlight: 0,
       });
       this.unsent.push(this.outstanding.get(producerSeq)!);
       this.armDeadlineTimer();
@@ -237,7 +240,11 @@ export class Publisher {
   private sendBatch(batch: Outstanding[]): void {
     const endpoint = this.endpoints[this.target % this.endpoints.length]!;
     const generation = this.generation;
-    for (const message of batch) message.sentTo = endpoint;
+    const session = this.sessionsRestarted;
+    for (const message of batch) {
+      message.sentTo = endpoint;
+      message.attemptsInFlight++;
+    }
     const request = this.connections.get(endpoint).request(
       {
         publish: {
@@ -253,8 +260,15 @@ export class Publisher {
       this.requestTimeoutMs,
     );
     request.then(
-      (response) => this.onResponse(response, generation, endpoint),
+      (response) => {
+        for (const message of batch) message.attemptsInFlight--;
+        // An answer for an earlier producer session names producerSeqs that
+        // now belong to other messages: it must not settle them.
+        if (session !== this.sessionsRestarted) return;
+        this.onResponse(response, generation, endpoint);
+      },
       (error: Error) => {
+        for (const message of batch) message.attemptsInFlight--;
         this.lastProblem = error.message;
         // No answer: the broker may or may not have sequenced these.
         for (const message of batch) message.uncertain = true;
@@ -385,7 +399,8 @@ export class Publisher {
     this.producerIdValue = randomProducerId(this.random);
     this.nextProducerSeq = 1;
     for (const message of messages) {
-      if (message.uncertain) {
+      // An attempt still unanswered may yet be sequenced under the old producer id.
+      if (message.uncertain || message.attemptsInFlight > 0) {
         message.reject(
           new UncertainOutcomeError(
             `message ${message.producerSeq} may or may not have been sequenced: the cluster no longer knows its producer, so it was not sent again`,

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { PlantedDefect } from '../../src/core/index.js';
-import { replayCommand, runSeed, type SeedResult } from './run-seed.js';
+import { replayCommand, runSeed } from './run-seed.js';
+import { defaultWorkerCount, runSeedsInParallel, type SeedSummary } from './seed-pool.js';
 import { addStats, emptyStats, type SimStats } from './sim-stats.js';
 
 const USAGE = `usage: node dist/test/sim/cli.js [--seeds N] [--start S] [--seed S] [--ticks T] [--verbose]
@@ -8,7 +9,8 @@ const USAGE = `usage: node dist/test/sim/cli.js [--seeds N] [--start S] [--seed 
   --seed S     run the one seed S (replays a failure exactly)
   --ticks T    override the fault-phase length, in ticks
   --defect D   plant a deliberate bug (${Object.values(PlantedDefect).join(', ')})
-  --verbose    print the plan and every event of each seed`;
+  --workers W  run seeds on W worker threads (default: one per core)
+  --verbose    print the plan and every event of each seed (runs in this thread)`;
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -18,6 +20,7 @@ async function main(): Promise<number> {
       seed: { type: 'string' },
       ticks: { type: 'string' },
       defect: { type: 'string' },
+      workers: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -44,32 +47,44 @@ async function main(): Promise<number> {
     values.defect === undefined ? [] : [values.defect as PlantedDefect],
   );
 
+  const overrides = { plantedDefects, ...(faultTicks === undefined ? {} : { faultTicks }) };
+  const workers =
+    values.workers === undefined ? defaultWorkerCount() : parseCount(values.workers, '--workers');
+
   const totals = emptyStats();
-  const failures: SeedResult[] = [];
+  const failures: SeedSummary[] = [];
   const drainTicks: number[] = [];
-  const startedMs = performance.now();
-  for (const seed of seeds) {
-    const log = verbose ? (line: string) => console.log(`  ${line}`) : undefined;
-    if (verbose) console.log(`seed ${seed}`);
-    const result = await runSeed(seed, {
-      log,
-      plantedDefects,
-      ...(faultTicks === undefined ? {} : { faultTicks }),
-    });
-    if (verbose) console.log(`  plan ${JSON.stringify(result.plan)}`);
+  const record = (result: SeedSummary): void => {
     addStats(totals, result.stats);
     if (result.drainTicks !== null) drainTicks.push(result.drainTicks);
     if (result.violations.length > 0) {
       failures.push(result);
       printFailure(result);
     }
+  };
+  const startedMs = performance.now();
+  if (verbose || seeds.length === 1 || workers <= 1) {
+    for (const seed of seeds) {
+      const log = verbose ? (line: string) => console.log(`  ${line}`) : undefined;
+      if (verbose) console.log(`seed ${seed}`);
+      const result = await runSeed(seed, { log, ...overrides });
+      if (verbose) console.log(`  plan ${JSON.stringify(result.plan, planReplacer)}`);
+      record({ ...result, nodeCount: result.plan.nodeCount });
+    }
+  } else {
+    await runSeedsInParallel(seeds, overrides, workers, record);
   }
   const elapsedMs = performance.now() - startedMs;
   printSummary(seeds.length, failures, elapsedMs, totals, drainTicks);
   return failures.length === 0 ? 0 : 1;
 }
 
-function printFailure(result: SeedResult): void {
+/** Prints sets (the planted defects) as arrays. */
+function planReplacer(_key: string, value: unknown): unknown {
+  return value instanceof Set ? [...value] : value;
+}
+
+function printFailure(result: SeedSummary): void {
   console.log(`FAIL seed ${result.seed}`);
   for (const v of result.violations) console.log(`  ${v.property}: ${v.message}`);
   console.log(`  replay: ${replayCommand(result.seed)} --verbose`);
@@ -77,7 +92,7 @@ function printFailure(result: SeedResult): void {
 
 function printSummary(
   seedCount: number,
-  failures: readonly SeedResult[],
+  failures: readonly SeedSummary[],
   elapsedMs: number,
   totals: SimStats,
   drainTicks: number[],
