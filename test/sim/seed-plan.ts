@@ -2,7 +2,7 @@ import { type CoreConfig, DEFAULT_TIMING, type PlantedDefect } from '../../src/c
 import { LIMITS } from '../../src/limits.js';
 import type { HostTiming } from '../../src/node/broker-node.js';
 import type { Prng } from './prng.js';
-import type { NetworkFaults } from './sim-network.js';
+import { CALM_NETWORK, type NetworkFaults } from './sim-network.js';
 
 /** Each tick is cut into this many sub-steps; packet delays are counted in sub-steps. */
 export const SUB_STEPS_PER_TICK = 4;
@@ -98,7 +98,13 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
   const nodeCount = overrides.nodeCount ?? drawnNodeCount;
   const electionTimeoutTicks = prng.int(6, 20);
   const heartbeatIntervalTicks = prng.int(1, Math.min(4, Math.floor(electionTimeoutTicks / 3)));
-  const tightLimits = prng.chance(0.7);
+  // Election churn seeds: new sequencers are muted and crashed soon after
+  // their election, over and over, with old entries repaired one at a time.
+  // That builds the histories where a sequencer must not commit an entry of
+  // an earlier epoch by counting replicas (Raft §5.4.2), which random faults
+  // alone reach too rarely.
+  const electionChurn = prng.chance(0.2);
+  const tightLimits = electionChurn || prng.chance(0.7);
   const core: SeedPlan['core'] = {
     electionTimeoutTicks,
     heartbeatIntervalTicks,
@@ -109,15 +115,25 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     maxBatchEntries: tightLimits ? prng.int(1, 8) : LIMITS.maxBatchEntries,
     maxUncommittedEntries: tightLimits ? prng.int(2, 48) : LIMITS.maxUncommittedEntries,
     // One entry per retransmission splits an old entry from the epoch-start entry after it.
-    maxRetransmitEntries: tightLimits
-      ? prng.chance(0.3)
-        ? 1
-        : prng.int(1, 16)
-      : LIMITS.maxRetransmitEntries,
+    maxRetransmitEntries: electionChurn
+      ? 1
+      : tightLimits
+        ? prng.chance(0.3)
+          ? 1
+          : prng.int(1, 16)
+        : LIMITS.maxRetransmitEntries,
     maxNackRangeEntries: tightLimits ? prng.int(1, 16) : LIMITS.maxNackRangeEntries,
-    maxBufferedFutureEntries: tightLimits ? prng.int(0, 32) : LIMITS.maxBufferedFutureEntries,
+    // Without a buffer for entries past a gap, a follower acknowledges an old
+    // entry before it has the new sequencer's own: the window §5.4.2 guards.
+    maxBufferedFutureEntries: electionChurn
+      ? 0
+      : tightLimits
+        ? prng.int(0, 32)
+        : LIMITS.maxBufferedFutureEntries,
   };
-  const faults = drawFaults(prng, nodeCount, electionTimeoutTicks);
+  const faults = electionChurn
+    ? drawElectionChurn(prng, nodeCount, electionTimeoutTicks)
+    : drawFaults(prng, nodeCount, electionTimeoutTicks);
   const requestTimeoutTicks = prng.int(electionTimeoutTicks, 3 * electionTimeoutTicks);
   const publishers: PublisherPlan = {
     count: prng.int(1, 4),
@@ -188,6 +204,25 @@ export function livenessBoundTicks(plan: SeedPlan, lagEntries: number): number {
       : REPAIR_ROUND_TRIP_TICKS;
   const repairTicks = Math.ceil(lagEntries / entriesPerRound) * roundTicks;
   return inFlightTicks + electionTicks + publisherTicks + repairTicks + 100;
+}
+
+/** Only the churn of short-lived sequencers, on a calm network. */
+function drawElectionChurn(prng: Prng, nodeCount: number, electionTimeoutTicks: number): FaultPlan {
+  return {
+    network: { ...CALM_NETWORK, maxDelaySubSteps: prng.int(1, SUB_STEPS_PER_TICK) },
+    crashChancePerTick: 0,
+    maxNodesDown: Math.floor((nodeCount - 1) / 2),
+    restartAfterTicks: [1, prng.int(2, 3 * electionTimeoutTicks)],
+    midReadyCrashShare: 0,
+    pauseChancePerTick: 0,
+    pauseTicks: [1, 1],
+    partitionChancePerTick: 0,
+    partitionTicks: [1, 1],
+    oneWayPartitionShare: 0,
+    transferChancePerTick: 0,
+    clockSkewMaxMs: 0,
+    huntLeadersAfterTicks: [0, prng.int(1, electionTimeoutTicks)],
+  };
 }
 
 function drawFaults(prng: Prng, nodeCount: number, electionTimeoutTicks: number): FaultPlan {

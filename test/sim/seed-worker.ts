@@ -1,6 +1,6 @@
 import { parentPort } from 'node:worker_threads';
-import type { PlanOverrides } from './seed-plan.js';
 import { runSeed } from './run-seed.js';
+import type { PlanOverrides } from './seed-plan.js';
 import type { SeedSummary } from './seed-pool.js';
 
 /** Runs the seeds it is sent, one at a time, and answers each with its summary. */
@@ -16,6 +16,7 @@ parentPort?.on('message', (job: { seed: number; overrides: PlanOverrides }) => {
       };
       parentPort?.postMessage(summary);
     },
-    (error: Error) => parentPort?.postMessage({ seed: job.seed, error: error.stack ?? String(error) }),
+    (error: Error) =>
+      parentPort?.postMessage({ seed: job.seed, error: error.stack ?? String(error) }),
   );
 });
