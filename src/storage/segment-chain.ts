@@ -1,9 +1,8 @@
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import { type FileHandle, open, writeFile } from 'node:fs/promises';
 import { invariant } from '../core/assert.js';
 import type { Entry } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { isMissingFile, removeFile, syncDirectory } from './directory.js';
+import type { FileSystem, FsFile } from './file-system.js';
 import { loadClosedSegment } from './log-recovery.js';
 import {
   CHAIN_HASH_BYTES,
@@ -44,6 +43,7 @@ export class SegmentChain {
   private generation = 0;
 
   constructor(
+    private readonly fs: FileSystem,
     readonly dir: string,
     private readonly segments: Segment[],
     private readonly segmentBytes: number,
@@ -175,10 +175,10 @@ export class SegmentChain {
     if (target.writer === null) {
       // A closed segment becomes the active one again: its sidecar index is
       // about to go stale. Once it has a writer, the index cache leaves it alone.
-      target.writer = await open(target.logPath, 'r+');
+      target.writer = await this.fs.open(target.logPath, 'r+');
       this.forget(target);
       target.index = index;
-      await removeFile(target.indexPath);
+      await removeFile(target.indexPath, this.fs);
     }
     let hash = target.header.prevHash;
     let timestampMs = target.header.timestampBeforeFirstMs;
@@ -209,14 +209,14 @@ export class SegmentChain {
       segment.writer = null;
       await this.deleteFiles(segment);
     }
-    const fresh = await Segment.create(this.dir, {
+    const fresh = await Segment.create(this.fs, this.dir, {
       firstSeq,
       epochBeforeFirst,
       timestampBeforeFirstMs: 0,
       prevHash: new Uint8Array(CHAIN_HASH_BYTES),
     });
     this.segments.push(fresh);
-    await syncDirectory(this.dir);
+    await syncDirectory(this.dir, this.fs);
     this.dirty = false;
   }
 
@@ -237,7 +237,7 @@ export class SegmentChain {
   async read(fromSeq: number, toSeq: number, sink: ReadSink): Promise<number> {
     const generation = this.generation;
     let seq = fromSeq;
-    let handle: FileHandle | null = null;
+    let handle: FsFile | null = null;
     let handleFor: Segment | null = null;
     try {
       while (seq <= toSeq) {
@@ -254,7 +254,7 @@ export class SegmentChain {
           handle = null;
           handleFor = segment;
           try {
-            handle = await open(segment.logPath, 'r');
+            handle = await this.fs.open(segment.logPath, 'r');
           } catch (error) {
             if (isMissingFile(error)) break;
             throw error;
@@ -304,15 +304,8 @@ export class SegmentChain {
     const index = segment.index ?? this.loadIndexSync(segment);
     const start = index.startOf(seq);
     const length = index.endOf(seq) - start;
-    const buf = Buffer.alloc(length);
-    const fd = openSync(segment.logPath, 'r');
-    let got: number;
-    try {
-      got = readSync(fd, buf, 0, length, start);
-    } finally {
-      closeSync(fd);
-    }
-    const check = checkRecord(buf, 0, got);
+    const buf = this.fs.readRangeSync(segment.logPath, start, length);
+    const check = checkRecord(buf, 0, buf.length);
     if (!check.ok || check.meta.seq !== seq) {
       throw new CorruptLogError(segment.logPath, start, seq, check.ok ? 'wrong seq' : check.reason);
     }
@@ -340,7 +333,7 @@ export class SegmentChain {
   }
 
   private async loadClosedIndex(segment: Segment): Promise<SegmentIndex> {
-    await loadClosedSegment(segment, {
+    await loadClosedSegment(this.fs, segment, {
       lastSeq: segment.lastSeq,
       lastHash: segment.lastHash,
       lastEpoch: segment.lastEpoch,
@@ -351,7 +344,7 @@ export class SegmentChain {
   }
 
   private loadIndexSync(segment: Segment): SegmentIndex {
-    const contents = decodeIndexFile(readFileSync(segment.indexPath), SEGMENT_HEADER_BYTES);
+    const contents = decodeIndexFile(this.fs.readFileSync(segment.indexPath), SEGMENT_HEADER_BYTES);
     if (typeof contents === 'string' || contents.index.lastSeq !== segment.lastSeq) {
       throw new LogStoreUnavailableError(
         `index ${segment.indexPath} is not usable (${typeof contents === 'string' ? contents : 'stale'}); read the segment first to rebuild it`,
@@ -367,17 +360,17 @@ export class SegmentChain {
     await previous.writer!.datasync();
     this.dirty = false;
     // The index file is not fsynced: if a crash damages it, its CRC fails and open() rebuilds it.
-    await writeFile(previous.indexPath, encodeIndexFile(previous.indexFileContents()));
+    await this.fs.writeFile(previous.indexPath, encodeIndexFile(previous.indexFileContents()));
     await previous.writer!.close();
     previous.writer = null;
-    const next = await Segment.create(this.dir, {
+    const next = await Segment.create(this.fs, this.dir, {
       firstSeq: previous.lastSeq + 1,
       epochBeforeFirst: previous.lastEpoch,
       timestampBeforeFirstMs: previous.lastTimestampMs,
       prevHash: previous.lastHash,
     });
     this.segments.push(next);
-    await syncDirectory(this.dir);
+    await syncDirectory(this.dir, this.fs);
     this.touch(previous);
   }
 
@@ -385,9 +378,9 @@ export class SegmentChain {
     segment.retired = true;
     this.forget(segment);
     segment.index = null;
-    await removeFile(segment.logPath);
-    await removeFile(segment.indexPath);
-    await syncDirectory(this.dir);
+    await removeFile(segment.logPath, this.fs);
+    await removeFile(segment.indexPath, this.fs);
+    await syncDirectory(this.dir, this.fs);
   }
 
   private async readRecordMeta(
@@ -398,7 +391,7 @@ export class SegmentChain {
     const start = index.startOf(seq);
     const length = index.endOf(seq) - start;
     const buf = Buffer.alloc(length);
-    const handle = await open(segment.logPath, 'r');
+    const handle = await this.fs.open(segment.logPath, 'r');
     let got: number;
     try {
       got = await readFully(handle, buf, length, start);

@@ -1,7 +1,6 @@
-import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
 import { invariant } from '../core/assert.js';
 import { LIMITS } from '../limits.js';
+import type { FileSystem, FsFile } from './file-system.js';
 import {
   announcedFrameBytes,
   chainHashOf,
@@ -33,12 +32,13 @@ export interface TornTail {
  * caller truncates it; otherwise it throws.
  */
 export async function scanSegment(
+  fs: FileSystem,
   segment: Segment,
   allowTornTail: boolean,
 ): Promise<TornTail | null> {
-  const handle = await open(segment.logPath, 'r');
+  const handle = await fs.open(segment.logPath, 'r');
   try {
-    const fileBytes = (await handle.stat()).size;
+    const fileBytes = await handle.size();
     const window = new FileWindow(handle, fileBytes, LIMITS.logScanChunkBytes);
     let position = SEGMENT_HEADER_BYTES;
     while (position < fileBytes) {
@@ -136,7 +136,7 @@ class FileWindow {
   private filled = 0;
 
   constructor(
-    private readonly handle: FileHandle,
+    private readonly handle: FsFile,
     private readonly fileBytes: number,
     private readonly chunkBytes: number,
   ) {

@@ -1,7 +1,7 @@
-import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invariant } from '../core/assert.js';
 import { crc32c } from './crc32c.js';
+import type { FileSystem, FsFile } from './file-system.js';
 import { CHAIN_HASH_BYTES } from './record-codec.js';
 import { type EpochChange, type IndexFileContents, SegmentIndex } from './segment-index.js';
 import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from './uint64.js';
@@ -95,7 +95,7 @@ export class Segment {
   /** Null while unloaded; always loaded for the active segment. */
   index: SegmentIndex | null;
   /** Open only on the active segment, the one being appended to. */
-  writer: FileHandle | null = null;
+  writer: FsFile | null = null;
   /** Set once the segment's files are being deleted (retention or truncation). */
   retired = false;
 
@@ -114,9 +114,9 @@ export class Segment {
   }
 
   /** Creates the file with its header, durably, and returns it open for appends. */
-  static async create(dir: string, header: SegmentHeader): Promise<Segment> {
+  static async create(fs: FileSystem, dir: string, header: SegmentHeader): Promise<Segment> {
     const segment = new Segment(dir, header);
-    const handle = await open(segment.logPath, 'wx');
+    const handle = await fs.open(segment.logPath, 'wx');
     try {
       const bytes = encodeSegmentHeader(header);
       await writeFully(handle, bytes, 0);
@@ -198,13 +198,13 @@ export class Segment {
 
 /** Writes all of `bytes` at `position`: a regular file may accept a write in parts. */
 export async function writeFully(
-  handle: FileHandle,
+  handle: FsFile,
   bytes: Uint8Array,
   position: number,
 ): Promise<void> {
   let done = 0;
   while (done < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
+    const bytesWritten = await handle.write(bytes, done, bytes.length - done, position + done);
     invariant(bytesWritten > 0, 'write made no progress');
     done += bytesWritten;
   }
@@ -212,14 +212,14 @@ export async function writeFully(
 
 /** Reads up to `length` bytes at `position`; fewer only at the end of the file. */
 export async function readFully(
-  handle: FileHandle,
+  handle: FsFile,
   buf: Uint8Array,
   length: number,
   position: number,
 ): Promise<number> {
   let done = 0;
   while (done < length) {
-    const { bytesRead } = await handle.read(buf, done, length - done, position + done);
+    const bytesRead = await handle.read(buf, done, length - done, position + done);
     if (bytesRead === 0) break;
     done += bytesRead;
   }

@@ -1,10 +1,10 @@
-import { mkdir } from 'node:fs/promises';
 import { invariant } from '../core/assert.js';
 import { EpochIndex } from '../core/epoch-index.js';
 import type { Entry } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { EntryCache } from './entry-cache.js';
 import { validateEntries } from './entry-validator.js';
+import { type FileSystem, nodeFileSystem } from './file-system.js';
 import { type FsyncPolicy, IntervalFsyncTimer, isFsyncPolicy } from './fsync-policy.js';
 import { type RecoveryReport, recoverSegments } from './log-recovery.js';
 import { LogRangeError, type LogStore, type RecoveredLog } from './log-store.js';
@@ -34,6 +34,8 @@ export interface SegmentedLogStoreOptions {
   readonly recoveredBytes?: number;
   /** Closed segments whose offset index stays in memory. Default LIMITS.logIndexCacheSegments. */
   readonly indexCacheSegments?: number;
+  /** The file system the segments live on. Default nodeFileSystem (the local disk). */
+  readonly fs?: FileSystem;
 }
 
 type Deferred<T> = { resolve: (value: T) => void; reject: (error: unknown) => void };
@@ -59,6 +61,7 @@ type Operation =
  */
 export class SegmentedLogStore implements LogStore {
   private readonly dir: string;
+  private readonly fs: FileSystem;
   private readonly policy: FsyncPolicy;
   private readonly fsyncIntervalMs: number;
   private readonly segmentBytes: number;
@@ -88,6 +91,7 @@ export class SegmentedLogStore implements LogStore {
 
   constructor(options: SegmentedLogStoreOptions) {
     this.dir = options.dir;
+    this.fs = options.fs ?? nodeFileSystem;
     this.policy = options.fsync ?? 'always';
     this.fsyncIntervalMs = options.fsyncIntervalMs ?? LIMITS.logFsyncIntervalMs;
     this.segmentBytes = options.segmentBytes ?? LIMITS.logSegmentBytes;
@@ -137,9 +141,15 @@ export class SegmentedLogStore implements LogStore {
   }
 
   private async recover(): Promise<RecoveredLog> {
-    await mkdir(this.dir, { recursive: true });
-    const { segments, report } = await recoverSegments(this.dir);
-    const chain = new SegmentChain(this.dir, segments, this.segmentBytes, this.indexCacheSegments);
+    await this.fs.mkdirp(this.dir);
+    const { segments, report } = await recoverSegments(this.fs, this.dir);
+    const chain = new SegmentChain(
+      this.fs,
+      this.dir,
+      segments,
+      this.segmentBytes,
+      this.indexCacheSegments,
+    );
     this.chain = chain;
     this.report = report;
     this.first = chain.firstSeq;
