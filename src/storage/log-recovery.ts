@@ -15,6 +15,14 @@ import { decodeIndexFile, encodeIndexFile } from './segment-index.js';
 import { scanSegment } from './segment-scan.js';
 import { CorruptLogError } from './storage-errors.js';
 
+/** How `open()` treats damage. */
+export interface RecoveryOptions {
+  /** Note damaged records in the middle of the log and go on (see scanSegment); otherwise throw CorruptLogError. */
+  readonly tolerateDamage: boolean;
+  /** Scan every closed segment, even those whose sidecar index is valid, to find damage at open. */
+  readonly verifyClosedSegments: boolean;
+}
+
 /** What `open()` found and repaired, for the host to log. */
 export interface RecoveryReport {
   readonly segmentCount: number;
@@ -41,6 +49,7 @@ export interface RecoveryReport {
 export async function recoverSegments(
   fs: FileSystem,
   dir: string,
+  options: RecoveryOptions,
 ): Promise<{ segments: Segment[]; report: RecoveryReport }> {
   const names = await fs.readdir(dir);
   const seqs = names
@@ -94,13 +103,18 @@ export async function recoverSegments(
   let rebuiltIndexCount = 0;
   for (let i = 0; i < seqs.length - 1; i++) {
     const segment = new Segment(dir, headers[i]!);
-    if (await loadClosedSegment(fs, segment, endBefore(headers[i + 1]!))) rebuiltIndexCount++;
+    if (await loadClosedSegment(fs, segment, endBefore(headers[i + 1]!), options)) {
+      rebuiltIndexCount++;
+    }
     requireContinuity(segments[segments.length - 1], segment);
     segments.push(segment);
   }
 
   const last = new Segment(dir, headers[headers.length - 1]!);
-  const torn = await scanSegment(fs, last, true);
+  const torn = await scanSegment(fs, last, {
+    allowTornTail: true,
+    tolerateDamage: options.tolerateDamage,
+  });
   requireContinuity(segments[segments.length - 1], last);
   const writer = await fs.open(last.logPath, 'r+');
   try {
@@ -154,28 +168,48 @@ export function endBefore(next: SegmentHeader): SegmentEnd {
 
 /**
  * Fills a closed segment's summary and index from its sidecar index file
- * when that matches the segment file and `expected`; otherwise scans the
- * segment (any damage throws, since records follow it) and rewrites the
- * index file. Returns true when it had to scan.
+ * when that matches the segment file and `expected` (and `verifyClosedSegments`
+ * is off); otherwise scans the segment, using the sidecar's positions to step
+ * over damage when it has them. Damage throws unless `tolerateDamage`, when
+ * it is noted in `segment.damaged`; a segment with damage gets no sidecar
+ * (the next open scans it again), one without gets a fresh one. Returns true
+ * when it had to scan.
  */
 export async function loadClosedSegment(
   fs: FileSystem,
   segment: Segment,
   expected: SegmentEnd,
+  options: RecoveryOptions,
 ): Promise<boolean> {
   const fileBytes = await fs.size(segment.logPath);
   const contents = await readIndexFile(fs, segment.indexPath);
-  if (
+  const usable =
     contents !== null &&
     contents.firstSeq === segment.firstSeq &&
     contents.segmentBytes === fileBytes &&
-    matchesEnd(contents.index.lastSeq, contents, expected)
-  ) {
+    matchesEnd(contents.index.lastSeq, contents, expected);
+  if (usable && !options.verifyClosedSegments) {
     segment.adopt(contents);
     return false;
   }
   const fresh = new Segment(segment.dir, segment.header);
-  await scanSegment(fs, fresh, false);
+  await scanSegment(fs, fresh, {
+    allowTornTail: false,
+    tolerateDamage: options.tolerateDamage,
+    knownIndex: usable ? contents.index : null,
+    expectedLastSeq: expected.lastSeq,
+  });
+  const lastSpan = fresh.damaged[fresh.damaged.length - 1];
+  if (lastSpan !== undefined && lastSpan.toSeq === fresh.lastSeq) {
+    // The last record is damaged: how the segment ends is known from the next segment's header.
+    // Its epoch may have changed inside the damage: the boundary is taken at the damage's start.
+    if (expected.lastEpoch > fresh.lastEpoch) {
+      fresh.epochChanges.push({ epoch: expected.lastEpoch, startSeq: lastSpan.fromSeq });
+      fresh.lastEpoch = expected.lastEpoch;
+    }
+    fresh.lastHash = expected.lastHash;
+    fresh.lastTimestampMs = expected.lastTimestampMs;
+  }
   if (!matchesEnd(fresh.lastSeq, fresh, expected)) {
     throw new CorruptLogError(
       segment.logPath,
@@ -184,10 +218,11 @@ export async function loadClosedSegment(
       `segment does not continue into the next: it ends at seq ${fresh.lastSeq}, but seq ${expected.lastSeq} with its hash, epoch and time was expected`,
     );
   }
-  segment.adopt(fresh.indexFileContents());
+  segment.adopt(fresh.indexFileContents(), fresh.damaged);
+  if (fresh.damaged.length > 0) return !usable;
   // The index is not fsynced: a damaged one fails its CRC and is rebuilt again.
-  await fs.writeFile(segment.indexPath, encodeIndexFile(segment.indexFileContents()));
-  return true;
+  if (!usable) await fs.writeFile(segment.indexPath, encodeIndexFile(segment.indexFileContents()));
+  return !usable;
 }
 
 function matchesEnd(

@@ -26,6 +26,20 @@ const SEQ_DIGITS = 16;
 const LOG_SUFFIX = '.log';
 const INDEX_SUFFIX = '.idx';
 
+/**
+ * Records of a segment that fail their checks while records after them are
+ * intact: seqs [fromSeq, toSeq] occupy the bytes [start, end) of the file.
+ * Usually one record; several when its framing was lost and the next intact
+ * record was only found by its magic.
+ */
+export interface DamagedSpan {
+  readonly fromSeq: number;
+  readonly toSeq: number;
+  readonly start: number;
+  readonly end: number;
+  readonly reason: string;
+}
+
 export interface SegmentHeader {
   readonly firstSeq: number;
   readonly epochBeforeFirst: number;
@@ -98,6 +112,8 @@ export class Segment {
   writer: FsFile | null = null;
   /** Set once the segment's files are being deleted (retention or truncation). */
   retired = false;
+  /** Damaged records, ascending; a segment with any keeps its index in memory and writes no sidecar. */
+  damaged: DamagedSpan[] = [];
 
   constructor(
     readonly dir: string,
@@ -156,10 +172,33 @@ export class Segment {
     this.lastEpoch = epoch;
   }
 
+  /**
+   * Records damaged seqs [fromSeq, toSeq] spanning `spanBytes` right after
+   * the last record. Their epochs are unknown and taken as the epoch before
+   * them; the chain hash is unknown until the next intact record.
+   */
+  recordDamaged(fromSeq: number, toSeq: number, spanBytes: number, reason: string): void {
+    invariant(this.index !== null, 'damage in a segment whose index is not loaded');
+    invariant(fromSeq === this.lastSeq + 1 && toSeq >= fromSeq, 'damaged span out of order');
+    const start = this.index.endBytes;
+    this.index.push(spanBytes);
+    for (let seq = fromSeq + 1; seq <= toSeq; seq++) this.index.push(0);
+    this.damaged.push({ fromSeq, toSeq, start, end: start + spanBytes, reason });
+    this.lastSeq = toSeq;
+    this.endBytes = this.index.endBytes;
+  }
+
+  /** The damaged span holding `seq`, if any. */
+  damageAt(seq: number): DamagedSpan | undefined {
+    for (const span of this.damaged) if (seq >= span.fromSeq && seq <= span.toSeq) return span;
+    return undefined;
+  }
+
   /** Forgets the records above `seq`; the caller read `hash` and `timestampMs` of record `seq`. */
   truncatedAfter(seq: number, hash: Uint8Array, timestampMs: number): void {
     invariant(this.index !== null, 'truncation of a segment whose index is not loaded');
     this.index.truncateAfter(seq);
+    this.damaged = this.damaged.filter((span) => span.toSeq <= seq);
     this.epochChanges = this.epochChanges.filter((change) => change.startSeq <= seq);
     this.lastSeq = seq;
     this.endBytes = this.index.endBytes;
@@ -171,7 +210,7 @@ export class Segment {
   }
 
   /** Takes the summary and index of a validated index file. */
-  adopt(contents: IndexFileContents): void {
+  adopt(contents: IndexFileContents, damaged: DamagedSpan[] = []): void {
     invariant(contents.firstSeq === this.firstSeq, 'index file of another segment');
     this.index = contents.index;
     this.lastSeq = contents.index.lastSeq;
@@ -180,6 +219,7 @@ export class Segment {
     this.lastTimestampMs = contents.lastTimestampMs;
     this.lastEpoch = contents.lastEpoch;
     this.epochChanges = [...contents.epochChanges];
+    this.damaged = damaged;
   }
 
   indexFileContents(): IndexFileContents {
