@@ -220,7 +220,8 @@ class FileWindow {
     private readonly fileBytes: number,
     private readonly chunkBytes: number,
   ) {
-    this.buf = Buffer.alloc(Math.max(chunkBytes, RECORD_MAX_BYTES));
+    // No larger than the file: small segments (tests, the simulator) need no 4 MiB window.
+    this.buf = Buffer.allocUnsafe(Math.min(Math.max(chunkBytes, RECORD_MAX_BYTES), fileBytes));
   }
 
   /** A buffer holding the file's bytes [position, position + length) at `at`. */
@@ -228,7 +229,7 @@ class FileWindow {
     invariant(position + length <= this.fileBytes, 'view past the end of the file');
     if (position < this.base || position + length > this.base + this.filled) {
       const want = Math.min(Math.max(length, this.chunkBytes), this.fileBytes - position);
-      if (this.buf.length < want) this.buf = Buffer.alloc(want);
+      if (this.buf.length < want) this.buf = Buffer.allocUnsafe(want);
       const got = await readFully(this.handle, this.buf, want, position);
       invariant(got === want, 'file shrank during the scan');
       this.base = position;

@@ -175,17 +175,22 @@ export class SimFileSystem implements FileSystem {
 
   /**
    * The machine loses power: everything not synced is kept, lost or torn
-   * (seeded), operations in flight never complete, open handles die.
+   * (seeded, or as `choices` say, for tests that need one exact outcome),
+   * operations in flight never complete, open handles die.
    */
-  crash(): void {
+  crash(choices: CrashChoices = {}): void {
     this.generation++;
     this.counters.crashes++;
-    const survivors = new Set<SimInode>();
-    for (const dir of this.dirs.values()) {
-      this.counters.lostDirectoryChanges += dir.crash(this.prng);
-      for (const inode of dir.visible.values()) survivors.add(inode);
+    const survivors = new Map<SimInode, string>();
+    for (const [dirPath, dir] of this.dirs) {
+      this.counters.lostDirectoryChanges += dir.crash((pending) =>
+        choices.directoryChangesKept === undefined
+          ? this.prng.int(0, pending)
+          : choices.directoryChangesKept(dirPath, pending),
+      );
+      for (const [name, inode] of dir.visible) survivors.set(inode, posix.join(dirPath, name));
     }
-    for (const inode of survivors) this.crashFile(inode);
+    for (const [inode, path] of survivors) this.crashFile(inode, path, choices);
   }
 
   /** Makes the next `count` fsyncs (of files or directories) fail with EIO. */
@@ -277,26 +282,40 @@ export class SimFileSystem implements FileSystem {
     this.counters.bitFlips++;
   }
 
-  private crashFile(inode: SimInode): void {
+  private crashFile(inode: SimInode, path: string, choices: CrashChoices): void {
     const survived = inode.durable.clone();
     for (const op of inode.pending) {
-      const roll = this.prng.next();
-      if (roll < this.crashKeepChance) {
+      const outcome = this.crashOutcome(op, path, choices);
+      if (outcome === 'keep') {
         applyTo(survived, op);
         this.counters.keptUnsyncedWrites++;
-      } else if (op.kind === 'write' && roll < this.crashKeepChance + this.crashTearChance) {
-        const kept = this.prng.int(0, Math.max(0, op.bytes.length - 1));
-        survived.write(op.position, op.bytes.subarray(0, kept));
-        // The size may have reached the disk before the data: zeros where the rest was.
-        if (this.prng.chance(0.5)) survived.extendTo(op.position + op.bytes.length);
-        this.counters.tornWrites++;
-      } else {
+      } else if (outcome === 'lose' || op.kind !== 'write') {
         this.counters.lostUnsyncedWrites++;
+      } else {
+        survived.write(op.position, op.bytes.subarray(0, outcome.keptBytes));
+        // The size may have reached the disk before the data: zeros where the rest was.
+        if (outcome.sizeExtended) survived.extendTo(op.position + op.bytes.length);
+        this.counters.tornWrites++;
       }
     }
     inode.durable = survived;
     inode.current = survived.clone();
     inode.pending = [];
+  }
+
+  private crashOutcome(op: DataOp, path: string, choices: CrashChoices): CrashOutcome {
+    if (op.kind === 'write' && choices.write !== undefined) {
+      return choices.write(path, op.position, op.bytes.length);
+    }
+    const roll = this.prng.next();
+    if (roll < this.crashKeepChance) return 'keep';
+    if (op.kind === 'write' && roll < this.crashKeepChance + this.crashTearChance) {
+      return {
+        keptBytes: this.prng.int(0, Math.max(0, op.bytes.length - 1)),
+        sizeExtended: this.prng.chance(0.5),
+      };
+    }
+    return 'lose';
   }
 
   private parentOf(path: string): SimDirectory {
@@ -334,6 +353,17 @@ export interface SimFileSystemCounters {
   fsyncErrors: number;
   bitFlips: number;
   crashes: number;
+}
+
+/** What a crash does to one unsynced write: kept whole, lost whole, or torn after `keptBytes`. */
+export type CrashOutcome = 'keep' | 'lose' | { keptBytes: number; sizeExtended: boolean };
+
+/** Exact crash outcomes, for tests; anything left out is drawn from the Prng. */
+export interface CrashChoices {
+  /** The outcome of each unsynced write, by file, position and length. */
+  write?(path: string, position: number, length: number): CrashOutcome;
+  /** How many of a directory's `pending` unsynced entry changes survive (a prefix, in order). */
+  directoryChangesKept?(dir: string, pending: number): number;
 }
 
 export interface BitFlip {
@@ -464,9 +494,9 @@ class SimDirectory {
     this.pending = [];
   }
 
-  /** Keeps a random prefix of the unsynced changes; returns how many were undone. */
-  crash(prng: Prng): number {
-    const kept = prng.int(0, this.pending.length);
+  /** Keeps a prefix of the unsynced changes, as long as `keep` says; returns how many were undone. */
+  crash(keep: (pending: number) => number): number {
+    const kept = this.pending.length === 0 ? 0 : keep(this.pending.length);
     for (const change of this.pending.slice(0, kept)) applyChange(this.durable, change);
     const lost = this.pending.length - kept;
     this.pending = [];
