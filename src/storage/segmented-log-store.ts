@@ -255,6 +255,12 @@ export class SegmentedLogStore implements LogStore {
     try {
       this.requireUsable();
       if (!Array.isArray(entries)) throw new InvalidLogRequestError('entries must be an array');
+      for (const entry of entries) {
+        if (entry === null || typeof entry !== 'object') {
+          throw new InvalidLogRequestError('every entry to repair must be an object');
+        }
+        requireSeqArgument(entry.seq, 'entry seq');
+      }
       const sorted = [...entries].sort((a, b) => a.seq - b.seq);
       const candidates = new Map<number, SizedEntry>();
       // Each run of consecutive seqs is validated as entries continuing the one before it.
@@ -263,7 +269,6 @@ export class SegmentedLogStore implements LogStore {
         if (i < sorted.length && sorted[i]!.seq === sorted[i - 1]!.seq + 1) continue;
         const run = sorted.slice(runStart, i);
         const first = run[0]!;
-        requireSeqArgument(first?.seq, 'entry seq');
         for (const sized of validateEntries(run, first.seq - 1, 0)) {
           candidates.set(sized.entry.seq, sized);
         }
