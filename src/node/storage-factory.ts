@@ -38,6 +38,8 @@ export async function createNodeStorage(
     fsync: config.fsync,
     retentionBytes: config.retentionBytes > 0 ? config.retentionBytes : null,
     retentionAgeMs: config.retentionMs > 0 ? config.retentionMs : null,
+    // The host does not repair damaged records from its peers yet: refuse to start on them.
+    damagedRecords: 'refuse',
   });
   return {
     store,

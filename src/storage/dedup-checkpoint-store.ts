@@ -2,6 +2,7 @@ import type { ProducerSnapshot } from '../core/producer-table.js';
 import type { DedupCheckpoint } from '../core/types.js';
 import { AtomicFile } from './atomic-file.js';
 import { crc32c } from './crc32c.js';
+import type { FileSystem } from './file-system.js';
 
 const FORMAT_VERSION = 1;
 
@@ -14,8 +15,8 @@ const FORMAT_VERSION = 1;
 export class DedupCheckpointStore {
   private readonly file: AtomicFile;
 
-  constructor(dir: string, fileName = 'dedup.json') {
-    this.file = new AtomicFile(dir, fileName);
+  constructor(dir: string, fileName = 'dedup.json', fs?: FileSystem) {
+    this.file = new AtomicFile(dir, fileName, fs);
   }
 
   get path(): string {

@@ -1,21 +1,20 @@
-import { open, rm } from 'node:fs/promises';
+import { type FileSystem, nodeFileSystem } from './file-system.js';
 
 /**
  * Makes the directory's entries durable: a created, renamed or deleted file
  * is only sure to stay so once its directory has been fsynced.
  */
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+export function syncDirectory(dir: string, fs: FileSystem = nodeFileSystem): Promise<void> {
+  return fs.syncDirectory(dir);
 }
 
 /** Deletes a file; a file already gone is fine (a crash may have removed it before). */
-export async function removeFile(path: string): Promise<void> {
-  await rm(path, { force: true });
+export async function removeFile(path: string, fs: FileSystem = nodeFileSystem): Promise<void> {
+  try {
+    await fs.unlink(path);
+  } catch (error) {
+    if (!isMissingFile(error)) throw error;
+  }
 }
 
 export function isMissingFile(error: unknown): boolean {

@@ -1,6 +1,7 @@
 import type { HardState } from '../core/types.js';
 import { AtomicFile } from './atomic-file.js';
 import { crc32c } from './crc32c.js';
+import type { FileSystem } from './file-system.js';
 import type { MetaStore } from './log-store.js';
 import {
   CorruptMetaError,
@@ -13,6 +14,8 @@ export interface FileMetaStoreOptions {
   readonly dir: string;
   /** Default 'meta.json'. */
   readonly fileName?: string;
+  /** The file system to keep it on. Default nodeFileSystem. */
+  readonly fs?: FileSystem;
 }
 
 const FORMAT_VERSION = 1;
@@ -31,7 +34,7 @@ export class FileMetaStore implements MetaStore {
   private closed = false;
 
   constructor(options: FileMetaStoreOptions) {
-    this.file = new AtomicFile(options.dir, options.fileName ?? 'meta.json');
+    this.file = new AtomicFile(options.dir, options.fileName ?? 'meta.json', options.fs);
   }
 
   async load(): Promise<HardState> {

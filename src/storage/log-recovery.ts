@@ -1,6 +1,6 @@
-import { open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isMissingFile, removeFile, syncDirectory } from './directory.js';
+import type { FileSystem } from './file-system.js';
 import { ZERO_CHAIN_HASH } from './record-codec.js';
 import {
   decodeSegmentHeader,
@@ -14,6 +14,14 @@ import {
 import { decodeIndexFile, encodeIndexFile } from './segment-index.js';
 import { scanSegment } from './segment-scan.js';
 import { CorruptLogError } from './storage-errors.js';
+
+/** How `open()` treats damage. */
+export interface RecoveryOptions {
+  /** Note damaged records in the middle of the log and go on (see scanSegment); otherwise throw CorruptLogError. */
+  readonly tolerateDamage: boolean;
+  /** Scan every closed segment, even those whose sidecar index is valid, to find damage at open. */
+  readonly verifyClosedSegments: boolean;
+}
 
 /** What `open()` found and repaired, for the host to log. */
 export interface RecoveryReport {
@@ -39,9 +47,11 @@ export interface RecoveryReport {
  * comes back open for appends.
  */
 export async function recoverSegments(
+  fs: FileSystem,
   dir: string,
+  options: RecoveryOptions,
 ): Promise<{ segments: Segment[]; report: RecoveryReport }> {
-  const names = await readdir(dir);
+  const names = await fs.readdir(dir);
   const seqs = names
     .map(parseSegmentFileName)
     .filter((seq): seq is number => seq !== null)
@@ -50,23 +60,23 @@ export async function recoverSegments(
   // An index whose segment is gone is what a crash left of a deletion.
   for (const name of names) {
     const match = /^(\d{16})\.idx$/.exec(name);
-    if (match && !names.includes(`${match[1]}.log`)) await removeFile(join(dir, name));
+    if (match && !names.includes(`${match[1]}.log`)) await removeFile(join(dir, name), fs);
   }
 
   const lastSeqName = seqs[seqs.length - 1];
   if (lastSeqName !== undefined) {
     const path = join(dir, segmentFileName(lastSeqName));
-    const header = await readHeader(path);
+    const header = await readHeader(fs, path);
     if (typeof header === 'string') {
       // A crash while starting a segment can leave its header cut short; it
       // holds no records then, and the segment is simply started again.
-      const bytes = (await stat(path)).size;
+      const bytes = await fs.size(path);
       const restartable = seqs.length > 1 || lastSeqName === 1;
       if (bytes > SEGMENT_HEADER_BYTES || !restartable) {
         throw new CorruptLogError(path, 0, lastSeqName, header);
       }
-      await removeFile(path);
-      await syncDirectory(dir);
+      await removeFile(path, fs);
+      await syncDirectory(dir, fs);
       removedSegmentFile = path;
       seqs.pop();
     }
@@ -79,8 +89,8 @@ export async function recoverSegments(
       timestampBeforeFirstMs: 0,
       prevHash: ZERO_CHAIN_HASH,
     };
-    const segment = await Segment.create(dir, header);
-    await syncDirectory(dir);
+    const segment = await Segment.create(fs, dir, header);
+    await syncDirectory(dir, fs);
     return {
       segments: [segment],
       report: { segmentCount: 1, rebuiltIndexCount: 0, tornTail: null, removedSegmentFile },
@@ -88,27 +98,32 @@ export async function recoverSegments(
   }
 
   const headers: SegmentHeader[] = [];
-  for (const seq of seqs) headers.push(await readSegmentHeader(dir, seq));
+  for (const seq of seqs) headers.push(await readSegmentHeader(fs, dir, seq));
   const segments: Segment[] = [];
   let rebuiltIndexCount = 0;
   for (let i = 0; i < seqs.length - 1; i++) {
     const segment = new Segment(dir, headers[i]!);
-    if (await loadClosedSegment(segment, endBefore(headers[i + 1]!))) rebuiltIndexCount++;
+    if (await loadClosedSegment(fs, segment, endBefore(headers[i + 1]!), options)) {
+      rebuiltIndexCount++;
+    }
     requireContinuity(segments[segments.length - 1], segment);
     segments.push(segment);
   }
 
   const last = new Segment(dir, headers[headers.length - 1]!);
-  const torn = await scanSegment(last, true);
+  const torn = await scanSegment(fs, last, {
+    allowTornTail: true,
+    tolerateDamage: options.tolerateDamage,
+  });
   requireContinuity(segments[segments.length - 1], last);
-  const writer = await open(last.logPath, 'r+');
+  const writer = await fs.open(last.logPath, 'r+');
   try {
     if (torn !== null) {
       await writer.truncate(torn.offset);
       await writer.sync();
     }
     // An index left next to the last segment describes an older state of it.
-    await removeFile(last.indexPath);
+    await removeFile(last.indexPath, fs);
   } catch (error) {
     await writer.close();
     throw error;
@@ -153,24 +168,48 @@ export function endBefore(next: SegmentHeader): SegmentEnd {
 
 /**
  * Fills a closed segment's summary and index from its sidecar index file
- * when that matches the segment file and `expected`; otherwise scans the
- * segment (any damage throws, since records follow it) and rewrites the
- * index file. Returns true when it had to scan.
+ * when that matches the segment file and `expected` (and `verifyClosedSegments`
+ * is off); otherwise scans the segment, using the sidecar's positions to step
+ * over damage when it has them. Damage throws unless `tolerateDamage`, when
+ * it is noted in `segment.damaged`; a segment with damage gets no sidecar
+ * (the next open scans it again), one without gets a fresh one. Returns true
+ * when it had to scan.
  */
-export async function loadClosedSegment(segment: Segment, expected: SegmentEnd): Promise<boolean> {
-  const fileBytes = (await stat(segment.logPath)).size;
-  const contents = await readIndexFile(segment.indexPath);
-  if (
+export async function loadClosedSegment(
+  fs: FileSystem,
+  segment: Segment,
+  expected: SegmentEnd,
+  options: RecoveryOptions,
+): Promise<boolean> {
+  const fileBytes = await fs.size(segment.logPath);
+  const contents = await readIndexFile(fs, segment.indexPath);
+  const usable =
     contents !== null &&
     contents.firstSeq === segment.firstSeq &&
     contents.segmentBytes === fileBytes &&
-    matchesEnd(contents.index.lastSeq, contents, expected)
-  ) {
+    matchesEnd(contents.index.lastSeq, contents, expected);
+  if (usable && !options.verifyClosedSegments) {
     segment.adopt(contents);
     return false;
   }
   const fresh = new Segment(segment.dir, segment.header);
-  await scanSegment(fresh, false);
+  await scanSegment(fs, fresh, {
+    allowTornTail: false,
+    tolerateDamage: options.tolerateDamage,
+    knownIndex: usable ? contents.index : null,
+    expectedLastSeq: expected.lastSeq,
+  });
+  const lastSpan = fresh.damaged[fresh.damaged.length - 1];
+  if (lastSpan !== undefined && lastSpan.toSeq === fresh.lastSeq) {
+    // The last record is damaged: how the segment ends is known from the next segment's header.
+    // Its epoch may have changed inside the damage: the boundary is taken at the damage's start.
+    if (expected.lastEpoch > fresh.lastEpoch) {
+      fresh.epochChanges.push({ epoch: expected.lastEpoch, startSeq: lastSpan.fromSeq });
+      fresh.lastEpoch = expected.lastEpoch;
+    }
+    fresh.lastHash = expected.lastHash;
+    fresh.lastTimestampMs = expected.lastTimestampMs;
+  }
   if (!matchesEnd(fresh.lastSeq, fresh, expected)) {
     throw new CorruptLogError(
       segment.logPath,
@@ -179,10 +218,11 @@ export async function loadClosedSegment(segment: Segment, expected: SegmentEnd):
       `segment does not continue into the next: it ends at seq ${fresh.lastSeq}, but seq ${expected.lastSeq} with its hash, epoch and time was expected`,
     );
   }
-  segment.adopt(fresh.indexFileContents());
+  segment.adopt(fresh.indexFileContents(), fresh.damaged);
+  if (fresh.damaged.length > 0) return !usable;
   // The index is not fsynced: a damaged one fails its CRC and is rebuilt again.
-  await writeFile(segment.indexPath, encodeIndexFile(segment.indexFileContents()));
-  return true;
+  if (!usable) await fs.writeFile(segment.indexPath, encodeIndexFile(segment.indexFileContents()));
+  return !usable;
 }
 
 function matchesEnd(
@@ -198,9 +238,9 @@ function matchesEnd(
   );
 }
 
-async function readIndexFile(path: string) {
+async function readIndexFile(fs: FileSystem, path: string) {
   try {
-    const decoded = decodeIndexFile(await readFile(path), SEGMENT_HEADER_BYTES);
+    const decoded = decodeIndexFile(await fs.readFile(path), SEGMENT_HEADER_BYTES);
     return typeof decoded === 'string' ? null : decoded;
   } catch (error) {
     if (isMissingFile(error)) return null;
@@ -208,9 +248,13 @@ async function readIndexFile(path: string) {
   }
 }
 
-async function readSegmentHeader(dir: string, firstSeq: number): Promise<SegmentHeader> {
+async function readSegmentHeader(
+  fs: FileSystem,
+  dir: string,
+  firstSeq: number,
+): Promise<SegmentHeader> {
   const path = join(dir, segmentFileName(firstSeq));
-  const header = await readHeader(path);
+  const header = await readHeader(fs, path);
   if (typeof header === 'string') throw new CorruptLogError(path, 0, firstSeq, header);
   if (header.firstSeq !== firstSeq) {
     throw new CorruptLogError(
@@ -223,8 +267,8 @@ async function readSegmentHeader(dir: string, firstSeq: number): Promise<Segment
   return header;
 }
 
-async function readHeader(path: string): Promise<SegmentHeader | string> {
-  const handle = await open(path, 'r');
+async function readHeader(fs: FileSystem, path: string): Promise<SegmentHeader | string> {
+  const handle = await fs.open(path, 'r');
   try {
     const buf = Buffer.alloc(SEGMENT_HEADER_BYTES);
     const got = await readFully(handle, buf, SEGMENT_HEADER_BYTES, 0);

@@ -1,7 +1,18 @@
 import type { Entry, HardState, RecoveredState } from '../core/types.js';
 
-/** What a log store found on open, minus the hard state (kept by the MetaStore). */
-export type RecoveredLog = Omit<RecoveredState, 'hardState'>;
+/** Seqs whose records are damaged on disk and must be repaired from a peer (inclusive). */
+export interface DamagedRange {
+  readonly fromSeq: number;
+  readonly toSeq: number;
+}
+
+/**
+ * What a log store found on open, minus the hard state (kept by the
+ * MetaStore), and the damaged records it found (none when absent).
+ */
+export type RecoveredLog = Omit<RecoveredState, 'hardState'> & {
+  readonly damaged?: readonly DamagedRange[];
+};
 
 /**
  * A node's log of entries. The host calls `write` once per Ready, in order,
@@ -29,6 +40,18 @@ export interface LogStore {
    * what this node lacks). Durable when it resolves.
    */
   reset(firstSeq: number, epochBeforeFirst: number): Promise<void>;
+  /**
+   * Seqs whose records are damaged on disk, ascending: found by open() or
+   * by a later read. Reading one throws DamagedRecordError.
+   */
+  damagedRanges(): readonly DamagedRange[];
+  /**
+   * Writes good copies of damaged records, fetched from a peer, back in
+   * place, once each fits the log's hash chain; durable when it resolves.
+   * Entries for seqs that are not damaged are ignored. Rejects with
+   * RepairRejectedError, writing nothing, when any entry does not fit.
+   */
+  repair(entries: readonly Entry[]): Promise<{ repaired: number }>;
   /** First seq still held (lastSeq() + 1 when empty). */
   firstSeq(): number;
   lastSeq(): number;

@@ -1,6 +1,12 @@
 import { invariant } from '../core/assert.js';
 import type { Entry, HardState } from '../core/types.js';
-import { LogRangeError, type LogStore, type MetaStore, type RecoveredLog } from './log-store.js';
+import {
+  type DamagedRange,
+  LogRangeError,
+  type LogStore,
+  type MetaStore,
+  type RecoveredLog,
+} from './log-store.js';
 
 /**
  * A log held in memory, for `fsync=none` development clusters and tests. It
@@ -56,6 +62,16 @@ export class MemoryLogStore implements LogStore {
   async reset(firstSeq: number): Promise<void> {
     this.entries = [];
     this.first = firstSeq;
+  }
+
+  /** Memory is never damaged. */
+  damagedRanges(): readonly DamagedRange[] {
+    return [];
+  }
+
+  /** Nothing is ever damaged, so every entry is ignored. */
+  async repair(): Promise<{ repaired: number }> {
+    return { repaired: 0 };
   }
 
   firstSeq(): number {

@@ -1,20 +1,31 @@
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import { type FileHandle, open, writeFile } from 'node:fs/promises';
 import { invariant } from '../core/assert.js';
 import type { Entry } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { isMissingFile, removeFile, syncDirectory } from './directory.js';
+import type { FileSystem, FsFile } from './file-system.js';
 import { loadClosedSegment } from './log-recovery.js';
 import {
   CHAIN_HASH_BYTES,
+  chainHashOf,
   checkRecord,
   decodeRecord,
   encodeRecord,
   type SizedEntry,
 } from './record-codec.js';
-import { readFully, SEGMENT_HEADER_BYTES, Segment, writeFully } from './segment.js';
+import {
+  type DamagedSpan,
+  readFully,
+  SEGMENT_HEADER_BYTES,
+  Segment,
+  writeFully,
+} from './segment.js';
 import { decodeIndexFile, encodeIndexFile, type SegmentIndex } from './segment-index.js';
-import { CorruptLogError, LogStoreUnavailableError } from './storage-errors.js';
+import {
+  CorruptLogError,
+  DamagedRecordError,
+  LogStoreUnavailableError,
+  RepairRejectedError,
+} from './storage-errors.js';
 
 /** Takes the entries a disk read yields, in order, and says when it has enough. */
 export interface ReadSink {
@@ -22,6 +33,32 @@ export interface ReadSink {
   take(entry: Entry): boolean;
   /** Payload bytes the reader may still take, to size the next disk read. */
   remainingBytes(): number;
+}
+
+/**
+ * Recomputes a segment's epoch changes around repaired seqs [fromSeq, toSeq]:
+ * while they were damaged their epochs were unknown and a change found
+ * after them was placed at the next intact record.
+ */
+function fixEpochChanges(
+  segment: Segment,
+  fromSeq: number,
+  toSeq: number,
+  entries: readonly Entry[],
+  nextEpoch: number | null,
+): void {
+  const kept = segment.epochChanges.filter((c) => c.startSeq < fromSeq || c.startSeq > toSeq + 1);
+  let epoch = segment.header.epochBeforeFirst;
+  for (const change of kept) if (change.startSeq < fromSeq) epoch = change.epoch;
+  const added: { epoch: number; startSeq: number }[] = [];
+  for (const entry of entries) {
+    if (entry.epoch !== epoch) added.push({ epoch: entry.epoch, startSeq: entry.seq });
+    epoch = entry.epoch;
+  }
+  if (nextEpoch !== null && nextEpoch !== epoch)
+    added.push({ epoch: nextEpoch, startSeq: toSeq + 1 });
+  segment.epochChanges = [...kept, ...added].sort((a, b) => a.startSeq - b.startSeq);
+  if (toSeq === segment.lastSeq) segment.lastEpoch = epoch;
 }
 
 /** Extra bytes read past the payload budget so that one disk read usually covers the record headers too. */
@@ -44,10 +81,13 @@ export class SegmentChain {
   private generation = 0;
 
   constructor(
+    private readonly fs: FileSystem,
     readonly dir: string,
     private readonly segments: Segment[],
     private readonly segmentBytes: number,
     private readonly indexCacheSegments: number,
+    /** Damage found by a read is noted for repair (DamagedRecordError) rather than thrown as CorruptLogError. */
+    private readonly tolerateDamage: boolean,
   ) {
     invariant(segments.length > 0, 'a log has at least one segment');
     invariant(this.active.writer !== null, 'the last segment must be open for appends');
@@ -175,10 +215,10 @@ export class SegmentChain {
     if (target.writer === null) {
       // A closed segment becomes the active one again: its sidecar index is
       // about to go stale. Once it has a writer, the index cache leaves it alone.
-      target.writer = await open(target.logPath, 'r+');
+      target.writer = await this.fs.open(target.logPath, 'r+');
       this.forget(target);
       target.index = index;
-      await removeFile(target.indexPath);
+      await removeFile(target.indexPath, this.fs);
     }
     let hash = target.header.prevHash;
     let timestampMs = target.header.timestampBeforeFirstMs;
@@ -209,14 +249,14 @@ export class SegmentChain {
       segment.writer = null;
       await this.deleteFiles(segment);
     }
-    const fresh = await Segment.create(this.dir, {
+    const fresh = await Segment.create(this.fs, this.dir, {
       firstSeq,
       epochBeforeFirst,
       timestampBeforeFirstMs: 0,
       prevHash: new Uint8Array(CHAIN_HASH_BYTES),
     });
     this.segments.push(fresh);
-    await syncDirectory(this.dir);
+    await syncDirectory(this.dir, this.fs);
     this.dirty = false;
   }
 
@@ -237,8 +277,9 @@ export class SegmentChain {
   async read(fromSeq: number, toSeq: number, sink: ReadSink): Promise<number> {
     const generation = this.generation;
     let seq = fromSeq;
-    let handle: FileHandle | null = null;
+    let handle: FsFile | null = null;
     let handleFor: Segment | null = null;
+    let took = false;
     try {
       while (seq <= toSeq) {
         const segment = this.segmentFor(seq);
@@ -254,13 +295,24 @@ export class SegmentChain {
           handle = null;
           handleFor = segment;
           try {
-            handle = await open(segment.logPath, 'r');
+            handle = await this.fs.open(segment.logPath, 'r');
           } catch (error) {
             if (isMissingFile(error)) break;
             throw error;
           }
         }
-        const last = Math.min(toSeq, index.lastSeq);
+        const damage = segment.damageAt(seq);
+        if (damage !== undefined) {
+          if (took) return seq;
+          throw new DamagedRecordError(seq, segment.logPath, damage.reason);
+        }
+        let last = Math.min(toSeq, index.lastSeq);
+        for (const span of segment.damaged) {
+          if (span.fromSeq > seq) {
+            last = Math.min(last, span.fromSeq - 1);
+            break;
+          }
+        }
         if (seq > last) break;
         const start = index.startOf(seq);
         const chunkBytes = Math.min(
@@ -278,9 +330,21 @@ export class SegmentChain {
           if (!check.ok || check.meta.seq !== s) {
             if (this.generation !== generation) return s;
             const reason = check.ok ? `record holds seq ${check.meta.seq}` : check.reason;
-            throw new CorruptLogError(segment.logPath, start + at, s, reason);
+            if (!this.tolerateDamage) {
+              throw new CorruptLogError(segment.logPath, start + at, s, reason);
+            }
+            this.noteDamage(segment, {
+              fromSeq: s,
+              toSeq: s,
+              start: start + at,
+              end: index.endOf(s),
+              reason,
+            });
+            if (took) return s;
+            throw new DamagedRecordError(s, segment.logPath, reason);
           }
           if (!sink.take(decodeRecord(buf, at))) return s;
+          took = true;
           at += check.meta.frameBytes;
         }
         seq = end + 1;
@@ -301,22 +365,154 @@ export class SegmentChain {
     const segment = this.segmentFor(seq);
     invariant(segment !== null, `seq ${seq} is not in the log [${this.firstSeq}, ${this.lastSeq}]`);
     if (seq === segment.lastSeq) return segment.lastHash;
+    const damage = segment.damageAt(seq);
+    if (damage !== undefined) throw new DamagedRecordError(seq, segment.logPath, damage.reason);
     const index = segment.index ?? this.loadIndexSync(segment);
     const start = index.startOf(seq);
     const length = index.endOf(seq) - start;
-    const buf = Buffer.alloc(length);
-    const fd = openSync(segment.logPath, 'r');
-    let got: number;
-    try {
-      got = readSync(fd, buf, 0, length, start);
-    } finally {
-      closeSync(fd);
-    }
-    const check = checkRecord(buf, 0, got);
+    const buf = this.fs.readRangeSync(segment.logPath, start, length);
+    const check = checkRecord(buf, 0, buf.length);
     if (!check.ok || check.meta.seq !== seq) {
       throw new CorruptLogError(segment.logPath, start, seq, check.ok ? 'wrong seq' : check.reason);
     }
     return Buffer.from(check.meta.hash);
+  }
+
+  /** Every damaged span of the log, oldest first. */
+  damagedSpans(): DamagedSpan[] {
+    return this.segments.flatMap((segment) => segment.damaged);
+  }
+
+  /**
+   * Writes good copies of damaged records back in place. `candidates` maps
+   * seqs to entries (sized and validated); those of seqs not damaged are
+   * ignored. A damaged span must be covered whole. Each run of covered
+   * damaged seqs [a, b] is checked against the hash chain before anything is
+   * written: starting from the intact hash of record a - 1 (or the segment
+   * header's), the candidates' chain hashes must lead to the hash stored in
+   * the intact record b + 1 (its chain hash computed from the candidates'
+   * must equal the one it stores), or, when b ends the segment, to the
+   * segment's last hash, which the next segment's header (or the appends
+   * of this process) vouch for. The damaged record's own stored hash is
+   * never trusted: it may be the damaged byte. A candidate that passes is
+   * byte for byte the record that was written (the chain commits to every
+   * byte of it). Any failure throws RepairRejectedError and nothing is
+   * written; otherwise each run is written at its offset and fdatasynced.
+   * Returns the seqs repaired and their epochs.
+   */
+  async repair(candidates: ReadonlyMap<number, SizedEntry>): Promise<Entry[]> {
+    interface Run {
+      readonly segment: Segment;
+      readonly spans: DamagedSpan[];
+      toSeq: number;
+    }
+    const runs: Run[] = [];
+    for (const segment of this.segments) {
+      let run: Run | null = null;
+      for (const span of segment.damaged) {
+        let covered = 0;
+        for (let seq = span.fromSeq; seq <= span.toSeq; seq++) if (candidates.has(seq)) covered++;
+        if (covered === 0) continue;
+        if (covered !== span.toSeq - span.fromSeq + 1) {
+          throw new RepairRejectedError(
+            span.fromSeq,
+            `seqs ${span.fromSeq} to ${span.toSeq} lost their framing together and must be repaired together`,
+          );
+        }
+        if (run !== null && run.toSeq + 1 === span.fromSeq) {
+          run.spans.push(span);
+          run.toSeq = span.toSeq;
+        } else {
+          run = { segment, spans: [span], toSeq: span.toSeq };
+          runs.push(run);
+        }
+      }
+    }
+    const planned: { run: Run; buf: Buffer; frames: number[]; nextEpoch: number | null }[] = [];
+    for (const run of runs) {
+      const { segment } = run;
+      const fromSeq = run.spans[0]!.fromSeq;
+      const start = run.spans[0]!.start;
+      const end = run.spans[run.spans.length - 1]!.end;
+      const index = await this.loadIndex(segment);
+      let prevHash: Uint8Array = segment.header.prevHash;
+      if (fromSeq > segment.firstSeq) {
+        if (segment.damageAt(fromSeq - 1) !== undefined) {
+          throw new RepairRejectedError(
+            fromSeq,
+            `seq ${fromSeq - 1} before it is damaged too; repair them together`,
+          );
+        }
+        prevHash = (await this.readRecordMeta(segment, index, fromSeq - 1)).hash;
+      }
+      const frames: number[] = [];
+      let bytes = 0;
+      for (let seq = fromSeq; seq <= run.toSeq; seq++) {
+        const frameBytes = candidates.get(seq)!.frameBytes;
+        frames.push(frameBytes);
+        bytes += frameBytes;
+      }
+      if (bytes !== end - start) {
+        throw new RepairRejectedError(
+          fromSeq,
+          `the entries for seqs ${fromSeq} to ${run.toSeq} take ${bytes} bytes where the damaged records took ${end - start}`,
+        );
+      }
+      const buf = Buffer.allocUnsafe(bytes);
+      let hash: Uint8Array = prevHash;
+      let at = 0;
+      for (let seq = fromSeq; seq <= run.toSeq; seq++) {
+        const sized = candidates.get(seq)!;
+        hash = encodeRecord(buf, at, sized, hash);
+        at += sized.frameBytes;
+      }
+      let nextEpoch: number | null = null;
+      if (run.toSeq === segment.lastSeq) {
+        if (!Buffer.from(hash).equals(Buffer.from(segment.lastHash))) {
+          throw new RepairRejectedError(
+            run.toSeq,
+            'the chain hash it leads to differs from the one recorded for the end of its segment',
+          );
+        }
+      } else {
+        if (segment.damageAt(run.toSeq + 1) !== undefined) {
+          throw new RepairRejectedError(
+            run.toSeq,
+            `seq ${run.toSeq + 1} after it is damaged too; repair them together`,
+          );
+        }
+        const next = await this.readRecordMeta(segment, index, run.toSeq + 1);
+        const expected = chainHashOf(hash, next.record, 0, next.record.length);
+        if (!expected.equals(next.hash)) {
+          throw new RepairRejectedError(
+            run.toSeq,
+            `the chain hash it leads to does not match the one stored in seq ${run.toSeq + 1}`,
+          );
+        }
+        nextEpoch = next.epoch;
+      }
+      planned.push({ run, buf, frames, nextEpoch });
+    }
+    // Every run fits the chain: write them, each made durable before it counts as repaired.
+    const repaired: Entry[] = [];
+    for (const { run, buf, frames, nextEpoch } of planned) {
+      const { segment } = run;
+      const fromSeq = run.spans[0]!.fromSeq;
+      const handle = segment.writer ?? (await this.fs.open(segment.logPath, 'r+'));
+      try {
+        await writeFully(handle, buf, run.spans[0]!.start);
+        await handle.datasync();
+      } finally {
+        if (handle !== segment.writer) await handle.close();
+      }
+      segment.damaged = segment.damaged.filter((span) => !run.spans.includes(span));
+      segment.index!.resize(fromSeq, frames);
+      const entries: Entry[] = [];
+      for (let seq = fromSeq; seq <= run.toSeq; seq++) entries.push(candidates.get(seq)!.entry);
+      fixEpochChanges(segment, fromSeq, run.toSeq, entries, nextEpoch);
+      repaired.push(...entries);
+    }
+    return repaired;
   }
 
   /** The offset index of `segment`, loading it from its sidecar file (or a scan) when not in memory. */
@@ -340,18 +536,23 @@ export class SegmentChain {
   }
 
   private async loadClosedIndex(segment: Segment): Promise<SegmentIndex> {
-    await loadClosedSegment(segment, {
-      lastSeq: segment.lastSeq,
-      lastHash: segment.lastHash,
-      lastEpoch: segment.lastEpoch,
-      lastTimestampMs: segment.lastTimestampMs,
-    });
+    await loadClosedSegment(
+      this.fs,
+      segment,
+      {
+        lastSeq: segment.lastSeq,
+        lastHash: segment.lastHash,
+        lastEpoch: segment.lastEpoch,
+        lastTimestampMs: segment.lastTimestampMs,
+      },
+      { tolerateDamage: this.tolerateDamage, verifyClosedSegments: false },
+    );
     this.touch(segment);
     return segment.index!;
   }
 
   private loadIndexSync(segment: Segment): SegmentIndex {
-    const contents = decodeIndexFile(readFileSync(segment.indexPath), SEGMENT_HEADER_BYTES);
+    const contents = decodeIndexFile(this.fs.readFileSync(segment.indexPath), SEGMENT_HEADER_BYTES);
     if (typeof contents === 'string' || contents.index.lastSeq !== segment.lastSeq) {
       throw new LogStoreUnavailableError(
         `index ${segment.indexPath} is not usable (${typeof contents === 'string' ? contents : 'stale'}); read the segment first to rebuild it`,
@@ -367,17 +568,19 @@ export class SegmentChain {
     await previous.writer!.datasync();
     this.dirty = false;
     // The index file is not fsynced: if a crash damages it, its CRC fails and open() rebuilds it.
-    await writeFile(previous.indexPath, encodeIndexFile(previous.indexFileContents()));
+    // A segment with damage gets none, so that the next open scans it and finds the damage again.
+    if (previous.damaged.length === 0)
+      await this.fs.writeFile(previous.indexPath, encodeIndexFile(previous.indexFileContents()));
     await previous.writer!.close();
     previous.writer = null;
-    const next = await Segment.create(this.dir, {
+    const next = await Segment.create(this.fs, this.dir, {
       firstSeq: previous.lastSeq + 1,
       epochBeforeFirst: previous.lastEpoch,
       timestampBeforeFirstMs: previous.lastTimestampMs,
       prevHash: previous.lastHash,
     });
     this.segments.push(next);
-    await syncDirectory(this.dir);
+    await syncDirectory(this.dir, this.fs);
     this.touch(previous);
   }
 
@@ -385,20 +588,20 @@ export class SegmentChain {
     segment.retired = true;
     this.forget(segment);
     segment.index = null;
-    await removeFile(segment.logPath);
-    await removeFile(segment.indexPath);
-    await syncDirectory(this.dir);
+    await removeFile(segment.logPath, this.fs);
+    await removeFile(segment.indexPath, this.fs);
+    await syncDirectory(this.dir, this.fs);
   }
 
   private async readRecordMeta(
     segment: Segment,
     index: SegmentIndex,
     seq: number,
-  ): Promise<{ hash: Uint8Array; timestampMs: number }> {
+  ): Promise<{ hash: Uint8Array; timestampMs: number; epoch: number; record: Buffer }> {
     const start = index.startOf(seq);
     const length = index.endOf(seq) - start;
     const buf = Buffer.alloc(length);
-    const handle = await open(segment.logPath, 'r');
+    const handle = await this.fs.open(segment.logPath, 'r');
     let got: number;
     try {
       got = await readFully(handle, buf, length, start);
@@ -409,7 +612,19 @@ export class SegmentChain {
     if (!check.ok || check.meta.seq !== seq) {
       throw new CorruptLogError(segment.logPath, start, seq, check.ok ? 'wrong seq' : check.reason);
     }
-    return { hash: Buffer.from(check.meta.hash), timestampMs: check.meta.timestampMs };
+    return {
+      hash: Buffer.from(check.meta.hash),
+      timestampMs: check.meta.timestampMs,
+      epoch: check.meta.epoch,
+      record: buf,
+    };
+  }
+
+  /** Notes a damaged record a read found; its segment keeps its index in memory from now on. */
+  private noteDamage(segment: Segment, span: DamagedSpan): void {
+    if (segment.damageAt(span.fromSeq) !== undefined) return;
+    segment.damaged.push(span);
+    segment.damaged.sort((a, b) => a.fromSeq - b.fromSeq);
   }
 
   /** The segment holding `seq`, by binary search on first seqs; null outside the log. */
@@ -432,7 +647,8 @@ export class SegmentChain {
     this.loaded.push(segment);
     while (this.loaded.length > this.indexCacheSegments) {
       const evicted = this.loaded.shift()!;
-      if (evicted.writer === null) evicted.index = null;
+      // A segment with damage keeps its index: it holds the damaged spans' positions.
+      if (evicted.writer === null && evicted.damaged.length === 0) evicted.index = null;
     }
   }
 

@@ -65,6 +65,19 @@ export class SegmentIndex {
     this.ends[this.length++] = end;
   }
 
+  /** Sets the sizes of the records from `fromSeq` on (a repaired span), which must fill the same bytes. */
+  resize(fromSeq: number, frameBytes: readonly number[]): void {
+    const slot = this.slot(fromSeq);
+    invariant(slot + frameBytes.length <= this.count, 'resized records beyond the index');
+    const spanEnd = this.ends[slot + frameBytes.length]!;
+    let end = this.ends[slot]!;
+    for (let i = 0; i < frameBytes.length; i++) {
+      end += frameBytes[i]!;
+      this.ends[slot + i + 1] = end;
+    }
+    invariant(end === spanEnd, 'resized records do not fill their span');
+  }
+
   /** Forgets every record above `seq` (firstSeq - 1 forgets them all). */
   truncateAfter(seq: number): void {
     invariant(

@@ -1,7 +1,6 @@
-import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
 import { invariant } from '../core/assert.js';
 import { LIMITS } from '../limits.js';
+import type { FileSystem, FsFile } from './file-system.js';
 import {
   announcedFrameBytes,
   chainHashOf,
@@ -11,6 +10,7 @@ import {
   RECORD_MAX_BYTES,
 } from './record-codec.js';
 import { readFully, SEGMENT_HEADER_BYTES, type Segment } from './segment.js';
+import type { SegmentIndex } from './segment-index.js';
 import { CorruptLogError } from './storage-errors.js';
 
 /** Where a scan stopped short of the file's end because the rest is a torn write. */
@@ -20,44 +20,111 @@ export interface TornTail {
   readonly reason: string;
 }
 
+export interface ScanOptions {
+  /** The last segment: a failure with no valid record after it is a torn write, returned to be cut. */
+  readonly allowTornTail: boolean;
+  /** Records damaged in the middle are noted in `segment.damaged` and the scan goes on; otherwise they throw. */
+  readonly tolerateDamage: boolean;
+  /** The segment's record positions from its sidecar index, to step over a damaged record exactly. */
+  readonly knownIndex?: SegmentIndex | null;
+  /** For a closed segment, its last seq as the next segment's header gives it: damage at its end is bounded. */
+  readonly expectedLastSeq?: number;
+}
+
 /**
  * Reads every record of `segment`'s file in order, checking framing, CRC,
  * seq continuity, epoch order and the hash chain from the header, and fills
  * the segment's index and summary. Memory stays at one window of
  * `logScanChunkBytes`, whatever the segment's size.
  *
- * When a record fails, the rest of the file is searched for any valid
- * record. If one exists, the damage is in the middle of the log and the scan
- * throws CorruptLogError. If none does and `allowTornTail` is set (the last
- * segment), the failure is a write torn by a crash and is returned so the
- * caller truncates it; otherwise it throws.
+ * When a record fails, the scan looks for where the next record starts: the
+ * sidecar index's position when it has one for this record, otherwise the
+ * first valid record found after it (by its magic, then its own checks).
+ * If there is one, the damage is in the middle of the log: with
+ * `tolerateDamage` the failed seqs are noted in `segment.damaged` and the
+ * scan resumes there, taking that record's stored chain hash as the chain
+ * (the hash before it is unknown); without, it throws CorruptLogError. If
+ * there is none and `allowTornTail` is set (the last segment), the failure
+ * is a write torn by a crash and is returned so the caller truncates it;
+ * otherwise it throws.
  */
 export async function scanSegment(
+  fs: FileSystem,
   segment: Segment,
-  allowTornTail: boolean,
+  options: ScanOptions,
 ): Promise<TornTail | null> {
-  const handle = await open(segment.logPath, 'r');
+  const handle = await fs.open(segment.logPath, 'r');
   try {
-    const fileBytes = (await handle.stat()).size;
+    const fileBytes = await handle.size();
     const window = new FileWindow(handle, fileBytes, LIMITS.logScanChunkBytes);
     let position = SEGMENT_HEADER_BYTES;
+    let chainKnown = true;
     while (position < fileBytes) {
       const expectedSeq = segment.lastSeq + 1;
-      const failure = await appendRecordAt(segment, window, position, fileBytes);
+      const failure = await appendRecordAt(
+        segment,
+        window,
+        position,
+        fileBytes,
+        chainKnown,
+        options.tolerateDamage,
+      );
       if (typeof failure === 'number') {
         position += failure;
+        chainKnown = true;
+        continue;
+      }
+      if (typeof failure !== 'string') {
+        // Whole and CRC-clean, but not the record the chain expects: its bounds are known.
+        const end = position + failure.brokenChainBytes;
+        if (options.allowTornTail && end === fileBytes) {
+          // The newest record: what it should have been is known nowhere else.
+          throw new CorruptLogError(segment.logPath, position, expectedSeq, failure.reason);
+        }
+        segment.recordDamaged(expectedSeq, expectedSeq, end - position, failure.reason);
+        position = end;
+        chainKnown = false;
+        continue;
+      }
+      const known = options.knownIndex;
+      if (
+        options.tolerateDamage &&
+        known != null &&
+        expectedSeq >= known.firstSeq &&
+        expectedSeq <= known.lastSeq &&
+        known.startOf(expectedSeq) === position &&
+        known.endOf(expectedSeq) <= fileBytes
+      ) {
+        const end = known.endOf(expectedSeq);
+        segment.recordDamaged(expectedSeq, expectedSeq, end - position, failure);
+        position = end;
+        chainKnown = false;
         continue;
       }
       const next = await findValidRecordAfter(window, position + 1, fileBytes);
       if (next !== null) {
-        throw new CorruptLogError(
-          segment.logPath,
-          position,
-          expectedSeq,
-          `${failure}; a valid record follows at byte offset ${next}`,
-        );
+        const corrupt = (reason: string) =>
+          new CorruptLogError(segment.logPath, position, expectedSeq, reason);
+        if (!options.tolerateDamage) {
+          throw corrupt(`${failure}; a valid record follows at byte offset ${next.offset}`);
+        }
+        if (next.seq <= expectedSeq) {
+          throw corrupt(
+            `${failure}; the valid record that follows at byte offset ${next.offset} holds seq ${next.seq}`,
+          );
+        }
+        segment.recordDamaged(expectedSeq, next.seq - 1, next.offset - position, failure);
+        position = next.offset;
+        chainKnown = false;
+        continue;
       }
-      if (!allowTornTail)
+      const lastSeq = options.expectedLastSeq;
+      if (options.tolerateDamage && lastSeq !== undefined && lastSeq >= expectedSeq) {
+        // The end of a closed segment: the next segment's header says which seqs these bytes held.
+        segment.recordDamaged(expectedSeq, lastSeq, fileBytes - position, failure);
+        return null;
+      }
+      if (!options.allowTornTail)
         throw new CorruptLogError(segment.logPath, position, expectedSeq, failure);
       return { offset: position, fileBytes, reason: failure };
     }
@@ -71,14 +138,18 @@ export async function scanSegment(
  * Validates the record at `position` and appends it to `segment`, returning
  * its size, or returns why it is not a whole, valid record. A record that is
  * whole and passes its CRC but does not continue the log (wrong seq, older
- * epoch, broken chain) cannot come from a torn write: that throws at once.
+ * epoch) cannot come from a torn write: that throws at once, and so does a
+ * broken chain unless `tolerateDamage`, when its size is returned for the
+ * caller to note the record as damaged.
  */
 async function appendRecordAt(
   segment: Segment,
   window: FileWindow,
   position: number,
   fileBytes: number,
-): Promise<number | string> {
+  chainKnown: boolean,
+  tolerateDamage: boolean,
+): Promise<number | string | { brokenChainBytes: number; reason: string }> {
   const available = fileBytes - position;
   if (available < RECORD_FIXED_BYTES) return `only ${available} bytes left of a record header`;
   const head = await window.view(position, RECORD_FIXED_BYTES);
@@ -95,8 +166,16 @@ async function appendRecordAt(
   if (meta.seq !== expectedSeq) throw corrupt(`record holds seq ${meta.seq}`);
   if (meta.epoch < segment.lastEpoch)
     throw corrupt(`epoch ${meta.epoch} after ${segment.lastEpoch}`);
-  const hash = chainHashOf(segment.lastHash, whole.buf, whole.at, frameBytes);
-  if (!hash.equals(meta.hash)) throw corrupt('chain hash does not follow from the previous record');
+  let hash: Uint8Array = Buffer.from(meta.hash);
+  if (chainKnown) {
+    const computed = chainHashOf(segment.lastHash, whole.buf, whole.at, frameBytes);
+    hash = computed;
+    if (!computed.equals(meta.hash)) {
+      const reason = 'chain hash does not follow from the previous record';
+      if (!tolerateDamage) throw corrupt(reason);
+      return { brokenChainBytes: frameBytes, reason };
+    }
+  }
   segment.recordAppended(frameBytes, meta.seq, meta.epoch, meta.timestampMs, hash);
   return frameBytes;
 }
@@ -106,7 +185,7 @@ async function findValidRecordAfter(
   window: FileWindow,
   from: number,
   fileBytes: number,
-): Promise<number | null> {
+): Promise<{ offset: number; seq: number } | null> {
   let position = from;
   while (position + RECORD_FIXED_BYTES <= fileBytes) {
     const span = Math.min(fileBytes - position, LIMITS.logScanChunkBytes);
@@ -120,7 +199,8 @@ async function findValidRecordAfter(
     const candidate = position + (found - view.at);
     const available = Math.min(fileBytes - candidate, RECORD_MAX_BYTES);
     const whole = await window.view(candidate, available);
-    if (checkRecord(whole.buf, whole.at, available).ok) return candidate;
+    const check = checkRecord(whole.buf, whole.at, available);
+    if (check.ok) return { offset: candidate, seq: check.meta.seq };
     position = candidate + 1;
   }
   return null;
@@ -136,11 +216,12 @@ class FileWindow {
   private filled = 0;
 
   constructor(
-    private readonly handle: FileHandle,
+    private readonly handle: FsFile,
     private readonly fileBytes: number,
     private readonly chunkBytes: number,
   ) {
-    this.buf = Buffer.alloc(Math.max(chunkBytes, RECORD_MAX_BYTES));
+    // No larger than the file: small segments (tests, the simulator) need no 4 MiB window.
+    this.buf = Buffer.allocUnsafe(Math.min(Math.max(chunkBytes, RECORD_MAX_BYTES), fileBytes));
   }
 
   /** A buffer holding the file's bytes [position, position + length) at `at`. */
@@ -148,7 +229,7 @@ class FileWindow {
     invariant(position + length <= this.fileBytes, 'view past the end of the file');
     if (position < this.base || position + length > this.base + this.filled) {
       const want = Math.min(Math.max(length, this.chunkBytes), this.fileBytes - position);
-      if (this.buf.length < want) this.buf = Buffer.alloc(want);
+      if (this.buf.length < want) this.buf = Buffer.allocUnsafe(want);
       const got = await readFully(this.handle, this.buf, want, position);
       invariant(got === want, 'file shrank during the scan');
       this.base = position;

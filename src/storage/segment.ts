@@ -1,7 +1,7 @@
-import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invariant } from '../core/assert.js';
 import { crc32c } from './crc32c.js';
+import type { FileSystem, FsFile } from './file-system.js';
 import { CHAIN_HASH_BYTES } from './record-codec.js';
 import { type EpochChange, type IndexFileContents, SegmentIndex } from './segment-index.js';
 import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from './uint64.js';
@@ -25,6 +25,20 @@ const SEGMENT_CRC_AT = 60;
 const SEQ_DIGITS = 16;
 const LOG_SUFFIX = '.log';
 const INDEX_SUFFIX = '.idx';
+
+/**
+ * Records of a segment that fail their checks while records after them are
+ * intact: seqs [fromSeq, toSeq] occupy the bytes [start, end) of the file.
+ * Usually one record; several when its framing was lost and the next intact
+ * record was only found by its magic.
+ */
+export interface DamagedSpan {
+  readonly fromSeq: number;
+  readonly toSeq: number;
+  readonly start: number;
+  readonly end: number;
+  readonly reason: string;
+}
 
 export interface SegmentHeader {
   readonly firstSeq: number;
@@ -95,9 +109,11 @@ export class Segment {
   /** Null while unloaded; always loaded for the active segment. */
   index: SegmentIndex | null;
   /** Open only on the active segment, the one being appended to. */
-  writer: FileHandle | null = null;
+  writer: FsFile | null = null;
   /** Set once the segment's files are being deleted (retention or truncation). */
   retired = false;
+  /** Damaged records, ascending; a segment with any keeps its index in memory and writes no sidecar. */
+  damaged: DamagedSpan[] = [];
 
   constructor(
     readonly dir: string,
@@ -114,9 +130,9 @@ export class Segment {
   }
 
   /** Creates the file with its header, durably, and returns it open for appends. */
-  static async create(dir: string, header: SegmentHeader): Promise<Segment> {
+  static async create(fs: FileSystem, dir: string, header: SegmentHeader): Promise<Segment> {
     const segment = new Segment(dir, header);
-    const handle = await open(segment.logPath, 'wx');
+    const handle = await fs.open(segment.logPath, 'wx');
     try {
       const bytes = encodeSegmentHeader(header);
       await writeFully(handle, bytes, 0);
@@ -156,10 +172,33 @@ export class Segment {
     this.lastEpoch = epoch;
   }
 
+  /**
+   * Records damaged seqs [fromSeq, toSeq] spanning `spanBytes` right after
+   * the last record. Their epochs are unknown and taken as the epoch before
+   * them; the chain hash is unknown until the next intact record.
+   */
+  recordDamaged(fromSeq: number, toSeq: number, spanBytes: number, reason: string): void {
+    invariant(this.index !== null, 'damage in a segment whose index is not loaded');
+    invariant(fromSeq === this.lastSeq + 1 && toSeq >= fromSeq, 'damaged span out of order');
+    const start = this.index.endBytes;
+    this.index.push(spanBytes);
+    for (let seq = fromSeq + 1; seq <= toSeq; seq++) this.index.push(0);
+    this.damaged.push({ fromSeq, toSeq, start, end: start + spanBytes, reason });
+    this.lastSeq = toSeq;
+    this.endBytes = this.index.endBytes;
+  }
+
+  /** The damaged span holding `seq`, if any. */
+  damageAt(seq: number): DamagedSpan | undefined {
+    for (const span of this.damaged) if (seq >= span.fromSeq && seq <= span.toSeq) return span;
+    return undefined;
+  }
+
   /** Forgets the records above `seq`; the caller read `hash` and `timestampMs` of record `seq`. */
   truncatedAfter(seq: number, hash: Uint8Array, timestampMs: number): void {
     invariant(this.index !== null, 'truncation of a segment whose index is not loaded');
     this.index.truncateAfter(seq);
+    this.damaged = this.damaged.filter((span) => span.toSeq <= seq);
     this.epochChanges = this.epochChanges.filter((change) => change.startSeq <= seq);
     this.lastSeq = seq;
     this.endBytes = this.index.endBytes;
@@ -171,7 +210,7 @@ export class Segment {
   }
 
   /** Takes the summary and index of a validated index file. */
-  adopt(contents: IndexFileContents): void {
+  adopt(contents: IndexFileContents, damaged: DamagedSpan[] = []): void {
     invariant(contents.firstSeq === this.firstSeq, 'index file of another segment');
     this.index = contents.index;
     this.lastSeq = contents.index.lastSeq;
@@ -180,6 +219,7 @@ export class Segment {
     this.lastTimestampMs = contents.lastTimestampMs;
     this.lastEpoch = contents.lastEpoch;
     this.epochChanges = [...contents.epochChanges];
+    this.damaged = damaged;
   }
 
   indexFileContents(): IndexFileContents {
@@ -198,13 +238,13 @@ export class Segment {
 
 /** Writes all of `bytes` at `position`: a regular file may accept a write in parts. */
 export async function writeFully(
-  handle: FileHandle,
+  handle: FsFile,
   bytes: Uint8Array,
   position: number,
 ): Promise<void> {
   let done = 0;
   while (done < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
+    const bytesWritten = await handle.write(bytes, done, bytes.length - done, position + done);
     invariant(bytesWritten > 0, 'write made no progress');
     done += bytesWritten;
   }
@@ -212,14 +252,14 @@ export async function writeFully(
 
 /** Reads up to `length` bytes at `position`; fewer only at the end of the file. */
 export async function readFully(
-  handle: FileHandle,
+  handle: FsFile,
   buf: Uint8Array,
   length: number,
   position: number,
 ): Promise<number> {
   let done = 0;
   while (done < length) {
-    const { bytesRead } = await handle.read(buf, done, length - done, position + done);
+    const bytesRead = await handle.read(buf, done, length - done, position + done);
     if (bytesRead === 0) break;
     done += bytesRead;
   }

@@ -1,17 +1,23 @@
-import { mkdir } from 'node:fs/promises';
 import { invariant } from '../core/assert.js';
 import { EpochIndex } from '../core/epoch-index.js';
 import type { Entry } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { EntryCache } from './entry-cache.js';
 import { validateEntries } from './entry-validator.js';
+import { type FileSystem, nodeFileSystem } from './file-system.js';
 import { type FsyncPolicy, IntervalFsyncTimer, isFsyncPolicy } from './fsync-policy.js';
 import { type RecoveryReport, recoverSegments } from './log-recovery.js';
-import { LogRangeError, type LogStore, type RecoveredLog } from './log-store.js';
+import { type DamagedRange, LogRangeError, type LogStore, type RecoveredLog } from './log-store.js';
 import type { SizedEntry } from './record-codec.js';
 import { SEGMENT_HEADER_BYTES } from './segment.js';
 import { type ReadSink, SegmentChain } from './segment-chain.js';
-import { InvalidLogRequestError, LogStoreUnavailableError } from './storage-errors.js';
+import {
+  DamagedRecordError,
+  InvalidLogRequestError,
+  LogStoreUnavailableError,
+  RepairRejectedError,
+  StorageFailedError,
+} from './storage-errors.js';
 
 export interface SegmentedLogStoreOptions {
   /** Directory of the segment files; created when missing. One store per directory. */
@@ -34,6 +40,20 @@ export interface SegmentedLogStoreOptions {
   readonly recoveredBytes?: number;
   /** Closed segments whose offset index stays in memory. Default LIMITS.logIndexCacheSegments. */
   readonly indexCacheSegments?: number;
+  /** The file system the segments live on. Default nodeFileSystem (the local disk). */
+  readonly fs?: FileSystem;
+  /**
+   * What a damaged record in the middle of the log does: 'report' (default)
+   * notes it in damagedRanges() for repair() and goes on; 'refuse' makes
+   * open() (or the read that finds it) throw CorruptLogError.
+   */
+  readonly damagedRecords?: 'report' | 'refuse';
+  /**
+   * Scan every record of every segment at open, not only the last segment's,
+   * so that damage anywhere is reported at once. Default false: closed
+   * segments with a valid sidecar index are trusted until read.
+   */
+  readonly verifyClosedSegments?: boolean;
 }
 
 type Deferred<T> = { resolve: (value: T) => void; reject: (error: unknown) => void };
@@ -42,7 +62,13 @@ type Operation =
   | ({ kind: 'write'; truncateAfter: number | null; entries: SizedEntry[] } & Deferred<void>)
   | ({ kind: 'sync' } & Deferred<void>)
   | ({ kind: 'retention'; commitSeq: number; nowMs: number } & Deferred<number>)
-  | ({ kind: 'reset'; firstSeq: number; epochBeforeFirst: number } & Deferred<void>);
+  | ({ kind: 'reset'; firstSeq: number; epochBeforeFirst: number } & Deferred<void>)
+  | ({ kind: 'repair'; candidates: Map<number, SizedEntry> } & Deferred<{ repaired: number }>);
+
+/** An operation's own refusal, which rejects that operation alone and leaves the store usable. */
+class Refused {
+  constructor(readonly error: unknown) {}
+}
 
 /**
  * The durable log: an append-only, segmented, checksummed and hash-chained
@@ -59,6 +85,9 @@ type Operation =
  */
 export class SegmentedLogStore implements LogStore {
   private readonly dir: string;
+  private readonly fs: FileSystem;
+  private readonly tolerateDamage: boolean;
+  private readonly verifyClosedSegments: boolean;
   private readonly policy: FsyncPolicy;
   private readonly fsyncIntervalMs: number;
   private readonly segmentBytes: number;
@@ -88,6 +117,14 @@ export class SegmentedLogStore implements LogStore {
 
   constructor(options: SegmentedLogStoreOptions) {
     this.dir = options.dir;
+    this.fs = options.fs ?? nodeFileSystem;
+    this.tolerateDamage = (options.damagedRecords ?? 'report') === 'report';
+    this.verifyClosedSegments = options.verifyClosedSegments ?? false;
+    if (
+      options.damagedRecords !== undefined &&
+      !['report', 'refuse'].includes(options.damagedRecords)
+    )
+      throw new TypeError(`damagedRecords must be 'report' or 'refuse'`);
     this.policy = options.fsync ?? 'always';
     this.fsyncIntervalMs = options.fsyncIntervalMs ?? LIMITS.logFsyncIntervalMs;
     this.segmentBytes = options.segmentBytes ?? LIMITS.logSegmentBytes;
@@ -137,9 +174,19 @@ export class SegmentedLogStore implements LogStore {
   }
 
   private async recover(): Promise<RecoveredLog> {
-    await mkdir(this.dir, { recursive: true });
-    const { segments, report } = await recoverSegments(this.dir);
-    const chain = new SegmentChain(this.dir, segments, this.segmentBytes, this.indexCacheSegments);
+    await this.fs.mkdirp(this.dir);
+    const { segments, report } = await recoverSegments(this.fs, this.dir, {
+      tolerateDamage: this.tolerateDamage,
+      verifyClosedSegments: this.verifyClosedSegments,
+    });
+    const chain = new SegmentChain(
+      this.fs,
+      this.dir,
+      segments,
+      this.segmentBytes,
+      this.indexCacheSegments,
+      this.tolerateDamage,
+    );
     this.chain = chain;
     this.report = report;
     this.first = chain.firstSeq;
@@ -154,6 +201,7 @@ export class SegmentedLogStore implements LogStore {
       LIMITS.maxEpochBoundaries,
     );
     const recentEntries = await this.readRecent();
+    const damaged = this.damagedRanges();
     this.cache = new EntryCache(
       this.cacheEntries,
       this.cacheBytes,
@@ -171,7 +219,65 @@ export class SegmentedLogStore implements LogStore {
       epochStarts,
       lastTimestampMs: chain.active.lastTimestampMs,
       recentEntries,
+      ...(damaged.length > 0 ? { damaged } : {}),
     };
+  }
+
+  /**
+   * Seqs whose records are damaged on disk, ascending: found by open() or
+   * by a later read from disk. Reading one throws DamagedRecordError.
+   */
+  damagedRanges(): DamagedRange[] {
+    if (this.chain === null) return [];
+    const ranges: DamagedRange[] = [];
+    for (const span of this.chain.damagedSpans()) {
+      if (span.fromSeq > this.last) break;
+      const toSeq = Math.min(span.toSeq, this.last);
+      const previous = ranges[ranges.length - 1];
+      if (previous !== undefined && previous.toSeq + 1 === span.fromSeq) {
+        ranges[ranges.length - 1] = { fromSeq: previous.fromSeq, toSeq };
+      } else {
+        ranges.push({ fromSeq: span.fromSeq, toSeq });
+      }
+    }
+    return ranges;
+  }
+
+  /**
+   * Writes good copies of damaged records back in place (see
+   * SegmentChain.repair for the check against the hash chain), in the
+   * writer queue's order with the writes; durable when it resolves. Entries
+   * for seqs that are not damaged are ignored. A candidate that does not fit
+   * rejects the call with RepairRejectedError and nothing is written; the
+   * store stays usable.
+   */
+  repair(entries: readonly Entry[]): Promise<{ repaired: number }> {
+    try {
+      this.requireUsable();
+      if (!Array.isArray(entries)) throw new InvalidLogRequestError('entries must be an array');
+      for (const entry of entries) {
+        if (entry === null || typeof entry !== 'object') {
+          throw new InvalidLogRequestError('every entry to repair must be an object');
+        }
+        requireSeqArgument(entry.seq, 'entry seq');
+      }
+      const sorted = [...entries].sort((a, b) => a.seq - b.seq);
+      const candidates = new Map<number, SizedEntry>();
+      // Each run of consecutive seqs is validated as entries continuing the one before it.
+      let runStart = 0;
+      for (let i = 1; i <= sorted.length; i++) {
+        if (i < sorted.length && sorted[i]!.seq === sorted[i - 1]!.seq + 1) continue;
+        const run = sorted.slice(runStart, i);
+        const first = run[0]!;
+        for (const sized of validateEntries(run, first.seq - 1, 0)) {
+          candidates.set(sized.entry.seq, sized);
+        }
+        runStart = i;
+      }
+      return this.enqueue<{ repaired: number }>({ kind: 'repair', candidates });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** What open() found and repaired (a torn tail cut off, indexes rebuilt), for the host to log. */
@@ -219,7 +325,14 @@ export class SegmentedLogStore implements LogStore {
         if (take(cached)) next++;
         continue;
       }
-      const after = await this.readFromDisk(next, Math.min(toSeq, this.last), sink);
+      let after: number;
+      try {
+        after = await this.readFromDisk(next, Math.min(toSeq, this.last), sink);
+      } catch (error) {
+        // What was read before a damaged record is returned; the next read names the damage.
+        if (error instanceof DamagedRecordError && out.length > 0) break;
+        throw error;
+      }
       if (after === next) {
         // Nothing could be read: retention deleted it, or a truncation removed it meanwhile.
         if (next < this.first) throw new LogRangeError(next, this.first);
@@ -344,6 +457,12 @@ export class SegmentedLogStore implements LogStore {
         );
       }
       base = Math.min(base, truncateAfter);
+      const damage = this.damagedRanges().find((r) => base >= r.fromSeq && base <= r.toSeq);
+      if (damage !== undefined && base < this.last) {
+        throw new InvalidLogRequestError(
+          `cannot truncate after seq ${base}: its record is damaged; repair it or truncate below ${damage.fromSeq}`,
+        );
+      }
     }
     const epochs = this.epochs!;
     const baseEpoch = epochs.epochAt(base);
@@ -396,14 +515,14 @@ export class SegmentedLogStore implements LogStore {
       try {
         const results = await this.carryOut(batch);
         for (let i = 0; i < batch.length; i++) {
-          (batch[i]!.resolve as (value: unknown) => void)(results[i]);
+          const result = results[i];
+          if (result instanceof Refused) batch[i]!.reject(result.error);
+          else (batch[i]!.resolve as (value: unknown) => void)(result);
         }
       } catch (cause) {
-        this.failure = new LogStoreUnavailableError(
-          `log store failed writing to ${this.dir}; reopen it`,
-          {
-            cause,
-          },
+        this.failure = new StorageFailedError(
+          `log store failed writing to ${this.dir}; reopen it from disk`,
+          { cause },
         );
         for (const operation of [...batch, ...this.queue.splice(0)]) operation.reject(this.failure);
       }
@@ -450,6 +569,10 @@ export class SegmentedLogStore implements LogStore {
           await chain.reset(operation.firstSeq, operation.epochBeforeFirst);
           results.push(undefined);
           break;
+        case 'repair':
+          await flushAppends();
+          results.push(await this.repairNow(operation.candidates));
+          break;
       }
     }
     await flushAppends();
@@ -457,6 +580,40 @@ export class SegmentedLogStore implements LogStore {
     if (this.policy === 'always') await chain.sync();
     else if (this.policy === 'interval' && chain.isDirty) this.timer!.markDirty();
     return results;
+  }
+
+  private async repairNow(
+    candidates: Map<number, SizedEntry>,
+  ): Promise<{ repaired: number } | Refused> {
+    let repaired: Entry[];
+    try {
+      repaired = await this.chain!.repair(candidates);
+    } catch (error) {
+      if (error instanceof RepairRejectedError) return new Refused(error);
+      throw error;
+    }
+    // While damaged, the epochs of these seqs were inferred: correct the index if they were wrong.
+    const epochs = this.epochs!;
+    const wrong = repaired.some((e) => e.seq <= this.last && epochs.epochAt(e.seq) !== e.epoch);
+    const chain = this.chain!;
+    // Rebuilt only when the disk and memory start alike; otherwise a queued reset or truncation replaces them anyway.
+    if (wrong && chain.firstSeq === this.first && this.pendingTruncations === 0)
+      this.rebuildEpochs();
+    return { repaired: repaired.length };
+  }
+
+  /** Rebuilds the epoch index from the segments, keeping what queued writes added beyond them. */
+  private rebuildEpochs(): void {
+    const chain = this.chain!;
+    const beyond = this.epochs!.boundaries.filter((b) => b.startSeq > chain.lastSeq);
+    const fromDisk = this.collectEpochStarts();
+    this.epochs = new EpochIndex(
+      this.first,
+      this.last,
+      chain.oldest.header.epochBeforeFirst,
+      [...fromDisk, ...beyond].filter((b, i, all) => i === 0 || b.epoch > all[i - 1]!.epoch),
+      LIMITS.maxEpochBoundaries,
+    );
   }
 
   private async retain(commitSeq: number, nowMs: number): Promise<number> {
@@ -514,6 +671,8 @@ export class SegmentedLogStore implements LogStore {
         start = seq;
       }
     }
+    // Recent entries must be contiguous: they start after the newest damage.
+    for (const span of chain.damagedSpans()) start = Math.max(start, span.toSeq + 1);
     const out: Entry[] = [];
     if (start > this.last) return out;
     await chain.read(start, this.last, {

@@ -74,3 +74,47 @@ export class InvalidHardStateError extends Error {
     super(`invalid hard state: ${message}`, options);
   }
 }
+
+/**
+ * The disk failed an operation the store's durability rests on (an fsync
+ * returned EIO, a write failed). After a failed fsync the kernel may have
+ * dropped the unsynced pages and a later fsync could succeed without them,
+ * so the store never retries: it refuses every later write, and the host
+ * treats this like a crash and reopens the store from what the disk holds.
+ */
+export class StorageFailedError extends Error {
+  override readonly name = 'StorageFailedError';
+  readonly retriable = false;
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, options);
+  }
+}
+
+/**
+ * The record of `seq` is damaged on disk (it fails its CRC or its chain
+ * hash, or its framing is lost) and cannot be read until `repair()` writes
+ * a good copy, fetched from a peer, back in its place.
+ */
+export class DamagedRecordError extends Error {
+  override readonly name = 'DamagedRecordError';
+  readonly retriable = false;
+  constructor(
+    readonly seq: number,
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(`the record of seq ${seq} in ${file} is damaged (${reason}); repair it from a peer`);
+  }
+}
+
+/** A `repair()` candidate that does not fit the hash chain or the damaged slot; nothing was written. */
+export class RepairRejectedError extends Error {
+  override readonly name = 'RepairRejectedError';
+  readonly retriable = false;
+  constructor(
+    readonly seq: number,
+    readonly reason: string,
+  ) {
+    super(`repair of seq ${seq} rejected: ${reason}`);
+  }
+}

@@ -77,7 +77,7 @@ test('trailing zeros after the last record (file size persisted, data not) are c
   await store.close();
 });
 
-test('a flipped bit in a middle record is CorruptLogError naming file, offset and seq, and nothing is deleted', async (t) => {
+test('with damagedRecords refuse, a flipped bit in a middle record is CorruptLogError naming file, offset and seq, and nothing is deleted', async (t) => {
   const dir = await tempDir(t);
   await writeLog(dir, 5);
   const file = join(dir, FIRST_FILE);
@@ -87,7 +87,7 @@ test('a flipped bit in a middle record is CorruptLogError naming file, offset an
     const damaged = Buffer.from(original);
     damaged[offsetOf(3) + within]! ^= 0x04;
     await writeFile(file, damaged);
-    const store = new SegmentedLogStore({ dir });
+    const store = new SegmentedLogStore({ dir, damagedRecords: 'refuse' });
     const error = await t.throwsAsync(store.open(), { instanceOf: CorruptLogError });
     t.is(error?.seq, 3, `byte ${within}`);
     t.is(error?.offset, offsetOf(3));
@@ -99,7 +99,7 @@ test('a flipped bit in a middle record is CorruptLogError naming file, offset an
   }
 });
 
-test('a damaged record in a closed segment is detected when read', async (t) => {
+test('with damagedRecords refuse, a damaged record in a closed segment is CorruptLogError when read', async (t) => {
   const dir = await tempDir(t);
   const segmentBytes = HEADER_BYTES + 10 * RECORD_BYTES;
   await writeLog(dir, 25, segmentBytes);
@@ -108,7 +108,13 @@ test('a damaged record in a closed segment is detected when read', async (t) => 
   bytes[offsetOf(4) + 90]! ^= 0x01;
   await writeFile(file, bytes);
   // Open reads back only the newest entries, so the damage is found by the read below.
-  const store = new SegmentedLogStore({ dir, segmentBytes, cacheEntries: 1, recoveredEntries: 5 });
+  const store = new SegmentedLogStore({
+    dir,
+    segmentBytes,
+    cacheEntries: 1,
+    recoveredEntries: 5,
+    damagedRecords: 'refuse',
+  });
   await store.open();
   t.teardown(() => store.close());
   t.is((await store.read(5, 25, 1e9)).length, 21);
@@ -135,7 +141,7 @@ test('a missing or damaged sidecar index is rebuilt by one scan of its segment',
   t.deepEqual(await store.read(1, 35, 1e9), makeEntries(1, 35));
 });
 
-test('a damaged record in a closed segment whose index must be rebuilt stops open', async (t) => {
+test('with damagedRecords refuse, a damaged record in a closed segment whose index must be rebuilt stops open', async (t) => {
   const dir = await tempDir(t);
   const segmentBytes = HEADER_BYTES + 10 * RECORD_BYTES;
   await writeLog(dir, 25, segmentBytes);
@@ -143,9 +149,8 @@ test('a damaged record in a closed segment whose index must be rebuilt stops ope
   bytes[offsetOf(10) + 90]! ^= 0x01;
   await writeFile(join(dir, FIRST_FILE), bytes);
   await writeFile(join(dir, '0000000000000001.idx'), Buffer.alloc(0));
-  const error = await t.throwsAsync(new SegmentedLogStore({ dir, segmentBytes }).open(), {
-    instanceOf: CorruptLogError,
-  });
+  const store = new SegmentedLogStore({ dir, segmentBytes, damagedRecords: 'refuse' });
+  const error = await t.throwsAsync(store.open(), { instanceOf: CorruptLogError });
   // It is the last record of its segment, but records follow in the next one: not a torn tail.
   t.is(error?.seq, 10);
 });
