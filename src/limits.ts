@@ -27,6 +27,12 @@ export const LIMITS = {
   maxTopicsPerSubscription: 256,
   /** Most retransmissions (reads from the log for a NACK or a probe) a node runs at once. */
   maxConcurrentRetransmits: 8,
+  /** Most damaged entries a node asks one peer for in one repair request. */
+  maxRepairEntries: 1024,
+  /** A repairing node waits this long for every peer to answer its request. */
+  repairRequestTimeoutMs: 250,
+  /** After a round in which no peer could help (some did not answer), a repairing node waits this long. */
+  repairRoundPauseMs: 250,
   /** Most entries the sequencer puts in one multicast batch. */
   maxBatchEntries: 2048,
   /** Most payload bytes the sequencer puts in one multicast batch. */

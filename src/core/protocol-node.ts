@@ -700,7 +700,15 @@ export class ProtocolNode {
       this.becomeFollower(message.epoch, message.from);
     }
     this.electionElapsed = 0;
-    if (message.logStart === true && message.prevSeq > this.log.lastSeq) {
+    // The sequencer's log starts after prevSeq (retention dropped what came
+    // before, all committed). A follower that lacks prevSeq, or holds another
+    // entry there (necessarily uncommitted: it conflicts with a committed
+    // one), cannot be repaired from the sequencer's log: it starts its own
+    // log where the sequencer's starts.
+    if (
+      message.logStart === true &&
+      (message.prevSeq > this.log.lastSeq || !this.matchesAt(message.prevSeq, message.prevEpoch))
+    ) {
       this.resetLogAfter(message.prevSeq, message.prevEpoch, message.prevTimestampMs ?? 0);
     }
     this.knownLeaderLastSeq = Math.max(
@@ -999,7 +1007,10 @@ export class ProtocolNode {
    * has instead.
    */
   private resetLogAfter(seq: number, epoch: number, timestampMs: number): void {
-    invariant(seq > this.log.lastSeq, `log reset to ${seq} would drop entries this node holds`);
+    invariant(
+      seq > this.log.lastSeq || seq > this.commitSeq,
+      `log reset to ${seq} would drop committed entries this node holds (commit ${this.commitSeq})`,
+    );
     this.log.resetAfter(seq, epoch);
     // What the dedup table recorded came from the log just dropped, which may
     // hold uncommitted entries the sequencer's log replaced and lacks the

@@ -133,6 +133,34 @@ export type PeerMessage =
   | VoteResponseMessage
   | TimeoutNowMessage;
 
+/**
+ * Log repair: a node whose stored records are damaged asks a peer for good
+ * copies of `[fromSeq, toSeq]`. These travel between node hosts and never
+ * reach the protocol core; `epoch` is the sender's, for the envelope only.
+ */
+export interface RepairRequestMessage {
+  readonly type: 'repairRequest';
+  readonly epoch: number;
+  readonly from: NodeId;
+  readonly fromSeq: number;
+  readonly toSeq: number;
+}
+
+/** The entries of the asked range the peer holds (a prefix of it, possibly none). */
+export interface RepairResponseMessage {
+  readonly type: 'repairResponse';
+  readonly epoch: number;
+  readonly from: NodeId;
+  readonly fromSeq: number;
+  readonly toSeq: number;
+  readonly entries: readonly Entry[];
+}
+
+export type RepairMessage = RepairRequestMessage | RepairResponseMessage;
+
+/** Everything that travels between nodes: protocol messages for the core, repair for the hosts. */
+export type NodeMessage = PeerMessage | RepairMessage;
+
 /** `to: null` means every other node (the multicast path). */
 export interface Outgoing {
   readonly to: NodeId | null;

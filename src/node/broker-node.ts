@@ -9,8 +9,10 @@ import {
   type DedupCheckpoint,
   type Entry,
   type HardState,
+  type NodeMessage,
   type PeerMessage,
   type Ready,
+  type RepairRequestMessage,
   type RetransmitAction,
   Role,
 } from '../core/types.js';
@@ -26,6 +28,7 @@ import { type ClientId, ClientServer } from './client-server.js';
 import { type ClusterConfig, clientEndpoint, type NodeAddress } from './cluster-config.js';
 import { ConfigError } from './config-error.js';
 import { type FaultInjection, NO_FAULTS } from './fault-injection.js';
+import { LogRepair } from './log-repair.js';
 import type { PeerLink } from './peer-link.js';
 import { productionEdges } from './production-edges.js';
 import { ReplicaRegistry } from './replica-registry.js';
@@ -139,6 +142,8 @@ export class BrokerNode {
   private unsavedCommit: HardState | null = null;
   private commitSavedMs = 0;
   private lastRole: Role = Role.follower;
+  /** Damaged records this node repaired from its peers when it started. */
+  private recordsRepaired = 0;
 
   private constructor(
     private readonly options: BrokerNodeOptions,
@@ -176,7 +181,36 @@ export class BrokerNode {
     }
     const edges =
       options.edges ?? productionEdges(config, nodeId, options.faults ?? NO_FAULTS, options.logger);
-    const recovered = await options.store.open();
+    let recovered = await options.store.open();
+    // The peer link starts first, so that a damaged log is repaired from the
+    // peers before the core starts; what arrives meanwhile for the core is
+    // dropped (the protocol's retries cover it).
+    const inbox: { node: BrokerNode | null; repair: LogRepair | null } = {
+      node: null,
+      repair: null,
+    };
+    await edges.peers.start(
+      (message) => {
+        if (inbox.node !== null) inbox.node.onNodeMessage(message);
+        else if (message.type === 'repairResponse') inbox.repair?.onResponse(message);
+      },
+      (peer) => inbox.node?.onPeerUnreachable(peer),
+    );
+    let repairedEntries = 0;
+    if (options.store.damagedRanges().length > 0) {
+      const peers = config.nodes.map((n) => n.id).filter((id) => id !== nodeId);
+      inbox.repair = new LogRepair(
+        nodeId,
+        peers,
+        options.store,
+        edges.peers,
+        edges.clock,
+        options.logger,
+      );
+      repairedEntries = await inbox.repair.repairAll();
+      inbox.repair = null;
+      recovered = await options.store.recovered();
+    }
     const hardState = await options.meta.load();
     const ticks = (ms: number) => Math.max(1, Math.round(ms / config.tickMs));
     const coreConfig = makeCoreConfig(
@@ -194,6 +228,8 @@ export class BrokerNode {
     const core = new ProtocolNode(coreConfig, { ...recovered, ...dedup, hardState });
     const node = new BrokerNode(options, edges, core);
     node.dedupCheckpointSeq = dedup.dedupCheckpoint?.seq ?? 0;
+    node.recordsRepaired = repairedEntries;
+    inbox.node = node;
     await node.listen();
     return node;
   }
@@ -237,6 +273,7 @@ export class BrokerNode {
       badFrames: this.transport.counters.badFrames + this.clients.badFrames,
       staleMessagesRejected: this.staleMessagesRejected,
       dedupCheckpointSeq: this.dedupCheckpointSeq,
+      recordsRepaired: this.recordsRepaired,
     };
   }
 
@@ -259,14 +296,6 @@ export class BrokerNode {
   }
 
   private async listen(): Promise<void> {
-    await this.transport.start(
-      (message) => this.onPeerMessage(message),
-      (peer) => {
-        if (this.stopped) return;
-        this.core.peerUnreachable(peer);
-        this.schedule();
-      },
-    );
     await this.clients.start((client, request) => this.onClientRequest(client, request));
     this.tickTimer = this.clock.setInterval(() => this.onTick(), this.options.config.tickMs);
     this.retentionTimer = this.clock.setInterval(
@@ -314,8 +343,28 @@ export class BrokerNode {
       this.core.committedSeq,
       this.options.dedup === undefined ? null : this.dedupCheckpointSeq,
     );
-    const firstSeq = await this.options.store.applyRetention(limitSeq, this.clock.nowMs());
+    let firstSeq: number;
+    try {
+      firstSeq = await this.options.store.applyRetention(limitSeq, this.clock.nowMs());
+    } catch (error) {
+      // The store failed (an fsync, a deletion): the node stops as it would on a failed write.
+      this.fail(error as Error);
+      return;
+    }
     if (!this.stopped && firstSeq > this.core.status().firstSeq) this.core.compactBefore(firstSeq);
+  }
+
+  /** Stops the node on an error it cannot recover from (its supervisor restarts it from disk). */
+  private fail(error: Error): void {
+    if (this.stopped) return;
+    this.logger.error(
+      `node ${this.self.id} stopped on an error it cannot recover from: ${error.stack ?? error.message}`,
+    );
+    // Best effort: the store that failed may fail again while closing.
+    this.stop().catch((closeError: Error) =>
+      this.logger.warn(`node ${this.self.id} did not close cleanly: ${closeError.message}`),
+    );
+    this.edges.onFatal(error);
   }
 
   // ---------------------------------------------------------------- inputs
@@ -325,6 +374,46 @@ export class BrokerNode {
     this.core.tick();
     this.subscriptions.tick();
     this.schedule();
+  }
+
+  private onPeerUnreachable(peer: string): void {
+    if (this.stopped) return;
+    this.core.peerUnreachable(peer);
+    this.schedule();
+  }
+
+  private onNodeMessage(message: NodeMessage): void {
+    if (this.stopped) return;
+    if (message.type === 'repairRequest') {
+      void this.serveRepair(message);
+      return;
+    }
+    // A repair answer arriving after this node started is stale: it repaired before starting.
+    if (message.type === 'repairResponse') return;
+    this.onPeerMessage(message);
+  }
+
+  /** Answers a peer repairing its log with what this node holds of the range (maybe nothing). */
+  private async serveRepair(request: RepairRequestMessage): Promise<void> {
+    let entries: Entry[] = [];
+    try {
+      const toSeq = Math.min(request.toSeq, request.fromSeq + LIMITS.maxRepairEntries - 1);
+      entries = await this.options.store.read(request.fromSeq, toSeq, LIMITS.maxRetransmitBytes);
+    } catch (error) {
+      // Not held here (below the log start, damaged here too): the answer is empty.
+      this.logger.debug(
+        `cannot serve repair of seq ${request.fromSeq}: ${(error as Error).message}`,
+      );
+    }
+    if (this.stopped) return;
+    this.transport.send(request.from, {
+      type: 'repairResponse',
+      epoch: this.core.currentEpoch,
+      from: this.self.id,
+      fromSeq: request.fromSeq,
+      toSeq: request.toSeq,
+      entries,
+    });
   }
 
   private onPeerMessage(message: PeerMessage): void {
@@ -538,11 +627,7 @@ export class BrokerNode {
       }
       if (!this.stopped) await this.saveCommitIfDue();
     } catch (error) {
-      this.logger.error(
-        `node ${this.self.id} stopped on an error it cannot recover from: ${(error as Error).stack}`,
-      );
-      void this.stop();
-      this.edges.onFatal(error as Error);
+      this.fail(error as Error);
     } finally {
       this.driving = false;
     }

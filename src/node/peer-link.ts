@@ -1,4 +1,4 @@
-import type { NodeId, PeerMessage } from '../core/types.js';
+import type { NodeId, NodeMessage } from '../core/types.js';
 
 export interface PeerLinkCounters {
   multicastSent: number;
@@ -18,10 +18,10 @@ export interface PeerLink {
   readonly counters: PeerLinkCounters;
   /** Starts receiving; `onPeerDisconnected` reports a peer whose connection dropped. */
   start(
-    onMessage: (message: PeerMessage) => void,
+    onMessage: (message: NodeMessage) => void,
     onPeerDisconnected: (peer: NodeId) => void,
   ): Promise<void>;
   /** Sends to one peer, or multicasts when `to` is null. */
-  send(to: NodeId | null, message: PeerMessage): void;
+  send(to: NodeId | null, message: NodeMessage): void;
   close(): Promise<void>;
 }

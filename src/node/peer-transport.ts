@@ -1,5 +1,5 @@
 import * as zmq from 'zeromq';
-import type { NodeId, PeerMessage } from '../core/types.js';
+import type { NodeId, NodeMessage } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import type { Logger } from '../runtime/logger.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
@@ -57,7 +57,7 @@ export class PeerTransport implements PeerLink {
   }
 
   async start(
-    onMessage: (message: PeerMessage) => void,
+    onMessage: (message: NodeMessage) => void,
     onPeerDisconnected: (peer: NodeId) => void = () => {},
   ): Promise<void> {
     await this.pub.bind(`tcp://${this.self.host}:${this.self.pubPort}`);
@@ -88,7 +88,7 @@ export class PeerTransport implements PeerLink {
   }
 
   /** Sends to one peer, or multicasts when `to` is null. */
-  send(to: NodeId | null, message: PeerMessage): void {
+  send(to: NodeId | null, message: NodeMessage): void {
     if (this.closed) return;
     if (to === null) {
       if (message.type === 'append' && this.faults.dropMulticast()) {
@@ -124,13 +124,13 @@ export class PeerTransport implements PeerLink {
   private async receiveLoop(
     socket: zmq.Subscriber | zmq.Router,
     pick: (frames: Buffer[]) => Buffer | undefined,
-    onMessage: (message: PeerMessage) => void,
+    onMessage: (message: NodeMessage) => void,
   ): Promise<void> {
     try {
       for await (const frames of socket) {
         const frame = pick(frames);
         if (frame === undefined) continue;
-        let message: PeerMessage;
+        let message: NodeMessage;
         try {
           message = decodePeerMessage(frame, this.clusterId);
         } catch (error) {

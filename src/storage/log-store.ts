@@ -52,6 +52,8 @@ export interface LogStore {
    * RepairRejectedError, writing nothing, when any entry does not fit.
    */
   repair(entries: readonly Entry[]): Promise<{ repaired: number }>;
+  /** What open() returned, as the log stands now (after repairs). */
+  recovered(): Promise<RecoveredLog>;
   /** First seq still held (lastSeq() + 1 when empty). */
   firstSeq(): number;
   lastSeq(): number;

@@ -21,6 +21,11 @@ export class MemoryLogStore implements LogStore {
   constructor(private readonly maxEntries: number) {}
 
   async open(): Promise<RecoveredLog> {
+    return this.recovered();
+  }
+
+  /** A memory log starts empty and is never damaged. */
+  async recovered(): Promise<RecoveredLog> {
     return {
       firstSeq: this.first,
       lastSeq: this.lastSeq(),

@@ -54,6 +54,12 @@ export interface SegmentedLogStoreOptions {
    * segments with a valid sidecar index are trusted until read.
    */
   readonly verifyClosedSegments?: boolean;
+  /**
+   * False only where the simulator plants the defect 'unchecked-repair':
+   * repaired records are then written without being checked against the
+   * hash chain. Never set it anywhere else.
+   */
+  readonly checkRepairsAgainstChain?: boolean;
 }
 
 type Deferred<T> = { resolve: (value: T) => void; reject: (error: unknown) => void };
@@ -115,7 +121,10 @@ export class SegmentedLogStore implements LogStore {
   private state: 'new' | 'opening' | 'open' | 'closed' = 'new';
   private report: RecoveryReport | null = null;
 
+  private readonly checkRepairs: boolean;
+
   constructor(options: SegmentedLogStoreOptions) {
+    this.checkRepairs = options.checkRepairsAgainstChain ?? true;
     this.dir = options.dir;
     this.fs = options.fs ?? nodeFileSystem;
     this.tolerateDamage = (options.damagedRecords ?? 'report') === 'report';
@@ -186,6 +195,7 @@ export class SegmentedLogStore implements LogStore {
       this.segmentBytes,
       this.indexCacheSegments,
       this.tolerateDamage,
+      this.checkRepairs,
     );
     this.chain = chain;
     this.report = report;
@@ -217,6 +227,28 @@ export class SegmentedLogStore implements LogStore {
       lastSeq: this.last,
       epochBeforeFirst,
       epochStarts,
+      lastTimestampMs: chain.active.lastTimestampMs,
+      recentEntries,
+      ...(damaged.length > 0 ? { damaged } : {}),
+    };
+  }
+
+  /**
+   * What open() returned, as the log stands now: after a repair the epochs
+   * of the repaired seqs and the recent entries (which start after the
+   * newest damage) are known at last, so a host that repaired its log
+   * before starting its core takes this instead.
+   */
+  async recovered(): Promise<RecoveredLog> {
+    invariant(this.state === 'open' && this.chain !== null, 'recovered() needs an open log');
+    const chain = this.chain;
+    const recentEntries = await this.readRecent();
+    const damaged = this.damagedRanges();
+    return {
+      firstSeq: this.first,
+      lastSeq: this.last,
+      epochBeforeFirst: chain.oldest.header.epochBeforeFirst,
+      epochStarts: this.collectEpochStarts(),
       lastTimestampMs: chain.active.lastTimestampMs,
       recentEntries,
       ...(damaged.length > 0 ? { damaged } : {}),
@@ -350,12 +382,9 @@ export class SegmentedLogStore implements LogStore {
   reset(firstSeq: number, epochBeforeFirst: number): Promise<void> {
     try {
       this.requireUsable();
+      // It may start inside the log: a follower whose uncommitted entries
+      // conflict with the sequencer's log start drops them too.
       requireSeqArgument(firstSeq, 'firstSeq');
-      if (firstSeq <= this.last + 1) {
-        throw new InvalidLogRequestError(
-          `a reset must start beyond the log's end (${this.last}), got ${firstSeq}`,
-        );
-      }
       this.first = firstSeq;
       this.last = firstSeq - 1;
       this.epochs!.resetAfter(firstSeq - 1, epochBeforeFirst);

@@ -1,4 +1,4 @@
-import type { NodeId, PeerMessage } from '../core/types.js';
+import type { NodeId, NodeMessage } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { validateEntries } from './entry-codec.js';
 import {
@@ -11,7 +11,7 @@ import {
 import { ordo } from './schema.js';
 
 /** Encodes a core message for the node-to-node sockets (PeerEnvelope). */
-export function encodePeerMessage(clusterId: string, message: PeerMessage): Uint8Array {
+export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint8Array {
   const envelope: ordo.PeerEnvelope.$Properties = {
     clusterId,
     from: message.from,
@@ -53,6 +53,16 @@ export function encodePeerMessage(clusterId: string, message: PeerMessage): Uint
     case 'timeoutNow':
       envelope.timeoutNow = {};
       break;
+    case 'repairRequest':
+      envelope.repairRequest = { fromSeq: message.fromSeq, toSeq: message.toSeq };
+      break;
+    case 'repairResponse':
+      envelope.repairResponse = {
+        fromSeq: message.fromSeq,
+        toSeq: message.toSeq,
+        entries: message.entries as ordo.Entry.$Properties[],
+      };
+      break;
   }
   return ordo.PeerEnvelope.encode(envelope).finish();
 }
@@ -62,7 +72,7 @@ export function encodePeerMessage(clusterId: string, message: PeerMessage): Uint
  * that is not a well-formed envelope of this cluster, so that a bad frame is
  * dropped at the edge and never reaches the core or the log.
  */
-export function decodePeerMessage(bytes: Uint8Array, clusterId: string): PeerMessage {
+export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMessage {
   checkFrameSize(bytes, LIMITS.maxFrameBytes);
   const envelope = decodeOrThrow('peer envelope', () => ordo.PeerEnvelope.decode(bytes));
   if (envelope.clusterId !== clusterId) {
@@ -146,6 +156,27 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): PeerMes
     }
     case 'timeoutNow':
       return { type: 'timeoutNow', epoch, from };
+    case 'repairRequest': {
+      const r = envelope.repairRequest!;
+      const fromSeq = checkUint(r.fromSeq, 'repairRequest.fromSeq');
+      const toSeq = checkUint(r.toSeq, 'repairRequest.toSeq');
+      if (fromSeq < 1 || toSeq < fromSeq)
+        throw new FrameError('malformed', `repair range [${fromSeq}, ${toSeq}] is empty`);
+      return { type: 'repairRequest', epoch, from, fromSeq, toSeq };
+    }
+    case 'repairResponse': {
+      const r = envelope.repairResponse!;
+      const fromSeq = checkUint(r.fromSeq, 'repairResponse.fromSeq');
+      const toSeq = checkUint(r.toSeq, 'repairResponse.toSeq');
+      const entries = validateEntries(
+        (r.entries ?? []) as ordo.Entry[],
+        fromSeq,
+        'repairResponse.entries',
+      );
+      if (entries.length > 0 && entries.at(-1)!.seq > toSeq)
+        throw new FrameError('malformed', `repair response goes past seq ${toSeq}`);
+      return { type: 'repairResponse', epoch, from, fromSeq, toSeq, entries };
+    }
     default:
       throw new FrameError('malformed', 'peer envelope has no body');
   }

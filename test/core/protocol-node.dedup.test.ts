@@ -164,3 +164,36 @@ test('a node whose log was reset forgets the producers it knew, so a retry is ne
     { kind: 'outOfOrder', expectedProducerSeq: 1 },
   ]);
 });
+
+test('a follower holding other, uncommitted entries where the sequencer log starts restarts its log there', (t) => {
+  // b holds seqs 1..4 committed and 5..6 from epoch 2, never committed; the
+  // sequencer of epoch 3 dropped everything up to seq 5 (epoch 1 there) by
+  // retention. Its log start cannot be matched by probing: b must start its
+  // log after seq 5, or it would never catch up.
+  const log = [
+    dataEntry(1, 1, 'p', 1),
+    dataEntry(2, 1, 'p', 2),
+    dataEntry(3, 1, 'p', 3),
+    dataEntry(4, 1, 'p', 4),
+    dataEntry(5, 2, 'q', 1),
+    dataEntry(6, 2, 'q', 2),
+  ];
+  const node = newNode('b', MEMBERS, {}, recoveredFrom(log, { epoch: 2, commitSeq: 4 }));
+  node.step(
+    append({ from: 'a', epoch: 3, prevSeq: 5, prevEpoch: 1, commitSeq: 7, logStart: true }),
+  );
+  const ready = takeReady(node);
+  t.deepEqual(ready.resetLogAfter, { seq: 5, epoch: 1 });
+  t.is(node.status().commitSeq, 5);
+  t.is(node.status().lastSeq, 5);
+});
+
+test('a log-start append that matches the follower at its start leaves the log as it is', (t) => {
+  const log = [dataEntry(1, 1, 'p', 1), dataEntry(2, 1, 'p', 2), dataEntry(3, 1, 'p', 3)];
+  const node = newNode('b', MEMBERS, {}, recoveredFrom(log, { epoch: 1, commitSeq: 1 }));
+  node.step(
+    append({ from: 'a', epoch: 2, prevSeq: 2, prevEpoch: 1, commitSeq: 3, logStart: true }),
+  );
+  t.is(takeReady(node).resetLogAfter, null);
+  t.is(node.status().lastSeq, 3);
+});

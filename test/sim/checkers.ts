@@ -125,6 +125,7 @@ export function checkAckedNotLost(history: History): Violation | null {
       const entry = entryAt(history, id, seq);
       if (entry === undefined) {
         if (isSkipped(history, id, seq)) continue;
+        if (history.retired.has(id) && seq > (stream(history, id).at(-1)?.seq ?? 0)) continue;
         const entries = stream(history, id);
         return violation(
           'ackedNotLost',

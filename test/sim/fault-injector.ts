@@ -1,8 +1,10 @@
 import type { NodeId } from '../../src/core/index.js';
+import { SEGMENT_HEADER_BYTES } from '../../src/storage/segment.js';
 import type { Prng } from './prng.js';
 import type { SeedPlan } from './seed-plan.js';
 import { TICK_MS } from './seed-plan.js';
 import type { SimBroker } from './sim-broker.js';
+import type { BitFlip } from './sim-file-system.js';
 import type { SimWorld } from './sim-world.js';
 
 /**
@@ -22,6 +24,8 @@ export class FaultInjector {
   private readonly restartAtTick = new Map<NodeId, number>();
   private readonly crashArmedAtTick = new Map<NodeId, number>();
   private partitionEndsAtTick: number | null = null;
+  /** Nodes given bit flips that have not started again since. */
+  private readonly damaged = new Set<NodeId>();
   /** Sequencers the scenario will crash, and when. */
   private readonly huntAtTick = new Map<
     NodeId,
@@ -54,6 +58,7 @@ export class FaultInjector {
     const tick = this.cluster.tick;
     this.restartDue(tick);
     this.huntDue(tick);
+    this.flipBitsAtRandom(tick);
     this.crashAtRandom(tick);
     this.pauseAtRandom(tick);
     this.partitionAtRandom(tick);
@@ -69,7 +74,8 @@ export class FaultInjector {
         this.restartAtTick.set(node.id, tick + this.prng.int(minTicks, maxTicks));
       else if (tick >= at) {
         this.restartAtTick.delete(node.id);
-        this.log(`t${tick} ${node.id} restarts (disk holds ${node.disk.lastSeq} entries)`);
+        if (node.refused) continue;
+        this.log(`t${tick} ${node.id} restarts`);
         this.cluster.stats.restarts++;
         node.start();
       }
@@ -82,6 +88,36 @@ export class FaultInjector {
         node.crash();
       }
     }
+  }
+
+  /**
+   * Flips one stored bit in a closed log segment of a node that is down
+   * (past the segment header), so that it finds the damage when it restarts
+   * and repairs it from its peers. At most a minority of nodes may hold
+   * unrepaired damage at once: the majority must still have good copies.
+   */
+  private flipBitsAtRandom(tick: number): void {
+    // A node that started again has repaired its log (or refused to start).
+    for (const id of this.damaged) {
+      const node = this.node(id);
+      if (node.node !== null || node.refused) this.damaged.delete(id);
+    }
+    if (!this.prng.chance(this.plan.disk.bitFlipChancePerTick)) return;
+    const down = this.cluster.brokers.filter((n) => n.isCrashed && !n.refused);
+    if (down.length === 0) return;
+    const node = this.prng.pick(down);
+    this.damaged.add(node.id);
+    const damagedCount = this.cluster.brokers.filter((n) => this.damaged.has(n.id)).length;
+    if (damagedCount > Math.floor((this.cluster.brokers.length - 1) / 2)) {
+      this.damaged.delete(node.id);
+      return;
+    }
+    const flip = flipInClosedSegment(node, this.prng);
+    if (flip === null) {
+      this.damaged.delete(node.id);
+      return;
+    }
+    this.log(`t${tick} bit ${flip.bit} flipped at byte ${flip.position} of ${flip.path}`);
   }
 
   /** Crashes a sequencer whose time has come, if it still leads that epoch and a crash is allowed. */
@@ -211,6 +247,23 @@ export class FaultInjector {
   private node(id: NodeId): SimBroker {
     return this.cluster.node(id);
   }
+}
+
+/** Flips a bit in one of the node's closed segments, never in the segment that takes appends. */
+function flipInClosedSegment(node: SimBroker, prng: Prng): BitFlip | null {
+  const logDir = `${node.dataDir}/log/`;
+  const segments = node.fs
+    .listFiles(logDir)
+    .filter((name) => name.endsWith('.log'))
+    .sort();
+  if (segments.length < 2) return null;
+  const closed = new Set(segments.slice(0, -1).map((name) => logDir + name));
+  return node.fs.flipRandomBit(
+    prng,
+    (path) => closed.has(path),
+    (_path, bytes) =>
+      bytes > SEGMENT_HEADER_BYTES ? { from: SEGMENT_HEADER_BYTES, to: bytes } : null,
+  );
 }
 
 function isLeader(broker: SimBroker): boolean {

@@ -48,6 +48,12 @@ export interface History {
   /** Null when the run stopped before it could heal (a core invariant broke). */
   readonly liveness: LivenessRecord | null;
   readonly coreFailures: readonly CoreFailure[];
+  /**
+   * Nodes that refused to start because no peer held a good copy of their
+   * damaged records: out of the cluster for good, as the documented outcome.
+   * What they delivered is still checked; they need not deliver the rest.
+   */
+  readonly retired: ReadonlySet<NodeId>;
 }
 
 export function payloadHex(payload: Uint8Array): string {

@@ -1,3 +1,4 @@
+import winston from 'winston';
 import { createLogger } from '../../src/runtime/logger.js';
 import { checkHistory, type Violation } from './checkers.js';
 import { FaultInjector } from './fault-injector.js';
@@ -32,8 +33,12 @@ export function replayCommand(seed: number): string {
   return `npm run sim -- --seed ${seed}`;
 }
 
-/** Node logs are silenced in the simulator unless ORDO_SIM_LOG_LEVEL asks for them. */
-const simLogger = createLogger('sim', process.env['ORDO_SIM_LOG_LEVEL'] ?? 'error');
+/** Node logs are silent in the simulator unless ORDO_SIM_LOG_LEVEL asks for them. */
+const simLogLevel = process.env['ORDO_SIM_LOG_LEVEL'];
+const simLogger =
+  simLogLevel === undefined
+    ? winston.createLogger({ silent: true })
+    : createLogger('sim', simLogLevel);
 
 /**
  * Runs one seed: a fault phase, then heal and drain, then every checker.
@@ -81,6 +86,7 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
     world.close();
   }
   world.snapshotNetworkStats();
+  world.collectDiskStats();
   world.stats.events = world.scheduler.eventsRun;
   for (const d of world.deliverers) {
     world.stats.deliveredEntries += d.stream.entries.length;

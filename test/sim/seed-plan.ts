@@ -51,10 +51,22 @@ export interface FaultPlan {
   readonly huntLeadersAfterTicks: readonly [number, number] | null;
 }
 
-/** Retention: each node's disk keeps only its newest committed entries, as a real store with a size limit does. */
+/** Retention: each node's log keeps only its newest committed segments, as a store with a size limit does. */
 export interface RetentionPlan {
-  /** Node i (in member order) keeps at most `maxEntriesByNode[i]` committed entries. */
-  readonly maxEntriesByNode: readonly number[];
+  /** Node i (in member order) keeps about `segmentsByNode[i]` segments' worth of bytes. */
+  readonly segmentsByNode: readonly number[];
+}
+
+/** How each node's simulated disk behaves. */
+export interface DiskPlan {
+  /** Longest a disk operation takes, in ms (a crash can strike in between). */
+  readonly latencyMaxMs: number;
+  /** Chance that an fsync fails with EIO (the node then stops as if it crashed). */
+  readonly fsyncErrorChance: number;
+  /** Log segment size: small, so that logs have closed segments to damage and drop. */
+  readonly segmentBytes: number;
+  /** Chance per tick that a stored bit of a down node's closed segment flips. */
+  readonly bitFlipChancePerTick: number;
 }
 
 export interface SeedPlan {
@@ -75,8 +87,7 @@ export interface SeedPlan {
   >;
   /** Housekeeping intervals of the node host (retention, dedup checkpoints, lazy commit saves). */
   readonly hostTiming: HostTiming;
-  /** Longest a simulated disk operation takes, in ms (a crash can strike in between). */
-  readonly diskLatencyMaxMs: number;
+  readonly disk: DiskPlan;
   /** Deliberate bugs planted by the simulator's own tests; empty in every normal run. */
   readonly plantedDefects: ReadonlySet<PlantedDefect>;
   readonly faults: FaultPlan;
@@ -151,8 +162,15 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
   const faultTicks =
     overrides.faultTicks ?? Math.round(Math.exp(prng.float(Math.log(250), Math.log(2500))));
   const retention: RetentionPlan | null = prng.chance(0.4)
-    ? { maxEntriesByNode: Array.from({ length: nodeCount }, () => prng.int(5, 60)) }
+    ? { segmentsByNode: Array.from({ length: nodeCount }, () => prng.int(2, 8)) }
     : null;
+  const disk: DiskPlan = {
+    // Log-uniform from a fast disk to a slow fsync: a slow disk lets replies and acks overtake writes.
+    latencyMaxMs: Math.exp(prng.float(Math.log(0.05), Math.log(10))),
+    fsyncErrorChance: prng.chance(0.3) ? prng.float(0.0005, 0.01) : 0,
+    segmentBytes: Math.round(Math.exp(prng.float(Math.log(256), Math.log(8192)))),
+    bitFlipChancePerTick: prng.chance(0.4) ? prng.float(0.002, 0.02) : 0,
+  };
   // Housekeeping intervals are log-uniform from one tick to four seconds
   // (production: retention every 1 s, checkpoints every 2 s, commit saves every 1 s).
   const logUniformMs = (): number =>
@@ -167,8 +185,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     nodeCount,
     core,
     hostTiming,
-    // Log-uniform from fast to a slow fsync: a slow disk lets replies and acks overtake writes.
-    diskLatencyMaxMs: Math.exp(prng.float(Math.log(0.1), Math.log(40))),
+    disk,
     plantedDefects: overrides.plantedDefects ?? new Set(),
     faults,
     publishers,

@@ -1,13 +1,22 @@
-import type { CoreConfig, NodeId, PeerMessage, Role } from '../../src/core/index.js';
+import {
+  type CoreConfig,
+  type NodeId,
+  type NodeMessage,
+  PlantedDefect,
+  type Role,
+} from '../../src/core/index.js';
 import { BrokerNode, type HostTiming } from '../../src/node/broker-node.js';
 import type { ClusterConfig } from '../../src/node/cluster-config.js';
 import type { Logger } from '../../src/runtime/logger.js';
+import { DedupCheckpointStore } from '../../src/storage/dedup-checkpoint-store.js';
+import { FileMetaStore } from '../../src/storage/file-meta-store.js';
+import { SegmentedLogStore } from '../../src/storage/segmented-log-store.js';
+import { StorageFailedError } from '../../src/storage/storage-errors.js';
 import type { Prng } from './prng.js';
 import { SimClock } from './sim-clock.js';
-import { SimDisk } from './sim-disk.js';
 import { type SendPacket, SimClientFrameSocket, SimPeerLink } from './sim-edges.js';
+import { SimFileSystem } from './sim-file-system.js';
 import { EventOwner, type SimScheduler } from './sim-scheduler.js';
-import { simNodeStorage } from './sim-storage.js';
 
 /** What a simulated node process needs from the world around it. */
 export interface BrokerWorld {
@@ -19,11 +28,17 @@ export interface BrokerWorld {
   readonly sendPacket: SendPacket;
   /** Longest a simulated disk operation takes. */
   readonly diskLatencyMaxMs: number;
+  /** Chance that an fsync fails with EIO. */
+  readonly fsyncErrorChance: number;
+  readonly segmentBytes: number;
+  /** Retention by size (whole segments), null to keep the whole log. */
+  readonly retentionBytes: number | null;
   readonly clockSkewMaxMs: number;
-  readonly maxRetainedEntries: number | null;
   readonly onRoleChange: (nodeId: NodeId, role: Role, epoch: number) => void;
   readonly onFailure: (nodeId: NodeId, error: unknown) => void;
-  readonly onDied: (nodeId: NodeId, lostWrites: number, midWrite: boolean) => void;
+  readonly onDied: (nodeId: NodeId, midWrite: boolean) => void;
+  /** The node's log was damaged beyond repair from its peers: it refused to start. */
+  readonly onRefused: (nodeId: NodeId, error: Error) => void;
   readonly log: (text: string) => void;
 }
 
@@ -43,16 +58,35 @@ interface Incarnation {
  * what the disk kept, as a restarted process does.
  */
 export class SimBroker {
-  readonly disk = new SimDisk();
+  /** The node's disk: it outlives every crash of the process. */
+  readonly fs: SimFileSystem;
   private incarnation: Incarnation | null = null;
   private crashArmed = false;
   private incarnations = 0;
+  /** The node refused to start (its damaged log could not be repaired): it stays down. */
+  refused = false;
 
   constructor(
     readonly id: NodeId,
     private readonly world: BrokerWorld,
     private readonly prng: Prng,
-  ) {}
+  ) {
+    this.fs = new SimFileSystem({
+      prng: prng.fork(),
+      delay: () => this.diskLatency(),
+      fsyncErrorChance: world.fsyncErrorChance,
+    });
+  }
+
+  /** Where this node's files live on its simulated disk. */
+  get dataDir(): string {
+    return `/data/${this.id}`;
+  }
+
+  /** The highest seq the log on disk may hold, for the liveness bound. */
+  get lastSeqHint(): number {
+    return this.node?.status().lastSeq ?? 0;
+  }
 
   get isCrashed(): boolean {
     return this.incarnation === null;
@@ -74,6 +108,7 @@ export class SimBroker {
 
   start(): void {
     if (this.incarnation !== null) throw new Error(`${this.id} started twice`);
+    if (this.refused) return;
     const world = this.world;
     const owner = new EventOwner(`${this.id}.${++this.incarnations}`);
     const skewMs =
@@ -84,19 +119,27 @@ export class SimBroker {
     const clients = new SimClientFrameSocket(this.id, world.sendPacket);
     const incarnation: Incarnation = { owner, peers, clients, node: null };
     this.incarnation = incarnation;
-    const storage = simNodeStorage(
-      this.disk,
-      () => this.diskLatency(owner),
-      world.maxRetainedEntries,
-    );
+    const store = new SegmentedLogStore({
+      dir: `${this.dataDir}/log`,
+      fs: this.fs,
+      fsync: 'always',
+      segmentBytes: world.segmentBytes,
+      retentionBytes: world.retentionBytes,
+      verifyClosedSegments: true,
+      checkRepairsAgainstChain: !world.coreOverrides.plantedDefects?.has(
+        PlantedDefect.uncheckedRepair,
+      ),
+    });
+    const meta = new FileMetaStore({ dir: this.dataDir, fs: this.fs });
+    const dedup = new DedupCheckpointStore(this.dataDir, 'dedup.json', this.fs);
     const random = this.prng.fork();
     BrokerNode.start({
       config: world.config,
       nodeId: this.id,
       logger: world.logger,
-      store: storage.store,
-      meta: storage.meta,
-      dedup: storage.dedup,
+      store,
+      meta,
+      dedup,
       coreOverrides: world.coreOverrides,
       hostTiming: world.hostTiming,
       edges: {
@@ -104,7 +147,12 @@ export class SimBroker {
         clientSocket: clients,
         clock,
         random: () => random.next(),
-        onFatal: (error) => world.onFailure(this.id, error),
+        onFatal: (error) => {
+          if (!owner.alive) return;
+          // A failed fsync stops the node as a crash would; it restarts from its disk.
+          if (isStorageFailure(error)) this.crash();
+          else world.onFailure(this.id, error);
+        },
       },
       observer: {
         onRoleChange: (role, epoch) => {
@@ -116,7 +164,16 @@ export class SimBroker {
         if (owner.alive) incarnation.node = node;
       },
       (error: unknown) => {
-        if (owner.alive) world.onFailure(this.id, error);
+        if (!owner.alive) return;
+        if (isStorageFailure(error)) {
+          this.crash();
+        } else if (error instanceof Error && error.name === 'LogRepairError') {
+          this.crash();
+          this.refused = true;
+          world.onRefused(this.id, error);
+        } else {
+          world.onFailure(this.id, error);
+        }
       },
     );
   }
@@ -126,29 +183,31 @@ export class SimBroker {
    * timers and pending disk operations are dropped, and its peers and
    * clients hear the connection drop.
    */
-  crash(midWrite = false): number {
+  crash(midWrite = false): void {
     const incarnation = this.incarnation;
-    if (incarnation === null) return 0;
+    if (incarnation === null) return;
     incarnation.owner.alive = false;
     void incarnation.peers.close();
     incarnation.clients.close();
     this.incarnation = null;
     this.crashArmed = false;
-    const lost = this.disk.crash(this.prng);
-    this.world.log(
-      `${this.id} crashes (lost ${lost} unsynced writes, disk holds ${this.disk.lastSeq})`,
-    );
-    this.world.onDied(this.id, lost, midWrite);
-    return lost;
+    this.fs.crash();
+    this.world.log(`${this.id} crashes${midWrite ? ' part way through its disk operations' : ''}`);
+    this.world.onDied(this.id, midWrite);
   }
 
-  /** The process will crash in the middle of its next disk write, between the write and its sync. */
+  /** The process will crash at a random point of its coming disk operations. */
   armCrash(): void {
     this.crashArmed = true;
   }
 
   disarmCrash(): void {
     this.crashArmed = false;
+  }
+
+  /** Every fault of the disk stops: the heal. */
+  calmDisk(): void {
+    this.fs.fsyncErrorChance = 0;
   }
 
   pause(untilMs: number): void {
@@ -160,9 +219,10 @@ export class SimBroker {
   }
 
   /** Hands a peer packet to the node; false when nothing is listening. */
-  deliverPeer(message: PeerMessage): boolean {
+  deliverPeer(message: NodeMessage): boolean {
+    // The peer link listens from the start: a node repairing its log hears its peers' answers.
     const incarnation = this.incarnation;
-    if (incarnation === null || incarnation.node === null) return false;
+    if (incarnation === null) return false;
     return incarnation.peers.deliver(message);
   }
 
@@ -179,17 +239,30 @@ export class SimBroker {
   /**
    * Each disk operation completes after a random delay on the process's own
    * clock (so it waits while the process is paused and never completes once
-   * it crashed). An armed crash strikes here, part way through a write.
+   * it crashed). An armed crash strikes at one of these operations, part way
+   * through a Ready's writes.
    */
-  private diskLatency(owner: EventOwner): Promise<void> {
-    if (this.crashArmed && owner.alive && this.disk.unsyncedWriteCount > 0) {
-      this.world.log(`${this.id} crashes in the middle of a write`);
+  private diskLatency(): Promise<void> {
+    const owner = this.incarnation?.owner;
+    if (owner === undefined) return new Promise<void>(() => {});
+    if (this.crashArmed && this.prng.chance(0.3)) {
       this.crash(true);
+      return new Promise<void>(() => {});
     }
     return new Promise<void>((resolve) => {
-      if (!owner.alive) return;
       const delayMs = this.prng.float(0, this.world.diskLatencyMaxMs);
       this.world.scheduler.after(delayMs, owner, resolve);
     });
   }
+}
+
+/**
+ * A failed fsync or write: the node stops as if it crashed, and restarts
+ * from what its disk holds. Storage wraps these in StorageFailedError; an
+ * EIO may also surface as it is.
+ */
+function isStorageFailure(error: unknown): boolean {
+  if (error instanceof StorageFailedError) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'EIO';
 }

@@ -17,7 +17,8 @@ export class SimClock implements Clock {
   ) {}
 
   nowMs(): number {
-    return SIM_EPOCH_MS + this.scheduler.nowMs + this.skewMs;
+    // Whole milliseconds, as Date.now() gives.
+    return SIM_EPOCH_MS + Math.floor(this.scheduler.nowMs) + this.skewMs;
   }
 
   setTimeout(callback: () => void, delayMs: number): TimerHandle {

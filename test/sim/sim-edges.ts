@@ -1,11 +1,11 @@
-import type { NodeId, PeerMessage } from '../../src/core/index.js';
+import type { NodeId, NodeMessage } from '../../src/core/index.js';
 import type { ClientFrameSocket, ClientId } from '../../src/node/client-frame-socket.js';
 import type { PeerLink, PeerLinkCounters } from '../../src/node/peer-link.js';
 import type { FrameChannel, FrameDialer, FrameHandlers } from '../../src/runtime/frame-dialer.js';
 
 /** Everything that travels over the simulated network. */
 export type SimPacket =
-  | { readonly kind: 'peer'; readonly message: PeerMessage }
+  | { readonly kind: 'peer'; readonly message: NodeMessage }
   /** A client's frame to a node, on the client's channel `channel`. */
   | { readonly kind: 'toNode'; readonly channel: string; readonly frame: Uint8Array }
   /** A node's frame back to one client channel. */
@@ -27,7 +27,7 @@ export class SimPeerLink implements PeerLink {
     badFrames: 0,
     droppedByFaultInjection: 0,
   };
-  private onMessage: ((message: PeerMessage) => void) | null = null;
+  private onMessage: ((message: NodeMessage) => void) | null = null;
   private onPeerDisconnected: ((peer: NodeId) => void) | null = null;
   private closed = false;
 
@@ -38,14 +38,14 @@ export class SimPeerLink implements PeerLink {
   ) {}
 
   async start(
-    onMessage: (message: PeerMessage) => void,
+    onMessage: (message: NodeMessage) => void,
     onPeerDisconnected: (peer: NodeId) => void,
   ): Promise<void> {
     this.onMessage = onMessage;
     this.onPeerDisconnected = onPeerDisconnected;
   }
 
-  send(to: NodeId | null, message: PeerMessage): void {
+  send(to: NodeId | null, message: NodeMessage): void {
     if (this.closed) return;
     const packet: SimPacket = { kind: 'peer', message };
     if (to === null) {
@@ -62,7 +62,7 @@ export class SimPeerLink implements PeerLink {
   }
 
   /** A packet arrived for this node; false when the node is not listening yet. */
-  deliver(message: PeerMessage): boolean {
+  deliver(message: NodeMessage): boolean {
     if (this.closed || this.onMessage === null) return false;
     this.counters.received++;
     this.onMessage(message);

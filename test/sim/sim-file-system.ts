@@ -41,7 +41,8 @@ export class SimFileSystem implements FileSystem {
   };
   private readonly prng: Prng;
   private readonly delay: () => Promise<void>;
-  private readonly fsyncErrorChance: number;
+  /** Chance that an fsync fails with EIO; the simulator sets 0 when it heals every fault. */
+  fsyncErrorChance: number;
   private readonly crashKeepChance: number;
   private readonly crashTearChance: number;
   private readonly dirs = new Map<string, SimDirectory>();
@@ -123,6 +124,12 @@ export class SimFileSystem implements FileSystem {
       if (!dir.visible.has(name)) throw fsError('ENOENT', 'unlink', path);
       dir.change({ kind: 'unlink', name });
     });
+  }
+
+  /** The file names in `path` as the running node sees them, at once (for fault injection). */
+  listFiles(path: string): string[] {
+    const dir = this.dirs.get(normalise(path));
+    return dir === undefined ? [] : [...dir.visible.keys()];
   }
 
   readdir(path: string): Promise<string[]> {

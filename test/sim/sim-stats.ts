@@ -7,7 +7,7 @@ export interface SimStats {
   /** Simulator events run (timers, disk completions, disconnect notices). */
   events: number;
   crashes: number;
-  /** Crashes that struck between a log write and its sync. */
+  /** Crashes that struck part way through a node's disk operations. */
   crashesMidWrite: number;
   lostUnsyncedWrites: number;
   /** Sequencers crashed on purpose soon after their election (scenario seeds). */
@@ -30,6 +30,17 @@ export interface SimStats {
   packetsDuplicated: number;
   packetsCut: number;
   packetsHeld: number;
+  /** Unsynced writes a crash tore part way. */
+  tornWrites: number;
+  /** Unsynced directory changes (new segments, renamed files) a crash undid. */
+  lostDirectoryChanges: number;
+  /** Fsyncs that failed with EIO (the node stopped as if it crashed). */
+  fsyncErrors: number;
+  bitFlips: number;
+  /** Damaged records nodes repaired from their peers as they started. */
+  recordsRepaired: number;
+  /** Nodes that refused to start: damage no peer held a fitting copy of. */
+  refusedStarts: number;
   /** Entries delivered by the per-node subscribers, all nodes together. */
   deliveredEntries: number;
   /** Seqs a node's subscriber skipped because the node no longer held them. */
@@ -60,6 +71,12 @@ export function emptyStats(): SimStats {
     packetsDuplicated: 0,
     packetsCut: 0,
     packetsHeld: 0,
+    tornWrites: 0,
+    lostDirectoryChanges: 0,
+    fsyncErrors: 0,
+    bitFlips: 0,
+    recordsRepaired: 0,
+    refusedStarts: 0,
     deliveredEntries: 0,
     skippedEntries: 0,
   };

@@ -63,6 +63,7 @@ export class SimWorld {
   private readonly dialers = new Map<string, SimFrameDialer>();
   private readonly admin: AdminClient;
   private subStep = 0;
+  private healed = false;
   /** Told whenever a node becomes sequencer (the fault injector's scenarios listen). */
   onBecameLeader: ((nodeId: NodeId, epoch: number) => void) | null = null;
 
@@ -107,9 +108,14 @@ export class SimWorld {
             hostTiming: plan.hostTiming,
             logger,
             sendPacket,
-            diskLatencyMaxMs: plan.diskLatencyMaxMs,
+            diskLatencyMaxMs: plan.disk.latencyMaxMs,
+            fsyncErrorChance: plan.disk.fsyncErrorChance,
+            segmentBytes: plan.disk.segmentBytes,
+            retentionBytes:
+              plan.retention === null
+                ? null
+                : plan.disk.segmentBytes * plan.retention.segmentsByNode[index]!,
             clockSkewMaxMs: plan.faults.clockSkewMaxMs,
-            maxRetainedEntries: plan.retention?.maxEntriesByNode[index] ?? null,
             onRoleChange: (nodeId, role, epoch) => {
               if (role !== Role.leader) return;
               this.stats.elections++;
@@ -120,10 +126,13 @@ export class SimWorld {
             onFailure: (nodeId, error) => {
               this.failures.push({ nodeId, tick: this.tick, error });
             },
-            onDied: (nodeId, lostWrites, midWrite) => {
-              this.stats.lostUnsyncedWrites += lostWrites;
+            onDied: (nodeId, midWrite) => {
               if (midWrite) this.stats.crashesMidWrite++;
               this.onNodeDied(nodeId);
+            },
+            onRefused: (nodeId, error) => {
+              this.stats.refusedStarts++;
+              this.log(`t${this.tick} ${nodeId} refuses to start: ${error.message}`);
             },
             log: (text) => this.log(`t${this.tick} ${text}`),
           },
@@ -182,6 +191,14 @@ export class SimWorld {
 
   /** Advances virtual time by one tick. Throws NodeFailure when a node failed. */
   async runTick(): Promise<void> {
+    // After the heal a node that stopped on a disk fault still in flight is restarted at once.
+    if (this.healed) {
+      for (const broker of this.brokers) {
+        if (!broker.isCrashed || broker.refused) continue;
+        this.stats.restarts++;
+        broker.start();
+      }
+    }
     for (const publisher of this.publishers) publisher.tick();
     for (let i = 0; i < SUB_STEPS_PER_TICK; i++) {
       this.subStep++;
@@ -262,7 +279,9 @@ export class SimWorld {
     this.onBecameLeader = null;
     this.network.faults = CALM_NETWORK;
     this.network.healLinks();
+    this.healed = true;
     for (const broker of this.brokers) {
+      broker.calmDisk();
       broker.disarmCrash();
       broker.resume();
       if (broker.isCrashed) {
@@ -274,11 +293,24 @@ export class SimWorld {
       publisher.finishWith(this.plan.publishers.messagesAfterHeal);
   }
 
-  /** The most entries any node must still fetch: the longest log against the shortest delivered stream. */
+  /** The most entries any node must still fetch: the longest delivered stream against the shortest. */
   repairLagEntries(): number {
-    const longest = Math.max(...this.brokers.map((b) => b.disk.lastSeq));
+    const longest = Math.max(...this.deliverers.map((d) => d.stream.lastSeq));
     const shortest = Math.min(...this.deliverers.map((d) => d.stream.lastSeq));
     return Math.max(0, longest - shortest);
+  }
+
+  /** Sums what each node's simulated disk went through into the stats. */
+  collectDiskStats(): void {
+    for (const broker of this.brokers) {
+      const c = broker.fs.counters;
+      this.stats.tornWrites += c.tornWrites;
+      this.stats.lostUnsyncedWrites += c.lostUnsyncedWrites;
+      this.stats.lostDirectoryChanges += c.lostDirectoryChanges;
+      this.stats.fsyncErrors += c.fsyncErrors;
+      this.stats.bitFlips += c.bitFlips;
+      this.stats.recordsRepaired += broker.node?.status().recordsRepaired ?? 0;
+    }
   }
 
   isDrained(): boolean {
@@ -291,6 +323,7 @@ export class SimWorld {
     for (const p of this.publishers) if (!p.done) waiting.push(p.describeOutstanding());
     let leader: { id: NodeId; epoch: number; commitSeq: number; lastSeq: number } | null = null;
     for (const broker of this.brokers) {
+      if (broker.refused) continue;
       const node = broker.node;
       if (node === null) {
         waiting.push(`${broker.id} is down`);
@@ -312,6 +345,7 @@ export class SimWorld {
     if (leader.commitSeq < leader.lastSeq)
       waiting.push(`sequencer ${leader.id} committed ${leader.commitSeq} of ${leader.lastSeq}`);
     for (const d of this.deliverers) {
+      if (this.node(d.nodeId).refused) continue;
       if (d.stream.lastSeq !== leader.commitSeq) {
         const s = this.node(d.nodeId).node?.status();
         const state =
@@ -363,6 +397,7 @@ export class SimWorld {
       leaders: this.leaders,
       liveness,
       coreFailures,
+      retired: new Set(this.brokers.filter((b) => b.refused).map((b) => b.id)),
     };
   }
 }

@@ -129,6 +129,7 @@ function goodHistory(): History {
     leaders: [{ epoch: 1, nodeId: 'n1', tick: 1 }],
     liveness: { healedAtTick: 100, completedAtTick: 120, boundTicks: 50, outstanding: [] },
     coreFailures: [],
+    retired: new Set(),
   };
 }
 

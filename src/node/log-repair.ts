@@ -1,0 +1,116 @@
+import type { NodeId, RepairResponseMessage } from '../core/types.js';
+import { LIMITS } from '../limits.js';
+import type { Clock } from '../runtime/clock.js';
+import type { Logger } from '../runtime/logger.js';
+import type { DamagedRange, LogStore } from '../storage/log-store.js';
+import { RepairRejectedError } from '../storage/storage-errors.js';
+import type { PeerLink } from './peer-link.js';
+
+/** No peer holds a good copy of damaged records: the node cannot start safely. */
+export class LogRepairError extends Error {
+  override readonly name = 'LogRepairError';
+  readonly retriable = false;
+  constructor(
+    readonly range: DamagedRange,
+    detail: string,
+  ) {
+    super(
+      `the log's records for seqs ${range.fromSeq} to ${range.toSeq} are damaged and no peer holds a copy that fits the hash chain (${detail}): move this node's data folder aside and start it empty, so it rejoins from its peers`,
+    );
+  }
+}
+
+interface Asking {
+  readonly fromSeq: number;
+  readonly answers: Map<NodeId, RepairResponseMessage>;
+  readonly done: () => void;
+}
+
+/**
+ * Repairs the damaged records of a node's log from its peers, before the
+ * node's core starts: each damaged range is asked of every peer at once; the
+ * store writes a copy back only if it fits the local hash chain (so a peer's
+ * divergent or damaged copy is refused). When every peer has answered and
+ * none holds a fitting copy, the node refuses to start, naming the range; a
+ * peer that does not answer is asked again in the next round.
+ */
+export class LogRepair {
+  private asking: Asking | null = null;
+  repairedEntries = 0;
+
+  constructor(
+    private readonly self: NodeId,
+    private readonly peers: readonly NodeId[],
+    private readonly store: LogStore,
+    private readonly link: PeerLink,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Resolves once the log has no damaged record; rejects with LogRepairError. */
+  async repairAll(): Promise<number> {
+    for (;;) {
+      const range = this.store.damagedRanges()[0];
+      if (range === undefined) return this.repairedEntries;
+      const toSeq = Math.min(range.toSeq, range.fromSeq + LIMITS.maxRepairEntries - 1);
+      const answers = await this.askAll(range.fromSeq, toSeq);
+      const refusals: string[] = [];
+      let fixed = false;
+      for (const [peer, answer] of answers) {
+        if (answer.entries.length === 0) {
+          refusals.push(`${peer} holds none`);
+          continue;
+        }
+        try {
+          const { repaired } = await this.store.repair(answer.entries);
+          if (repaired > 0) {
+            this.repairedEntries += repaired;
+            this.logger.info(
+              `node ${this.self} repaired ${repaired} damaged records from seq ${range.fromSeq} with copies from ${peer}`,
+            );
+            fixed = true;
+            break;
+          }
+          refusals.push(`${peer}'s copy repaired nothing`);
+        } catch (error) {
+          if (!(error instanceof RepairRejectedError)) throw error;
+          refusals.push(`${peer}'s copy does not fit: ${error.message}`);
+        }
+      }
+      if (fixed) continue;
+      if (answers.size === this.peers.length) throw new LogRepairError(range, refusals.join('; '));
+      this.logger.warn(
+        `node ${this.self} could not repair seqs ${range.fromSeq} to ${range.toSeq} yet (${answers.size} of ${this.peers.length} peers answered); asking again`,
+      );
+      await new Promise<void>((resolve) =>
+        this.clock.setTimeout(resolve, LIMITS.repairRoundPauseMs),
+      );
+    }
+  }
+
+  /** A peer's answer arrived; anything but an answer to the current request is stale and ignored. */
+  onResponse(message: RepairResponseMessage): void {
+    const asking = this.asking;
+    if (asking === null || asking.fromSeq !== message.fromSeq) return;
+    if (!this.peers.includes(message.from)) return;
+    asking.answers.set(message.from, message);
+    if (asking.answers.size === this.peers.length) asking.done();
+  }
+
+  /** Asks every peer for the range; resolves with the answers once all came or the time is up. */
+  private askAll(fromSeq: number, toSeq: number): Promise<Map<NodeId, RepairResponseMessage>> {
+    return new Promise((resolve) => {
+      const answers = new Map<NodeId, RepairResponseMessage>();
+      const done = (): void => {
+        timer.cancel();
+        this.asking = null;
+        resolve(answers);
+      };
+      const timer = this.clock.setTimeout(done, LIMITS.repairRequestTimeoutMs);
+      this.asking = { fromSeq, answers, done };
+      for (const peer of this.peers) {
+        this.link.send(peer, { type: 'repairRequest', epoch: 0, from: this.self, fromSeq, toSeq });
+      }
+    });
+  }
+}
