@@ -59,6 +59,7 @@ function endpointProblem(text: unknown): string | null {
     return 'it has no port';
   const host = rest.slice(0, colon);
   const port = rest.slice(colon + 1);
+  if (port.length === 0) return 'it has no port';
   if (host.length === 0) return 'it has no host';
   if (!hostNamePattern.test(host) && !ipv6Pattern.test(host))
     return `"${host}" is not a host name or IP address`;

@@ -35,7 +35,6 @@ export function tailCommand(yargs: Argv): Argv {
           })
           .option('json', {
             type: 'boolean',
-            default: false,
             describe: 'The same as --format json',
           })
           .conflicts('json', 'format'),
@@ -51,7 +50,7 @@ export function tailCommand(yargs: Argv): Argv {
         ],
       ),
     async (argv) => {
-      const format: TailFormat = argv.json ? 'json' : (argv.format ?? 'text');
+      const format: TailFormat = argv.json === true ? 'json' : (argv.format ?? 'text');
       const brokers = parseBrokers(argv.brokers);
       const subscriber = new Subscriber({
         brokers,
