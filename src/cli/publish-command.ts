@@ -96,11 +96,12 @@ export function publishCommand(yargs: Argv): Argv {
           ? {}
           : { firstProducerSeq: argv['first-producer-seq'] }),
       });
-      const payloads = argv.stdin === true
-        ? linesOf(process.stdin)
-        : argv.count === undefined
-          ? [message]
-          : numbered(message, argv.count);
+      const payloads =
+        argv.stdin === true
+          ? linesOf(process.stdin)
+          : argv.count === undefined
+            ? [message]
+            : numbered(message, argv.count);
       let failed = 0;
       const print = (payload: string, ack: Awaited<ReturnType<Publisher['publish']>>) => {
         if (argv.json) {
