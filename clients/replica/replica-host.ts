@@ -480,7 +480,12 @@ export class Replica {
     const checkDue =
       sinceCheckMs >= this.settings.divergenceCheckIntervalMs ||
       (this.divergenceCheckDue && sinceCheckMs >= this.settings.reportIntervalMs);
-    if (checkDue && !this.checkingDivergence) void this.checkDivergence(nowMs);
+    if (checkDue && !this.checkingDivergence) {
+      // Runs from a timer: a failure is logged here, as nothing else could catch it.
+      this.checkDivergence(nowMs).catch((error: Error) =>
+        this.logger.warn(`divergence check failed: ${error.message}`),
+      );
+    }
   }
 
   private async checkDivergence(nowMs: number): Promise<void> {
