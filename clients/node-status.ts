@@ -72,7 +72,7 @@ export interface NodeStatus {
 
 const roles: readonly NodeRole[] = ['follower', 'pre-candidate', 'candidate', 'leader'];
 
-/** The wire message as the public type: every field present, defaults filled in. */
+/** @internal The wire message as the public type: every field present, defaults filled in. */
 export function toNodeStatus(wire: ordo.INodeStatus): NodeStatus {
   const role = roles.find((r) => r === wire.role) ?? 'follower';
   return {

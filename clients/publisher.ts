@@ -109,7 +109,7 @@ export class Publisher {
   private closed = false;
   /** Settles when close() has closed the sockets. */
   private closing: Promise<void> | null = null;
-  /** How often the cluster had forgotten this producer and a new session began. */
+  /** @internal How often the cluster had forgotten this producer and a new session began. */
   sessionsRestarted = 0;
 
   constructor(options: PublisherOptions) {

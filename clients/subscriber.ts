@@ -111,6 +111,7 @@ export class Subscriber implements AsyncIterable<Message> {
   }
 
   /**
+   * @internal
    * Every seq up to this one was handed to the reader or left out by the
    * subscription (another topic, a control entry): once the reader has
    * processed what it was given, it holds the stream's effect through this
