@@ -180,7 +180,9 @@ export class Subscriber implements AsyncIterable<Message> {
       } catch {
         // The socket is already unusable: there is nothing to unsubscribe from.
       }
-      // Give the unsubscribe a moment to leave before the socket closes.
+      // Give the unsubscribe a moment to leave before the socket closes. The
+      // timer keeps the process alive for that long: a caller awaiting
+      // close() as its last step must see the promise settle.
       setTimeout(() => {
         try {
           connection.close();
@@ -188,7 +190,7 @@ export class Subscriber implements AsyncIterable<Message> {
           // Closing a broken socket changes nothing and has no one to tell.
         }
         resolve();
-      }, 20).unref();
+      }, 20);
     });
     return this.closing;
   }

@@ -90,6 +90,16 @@ report['badReplica'] = await failureOf(() =>
   const admin = new AdminClient(brokers);
   await admin.close();
   await admin.close();
+  const replica = await startReplica({
+    brokers,
+    plugin: 'early',
+    dataDir: `${dataDir}/early`,
+    stateMachine: () => counter(),
+  });
+  const applied = replica.whenApplied(1_000_000, 60_000);
+  await replica.close();
+  report['replicaWaitAfterEarlyClose'] = await failureOf(() => applied);
+  report['replicaDoneAfterEarlyClose'] = await failureOf(() => replica.done);
 }
 
 // 3. A broker that is not there: failures come through the promise and the iterator.
@@ -125,7 +135,7 @@ report['badReplica'] = await failureOf(() =>
   const replica = await startReplica({
     brokers,
     plugin: 'counter',
-    dataDir,
+    dataDir: `${dataDir}/main`,
     stateMachine: () => counter(),
     topics: ['counted'],
   });

@@ -42,6 +42,8 @@ test('under --unhandled-rejections=strict, clients survive bad endpoints, early 
   t.regex(String(report['publishAfterEarlyClose']), /^ClosedError/);
   t.regex(String(report['publishOnClosed']), /^ClosedError/);
   t.is(report['subscriberClosedAtOnce'], 'closed');
+  t.regex(String(report['replicaWaitAfterEarlyClose']), /^ClosedError: replica is closed/);
+  t.is(report['replicaDoneAfterEarlyClose'], 'none');
   t.regex(
     String(report['publishToDeadBroker']),
     /^TimeoutError: .*not acknowledged within 1000 ms/,
