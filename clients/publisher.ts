@@ -214,6 +214,10 @@ export class Publisher {
   async drain(): Promise<void> {
     while ((this.outstanding.size > 0 || this.callsWaitingForRoom > 0) && !this.closed)
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    // The last publish promises settled just now; what their callers chained
+    // on them runs as microtasks. Resolve after those, so that once drain()
+    // resolves every publish's callbacks have run.
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   /** The same as drain(). */

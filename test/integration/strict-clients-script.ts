@@ -148,20 +148,37 @@ report['badReplica'] = await failureOf(() =>
       process.kill(victim.pid, 'SIGKILL');
       report['killed'] = victim.id;
     }
-    await publisher.publish('counted', `n${i}`).then(
-      (ack) => acks.push(ack.seq),
-      (error: Error) => failures.push(`${error.name}: ${error.message}`),
+    // The second half is published without waiting for each: drain() waits for them all.
+    const settled = publisher.publish('counted', `n${i}`).then(
+      (ack) => {
+        acks.push(ack.seq);
+      },
+      (error: Error) => {
+        failures.push(`${error.name}: ${error.message}`);
+      },
     );
+    if (i < total / 2) await settled;
   }
   await publisher.drain();
-  const lastSeq = Math.max(...acks);
-  const readBack = await read(subscriber, (m) => m.seq >= lastSeq, 30_000);
+  report['settledAfterDrain'] = acks.length + failures.length;
+  acks.sort((a, b) => a - b);
+  const lastSeq = acks.at(-1) ?? 0;
+  // Read half, then carry on with a new subscriber from resumeSeq.
+  const middleSeq = acks[total / 2 - 1] ?? 0;
+  const firstHalf = await read(subscriber, (m) => m.seq >= middleSeq, 30_000);
+  const resumed = new Subscriber({
+    brokers,
+    fromSeq: subscriber.resumeSeq,
+    topics: ['counted'],
+  });
+  const secondHalf = await read(resumed, (m) => m.seq >= lastSeq, 30_000);
   await replica.whenApplied(lastSeq, 30_000);
   report['published'] = { acked: acks.length, failures };
+  const readSeqs = [...firstHalf.messages, ...secondHalf.messages].map((m) => m.seq);
   report['subscriberRead'] = {
-    ended: readBack.ended,
-    count: readBack.messages.length,
-    resumeSeq: subscriber.resumeSeq,
+    ended: [firstHalf.ended, secondHalf.ended],
+    sameAsAcked: JSON.stringify(readSeqs) === JSON.stringify(acks),
+    resumeSeq: resumed.resumeSeq,
     lastSeq,
   };
   report['replicaCount'] = replica.query<null, number>(null);

@@ -60,14 +60,18 @@ test('under --unhandled-rejections=strict, clients survive bad endpoints, early 
   const published = report['published'] as { acked: number; failures: string[] };
   t.is(published.acked, 200);
   t.deepEqual(published.failures, []);
+  t.is(report['settledAfterDrain'], 200, 'drain() waited for every publish');
   const read = report['subscriberRead'] as {
-    ended: string;
-    count: number;
+    ended: string[];
+    sameAsAcked: boolean;
     resumeSeq: number;
     lastSeq: number;
   };
-  t.is(read.ended, 'done');
-  t.is(read.count, 200);
+  t.deepEqual(read.ended, ['done', 'done']);
+  t.true(
+    read.sameAsAcked,
+    'read in two parts, resumed at resumeSeq: every acked seq once, in order',
+  );
   t.true(read.resumeSeq > read.lastSeq, 'resuming starts after the last message read');
   t.is(report['replicaCount'], 200);
 });
