@@ -142,7 +142,7 @@ test('a bad endpoint in ORDO_BROKERS is reported like a bad --brokers', async (t
 });
 
 test('help examples are whole commands: none is wrapped by the help layout', async (t) => {
-  for (const command of ['publish', 'tail', 'dev', 'replica', 'transfer-leader']) {
+  for (const command of ['publish', 'tail', 'dev', 'node', 'replica', 'transfer-leader']) {
     const run = await ordo([command, '--help']);
     t.is(run.code, 0);
     const lines = run.stdout.split('\n');
