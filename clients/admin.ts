@@ -1,11 +1,13 @@
 import { LIMITS } from '../src/limits.js';
 import type { Clock } from '../src/runtime/clock.js';
-import type { ordo } from '../src/wire/schema.js';
 import { type ClientRuntime, resolveClientRuntime } from './client-runtime.js';
 import { ConnectionPool } from './connection-pool.js';
+import { parseEndpoint, parseEndpoints } from './endpoint.js';
 import { OrdoError } from './errors.js';
+import { type NodeStatus, toNodeStatus } from './node-status.js';
+import { wholeNumberOption } from './option-checks.js';
 
-export type NodeStatus = ordo.NodeStatus;
+export type { NodeStatus } from './node-status.js';
 
 export interface BrokerStatus {
   readonly endpoint: string;
@@ -18,26 +20,30 @@ export interface BrokerStatus {
 export class AdminClient {
   private readonly connections: ConnectionPool;
   private readonly clock: Clock;
+  private readonly brokers: readonly string[];
+  private readonly timeoutMs: number;
+  private closing: Promise<void> | null = null;
 
   /**
-   * `timeoutMs` bounds each request; `runtime` is the network and clock to
-   * run over (production defaults when absent, see ClientRuntime).
+   * `brokers`: client endpoints, `host:port` or `tcp://host:port`; a
+   * malformed one is an InvalidRequestError thrown here. `timeoutMs`: how
+   * long each request waits for its answer. `runtime` is the network and
+   * clock to run over (production defaults when absent, see ClientRuntime).
    */
-  constructor(
-    private readonly brokers: readonly string[],
-    private readonly timeoutMs: number = LIMITS.adminRequestTimeoutMs,
-    runtime: ClientRuntime = {},
-  ) {
+  constructor(brokers: readonly string[], timeoutMs?: number, runtime: ClientRuntime = {}) {
+    this.brokers = parseEndpoints(brokers, 'an admin client');
+    this.timeoutMs = wholeNumberOption(timeoutMs, 'timeoutMs', LIMITS.adminRequestTimeoutMs);
     const resolved = resolveClientRuntime(runtime);
     this.clock = resolved.clock;
     this.connections = new ConnectionPool(resolved);
   }
 
   async status(endpoint: string): Promise<NodeStatus> {
-    const response = await this.connections.get(endpoint).request({ status: {} }, this.timeoutMs);
-    if (response.body !== 'status')
+    const normalized = parseEndpoint(endpoint);
+    const response = await this.connections.get(normalized).request({ status: {} }, this.timeoutMs);
+    if (response.body !== 'status' || response.status === null || response.status === undefined)
       throw new OrdoError(`${endpoint} answered a status request with ${response.body}`);
-    return response.status as NodeStatus;
+    return toNodeStatus(response.status);
   }
 
   /** Asks every broker at once; unreachable ones are reported, not thrown. */
@@ -96,7 +102,16 @@ export class AdminClient {
     });
   }
 
-  close(): void {
-    this.connections.closeAll();
+  /** Closes the sockets; the promise resolves once they are closed (it never rejects). */
+  close(): Promise<void> {
+    if (this.closing === null) {
+      try {
+        this.connections.closeAll();
+      } catch {
+        // The sockets are being torn down: an error here has no one to tell and changes nothing.
+      }
+      this.closing = Promise.resolve();
+    }
+    return this.closing;
   }
 }

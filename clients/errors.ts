@@ -51,16 +51,55 @@ export class SeqUnavailableError extends OrdoError {
   }
 }
 
+/**
+ * Why a broker refused a request, as its error reply names it:
+ * `malformed` and `too-large` (the request can never be accepted as it is),
+ * `seq-unavailable` (older than the log's start), `limit` (the broker serves
+ * as many subscribers as it may), `unknown-subscription`, `internal`,
+ * `not-leader`, and `unspecified` (also for a request this client could not
+ * send: a full send queue, too many requests waiting).
+ */
+export type BrokerErrorCode =
+  | 'unspecified'
+  | 'malformed'
+  | 'too-large'
+  | 'seq-unavailable'
+  | 'limit'
+  | 'unknown-subscription'
+  | 'internal'
+  | 'not-leader';
+
+/** The codes in the order of the wire enum `ErrorCode` (proto/ordo.proto): index = wire value. */
+export const brokerErrorCodes: readonly BrokerErrorCode[] = [
+  'unspecified',
+  'malformed',
+  'too-large',
+  'seq-unavailable',
+  'limit',
+  'unknown-subscription',
+  'internal',
+  'not-leader',
+];
+
+/** The code for a wire `ErrorCode` value (or a code already named); unknown values are `unspecified`. */
+export function brokerErrorCode(code: number | BrokerErrorCode): BrokerErrorCode {
+  if (typeof code === 'string') return brokerErrorCodes.includes(code) ? code : 'unspecified';
+  return brokerErrorCodes[code] ?? 'unspecified';
+}
+
 /** A broker answered with an error. */
 export class BrokerError extends OrdoError {
   override readonly name = 'BrokerError';
+  readonly code: BrokerErrorCode;
+  /** With `seq-unavailable`: the oldest seq the broker still holds. */
   readonly firstAvailableSeq: number;
   constructor(
     message: string,
-    readonly code: number,
-    options: { retriable?: boolean; firstAvailableSeq?: number } = {},
+    code: number | BrokerErrorCode,
+    options: { retriable?: boolean; firstAvailableSeq?: number; cause?: unknown } = {},
   ) {
     super(message, options);
+    this.code = brokerErrorCode(code);
     this.firstAvailableSeq = options.firstAvailableSeq ?? 0;
   }
 }

@@ -2,9 +2,11 @@
  * The public API of Ordo: clients for publishing and subscribing, the admin
  * client, and the pieces needed to embed a broker node.
  */
-export { AdminClient, type BrokerStatus, type NodeStatus } from './admin.js';
+export { AdminClient, type BrokerStatus } from './admin.js';
+export { parseEndpoint } from './endpoint.js';
 export {
   BrokerError,
+  type BrokerErrorCode,
   ClosedError,
   InvalidRequestError,
   OrdoError,
@@ -12,6 +14,13 @@ export {
   TimeoutError,
   UncertainOutcomeError,
 } from './errors.js';
+export type {
+  NodeRole,
+  NodeStatus,
+  PeerProgress,
+  ReplicaStatus,
+  SubscriberStatus,
+} from './node-status.js';
 export { type AckMode, type PublishAck, Publisher, type PublisherOptions } from './publisher.js';
 export type { DivergenceReport } from './replica/broker-channel.js';
 export type { StateDigest } from './replica/digest.js';

@@ -5,6 +5,7 @@ import { ordo } from '../src/wire/schema.js';
 import { backoffMs } from './backoff.js';
 import { type ClientRuntime, randomProducerId, resolveClientRuntime } from './client-runtime.js';
 import { ConnectionPool } from './connection-pool.js';
+import { parseEndpoints, tryParseEndpoint } from './endpoint.js';
 import {
   ClosedError,
   InvalidRequestError,
@@ -12,11 +13,15 @@ import {
   TimeoutError,
   UncertainOutcomeError,
 } from './errors.js';
+import { choiceOption, wholeNumberOption } from './option-checks.js';
 
 export type AckMode = 'quorum' | 'sequenced';
 
 export interface PublisherOptions {
-  /** Client endpoints of any brokers of the cluster, e.g. `tcp://127.0.0.1:7001`; the sequencer is found from them. */
+  /**
+   * Client endpoints of any brokers of the cluster, `host:port` or
+   * `tcp://host:port` (e.g. `127.0.0.1:7001`); the sequencer is found from them.
+   */
   readonly brokers: readonly string[];
   /**
    * `quorum` (default): a publish resolves once a majority holds the message,
@@ -96,6 +101,8 @@ export class Publisher {
   /** Ordered by producerSeq (insertion order). */
   private readonly outstanding = new Map<number, Outstanding>();
   private readonly roomWaiters: (() => void)[] = [];
+  /** publish() calls waiting for room in the window, which drain() waits for too. */
+  private callsWaitingForRoom = 0;
   private readonly idleWaiters: (() => void)[] = [];
   private target = 0;
   private generation = 0;
@@ -105,39 +112,59 @@ export class Publisher {
   /** Runs only while messages are outstanding, so an idle publisher holds no timer. */
   private deadlineTimer: TimerHandle | null = null;
   private closed = false;
-  /** How often the cluster had forgotten this producer and a new session began. */
+  /** Settles when close() has closed the sockets. */
+  private closing: Promise<void> | null = null;
+  /** @internal How often the cluster had forgotten this producer and a new session began. */
   sessionsRestarted = 0;
 
   constructor(options: PublisherOptions) {
-    if (options.brokers.length === 0)
-      throw new InvalidRequestError('a publisher needs at least one broker endpoint');
-    if (
-      options.producerId !== undefined &&
-      (options.producerId.length === 0 ||
-        Buffer.byteLength(options.producerId) > LIMITS.maxProducerIdBytes)
-    ) {
-      throw new InvalidRequestError(
-        `producerId must be 1 to ${LIMITS.maxProducerIdBytes} bytes, got '${options.producerId}'`,
-      );
-    }
+    // Every option is checked here: a mistake found later, inside a timer,
+    // would have no caller to report to.
+    if (options === null || typeof options !== 'object')
+      throw new InvalidRequestError('a publisher needs options: { brokers: [...] }');
+    this.endpoints = parseEndpoints(options.brokers, 'a publisher');
     const runtime = resolveClientRuntime(options.runtime);
     this.clock = runtime.clock;
     this.random = runtime.random;
     this.connections = new ConnectionPool(runtime, (endpoint) => this.onDisconnect(endpoint));
-    this.endpoints = [...options.brokers];
     this.ackMode =
-      options.ackMode === 'sequenced'
+      choiceOption(options.ackMode, 'ackMode', ['quorum', 'sequenced'], 'quorum') === 'sequenced'
         ? ordo.AckMode.ACK_MODE_SEQUENCED
         : ordo.AckMode.ACK_MODE_QUORUM;
-    this.maxInFlight = options.maxInFlightMessages ?? LIMITS.publisherWindowMessages;
-    this.maxBatch = Math.min(
-      options.maxBatchMessages ?? LIMITS.publisherBatchMessages,
+    this.maxInFlight = wholeNumberOption(
+      options.maxInFlightMessages,
+      'maxInFlightMessages',
+      LIMITS.publisherWindowMessages,
+    );
+    this.maxBatch = wholeNumberOption(
+      options.maxBatchMessages,
+      'maxBatchMessages',
+      LIMITS.publisherBatchMessages,
+      1,
       LIMITS.maxBatchEntries,
     );
-    this.requestTimeoutMs = options.requestTimeoutMs ?? LIMITS.publisherRequestTimeoutMs;
-    this.publishTimeoutMs = options.publishTimeoutMs ?? LIMITS.publisherPublishTimeoutMs;
+    this.requestTimeoutMs = wholeNumberOption(
+      options.requestTimeoutMs,
+      'requestTimeoutMs',
+      LIMITS.publisherRequestTimeoutMs,
+    );
+    this.publishTimeoutMs = wholeNumberOption(
+      options.publishTimeoutMs,
+      'publishTimeoutMs',
+      LIMITS.publisherPublishTimeoutMs,
+    );
+    if (
+      options.producerId !== undefined &&
+      (typeof options.producerId !== 'string' ||
+        options.producerId.length === 0 ||
+        Buffer.byteLength(options.producerId) > LIMITS.maxProducerIdBytes)
+    ) {
+      throw new InvalidRequestError(
+        `producerId must be 1 to ${LIMITS.maxProducerIdBytes} bytes, got ${JSON.stringify(options.producerId)}`,
+      );
+    }
     this.producerIdValue = options.producerId ?? randomProducerId(this.random);
-    this.nextProducerSeq = options.firstProducerSeq ?? 1;
+    this.nextProducerSeq = wholeNumberOption(options.firstProducerSeq, 'firstProducerSeq', 1);
   }
 
   get producerId(): string {
@@ -160,16 +187,23 @@ export class Publisher {
         `payload of ${bytes.length} bytes exceeds the limit of ${LIMITS.maxPayloadBytes}`,
       );
     }
-    while (this.outstanding.size >= this.maxInFlight) {
-      // Callers that do not await their publishes would otherwise queue without end.
-      if (this.roomWaiters.length >= LIMITS.publisherMaxWaitingCalls) {
-        throw new OrdoError(
-          `${this.roomWaiters.length} publish calls already wait for room in the window: await earlier publishes`,
-          { retriable: true },
-        );
+    if (this.outstanding.size >= this.maxInFlight) {
+      this.callsWaitingForRoom++;
+      try {
+        while (this.outstanding.size >= this.maxInFlight) {
+          // Callers that do not await their publishes would otherwise queue without end.
+          if (this.roomWaiters.length >= LIMITS.publisherMaxWaitingCalls) {
+            throw new OrdoError(
+              `${this.roomWaiters.length} publish calls already wait for room in the window: await earlier publishes`,
+              { retriable: true },
+            );
+          }
+          await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+          if (this.closed) throw new ClosedError('publisher is closed');
+        }
+      } finally {
+        this.callsWaitingForRoom--;
       }
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
-      if (this.closed) throw new ClosedError('publisher is closed');
     }
     return new Promise<PublishAck>((resolve, reject) => {
       const producerSeq = this.nextProducerSeq++;
@@ -190,14 +224,31 @@ export class Publisher {
     });
   }
 
-  /** Resolves once every message published so far is acknowledged or failed. */
-  async flush(): Promise<void> {
-    while (this.outstanding.size > 0)
+  /**
+   * Resolves once every message published so far (including calls still
+   * waiting for room in the window) is acknowledged or failed; never rejects.
+   */
+  async drain(): Promise<void> {
+    while ((this.outstanding.size > 0 || this.callsWaitingForRoom > 0) && !this.closed)
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    // The last publish promises settled just now; what their callers chained
+    // on them runs as microtasks. Resolve after those, so that once drain()
+    // resolves every publish's callbacks have run.
+    await new Promise<void>((resolve) => this.clock.defer(resolve));
   }
 
-  close(): void {
-    if (this.closed) return;
+  /** The same as drain(). */
+  flush(): Promise<void> {
+    return this.drain();
+  }
+
+  /**
+   * Fails every message not yet acknowledged with ClosedError and closes the
+   * sockets; the promise resolves once they are closed (it never rejects).
+   * `drain()` first to wait for what is in flight instead.
+   */
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
     this.closed = true;
     this.disarmDeadlineTimer();
     this.flushTimer?.cancel();
@@ -206,7 +257,8 @@ export class Publisher {
     this.outstanding.clear();
     for (const wake of this.roomWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();
-    this.connections.closeAll();
+    this.closing = closeQuietly(() => this.connections.closeAll());
+    return this.closing;
   }
 
   // ----------------------------------------------------------- sending
@@ -220,8 +272,21 @@ export class Publisher {
     });
   }
 
+  /**
+   * Runs from a timer or setImmediate: nothing may escape it, so a failure
+   * to send (a socket that cannot be opened) fails the messages instead,
+   * through the promises their callers hold.
+   */
   private flushUnsent(): void {
     if (this.closed) return;
+    try {
+      this.sendUnsent();
+    } catch (error) {
+      this.failAll(error);
+    }
+  }
+
+  private sendUnsent(): void {
     const unsent = this.unsent;
     this.unsent = [];
     let batch: Outstanding[] = [];
@@ -419,7 +484,13 @@ export class Publisher {
     this.sessionsRestarted++;
   }
 
-  private followHint(endpoint: string): void {
+  private followHint(hint: string): void {
+    // A hint comes from a broker: one that is not a valid endpoint is ignored.
+    const endpoint = tryParseEndpoint(hint);
+    if (endpoint === null) {
+      this.advanceTarget();
+      return;
+    }
     let index = this.endpoints.indexOf(endpoint);
     if (index < 0) {
       this.endpoints.push(endpoint);
@@ -466,6 +537,25 @@ export class Publisher {
     this.deadlineTimer = null;
   }
 
+  /** Fails everything outstanding with `cause` (an unexpected failure to send) and starts a new session. */
+  private failAll(cause: unknown): void {
+    const error =
+      cause instanceof OrdoError
+        ? cause
+        : new OrdoError(`cannot send to the brokers: ${(cause as Error)?.message ?? cause}`, {
+            cause,
+          });
+    const failed = [...this.outstanding.values()];
+    this.outstanding.clear();
+    this.unsent = [];
+    this.generation++;
+    this.producerIdValue = randomProducerId(this.random);
+    this.nextProducerSeq = 1;
+    for (const message of failed) message.reject(error);
+    for (const wake of this.roomWaiters.splice(0)) wake();
+    for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
   /**
    * Fails messages older than publishTimeoutMs. The publisher's order is
    * broken at that point (a later message cannot be appended before an
@@ -492,4 +582,14 @@ export class Publisher {
     for (const wake of this.roomWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();
   }
+}
+
+/** Runs a synchronous close and settles once it ran, whatever it threw: close() never rejects. */
+function closeQuietly(close: () => void): Promise<void> {
+  try {
+    close();
+  } catch {
+    // The sockets are being torn down: an error here has no one to tell and changes nothing.
+  }
+  return Promise.resolve();
 }

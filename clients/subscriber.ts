@@ -2,7 +2,7 @@ import { EntryKind } from '../src/core/types.js';
 import { LIMITS } from '../src/limits.js';
 import type { Clock, Random, TimerHandle } from '../src/runtime/clock.js';
 import type { ClientResponse } from '../src/wire/client-codec.js';
-import { ordo } from '../src/wire/schema.js';
+import type { ordo } from '../src/wire/schema.js';
 import { BrokerConnection } from './broker-connection.js';
 import {
   type ClientRuntime,
@@ -10,10 +10,22 @@ import {
   randomIntBetween,
   resolveClientRuntime,
 } from './client-runtime.js';
-import { BrokerError, InvalidRequestError, type OrdoError, SeqUnavailableError } from './errors.js';
+import { parseEndpoints } from './endpoint.js';
+import {
+  BrokerError,
+  type BrokerErrorCode,
+  brokerErrorCode,
+  InvalidRequestError,
+  OrdoError,
+  SeqUnavailableError,
+} from './errors.js';
+import { wholeNumberOption } from './option-checks.js';
 
 export interface SubscriberOptions {
-  /** Client endpoints of brokers to read from; the subscriber moves to the next one if its broker goes silent. */
+  /**
+   * Client endpoints of brokers to read from, `host:port` or `tcp://host:port`;
+   * the subscriber moves to the next one if its broker goes silent.
+   */
   readonly brokers: readonly string[];
   /** First seq to read (default: whatever commits after subscribing). */
   readonly fromSeq?: number;
@@ -77,26 +89,41 @@ export class Subscriber implements AsyncIterable<Message> {
   private wake: (() => void) | null = null;
   private readonly timer: TimerHandle;
   private closed = false;
+  /** Settles when close() has closed the socket. */
+  private closing: Promise<void> | null = null;
   /** Counters for tests and status: gaps seen, NACKs sent, brokers switched. */
   readonly stats = { gapsDetected: 0, nacksSent: 0, failovers: 0, duplicatesDropped: 0 };
 
   constructor(options: SubscriberOptions) {
-    if (options.brokers.length === 0)
-      throw new InvalidRequestError('a subscriber needs at least one broker endpoint');
+    // Every option is checked here: a mistake found later, inside a timer,
+    // would have no caller to report to.
+    if (options === null || typeof options !== 'object')
+      throw new InvalidRequestError('a subscriber needs options: { brokers: [...] }');
+    this.endpoints = parseEndpoints(options.brokers, 'a subscriber');
+    this.topics = checkTopics(options.topics);
     this.runtime = resolveClientRuntime(options.runtime);
     this.clock = this.runtime.clock;
     this.random = this.runtime.random;
     this.lastHeardMs = this.clock.nowMs();
-    this.endpoints = [...options.brokers];
-    this.topics = [...(options.topics ?? [])];
     this.includeControl = options.includeControl ?? false;
-    this.windowEntries = Math.min(
-      options.windowEntries ?? LIMITS.subscriberWindowEntries,
+    this.windowEntries = wholeNumberOption(
+      options.windowEntries,
+      'windowEntries',
+      LIMITS.subscriberWindowEntries,
+      1,
       LIMITS.subscriberBufferMessages,
     );
-    this.brokerTimeoutMs = options.brokerTimeoutMs ?? LIMITS.subscriberBrokerTimeoutMs;
-    this.nackRetryMs = options.nackRetryMs ?? LIMITS.subscriberNackRetryMs;
-    this.expectedSeq = options.fromSeq ?? 0;
+    this.brokerTimeoutMs = wholeNumberOption(
+      options.brokerTimeoutMs,
+      'brokerTimeoutMs',
+      LIMITS.subscriberBrokerTimeoutMs,
+    );
+    this.nackRetryMs = wholeNumberOption(
+      options.nackRetryMs,
+      'nackRetryMs',
+      LIMITS.subscriberNackRetryMs,
+    );
+    this.expectedSeq = wholeNumberOption(options.fromSeq, 'fromSeq', 0, 0);
     this.timer = this.clock.setInterval(() => this.onTimer(), LIMITS.subscriberTickIntervalMs);
     this.connect();
   }
@@ -107,6 +134,7 @@ export class Subscriber implements AsyncIterable<Message> {
   }
 
   /**
+   * @internal
    * Every seq up to this one was handed to the reader or left out by the
    * subscription (another topic, a control entry): once the reader has
    * processed what it was given, it holds the stream's effect through this
@@ -115,6 +143,17 @@ export class Subscriber implements AsyncIterable<Message> {
   get consumedSeq(): number {
     if (this.bufferHead < this.buffer.length) return this.buffer[this.bufferHead]!.seq - 1;
     return Math.max(0, this.expectedSeq - 1);
+  }
+
+  /**
+   * The `fromSeq` a new Subscriber with the same topics would use to carry on
+   * exactly after what this one handed to its reader: nothing repeated,
+   * nothing skipped. 0 while not known (no fromSeq was given and nothing
+   * has arrived yet).
+   */
+  get resumeSeq(): number {
+    if (this.bufferHead < this.buffer.length) return this.buffer[this.bufferHead]!.seq;
+    return this.expectedSeq;
   }
 
   get brokerEndpoint(): string {
@@ -144,22 +183,65 @@ export class Subscriber implements AsyncIterable<Message> {
     }
   }
 
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Stops reading: the iterator ends after the messages already buffered.
+   * The promise resolves once the socket is closed (it never rejects).
+   */
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
     this.closed = true;
     this.timer.cancel();
-    if (this.connection !== null) {
-      this.connection.send({ unsubscribe: { subscriptionId: this.subscriptionId } });
-      const connection = this.connection;
-      // Give the unsubscribe a moment to leave before the socket closes.
-      this.clock.setTimeout(() => connection.close(), LIMITS.subscriberUnsubscribeGraceMs);
-    }
     this.signal();
+    const connection = this.connection;
+    if (connection === null) {
+      this.closing = Promise.resolve();
+      return this.closing;
+    }
+    this.closing = new Promise<void>((resolve) => {
+      try {
+        connection.send({ unsubscribe: { subscriptionId: this.subscriptionId } });
+      } catch {
+        // The socket is already unusable: there is nothing to unsubscribe from.
+      }
+      // Give the unsubscribe a moment to leave before the socket closes. The
+      // timer keeps the process alive for that long: a caller awaiting
+      // close() as its last step must see the promise settle.
+      this.clock.setTimeout(() => {
+        try {
+          connection.close();
+        } catch {
+          // Closing a broken socket changes nothing and has no one to tell.
+        }
+        resolve();
+      }, LIMITS.subscriberUnsubscribeGraceMs);
+    });
+    return this.closing;
   }
 
   // ---------------------------------------------------------- internals
 
+  /**
+   * Runs from the constructor, a timer or setImmediate: nothing may escape
+   * it, so a failure to open the socket ends the iterator with the error.
+   */
   private connect(): void {
+    try {
+      this.openSubscription();
+    } catch (error) {
+      this.fail(
+        error instanceof OrdoError
+          ? error
+          : new OrdoError(
+              `cannot subscribe at ${this.brokerEndpoint}: ${(error as Error).message}`,
+              {
+                cause: error,
+              },
+            ),
+      );
+    }
+  }
+
+  private openSubscription(): void {
     this.connection?.close();
     const endpoint = this.brokerEndpoint;
     this.subscriptionId = randomIntBetween(this.random, 1, 2 ** 31);
@@ -185,12 +267,8 @@ export class Subscriber implements AsyncIterable<Message> {
       )
       .catch((error: Error) => {
         if (this.closed || subscriptionId !== this.subscriptionId) return;
-        if (
-          error instanceof BrokerError &&
-          error.code === ordo.ErrorCode.ERROR_CODE_SEQ_UNAVAILABLE
-        ) {
-          this.fail(new SeqUnavailableError(error.message, error.firstAvailableSeq));
-        }
+        if (error instanceof BrokerError)
+          this.onBrokerError(error.code, error.message, error.firstAvailableSeq);
         // Otherwise the timer notices the silence and moves to the next broker.
       });
   }
@@ -199,11 +277,11 @@ export class Subscriber implements AsyncIterable<Message> {
     if (this.closed || subscriptionId !== this.subscriptionId) return;
     if (response.body === 'error') {
       const e = response.error!;
-      if (e.code === ordo.ErrorCode.ERROR_CODE_SEQ_UNAVAILABLE) {
-        this.fail(
-          new SeqUnavailableError(e.message ?? 'seq unavailable', e.firstAvailableSeq ?? 0),
-        );
-      }
+      this.onBrokerError(
+        brokerErrorCode(e.code ?? 0),
+        `${this.brokerEndpoint}: ${e.message ?? 'error'}`,
+        e.firstAvailableSeq ?? 0,
+      );
       return;
     }
     if (response.body !== 'delivery') return;
@@ -294,6 +372,21 @@ export class Subscriber implements AsyncIterable<Message> {
     this.maybeAck(true);
   }
 
+  /**
+   * A broker refused the subscription. A seq older than the log's start, or
+   * a request the broker calls malformed or too large, fails the same way
+   * on every broker: the iterator ends with the error instead of retrying
+   * without end. Anything else (a broker at its subscriber limit) is left
+   * to the timer, which moves to the next broker.
+   */
+  private onBrokerError(code: BrokerErrorCode, message: string, firstAvailableSeq: number): void {
+    if (code === 'seq-unavailable') {
+      this.fail(new SeqUnavailableError(message, firstAvailableSeq));
+    } else if (code === 'malformed' || code === 'too-large') {
+      this.fail(new InvalidRequestError(`subscription refused: ${message}`));
+    }
+  }
+
   private fail(error: OrdoError): void {
     this.failure = error;
     this.signal();
@@ -304,4 +397,21 @@ export class Subscriber implements AsyncIterable<Message> {
     this.wake = null;
     wake?.();
   }
+}
+
+/** The topics as given, checked against the limits the brokers apply. */
+function checkTopics(topics: readonly string[] | undefined): string[] {
+  if (topics === undefined) return [];
+  if (!Array.isArray(topics)) throw new InvalidRequestError('topics must be a list of topic names');
+  for (const topic of topics) {
+    if (
+      typeof topic !== 'string' ||
+      topic.length === 0 ||
+      Buffer.byteLength(topic) > LIMITS.maxTopicBytes
+    )
+      throw new InvalidRequestError(
+        `topic ${JSON.stringify(topic)} must be 1 to ${LIMITS.maxTopicBytes} bytes`,
+      );
+  }
+  return [...topics];
 }

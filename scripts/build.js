@@ -40,3 +40,5 @@ if (process.argv.includes('--proto-only')) process.exit(0);
 run(bin('tsc'), ['-p', 'tsconfig.json', '--outDir', outDir]);
 mkdirSync(join(root, outDir, 'src/gen'), { recursive: true });
 copyFileSync(join(root, 'src/gen/ordo.js'), join(root, outDir, 'src/gen/ordo.js'));
+// The declarations too: the compiled .d.ts files import them, and a consumer's type check needs them.
+copyFileSync(join(root, 'src/gen/ordo.d.ts'), join(root, outDir, 'src/gen/ordo.d.ts'));

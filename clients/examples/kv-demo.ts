@@ -39,6 +39,6 @@ try {
   console.log(digests.size === 1 ? 'all replicas hold the same state' : 'REPLICAS DIFFER');
   if (digests.size !== 1) process.exitCode = 1;
 } finally {
-  publisher.close();
+  await publisher.close();
   await demo.close();
 }

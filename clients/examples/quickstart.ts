@@ -4,9 +4,8 @@
  */
 import { Publisher, Subscriber } from '../index.js';
 
-const brokers = (process.argv[2] ?? '127.0.0.1:7001,127.0.0.1:7004,127.0.0.1:7007')
-  .split(',')
-  .map((b) => (b.includes('://') ? b : `tcp://${b}`));
+// host:port or tcp://host:port; a malformed one throws InvalidRequestError here.
+const brokers = (process.argv[2] ?? '127.0.0.1:7001,127.0.0.1:7004,127.0.0.1:7007').split(',');
 
 // Publish: resolves with the global seq once a majority holds the message.
 const publisher = new Publisher({ brokers });
@@ -20,5 +19,5 @@ for await (const m of subscriber) {
   console.log(m.seq, m.topic, payload, m.producerId, m.producerSeq);
   if (m.seq >= ack.seq) break;
 }
-subscriber.close();
-publisher.close();
+await subscriber.close();
+await publisher.close();

@@ -1,5 +1,6 @@
 import { LIMITS } from '../../src/limits.js';
 import { backoffMs } from '../backoff.js';
+import { parseEndpoints } from '../endpoint.js';
 import { ClosedError, InvalidRequestError, SeqUnavailableError, TimeoutError } from '../errors.js';
 import { type Message, Subscriber } from '../subscriber.js';
 import { BrokerChannel, type DivergenceReport } from './broker-channel.js';
@@ -27,9 +28,9 @@ interface AppliedWaiter {
  * snapshot, and applies the committed stream from the next seq on. Resolves
  * once the replica is running; `replica.done` settles when it stops.
  */
-export async function startReplica(options: ReplicaOptions): Promise<Replica> {
-  if (options.brokers.length === 0)
-    throw new InvalidRequestError('a replica needs at least one broker endpoint');
+export async function startReplica(given: ReplicaOptions): Promise<Replica> {
+  // Endpoints are checked and written as tcp://host:port here, before anything opens a socket.
+  const options: ReplicaOptions = { ...given, brokers: parseEndpoints(given.brokers, 'a replica') };
   for (const [name, value] of [
     ['plugin', options.plugin],
     ['replicaId', options.replicaId],
@@ -479,7 +480,12 @@ export class Replica {
     const checkDue =
       sinceCheckMs >= this.settings.divergenceCheckIntervalMs ||
       (this.divergenceCheckDue && sinceCheckMs >= this.settings.reportIntervalMs);
-    if (checkDue && !this.checkingDivergence) void this.checkDivergence(nowMs);
+    if (checkDue && !this.checkingDivergence) {
+      // Runs from a timer: a failure is logged here, as nothing else could catch it.
+      this.checkDivergence(nowMs).catch((error: Error) =>
+        this.logger.warn(`divergence check failed: ${error.message}`),
+      );
+    }
   }
 
   private async checkDivergence(nowMs: number): Promise<void> {

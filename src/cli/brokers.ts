@@ -1,18 +1,43 @@
-/** Parses `--brokers` (comma-separated endpoints; host:port is taken as tcp://host:port). */
-export function parseBrokers(value: string | string[]): string[] {
-  const parts = (Array.isArray(value) ? value : [value])
-    .flatMap((v) => v.split(','))
-    .map((s) => s.trim());
-  const endpoints = parts
-    .filter((s) => s.length > 0)
-    .map((s) => (s.includes('://') ? s : `tcp://${s}`));
-  if (endpoints.length === 0)
-    throw new Error('--brokers needs at least one endpoint, e.g. 127.0.0.1:7001');
-  return endpoints;
+import { parseEndpoint } from '../../clients/endpoint.js';
+import { UsageError } from './usage-error.js';
+
+/** The environment variable that gives `--brokers` when the flag is absent. */
+export const brokersEnvironmentVariable = 'ORDO_BROKERS';
+
+/**
+ * Parses `--brokers`: comma-separated endpoints, each `host:port` or
+ * `tcp://host:port`, returned as `tcp://host:port`. A malformed one is a
+ * UsageError naming it.
+ */
+export function parseBrokers(value: string | readonly string[] | undefined): string[] {
+  const parts = (Array.isArray(value) ? value : value === undefined ? [] : [value])
+    .flatMap((v) => String(v).split(','))
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (parts.length === 0)
+    throw new UsageError(
+      `--brokers needs at least one endpoint, e.g. 127.0.0.1:7001 (or set ${brokersEnvironmentVariable})`,
+    );
+  return parts.map((part) => {
+    try {
+      return parseEndpoint(part);
+    } catch (error) {
+      throw new UsageError(`--brokers: ${(error as Error).message}`);
+    }
+  });
 }
 
+const fromEnvironment = process.env[brokersEnvironmentVariable]?.trim() || undefined;
+
+/**
+ * The `--brokers` option every client command takes. It defaults to
+ * $ORDO_BROKERS, and is parsed while the command line is read, so a bad
+ * endpoint is a usage error before anything connects.
+ */
 export const brokersOption = {
   type: 'string',
-  demandOption: true,
-  describe: 'Broker client endpoints, comma-separated (e.g. 127.0.0.1:7001,127.0.0.1:7004)',
+  demandOption: fromEnvironment === undefined,
+  ...(fromEnvironment === undefined ? {} : { default: fromEnvironment }),
+  coerce: parseBrokers,
+  describe: `Broker client endpoints, comma-separated, host:port or tcp://host:port (default: $${brokersEnvironmentVariable})`,
 } as const;

@@ -3,31 +3,66 @@ import { Publisher } from '../../clients/publisher.js';
 import { Subscriber } from '../../clients/subscriber.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
 import { FsyncPolicies, type FsyncPolicy } from '../node/cluster-config.js';
+import { withExamples } from './examples.js';
+import { wholeNumberFlag } from './flags.js';
+import { UsageError } from './usage-error.js';
+
+/** Most nodes `ordo dev` starts: each is a process with three ports on this machine. */
+const maxDevNodes = 15;
+/** Each node listens on three ports: client, peer and publish. */
+const portsPerNode = 3;
 
 export function devCommand(yargs: Argv): Argv {
   return yargs.command(
     'dev',
     'Start a local cluster in the foreground (Ctrl-C stops it)',
     (y) =>
-      y
-        .option('nodes', { type: 'number', default: 3, describe: 'How many nodes' })
-        .option('port', {
-          type: 'number',
-          describe: 'First port (node i uses port+3i..port+3i+2); free ports when absent',
-        })
-        .option('fsync', {
-          choices: FsyncPolicies,
-          default: 'memory' as FsyncPolicy,
-          describe: 'Log durability (memory keeps no files)',
-        })
-        .option('data', { type: 'string', describe: 'Data folder (a temporary one by default)' })
-        .option('demo', {
-          type: 'boolean',
-          default: false,
-          describe: 'Also run a demo publisher and subscriber that print the ordered stream',
-        })
-        .option('logs', { type: 'boolean', default: false, describe: "Show the nodes' logs" })
-        .example('$0 dev --nodes 3 --port 7001', 'a 3-node cluster on ports 7001-7009'),
+      withExamples(
+        y
+          .option('nodes', {
+            ...wholeNumberFlag('nodes', `How many nodes, 1 to ${maxDevNodes}`, 1, maxDevNodes),
+            default: 3,
+          })
+          .option(
+            'port',
+            wholeNumberFlag(
+              'port',
+              'First port (node i uses port+3i..port+3i+2); free ports when absent',
+              1,
+              65_535,
+            ),
+          )
+          .option('fsync', {
+            choices: FsyncPolicies,
+            default: 'memory' as FsyncPolicy,
+            describe: 'Log durability (memory keeps no files)',
+          })
+          .option('data', { type: 'string', describe: 'Data folder (a temporary one by default)' })
+          .option('demo', {
+            type: 'boolean',
+            default: false,
+            describe: 'Also run a demo publisher and subscriber that print the ordered stream',
+          })
+          .option('logs', { type: 'boolean', default: false, describe: "Show the nodes' logs" })
+          .check((argv) => {
+            const lastPort = (argv.port ?? 1) + argv.nodes * portsPerNode - 1;
+            if (argv.port !== undefined && lastPort > 65_535)
+              throw new UsageError(
+                `--port ${argv.port} with --nodes ${argv.nodes} needs ports up to ${lastPort}, beyond 65535`,
+              );
+            return true;
+          }),
+        [
+          {
+            does: 'a 3-node cluster on ports 7001-7009',
+            command: ['$0 dev --nodes 3 --port 7001'],
+          },
+          {
+            does: 'the same, with a demo publisher and subscriber',
+            command: ['$0 dev --port 7001 --demo'],
+          },
+        ],
+      ),
     async (argv) => {
       const cluster = await LocalCluster.start({
         nodes: argv.nodes,

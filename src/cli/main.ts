@@ -7,6 +7,7 @@ import { replicaCommand } from './replica-command.js';
 import { statusCommand } from './status-command.js';
 import { tailCommand } from './tail-command.js';
 import { transferLeaderCommand } from './transfer-leader-command.js';
+import { UsageError } from './usage-error.js';
 
 const commands = [
   devCommand,
@@ -18,6 +19,17 @@ const commands = [
   replicaCommand,
 ];
 
+/** Exit code of a command that failed while running (a timeout, a broker error). */
+const failedExitCode = 1;
+/** Exit code of a command line that cannot run as written (a bad flag value). */
+const usageExitCode = 2;
+
+// `ordo tail | head` closes the pipe early: that ends the command, quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') console.error(`ordo: cannot write the output: ${error.message}`);
+  process.exit(error.code === 'EPIPE' ? 0 : 1);
+});
+
 let cli = yargs(hideBin(process.argv))
   .scriptName('ordo')
   .usage('$0 <command> [options]\n\nOrdo: an ordered atomic multicast broker.')
@@ -26,13 +38,23 @@ let cli = yargs(hideBin(process.argv))
   .help()
   .alias('h', 'help')
   .wrap(Math.min(110, process.stdout.columns || 110))
+  .completion('completion', 'Print a bash/zsh completion script (ordo completion >> ~/.bashrc)')
   .fail((message, error, y) => {
-    if (error !== undefined && error !== null) {
-      console.error(`ordo: ${error.name === 'Error' ? '' : `${error.name}: `}${error.message}`);
-    } else {
-      console.error(`${y.help()}\n\nordo: ${message}`);
+    // yargs reports its own checks without an error, and wraps what a flag's
+    // coerce function throws in a YError.
+    if (
+      error === undefined ||
+      error === null ||
+      error instanceof UsageError ||
+      error.name === 'YError'
+    ) {
+      // The usage text, then the problem in one line at the end, where it is seen.
+      y.showHelp((help) => console.error(help));
+      console.error(`\nordo: ${(error?.message ?? message).replace(/\s*\n\s*/g, ' ')}`);
+      process.exit(usageExitCode);
     }
-    process.exit(1);
+    console.error(`ordo: ${error.name === 'Error' ? '' : `${error.name}: `}${error.message}`);
+    process.exit(failedExitCode);
   });
 for (const add of commands) cli = add(cli);
 await cli.parseAsync();

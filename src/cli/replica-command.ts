@@ -7,6 +7,8 @@ import { startReplica } from '../../clients/replica/replica-host.js';
 import { defaultReplicaLogger } from '../../clients/replica/replica-logger.js';
 import type { ReplicaEvent } from '../../clients/replica/replica-options.js';
 import { brokersOption, parseBrokers } from './brokers.js';
+import { withExamples } from './examples.js';
+import { wholeNumberFlag } from './flags.js';
 
 /** How long `--query` waits for the replica to catch up with the cluster's commit point. */
 const queryCatchUpTimeoutMs = 120_000;
@@ -16,66 +18,93 @@ export function replicaCommand(yargs: Argv): Argv {
     'replica',
     'Host a replicated app plugin: apply the committed stream to it, snapshot, report digests',
     (y) =>
-      y
-        .option('brokers', brokersOption)
-        .option('plugin', {
-          type: 'string',
-          demandOption: true,
-          describe: 'Plugin module (default-exports () => StateMachine)',
-        })
-        .option('data', {
-          type: 'string',
-          demandOption: true,
-          describe: 'Data folder: snapshots, replica id, lock',
-        })
-        .option('id', {
-          type: 'string',
-          describe: 'Replica id (default: generated once, kept in the data folder)',
-        })
-        .option('name', {
-          type: 'string',
-          describe:
-            "App name replicas share (default: the module's pluginName, else its file name)",
-        })
-        .option('topic', {
-          type: 'string',
-          array: true,
-          describe: 'Only messages on these topics (repeatable)',
-        })
-        .option('snapshot-every', {
-          type: 'number',
-          describe: 'Snapshot after this many messages (default 100000)',
-        })
-        .option('snapshot-interval-ms', {
-          type: 'number',
-          describe: 'Snapshot at least this often when anything changed (default 60000)',
-        })
-        .option('digest-every', {
-          type: 'number',
-          describe: 'Digest the state at every multiple of this seq (default 10000)',
-        })
-        .option('report-interval-ms', {
-          type: 'number',
-          describe: 'Report progress to the brokers this often (default 1000)',
-        })
-        .option('query', {
-          type: 'string',
-          describe:
-            'Catch up read-only with the commit point, print the answer to this JSON query, exit',
-        })
-        .option('json', {
-          type: 'boolean',
-          default: false,
-          describe: 'Print events as JSON lines on stdout',
-        })
-        .example(
-          '$0 replica --brokers 127.0.0.1:7001 --plugin dist/clients/examples/kv-store.js --data /tmp/kv-1',
-          'run a replica',
-        )
-        .example(
-          `$0 replica --brokers 127.0.0.1:7001 --plugin dist/clients/examples/kv-store.js --data /tmp/kv-1 --query '{"op":"size"}'`,
-          'query it',
-        ),
+      withExamples(
+        y
+          .option('brokers', brokersOption)
+          .option('plugin', {
+            type: 'string',
+            demandOption: true,
+            describe: 'Plugin module (default-exports () => StateMachine)',
+          })
+          .option('data', {
+            type: 'string',
+            demandOption: true,
+            describe: 'Data folder: snapshots, replica id, lock',
+          })
+          .option('id', {
+            type: 'string',
+            describe: 'Replica id (default: generated once, kept in the data folder)',
+          })
+          .option('name', {
+            type: 'string',
+            describe:
+              "App name replicas share (default: the module's pluginName, else its file name)",
+          })
+          .option('topic', {
+            type: 'string',
+            array: true,
+            describe: 'Only messages on these topics (repeatable)',
+          })
+          .option(
+            'snapshot-every',
+            wholeNumberFlag('snapshot-every', 'Snapshot after this many messages (default 100000)'),
+          )
+          .option(
+            'snapshot-interval-ms',
+            wholeNumberFlag(
+              'snapshot-interval-ms',
+              'Snapshot at least this often when anything changed (default 60000)',
+            ),
+          )
+          .option(
+            'digest-every',
+            wholeNumberFlag(
+              'digest-every',
+              'Digest the state at every multiple of this seq (default 10000)',
+            ),
+          )
+          .option(
+            'report-interval-ms',
+            wholeNumberFlag(
+              'report-interval-ms',
+              'Report progress to the brokers this often (default 1000)',
+            ),
+          )
+          .option('query', {
+            type: 'string',
+            describe:
+              'Catch up read-only with the commit point, print the answer to this JSON query, exit',
+          })
+          .option('json', {
+            type: 'boolean',
+            default: false,
+            describe: 'Print events as JSON lines on stdout',
+          })
+          .option('query-timeout-ms', {
+            ...wholeNumberFlag(
+              'query-timeout-ms',
+              'With --query: how long to wait to catch up with the commit point',
+            ),
+            default: queryCatchUpTimeoutMs,
+          }),
+        [
+          {
+            does: 'run a replica of the key-value example',
+            command: [
+              '$0 replica --brokers 127.0.0.1:7001',
+              '--plugin dist/clients/examples/kv-store.js --data /tmp/kv-1',
+            ],
+          },
+          {
+            does: 'query it',
+            command: [
+              '$0 replica --brokers 127.0.0.1:7001',
+              '--plugin dist/clients/examples/kv-store.js --data /tmp/kv-1',
+              `--query '{"op":"size"}'`,
+            ],
+          },
+        ],
+      ),
     async (argv) => {
       const brokers = parseBrokers(argv.brokers);
       const loaded = await loadPlugin(argv.plugin);
@@ -111,7 +140,7 @@ export function replicaCommand(yargs: Argv): Argv {
       });
       if (query !== undefined) {
         try {
-          await replica.whenApplied(await commitSeq(brokers), queryCatchUpTimeoutMs);
+          await replica.whenApplied(await commitSeq(brokers), argv['query-timeout-ms']);
           console.log(JSON.stringify(replica.query(query), null, 2));
         } finally {
           await replica.close();
@@ -158,6 +187,6 @@ async function commitSeq(brokers: string[]): Promise<number> {
       throw new InvalidRequestError('no broker answered: cannot tell how far to catch up');
     return Math.max(...seqs);
   } finally {
-    admin.close();
+    await admin.close();
   }
 }

@@ -1,0 +1,127 @@
+import type { ordo } from '../src/wire/schema.js';
+
+/** A node's role in its current epoch. */
+export type NodeRole = 'follower' | 'pre-candidate' | 'candidate' | 'leader';
+
+/** How far one follower has the sequencer's log, as the sequencer sees it. */
+export interface PeerProgress {
+  readonly id: string;
+  /** Highest seq the follower is known to hold. */
+  readonly matchSeq: number;
+  readonly lagEntries: number;
+  /** Heard from recently. */
+  readonly active: boolean;
+}
+
+/** One subscriber a node serves. */
+export interface SubscriberStatus {
+  readonly subscriptionId: number;
+  /** Next seq the node will deliver to it. */
+  readonly nextSeq: number;
+  /** Highest seq the subscriber reported as consumed. */
+  readonly ackedSeq: number;
+  readonly lagEntries: number;
+  readonly topics: readonly string[];
+}
+
+/** One replica's latest report to a node. */
+export interface ReplicaStatus {
+  readonly replicaId: string;
+  readonly plugin: string;
+  readonly appliedSeq: number;
+  readonly digestSeq: number;
+  readonly digest: string;
+  /** This replica's digest differs from another replica's at the same seq. */
+  readonly diverged: boolean;
+  /** The first seq at which it differs (0 unless diverged). */
+  readonly divergedAtSeq: number;
+  readonly reportedMsAgo: number;
+}
+
+/** What one broker node reports about itself (`AdminClient.status`, `ordo status --json`). */
+export interface NodeStatus {
+  readonly id: string;
+  readonly role: NodeRole;
+  readonly epoch: number;
+  /** Id of the sequencer it follows, '' when it knows none. */
+  readonly leaderId: string;
+  /** Oldest seq its log still holds. */
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  readonly commitSeq: number;
+  readonly knownLeaderLastSeq: number;
+  readonly peers: readonly PeerProgress[];
+  readonly subscribers: readonly SubscriberStatus[];
+  readonly clientEndpoint: string;
+  readonly electionsStarted: number;
+  /** Node the sequencer role is being handed to, '' when none. */
+  readonly transferTarget: string;
+  readonly pendingPublishes: number;
+  /** Fsync policy: memory, always, interval or never. */
+  readonly fsync: string;
+  /** Entries a follower still has to fetch to catch up with the sequencer. */
+  readonly catchUpRemaining: number;
+  readonly replicas: readonly ReplicaStatus[];
+  /** Hash chained over the whole log; equal on nodes that hold the same log. */
+  readonly logChainHash: string;
+  readonly faultsInjected: number;
+  readonly badFrames: number;
+  readonly staleMessagesRejected: number;
+  readonly dedupCheckpointSeq: number;
+}
+
+const roles: readonly NodeRole[] = ['follower', 'pre-candidate', 'candidate', 'leader'];
+
+/** @internal The wire message as the public type: every field present, defaults filled in. */
+export function toNodeStatus(wire: ordo.INodeStatus): NodeStatus {
+  const role = roles.find((r) => r === wire.role) ?? 'follower';
+  return {
+    id: wire.id ?? '',
+    role,
+    epoch: num(wire.epoch),
+    leaderId: wire.leaderId ?? '',
+    firstSeq: num(wire.firstSeq),
+    lastSeq: num(wire.lastSeq),
+    commitSeq: num(wire.commitSeq),
+    knownLeaderLastSeq: num(wire.knownLeaderLastSeq),
+    peers: (wire.peers ?? []).map((p) => ({
+      id: p.id ?? '',
+      matchSeq: num(p.matchSeq),
+      lagEntries: num(p.lagEntries),
+      active: p.active ?? false,
+    })),
+    subscribers: (wire.subscribers ?? []).map((s) => ({
+      subscriptionId: num(s.subscriptionId),
+      nextSeq: num(s.nextSeq),
+      ackedSeq: num(s.ackedSeq),
+      lagEntries: num(s.lagEntries),
+      topics: [...(s.topics ?? [])],
+    })),
+    clientEndpoint: wire.clientEndpoint ?? '',
+    electionsStarted: num(wire.electionsStarted),
+    transferTarget: wire.transferTarget ?? '',
+    pendingPublishes: num(wire.pendingPublishes),
+    fsync: wire.fsync ?? '',
+    catchUpRemaining: num(wire.catchUpRemaining),
+    replicas: (wire.replicas ?? []).map((r) => ({
+      replicaId: r.replicaId ?? '',
+      plugin: r.plugin ?? '',
+      appliedSeq: num(r.appliedSeq),
+      digestSeq: num(r.digestSeq),
+      digest: r.digest ?? '',
+      diverged: r.diverged ?? false,
+      divergedAtSeq: num(r.divergedAtSeq),
+      reportedMsAgo: num(r.reportedMsAgo),
+    })),
+    logChainHash: wire.logChainHash ?? '',
+    faultsInjected: num(wire.faultsInjected),
+    badFrames: num(wire.badFrames),
+    staleMessagesRejected: num(wire.staleMessagesRejected),
+    dedupCheckpointSeq: num(wire.dedupCheckpointSeq),
+  };
+}
+
+/** 64-bit fields are decoded as JS numbers (src/wire/schema.ts). */
+function num(value: number | null | undefined): number {
+  return value ?? 0;
+}
