@@ -54,14 +54,14 @@ test('a publish that times out is sent again, to the next broker, with the same 
   const dialer = new MemoryDialer(
     clock,
     new Map([
-      ['mem://a', silent],
-      ['mem://b', answering],
+      ['tcp://broker-a:7001', silent],
+      ['tcp://broker-b:7001', answering],
     ]),
   );
   // Shorter than the default publish timeout (30 s), which would fail the message first.
   const requestTimeoutMs = 20_000;
   const publisher = new Publisher({
-    brokers: ['mem://a', 'mem://b'],
+    brokers: ['tcp://broker-a:7001', 'tcp://broker-b:7001'],
     requestTimeoutMs,
     runtime: { dialer, clock, random: seededRandom(seed) },
   });
@@ -115,7 +115,7 @@ test('the producer id is drawn from the injected randomness, so one seed gives o
   const dialer = new MemoryDialer(clock, new Map());
   const ids = [seed, seed, seed + 1].map((s) => {
     const publisher = new Publisher({
-      brokers: ['mem://a'],
+      brokers: ['tcp://broker-a:7001'],
       runtime: { dialer, clock, random: seededRandom(s) },
     });
     publisher.close();
@@ -156,13 +156,16 @@ test('a subscriber that sees a hole between delivery ranges NACKs from the first
       default:
     }
   });
-  const dialer = new MemoryDialer(clock, new Map([['mem://a', broker]]));
+  const dialer = new MemoryDialer(clock, new Map([['tcp://broker-a:7001', broker]]));
   const subscriber = new Subscriber({
-    brokers: ['mem://a'],
+    brokers: ['tcp://broker-a:7001'],
     fromSeq: 1,
     runtime: { dialer, clock, random: seededRandom(seed) },
   });
-  t.teardown(() => subscriber.close());
+  // Not awaited: close() waits a grace period on the manual clock, which only the test moves.
+  t.teardown(() => {
+    void subscriber.close();
+  });
 
   await clock.settle();
   const [subscribe] = broker.requestsOf('subscribe');
@@ -208,18 +211,21 @@ test('a silent broker is left for the next one after brokerTimeoutMs of virtual 
   const dialer = new MemoryDialer(
     clock,
     new Map([
-      ['mem://a', silent],
-      ['mem://b', next],
+      ['tcp://broker-a:7001', silent],
+      ['tcp://broker-b:7001', next],
     ]),
   );
   const brokerTimeoutMs = 1500;
   const subscriber = new Subscriber({
-    brokers: ['mem://a', 'mem://b'],
+    brokers: ['tcp://broker-a:7001', 'tcp://broker-b:7001'],
     fromSeq: 1,
     brokerTimeoutMs,
     runtime: { dialer, clock, random: seededRandom(seed) },
   });
-  t.teardown(() => subscriber.close());
+  // Not awaited: close() waits a grace period on the manual clock, which only the test moves.
+  t.teardown(() => {
+    void subscriber.close();
+  });
 
   await clock.settle();
   await clock.advance(brokerTimeoutMs);
