@@ -154,6 +154,8 @@ export interface RepairResponseMessage {
   readonly fromSeq: number;
   readonly toSeq: number;
   readonly entries: readonly Entry[];
+  /** The sender's log start: what lies below it is committed and dropped by its retention. */
+  readonly firstSeq: number;
 }
 
 export type RepairMessage = RepairRequestMessage | RepairResponseMessage;

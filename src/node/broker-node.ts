@@ -193,6 +193,9 @@ export class BrokerNode {
       (message) => {
         if (inbox.node !== null) inbox.node.onNodeMessage(message);
         else if (message.type === 'repairResponse') inbox.repair?.onResponse(message);
+        // A peer repairing at the same time may need what this node holds intact.
+        else if (message.type === 'repairRequest')
+          void serveRepair(options.store, edges.peers, nodeId, 0, message, options.logger);
       },
       (peer) => inbox.node?.onPeerUnreachable(peer),
     );
@@ -385,35 +388,19 @@ export class BrokerNode {
   private onNodeMessage(message: NodeMessage): void {
     if (this.stopped) return;
     if (message.type === 'repairRequest') {
-      void this.serveRepair(message);
+      void serveRepair(
+        this.options.store,
+        this.transport,
+        this.self.id,
+        this.core.currentEpoch,
+        message,
+        this.logger,
+      );
       return;
     }
     // A repair answer arriving after this node started is stale: it repaired before starting.
     if (message.type === 'repairResponse') return;
     this.onPeerMessage(message);
-  }
-
-  /** Answers a peer repairing its log with what this node holds of the range (maybe nothing). */
-  private async serveRepair(request: RepairRequestMessage): Promise<void> {
-    let entries: Entry[] = [];
-    try {
-      const toSeq = Math.min(request.toSeq, request.fromSeq + LIMITS.maxRepairEntries - 1);
-      entries = await this.options.store.read(request.fromSeq, toSeq, LIMITS.maxRetransmitBytes);
-    } catch (error) {
-      // Not held here (below the log start, damaged here too): the answer is empty.
-      this.logger.debug(
-        `cannot serve repair of seq ${request.fromSeq}: ${(error as Error).message}`,
-      );
-    }
-    if (this.stopped) return;
-    this.transport.send(request.from, {
-      type: 'repairResponse',
-      epoch: this.core.currentEpoch,
-      from: this.self.id,
-      fromSeq: request.fromSeq,
-      toSeq: request.toSeq,
-      entries,
-    });
   }
 
   private onPeerMessage(message: PeerMessage): void {
@@ -800,4 +787,32 @@ async function loadDedupCheckpoint(
     next = chunk.at(-1)!.seq + 1;
   }
   return { dedupCheckpoint: checkpoint, recentEntries: entries };
+}
+
+/** Answers a peer repairing its log with what this node holds of the range (maybe nothing). */
+async function serveRepair(
+  store: LogStore,
+  link: PeerLink,
+  self: string,
+  epoch: number,
+  request: RepairRequestMessage,
+  logger: Logger,
+): Promise<void> {
+  let entries: Entry[] = [];
+  try {
+    const toSeq = Math.min(request.toSeq, request.fromSeq + LIMITS.maxRepairEntries - 1);
+    entries = await store.read(request.fromSeq, toSeq, LIMITS.maxRetransmitBytes);
+  } catch (error) {
+    // Not held here (below the log start, damaged here too): the answer is empty.
+    logger.debug(`cannot serve repair of seq ${request.fromSeq}: ${(error as Error).message}`);
+  }
+  link.send(request.from, {
+    type: 'repairResponse',
+    epoch,
+    from: self,
+    fromSeq: request.fromSeq,
+    toSeq: request.toSeq,
+    entries,
+    firstSeq: store.firstSeq(),
+  });
 }

@@ -61,6 +61,7 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
         fromSeq: message.fromSeq,
         toSeq: message.toSeq,
         entries: message.entries as ordo.Entry.$Properties[],
+        firstSeq: message.firstSeq,
       };
       break;
   }
@@ -175,7 +176,8 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
       );
       if (entries.length > 0 && entries.at(-1)!.seq > toSeq)
         throw new FrameError('malformed', `repair response goes past seq ${toSeq}`);
-      return { type: 'repairResponse', epoch, from, fromSeq, toSeq, entries };
+      const firstSeq = checkUint(r.firstSeq, 'repairResponse.firstSeq');
+      return { type: 'repairResponse', epoch, from, fromSeq, toSeq, entries, firstSeq };
     }
     default:
       throw new FrameError('malformed', 'peer envelope has no body');

@@ -107,7 +107,10 @@ export class FaultInjector {
     if (down.length === 0) return;
     const node = this.prng.pick(down);
     this.damaged.add(node.id);
-    const damagedCount = this.cluster.brokers.filter((n) => this.damaged.has(n.id)).length;
+    // A node that refused to start is out for good: it counts against the minority too.
+    const damagedCount = this.cluster.brokers.filter(
+      (n) => this.damaged.has(n.id) || n.refused,
+    ).length;
     if (damagedCount > Math.floor((this.cluster.brokers.length - 1) / 2)) {
       this.damaged.delete(node.id);
       return;

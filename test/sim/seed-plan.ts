@@ -162,7 +162,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
   const faultTicks =
     overrides.faultTicks ?? Math.round(Math.exp(prng.float(Math.log(250), Math.log(2500))));
   const retention: RetentionPlan | null = prng.chance(0.4)
-    ? { segmentsByNode: Array.from({ length: nodeCount }, () => prng.int(2, 8)) }
+    ? { segmentsByNode: Array.from({ length: nodeCount }, () => prng.int(4, 16)) }
     : null;
   const disk: DiskPlan = {
     // Log-uniform from a fast disk to a slow fsync: a slow disk lets replies and acks overtake writes.
