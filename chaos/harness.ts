@@ -205,10 +205,12 @@ async function runSchedule(
     await sleep(
       Math.min(rng.int(schedule.quietMs[0], schedule.quietMs[1]), Math.max(0, endMs - Date.now())),
     );
-    const holdMs = Math.min(
-      rng.int(schedule.holdMs[0], Math.min(schedule.holdMs[1], 2 ** 31)),
-      endMs - Date.now() - 1000,
-    );
+    // A fault is healed a second before the end at the latest, whatever its hold.
+    const [shortestMs, longestMs] = schedule.holdMs.map((ms) => Math.min(ms, 2 ** 31)) as [
+      number,
+      number,
+    ];
+    const holdMs = Math.min(rng.int(shortestMs, longestMs), endMs - Date.now() - 1000);
     if (holdMs < minimumHoldMs) break;
     const fault = await schedule.next(target, rng);
     const startMs = Date.now();

@@ -301,6 +301,16 @@ const stalledSubscriber: Schedule = {
   },
 };
 
+const baseline: Schedule = {
+  name: 'none',
+  description: 'no fault at all: the baseline for the availability and memory figures',
+  holdMs: [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  quietMs: [0, 0],
+  async next() {
+    return { kind: 'none', detail: '', apply: async () => undefined, heal: async () => undefined };
+  },
+};
+
 const single = [
   killSequencer,
   killAny,
