@@ -15,7 +15,7 @@ import { formatResult } from './report.js';
 import { SCHEDULES, scheduleNamed } from './schedules.js';
 
 const usage = `usage:
-  npm run chaos -- [run] [--nodes 3] [--duration 60] [--schedule NAME|all] [--seed 1] [--out DIR]
+  npm run chaos -- [run] [--nodes 3] [--duration 60] [--schedule NAME[,NAME..]|all] [--seed 1] [--out DIR]
                          [--rate 150] [--publishers 3] [--replicas 2]
   npm run chaos -- check HISTORY.json [--report OUT.json]
 
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   const scheduleName = (values['schedule'] as string | undefined) ?? 'mixed';
   let schedules: typeof SCHEDULES;
   try {
-    schedules = scheduleName === 'all' ? SCHEDULES : [scheduleNamed(scheduleName)];
+    schedules = scheduleName === 'all' ? SCHEDULES : scheduleName.split(',').map(scheduleNamed);
   } catch (error) {
     fail((error as Error).message);
   }

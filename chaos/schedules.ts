@@ -340,7 +340,7 @@ const mixed: Schedule = {
   },
 };
 
-export const SCHEDULES: readonly Schedule[] = [...single, mixed];
+export const SCHEDULES: readonly Schedule[] = [...single, mixed, baseline];
 
 export function scheduleNamed(name: string): Schedule {
   const schedule = SCHEDULES.find((s) => s.name === name);
