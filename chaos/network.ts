@@ -75,7 +75,20 @@ export function removeStaleNetworks(log: (line: string) => void): void {
   for (const line of run(['ip', 'netns', 'list']).split('\n')) {
     const name = line.split(' ')[0] ?? '';
     if (name.startsWith(namePrefix) && !alive(owner(name))) {
-      log(`removing stale namespace ${name}`);
+      // The nodes that run was running are still in it: stop them by pid first.
+      const pids = run(['ip', 'netns', 'pids', name])
+        .split('\n')
+        .filter((p) => p !== '');
+      log(
+        `removing stale namespace ${name}${pids.length > 0 ? ` and its processes ${pids.join(', ')}` : ''}`,
+      );
+      for (const pid of pids) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
       tryRun(['ip', 'netns', 'del', name]);
     }
   }
