@@ -24,6 +24,10 @@ export interface LocalClusterOptions {
   /** Where node logs go: 'inherit' shows them, 'ignore' drops them, or a function gets each line. */
   readonly logs?: 'inherit' | 'ignore' | ((nodeId: string, line: string) => void);
   readonly startTimeoutMs?: number;
+  /** The address node i (0-based) binds and is reached at (default 127.0.0.1 for every node). */
+  readonly hostOf?: (index: number) => string;
+  /** A command that node processes run under, e.g. `['ip', 'netns', 'exec', NAME]`; it must exec the node, so that its pid is the node's. */
+  readonly commandPrefix?: (nodeId: string) => readonly string[];
 }
 
 export interface LocalNode {
@@ -70,7 +74,7 @@ export class LocalCluster {
       dataDir,
       nodes: Array.from({ length: count }, (_, i) => ({
         id: `n${i + 1}`,
-        host: '127.0.0.1',
+        host: options.hostOf?.(i) ?? '127.0.0.1',
         clientPort: ports[3 * i]!,
         peerPort: ports[3 * i + 1]!,
         pubPort: ports[3 * i + 2]!,
@@ -81,7 +85,7 @@ export class LocalCluster {
     writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
     const nodes: LocalNode[] = config.nodes.map((n) => ({
       id: n.id,
-      clientEndpoint: `tcp://127.0.0.1:${n.clientPort}`,
+      clientEndpoint: `tcp://${n.host}:${n.clientPort}`,
       process: null,
     }));
     const cluster = new LocalCluster(options, nodes, configPath, dataDir);
@@ -110,14 +114,21 @@ export class LocalCluster {
     if (node.process !== null)
       throw new Error(`node ${id} is already running (pid ${node.process.pid})`);
     const logs = this.options.logs ?? 'ignore';
-    const child = spawn(
+    const prefix = this.options.commandPrefix?.(id) ?? [];
+    const command = [
+      ...prefix,
       process.execPath,
-      [binPath, 'node', '--config', this.configPath, '--id', id],
-      {
-        stdio: ['ignore', 'pipe', logs === 'inherit' ? 'inherit' : 'pipe'],
-        env: { ...process.env, ...this.options.env },
-      },
-    );
+      binPath,
+      'node',
+      '--config',
+      this.configPath,
+      '--id',
+      id,
+    ];
+    const child = spawn(command[0]!, command.slice(1), {
+      stdio: ['ignore', 'pipe', logs === 'inherit' ? 'inherit' : 'pipe'],
+      env: { ...process.env, ...this.options.env },
+    });
     node.process = child;
     child.once('exit', () => {
       if (node.process === child) node.process = null;
