@@ -3,17 +3,19 @@ import { Publisher } from '../../clients/publisher.js';
 import { Subscriber } from '../../clients/subscriber.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
 import { FsyncPolicies, type FsyncPolicy } from '../node/cluster-config.js';
+import { logOptions } from './node-command.js';
 
 export function devCommand(yargs: Argv): Argv {
   return yargs.command(
     'dev',
     'Start a local cluster in the foreground (Ctrl-C stops it)',
     (y) =>
-      y
+      logOptions(y, 'text')
         .option('nodes', { type: 'number', default: 3, describe: 'How many nodes' })
         .option('port', {
           type: 'number',
-          describe: 'First port (node i uses port+3i..port+3i+2); free ports when absent',
+          describe:
+            'First port (node i uses port+3i..port+3i+2, and port+3n+i for HTTP); free ports when absent',
         })
         .option('fsync', {
           choices: FsyncPolicies,
@@ -33,6 +35,7 @@ export function devCommand(yargs: Argv): Argv {
         nodes: argv.nodes,
         fsync: argv.fsync,
         logs: argv.logs ? 'inherit' : 'ignore',
+        nodeArgs: ['--dev', '--log-format', argv['log-format'], '--log-level', argv['log-level']],
         ...(argv.port === undefined ? {} : { basePort: argv.port }),
         ...(argv.data === undefined ? {} : { dataDir: argv.data }),
       });
@@ -42,7 +45,13 @@ export function devCommand(yargs: Argv): Argv {
           (argv.data === undefined ? ' (removed on exit; --data DIR keeps it)' : ''),
       );
       for (const node of cluster.nodes)
-        console.log(`  ${node.id}  ${node.clientEndpoint}  (pid ${node.process?.pid})`);
+        console.log(
+          `  ${node.id}  ${node.clientEndpoint}  ${node.httpUrl}  (pid ${node.process?.pid})`,
+        );
+      const first = cluster.nodes[0]!;
+      console.log(`\nStatus page:  ${first.httpUrl}/  (any node serves it)`);
+      console.log(`Metrics:      ${cluster.nodes.map((n) => `${n.httpUrl}/metrics`).join('  ')}`);
+      console.log(`Health:       ${first.httpUrl}/healthz  ${first.httpUrl}/readyz`);
       console.log(`\nTry:  npx ordo tail --brokers ${brokers} --from 1`);
       console.log(`      npx ordo publish --brokers ${brokers} --topic greetings hello`);
       console.log(`      npx ordo status --brokers ${brokers}\n`);

@@ -1,5 +1,6 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { configCommand } from './config-command.js';
 import { devCommand } from './dev-command.js';
 import { nodeCommand } from './node-command.js';
 import { publishCommand } from './publish-command.js';
@@ -16,6 +17,7 @@ const commands = [
   statusCommand,
   transferLeaderCommand,
   replicaCommand,
+  configCommand,
 ];
 
 let cli = yargs(hideBin(process.argv))

@@ -11,7 +11,10 @@ const binPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 
 
 export interface LocalClusterOptions {
   readonly nodes?: number;
-  /** First port; node i uses basePort + 3i .. + 2. Free ports are picked when absent. */
+  /**
+   * First port; node i uses basePort + 3i .. + 2 for ZeroMQ and basePort + 3n + i
+   * for HTTP (n nodes). Free ports are picked when absent.
+   */
   readonly basePort?: number;
   readonly fsync?: FsyncPolicy;
   /** Where the nodes keep their data (by default a fresh temporary folder, removed by stop()). */
@@ -24,11 +27,15 @@ export interface LocalClusterOptions {
   /** Where node logs go: 'inherit' shows them, 'ignore' drops them, or a function gets each line. */
   readonly logs?: 'inherit' | 'ignore' | ((nodeId: string, line: string) => void);
   readonly startTimeoutMs?: number;
+  /** Extra arguments for every `ordo node` (e.g. `--log-format text`). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export interface LocalNode {
   readonly id: string;
   readonly clientEndpoint: string;
+  /** Base URL of the node's HTTP server (metrics, health, status page). */
+  readonly httpUrl: string;
   process: ChildProcess | null;
 }
 
@@ -59,8 +66,8 @@ export class LocalCluster {
     const count = options.nodes ?? 3;
     const ports =
       options.basePort === undefined
-        ? await freePorts(count * 3)
-        : Array.from({ length: count * 3 }, (_, i) => options.basePort! + i);
+        ? await freePorts(count * 4)
+        : Array.from({ length: count * 4 }, (_, i) => options.basePort! + i);
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ordo-'));
     mkdirSync(dataDir, { recursive: true });
     const fsync = options.fsync ?? 'memory';
@@ -74,6 +81,7 @@ export class LocalCluster {
         clientPort: ports[3 * i]!,
         peerPort: ports[3 * i + 1]!,
         pubPort: ports[3 * i + 2]!,
+        httpPort: ports[3 * count + i]!,
       })),
       ...options.configOverrides,
     };
@@ -82,6 +90,7 @@ export class LocalCluster {
     const nodes: LocalNode[] = config.nodes.map((n) => ({
       id: n.id,
       clientEndpoint: `tcp://127.0.0.1:${n.clientPort}`,
+      httpUrl: `http://127.0.0.1:${n.httpPort}`,
       process: null,
     }));
     const cluster = new LocalCluster(options, nodes, configPath, dataDir);
@@ -112,7 +121,7 @@ export class LocalCluster {
     const logs = this.options.logs ?? 'ignore';
     const child = spawn(
       process.execPath,
-      [binPath, 'node', '--config', this.configPath, '--id', id],
+      [binPath, 'node', '--config', this.configPath, '--id', id, ...(this.options.nodeArgs ?? [])],
       {
         stdio: ['ignore', 'pipe', logs === 'inherit' ? 'inherit' : 'pipe'],
         env: { ...process.env, ...this.options.env },

@@ -12,6 +12,7 @@ import {
 } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import type { Logger } from '../runtime/logger.js';
+import { ORDO_VERSION } from '../runtime/version.js';
 import type { DedupCheckpointStore } from '../storage/dedup-checkpoint-store.js';
 import type { LogStore, MetaStore, RecoveredLog } from '../storage/log-store.js';
 import type { ClientRequest } from '../wire/client-codec.js';
@@ -20,6 +21,7 @@ import { type ClientId, ClientServer } from './client-server.js';
 import { type ClusterConfig, clientEndpoint, type NodeAddress } from './cluster-config.js';
 import { ConfigError } from './config-error.js';
 import { type FaultInjection, NO_FAULTS } from './fault-injection.js';
+import type { NodeMetrics } from './node-metrics.js';
 import { PeerTransport } from './peer-transport.js';
 import { ReplicaRegistry } from './replica-registry.js';
 import { SubscriptionManager } from './subscription-manager.js';
@@ -35,6 +37,8 @@ export interface BrokerNodeOptions {
   readonly dedup?: DedupCheckpointStore;
   /** Optional hash of the stored log, shown in status (durable stores provide it). */
   readonly chainHash?: () => string;
+  /** Told of every Ready and peer message, for metrics and event logs. */
+  readonly metrics?: NodeMetrics;
 }
 
 interface PendingPublish {
@@ -83,6 +87,7 @@ export class BrokerNode {
   private unsavedCommit: HardState | null = null;
   private commitSavedMs = 0;
   private lastRole: Role = Role.follower;
+  private readonly startedMs = Date.now();
 
   private constructor(
     private readonly options: BrokerNodeOptions,
@@ -96,7 +101,7 @@ export class BrokerNode {
     const others = config.nodes.filter((n) => n.id !== nodeId);
     this.transport = new PeerTransport(config.clusterId, this.self, others, faults, logger);
     this.clients = new ClientServer(
-      `tcp://${this.self.host}:${this.self.clientPort}`,
+      `tcp://${this.self.bindHost}:${this.self.clientPort}`,
       logger,
       (client) => this.subscriptions.dropClient(client),
     );
@@ -177,6 +182,8 @@ export class BrokerNode {
       badFrames: this.transport.counters.badFrames + this.clients.badFrames,
       staleMessagesRejected: this.staleMessagesRejected,
       dedupCheckpointSeq: this.dedupCheckpointSeq,
+      version: ORDO_VERSION,
+      uptimeMs: Date.now() - this.startedMs,
     };
   }
 
@@ -271,6 +278,7 @@ export class BrokerNode {
     if (this.stopped) return;
     // The core refuses it; counted here so that fencing is visible in status.
     if (message.epoch < this.core.currentEpoch) this.staleMessagesRejected++;
+    this.options.metrics?.onPeerMessage(message, this.core.isLeader);
     this.core.step(message);
     this.schedule();
   }
@@ -480,6 +488,7 @@ export class BrokerNode {
 
   /** Carries out one Ready: persist, then send, then deliver. */
   private async apply(ready: Ready): Promise<void> {
+    this.options.metrics?.onReady(ready, this.core.isLeader);
     if (ready.resetLogAfter !== null) {
       const { seq, epoch } = ready.resetLogAfter;
       this.logger.warn(
