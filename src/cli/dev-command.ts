@@ -35,7 +35,7 @@ export function devCommand(yargs: Argv): Argv {
         nodes: argv.nodes,
         fsync: argv.fsync,
         logs: argv.logs ? 'inherit' : 'ignore',
-        nodeArgs: ['--dev', '--log-format', argv['log-format'], '--log-level', argv['log-level']],
+        nodeArgs: ['--log-format', argv['log-format'], '--log-level', argv['log-level']],
         ...(argv.port === undefined ? {} : { basePort: argv.port }),
         ...(argv.data === undefined ? {} : { dataDir: argv.data }),
       });

@@ -121,7 +121,17 @@ export class LocalCluster {
     const logs = this.options.logs ?? 'ignore';
     const child = spawn(
       process.execPath,
-      [binPath, 'node', '--config', this.configPath, '--id', id, ...(this.options.nodeArgs ?? [])],
+      // A local cluster is a development cluster: its settings draw no warnings.
+      [
+        binPath,
+        'node',
+        '--config',
+        this.configPath,
+        '--id',
+        id,
+        '--dev',
+        ...(this.options.nodeArgs ?? []),
+      ],
       {
         stdio: ['ignore', 'pipe', logs === 'inherit' ? 'inherit' : 'pipe'],
         env: { ...process.env, ...this.options.env },

@@ -2,8 +2,8 @@ import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'no
 import { join } from 'node:path';
 
 /** Another live process holds the node's data folder. */
-export class DataDirLockedError extends Error {
-  override readonly name = 'DataDirLockedError';
+export class NodeDataDirLockedError extends Error {
+  override readonly name = 'NodeDataDirLockedError';
   readonly retriable = false;
 
   constructor(
@@ -36,7 +36,7 @@ export class DataDirLock {
     process.once('exit', this.onExit);
   }
 
-  /** Takes the lock or throws DataDirLockedError naming the holder's pid. */
+  /** Takes the lock or throws NodeDataDirLockedError naming the holder's pid. */
   static acquire(dir: string): DataDirLock {
     mkdirSync(dir, { recursive: true });
     const path = join(dir, LOCK_FILE);
@@ -52,11 +52,11 @@ export class DataDirLock {
         }
         const holder = readHolder(path);
         if (holder !== null && holder !== process.pid && isAlive(holder))
-          throw new DataDirLockedError(dir, holder);
+          throw new NodeDataDirLockedError(dir, holder);
         // The holder is gone (or the file is unreadable): the lock is stale.
         unlinkSync(path);
       }
-      throw new DataDirLockedError(dir, readHolder(path) ?? -1);
+      throw new NodeDataDirLockedError(dir, readHolder(path) ?? -1);
     } finally {
       unlinkSync(aside);
     }

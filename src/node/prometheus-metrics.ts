@@ -113,6 +113,9 @@ export class PrometheusNodeMetrics implements NodeMetrics {
       buckets: LATENCY_BUCKETS_S,
       registers,
     });
+    // Every label value is exported from the start, at zero until it happens.
+    for (const source of ['memory', 'log']) this.retransmissions.inc({ source }, 0);
+    for (const kind of ['truncate', 'reset']) this.repairs.inc({ kind }, 0);
     this.statusGauges(registers);
   }
 
