@@ -8,6 +8,7 @@ import { replicaCommand } from './replica-command.js';
 import { statusCommand } from './status-command.js';
 import { tailCommand } from './tail-command.js';
 import { transferLeaderCommand } from './transfer-leader-command.js';
+import { verifyCommand } from './verify-command.js';
 
 const commands = [
   devCommand,
@@ -18,6 +19,7 @@ const commands = [
   transferLeaderCommand,
   replicaCommand,
   configCommand,
+  verifyCommand,
 ];
 
 let cli = yargs(hideBin(process.argv))
