@@ -1,5 +1,6 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { benchCommand } from './bench-command.js';
 import { configCommand } from './config-command.js';
 import { devCommand } from './dev-command.js';
 import { nodeCommand } from './node-command.js';
@@ -20,6 +21,7 @@ const commands = [
   replicaCommand,
   configCommand,
   verifyCommand,
+  benchCommand,
 ];
 
 let cli = yargs(hideBin(process.argv))

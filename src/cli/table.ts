@@ -11,9 +11,7 @@ export function formatTable(
   const columns = Math.max(0, ...all.map((r) => r.length));
   const numeric = Array.from(
     { length: columns },
-    (_, c) =>
-      rows.length > 0 &&
-      rows.every((r) => r[c] === undefined || typeof r[c] === 'number' || r[c] === '-'),
+    (_, c) => rows.length > 0 && rows.every((r) => r[c] === undefined || isNumeric(r[c]!)),
   );
   const widths = Array.from({ length: columns }, (_, c) =>
     Math.max(0, ...all.map((r) => String(r[c] ?? '').length)),
@@ -40,4 +38,9 @@ export function formatDuration(ms: number): string {
   const h = Math.floor(min / 60);
   if (h < 48) return `${h} h ${min % 60} min`;
   return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+/** Numbers, and strings that hold one (`1.95`) or stand for none (`-`), are right-aligned. */
+function isNumeric(cell: string | number): boolean {
+  return typeof cell === 'number' || cell === '-' || /^-?\d+(\.\d+)?$/.test(cell);
 }

@@ -242,3 +242,45 @@ test('ordo node --help documents --log-level and --log-format', async (t) => {
   t.regex(help.stdout, /--log-format/);
   t.regex(help.stdout, /ORDO_LOG_FORMAT/);
 });
+
+test.serial(
+  'ordo bench publishes against a running cluster and prints a summary table',
+  async (t) => {
+    const cluster = await startCluster(t);
+    const brokers = cluster.clientEndpoints.join(',');
+    const json = await runOrdo([
+      'bench',
+      '--brokers',
+      brokers,
+      '--messages',
+      '300',
+      '--size',
+      '64',
+      '--json',
+    ]);
+    t.is(json.code, 0, json.stderr);
+    const result = JSON.parse(json.stdout) as {
+      acked: number;
+      failed: number;
+      messagesPerSecond: number;
+      latencyMs: { p50: number; p99: number; max: number };
+    };
+    t.is(result.acked, 300);
+    t.is(result.failed, 0);
+    t.true(result.messagesPerSecond > 0);
+    t.true(result.latencyMs.p50 > 0 && result.latencyMs.p50 <= result.latencyMs.p99);
+    t.true(result.latencyMs.p99 <= result.latencyMs.max);
+
+    const text = await runOrdo(['bench', '--brokers', brokers, '--messages', '100']);
+    t.is(text.code, 0, text.stderr);
+    const lines = text.stdout.split('\n');
+    t.regex(lines[0]!, /^messages\s+size \(B\)\s+acked\s+failed\s+seconds\s+msg\/s\s+MB\/s$/);
+    t.regex(lines[1]!, /^\s*100\s+100\s+100\s+0\s/);
+    t.true(lines.some((l) => l.startsWith('publish to commit ack')));
+    t.regex(text.stderr, /acked \d+\/100/, 'a live progress line on stderr');
+
+    const bad = await runOrdo(['bench', '--brokers', brokers, '--messages', '0']);
+    t.is(bad.code, 1);
+    t.regex(bad.stderr, /--messages must be a whole number from 1/);
+  },
+);
