@@ -1,11 +1,13 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import test from 'ava';
 import { AdminClient } from '../../clients/index.js';
 import { freePorts } from '../../src/cluster/free-ports.js';
 import { eventually, startCluster } from '../helpers/cluster.js';
-import { runOrdo } from '../helpers/ordo-cli.js';
+import { ordoBin, runOrdo } from '../helpers/ordo-cli.js';
 
 const NODE_FIELDS = [
   'id',
@@ -120,6 +122,14 @@ test.serial(
     const endpointColumn = header.indexOf('endpoint');
     for (const row of rows) t.is(row.indexOf('tcp://'), endpointColumn, `aligned: ${row}`);
 
+    // --watch --json: one report per interval, until stopped.
+    const watched = await watchReports(
+      ['status', '--brokers', brokers, '--watch', '--json', '--interval-ms', '200'],
+      2,
+    );
+    t.is(watched.length, 2);
+    for (const w of watched) t.is(w.health, 'healthy');
+
     const follower = cluster.nodes.find((n) => n.id !== leader['id'])!;
     await cluster.signalNode(follower.id, 'SIGKILL');
     const degraded = await runOrdo(['status', '--brokers', brokers, '--json']);
@@ -144,6 +154,26 @@ test.serial(
     t.is((JSON.parse(nothing.stdout) as Report).health, 'unreachable');
   },
 );
+
+/** Runs a watching `ordo status`, reads `count` JSON lines, then stops it by pid. */
+async function watchReports(args: string[], count: number): Promise<Report[]> {
+  const child = spawn(process.execPath, [ordoBin, ...args], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const reports: Report[] = [];
+  try {
+    const lines = createInterface({ input: child.stdout });
+    const timer = setTimeout(() => lines.close(), 20_000);
+    for await (const line of lines) {
+      reports.push(JSON.parse(line) as Report);
+      if (reports.length >= count) break;
+    }
+    clearTimeout(timer);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+  return reports;
+}
 
 function writeConfig(dir: string, name: string, config: unknown): string {
   const path = join(dir, name);
