@@ -150,7 +150,8 @@ export class LocalCluster {
         if (typeof logs === 'function') logs(id, line);
       });
     }
-    const timeoutMs = this.options.startTimeoutMs ?? 15_000;
+    // Generous: on a loaded machine (CI, many clusters at once) a start can take seconds.
+    const timeoutMs = this.options.startTimeoutMs ?? 30_000;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`node ${id} did not report ready within ${timeoutMs} ms`)),
