@@ -166,3 +166,47 @@ test.serial(
     );
   },
 );
+
+test.serial(
+  'the sequencer logs at info when a follower stops answering and when it is back',
+  async (t) => {
+    const lines: { id: string; line: string }[] = [];
+    const cluster = await startCluster(t, { logs: (id, line) => lines.push({ id, line }) });
+    const admin = new AdminClient(cluster.clientEndpoints);
+    t.teardown(() => admin.close());
+    const leaderId = await leaderOf(admin);
+    const follower = cluster.nodes.find((n) => n.id !== leaderId)!;
+    const membership = (active: boolean) =>
+      lines
+        .filter((l) => l.id === leaderId)
+        .map(
+          (l) =>
+            JSON.parse(l.line) as {
+              level: string;
+              event?: string;
+              follower?: string;
+              active?: boolean;
+            },
+        )
+        .some(
+          (e) =>
+            e.level === 'info' &&
+            e.event === 'membership' &&
+            e.follower === follower.id &&
+            e.active === active,
+        );
+    await cluster.signalNode(follower.id, 'SIGKILL');
+    await eventually(
+      async () => membership(false),
+      15_000,
+      `${leaderId} to log that ${follower.id} stopped answering`,
+    );
+    await cluster.startNode(follower.id);
+    await eventually(
+      async () => membership(true),
+      15_000,
+      `${leaderId} to log that ${follower.id} is back`,
+    );
+    t.pass();
+  },
+);
