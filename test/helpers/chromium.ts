@@ -17,5 +17,9 @@ export async function launchChromium(): Promise<Browser> {
     );
   }
   // Running as root (CI) needs --no-sandbox; the page is local and trusted.
-  return chromium.launch({ executablePath: path, headless: true, args: ['--no-sandbox'] });
+  return chromium.launch({
+    executablePath: path,
+    headless: true,
+    args: ['--no-sandbox', '--disable-dev-shm-usage'],
+  });
 }
