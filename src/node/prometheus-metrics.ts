@@ -14,6 +14,8 @@ const LATENCY_BUCKETS_S = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
   5,
 ];
+/** Metrics collected within this long of each other share one reading of the node's status. */
+const STATUS_REUSE_MS = 50;
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048];
 
 /**
@@ -208,7 +210,15 @@ export class PrometheusNodeMetrics implements NodeMetrics {
 
   /** Gauges and counters read from the node's status at scrape time. */
   private statusGauges(registers: Registry[]): void {
-    const read = (): ordo.NodeStatus.$Properties | null => this.status?.() ?? null;
+    // One scrape reads the status once, not once per metric.
+    let cached: { status: ordo.NodeStatus.$Properties; atMs: number } | null = null;
+    const read = (): ordo.NodeStatus.$Properties | null => {
+      if (this.status === null) return null;
+      const nowMs = performance.now();
+      if (cached === null || nowMs - cached.atMs > STATUS_REUSE_MS)
+        cached = { status: this.status(), atMs: nowMs };
+      return cached.status;
+    };
     const level = (name: string, help: string, value: (s: ordo.NodeStatus.$Properties) => number) =>
       new Gauge({
         name,
