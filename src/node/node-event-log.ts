@@ -3,6 +3,8 @@ import type { Logger } from '../runtime/logger.js';
 import type { ordo } from '../wire/schema.js';
 import type { NodeMetrics } from './node-metrics.js';
 
+/** Looks in a row (about a second apart) a follower must seem inactive before it is logged as gone. */
+const INACTIVE_LOOKS = 2;
 /** How far behind a follower must fall before its catch-up is logged. */
 const CATCH_UP_LOG_ENTRIES = 1000;
 
@@ -13,7 +15,8 @@ const CATCH_UP_LOG_ENTRIES = 1000;
  * a periodic look at its status.
  */
 export class NodeEventLog implements NodeMetrics {
-  private activePeers = new Map<string, boolean>();
+  private readonly inactiveLooks = new Map<string, number>();
+  private readonly gonePeers = new Set<string>();
   private catchingUp = false;
 
   constructor(
@@ -49,7 +52,8 @@ export class NodeEventLog implements NodeMetrics {
         `election: node ${this.nodeId} won epoch ${change.epoch} and is the sequencer`,
         fields,
       );
-      this.activePeers.clear();
+      this.inactiveLooks.clear();
+      this.gonePeers.clear();
     } else if (change.role === Role.follower) {
       const leader =
         change.leaderId === null ? 'no sequencer known yet' : `sequencer ${change.leaderId}`;
@@ -72,17 +76,20 @@ export class NodeEventLog implements NodeMetrics {
     if (s.role === Role.leader) {
       for (const p of s.peers ?? []) {
         const id = p.id ?? '';
-        const active = p.active === true;
-        const before = this.activePeers.get(id);
-        if (before !== undefined && before !== active) {
-          const what = active ? 'is back in the cluster' : 'stopped answering';
-          this.logger.info(`membership: follower ${id} ${what} (epoch ${s.epoch})`, {
-            event: 'membership',
-            follower: id,
-            active,
-          });
+        // The sequencer clears its activity marks once per election timeout
+        // and a live follower sets its own again with its next ack, so one
+        // inactive look may be that gap: a follower counts as gone after
+        // INACTIVE_LOOKS looks in a row.
+        const inactive = p.active === true ? 0 : (this.inactiveLooks.get(id) ?? 0) + 1;
+        this.inactiveLooks.set(id, inactive);
+        const gone = this.gonePeers.has(id);
+        if (!gone && inactive >= INACTIVE_LOOKS) {
+          this.gonePeers.add(id);
+          this.logMembership(id, false, s.epoch);
+        } else if (gone && inactive === 0) {
+          this.gonePeers.delete(id);
+          this.logMembership(id, true, s.epoch);
         }
-        this.activePeers.set(id, active);
       }
     }
     const behind = Number(s.catchUpRemaining ?? 0);
@@ -99,5 +106,14 @@ export class NodeEventLog implements NodeMetrics {
         behind: 0,
       });
     }
+  }
+
+  private logMembership(follower: string, active: boolean, epoch: number | null | undefined): void {
+    const what = active ? 'is back in the cluster' : 'stopped answering';
+    this.logger.info(`membership: follower ${follower} ${what} (epoch ${epoch})`, {
+      event: 'membership',
+      follower,
+      active,
+    });
   }
 }

@@ -207,6 +207,12 @@ test.serial(
       15_000,
       `${leaderId} to log that ${follower.id} is back`,
     );
-    t.pass();
+    // The follower that stayed up was never reported gone.
+    const other = cluster.nodes.find((n) => n.id !== leaderId && n.id !== follower.id)!;
+    const otherEvents = lines
+      .filter((l) => l.id === leaderId)
+      .map((l) => JSON.parse(l.line) as { event?: string; follower?: string })
+      .filter((e) => e.event === 'membership' && e.follower === other.id);
+    t.deepEqual(otherEvents, []);
   },
 );
