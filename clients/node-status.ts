@@ -68,6 +68,12 @@ export interface NodeStatus {
   readonly badFrames: number;
   readonly staleMessagesRejected: number;
   readonly dedupCheckpointSeq: number;
+  /** Damaged log records this node repaired from its peers when it started. */
+  readonly recordsRepaired: number;
+  /** The Ordo version the node runs. */
+  readonly version: string;
+  /** How long the node has been running. */
+  readonly uptimeMs: number;
 }
 
 const roles: readonly NodeRole[] = ['follower', 'pre-candidate', 'candidate', 'leader'];
@@ -118,6 +124,9 @@ export function toNodeStatus(wire: ordo.INodeStatus): NodeStatus {
     badFrames: num(wire.badFrames),
     staleMessagesRejected: num(wire.staleMessagesRejected),
     dedupCheckpointSeq: num(wire.dedupCheckpointSeq),
+    recordsRepaired: num(wire.recordsRepaired),
+    version: wire.version ?? '',
+    uptimeMs: num(wire.uptimeMs),
   };
 }
 

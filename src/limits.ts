@@ -100,6 +100,18 @@ export const LIMITS = {
   /** Entries kept in memory after commit for fast delivery and retransmission. */
   memoryLogCacheEntries: 200_000,
 
+  // Operations (HTTP metrics, health and status page).
+  /** A follower further behind the sequencer than this is not ready (`/readyz` answers 503). */
+  readyMaxCatchUpEntries: 1000,
+  /** The status page asks for the cluster's status this often. */
+  statusPageRefreshMs: 1000,
+  /** A node answers cluster status requests from a cache at most this old, whoever asks. */
+  clusterStatusCacheMs: 500,
+  /** How long a node waits for each other node's status for the cluster view. */
+  clusterStatusTimeoutMs: 1000,
+  /** Most HTTP requests one node serves at once; more are answered 503. */
+  maxHttpRequestsInFlight: 64,
+
   // Durable log (src/storage). Defaults of SegmentedLogStore and FileMetaStore, and hard caps.
   /** A log segment is closed and a new one started once it would grow past this size. */
   logSegmentBytes: 64 * 1024 * 1024,

@@ -7,10 +7,12 @@ import { withExamples } from './examples.js';
 import { wholeNumberFlag } from './flags.js';
 import { UsageError } from './usage-error.js';
 
-/** Most nodes `ordo dev` starts: each is a process with three ports on this machine. */
+/** Most nodes `ordo dev` starts: each is a process with four ports on this machine. */
 const maxDevNodes = 15;
-/** Each node listens on three ports: client, peer and publish. */
-const portsPerNode = 3;
+/** Each node listens on four ports: client, peer and publish (port+3i..port+3i+2), and HTTP (port+3n+i). */
+const portsPerNode = 4;
+
+import { logOptions } from './node-command.js';
 
 export function devCommand(yargs: Argv): Argv {
   return yargs.command(
@@ -18,7 +20,7 @@ export function devCommand(yargs: Argv): Argv {
     'Start a local cluster in the foreground (Ctrl-C stops it)',
     (y) =>
       withExamples(
-        y
+        logOptions(y, 'text')
           .option('nodes', {
             ...wholeNumberFlag('nodes', `How many nodes, 1 to ${maxDevNodes}`, 1, maxDevNodes),
             default: 3,
@@ -27,7 +29,7 @@ export function devCommand(yargs: Argv): Argv {
             'port',
             wholeNumberFlag(
               'port',
-              'First port (node i uses port+3i..port+3i+2); free ports when absent',
+              'First port (node i uses port+3i..port+3i+2, and port+3n+i for HTTP); free ports when absent',
               1,
               65_535,
             ),
@@ -68,6 +70,7 @@ export function devCommand(yargs: Argv): Argv {
         nodes: argv.nodes,
         fsync: argv.fsync,
         logs: argv.logs ? 'inherit' : 'ignore',
+        nodeArgs: ['--log-format', argv['log-format'], '--log-level', argv['log-level']],
         ...(argv.port === undefined ? {} : { basePort: argv.port }),
         ...(argv.data === undefined ? {} : { dataDir: argv.data }),
       });
@@ -77,7 +80,13 @@ export function devCommand(yargs: Argv): Argv {
           (argv.data === undefined ? ' (removed on exit; --data DIR keeps it)' : ''),
       );
       for (const node of cluster.nodes)
-        console.log(`  ${node.id}  ${node.clientEndpoint}  (pid ${node.process?.pid})`);
+        console.log(
+          `  ${node.id}  ${node.clientEndpoint}  ${node.httpUrl}  (pid ${node.process?.pid})`,
+        );
+      const first = cluster.nodes[0]!;
+      console.log(`\nStatus page:  ${first.httpUrl}/  (any node serves it)`);
+      console.log(`Metrics:      ${cluster.nodes.map((n) => `${n.httpUrl}/metrics`).join('  ')}`);
+      console.log(`Health:       ${first.httpUrl}/healthz  ${first.httpUrl}/readyz`);
       console.log(`\nTry:  npx ordo tail --brokers ${brokers} --from 1`);
       console.log(`      npx ordo publish --brokers ${brokers} --topic greetings hello`);
       console.log(`      npx ordo status --brokers ${brokers}\n`);

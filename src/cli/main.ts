@@ -1,5 +1,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { benchCommand } from './bench-command.js';
+import { configCommand } from './config-command.js';
 import { devCommand } from './dev-command.js';
 import { nodeCommand } from './node-command.js';
 import { publishCommand } from './publish-command.js';
@@ -8,6 +10,7 @@ import { statusCommand } from './status-command.js';
 import { tailCommand } from './tail-command.js';
 import { transferLeaderCommand } from './transfer-leader-command.js';
 import { UsageError } from './usage-error.js';
+import { verifyCommand } from './verify-command.js';
 
 const commands = [
   devCommand,
@@ -17,6 +20,9 @@ const commands = [
   statusCommand,
   transferLeaderCommand,
   replicaCommand,
+  configCommand,
+  verifyCommand,
+  benchCommand,
 ];
 
 /** Exit code of a command that failed while running (a timeout, a broker error). */

@@ -11,7 +11,10 @@ const binPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 
 
 export interface LocalClusterOptions {
   readonly nodes?: number;
-  /** First port; node i uses basePort + 3i .. + 2. Free ports are picked when absent. */
+  /**
+   * First port; node i uses basePort + 3i .. + 2 for ZeroMQ and basePort + 3n + i
+   * for HTTP (n nodes). Free ports are picked when absent.
+   */
   readonly basePort?: number;
   readonly fsync?: FsyncPolicy;
   /** Where the nodes keep their data (by default a fresh temporary folder, removed by stop()). */
@@ -28,11 +31,15 @@ export interface LocalClusterOptions {
   readonly hostOf?: (index: number) => string;
   /** A command that node processes run under, e.g. `['ip', 'netns', 'exec', NAME]`; it must exec the node, so that its pid is the node's. */
   readonly commandPrefix?: (nodeId: string) => readonly string[];
+  /** Extra arguments for every `ordo node` (e.g. `--log-format text`). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export interface LocalNode {
   readonly id: string;
   readonly clientEndpoint: string;
+  /** Base URL of the node's HTTP server (metrics, health, status page). */
+  readonly httpUrl: string;
   process: ChildProcess | null;
 }
 
@@ -63,8 +70,8 @@ export class LocalCluster {
     const count = options.nodes ?? 3;
     const ports =
       options.basePort === undefined
-        ? await freePorts(count * 3)
-        : Array.from({ length: count * 3 }, (_, i) => options.basePort! + i);
+        ? await freePorts(count * 4)
+        : Array.from({ length: count * 4 }, (_, i) => options.basePort! + i);
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ordo-'));
     mkdirSync(dataDir, { recursive: true });
     const fsync = options.fsync ?? 'memory';
@@ -78,6 +85,7 @@ export class LocalCluster {
         clientPort: ports[3 * i]!,
         peerPort: ports[3 * i + 1]!,
         pubPort: ports[3 * i + 2]!,
+        httpPort: ports[3 * count + i]!,
       })),
       ...options.configOverrides,
     };
@@ -86,6 +94,7 @@ export class LocalCluster {
     const nodes: LocalNode[] = config.nodes.map((n) => ({
       id: n.id,
       clientEndpoint: `tcp://${n.host}:${n.clientPort}`,
+      httpUrl: `http://${n.host}:${n.httpPort}`,
       process: null,
     }));
     const cluster = new LocalCluster(options, nodes, configPath, dataDir);
@@ -124,6 +133,9 @@ export class LocalCluster {
       this.configPath,
       '--id',
       id,
+      // A local cluster is a development cluster: its settings draw no warnings.
+      '--dev',
+      ...(this.options.nodeArgs ?? []),
     ];
     const child = spawn(command[0]!, command.slice(1), {
       stdio: ['ignore', 'pipe', logs === 'inherit' ? 'inherit' : 'pipe'],
@@ -142,7 +154,8 @@ export class LocalCluster {
         if (typeof logs === 'function') logs(id, line);
       });
     }
-    const timeoutMs = this.options.startTimeoutMs ?? 15_000;
+    // Generous: on a loaded machine (CI, many clusters at once) a start can take seconds.
+    const timeoutMs = this.options.startTimeoutMs ?? 30_000;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`node ${id} did not report ready within ${timeoutMs} ms`)),

@@ -19,6 +19,7 @@ import {
 import { LIMITS } from '../limits.js';
 import type { Clock, Random, TimerHandle } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
+import { ORDO_VERSION } from '../runtime/version.js';
 import type { DedupCheckpointStore } from '../storage/dedup-checkpoint-store.js';
 import type { LogStore, MetaStore, RecoveredLog } from '../storage/log-store.js';
 import type { ClientRequest } from '../wire/client-codec.js';
@@ -29,6 +30,7 @@ import { type ClusterConfig, clientEndpoint, type NodeAddress } from './cluster-
 import { ConfigError } from './config-error.js';
 import { type FaultInjection, NO_FAULTS } from './fault-injection.js';
 import { LogRepair } from './log-repair.js';
+import type { NodeMetrics } from './node-metrics.js';
 import type { PeerLink } from './peer-link.js';
 import { productionEdges } from './production-edges.js';
 import { ReplicaRegistry } from './replica-registry.js';
@@ -90,6 +92,8 @@ export interface BrokerNodeOptions {
   /** Housekeeping intervals; DEFAULT_HOST_TIMING when absent (the simulator draws its own). */
   readonly hostTiming?: HostTiming;
   readonly observer?: NodeObserver;
+  /** Told of every Ready and peer message, for metrics and event logs. */
+  readonly metrics?: NodeMetrics;
 }
 
 interface PendingPublish {
@@ -144,6 +148,7 @@ export class BrokerNode {
   private lastRole: Role = Role.follower;
   /** Damaged records this node repaired from its peers when it started. */
   private recordsRepaired = 0;
+  private readonly startedMs: number;
 
   private constructor(
     private readonly options: BrokerNodeOptions,
@@ -155,6 +160,7 @@ export class BrokerNode {
     this.self = config.nodes.find((n) => n.id === nodeId)!;
     this.core = core;
     this.clock = edges.clock;
+    this.startedMs = this.clock.nowMs();
     this.timing = options.hostTiming ?? DEFAULT_HOST_TIMING;
     this.sendsBeforePersisting =
       options.coreOverrides?.plantedDefects?.has(PlantedDefect.ackBeforePersist) === true;
@@ -277,6 +283,8 @@ export class BrokerNode {
       staleMessagesRejected: this.staleMessagesRejected,
       dedupCheckpointSeq: this.dedupCheckpointSeq,
       recordsRepaired: this.recordsRepaired,
+      version: ORDO_VERSION,
+      uptimeMs: this.clock.nowMs() - this.startedMs,
     };
   }
 
@@ -407,6 +415,7 @@ export class BrokerNode {
     if (this.stopped) return;
     // The core refuses it; counted here so that fencing is visible in status.
     if (message.epoch < this.core.currentEpoch) this.staleMessagesRejected++;
+    this.options.metrics?.onPeerMessage(message, this.core.isLeader);
     this.core.step(message);
     this.schedule();
   }
@@ -622,6 +631,7 @@ export class BrokerNode {
 
   /** Carries out one Ready: persist, then send, then deliver. */
   private async apply(ready: Ready): Promise<void> {
+    this.options.metrics?.onReady(ready, this.core.isLeader);
     if (ready.resetLogAfter !== null) {
       const { seq, epoch } = ready.resetLogAfter;
       this.logger.warn(

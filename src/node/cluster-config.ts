@@ -1,16 +1,21 @@
 import { readFileSync } from 'node:fs';
+import { LIMITS } from '../limits.js';
 import { ConfigError } from './config-error.js';
 
 export interface NodeAddress {
   readonly id: string;
-  /** Host name or address the other nodes and clients use to reach this node. */
+  /** Host name or address the other nodes and clients use to reach this node (advertised). */
   readonly host: string;
+  /** Address this node's sockets bind to (default: `host`; `0.0.0.0` for every interface). */
+  readonly bindHost: string;
   /** ROUTER for publishers, subscribers and admin requests. */
   readonly clientPort: number;
   /** ROUTER for point-to-point node traffic (acks, NACKs, votes, retransmissions). */
   readonly peerPort: number;
   /** PUB for the sequencer's multicast. */
   readonly pubPort: number;
+  /** HTTP for metrics, health checks and the status page (null: no HTTP server). */
+  readonly httpPort: number | null;
 }
 
 export const FsyncPolicies = ['always', 'interval', 'never', 'memory'] as const;
@@ -27,6 +32,10 @@ export interface ClusterConfig {
   readonly nackRetryMs: number;
   /** 'memory' keeps the log in memory only (development); the others write to `dataDir`. */
   readonly fsync: FsyncPolicy;
+  /** With fsync 'interval': the longest a written entry waits for its fsync. */
+  readonly fsyncIntervalMs: number;
+  /** A log segment is closed and a new one started once it would grow past this size. */
+  readonly segmentBytes: number;
   readonly dataDir: string | null;
   /** Retention: the log keeps at most this many bytes on disk (0: unlimited). */
   readonly retentionBytes: number;
@@ -55,6 +64,36 @@ export function pubEndpoint(node: NodeAddress): string {
   return `tcp://${node.host}:${node.pubPort}`;
 }
 
+export function httpUrl(node: NodeAddress): string | null {
+  return node.httpPort === null ? null : `http://${node.host}:${node.httpPort}`;
+}
+
+/** Every key a cluster config may hold at its top level, and in each node entry. */
+export const CLUSTER_KEYS = [
+  'clusterId',
+  'nodes',
+  'tickMs',
+  'heartbeatIntervalMs',
+  'electionTimeoutMs',
+  'nackRetryMs',
+  'fsync',
+  'fsyncIntervalMs',
+  'segmentBytes',
+  'dataDir',
+  'retentionBytes',
+  'retentionMs',
+  'memoryLogEntries',
+] as const;
+export const NODE_KEYS = [
+  'id',
+  'host',
+  'bindHost',
+  'clientPort',
+  'peerPort',
+  'pubPort',
+  'httpPort',
+] as const;
+
 function field<T>(
   value: unknown,
   name: string,
@@ -74,11 +113,104 @@ const isPositive = (v: unknown): v is number =>
 const isNonNegative = (v: unknown): v is number =>
   typeof v === 'number' && Number.isFinite(v) && v >= 0;
 
+/** Throws on the first key that is not a setting, suggesting the closest one when it looks like a typo. */
+function rejectUnknownKeys(
+  object: Record<string, unknown>,
+  known: readonly string[],
+  where: string,
+): void {
+  for (const key of Object.keys(object)) {
+    if (known.includes(key)) continue;
+    const guess = closestKey(key, known);
+    throw new ConfigError(
+      `${where}: unknown setting '${key}' (${guess === null ? `known: ${known.join(', ')}` : `did you mean '${guess}'?`})`,
+    );
+  }
+}
+
+/** The known key nearest to `key` by edit distance, if it is near enough to be a typo. */
+export function closestKey(key: string, known: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of known) {
+    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : null;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+function parseNode(n: unknown, name: string): NodeAddress {
+  if (typeof n !== 'object' || n === null || Array.isArray(n))
+    throw new ConfigError(`${name} must be an object`);
+  const r = n as Record<string, unknown>;
+  rejectUnknownKeys(r, NODE_KEYS, name);
+  const host = field(r['host'] ?? '127.0.0.1', `${name}.host`, isString, 'a host name');
+  return {
+    id: field(r['id'], `${name}.id`, isString, 'a non-empty string'),
+    host,
+    bindHost: field(r['bindHost'] ?? host, `${name}.bindHost`, isString, 'an address to bind'),
+    clientPort: field(r['clientPort'], `${name}.clientPort`, isPort, 'a TCP port (1-65535)'),
+    peerPort: field(r['peerPort'], `${name}.peerPort`, isPort, 'a TCP port (1-65535)'),
+    pubPort: field(r['pubPort'], `${name}.pubPort`, isPort, 'a TCP port (1-65535)'),
+    httpPort:
+      r['httpPort'] === undefined || r['httpPort'] === null
+        ? null
+        : field(r['httpPort'], `${name}.httpPort`, isPort, 'a TCP port (1-65535)'),
+  };
+}
+
+/** Names the first node id used twice and the first host:port two sockets share. */
+function rejectDuplicates(nodes: readonly NodeAddress[], source: string): void {
+  const firstWithId = new Map<string, number>();
+  for (const [i, node] of nodes.entries()) {
+    const earlier = firstWithId.get(node.id);
+    if (earlier !== undefined) {
+      throw new ConfigError(
+        `${source}: node id '${node.id}' is used twice (nodes[${earlier}] and nodes[${i}])`,
+      );
+    }
+    firstWithId.set(node.id, i);
+  }
+  const owners = new Map<string, string>();
+  for (const [i, node] of nodes.entries()) {
+    for (const key of ['clientPort', 'peerPort', 'pubPort', 'httpPort'] as const) {
+      const port = node[key];
+      if (port === null) continue;
+      const endpoint = `${node.host}:${port}`;
+      const owner = `nodes[${i}].${key}`;
+      const earlier = owners.get(endpoint);
+      if (earlier !== undefined) {
+        throw new ConfigError(
+          `${source}: port ${port} on ${node.host} is used twice (${earlier} and ${owner})`,
+        );
+      }
+      owners.set(endpoint, owner);
+    }
+  }
+}
+
 /** Validates a cluster configuration object, filling in defaults; throws ConfigError naming the bad field. */
 export function parseClusterConfig(raw: unknown, source = 'cluster config'): ClusterConfig {
-  if (typeof raw !== 'object' || raw === null)
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ConfigError(`${source} must be a JSON object`);
   const o = raw as Record<string, unknown>;
+  rejectUnknownKeys(o, CLUSTER_KEYS, source);
   const clusterId = field(
     o['clusterId'] ?? 'ordo',
     `${source}: clusterId`,
@@ -90,26 +222,8 @@ export function parseClusterConfig(raw: unknown, source = 'cluster config'): Clu
       `${source}: nodes must be a non-empty array of {id, host, clientPort, peerPort, pubPort}`,
     );
   }
-  const nodes = o['nodes'].map((n: unknown, i: number): NodeAddress => {
-    const name = `${source}: nodes[${i}]`;
-    if (typeof n !== 'object' || n === null) throw new ConfigError(`${name} must be an object`);
-    const r = n as Record<string, unknown>;
-    return {
-      id: field(r['id'], `${name}.id`, isString, 'a non-empty string'),
-      host: field(r['host'] ?? '127.0.0.1', `${name}.host`, isString, 'a host name'),
-      clientPort: field(r['clientPort'], `${name}.clientPort`, isPort, 'a TCP port (1-65535)'),
-      peerPort: field(r['peerPort'], `${name}.peerPort`, isPort, 'a TCP port (1-65535)'),
-      pubPort: field(r['pubPort'], `${name}.pubPort`, isPort, 'a TCP port (1-65535)'),
-    };
-  });
-  const ids = new Set(nodes.map((n) => n.id));
-  if (ids.size !== nodes.length) throw new ConfigError(`${source}: node ids must be unique`);
-  const endpoints = nodes.flatMap((n) =>
-    [n.clientPort, n.peerPort, n.pubPort].map((p) => `${n.host}:${p}`),
-  );
-  if (new Set(endpoints).size !== endpoints.length) {
-    throw new ConfigError(`${source}: two sockets share a host:port`);
-  }
+  const nodes = o['nodes'].map((n: unknown, i: number) => parseNode(n, `${source}: nodes[${i}]`));
+  rejectDuplicates(nodes, source);
   const tickMs = field(
     o['tickMs'] ?? DEFAULT_CLUSTER_TIMING.tickMs,
     `${source}: tickMs`,
@@ -154,6 +268,13 @@ export function parseClusterConfig(raw: unknown, source = 'cluster config'): Clu
   if (fsync !== 'memory' && dataDir === null) {
     throw new ConfigError(`${source}: fsync '${fsync}' needs a dataDir`);
   }
+  const segmentBytes = field(
+    o['segmentBytes'] ?? LIMITS.logSegmentBytes,
+    `${source}: segmentBytes`,
+    (v: unknown): v is number =>
+      Number.isInteger(v) && (v as number) >= 4096 && (v as number) <= LIMITS.maxLogSegmentBytes,
+    `a whole number of bytes from 4096 to ${LIMITS.maxLogSegmentBytes}`,
+  );
   return {
     clusterId,
     nodes,
@@ -162,6 +283,13 @@ export function parseClusterConfig(raw: unknown, source = 'cluster config'): Clu
     electionTimeoutMs,
     nackRetryMs,
     fsync,
+    fsyncIntervalMs: field(
+      o['fsyncIntervalMs'] ?? LIMITS.logFsyncIntervalMs,
+      `${source}: fsyncIntervalMs`,
+      isPositive,
+      'a positive number of milliseconds',
+    ),
+    segmentBytes,
     dataDir,
     retentionBytes: field(
       o['retentionBytes'] ?? 0,
@@ -185,6 +313,17 @@ export function parseClusterConfig(raw: unknown, source = 'cluster config'): Clu
             'a positive number of entries',
           ),
   };
+}
+
+/** Warnings about a valid config that is unwise outside development. */
+export function configWarnings(config: ClusterConfig): string[] {
+  const warnings: string[] = [];
+  if (config.fsync === 'memory') {
+    warnings.push(
+      "fsync is 'memory': the log is kept in memory only and a restarted node comes back empty (development only; use 'always' in production)",
+    );
+  }
+  return warnings;
 }
 
 export function loadClusterConfig(path: string): ClusterConfig {

@@ -1,17 +1,49 @@
-import { createLogger } from '../runtime/logger.js';
+import { join } from 'node:path';
+import { createLogger, type LogFormat } from '../runtime/logger.js';
 import { BrokerNode } from './broker-node.js';
-import type { ClusterConfig } from './cluster-config.js';
+import { type ClusterConfig, configWarnings } from './cluster-config.js';
+import { ConfigError } from './config-error.js';
+import { DataDirLock } from './data-dir-lock.js';
 import { faultInjectionFromEnv } from './fault-injection.js';
+import { NodeHttpServer } from './http-server.js';
+import { NodeEventLog } from './node-event-log.js';
+import { combineNodeMetrics } from './node-metrics.js';
+import { PrometheusNodeMetrics } from './prometheus-metrics.js';
 import { createNodeStorage } from './storage-factory.js';
+
+export interface NodeProcessOptions {
+  readonly logLevel?: string;
+  readonly logFormat?: LogFormat;
+  /** Set by `ordo dev`: development settings (fsync 'memory') draw no warning. */
+  readonly dev?: boolean;
+}
+
+/** How often the event log looks at the node's status (membership, catch-up). */
+const EVENT_LOG_INTERVAL_MS = 1000;
 
 /**
  * Runs one broker node in this process until SIGINT or SIGTERM. When ready it
  * prints one JSON line `{"event":"ready",...}` on stdout, which tools that
  * start nodes (the local cluster, tests) wait for.
  */
-export async function runNodeProcess(config: ClusterConfig, nodeId: string): Promise<void> {
-  const logger = createLogger(nodeId);
-  const storage = await createNodeStorage(config, nodeId);
+export async function runNodeProcess(
+  config: ClusterConfig,
+  nodeId: string,
+  options: NodeProcessOptions = {},
+): Promise<void> {
+  const self = config.nodes.find((n) => n.id === nodeId);
+  if (self === undefined) {
+    throw new ConfigError(
+      `node id '${nodeId}' is not in the cluster config (members: ${config.nodes.map((n) => n.id).join(', ')})`,
+    );
+  }
+  const logger = createLogger(nodeId, options.logLevel, options.logFormat);
+  if (options.dev !== true) for (const warning of configWarnings(config)) logger.warn(warning);
+  // Before any other file of the node is opened: one process per data folder.
+  const lock = config.dataDir === null ? null : DataDirLock.acquire(join(config.dataDir, nodeId));
+  const metrics = new PrometheusNodeMetrics(nodeId);
+  const events = new NodeEventLog(nodeId, logger);
+  const storage = await createNodeStorage(config, nodeId, (ms) => metrics.observeFsyncMs(ms));
   const node = await BrokerNode.start({
     config,
     nodeId,
@@ -19,16 +51,32 @@ export async function runNodeProcess(config: ClusterConfig, nodeId: string): Pro
     store: storage.store,
     meta: storage.meta,
     faults: faultInjectionFromEnv(process.env['ORDO_TEST_FAULTS']),
+    metrics: combineNodeMetrics(metrics, events),
     ...(storage.chainHash === undefined ? {} : { chainHash: storage.chainHash }),
     ...(storage.dedup === undefined ? {} : { dedup: storage.dedup }),
   });
+  metrics.attach(() => node.status());
+  const eventTimer = setInterval(() => events.observe(node.status()), EVENT_LOG_INTERVAL_MS);
+  let http: NodeHttpServer | null = null;
+  let httpUrl: string | null = null;
+  if (self.httpPort !== null) {
+    http = new NodeHttpServer({ config, self, status: () => node.status(), metrics, logger });
+    httpUrl = await http.listen();
+    logger.info(
+      `node ${nodeId} serves metrics at ${httpUrl}/metrics and its status page at ${httpUrl}/`,
+    );
+  }
   process.stdout.write(
-    `${JSON.stringify({ event: 'ready', id: nodeId, clientEndpoint: node.clientEndpoint, pid: process.pid })}\n`,
+    `${JSON.stringify({ event: 'ready', id: nodeId, clientEndpoint: node.clientEndpoint, httpUrl, pid: process.pid })}\n`,
   );
   const shutdown = (signal: string) => {
     logger.info(`node ${nodeId} stopping on ${signal}`);
-    node.stop().then(
-      () => process.exit(0),
+    clearInterval(eventTimer);
+    Promise.all([node.stop(), http?.close()]).then(
+      () => {
+        lock?.release();
+        process.exit(0);
+      },
       (error: Error) => {
         logger.error(`node ${nodeId} did not stop cleanly: ${error.message}`);
         process.exit(1);

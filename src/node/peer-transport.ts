@@ -60,8 +60,8 @@ export class PeerTransport implements PeerLink {
     onMessage: (message: NodeMessage) => void,
     onPeerDisconnected: (peer: NodeId) => void = () => {},
   ): Promise<void> {
-    await this.pub.bind(`tcp://${this.self.host}:${this.self.pubPort}`);
-    await this.router.bind(`tcp://${this.self.host}:${this.self.peerPort}`);
+    await this.pub.bind(`tcp://${this.self.bindHost}:${this.self.pubPort}`);
+    await this.router.bind(`tcp://${this.self.bindHost}:${this.self.peerPort}`);
     this.sub.subscribe();
     for (const peer of this.others) {
       this.sub.connect(pubEndpoint(peer));

@@ -2,7 +2,7 @@ import { systemClock, systemRandom } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { NodeEdges } from './broker-node.js';
 import { ZmqClientFrameSocket } from './client-frame-socket.js';
-import { type ClusterConfig, clientEndpoint } from './cluster-config.js';
+import type { ClusterConfig } from './cluster-config.js';
 import type { FaultInjection } from './fault-injection.js';
 import { PeerTransport } from './peer-transport.js';
 
@@ -17,7 +17,7 @@ export function productionEdges(
   const others = config.nodes.filter((n) => n.id !== nodeId);
   return {
     peers: new PeerTransport(config.clusterId, self, others, faults, logger),
-    clientSocket: new ZmqClientFrameSocket(clientEndpoint(self)),
+    clientSocket: new ZmqClientFrameSocket(`tcp://${self.bindHost}:${self.clientPort}`),
     clock: systemClock,
     random: systemRandom,
     onFatal: () => {

@@ -23,6 +23,7 @@ export interface NodeStorage {
 export async function createNodeStorage(
   config: ClusterConfig,
   nodeId: string,
+  onSyncMs?: (ms: number) => void,
 ): Promise<NodeStorage> {
   const nodeDir = config.dataDir === null ? null : join(config.dataDir, nodeId);
   const meta: MetaStore =
@@ -36,6 +37,9 @@ export async function createNodeStorage(
   const store = new SegmentedLogStore({
     dir: join(nodeDir!, 'log'),
     fsync: config.fsync,
+    fsyncIntervalMs: config.fsyncIntervalMs,
+    segmentBytes: config.segmentBytes,
+    ...(onSyncMs === undefined ? {} : { onSyncMs }),
     retentionBytes: config.retentionBytes > 0 ? config.retentionBytes : null,
     retentionAgeMs: config.retentionMs > 0 ? config.retentionMs : null,
     // The host does not repair damaged records from its peers yet: refuse to start on them.

@@ -2,13 +2,18 @@ import winston from 'winston';
 
 export type Logger = winston.Logger;
 
+export const LogFormats = ['json', 'text'] as const;
+export type LogFormat = (typeof LogFormats)[number];
+export const LogLevels = ['error', 'warn', 'info', 'debug'] as const;
+
 /**
- * Builds the node's winston logger. Level comes from the argument or
- * ORDO_LOG_LEVEL (default 'info'); ORDO_LOG_FORMAT=json gives one JSON object
- * per line for log shippers, otherwise a compact human format.
+ * Builds a winston logger. Level comes from the argument or ORDO_LOG_LEVEL
+ * (default 'info'); the format from the argument or ORDO_LOG_FORMAT: `json`
+ * gives one JSON object per line for log shippers, `text` a compact human
+ * format (the default when neither says).
  */
-export function createLogger(component: string, level?: string): Logger {
-  const json = process.env['ORDO_LOG_FORMAT'] === 'json';
+export function createLogger(component: string, level?: string, format?: LogFormat): Logger {
+  const json = (format ?? process.env['ORDO_LOG_FORMAT']) === 'json';
   return winston.createLogger({
     level: level ?? process.env['ORDO_LOG_LEVEL'] ?? 'info',
     defaultMeta: { component },

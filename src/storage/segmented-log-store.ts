@@ -26,6 +26,8 @@ export interface SegmentedLogStoreOptions {
   readonly fsync?: FsyncPolicy;
   /** With fsync 'interval', the longest a write waits for its fsync. Default LIMITS.logFsyncIntervalMs. */
   readonly fsyncIntervalMs?: number;
+  /** Told how long each fsync of the log took (for metrics). */
+  readonly onSyncMs?: (ms: number) => void;
   /** A new segment starts once the active one would grow past this. Default LIMITS.logSegmentBytes. */
   readonly segmentBytes?: number;
   /** Retention by size; null keeps any size. Default LIMITS.logRetentionBytes. */
@@ -96,6 +98,7 @@ export class SegmentedLogStore implements LogStore {
   private readonly verifyClosedSegments: boolean;
   private readonly policy: FsyncPolicy;
   private readonly fsyncIntervalMs: number;
+  private readonly onSyncMs: (ms: number) => void;
   private readonly segmentBytes: number;
   private readonly retentionBytes: number | null;
   private readonly retentionAgeMs: number | null;
@@ -136,6 +139,7 @@ export class SegmentedLogStore implements LogStore {
       throw new TypeError(`damagedRecords must be 'report' or 'refuse'`);
     this.policy = options.fsync ?? 'always';
     this.fsyncIntervalMs = options.fsyncIntervalMs ?? LIMITS.logFsyncIntervalMs;
+    this.onSyncMs = options.onSyncMs ?? (() => {});
     this.segmentBytes = options.segmentBytes ?? LIMITS.logSegmentBytes;
     this.retentionBytes =
       options.retentionBytes === undefined ? LIMITS.logRetentionBytes : options.retentionBytes;
@@ -578,6 +582,12 @@ export class SegmentedLogStore implements LogStore {
     this.draining = false;
   }
 
+  private async timedSync(chain: SegmentChain): Promise<void> {
+    const startedMs = performance.now();
+    await chain.sync();
+    this.onSyncMs(performance.now() - startedMs);
+  }
+
   private async carryOut(batch: readonly Operation[]): Promise<unknown[]> {
     const chain = this.chain!;
     const results: unknown[] = [];
@@ -600,7 +610,7 @@ export class SegmentedLogStore implements LogStore {
         case 'sync':
           await flushAppends();
           this.timer?.syncStarted();
-          await chain.sync();
+          await this.timedSync(chain);
           this.timer?.syncDone();
           results.push(undefined);
           break;
@@ -623,7 +633,7 @@ export class SegmentedLogStore implements LogStore {
     }
     await flushAppends();
     // One fdatasync covers the whole batch (group commit).
-    if (this.policy === 'always') await chain.sync();
+    if (this.policy === 'always') await this.timedSync(chain);
     else if (this.policy === 'interval' && chain.isDirty) this.timer!.markDirty();
     return results;
   }

@@ -63,8 +63,8 @@ test('ordo publish --json prints one line per acknowledged message, and ordo tai
   t.true(lines.every((l) => l.topic === 'cli'));
 
   const status = await ordo('status', '--brokers', brokers, '--json');
-  const nodes = JSON.parse(status.stdout) as { status: { role: string; commitSeq: number } }[];
-  t.is(nodes.filter((n) => n.status.role === 'leader').length, 1);
+  const report = JSON.parse(status.stdout) as { nodes: { status: { role: string } }[] };
+  t.is(report.nodes.filter((n) => n.status.role === 'leader').length, 1);
 });
 
 test('ordo explains a bad config instead of crashing', async (t) => {

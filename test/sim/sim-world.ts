@@ -1,6 +1,7 @@
 import { AdminClient } from '../../clients/admin.js';
 import type { ClientRuntime } from '../../clients/client-runtime.js';
 import { type Entry, invariant, type NodeId, Role } from '../../src/core/index.js';
+import { LIMITS } from '../../src/limits.js';
 import type { ClusterConfig } from '../../src/node/cluster-config.js';
 import type { Logger } from '../../src/runtime/logger.js';
 import type { SkippedRange } from './delivered-stream.js';
@@ -81,15 +82,19 @@ export class SimWorld {
       nodes: nodeIds.map((id) => ({
         id,
         host: id,
+        bindHost: id,
         clientPort: SIM_CLIENT_PORT,
         peerPort: SIM_CLIENT_PORT + 1,
         pubPort: SIM_CLIENT_PORT + 2,
+        httpPort: null,
       })),
       tickMs: TICK_MS,
       heartbeatIntervalMs: plan.core.heartbeatIntervalTicks * TICK_MS,
       electionTimeoutMs: plan.core.electionTimeoutTicks * TICK_MS,
       nackRetryMs: plan.core.nackRetryTicks * TICK_MS,
       fsync: 'always',
+      fsyncIntervalMs: LIMITS.logFsyncIntervalMs,
+      segmentBytes: plan.disk.segmentBytes,
       dataDir: null,
       retentionBytes: 0,
       retentionMs: 0,
