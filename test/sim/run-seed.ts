@@ -1,5 +1,4 @@
-import winston from 'winston';
-import { createLogger } from '../../src/runtime/logger.js';
+import type { Logger } from '../../src/runtime/logger.js';
 import { checkHistory, type Violation } from './checkers.js';
 import { FaultInjector } from './fault-injector.js';
 import type { CoreFailure, History, LivenessRecord } from './history.js';
@@ -33,12 +32,32 @@ export function replayCommand(seed: number): string {
   return `npm run sim -- --seed ${seed}`;
 }
 
-/** Node logs are silent in the simulator unless ORDO_SIM_LOG_LEVEL asks for them. */
-const simLogLevel = process.env['ORDO_SIM_LOG_LEVEL'];
-const simLogger =
-  simLogLevel === undefined
-    ? winston.createLogger({ silent: true })
-    : createLogger('sim', simLogLevel);
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+
+/**
+ * The nodes' logger in the simulator: silent unless ORDO_SIM_LOG_LEVEL asks
+ * for a level, and then written through the seed's own log, synchronously,
+ * so that turning logs on does not change the run (a stream-based logger
+ * would schedule work of its own between the simulator's turns).
+ */
+function simLogger(write: (line: string) => void): Logger {
+  const wanted = process.env['ORDO_SIM_LOG_LEVEL'];
+  const rank = LOG_LEVELS.indexOf((wanted ?? 'none') as (typeof LOG_LEVELS)[number]);
+  const at =
+    (level: (typeof LOG_LEVELS)[number]) =>
+    (message: unknown): void => {
+      if (rank >= 0 && LOG_LEVELS.indexOf(level) <= rank) write(`[${level}] ${String(message)}`);
+    };
+  const logger = {
+    error: at('error'),
+    warn: at('warn'),
+    info: at('info'),
+    debug: at('debug'),
+    log: (level: string, message: unknown) =>
+      at((LOG_LEVELS as readonly string[]).includes(level) ? (level as 'info') : 'info')(message),
+  };
+  return logger as unknown as Logger;
+}
 
 /**
  * Runs one seed: a fault phase, then heal and drain, then every checker.
@@ -49,7 +68,7 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
   const root = new Prng(seed);
   const plan = drawSeedPlan(seed, root.fork(), options);
   const log = options.log ?? (() => {});
-  const world = new SimWorld(plan, root.fork(), log, simLogger);
+  const world = new SimWorld(plan, root.fork(), log, simLogger(log));
   const injector = new FaultInjector(plan, root.fork(), world, log);
   const coreFailures: CoreFailure[] = [];
   let liveness: LivenessRecord | null = null;

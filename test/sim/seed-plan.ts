@@ -168,7 +168,11 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     // Log-uniform from a fast disk to a slow fsync: a slow disk lets replies and acks overtake writes.
     latencyMaxMs: Math.exp(prng.float(Math.log(0.05), Math.log(10))),
     fsyncErrorChance: prng.chance(0.3) ? prng.float(0.0005, 0.01) : 0,
-    segmentBytes: Math.round(Math.exp(prng.float(Math.log(256), Math.log(8192)))),
+    // Retention keeps whole segments: with it, segments are larger, so that a
+    // node keeps more than its subscriber can fall behind while it restarts.
+    segmentBytes: Math.round(
+      Math.exp(prng.float(Math.log(retention === null ? 256 : 2048), Math.log(16_384))),
+    ),
     bitFlipChancePerTick: prng.chance(0.4) ? prng.float(0.002, 0.02) : 0,
   };
   // Housekeeping intervals are log-uniform from one tick to four seconds

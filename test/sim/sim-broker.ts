@@ -15,7 +15,11 @@ import { StorageFailedError } from '../../src/storage/storage-errors.js';
 import type { Prng } from './prng.js';
 import { SimClock } from './sim-clock.js';
 import { type SendPacket, SimClientFrameSocket, SimPeerLink } from './sim-edges.js';
-import { SimFileSystem } from './sim-file-system.js';
+import { type DiskOpKind, SimFileSystem } from './sim-file-system.js';
+
+/** Longest a disk operation other than an fsync takes, in ms. */
+const PAGE_CACHE_LATENCY_MAX_MS = 0.05;
+
 import { EventOwner, type SimScheduler } from './sim-scheduler.js';
 
 /** What a simulated node process needs from the world around it. */
@@ -73,7 +77,7 @@ export class SimBroker {
   ) {
     this.fs = new SimFileSystem({
       prng: prng.fork(),
-      delay: () => this.diskLatency(),
+      delay: (kind) => this.diskLatency(kind),
       fsyncErrorChance: world.fsyncErrorChance,
     });
   }
@@ -242,7 +246,7 @@ export class SimBroker {
    * it crashed). An armed crash strikes at one of these operations, part way
    * through a Ready's writes.
    */
-  private diskLatency(): Promise<void> {
+  private diskLatency(kind: DiskOpKind): Promise<void> {
     const owner = this.incarnation?.owner;
     if (owner === undefined) return new Promise<void>(() => {});
     if (this.crashArmed && this.prng.chance(0.3)) {
@@ -250,7 +254,9 @@ export class SimBroker {
       return new Promise<void>(() => {});
     }
     return new Promise<void>((resolve) => {
-      const delayMs = this.prng.float(0, this.world.diskLatencyMaxMs);
+      // An fsync waits for the device; everything else is served by the page cache.
+      const maxMs = kind === 'sync' ? this.world.diskLatencyMaxMs : PAGE_CACHE_LATENCY_MAX_MS;
+      const delayMs = this.prng.float(0, maxMs);
       this.world.scheduler.after(delayMs, owner, resolve);
     });
   }

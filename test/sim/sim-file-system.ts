@@ -40,7 +40,7 @@ export class SimFileSystem implements FileSystem {
     crashes: 0,
   };
   private readonly prng: Prng;
-  private readonly delay: () => Promise<void>;
+  private readonly delay: (kind: DiskOpKind) => Promise<void>;
   /** Chance that an fsync fails with EIO; the simulator sets 0 when it heals every fault. */
   fsyncErrorChance: number;
   private readonly crashKeepChance: number;
@@ -161,12 +161,16 @@ export class SimFileSystem implements FileSystem {
   }
 
   syncDirectory(path: string): Promise<void> {
-    return this.run(() => {
-      const dir = this.dirs.get(normalise(path));
-      if (dir === undefined) throw fsError('ENOENT', 'open', path);
-      this.maybeFailFsync(path);
-      dir.sync();
-    });
+    return this.run(
+      () => {
+        const dir = this.dirs.get(normalise(path));
+        if (dir === undefined) throw fsError('ENOENT', 'open', path);
+        this.maybeFailFsync(path);
+        dir.sync();
+      },
+      this.generation,
+      'sync',
+    );
   }
 
   readRangeSync(path: string, position: number, length: number): Buffer {
@@ -265,10 +269,10 @@ export class SimFileSystem implements FileSystem {
   // ------------------------------------------------------------ internals
 
   /** Runs an operation after the latency hook, unless a crash happened meanwhile. */
-  run<T>(body: () => T, handleGeneration = this.generation): Promise<T> {
+  run<T>(body: () => T, handleGeneration = this.generation, kind: DiskOpKind = 'fast'): Promise<T> {
     const generation = this.generation;
     if (handleGeneration !== generation) return never();
-    return this.delay().then(() => (this.generation === generation ? body() : never()));
+    return this.delay(kind).then(() => (this.generation === generation ? body() : never()));
   }
 
   maybeFailFsync(path: string): void {
@@ -338,11 +342,14 @@ export class SimFileSystem implements FileSystem {
   }
 }
 
+/** What a disk operation is, for its latency: an fsync waits for the device, the rest is the page cache. */
+export type DiskOpKind = 'sync' | 'fast';
+
 export interface SimFileSystemOptions {
   /** Draws every crash outcome and fsync failure. */
   readonly prng: Prng;
   /** Awaited at the start of every operation (virtual-time latency); default resolves at once. */
-  readonly delay?: () => Promise<void>;
+  readonly delay?: (kind: DiskOpKind) => Promise<void>;
   /** Chance that an fsync (of a file or a directory) fails with EIO. Default 0. */
   readonly fsyncErrorChance?: number;
   /** On a crash, chance that an unsynced write (or truncation) survives whole. Default 0.4. */
@@ -438,11 +445,15 @@ class SimFile implements FsFile {
   }
 
   datasync(): Promise<void> {
-    return this.fs.run(() => {
-      this.requireOpen('fsync');
-      this.fs.maybeFailFsync(this.path);
-      this.inode.sync();
-    }, this.generation);
+    return this.fs.run(
+      () => {
+        this.requireOpen('fsync');
+        this.fs.maybeFailFsync(this.path);
+        this.inode.sync();
+      },
+      this.generation,
+      'sync',
+    );
   }
 
   size(): Promise<number> {
