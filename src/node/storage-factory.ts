@@ -42,8 +42,11 @@ export async function createNodeStorage(
     ...(onSyncMs === undefined ? {} : { onSyncMs }),
     retentionBytes: config.retentionBytes > 0 ? config.retentionBytes : null,
     retentionAgeMs: config.retentionMs > 0 ? config.retentionMs : null,
-    // The host does not repair damaged records from its peers yet: refuse to start on them.
-    damagedRecords: 'refuse',
+    // Damaged records are reported, and the node repairs them from its peers
+    // before it starts. Every segment is checked at open, so damage in an
+    // old segment is found then too (a full read of the log at start).
+    damagedRecords: 'report',
+    verifyClosedSegments: true,
   });
   return {
     store,
