@@ -35,7 +35,7 @@ export const LIMITS = {
   repairRoundPauseMs: 250,
   /** Most entries the sequencer puts in one multicast batch. */
   maxBatchEntries: 2048,
-  /** Most payload bytes the sequencer puts in one multicast batch. */
+  /** Most entry bytes the sequencer puts in one multicast batch; with one largest entry beyond it, a batch still fits a frame. */
   maxBatchBytes: 1024 * 1024,
   /** Most entries appended but not yet committed; proposals beyond it wait (backpressure). */
   maxUncommittedEntries: 65_536,
@@ -51,8 +51,6 @@ export const LIMITS = {
   maxProducers: 100_000,
   /** Most (producerSeq, seq) pairs remembered per producer, for answering retries with the original seq. */
   maxProducerHistoryEntries: 1024,
-  /** Most publish requests a node queues while the in-flight window is full. */
-  maxQueuedPublishes: 65_536,
   /** Most publish requests waiting for their commit on one node. */
   maxPendingPublishReplies: 262_144,
   /** Most messages waiting in one socket's send queue; further sends fail fast. */

@@ -22,6 +22,8 @@ export interface CoreConfig {
   /** A sequencer that has not heard from a majority within an election timeout steps down. */
   readonly checkQuorum: boolean;
   readonly maxBatchEntries: number;
+  /** Most bytes of entries in one multicast batch (at least one entry is always sent). */
+  readonly maxBatchBytes: number;
   readonly maxUncommittedEntries: number;
   readonly maxRetransmitEntries: number;
   readonly maxNackRangeEntries: number;
@@ -61,6 +63,7 @@ export function makeCoreConfig(
     random,
     ...DEFAULT_TIMING,
     maxBatchEntries: LIMITS.maxBatchEntries,
+    maxBatchBytes: LIMITS.maxBatchBytes,
     maxUncommittedEntries: LIMITS.maxUncommittedEntries,
     maxRetransmitEntries: LIMITS.maxRetransmitEntries,
     maxNackRangeEntries: LIMITS.maxNackRangeEntries,

@@ -569,10 +569,21 @@ export class ProtocolNode {
   /** Turns the entries appended since the last Ready into multicast batches, or sends a heartbeat. */
   private flushMulticast(): void {
     const entries = this.pendingEntries;
-    for (let start = 0; start < entries.length; start += this.cfg.maxBatchEntries) {
-      const batch = entries.slice(start, start + this.cfg.maxBatchEntries);
-      const prevSeq = batch[0]!.seq - 1;
-      this.outbox.push({ to: null, message: this.appendMessage(prevSeq, batch) });
+    // Batches are capped in entries and in bytes (below the frame size, so a
+    // batch always fits one frame); a batch holds at least one entry.
+    let start = 0;
+    while (start < entries.length) {
+      let end = start;
+      let bytes = 0;
+      while (end < entries.length && end - start < this.cfg.maxBatchEntries) {
+        const size = entryBytes(entries[end]!);
+        if (end > start && bytes + size > this.cfg.maxBatchBytes) break;
+        bytes += size;
+        end++;
+      }
+      const batch = entries.slice(start, end);
+      this.outbox.push({ to: null, message: this.appendMessage(batch[0]!.seq - 1, batch) });
+      start = end;
     }
     if (entries.length > 0) {
       this.heartbeatElapsed = 0;
@@ -1045,3 +1056,11 @@ export class ProtocolNode {
     this.leaderMatchSeq = Math.min(this.leaderMatchSeq, seq);
   }
 }
+
+/** Bytes an entry takes in a batch, near enough: its payload and strings plus fixed fields. */
+export function entryBytes(entry: Entry): number {
+  return entry.payload.length + entry.topic.length + entry.producerId.length + ENTRY_OVERHEAD_BYTES;
+}
+
+/** The fixed fields of an entry on the wire (seq, epoch, kind, producerSeq, timestamp, tags), rounded up. */
+const ENTRY_OVERHEAD_BYTES = 64;

@@ -1,5 +1,7 @@
 import test from 'ava';
+import { entryBytes } from '../../src/core/protocol-node.js';
 import { EntryKind } from '../../src/core/types.js';
+import { LIMITS } from '../../src/limits.js';
 import { takeReady } from './fixtures.js';
 import { electedCluster, messagesOf, newNode, ofType, proposal, TEST_TIMING } from './harness.js';
 
@@ -137,4 +139,36 @@ test('propose answers busy window-full when maxUncommittedEntries entries are in
   cluster.tickAll(TEST_TIMING.heartbeatIntervalTicks * 2);
   t.is(cluster.node('a').committedSeq, 4);
   t.like(cluster.propose('a', [proposal('p', 4)])[0], { kind: 'appended', seq: 5 });
+});
+
+test('the sequencer caps each multicast batch in bytes too, with at least one entry per batch', (t) => {
+  const cluster = electedCluster(['a', 'b', 'c'], { overrides: { maxBatchBytes: 2500 } });
+  cluster.take();
+  const node = cluster.node('a');
+  const big = (n: number) => ({ ...proposal('p', n), payload: new Uint8Array(1000) });
+  node.propose([big(1), big(2), big(3), { ...big(4), payload: new Uint8Array(5000) }, big(5)], 0);
+  const batches = messagesOf(takeReady(node), 'append');
+  t.deepEqual(
+    batches.map((b) => b.entries.map((e) => e.seq)),
+    [[2, 3], [4], [5], [6]],
+    'two 1000-byte entries fit 2500 bytes, three do not; an entry larger than the cap goes alone',
+  );
+  t.true(batches.every((b) => b.prevSeq === b.entries[0]!.seq - 1));
+});
+
+test('a batch at the byte cap plus one largest entry still fits a frame', (t) => {
+  t.true(
+    LIMITS.maxBatchBytes +
+      entryBytes({
+        seq: 1,
+        epoch: 1,
+        kind: EntryKind.data,
+        producerId: 'x'.repeat(LIMITS.maxProducerIdBytes),
+        producerSeq: 1,
+        topic: 't'.repeat(LIMITS.maxTopicBytes),
+        payload: new Uint8Array(LIMITS.maxPayloadBytes),
+        timestampMs: 0,
+      }) <
+      LIMITS.maxFrameBytes,
+  );
 });
