@@ -319,8 +319,8 @@ async function firstFailure(
 const DEFECT_BOUNDS: readonly { defect: PlantedDefect; maxSeeds: number }[] = [
   { defect: PlantedDefect.commitWithoutMajority, maxSeeds: 20 },
   { defect: PlantedDefect.skipDedup, maxSeeds: 20 },
-  { defect: PlantedDefect.ackBeforePersist, maxSeeds: 60 },
-  { defect: PlantedDefect.commitOldEpochByCount, maxSeeds: 60 },
+  { defect: PlantedDefect.ackBeforePersist, maxSeeds: 100 },
+  { defect: PlantedDefect.commitOldEpochByCount, maxSeeds: 150 },
 ];
 
 for (const { defect, maxSeeds } of DEFECT_BOUNDS) {
