@@ -8,6 +8,17 @@ export interface PeerLinkCounters {
   droppedByFaultInjection: number;
 }
 
+/** Counters that start at zero, for a new peer link. */
+export function emptyPeerLinkCounters(): PeerLinkCounters {
+  return {
+    multicastSent: 0,
+    unicastSent: 0,
+    received: 0,
+    badFrames: 0,
+    droppedByFaultInjection: 0,
+  };
+}
+
 /**
  * The node-to-node edge as the host sees it: multicast to every other
  * member, send to one, and hear from any. Sends never block and may be lost;

@@ -8,7 +8,7 @@ import { FrameError } from '../wire/frame-error.js';
 import { decodePeerMessage, encodePeerMessage } from '../wire/peer-codec.js';
 import { type NodeAddress, peerEndpoint, pubEndpoint } from './cluster-config.js';
 import type { FaultInjection } from './fault-injection.js';
-import type { PeerLink, PeerLinkCounters } from './peer-link.js';
+import { emptyPeerLinkCounters, type PeerLink, type PeerLinkCounters } from './peer-link.js';
 
 /**
  * The node-to-node edge. The sequencer's multicast goes out on a PUB socket
@@ -37,13 +37,7 @@ export class PeerTransport implements PeerLink {
   private readonly dealers = new Map<NodeId, { socket: zmq.Dealer; sender: SocketSender }>();
   private readonly badFrameLog: RateLimitedLog;
   private closed = false;
-  readonly counters: PeerLinkCounters = {
-    multicastSent: 0,
-    unicastSent: 0,
-    received: 0,
-    badFrames: 0,
-    droppedByFaultInjection: 0,
-  };
+  readonly counters: PeerLinkCounters = emptyPeerLinkCounters();
 
   constructor(
     private readonly clusterId: string,

@@ -1,6 +1,10 @@
 import type { NodeId, NodeMessage } from '../../src/core/index.js';
 import type { ClientFrameSocket, ClientId } from '../../src/node/client-frame-socket.js';
-import type { PeerLink, PeerLinkCounters } from '../../src/node/peer-link.js';
+import {
+  emptyPeerLinkCounters,
+  type PeerLink,
+  type PeerLinkCounters,
+} from '../../src/node/peer-link.js';
 import type { FrameChannel, FrameDialer, FrameHandlers } from '../../src/runtime/frame-dialer.js';
 
 /** Everything that travels over the simulated network. */
@@ -20,13 +24,7 @@ export type SendPacket = (from: string, to: string, packet: SimPacket) => void;
  * a lossy PUB/SUB path. A closed link (its process crashed) sends nothing.
  */
 export class SimPeerLink implements PeerLink {
-  readonly counters: PeerLinkCounters = {
-    multicastSent: 0,
-    unicastSent: 0,
-    received: 0,
-    badFrames: 0,
-    droppedByFaultInjection: 0,
-  };
+  readonly counters: PeerLinkCounters = emptyPeerLinkCounters();
   private onMessage: ((message: NodeMessage) => void) | null = null;
   private onPeerDisconnected: ((peer: NodeId) => void) | null = null;
   private closed = false;
