@@ -1,3 +1,4 @@
+import { percentileOf, round } from '../src/runtime/latency-stats.js';
 import type { BenchArgs } from './args.js';
 import { sleep, type Worker, type WorkerSet, wallNowMs } from './children.js';
 import {
@@ -12,7 +13,6 @@ import type { FirstAckAnswer, PhaseResult, SteadyCommand } from './load-protocol
 import { LoadRig } from './load-rig.js';
 import { machine, revision } from './machine.js';
 import { formatMs, formatTable, printJsonLine } from './report.js';
-import { percentileOf, round } from './stats.js';
 import { header, log } from './throughput.js';
 
 interface Trial {

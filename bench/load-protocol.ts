@@ -1,4 +1,4 @@
-import type { HistogramData } from './stats.js';
+import type { HistogramData } from '../src/runtime/latency-stats.js';
 
 /**
  * The messages between the driver and a load worker (bench/load-worker.ts).

@@ -4,11 +4,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AdminClient } from '../clients/admin.js';
 import { LocalCluster } from '../src/cluster/local-cluster.js';
 import type { FsyncPolicy } from '../src/node/cluster-config.js';
+import {
+  LatencyHistogram,
+  type LatencySummary,
+  round,
+  summarize,
+} from '../src/runtime/latency-stats.js';
 import { sleep, type Worker, type WorkerSet, wallNowMs } from './children.js';
 import { adminFor, leaderOf, viewCluster } from './cluster-health.js';
 import type { ConnectCommand, PhaseResult, RateCommand, SaturateCommand } from './load-protocol.js';
 import { CpuMeter } from './proc-cpu.js';
-import { LatencyHistogram, type LatencySummary, round, summarize } from './stats.js';
 
 export interface RigOptions {
   readonly fsync: FsyncPolicy;

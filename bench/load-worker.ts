@@ -5,6 +5,7 @@
  * its lifetime and runs the phases the driver asks for.
  */
 import { Publisher } from '../clients/publisher.js';
+import { LatencyHistogram } from '../src/runtime/latency-stats.js';
 import { sleep, wallNowMs } from './children.js';
 import type {
   ConnectCommand,
@@ -15,7 +16,6 @@ import type {
   SaturateCommand,
   SteadyCommand,
 } from './load-protocol.js';
-import { LatencyHistogram } from './stats.js';
 
 const topic = 'bench';
 /** Acks kept for a `firstAckAfter` query that arrives after its answer. */

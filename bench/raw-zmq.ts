@@ -1,6 +1,6 @@
+import { round } from '../src/runtime/latency-stats.js';
 import type { WorkerSet } from './children.js';
 import type { PubCommand, SubCommand } from './raw-zmq-worker.js';
-import { round } from './stats.js';
 
 export interface RawZmqOptions {
   readonly messageBytes: number;

@@ -1,10 +1,10 @@
+import { round } from '../src/runtime/latency-stats.js';
 import type { BenchArgs } from './args.js';
 import type { WorkerSet } from './children.js';
 import { LoadRig, type PhaseSummary } from './load-rig.js';
 import { loadAtStart, machine, revision } from './machine.js';
 import { measureRawPair, type RawZmqResult } from './raw-zmq.js';
 import { formatMs, formatNumber, formatTable, printJsonLine } from './report.js';
-import { round } from './stats.js';
 
 export interface ClusterRun {
   readonly fsync: string;

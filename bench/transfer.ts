@@ -8,11 +8,11 @@
 import { Publisher } from '../clients/index.js';
 import { LocalCluster } from '../src/cluster/local-cluster.js';
 import { DEFAULT_CLUSTER_TIMING } from '../src/node/cluster-config.js';
+import { percentileOf } from '../src/runtime/latency-stats.js';
 import type { BenchArgs } from './args.js';
 import type { WorkerSet } from './children.js';
 import { adminFor, waitHealthy } from './cluster-health.js';
 import { formatMs, formatTable, printJsonLine } from './report.js';
-import { percentileOf } from './stats.js';
 
 /** How long the load runs undisturbed before each transfer, and after it for the measurement. */
 const settleMs = 500;

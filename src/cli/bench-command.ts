@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
-import { LatencyHistogram } from '../../bench/stats.js';
 import { type AckMode, Publisher } from '../../clients/publisher.js';
+import { LatencyHistogram } from '../runtime/latency-stats.js';
 import { brokersOption, parseBrokers } from './brokers.js';
 import { formatTable } from './table.js';
 
