@@ -183,7 +183,9 @@ export function checkIntegrity(history: History): Violation | null {
  * FIFO per publisher: along every node's stream, each publisher's messages
  * appear in the order it published them. Messages may be missing (a publish
  * can fail), never reordered; within one producer session, producerSeqs
- * only increase.
+ * only increase. A message whose publish failed with UncertainOutcomeError
+ * is exempt: its attempt under an earlier producer session may be sequenced
+ * after messages published later (the documented meaning of that error).
  */
 export function checkFifo(history: History): Violation | null {
   const publishedBy = publishers(history);
@@ -192,8 +194,9 @@ export function checkFifo(history: History): Violation | null {
     const lastProducerSeq = new Map<string, number>();
     for (const entry of stream(history, id)) {
       if (entry.kind === EntryKind.epochStart) continue;
-      const origin = publishedBy.get(payloadHex(entry.payload));
-      if (origin === undefined) continue;
+      const hex = payloadHex(entry.payload);
+      const origin = publishedBy.get(hex);
+      if (origin === undefined || history.uncertain.has(hex)) continue;
       const previous = lastIndex.get(origin.publisherId) ?? -1;
       if (origin.index <= previous) {
         return violation(

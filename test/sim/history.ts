@@ -42,6 +42,12 @@ export interface History {
   readonly deliveryAnomalies: readonly DeliveryAnomaly[];
   /** What each publisher published: payloads in hex, in the order it published them. */
   readonly published: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Payloads whose publish failed with UncertainOutcomeError: an attempt
+   * under an earlier producer session may still be sequenced after later
+   * messages, so they are exempt from FIFO (never from integrity).
+   */
+  readonly uncertain: ReadonlySet<string>;
   readonly acks: readonly AckRecord[];
   /** Every time a node became sequencer. */
   readonly leaders: readonly LeaderRecord[];

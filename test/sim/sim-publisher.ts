@@ -27,6 +27,8 @@ export class SimPublisherDriver {
   private messagesLeft = 0;
   /** Payloads in the order they were published, as hex. */
   readonly published: string[] = [];
+  /** Payloads (hex) whose publish failed with UncertainOutcomeError: they may be in the log anywhere later. */
+  readonly uncertain = new Set<string>();
 
   constructor(
     readonly id: string,
@@ -94,6 +96,7 @@ export class SimPublisherDriver {
       },
       (error: Error) => {
         this.inFlight--;
+        if (error.name === 'UncertainOutcomeError') this.uncertain.add(hex);
         this.recorder.stats.publishesFailed++;
         const name = error.name;
         this.recorder.stats.publishFailuresByKind[name] =

@@ -380,7 +380,11 @@ export class SimWorld {
 
   history(liveness: LivenessRecord | null, coreFailures: History['coreFailures']): History {
     const published = new Map<string, readonly string[]>();
-    for (const p of this.publishers) published.set(p.id, p.published);
+    const uncertain = new Set<string>();
+    for (const p of this.publishers) {
+      published.set(p.id, p.published);
+      for (const payload of p.uncertain) uncertain.add(payload);
+    }
     const delivered = new Map<NodeId, readonly Entry[]>();
     const skipped = new Map<NodeId, readonly SkippedRange[]>();
     for (const d of this.deliverers) {
@@ -398,6 +402,7 @@ export class SimWorld {
         ),
       ],
       published,
+      uncertain,
       acks: this.acks,
       leaders: this.leaders,
       liveness,

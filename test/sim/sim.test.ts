@@ -130,6 +130,7 @@ function goodHistory(): History {
     liveness: { healedAtTick: 100, completedAtTick: 120, boundTicks: 50, outstanding: [] },
     coreFailures: [],
     retired: new Set(),
+    uncertain: new Set(),
   };
 }
 
@@ -244,6 +245,19 @@ test('integrity rejects what was never published, a forged payload and a double 
   // A retry under a new producer session is the same message: still a double delivery.
   const again = { ...data(5, 1, 1), producerId: 'p-2', payload: payloadOf(2) };
   rejects(t, checkIntegrity, withStream(h, 'n1', [...log, again]), /p1:2 twice, at seq 3 and 5/);
+});
+
+test('FIFO exempts a message whose publish failed with an uncertain outcome, and only that one', (t) => {
+  const h = goodHistory();
+  const late = [
+    epochStart(1, 1),
+    data(2, 1, 2),
+    data(3, 1, 3),
+    { ...data(4, 1, 1), producerId: 'p-old' },
+  ];
+  const reordered = withStream(h, 'n1', late);
+  t.regex(checkFifo(reordered)?.message ?? '', /message #1 at seq 4 after its message #3/);
+  t.is(checkFifo({ ...reordered, uncertain: new Set([hexOf(1)]) }), null);
 });
 
 test('FIFO rejects a producer delivered out of its order', (t) => {
