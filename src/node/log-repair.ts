@@ -37,8 +37,6 @@ interface Asking {
 export class LogRepair {
   private asking: Asking | null = null;
   repairedEntries = 0;
-  /** Damaged entries dropped rather than repaired: the cluster had compacted them. */
-  droppedEntries = 0;
 
   constructor(
     private readonly self: NodeId,
@@ -80,20 +78,6 @@ export class LogRepair {
         }
       }
       if (fixed) continue;
-      // A peer whose log starts past the damage committed those seqs and
-      // dropped them by retention: nobody needs this node's copies any more.
-      const compactedBefore = Math.max(0, ...[...answers.values()].map((a) => a.firstSeq));
-      if (compactedBefore > range.toSeq) {
-        const firstSeq = await this.store.dropBefore(compactedBefore);
-        if (firstSeq > range.toSeq) {
-          this.logger.info(
-            `node ${this.self} dropped its log before seq ${firstSeq}: damaged records ${range.fromSeq} to ${range.toSeq} were committed and dropped by its peers' retention`,
-          );
-          this.droppedEntries += range.toSeq - range.fromSeq + 1;
-          continue;
-        }
-        refusals.push(`its peers dropped them, but they share a segment with newer entries`);
-      }
       if (answers.size === this.peers.length) throw new LogRepairError(range, refusals.join('; '));
       this.logger.warn(
         `node ${this.self} could not repair seqs ${range.fromSeq} to ${range.toSeq} yet (${answers.size} of ${this.peers.length} peers answered); asking again`,

@@ -52,13 +52,6 @@ export interface LogStore {
    * RepairRejectedError, writing nothing, when any entry does not fit.
    */
   repair(entries: readonly Entry[]): Promise<{ repaired: number }>;
-  /**
-   * Deletes the oldest whole segments that hold only seqs below `seq`
-   * (never the one taking appends): entries the cluster committed and
-   * dropped by retention, which a node whose copies are damaged may drop
-   * too. Returns the new firstSeq.
-   */
-  dropBefore(seq: number): Promise<number>;
   /** What open() returned, as the log stands now (after repairs). */
   recovered(): Promise<RecoveredLog>;
   /** First seq still held (lastSeq() + 1 when empty). */

@@ -74,11 +74,6 @@ export class MemoryLogStore implements LogStore {
     return [];
   }
 
-  /** Memory is never damaged, so nothing is ever dropped for it. */
-  async dropBefore(): Promise<number> {
-    return this.first;
-  }
-
   /** Nothing is ever damaged, so every entry is ignored. */
   async repair(): Promise<{ repaired: number }> {
     return { repaired: 0 };

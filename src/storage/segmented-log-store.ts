@@ -69,7 +69,7 @@ type Deferred<T> = { resolve: (value: T) => void; reject: (error: unknown) => vo
 type Operation =
   | ({ kind: 'write'; truncateAfter: number | null; entries: SizedEntry[] } & Deferred<void>)
   | ({ kind: 'sync' } & Deferred<void>)
-  | ({ kind: 'retention'; commitSeq: number; nowMs: number; dropBelow?: number } & Deferred<number>)
+  | ({ kind: 'retention'; commitSeq: number; nowMs: number } & Deferred<number>)
   | ({ kind: 'reset'; firstSeq: number; epochBeforeFirst: number } & Deferred<void>)
   | ({ kind: 'repair'; candidates: Map<number, SizedEntry> } & Deferred<{ repaired: number }>);
 
@@ -427,21 +427,6 @@ export class SegmentedLogStore implements LogStore {
   }
 
   /**
-   * Deletes the oldest whole segments holding only seqs below `seq` (never
-   * the active one), whatever the retention policy: the cluster committed
-   * and dropped those entries, and this node's copies are damaged.
-   */
-  dropBefore(seq: number): Promise<number> {
-    try {
-      this.requireUsable();
-      requireSeqArgument(seq, 'seq');
-      return this.enqueue<number>({ kind: 'retention', commitSeq: 1, nowMs: 0, dropBelow: seq });
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /**
    * The chain hash (hex) of the record at `seq`, by default the last one
    * written to disk; equal hashes at the same seq mean equal logs up to
    * there. Call it with no write in flight to compare with the log as
@@ -616,9 +601,7 @@ export class SegmentedLogStore implements LogStore {
           break;
         case 'retention':
           await flushAppends();
-          results.push(
-            await this.retain(operation.commitSeq, operation.nowMs, operation.dropBelow ?? 0),
-          );
+          results.push(await this.retain(operation.commitSeq, operation.nowMs));
           break;
         case 'reset':
           await flushAppends();
@@ -672,19 +655,22 @@ export class SegmentedLogStore implements LogStore {
     );
   }
 
-  private async retain(commitSeq: number, nowMs: number, dropBelow: number): Promise<number> {
+  private async retain(commitSeq: number, nowMs: number): Promise<number> {
     const chain = this.chain!;
     // A truncation queued after this call already shortened the log in memory: never delete past it.
     const limit = Math.min(commitSeq, this.last);
     let total = chain.totalBytes;
     while (chain.segmentCount > 1) {
       const oldest = chain.oldest;
-      const dropped = oldest.lastSeq < dropBelow;
-      if (oldest.lastSeq > limit && !dropped) break;
+      if (oldest.lastSeq > limit) break;
       const tooBig = this.retentionBytes !== null && total > this.retentionBytes;
+      // Log time 0 is no time: epoch-start entries written before any message
+      // carry it, and they must not make a segment look decades old.
       const tooOld =
-        this.retentionAgeMs !== null && nowMs - oldest.lastTimestampMs > this.retentionAgeMs;
-      if (!tooBig && !tooOld && !dropped) break;
+        this.retentionAgeMs !== null &&
+        oldest.lastTimestampMs > 0 &&
+        nowMs - oldest.lastTimestampMs > this.retentionAgeMs;
+      if (!tooBig && !tooOld) break;
       total -= oldest.endBytes;
       await chain.deleteOldest();
     }

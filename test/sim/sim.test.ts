@@ -50,10 +50,13 @@ for (let first = 1; first <= SEED_COUNT; first += SEEDS_PER_TEST) {
   });
 }
 
-// Seeds that once failed, kept as regressions: 138 caught the Publisher
-// resending a message whose first attempt was still unanswered under a new
-// producer session, and then settling it with the old session's answer.
-const REGRESSION_SEEDS: readonly number[] = [138];
+// Seeds that once failed, kept as regressions (docs/simulator.md, "Bugs it
+// found"): 26 a follower that could never catch up at the sequencer's log
+// start; 138 the Publisher resending a message whose first attempt was still
+// unanswered under a new producer session; 173 two repairing nodes waiting
+// for each other; 1559 an uncertain message landing after later ones; 1784
+// retention by age deleting segments of epoch-start entries.
+const REGRESSION_SEEDS: readonly number[] = [26, 138, 173, 1559, 1784];
 
 test('seeds that once failed keep every property', async (t) => {
   const failures: string[] = [];

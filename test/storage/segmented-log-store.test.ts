@@ -363,16 +363,25 @@ test('a reset may start inside the log: the entries from there on are dropped wi
   t.true((await again.read(20, 25, 1_000_000)).every((e) => e.epoch === 2));
 });
 
-test('dropBefore deletes the whole segments below a seq, whatever the retention policy', async (t) => {
+test('retention by age keeps segments whose entries carry no log time (epoch starts before any message)', async (t) => {
   const dir = await tempDir(t);
-  const store = new SegmentedLogStore({ dir, segmentBytes: SMALL_SEGMENT_BYTES, fsync: 'always' });
+  const store = new SegmentedLogStore({
+    dir,
+    segmentBytes: SMALL_SEGMENT_BYTES,
+    fsync: 'always',
+    retentionBytes: null,
+    retentionAgeMs: 1000,
+  });
   await store.open();
   t.teardown(() => store.close());
-  await store.write(null, makeEntries(1, 200, { epoch: 1 }));
-  const firstSeq = await store.dropBefore(120);
-  t.true(firstSeq > 1 && firstSeq <= 120, `first seq ${firstSeq}`);
-  t.is(store.firstSeq(), firstSeq);
-  t.is(store.lastSeq(), 200);
-  await t.throwsAsync(store.read(1, 5, 1000), { instanceOf: LogRangeError });
-  t.is((await store.read(firstSeq, 200, 1_000_000)).length, 200 - firstSeq + 1);
+  const untimed = makeEntries(1, 30, { epoch: 1 }).map((e) => ({ ...e, timestampMs: 0 }));
+  await store.write(null, untimed);
+  t.is(await store.applyRetention(30, 1_800_000_000_000), 1, 'nothing dropped for log time 0');
+  const timed = makeEntries(31, 60, { epoch: 1 }).map((e) => ({ ...e, timestampMs: 5000 }));
+  await store.write(null, timed);
+  t.is(
+    await store.applyRetention(60, 1_800_000_000_000),
+    1,
+    'the oldest segment still has no time',
+  );
 });
