@@ -19,9 +19,11 @@ import {
 import { LIMITS } from '../limits.js';
 import type { Clock, Random, TimerHandle } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
+import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { ORDO_VERSION } from '../runtime/version.js';
 import type { DedupCheckpointStore } from '../storage/dedup-checkpoint-store.js';
 import type { LogStore, MetaStore, RecoveredLog } from '../storage/log-store.js';
+import { StorageFailedError } from '../storage/storage-errors.js';
 import type { ClientRequest } from '../wire/client-codec.js';
 import { ordo } from '../wire/schema.js';
 import type { ClientFrameSocket } from './client-frame-socket.js';
@@ -125,6 +127,7 @@ export class BrokerNode {
   private readonly clients: ClientServer;
   private readonly clock: Clock;
   private readonly timing: HostTiming;
+  private readonly readErrorLog: RateLimitedLog;
   /** Only with the planted defect `ackBeforePersist`: every message leaves before the write. */
   private readonly sendsBeforePersisting: boolean;
   private readonly subscriptions: SubscriptionManager;
@@ -174,7 +177,18 @@ export class BrokerNode {
       options.faults ?? NO_FAULTS,
       () => this.clock.nowMs(),
       logger,
+      (error) => this.onReadError(error),
     );
+    this.readErrorLog = new RateLimitedLog(logger, 1000, () => this.clock.nowMs());
+  }
+
+  /** A failed store stops the node; a damaged record only costs that subscriber this node. */
+  private onReadError(error: Error): void {
+    if (error instanceof StorageFailedError) {
+      this.fail(error);
+      return;
+    }
+    this.readErrorLog.warn(`node ${this.self.id} cannot serve a subscriber: ${error.message}`);
   }
 
   /** Recovers from storage, binds every socket and starts ticking. */

@@ -47,6 +47,8 @@ export class SubscriptionManager {
     private readonly faults: FaultInjection,
     private readonly now: () => number,
     private readonly logger: Logger,
+    /** A read failed for another reason than retention (a damaged record, a failed store). */
+    private readonly onReadError: (error: Error) => void = () => {},
   ) {}
 
   get size(): number {
@@ -187,7 +189,14 @@ export class SubscriptionManager {
         try {
           entries = await this.reader.read(fromSeq, toSeq, LIMITS.maxDeliveryBatchBytes);
         } catch (error) {
-          if (!(error instanceof LogRangeError)) throw error;
+          if (!(error instanceof LogRangeError)) {
+            // This node cannot serve the range: the subscriber hears nothing,
+            // times out and resumes on another broker; the host decides
+            // whether the node itself must stop.
+            this.subscriptions.delete(subscription.key);
+            this.onReadError(error as Error);
+            return;
+          }
           this.subscriptions.delete(subscription.key);
           this.sendSeqUnavailable(
             subscription.client,

@@ -72,6 +72,14 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
   const injector = new FaultInjector(plan, root.fork(), world, log);
   const coreFailures: CoreFailure[] = [];
   let liveness: LivenessRecord | null = null;
+  // A promise the code under test left unhandled would end a real process:
+  // it fails the seed (production code only; the simulator's own never do).
+  const onUnhandled = (reason: unknown): void => {
+    const detail = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
+    coreFailures.push({ nodeId: '?', tick: world.tick, message: `unhandled rejection: ${detail}` });
+    log(`t${world.tick} unhandled rejection ${detail}`);
+  };
+  process.on('unhandledRejection', onUnhandled);
   try {
     for (let i = 0; i < plan.faultTicks; i++) {
       injector.beforeTick();
@@ -103,6 +111,9 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
     if (cause instanceof Error && cause.stack !== undefined) log(cause.stack);
   } finally {
     world.close();
+    // Rejections of this seed surface after a turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('unhandledRejection', onUnhandled);
   }
   world.snapshotNetworkStats();
   world.collectDiskStats();
