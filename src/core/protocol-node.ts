@@ -1045,13 +1045,14 @@ export class ProtocolNode {
       seq >= this.commitSeq,
       `truncation to ${seq} would remove committed entries (commit ${this.commitSeq})`,
     );
+    // Entries not yet handed to the host are dropped too, and the host still
+    // hears of the truncation: publishers may be waiting on those seqs.
+    const dropsEntries = seq < this.log.lastSeq;
     this.log.truncateAfter(seq);
     this.producers.truncateAfter(seq);
     this.pendingEntries = this.pendingEntries.filter((e) => e.seq <= seq);
-    if (seq < this.storedLastSeq) {
-      this.truncatePoint = Math.min(this.truncatePoint ?? seq, seq);
-      this.storedLastSeq = seq;
-    }
+    if (dropsEntries) this.truncatePoint = Math.min(this.truncatePoint ?? seq, seq);
+    if (seq < this.storedLastSeq) this.storedLastSeq = seq;
     this.persistedLastSeq = Math.min(this.persistedLastSeq, seq);
     this.leaderMatchSeq = Math.min(this.leaderMatchSeq, seq);
   }

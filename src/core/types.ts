@@ -156,6 +156,8 @@ export interface RepairResponseMessage {
   readonly entries: readonly Entry[];
   /** The sender's log start: what lies below it is committed and dropped by its retention. */
   readonly firstSeq: number;
+  /** The sender's last seq: a log ending before the range surely lacks it. */
+  readonly lastSeq: number;
 }
 
 export type RepairMessage = RepairRequestMessage | RepairResponseMessage;

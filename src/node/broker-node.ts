@@ -220,6 +220,7 @@ export class BrokerNode {
       (peer) => inbox.node?.onPeerUnreachable(peer),
     );
     let repairedEntries = 0;
+    const hardState = await options.meta.load();
     if (options.store.damagedRanges().length > 0) {
       const peers = config.nodes.map((n) => n.id).filter((id) => id !== nodeId);
       inbox.repair = new LogRepair(
@@ -229,12 +230,12 @@ export class BrokerNode {
         edges.peers,
         edges.clock,
         options.logger,
+        hardState.commitSeq,
       );
       repairedEntries = await inbox.repair.repairAll();
       inbox.repair = null;
       recovered = await options.store.recovered();
     }
-    const hardState = await options.meta.load();
     const ticks = (ms: number) => Math.max(1, Math.round(ms / config.tickMs));
     const coreConfig = makeCoreConfig(
       nodeId,
@@ -838,5 +839,6 @@ async function serveRepair(
     toSeq: request.toSeq,
     entries,
     firstSeq: store.firstSeq(),
+    lastSeq: store.lastSeq(),
   });
 }

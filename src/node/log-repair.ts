@@ -37,6 +37,8 @@ interface Asking {
 export class LogRepair {
   private asking: Asking | null = null;
   repairedEntries = 0;
+  /** Where the log was cut because its damaged suffix was never committed; null when it was not. */
+  truncatedAt: number | null = null;
 
   constructor(
     private readonly self: NodeId,
@@ -45,6 +47,8 @@ export class LogRepair {
     private readonly link: PeerLink,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    /** The commit point this node saved: nothing at or below it may be cut. */
+    private readonly committedSeq: number,
   ) {}
 
   /** Resolves once the log has no damaged record; rejects with LogRepairError. */
@@ -56,9 +60,12 @@ export class LogRepair {
       const answers = await this.askAll(range.fromSeq, toSeq);
       const refusals: string[] = [];
       let fixed = false;
+      /** Peers that surely lack the damaged entry: their log ends before it, or their copy is another entry. */
+      let lacking = 0;
       for (const [peer, answer] of answers) {
         if (answer.entries.length === 0) {
           refusals.push(`${peer} holds none`);
+          if (answer.lastSeq < range.fromSeq) lacking++;
           continue;
         }
         try {
@@ -75,9 +82,25 @@ export class LogRepair {
         } catch (error) {
           if (!(error instanceof RepairRejectedError)) throw error;
           refusals.push(`${peer}'s copy does not fit: ${error.message}`);
+          if (error.kind === 'mismatch' && answer.entries[0]!.seq === range.fromSeq) lacking++;
         }
       }
       if (fixed) continue;
+      // A committed entry is held by a majority of the cluster. When the
+      // peers that lack the damaged entry (their log ends before it, or they
+      // hold another entry there) leave too few nodes to make one, it was
+      // never committed (nor anything after it): the log is cut before it,
+      // as a sequencer would cut it anyway.
+      const clusterSize = this.peers.length + 1;
+      const majority = Math.floor(clusterSize / 2) + 1;
+      if (range.fromSeq > this.committedSeq && clusterSize - lacking < majority) {
+        await this.store.write(range.fromSeq - 1, []);
+        this.truncatedAt = range.fromSeq - 1;
+        this.logger.info(
+          `node ${this.self} cut its log after seq ${range.fromSeq - 1}: damaged record ${range.fromSeq} was never committed (${lacking} of ${this.peers.length} peers lack it)`,
+        );
+        continue;
+      }
       if (answers.size === this.peers.length) throw new LogRepairError(range, refusals.join('; '));
       this.logger.warn(
         `node ${this.self} could not repair seqs ${range.fromSeq} to ${range.toSeq} yet (${answers.size} of ${this.peers.length} peers answered); asking again`,

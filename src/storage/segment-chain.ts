@@ -458,6 +458,7 @@ export class SegmentChain {
         throw new RepairRejectedError(
           fromSeq,
           `the entries for seqs ${fromSeq} to ${run.toSeq} take ${bytes} bytes where the damaged records took ${end - start}`,
+          'mismatch',
         );
       }
       const buf = Buffer.allocUnsafe(bytes);
@@ -476,6 +477,7 @@ export class SegmentChain {
           throw new RepairRejectedError(
             run.toSeq,
             'the chain hash it leads to differs from the one recorded for the end of its segment',
+            'mismatch',
           );
         }
       } else {
@@ -491,6 +493,7 @@ export class SegmentChain {
           throw new RepairRejectedError(
             run.toSeq,
             `the chain hash it leads to does not match the one stored in seq ${run.toSeq + 1}`,
+            'mismatch',
           );
         }
         nextEpoch = next.epoch;

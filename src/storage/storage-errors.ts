@@ -114,6 +114,12 @@ export class RepairRejectedError extends Error {
   constructor(
     readonly seq: number,
     readonly reason: string,
+    /**
+     * `mismatch`: the candidate is not the entry that was stored (its size or
+     * its chain hash differs), so its sender holds another entry there;
+     * `layout`: the damage must be repaired another way (with its neighbours).
+     */
+    readonly kind: 'mismatch' | 'layout' = 'layout',
   ) {
     super(`repair of seq ${seq} rejected: ${reason}`);
   }

@@ -62,6 +62,7 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
         toSeq: message.toSeq,
         entries: message.entries as ordo.Entry.$Properties[],
         firstSeq: message.firstSeq,
+        lastSeq: message.lastSeq,
       };
       break;
   }
@@ -177,7 +178,8 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
       if (entries.length > 0 && entries.at(-1)!.seq > toSeq)
         throw new FrameError('malformed', `repair response goes past seq ${toSeq}`);
       const firstSeq = checkUint(r.firstSeq, 'repairResponse.firstSeq');
-      return { type: 'repairResponse', epoch, from, fromSeq, toSeq, entries, firstSeq };
+      const lastSeq = checkUint(r.lastSeq, 'repairResponse.lastSeq');
+      return { type: 'repairResponse', epoch, from, fromSeq, toSeq, entries, firstSeq, lastSeq };
     }
     default:
       throw new FrameError('malformed', 'peer envelope has no body');

@@ -5,6 +5,7 @@ import {
   Cluster,
   dataEntry,
   electedCluster,
+  epochStartEntry,
   messagesOf,
   newNode,
   partition,
@@ -12,6 +13,7 @@ import {
   recoveredFrom,
   scriptedRandom,
   TEST_TIMING,
+  winElection,
 } from './harness.js';
 
 const MEMBERS = ['a', 'b', 'c'];
@@ -217,4 +219,35 @@ test('a sequencer answers a rejection by retransmitting from the point where the
   t.like(takeReady(leader).retransmits, [
     { to: 'b', prevSeq: 1, prevEpoch: epoch, fromSeq: 2, toSeq: 3 },
   ]);
+});
+
+test('entries a deposed sequencer appended but had not yet handed to its host are truncated with notice, so their publishers are answered', (t) => {
+  const node = newNode('a', ['a', 'b', 'c']);
+  winElection(node, ['b', 'c']);
+  takeReady(node);
+  const epoch = node.currentEpoch;
+  // Proposed while the host was still writing the previous Ready: not handed out yet.
+  const results = node.propose([proposal('p', 1), proposal('p', 2)], 0);
+  t.deepEqual(
+    results.map((r) => r.kind),
+    ['appended', 'appended'],
+  );
+  // A sequencer of a later epoch, whose log ends at seq 1, takes over.
+  node.step(append({ from: 'b', epoch: epoch + 1, prevSeq: 1, prevEpoch: epoch, commitSeq: 1 }));
+  node.step(
+    append({
+      from: 'b',
+      epoch: epoch + 1,
+      prevSeq: 1,
+      prevEpoch: epoch,
+      entries: [epochStartEntry(2, epoch + 1)],
+      commitSeq: 1,
+    }),
+  );
+  const ready = takeReady(node);
+  t.is(ready.truncateAfter, 1, 'the host hears that seqs 2 and 3 are gone');
+  t.deepEqual(
+    ready.entries.map((e) => [e.seq, e.epoch]),
+    [[2, epoch + 1]],
+  );
 });

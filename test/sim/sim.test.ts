@@ -54,9 +54,11 @@ for (let first = 1; first <= SEED_COUNT; first += SEEDS_PER_TEST) {
 // found"): 26 a follower that could never catch up at the sequencer's log
 // start; 138 the Publisher resending a message whose first attempt was still
 // unanswered under a new producer session; 173 two repairing nodes waiting
-// for each other; 1559 an uncertain message landing after later ones; 1784
-// retention by age deleting segments of epoch-start entries.
-const REGRESSION_SEEDS: readonly number[] = [26, 138, 173, 1559, 1784];
+// for each other; 706 and 1004 a damaged, never committed entry keeping a
+// node from starting; 1559 an uncertain message landing after later ones;
+// 1784 retention by age deleting segments of epoch-start entries; 4683 a
+// deposed sequencer's unsent entries truncated without telling its host.
+const REGRESSION_SEEDS: readonly number[] = [26, 138, 173, 706, 1004, 1559, 1784, 4683];
 
 test('seeds that once failed keep every property', async (t) => {
   const failures: string[] = [];
