@@ -111,6 +111,8 @@ export class Publisher {
   private flushQueued = false;
   /** Runs only while messages are outstanding, so an idle publisher holds no timer. */
   private deadlineTimer: TimerHandle | null = null;
+  /** producerSeq of the first message of the current producer session. */
+  private sessionFirstSeq: number;
   private closed = false;
   /** Settles when close() has closed the sockets. */
   private closing: Promise<void> | null = null;
@@ -165,6 +167,7 @@ export class Publisher {
     }
     this.producerIdValue = options.producerId ?? randomProducerId(this.random);
     this.nextProducerSeq = wholeNumberOption(options.firstProducerSeq, 'firstProducerSeq', 1);
+    this.sessionFirstSeq = this.nextProducerSeq;
   }
 
   get producerId(): string {
@@ -387,7 +390,15 @@ export class Publisher {
           // The cluster does not know this producer (its bounded dedup table
           // forgot it) and wants it to start at 1: nothing can dedup the
           // outstanding messages any more, so they go out in a new session.
-          if ((result.expectedProducerSeq ?? 0) === 1 && message.producerSeq > 1) forgotten = true;
+          // While this session's first message is still outstanding, "expected
+          // 1" only means it is not in the log yet (refused as busy in this
+          // very batch, say): the messages go again in order, same session.
+          if (
+            (result.expectedProducerSeq ?? 0) === 1 &&
+            message.producerSeq > 1 &&
+            !this.outstanding.has(this.sessionFirstSeq)
+          )
+            forgotten = true;
           mustRetry = true;
           break;
         default:
@@ -463,6 +474,7 @@ export class Publisher {
     this.outstanding.clear();
     this.producerIdValue = randomProducerId(this.random);
     this.nextProducerSeq = 1;
+    this.sessionFirstSeq = 1;
     for (const message of messages) {
       // An attempt still unanswered may yet be sequenced under the old producer id.
       if (message.uncertain || message.attemptsInFlight > 0) {
@@ -551,6 +563,7 @@ export class Publisher {
     this.generation++;
     this.producerIdValue = randomProducerId(this.random);
     this.nextProducerSeq = 1;
+    this.sessionFirstSeq = 1;
     for (const message of failed) message.reject(error);
     for (const wake of this.roomWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();
@@ -571,6 +584,7 @@ export class Publisher {
     this.generation++;
     this.producerIdValue = randomProducerId(this.random);
     this.nextProducerSeq = 1;
+    this.sessionFirstSeq = 1;
     for (const message of failed) {
       message.reject(
         new TimeoutError(
