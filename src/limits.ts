@@ -129,6 +129,8 @@ export const LIMITS = {
   maxPendingReplicaRequests: 32,
   /** Digests a replica remembers (for status, tests and its own divergence messages). */
   replicaDigestHistory: 256,
+  /** Longest plugin name or replica id a replica accepts: under maxReplicaNameBytes, as a generated id adds a 9-byte suffix. */
+  replicaMaxNameBytes: 100,
 
   // Clients (clients/): defaults of the options and fixed bounds.
   /** Most requests one client connection keeps waiting for an answer; more are refused as retriable. */
