@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { LIMITS } from '../limits.js';
 import { ConfigError } from './config-error.js';
 
 export interface NodeAddress {
@@ -67,6 +68,9 @@ function field<T>(
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+/** Node ids travel in every peer message, whose codec refuses ids longer than this. */
+const isNodeId = (v: unknown): v is string =>
+  isString(v) && Buffer.byteLength(v) <= LIMITS.maxNodeIdBytes;
 const isPort = (v: unknown): v is number =>
   Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536;
 const isPositive = (v: unknown): v is number =>
@@ -95,7 +99,12 @@ export function parseClusterConfig(raw: unknown, source = 'cluster config'): Clu
     if (typeof n !== 'object' || n === null) throw new ConfigError(`${name} must be an object`);
     const r = n as Record<string, unknown>;
     return {
-      id: field(r['id'], `${name}.id`, isString, 'a non-empty string'),
+      id: field(
+        r['id'],
+        `${name}.id`,
+        isNodeId,
+        `a non-empty string of at most ${LIMITS.maxNodeIdBytes} bytes`,
+      ),
       host: field(r['host'] ?? '127.0.0.1', `${name}.host`, isString, 'a host name'),
       clientPort: field(r['clientPort'], `${name}.clientPort`, isPort, 'a TCP port (1-65535)'),
       peerPort: field(r['peerPort'], `${name}.peerPort`, isPort, 'a TCP port (1-65535)'),
