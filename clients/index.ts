@@ -2,7 +2,10 @@
  * The public API of Ordo: clients for publishing and subscribing, the admin
  * client, and the pieces needed to embed a broker node.
  */
+export type { Clock, Random, TimerHandle } from '../src/runtime/clock.js';
+export type { FrameChannel, FrameDialer, FrameHandlers } from '../src/runtime/frame-dialer.js';
 export { AdminClient, type BrokerStatus } from './admin.js';
+export type { ClientRuntime } from './client-runtime.js';
 export { parseEndpoint } from './endpoint.js';
 export {
   BrokerError,

@@ -1,3 +1,5 @@
+import { CORE_LIMITS } from './core/core-limits.js';
+
 /**
  * Every bound in Ordo lives here, named with its unit, so that an operator can
  * see in one place how much memory, bandwidth and time each part may take.
@@ -11,6 +13,9 @@ const maxFrameBytes = 4 * 1024 * 1024;
 const snapshotFrameOverheadBytes = 4096;
 
 export const LIMITS = {
+  // The pure core's bounds (batches, windows, NACK and retransmit ranges, the
+  // dedup table, epoch boundaries): see src/core/core-limits.ts.
+  ...CORE_LIMITS,
   /** Largest ZeroMQ frame any socket accepts; larger frames are dropped and reported. */
   maxFrameBytes,
   /** Largest payload of one published message. */
@@ -33,24 +38,8 @@ export const LIMITS = {
   repairRequestTimeoutMs: 250,
   /** After a round in which no peer could help (some did not answer), a repairing node waits this long. */
   repairRoundPauseMs: 250,
-  /** Most entries the sequencer puts in one multicast batch. */
-  maxBatchEntries: 2048,
-  /** Most entry bytes the sequencer puts in one multicast batch; with one largest entry beyond it, a batch still fits a frame. */
-  maxBatchBytes: 1024 * 1024,
-  /** Most entries appended but not yet committed; proposals beyond it wait (backpressure). */
-  maxUncommittedEntries: 65_536,
-  /** Most entries one retransmission (answer to a NACK or a probe) carries. */
-  maxRetransmitEntries: 4096,
   /** Most bytes one retransmission carries. */
   maxRetransmitBytes: 2 * 1024 * 1024,
-  /** Widest seq range one NACK asks for. */
-  maxNackRangeEntries: 4096,
-  /** Most out-of-order multicast entries a follower holds while it repairs a gap. */
-  maxBufferedFutureEntries: 65_536,
-  /** Most producers whose dedup state a node remembers (least recently used are forgotten). */
-  maxProducers: 100_000,
-  /** Most (producerSeq, seq) pairs remembered per producer, for answering retries with the original seq. */
-  maxProducerHistoryEntries: 1024,
   /** Most publish requests waiting for their commit on one node. */
   maxPendingPublishReplies: 262_144,
   /** Most messages waiting in one socket's send queue; further sends fail fast. */
@@ -77,8 +66,6 @@ export const LIMITS = {
   publisherBatchMessages: 1024,
   /** Most messages a Subscriber buffers for its reader before it stops granting credit. */
   subscriberBufferMessages: 16_384,
-  /** Most epoch boundaries a node keeps (one per epoch that wrote entries). */
-  maxEpochBoundaries: 100_000,
   /** Most replicas whose reports one node keeps. */
   maxReplicaReports: 1024,
   /** Digests remembered per replica, for comparing replicas that report at different moments. */
@@ -145,6 +132,8 @@ export const LIMITS = {
   maxPendingReplicaRequests: 32,
   /** Digests a replica remembers (for status, tests and its own divergence messages). */
   replicaDigestHistory: 256,
+  /** Longest plugin name or replica id a replica accepts: under maxReplicaNameBytes, as a generated id adds a 9-byte suffix. */
+  replicaMaxNameBytes: 100,
 
   // Clients (clients/): defaults of the options and fixed bounds.
   /** Most requests one client connection keeps waiting for an answer; more are refused as retriable. */

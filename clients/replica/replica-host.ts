@@ -13,9 +13,6 @@ import { REPLICA_DEFAULTS, type ReplicaEvent, type ReplicaOptions } from './repl
 import type { SnapshotRecord } from './snapshot-file.js';
 import type { StateMachine } from './state-machine.js';
 
-/** Longest plugin name or replica id: brokers refuse names over 128 bytes, and a generated id adds a suffix. */
-const maxNameBytes = 100;
-
 interface AppliedWaiter {
   readonly seq: number;
   readonly resolve: () => void;
@@ -35,8 +32,13 @@ export async function startReplica(given: ReplicaOptions): Promise<Replica> {
     ['plugin', options.plugin],
     ['replicaId', options.replicaId],
   ] as const) {
-    if (value !== undefined && (value.length === 0 || Buffer.byteLength(value) > maxNameBytes)) {
-      throw new InvalidRequestError(`${name} must be 1 to ${maxNameBytes} bytes, got '${value}'`);
+    if (
+      value !== undefined &&
+      (value.length === 0 || Buffer.byteLength(value) > LIMITS.replicaMaxNameBytes)
+    ) {
+      throw new InvalidRequestError(
+        `${name} must be 1 to ${LIMITS.replicaMaxNameBytes} bytes, got '${value}'`,
+      );
     }
   }
   for (const name of [

@@ -1,4 +1,4 @@
-import { LIMITS } from '../limits.js';
+import { CORE_LIMITS } from './core-limits.js';
 import type { PlantedDefect } from './planted-defect.js';
 import type { NodeId } from './types.js';
 
@@ -62,15 +62,15 @@ export function makeCoreConfig(
     members,
     random,
     ...DEFAULT_TIMING,
-    maxBatchEntries: LIMITS.maxBatchEntries,
-    maxBatchBytes: LIMITS.maxBatchBytes,
-    maxUncommittedEntries: LIMITS.maxUncommittedEntries,
-    maxRetransmitEntries: LIMITS.maxRetransmitEntries,
-    maxNackRangeEntries: LIMITS.maxNackRangeEntries,
-    maxBufferedFutureEntries: LIMITS.maxBufferedFutureEntries,
-    maxProducers: LIMITS.maxProducers,
-    maxProducerHistoryEntries: LIMITS.maxProducerHistoryEntries,
-    maxEpochBoundaries: LIMITS.maxEpochBoundaries,
+    maxBatchEntries: CORE_LIMITS.maxBatchEntries,
+    maxBatchBytes: CORE_LIMITS.maxBatchBytes,
+    maxUncommittedEntries: CORE_LIMITS.maxUncommittedEntries,
+    maxRetransmitEntries: CORE_LIMITS.maxRetransmitEntries,
+    maxNackRangeEntries: CORE_LIMITS.maxNackRangeEntries,
+    maxBufferedFutureEntries: CORE_LIMITS.maxBufferedFutureEntries,
+    maxProducers: CORE_LIMITS.maxProducers,
+    maxProducerHistoryEntries: CORE_LIMITS.maxProducerHistoryEntries,
+    maxEpochBoundaries: CORE_LIMITS.maxEpochBoundaries,
     ...overrides,
   };
 }

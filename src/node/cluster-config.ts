@@ -106,6 +106,9 @@ function field<T>(
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+/** A node id the peer codec accepts (it refuses longer ones on every frame). */
+const isNodeId = (v: unknown): v is string =>
+  isString(v) && Buffer.byteLength(v) <= LIMITS.maxNodeIdBytes;
 const isPort = (v: unknown): v is number =>
   Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536;
 const isPositive = (v: unknown): v is number =>
@@ -162,7 +165,12 @@ function parseNode(n: unknown, name: string): NodeAddress {
   rejectUnknownKeys(r, NODE_KEYS, name);
   const host = field(r['host'] ?? '127.0.0.1', `${name}.host`, isString, 'a host name');
   return {
-    id: field(r['id'], `${name}.id`, isString, 'a non-empty string'),
+    id: field(
+      r['id'],
+      `${name}.id`,
+      isNodeId,
+      `a non-empty string of at most ${LIMITS.maxNodeIdBytes} bytes`,
+    ),
     host,
     bindHost: field(r['bindHost'] ?? host, `${name}.bindHost`, isString, 'an address to bind'),
     clientPort: field(r['clientPort'], `${name}.clientPort`, isPort, 'a TCP port (1-65535)'),

@@ -1,7 +1,9 @@
 import test from 'ava';
+import { InvalidRequestError } from '../../clients/errors.js';
 import { Publisher } from '../../clients/publisher.js';
 import { type Message, Subscriber } from '../../clients/subscriber.js';
 import { EntryKind } from '../../src/core/types.js';
+import { LIMITS } from '../../src/limits.js';
 import type { Random } from '../../src/runtime/clock.js';
 import { ordo } from '../../src/wire/schema.js';
 import { ManualClock } from './manual-clock.js';
@@ -236,4 +238,26 @@ test('a silent broker is left for the next one after brokerTimeoutMs of virtual 
   t.is(resumed[0]!.subscribe.fromSeq, 3);
   t.is(subscriber.stats.failovers, 1);
   t.true(silent.connections[0]!.closed, 'the connection to the silent broker was closed');
+});
+
+test('a producer id the brokers would refuse is refused at construction, naming the limit', (t) => {
+  const clock = new ManualClock();
+  const dialer = new MemoryDialer(clock, new Map());
+  const error = t.throws(
+    () =>
+      new Publisher({
+        brokers: ['tcp://broker-a:7001'],
+        producerId: 'x'.repeat(LIMITS.maxProducerIdBytes + 1),
+        runtime: { dialer, clock },
+      }),
+    { instanceOf: InvalidRequestError },
+  );
+  t.regex(error.message, new RegExp(`1 to ${LIMITS.maxProducerIdBytes} bytes`));
+  const atLimit = new Publisher({
+    brokers: ['tcp://broker-a:7001'],
+    producerId: 'x'.repeat(LIMITS.maxProducerIdBytes),
+    runtime: { dialer, clock },
+  });
+  atLimit.close();
+  t.is(atLimit.producerId.length, LIMITS.maxProducerIdBytes);
 });

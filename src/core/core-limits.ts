@@ -1,0 +1,26 @@
+/**
+ * The bounds the pure protocol core enforces, in one place with their units.
+ * `src/limits.ts` includes them in LIMITS, so operators still find every
+ * bound there; they live here because the core imports nothing outside
+ * `src/core/`.
+ */
+export const CORE_LIMITS = {
+  /** Most entries the sequencer puts in one multicast batch. */
+  maxBatchEntries: 2048,
+  /** Most entry bytes the sequencer puts in one multicast batch; with one largest entry beyond it, a batch still fits a frame. */
+  maxBatchBytes: 1024 * 1024,
+  /** Most entries appended but not yet committed; proposals beyond it wait (backpressure). */
+  maxUncommittedEntries: 65_536,
+  /** Most entries one retransmission (answer to a NACK or a probe) carries. */
+  maxRetransmitEntries: 4096,
+  /** Widest seq range one NACK asks for. */
+  maxNackRangeEntries: 4096,
+  /** Most out-of-order multicast entries a follower holds while it repairs a gap. */
+  maxBufferedFutureEntries: 65_536,
+  /** Most producers whose dedup state a node remembers (least recently used are forgotten). */
+  maxProducers: 100_000,
+  /** Most (producerSeq, seq) pairs remembered per producer, for answering retries with the original seq. */
+  maxProducerHistoryEntries: 1024,
+  /** Most epoch boundaries a node keeps (one per epoch that wrote entries). */
+  maxEpochBoundaries: 100_000,
+} as const;
