@@ -37,8 +37,6 @@ interface Asking {
 export class LogRepair {
   private asking: Asking | null = null;
   repairedEntries = 0;
-  /** Where the log was cut because its damaged suffix was never committed; null when it was not. */
-  truncatedAt: number | null = null;
 
   constructor(
     private readonly self: NodeId,
@@ -95,7 +93,6 @@ export class LogRepair {
       const majority = Math.floor(clusterSize / 2) + 1;
       if (range.fromSeq > this.committedSeq && clusterSize - lacking < majority) {
         await this.store.write(range.fromSeq - 1, []);
-        this.truncatedAt = range.fromSeq - 1;
         this.logger.info(
           `node ${this.self} cut its log after seq ${range.fromSeq - 1}: damaged record ${range.fromSeq} was never committed (${lacking} of ${this.peers.length} peers lack it)`,
         );

@@ -87,11 +87,6 @@ export class SimBroker {
     return `/data/${this.id}`;
   }
 
-  /** The highest seq the log on disk may hold, for the liveness bound. */
-  get lastSeqHint(): number {
-    return this.node?.status().lastSeq ?? 0;
-  }
-
   get isCrashed(): boolean {
     return this.incarnation === null;
   }

@@ -52,12 +52,6 @@ export class SimScheduler {
     return this.at(this.current + delayMs, owner, run);
   }
 
-  /** Time of the next event, or null when none is queued. */
-  nextAtMs(): number | null {
-    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
-    return this.heap.length === 0 ? null : this.heap[0]!.atMs;
-  }
-
   /**
    * Takes the next event due at or before `untilMs` and runs it; false
    * when there is none. The clock moves to the event's time.
