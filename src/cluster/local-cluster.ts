@@ -48,6 +48,9 @@ export interface LocalNode {
  * behind `ordo dev`, and what integration tests and benchmarks run against.
  * Every process it starts is stopped by its pid.
  */
+/** How many times a cluster on free ports is started again when a port was taken meanwhile. */
+const PORT_CLASH_ATTEMPTS = 3;
+
 export class LocalCluster {
   readonly nodes: LocalNode[];
   readonly configPath: string;
@@ -67,6 +70,20 @@ export class LocalCluster {
   }
 
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
+    // Free ports are found by binding and releasing them: another process
+    // may take one before the node binds it. Then the cluster starts again
+    // on other free ports, a bounded number of times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await LocalCluster.startOnce(options);
+      } catch (error) {
+        const taken = /Address already in use/.test((error as Error).message);
+        if (!taken || options.basePort !== undefined || attempt >= PORT_CLASH_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private static async startOnce(options: LocalClusterOptions): Promise<LocalCluster> {
     const count = options.nodes ?? 3;
     const ports =
       options.basePort === undefined
