@@ -15,7 +15,6 @@ const LATENCY_BUCKETS_S = [
   5,
 ];
 /** Metrics collected within this long of each other share one reading of the node's status. */
-const STATUS_REUSE_MS = 50;
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048];
 
 /**
@@ -31,6 +30,8 @@ export class PrometheusNodeMetrics implements NodeMetrics {
   private uncommitted: { lastSeq: number; count: number; appendedMs: number }[] = [];
   private uncommittedHead = 0;
   private uncommittedEntries = 0;
+  /** The status read by the scrape under way; undefined until its first gauge asks. */
+  private scrapeStatus: ordo.NodeStatus.$Properties | undefined = undefined;
 
   private readonly publishes: Counter;
   private readonly committed: Counter;
@@ -165,6 +166,9 @@ export class PrometheusNodeMetrics implements NodeMetrics {
   }
 
   async scrape(): Promise<{ contentType: string; body: string }> {
+    // Each scrape reads the status afresh, once: a reading kept across scrapes
+    // would report a commit point older than acknowledgements already sent.
+    this.scrapeStatus = undefined;
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 
@@ -211,13 +215,10 @@ export class PrometheusNodeMetrics implements NodeMetrics {
   /** Gauges and counters read from the node's status at scrape time. */
   private statusGauges(registers: Registry[]): void {
     // One scrape reads the status once, not once per metric.
-    let cached: { status: ordo.NodeStatus.$Properties; atMs: number } | null = null;
     const read = (): ordo.NodeStatus.$Properties | null => {
       if (this.status === null) return null;
-      const nowMs = performance.now();
-      if (cached === null || nowMs - cached.atMs > STATUS_REUSE_MS)
-        cached = { status: this.status(), atMs: nowMs };
-      return cached.status;
+      if (this.scrapeStatus === undefined) this.scrapeStatus = this.status();
+      return this.scrapeStatus;
     };
     const level = (name: string, help: string, value: (s: ordo.NodeStatus.$Properties) => number) =>
       new Gauge({

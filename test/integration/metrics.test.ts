@@ -46,17 +46,24 @@ test.serial(
       histogramCount(after, 'ordo_publish_to_commit_seconds') -
         histogramCount(was, 'ordo_publish_to_commit_seconds') >=
         MESSAGES,
+      'every committed publish is timed from append to commit',
     );
-    t.true(histogramCount(after, 'ordo_batch_entries') > histogramCount(was, 'ordo_batch_entries'));
+    t.true(
+      histogramCount(after, 'ordo_batch_entries') > histogramCount(was, 'ordo_batch_entries'),
+      'appended batches are counted',
+    );
     t.is(sample(after, 'ordo_is_sequencer'), 1);
     t.is(sample(after, 'ordo_role', { role: 'leader' }), 1);
     t.is(sample(after, 'ordo_role', { role: 'follower' }), 0);
-    t.true(sample(after, 'ordo_epoch') >= 1);
-    t.true(sample(after, 'ordo_elections_won_total') >= 1);
-    t.true(sample(after, 'ordo_commit_seq') >= lastSeq);
+    t.true(sample(after, 'ordo_epoch') >= 1, 'an elected sequencer has an epoch');
+    t.true(sample(after, 'ordo_elections_won_total') >= 1, 'the sequencer counted its win');
+    t.true(sample(after, 'ordo_commit_seq') >= lastSeq, 'the commit point covers every ack');
     const followers = cluster.nodes.filter((n) => n.id !== leaderId);
     for (const f of followers) {
-      t.true(sample(after, 'ordo_follower_lag_entries', { follower: f.id }) >= 0);
+      t.true(
+        sample(after, 'ordo_follower_lag_entries', { follower: f.id }) >= 0,
+        'lag is never negative',
+      );
       // Followers learn the commit point with the next append or heartbeat.
       const scraped = await eventually(
         async () => {
@@ -70,6 +77,7 @@ test.serial(
         sample(scraped, 'ordo_committed_entries_total') -
           sample(before.get(f.id)!, 'ordo_committed_entries_total') >=
           MESSAGES,
+        `${f.id} counts every committed entry`,
       );
       t.is(sample(scraped, 'ordo_is_sequencer'), 0);
       t.is(sample(scraped, 'ordo_publishes_total'), 0, 'followers sequence nothing');
