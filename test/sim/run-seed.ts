@@ -70,6 +70,7 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
   const log = options.log ?? (() => {});
   const world = new SimWorld(plan, root.fork(), log, simLogger(log));
   const injector = new FaultInjector(plan, root.fork(), world, log);
+  world.useCopyPrng(root.fork());
   const coreFailures: CoreFailure[] = [];
   let liveness: LivenessRecord | null = null;
   // A promise the code under test left unhandled would end a real process:

@@ -67,6 +67,12 @@ export interface DiskPlan {
   readonly segmentBytes: number;
   /** Chance per tick that a stored bit of a down node's closed segment flips. */
   readonly bitFlipChancePerTick: number;
+  /**
+   * Chance that a copy a peer serves for a repair arrives with one payload
+   * bit flipped (the peer's memory or the link damaged it). Only the check
+   * against the hash chain tells such a copy from a good one.
+   */
+  readonly damagedCopyChance: number;
 }
 
 export interface SeedPlan {
@@ -174,6 +180,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
       Math.exp(prng.float(Math.log(retention === null ? 256 : 2048), Math.log(16_384))),
     ),
     bitFlipChancePerTick: prng.chance(0.4) ? prng.float(0.002, 0.02) : 0,
+    damagedCopyChance: 0,
   };
   // Housekeeping intervals are log-uniform from one tick to four seconds
   // (production: retention every 1 s, checkpoints every 2 s, commit saves every 1 s).
@@ -184,12 +191,15 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     dedupCheckpointIntervalMs: logUniformMs(),
     commitSaveIntervalMs: logUniformMs(),
   };
+  // Drawn last, so that adding it left every other draw of a seed as it was.
+  const damagedCopyChance =
+    disk.bitFlipChancePerTick > 0 ? prng.float(0.3, 0.9) : 0;
   return {
     seed,
     nodeCount,
     core,
     hostTiming,
-    disk,
+    disk: { ...disk, damagedCopyChance },
     plantedDefects: overrides.plantedDefects ?? new Set(),
     faults,
     publishers,

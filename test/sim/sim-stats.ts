@@ -37,6 +37,8 @@ export interface SimStats {
   /** Fsyncs that failed with EIO (the node stopped as if it crashed). */
   fsyncErrors: number;
   bitFlips: number;
+  /** Repair copies that arrived with a bit flipped (each must be refused). */
+  damagedCopies: number;
   /** Damaged records nodes repaired from their peers as they started. */
   recordsRepaired: number;
   /** Nodes that refused to start: damage no peer held a fitting copy of. */
@@ -75,6 +77,7 @@ export function emptyStats(): SimStats {
     lostDirectoryChanges: 0,
     fsyncErrors: 0,
     bitFlips: 0,
+    damagedCopies: 0,
     recordsRepaired: 0,
     refusedStarts: 0,
     deliveredEntries: 0,

@@ -64,6 +64,7 @@ export class SimWorld {
   private readonly dialers = new Map<string, SimFrameDialer>();
   private readonly admin: AdminClient;
   private subStep = 0;
+  private copyPrng: Prng | null = null;
   private healed = false;
   /** Told whenever a node becomes sequencer (the fault injector's scenarios listen). */
   onBecameLeader: ((nodeId: NodeId, epoch: number) => void) | null = null;
@@ -101,7 +102,7 @@ export class SimWorld {
       memoryLogEntries: null,
     };
     const sendPacket = (from: string, to: string, packet: SimPacket): void =>
-      this.network.send(from, to, packet, this.subStep);
+      this.network.send(from, to, this.maybeDamageCopy(from, to, packet), this.subStep);
     this.brokers = nodeIds.map(
       (id, index) =>
         new SimBroker(
@@ -239,6 +240,34 @@ export class SimWorld {
       }
       await drain();
     }
+  }
+
+  /** Draws which repair copies arrive damaged: a stream of its own, forked last, so the rest of a run is as it was. */
+  useCopyPrng(prng: Prng): void {
+    this.copyPrng = prng;
+  }
+
+  /**
+   * A repair answer may arrive with one payload bit of one entry flipped:
+   * the receiving node must refuse that copy (it does not fit its hash
+   * chain) and repair from a good one, or refuse to start.
+   */
+  private maybeDamageCopy(from: string, to: string, packet: SimPacket): SimPacket {
+    const chance = this.plan.disk.damagedCopyChance;
+    const prng = this.copyPrng;
+    if (chance === 0 || prng === null || packet.kind !== 'peer') return packet;
+    const message = packet.message;
+    if (message.type !== 'repairResponse') return packet;
+    const withPayload = message.entries.filter((e) => e.payload.length > 0);
+    if (withPayload.length === 0 || !prng.chance(chance)) return packet;
+    const victim = prng.pick(withPayload);
+    const payload = Uint8Array.from(victim.payload);
+    const bit = prng.int(0, payload.length * 8 - 1);
+    payload[bit >> 3]! ^= 1 << (bit & 7);
+    this.stats.damagedCopies++;
+    this.log(`t${this.tick} the copy of seq ${victim.seq} that ${from} sends ${to} is damaged`);
+    const entries = message.entries.map((e) => (e === victim ? { ...e, payload } : e));
+    return { kind: 'peer', message: { ...message, entries } };
   }
 
   private guarded(nodeId: NodeId, work: () => unknown): void {
