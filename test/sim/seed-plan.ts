@@ -192,8 +192,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     commitSaveIntervalMs: logUniformMs(),
   };
   // Drawn last, so that adding it left every other draw of a seed as it was.
-  const damagedCopyChance =
-    disk.bitFlipChancePerTick > 0 ? prng.float(0.3, 0.9) : 0;
+  const damagedCopyChance = disk.bitFlipChancePerTick > 0 ? prng.float(0.3, 0.9) : 0;
   return {
     seed,
     nodeCount,
