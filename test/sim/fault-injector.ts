@@ -13,6 +13,11 @@ import type { SimWorld } from './sim-world.js';
  * waits long enough for traffic to reach a quiet node.
  */
 const ARMED_CRASH_PATIENCE_TICKS = 20;
+/**
+ * A crash armed for the next metadata save waits this long for one (saves
+ * come with elections), then is called off.
+ */
+const METADATA_CRASH_PATIENCE_TICKS = 200;
 
 /**
  * Throws the seed's faults at the cluster during the fault phase: crashes
@@ -23,6 +28,8 @@ const ARMED_CRASH_PATIENCE_TICKS = 20;
 export class FaultInjector {
   private readonly restartAtTick = new Map<NodeId, number>();
   private readonly crashArmedAtTick = new Map<NodeId, number>();
+  /** Nodes armed to crash in their next metadata save, and since when. */
+  private readonly metadataCrashArmedAtTick = new Map<NodeId, number>();
   private partitionEndsAtTick: number | null = null;
   /** Nodes given bit flips that have not started again since. */
   private readonly damaged = new Set<NodeId>();
@@ -60,6 +67,7 @@ export class FaultInjector {
     this.huntDue(tick);
     this.flipBitsAtRandom(tick);
     this.crashAtRandom(tick);
+    this.powerLossAtRandom(tick);
     this.pauseAtRandom(tick);
     this.partitionAtRandom(tick);
     this.transferAtRandom();
@@ -85,7 +93,17 @@ export class FaultInjector {
       if (!node.isCrashArmed) this.crashArmedAtTick.delete(id);
       else if (tick - armedAt >= ARMED_CRASH_PATIENCE_TICKS) {
         this.crashArmedAtTick.delete(id);
+        const powerLoss = node.isPowerLossArmed;
         node.crash();
+        if (powerLoss) this.cluster.powerLoss(id);
+      }
+    }
+    for (const [id, armedAt] of this.metadataCrashArmedAtTick) {
+      const node = this.node(id);
+      if (!node.isCrashArmed) this.metadataCrashArmedAtTick.delete(id);
+      else if (tick - armedAt >= METADATA_CRASH_PATIENCE_TICKS) {
+        this.metadataCrashArmedAtTick.delete(id);
+        node.disarmCrash();
       }
     }
   }
@@ -154,12 +172,39 @@ export class FaultInjector {
     const node =
       leader !== undefined && this.prng.chance(0.5) ? leader : this.prng.pick(candidates);
     if (this.prng.chance(f.midReadyCrashShare)) {
-      this.log(`t${tick} ${node.id} will crash during its next log write`);
-      node.armCrash();
-      this.crashArmedAtTick.set(node.id, tick);
+      // A third of them wait for a save of the epoch and vote: a node that
+      // voted must never forget it, and such a crash tests exactly that.
+      if (this.prng.chance(1 / 3)) {
+        this.log(`t${tick} ${node.id} will crash during its next metadata save`);
+        node.armCrash({ metadataOnly: true });
+        this.metadataCrashArmedAtTick.set(node.id, tick);
+      } else {
+        this.log(`t${tick} ${node.id} will crash during its next disk operation`);
+        node.armCrash();
+        this.crashArmedAtTick.set(node.id, tick);
+      }
     } else {
       node.crash();
     }
+  }
+
+  /**
+   * A power loss: one running node is armed, and when its crash strikes,
+   * part way through one of its disk operations, every node goes down in
+   * the same instant. An entry that nodes acknowledged before syncing it is
+   * then gone from all of them together; they come back one by one, in an
+   * order the restart delays decide.
+   */
+  private powerLossAtRandom(tick: number): void {
+    const chance = this.plan.faults.powerLossChancePerTick;
+    // Seeds without power losses draw nothing here, so that their runs are as they were.
+    if (chance === 0 || !this.prng.chance(chance)) return;
+    const candidates = this.cluster.brokers.filter((n) => !n.isCrashed && !n.isCrashArmed);
+    if (candidates.length === 0) return;
+    const node = this.prng.pick(candidates);
+    this.log(`t${tick} a power loss will strike during a disk operation of ${node.id}`);
+    node.armCrash({ powerLoss: true });
+    this.crashArmedAtTick.set(node.id, tick);
   }
 
   private pauseAtRandom(tick: number): void {

@@ -49,6 +49,11 @@ export interface FaultPlan {
    * their log half replicated. Null in the other seeds.
    */
   readonly huntLeadersAfterTicks: readonly [number, number] | null;
+  /**
+   * Chance per tick that every running node crashes in the same instant (a
+   * power loss): what each had not synced is lost everywhere at once.
+   */
+  readonly powerLossChancePerTick: number;
 }
 
 /** Retention: each node's log keeps only its newest committed segments, as a store with a size limit does. */
@@ -166,13 +171,13 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
   // Log-uniform: many short runs and some long ones, so that a fixed budget of
   // time covers more schedules (swarm testing) while long histories still occur.
   const faultTicks =
-    overrides.faultTicks ?? Math.round(Math.exp(prng.float(Math.log(250), Math.log(2500))));
+    overrides.faultTicks ?? Math.round(Math.exp(prng.float(Math.log(100), Math.log(1500))));
   const retention: RetentionPlan | null = prng.chance(0.4)
     ? { segmentsByNode: Array.from({ length: nodeCount }, () => prng.int(4, 16)) }
     : null;
   const disk: DiskPlan = {
     // Log-uniform from a fast disk to a slow fsync: a slow disk lets replies and acks overtake writes.
-    latencyMaxMs: Math.exp(prng.float(Math.log(0.05), Math.log(10))),
+    latencyMaxMs: Math.exp(prng.float(Math.log(0.05), Math.log(30))),
     fsyncErrorChance: prng.chance(0.3) ? prng.float(0.0005, 0.01) : 0,
     // Retention keeps whole segments: with it, segments are larger, so that a
     // node keeps more than its subscriber can fall behind while it restarts.
@@ -193,6 +198,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
   };
   // Drawn last, so that adding it left every other draw of a seed as it was.
   const damagedCopyChance = disk.bitFlipChancePerTick > 0 ? prng.float(0.3, 0.9) : 0;
+  const powerLossChancePerTick = !electionChurn && prng.chance(0.3) ? prng.float(0.001, 0.006) : 0;
   return {
     seed,
     nodeCount,
@@ -200,7 +206,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     hostTiming,
     disk: { ...disk, damagedCopyChance },
     plantedDefects: overrides.plantedDefects ?? new Set(),
-    faults,
+    faults: { ...faults, powerLossChancePerTick },
     publishers,
     faultTicks,
     retention,
@@ -252,6 +258,7 @@ function drawElectionChurn(prng: Prng, nodeCount: number, electionTimeoutTicks: 
     transferChancePerTick: 0,
     clockSkewMaxMs: 0,
     huntLeadersAfterTicks: [0, prng.int(1, electionTimeoutTicks)],
+    powerLossChancePerTick: 0,
   };
 }
 
@@ -282,5 +289,6 @@ function drawFaults(prng: Prng, nodeCount: number, electionTimeoutTicks: number)
     transferChancePerTick: on(0.4) ? prng.float(0.002, 0.02) : 0,
     clockSkewMaxMs: on(0.5) ? prng.int(1, 2000) : 0,
     huntLeadersAfterTicks: on(0.3) ? [0, prng.int(1, 3 * electionTimeoutTicks)] : null,
+    powerLossChancePerTick: 0,
   };
 }

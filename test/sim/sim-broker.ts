@@ -19,6 +19,8 @@ import { type DiskOpKind, SimFileSystem } from './sim-file-system.js';
 
 /** Longest a disk operation other than an fsync takes, in ms. */
 const PAGE_CACHE_LATENCY_MAX_MS = 0.05;
+/** The file holding a node's epoch, vote and commit point (and its temp copy while saved). */
+const META_FILE_NAME = 'meta.json';
 
 import { EventOwner, type SimScheduler } from './sim-scheduler.js';
 
@@ -41,6 +43,8 @@ export interface BrokerWorld {
   readonly onRoleChange: (nodeId: NodeId, role: Role, epoch: number) => void;
   readonly onFailure: (nodeId: NodeId, error: unknown) => void;
   readonly onDied: (nodeId: NodeId, midWrite: boolean) => void;
+  /** A power loss struck as this node was part way through a disk operation: every node goes down. */
+  readonly onPowerLoss: (nodeId: NodeId) => void;
   /** The node's log was damaged beyond repair from its peers: it refused to start. */
   readonly onRefused: (nodeId: NodeId, error: Error) => void;
   readonly log: (text: string) => void;
@@ -66,6 +70,10 @@ export class SimBroker {
   readonly fs: SimFileSystem;
   private incarnation: Incarnation | null = null;
   private crashArmed = false;
+  /** The armed crash is a power loss: when it strikes, every node goes down with this one. */
+  private powerLossArmed = false;
+  /** The armed crash strikes only in a save of the node's metadata (its epoch and vote). */
+  private metadataOnlyArmed = false;
   private incarnations = 0;
   /** The node refused to start (its damaged log could not be repaired): it stays down. */
   refused = false;
@@ -77,7 +85,7 @@ export class SimBroker {
   ) {
     this.fs = new SimFileSystem({
       prng: prng.fork(),
-      delay: (kind) => this.diskLatency(kind),
+      delay: (kind, path) => this.diskLatency(kind, path),
       fsyncErrorChance: world.fsyncErrorChance,
     });
   }
@@ -129,7 +137,7 @@ export class SimBroker {
         PlantedDefect.uncheckedRepair,
       ),
     });
-    const meta = new FileMetaStore({ dir: this.dataDir, fs: this.fs });
+    const meta = new FileMetaStore({ dir: this.dataDir, fileName: META_FILE_NAME, fs: this.fs });
     const dedup = new DedupCheckpointStore(this.dataDir, 'dedup.json', this.fs);
     const random = this.prng.fork();
     BrokerNode.start({
@@ -190,18 +198,33 @@ export class SimBroker {
     incarnation.clients.close();
     this.incarnation = null;
     this.crashArmed = false;
+    this.powerLossArmed = false;
+    this.metadataOnlyArmed = false;
     this.fs.crash();
     this.world.log(`${this.id} crashes${midWrite ? ' part way through its disk operations' : ''}`);
     this.world.onDied(this.id, midWrite);
   }
 
-  /** The process will crash at a random point of its coming disk operations. */
-  armCrash(): void {
+  /**
+   * The process will crash at a random point of its coming disk operations;
+   * with `powerLoss`, every other node crashes in the same instant; with
+   * `metadataOnly`, it waits for a save of the node's epoch and vote (a
+   * vote sent but not yet durable is what such a crash tests).
+   */
+  armCrash(options: { powerLoss?: boolean; metadataOnly?: boolean } = {}): void {
     this.crashArmed = true;
+    this.powerLossArmed = options.powerLoss === true;
+    this.metadataOnlyArmed = options.metadataOnly === true;
+  }
+
+  get isPowerLossArmed(): boolean {
+    return this.crashArmed && this.powerLossArmed;
   }
 
   disarmCrash(): void {
     this.crashArmed = false;
+    this.powerLossArmed = false;
+    this.metadataOnlyArmed = false;
   }
 
   /** Every fault of the disk stops: the heal. */
@@ -241,17 +264,33 @@ export class SimBroker {
    * it crashed). An armed crash strikes at one of these operations, part way
    * through a Ready's writes.
    */
-  private diskLatency(kind: DiskOpKind): Promise<void> {
+  private diskLatency(kind: DiskOpKind, path: string): Promise<void> {
     const owner = this.incarnation?.owner;
     if (owner === undefined) return new Promise<void>(() => {});
-    if (this.crashArmed && this.prng.chance(0.3)) {
+    const strikes =
+      this.crashArmed &&
+      (this.metadataOnlyArmed
+        ? path.startsWith(`${this.dataDir}/${META_FILE_NAME}`) && this.prng.chance(0.5)
+        : this.prng.chance(0.3));
+    if (strikes) {
+      const powerLoss = this.powerLossArmed;
       this.crash(true);
+      if (powerLoss) this.world.onPowerLoss(this.id);
+      return new Promise<void>(() => {});
+    }
+    // An fsync waits for the device; everything else is served by the page cache.
+    const maxMs = kind === 'sync' ? this.world.diskLatencyMaxMs : PAGE_CACHE_LATENCY_MAX_MS;
+    const delayMs = this.prng.float(0, maxMs);
+    if (this.powerLossArmed && kind === 'sync') {
+      // A power loss strikes while the device is still busy with the fsync:
+      // whatever the node sent meanwhile (acks, under a bug) is already out.
+      this.world.scheduler.after(this.prng.float(0, delayMs), owner, () => {
+        this.crash(true);
+        this.world.onPowerLoss(this.id);
+      });
       return new Promise<void>(() => {});
     }
     return new Promise<void>((resolve) => {
-      // An fsync waits for the device; everything else is served by the page cache.
-      const maxMs = kind === 'sync' ? this.world.diskLatencyMaxMs : PAGE_CACHE_LATENCY_MAX_MS;
-      const delayMs = this.prng.float(0, maxMs);
       this.world.scheduler.after(delayMs, owner, resolve);
     });
   }

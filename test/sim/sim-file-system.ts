@@ -40,7 +40,7 @@ export class SimFileSystem implements FileSystem {
     crashes: 0,
   };
   private readonly prng: Prng;
-  private readonly delay: (kind: DiskOpKind) => Promise<void>;
+  private readonly delay: (kind: DiskOpKind, path: string) => Promise<void>;
   /** Chance that an fsync fails with EIO; the simulator sets 0 when it heals every fault. */
   fsyncErrorChance: number;
   private readonly crashKeepChance: number;
@@ -71,7 +71,7 @@ export class SimFileSystem implements FileSystem {
   // ------------------------------------------------------------ FileSystem
 
   open(path: string, mode: OpenMode): Promise<FsFile> {
-    return this.run(() => {
+    return this.run(path, () => {
       const dir = this.parentOf(path);
       const name = basename(path);
       let inode = dir.visible.get(name);
@@ -89,11 +89,11 @@ export class SimFileSystem implements FileSystem {
   }
 
   readFile(path: string): Promise<Buffer> {
-    return this.run(() => Buffer.from(this.inodeAt(path, 'open').current.view()));
+    return this.run(path, () => Buffer.from(this.inodeAt(path, 'open').current.view()));
   }
 
   writeFile(path: string, bytes: Uint8Array): Promise<void> {
-    return this.run(() => {
+    return this.run(path, () => {
       const dir = this.parentOf(path);
       const name = basename(path);
       let inode = dir.visible.get(name);
@@ -108,7 +108,7 @@ export class SimFileSystem implements FileSystem {
   }
 
   rename(from: string, to: string): Promise<void> {
-    return this.run(() => {
+    return this.run(from, () => {
       const dir = this.parentOf(from);
       if (this.parentOf(to) !== dir) throw fsError('EXDEV', 'rename', from);
       const inode = dir.visible.get(basename(from));
@@ -118,7 +118,7 @@ export class SimFileSystem implements FileSystem {
   }
 
   unlink(path: string): Promise<void> {
-    return this.run(() => {
+    return this.run(path, () => {
       const dir = this.parentOf(path);
       const name = basename(path);
       if (!dir.visible.has(name)) throw fsError('ENOENT', 'unlink', path);
@@ -133,7 +133,7 @@ export class SimFileSystem implements FileSystem {
   }
 
   readdir(path: string): Promise<string[]> {
-    return this.run(() => {
+    return this.run(path, () => {
       const dir = this.dirs.get(normalise(path));
       if (dir === undefined) throw fsError('ENOENT', 'scandir', path);
       const names = [...dir.visible.keys()];
@@ -145,7 +145,7 @@ export class SimFileSystem implements FileSystem {
   }
 
   mkdirp(path: string): Promise<void> {
-    return this.run(() => {
+    return this.run(path, () => {
       let at = normalise(path);
       const missing: string[] = [];
       while (!this.dirs.has(at)) {
@@ -157,11 +157,12 @@ export class SimFileSystem implements FileSystem {
   }
 
   size(path: string): Promise<number> {
-    return this.run(() => this.inodeAt(path, 'stat').current.length);
+    return this.run(path, () => this.inodeAt(path, 'stat').current.length);
   }
 
   syncDirectory(path: string): Promise<void> {
     return this.run(
+      path,
       () => {
         const dir = this.dirs.get(normalise(path));
         if (dir === undefined) throw fsError('ENOENT', 'open', path);
@@ -269,10 +270,15 @@ export class SimFileSystem implements FileSystem {
   // ------------------------------------------------------------ internals
 
   /** Runs an operation after the latency hook, unless a crash happened meanwhile. */
-  run<T>(body: () => T, handleGeneration = this.generation, kind: DiskOpKind = 'fast'): Promise<T> {
+  run<T>(
+    path: string,
+    body: () => T,
+    handleGeneration = this.generation,
+    kind: DiskOpKind = 'fast',
+  ): Promise<T> {
     const generation = this.generation;
     if (handleGeneration !== generation) return never();
-    return this.delay(kind).then(() => (this.generation === generation ? body() : never()));
+    return this.delay(kind, path).then(() => (this.generation === generation ? body() : never()));
   }
 
   maybeFailFsync(path: string): void {
@@ -349,7 +355,7 @@ export interface SimFileSystemOptions {
   /** Draws every crash outcome and fsync failure. */
   readonly prng: Prng;
   /** Awaited at the start of every operation (virtual-time latency); default resolves at once. */
-  readonly delay?: (kind: DiskOpKind) => Promise<void>;
+  readonly delay?: (kind: DiskOpKind, path: string) => Promise<void>;
   /** Chance that an fsync (of a file or a directory) fails with EIO. Default 0. */
   readonly fsyncErrorChance?: number;
   /** On a crash, chance that an unsynced write (or truncation) survives whole. Default 0.4. */
@@ -412,32 +418,44 @@ class SimFile implements FsFile {
   ) {}
 
   read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    return this.fs.run(() => {
-      this.requireOpen('read');
-      const bytes = this.inode.current.view();
-      const end = Math.min(bytes.length, position + length);
-      if (end <= position) return 0;
-      buf.set(bytes.subarray(position, end), offset);
-      return end - position;
-    }, this.generation);
+    return this.fs.run(
+      this.path,
+      () => {
+        this.requireOpen('read');
+        const bytes = this.inode.current.view();
+        const end = Math.min(bytes.length, position + length);
+        if (end <= position) return 0;
+        buf.set(bytes.subarray(position, end), offset);
+        return end - position;
+      },
+      this.generation,
+    );
   }
 
   write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    return this.fs.run(() => {
-      this.requireOpen('write');
-      this.requireWritable('write');
-      const bytes = Buffer.from(buf.subarray(offset, offset + length));
-      this.inode.apply({ kind: 'write', position, bytes });
-      return length;
-    }, this.generation);
+    return this.fs.run(
+      this.path,
+      () => {
+        this.requireOpen('write');
+        this.requireWritable('write');
+        const bytes = Buffer.from(buf.subarray(offset, offset + length));
+        this.inode.apply({ kind: 'write', position, bytes });
+        return length;
+      },
+      this.generation,
+    );
   }
 
   truncate(length: number): Promise<void> {
-    return this.fs.run(() => {
-      this.requireOpen('ftruncate');
-      this.requireWritable('ftruncate');
-      this.inode.apply({ kind: 'truncate', length });
-    }, this.generation);
+    return this.fs.run(
+      this.path,
+      () => {
+        this.requireOpen('ftruncate');
+        this.requireWritable('ftruncate');
+        this.inode.apply({ kind: 'truncate', length });
+      },
+      this.generation,
+    );
   }
 
   sync(): Promise<void> {
@@ -446,6 +464,7 @@ class SimFile implements FsFile {
 
   datasync(): Promise<void> {
     return this.fs.run(
+      this.path,
       () => {
         this.requireOpen('fsync');
         this.fs.maybeFailFsync(this.path);
@@ -457,17 +476,25 @@ class SimFile implements FsFile {
   }
 
   size(): Promise<number> {
-    return this.fs.run(() => {
-      this.requireOpen('fstat');
-      return this.inode.current.length;
-    }, this.generation);
+    return this.fs.run(
+      this.path,
+      () => {
+        this.requireOpen('fstat');
+        return this.inode.current.length;
+      },
+      this.generation,
+    );
   }
 
   close(): Promise<void> {
-    return this.fs.run(() => {
-      this.requireOpen('close');
-      this.closed = true;
-    }, this.generation);
+    return this.fs.run(
+      this.path,
+      () => {
+        this.requireOpen('close');
+        this.closed = true;
+      },
+      this.generation,
+    );
   }
 
   private requireOpen(syscall: string): void {

@@ -37,6 +37,8 @@ export interface SimStats {
   /** Fsyncs that failed with EIO (the node stopped as if it crashed). */
   fsyncErrors: number;
   bitFlips: number;
+  /** Instants when every running node crashed together. */
+  powerLosses: number;
   /** Repair copies that arrived with a bit flipped (each must be refused). */
   damagedCopies: number;
   /** Damaged records nodes repaired from their peers as they started. */
@@ -77,6 +79,7 @@ export function emptyStats(): SimStats {
     lostDirectoryChanges: 0,
     fsyncErrors: 0,
     bitFlips: 0,
+    powerLosses: 0,
     damagedCopies: 0,
     recordsRepaired: 0,
     refusedStarts: 0,

@@ -136,6 +136,7 @@ export class SimWorld {
               if (midWrite) this.stats.crashesMidWrite++;
               this.onNodeDied(nodeId);
             },
+            onPowerLoss: (nodeId) => this.powerLoss(nodeId),
             onRefused: (nodeId, error) => {
               this.stats.refusedStarts++;
               this.log(`t${this.tick} ${nodeId} refuses to start: ${error.message}`);
@@ -288,6 +289,16 @@ export class SimWorld {
     if (broker === undefined) return 'receive';
     if (broker.isCrashed) return 'drop';
     return broker.isPaused() ? 'hold' : 'receive';
+  }
+
+  /** Every node still running crashes now: what none of them had synced is lost on all at once. */
+  powerLoss(firstDown: NodeId): void {
+    this.stats.powerLosses++;
+    const up = this.brokers.filter((b) => !b.isCrashed);
+    this.log(
+      `t${this.tick} power loss after ${firstDown}: ${up.map((b) => b.id).join(', ') || 'nothing else'} down too`,
+    );
+    for (const broker of up) broker.crash();
   }
 
   private onNodeDied(nodeId: NodeId): void {
