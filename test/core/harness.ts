@@ -1,8 +1,14 @@
 /**
- * A tiny host for pure-core tests: a cluster of ProtocolNodes, an in-memory
- * log per node, and a scripted network that holds every message until the
- * test delivers or drops it, one by one if it wants. Nothing here reads a
- * clock or Math.random, so every run is the same run.
+ * A scripted network for the pure core's unit tests: a cluster of
+ * ProtocolNodes, an in-memory log per node, and a network that holds every
+ * message until the test delivers or drops it, one by one if it wants.
+ * Nothing here reads a clock or Math.random, so every run is the same run.
+ *
+ * It is not a host: each Ready is carried out at once and whole, the one
+ * order in which nothing can interleave, with the core's own
+ * `retransmitAppend` and `advance`. Every choice a host makes (what is sent
+ * before a write, when hard state is saved, caps, retention) lives in
+ * `src/node/broker-node.ts`, which the simulator runs.
  */
 
 import type { CoreConfig } from '../../src/core/config.js';
