@@ -67,6 +67,8 @@ export interface NodeStatus {
   readonly faultsInjected: number;
   readonly badFrames: number;
   readonly staleMessagesRejected: number;
+  /** Peer messages refused as impossible under the protocol or sent under another node's name. */
+  readonly peerMessagesRefused: number;
   readonly dedupCheckpointSeq: number;
   /** Damaged log records this node repaired from its peers when it started. */
   readonly recordsRepaired: number;
@@ -123,6 +125,7 @@ export function toNodeStatus(wire: ordo.INodeStatus): NodeStatus {
     faultsInjected: num(wire.faultsInjected),
     badFrames: num(wire.badFrames),
     staleMessagesRejected: num(wire.staleMessagesRejected),
+    peerMessagesRefused: num(wire.peerMessagesRefused),
     dedupCheckpointSeq: num(wire.dedupCheckpointSeq),
     recordsRepaired: num(wire.recordsRepaired),
     version: wire.version ?? '',

@@ -50,6 +50,7 @@ export interface NodeStatusJson {
   electionsStarted: number;
   badFrames: number;
   staleMessagesRejected: number;
+  peerMessagesRefused: number;
   faultsInjected: number;
   dedupCheckpointSeq: number;
   logChainHash: string;
@@ -89,6 +90,7 @@ export function nodeStatusJson(s: NodeStatus): NodeStatusJson {
     electionsStarted: num(s.electionsStarted),
     badFrames: num(s.badFrames),
     staleMessagesRejected: num(s.staleMessagesRejected),
+    peerMessagesRefused: num(s.peerMessagesRefused),
     faultsInjected: num(s.faultsInjected),
     dedupCheckpointSeq: num(s.dedupCheckpointSeq),
     logChainHash: str(s.logChainHash),

@@ -141,6 +141,8 @@ export class BrokerNode {
   private stopped = false;
   private electionsStarted = 0;
   private staleMessagesRejected = 0;
+  private peerMessagesRefused = 0;
+  private readonly refusedLog: RateLimitedLog;
   private retransmitsInFlight = 0;
   private dedupCheckpointSeq = 0;
   private dedupTimer: TimerHandle | null = null;
@@ -180,6 +182,7 @@ export class BrokerNode {
       (error) => this.onReadError(error),
     );
     this.readErrorLog = new RateLimitedLog(logger, 1000, () => this.clock.nowMs());
+    this.refusedLog = new RateLimitedLog(logger, 1000, () => this.clock.nowMs());
   }
 
   /** A failed store stops the node; a damaged record only costs that subscriber this node. */
@@ -296,6 +299,7 @@ export class BrokerNode {
         this.transport.counters.droppedByFaultInjection + this.subscriptions.deliveriesDropped,
       badFrames: this.transport.counters.badFrames + this.clients.badFrames,
       staleMessagesRejected: this.staleMessagesRejected,
+      peerMessagesRefused: this.peerMessagesRefused + this.transport.counters.misattributed,
       dedupCheckpointSeq: this.dedupCheckpointSeq,
       recordsRepaired: this.recordsRepaired,
       version: ORDO_VERSION,
@@ -431,7 +435,12 @@ export class BrokerNode {
     // The core refuses it; counted here so that fencing is visible in status.
     if (message.epoch < this.core.currentEpoch) this.staleMessagesRejected++;
     this.options.metrics?.onPeerMessage(message, this.core.isLeader);
-    this.core.step(message);
+    const refusal = this.core.step(message);
+    if (refusal !== null) {
+      this.peerMessagesRefused++;
+      this.refusedLog.warn(`node ${this.self.id} refused a peer message: ${refusal}`);
+      return;
+    }
     this.schedule();
   }
 

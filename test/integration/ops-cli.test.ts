@@ -28,6 +28,7 @@ const NODE_FIELDS = [
   'electionsStarted',
   'badFrames',
   'staleMessagesRejected',
+  'peerMessagesRefused',
   'faultsInjected',
   'dedupCheckpointSeq',
   'logChainHash',
@@ -47,6 +48,7 @@ const NUMBER_FIELDS = [
   'electionsStarted',
   'badFrames',
   'staleMessagesRejected',
+  'peerMessagesRefused',
   'faultsInjected',
   'dedupCheckpointSeq',
 ];
