@@ -69,6 +69,10 @@ export interface NodeStatus {
   readonly staleMessagesRejected: number;
   /** Peer messages refused as impossible under the protocol or sent under another node's name. */
   readonly peerMessagesRefused: number;
+  /** Every socket of the node runs CurveZMQ with keys checked. */
+  readonly secured: boolean;
+  /** Handshakes the node refused: unknown keys, NULL and PLAIN connections. */
+  readonly handshakesRefused: number;
   readonly dedupCheckpointSeq: number;
   /** Damaged log records this node repaired from its peers when it started. */
   readonly recordsRepaired: number;
@@ -126,6 +130,8 @@ export function toNodeStatus(wire: ordo.INodeStatus): NodeStatus {
     badFrames: num(wire.badFrames),
     staleMessagesRejected: num(wire.staleMessagesRejected),
     peerMessagesRefused: num(wire.peerMessagesRefused),
+    secured: wire.secured === true,
+    handshakesRefused: num(wire.handshakesRefused),
     dedupCheckpointSeq: num(wire.dedupCheckpointSeq),
     recordsRepaired: num(wire.recordsRepaired),
     version: wire.version ?? '',

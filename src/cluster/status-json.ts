@@ -51,6 +51,8 @@ export interface NodeStatusJson {
   badFrames: number;
   staleMessagesRejected: number;
   peerMessagesRefused: number;
+  secured: boolean;
+  handshakesRefused: number;
   faultsInjected: number;
   dedupCheckpointSeq: number;
   logChainHash: string;
@@ -91,6 +93,8 @@ export function nodeStatusJson(s: NodeStatus): NodeStatusJson {
     badFrames: num(s.badFrames),
     staleMessagesRejected: num(s.staleMessagesRejected),
     peerMessagesRefused: num(s.peerMessagesRefused),
+    secured: s.secured === true,
+    handshakesRefused: num(s.handshakesRefused),
     faultsInjected: num(s.faultsInjected),
     dedupCheckpointSeq: num(s.dedupCheckpointSeq),
     logChainHash: str(s.logChainHash),

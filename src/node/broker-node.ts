@@ -52,6 +52,8 @@ export interface NodeEdges {
   readonly random: Random;
   /** The node hit an error it cannot recover from and has stopped itself. */
   readonly onFatal: (error: Error) => void;
+  /** Whether the sockets run CurveZMQ, and how many handshakes they refused (absent: not secured). */
+  readonly security?: () => { readonly secured: boolean; readonly handshakesRefused: number };
 }
 
 /** How often the host does its housekeeping; production takes these from LIMITS. */
@@ -300,6 +302,8 @@ export class BrokerNode {
       badFrames: this.transport.counters.badFrames + this.clients.badFrames,
       staleMessagesRejected: this.staleMessagesRejected,
       peerMessagesRefused: this.peerMessagesRefused + this.transport.counters.misattributed,
+      secured: this.edges.security?.().secured ?? false,
+      handshakesRefused: this.edges.security?.().handshakesRefused ?? 0,
       dedupCheckpointSeq: this.dedupCheckpointSeq,
       recordsRepaired: this.recordsRepaired,
       version: ORDO_VERSION,

@@ -1,5 +1,11 @@
 import * as zmq from 'zeromq';
 import { LIMITS } from '../limits.js';
+import {
+  type Credentials,
+  CredentialsError,
+  normalizeTcpEndpoint,
+  type Secret,
+} from './curve-keys.js';
 import type { FrameChannel, FrameDialer, FrameHandlers } from './frame-dialer.js';
 import { SocketSender } from './socket-sender.js';
 
@@ -8,19 +14,29 @@ import { SocketSender } from './socket-sender.js';
  * writer (a bounded send queue), as zeromq.js requires.
  */
 class ZmqFrameChannel implements FrameChannel {
-  private readonly socket = new zmq.Dealer({
-    linger: 0,
-    sendHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-    receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-    maxMessageSize: LIMITS.maxFrameBytes,
-  });
-  private readonly sender = new SocketSender(this.socket, LIMITS.maxSendQueueMessages);
+  private readonly socket: zmq.Dealer;
+  private readonly sender: SocketSender;
   private closed = false;
 
   constructor(
     endpoint: string,
     private readonly handlers: FrameHandlers,
+    curve: { serverKey: string; publicKey: string; secretKey: Secret } | null = null,
   ) {
+    this.socket = new zmq.Dealer({
+      linger: 0,
+      sendHighWaterMark: LIMITS.socketHighWaterMarkMessages,
+      receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
+      maxMessageSize: LIMITS.maxFrameBytes,
+      ...(curve === null
+        ? {}
+        : {
+            curveServerKey: curve.serverKey,
+            curvePublicKey: curve.publicKey,
+            curveSecretKey: curve.secretKey.reveal(),
+          }),
+    });
+    this.sender = new SocketSender(this.socket, LIMITS.maxSendQueueMessages);
     // A process that dies closes its TCP connections at once: telling the
     // owner lets it move to another endpoint without waiting for a timeout.
     this.socket.events.on('disconnect', () => {
@@ -58,3 +74,26 @@ class ZmqFrameChannel implements FrameChannel {
 export const zmqFrameDialer: FrameDialer = {
   dial: (endpoint, handlers) => new ZmqFrameChannel(endpoint, handlers),
 };
+
+/**
+ * Dials CurveZMQ DEALER sockets under `credentials`: each broker is checked
+ * against its public key in the credentials, and a broker they hold no key
+ * for is refused (CredentialsError) rather than dialled in the clear.
+ */
+export function curveFrameDialer(credentials: Credentials): FrameDialer {
+  return {
+    dial: (endpoint, handlers) => {
+      const serverKey = credentials.brokerKeys.get(normalizeTcpEndpoint(endpoint));
+      if (serverKey === undefined) {
+        throw new CredentialsError(
+          `the credentials of '${credentials.identity}' hold no public key for broker ${endpoint}`,
+        );
+      }
+      return new ZmqFrameChannel(endpoint, handlers, {
+        serverKey,
+        publicKey: credentials.publicKey,
+        secretKey: credentials.secretKey,
+      });
+    },
+  };
+}

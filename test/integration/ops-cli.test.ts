@@ -29,6 +29,7 @@ const NODE_FIELDS = [
   'badFrames',
   'staleMessagesRejected',
   'peerMessagesRefused',
+  'handshakesRefused',
   'faultsInjected',
   'dedupCheckpointSeq',
   'logChainHash',
@@ -49,6 +50,7 @@ const NUMBER_FIELDS = [
   'badFrames',
   'staleMessagesRejected',
   'peerMessagesRefused',
+  'handshakesRefused',
   'faultsInjected',
   'dedupCheckpointSeq',
 ];
