@@ -50,13 +50,15 @@ export async function runNodeProcess(
         `node '${nodeId}' binds ${self.bindHost}, which other machines can reach, and the cluster has no keys: give every node a publicKey and secretKeyFile (ordo keygen), or set "insecure": true to run it open to anyone who reaches its ports`,
       );
     }
-    logger.warn(
-      `node ${nodeId} runs INSECURE: no keys in the cluster config, so any process that reaches its ports can read the stream, publish, and act as a node`,
-    );
   }
   if (options.dev !== true) for (const warning of configWarnings(config)) logger.warn(warning);
   // Before any other file of the node is opened: one process per data folder.
   const lock = config.dataDir === null ? null : DataDirLock.acquire(join(config.dataDir, nodeId));
+  if (!isSecured(config)) {
+    logger.warn(
+      `node ${nodeId} runs INSECURE: no keys in the cluster config, so any process that reaches its ports can read the stream, publish, and act as a node`,
+    );
+  }
   const metrics = new PrometheusNodeMetrics(nodeId);
   const events = new NodeEventLog(nodeId, logger);
   const storage = await createNodeStorage(config, nodeId, (ms) => metrics.observeFsyncMs(ms));

@@ -30,6 +30,7 @@ const NODE_FIELDS = [
   'staleMessagesRejected',
   'peerMessagesRefused',
   'handshakesRefused',
+  'secured',
   'faultsInjected',
   'dedupCheckpointSeq',
   'logChainHash',
