@@ -16,6 +16,7 @@ export {
   BrokerError,
   type BrokerErrorCode,
   ClosedError,
+  ForbiddenError,
   InvalidRequestError,
   OrdoError,
   SeqUnavailableError,

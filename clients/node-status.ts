@@ -73,6 +73,8 @@ export interface NodeStatus {
   readonly secured: boolean;
   /** Handshakes the node refused: unknown keys, NULL and PLAIN connections. */
   readonly handshakesRefused: number;
+  /** Client requests refused because the identity lacks a permission. */
+  readonly requestsForbidden: number;
   readonly dedupCheckpointSeq: number;
   /** Damaged log records this node repaired from its peers when it started. */
   readonly recordsRepaired: number;
@@ -132,6 +134,7 @@ export function toNodeStatus(wire: ordo.INodeStatus): NodeStatus {
     peerMessagesRefused: num(wire.peerMessagesRefused),
     secured: wire.secured === true,
     handshakesRefused: num(wire.handshakesRefused),
+    requestsForbidden: num(wire.requestsForbidden),
     dedupCheckpointSeq: num(wire.dedupCheckpointSeq),
     recordsRepaired: num(wire.recordsRepaired),
     version: wire.version ?? '',

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { FsyncPolicy } from '../node/cluster-config.js';
+import { ALL_PERMISSIONS } from '../node/permissions.js';
 import { credentialsJson, newKeyPair, writeOwnerOnlyFile } from '../runtime/curve-keys.js';
 import { freePorts } from './free-ports.js';
 
@@ -37,10 +38,13 @@ export interface LocalClusterOptions {
   /**
    * Secure the cluster: a key pair per node (secret files under `<dataDir>/keys`,
    * mode 0600), and a credentials file per client identity named here
-   * (`<dataDir>/keys/<identity>.credentials.json`), each admitted by the config.
+   * (`<dataDir>/keys/<identity>.credentials.json`), each admitted by the config
+   * with every permission, or with the permissions given (config form).
    * Absent: no keys, and the config says `insecure: true`.
    */
-  readonly secure?: { readonly clients: readonly string[] };
+  readonly secure?: {
+    readonly clients: readonly (string | { identity: string; permissions: unknown })[];
+  };
 }
 
 export interface LocalNode {
@@ -131,12 +135,14 @@ export class LocalCluster {
         brokerKeys.set(`tcp://${n.host}:${n.clientPort}`, pair.publicKey);
         return { ...n, publicKey: pair.publicKey, secretKeyFile };
       });
-      const clients = options.secure.clients.map((identity) => {
+      const clients = options.secure.clients.map((client) => {
+        const identity = typeof client === 'string' ? client : client.identity;
+        const permissions = typeof client === 'string' ? ALL_PERMISSIONS : client.permissions;
         const pair = newKeyPair();
         const path = join(keyDir, `${identity}.credentials.json`);
         writeOwnerOnlyFile(path, credentialsJson(identity, pair, brokerKeys));
         credentialsPaths.set(identity, path);
-        return { identity, publicKey: pair.publicKey };
+        return { identity, publicKey: pair.publicKey, permissions };
       });
       secured = { nodes, clients };
     }

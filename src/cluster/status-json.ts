@@ -53,6 +53,7 @@ export interface NodeStatusJson {
   peerMessagesRefused: number;
   secured: boolean;
   handshakesRefused: number;
+  requestsForbidden: number;
   faultsInjected: number;
   dedupCheckpointSeq: number;
   logChainHash: string;
@@ -95,6 +96,7 @@ export function nodeStatusJson(s: NodeStatus): NodeStatusJson {
     peerMessagesRefused: num(s.peerMessagesRefused),
     secured: s.secured === true,
     handshakesRefused: num(s.handshakesRefused),
+    requestsForbidden: num(s.requestsForbidden),
     faultsInjected: num(s.faultsInjected),
     dedupCheckpointSeq: num(s.dedupCheckpointSeq),
     logChainHash: str(s.logChainHash),

@@ -1,6 +1,12 @@
 import * as zmq from 'zeromq';
 import { LIMITS } from '../limits.js';
-import type { Secret } from '../runtime/curve-keys.js';
+import {
+  REQUEST_TAG_BYTES,
+  type Secret,
+  sharedSecret,
+  tagMatches,
+  z85Encode,
+} from '../runtime/curve-keys.js';
 import { SocketSender } from '../runtime/socket-sender.js';
 import { ZapHandler } from './zap-handler.js';
 
@@ -9,6 +15,8 @@ export interface ClientPortSecurity {
   readonly secretKey: Secret;
   /** The ZAP domain of this socket (one per node). */
   readonly domain: string;
+  /** This node's public key (for the secrets it shares with clients). */
+  readonly publicKey: string;
   /** Admitted public keys, to the identity each stands for. */
   readonly keys: ReadonlyMap<string, string>;
 }
@@ -23,9 +31,13 @@ export type ClientId = Buffer;
  * in production, the simulator with its own network.
  */
 export interface ClientFrameSocket {
-  /** Starts receiving; `onUnreachable` reports a client a reply could not be routed to. */
+  /**
+   * Starts receiving; `onUnreachable` reports a client a reply could not be
+   * routed to. `identity` names who sent the frames on a secured cluster
+   * (null, or absent, on an insecure one: everyone may do everything).
+   */
   start(
-    onFrames: (frames: Buffer[]) => void,
+    onFrames: (frames: Buffer[], identity?: string | null) => void,
     onUnreachable: (client: ClientId) => void,
   ): Promise<void>;
   /** Queues `[client, body]`; false when it was dropped (queue full or closed). */
@@ -46,6 +58,10 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
   unroutableReplies = 0;
   /** Handshakes refused (unknown keys, NULL, PLAIN) on a secured cluster. */
   handshakesRefused = 0;
+  /** Requests dropped on a secured cluster because their tag named no admitted key or did not match. */
+  untaggedRequests = 0;
+  /** Secrets shared with admitted clients, by their Z85 public key (bounded by the config). */
+  private readonly shared = new Map<string, { identity: string; secret: Buffer }>();
 
   /**
    * With `security`, the socket is a CurveZMQ server under this node's
@@ -82,7 +98,7 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
   }
 
   async start(
-    onFrames: (frames: Buffer[]) => void,
+    onFrames: (frames: Buffer[], identity?: string | null) => void,
     onUnreachable: (client: ClientId) => void,
   ): Promise<void> {
     this.sender = new SocketSender(this.router, LIMITS.maxSendQueueMessages, (error, frames) => {
@@ -103,6 +119,24 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
     return this.sender?.send(frames) ?? false;
   }
 
+  /** The identity whose tag the request `[client, body, tag]` carries, or null. */
+  private identityOf(frames: Buffer[]): string | null {
+    const [, body, tag] = frames;
+    if (frames.length !== 3 || body === undefined || tag?.length !== REQUEST_TAG_BYTES) return null;
+    const key = z85Encode(tag.subarray(0, 32));
+    let known = this.shared.get(key);
+    if (known === undefined) {
+      const identity = this.security!.keys.get(key);
+      if (identity === undefined) return null;
+      known = {
+        identity,
+        secret: sharedSecret(this.security!.secretKey, this.security!.publicKey, key),
+      };
+      this.shared.set(key, known);
+    }
+    return tagMatches(tag, known.secret, body) ? known.identity : null;
+  }
+
   close(): void {
     this.closed = true;
     this.sender?.close();
@@ -110,9 +144,22 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
     if (this.security !== null) this.zap?.unregister(this.security.domain);
   }
 
-  private async receiveLoop(onFrames: (frames: Buffer[]) => void): Promise<void> {
+  private async receiveLoop(
+    onFrames: (frames: Buffer[], identity?: string | null) => void,
+  ): Promise<void> {
     try {
-      for await (const frames of this.router) onFrames(frames);
+      for await (const frames of this.router) {
+        if (this.security === null) {
+          onFrames(frames, null);
+          continue;
+        }
+        const identity = this.identityOf(frames);
+        if (identity === null) {
+          this.untaggedRequests++;
+          continue;
+        }
+        onFrames(frames.slice(0, 2), identity);
+      }
     } catch (error) {
       if (!this.closed) throw error;
     }

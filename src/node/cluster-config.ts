@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { LIMITS } from '../limits.js';
 import { type Credentials, isZ85Key as isZ85, loadSecretKeyFile } from '../runtime/curve-keys.js';
 import { ConfigError } from './config-error.js';
+import type { Permissions, TopicRules } from './permissions.js';
 
 export interface NodeAddress {
   readonly id: string;
@@ -27,6 +28,8 @@ export interface NodeAddress {
 export interface ClientIdentity {
   readonly identity: string;
   readonly publicKey: string;
+  /** Absent: publish and subscribe on every topic, no admin (DEFAULT_CLIENT_PERMISSIONS). */
+  readonly permissions?: Permissions;
 }
 
 export const FsyncPolicies = ['always', 'interval', 'never', 'memory'] as const;
@@ -247,12 +250,47 @@ function parseClients(raw: unknown, source: string): ClientIdentity[] {
     if (typeof c !== 'object' || c === null || Array.isArray(c))
       throw new ConfigError(`${name} must be an object`);
     const r = c as Record<string, unknown>;
-    rejectUnknownKeys(r, ['identity', 'publicKey'], name);
+    rejectUnknownKeys(r, ['identity', 'publicKey', 'permissions'], name);
     return {
       identity: field(r['identity'], `${name}.identity`, isString, 'a non-empty string'),
       publicKey: field(r['publicKey'], `${name}.publicKey`, isZ85Key, 'a Z85 public key'),
+      ...(r['permissions'] === undefined
+        ? {}
+        : { permissions: parsePermissions(r['permissions'], `${name}.permissions`) }),
     };
   });
+}
+
+const isPatternList = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.every((p) => typeof p === 'string' && p.length > 0);
+
+function parseTopicRules(raw: unknown, name: string): TopicRules {
+  if (raw === undefined) return { allow: ['*'], deny: [] };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError(`${name} must be an object {allow, deny}`);
+  const r = raw as Record<string, unknown>;
+  rejectUnknownKeys(r, ['allow', 'deny'], name);
+  return {
+    allow: field(r['allow'] ?? ['*'], `${name}.allow`, isPatternList, 'a list of topic patterns'),
+    deny: field(r['deny'] ?? [], `${name}.deny`, isPatternList, 'a list of topic patterns'),
+  };
+}
+
+function parsePermissions(raw: unknown, name: string): Permissions {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError(`${name} must be an object {publish, subscribe, admin}`);
+  const r = raw as Record<string, unknown>;
+  rejectUnknownKeys(r, ['publish', 'subscribe', 'admin'], name);
+  return {
+    publish: parseTopicRules(r['publish'], `${name}.publish`),
+    subscribe: parseTopicRules(r['subscribe'], `${name}.subscribe`),
+    admin: field(
+      r['admin'] ?? false,
+      `${name}.admin`,
+      (v: unknown): v is boolean => typeof v === 'boolean',
+      'true or false',
+    ),
+  };
 }
 
 /** Keys on some nodes only, clients without node keys, or one key used twice. */

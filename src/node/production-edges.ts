@@ -49,7 +49,12 @@ export function productionEdges(
     `tcp://${self.bindHost}:${self.clientPort}`,
     secretKey === null
       ? null
-      : { secretKey, domain: `ordo-client/${config.clusterId}/${nodeId}`, keys: clientKeys },
+      : {
+          secretKey,
+          publicKey: self.publicKey!,
+          domain: `ordo-client/${config.clusterId}/${nodeId}`,
+          keys: clientKeys,
+        },
   );
   return {
     peers,

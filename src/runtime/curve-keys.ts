@@ -1,3 +1,10 @@
+import {
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  timingSafeEqual,
+} from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import * as zmq from 'zeromq';
@@ -203,4 +210,63 @@ export function credentialsFromEnvironment(): Credentials | null {
 /** `host:port` or `tcp://host:port` as `tcp://host:port`. */
 export function normalizeTcpEndpoint(endpoint: string): string {
   return endpoint.startsWith('tcp://') ? endpoint : `tcp://${endpoint}`;
+}
+
+/** The bytes of Z85 text whose length is a multiple of 5 (40 characters give a 32-byte key). */
+export function z85Decode(text: string): Buffer {
+  const out = Buffer.alloc((text.length / 5) * 4);
+  for (let i = 0, o = 0; i + 5 <= text.length; i += 5, o += 4) {
+    let value = 0;
+    for (let j = 0; j < 5; j++) value = value * 85 + Z85_ALPHABET.indexOf(text[i + j]!);
+    out.writeUInt32BE(value >>> 0, o);
+  }
+  return out;
+}
+
+const base64url = (bytes: Buffer) => bytes.toString('base64url');
+
+/**
+ * The X25519 secret two CurveZMQ key pairs share: what `ownSecret` and
+ * `otherPublic` compute equals what the other side computes with its secret
+ * and our public key. It keys the request tags below.
+ */
+export function sharedSecret(ownSecret: Secret, ownPublic: string, otherPublic: string): Buffer {
+  const privateKey = createPrivateKey({
+    key: {
+      kty: 'OKP',
+      crv: 'X25519',
+      d: base64url(z85Decode(ownSecret.reveal())),
+      x: base64url(z85Decode(ownPublic)),
+    },
+    format: 'jwk',
+  });
+  const publicKey = createPublicKey({
+    key: { kty: 'OKP', crv: 'X25519', x: base64url(z85Decode(otherPublic)) },
+    format: 'jwk',
+  });
+  return diffieHellman({ privateKey, publicKey });
+}
+
+/** Bytes of a request tag: the client's raw public key, then an HMAC-SHA256 of the frame. */
+export const REQUEST_TAG_BYTES = 64;
+
+/**
+ * The tag a client sends with each request frame on a secured cluster: its
+ * raw public key and an HMAC-SHA256 of the frame under the secret it shares
+ * with the broker. ZeroMQ authenticates the connection but does not tell
+ * zeromq.js which key a frame came in under; the tag binds each request to
+ * the identity that sent it, and only the holder of that identity's secret
+ * key (or the broker's) can make it.
+ */
+export function requestTag(publicKey: string, shared: Buffer, frame: Uint8Array): Buffer {
+  const tag = Buffer.alloc(REQUEST_TAG_BYTES);
+  z85Decode(publicKey).copy(tag, 0);
+  createHmac('sha256', shared).update(frame).digest().copy(tag, 32);
+  return tag;
+}
+
+/** True when `tag` is the HMAC of `frame` under `shared` (compared in constant time). */
+export function tagMatches(tag: Uint8Array, shared: Buffer, frame: Uint8Array): boolean {
+  const expected = createHmac('sha256', shared).update(frame).digest();
+  return timingSafeEqual(expected, Buffer.from(tag.subarray(32, REQUEST_TAG_BYTES)));
 }

@@ -4,7 +4,9 @@ import {
   type Credentials,
   CredentialsError,
   normalizeTcpEndpoint,
+  requestTag,
   type Secret,
+  sharedSecret,
 } from './curve-keys.js';
 import type { FrameChannel, FrameDialer, FrameHandlers } from './frame-dialer.js';
 import { SocketSender } from './socket-sender.js';
@@ -17,6 +19,8 @@ class ZmqFrameChannel implements FrameChannel {
   private readonly socket: zmq.Dealer;
   private readonly sender: SocketSender;
   private closed = false;
+  /** On a secured cluster: the key of the tag each request carries (see requestTag). */
+  private readonly tagKey: { publicKey: string; shared: Buffer } | null;
 
   constructor(
     endpoint: string,
@@ -37,6 +41,13 @@ class ZmqFrameChannel implements FrameChannel {
           }),
     });
     this.sender = new SocketSender(this.socket, LIMITS.maxSendQueueMessages);
+    this.tagKey =
+      curve === null
+        ? null
+        : {
+            publicKey: curve.publicKey,
+            shared: sharedSecret(curve.secretKey, curve.publicKey, curve.serverKey),
+          };
     // A process that dies closes its TCP connections at once: telling the
     // owner lets it move to another endpoint without waiting for a timeout.
     this.socket.events.on('disconnect', () => {
@@ -48,7 +59,8 @@ class ZmqFrameChannel implements FrameChannel {
 
   send(frame: Uint8Array): boolean {
     if (this.closed) return false;
-    return this.sender.send(frame);
+    if (this.tagKey === null) return this.sender.send(frame);
+    return this.sender.send([frame, requestTag(this.tagKey.publicKey, this.tagKey.shared, frame)]);
   }
 
   close(): void {

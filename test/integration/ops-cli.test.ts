@@ -30,6 +30,7 @@ const NODE_FIELDS = [
   'staleMessagesRejected',
   'peerMessagesRefused',
   'handshakesRefused',
+  'requestsForbidden',
   'secured',
   'faultsInjected',
   'dedupCheckpointSeq',
@@ -52,6 +53,7 @@ const NUMBER_FIELDS = [
   'staleMessagesRejected',
   'peerMessagesRefused',
   'handshakesRefused',
+  'requestsForbidden',
   'faultsInjected',
   'dedupCheckpointSeq',
 ];

@@ -8,7 +8,13 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import * as zmq from 'zeromq';
-import { AdminClient, loadCredentials, Publisher, Subscriber } from '../../clients/index.js';
+import {
+  AdminClient,
+  ForbiddenError,
+  loadCredentials,
+  Publisher,
+  Subscriber,
+} from '../../clients/index.js';
 import { LocalCluster } from '../../src/cluster/local-cluster.js';
 import { EntryKind, type NodeMessage } from '../../src/core/types.js';
 import { encodePeerMessage } from '../../src/wire/peer-codec.js';
@@ -35,7 +41,19 @@ const shared = {} as Shared;
 
 test.before(async () => {
   shared.cluster = await LocalCluster.start({
-    secure: { clients: ['alice'] },
+    secure: {
+      clients: [
+        'alice',
+        {
+          identity: 'bob',
+          permissions: {
+            publish: { allow: ['orders.*'], deny: ['orders.secret'] },
+            subscribe: { allow: ['orders.*'] },
+            admin: false,
+          },
+        },
+      ],
+    },
     logs: process.env['ORDO_TEST_LOGS'] ? 'inherit' : 'ignore',
   });
   const config = JSON.parse(readFileSync(shared.cluster.configPath, 'utf8'));
@@ -382,3 +400,73 @@ test.serial('two clusters with different keys cannot talk', async (t) => {
   t.teardown(() => aliceThere.close());
   await t.throwsAsync(aliceThere.status(other.clientEndpoints[0]!), { name: 'TimeoutError' });
 });
+
+test.serial(
+  'an identity gets ForbiddenError naming the permission it lacks: topics (deny wins), every topic, admin, and a producer id another identity owns',
+  async (t) => {
+    const brokers = shared.cluster.clientEndpoints;
+    const alice = { credentials: loadCredentials(shared.cluster.credentialsPaths.get('alice')!) };
+    const bob = { credentials: loadCredentials(shared.cluster.credentialsPaths.get('bob')!) };
+    const bobPublisher = new Publisher({ brokers, runtime: bob });
+    const alicePublisher = new Publisher({ brokers, runtime: alice, producerId: 'alice-orders' });
+    const bobAdmin = new AdminClient(brokers, 2000, bob);
+    t.teardown(async () => {
+      await bobPublisher.close();
+      await alicePublisher.close();
+      await bobAdmin.close();
+    });
+
+    t.like(await bobPublisher.publish('orders.new', 'allowed'), { duplicate: false });
+    const payments = await t.throwsAsync(bobPublisher.publish('payments', 'x'), {
+      instanceOf: ForbiddenError,
+    });
+    t.regex(payments.message, /identity 'bob' lacks permission 'publish' on topic 'payments'/);
+    t.false(payments.retriable);
+    await t.throwsAsync(bobPublisher.publish('orders.secret', 'x'), {
+      message: /identity 'bob' lacks permission 'publish' on topic 'orders.secret'/,
+    });
+
+    const everything = new Subscriber({ brokers, fromSeq: 1, runtime: bob });
+    const failure = await t.throwsAsync(
+      collect(everything, () => true, 10_000),
+      {
+        instanceOf: ForbiddenError,
+      },
+    );
+    t.regex(failure.message, /identity 'bob' lacks permission 'subscribe' on every topic/);
+  await everything.close();
+    const orders = new Subscriber({ brokers, fromSeq: 1, topics: ['orders.new'], runtime: bob });
+    const read = await collect(orders, (m) => m.length >= 1, 10_000);
+    t.is(read[0]!.topic, 'orders.new');
+    await orders.close();
+
+    const leader = (await bobAdmin.statusAll()).find((b) => b.status?.role === 'leader')!.status!;
+    const target = shared.nodes.find((n) => n.id !== leader.id)!.id;
+    await t.throwsAsync(bobAdmin.transferLeader(target, 1000), {
+      instanceOf: ForbiddenError,
+      message: /identity 'bob' lacks permission 'admin' \(transfer-leader\)/,
+    });
+
+    // Alice's producer id is hers: bob publishing under it is refused, and
+    // alice's next message is stored, not taken for a duplicate.
+    const first = await alicePublisher.publish('orders.new', 'alice 1');
+    const thief = new Publisher({
+      brokers,
+      runtime: bob,
+      producerId: 'alice-orders',
+      firstProducerSeq: 2,
+    });
+    t.teardown(() => thief.close());
+    await t.throwsAsync(thief.publish('orders.new', 'stolen'), {
+      instanceOf: ForbiddenError,
+      message: /producer id 'alice-orders', which belongs to another identity/,
+    });
+    const second = await alicePublisher.publish('orders.new', 'alice 2');
+    t.false(second.duplicate);
+    t.is(second.producerSeq, 2);
+    t.true(second.seq > first.seq);
+    const statuses = await shared.admin.statusAll();
+    const forbidden = statuses.reduce((sum, b) => sum + (b.status?.requestsForbidden ?? 0), 0);
+  t.true(forbidden >= 5, `requestsForbidden summed over the nodes: ${forbidden}`);
+  },
+);
