@@ -35,9 +35,10 @@ interface Shared {
   nodes: NodeEntry[];
   clusterId: string;
   admin: AdminClient;
+  logLines: string[];
 }
 
-const shared = {} as Shared;
+const shared = { logLines: [] } as unknown as Shared;
 
 test.before(async () => {
   shared.cluster = await LocalCluster.start({
@@ -54,7 +55,9 @@ test.before(async () => {
         },
       ],
     },
-    logs: process.env['ORDO_TEST_LOGS'] ? 'inherit' : 'ignore',
+    logs: (_id, line) => {
+      if (shared.logLines.length < 10_000) shared.logLines.push(line);
+    },
   });
   const config = JSON.parse(readFileSync(shared.cluster.configPath, 'utf8'));
   shared.nodes = config.nodes;
@@ -434,7 +437,7 @@ test.serial(
       },
     );
     t.regex(failure.message, /identity 'bob' lacks permission 'subscribe' on every topic/);
-  await everything.close();
+    await everything.close();
     const orders = new Subscriber({ brokers, fromSeq: 1, topics: ['orders.new'], runtime: bob });
     const read = await collect(orders, (m) => m.length >= 1, 10_000);
     t.is(read[0]!.topic, 'orders.new');
@@ -467,6 +470,21 @@ test.serial(
     t.true(second.seq > first.seq);
     const statuses = await shared.admin.statusAll();
     const forbidden = statuses.reduce((sum, b) => sum + (b.status?.requestsForbidden ?? 0), 0);
-  t.true(forbidden >= 5, `requestsForbidden summed over the nodes: ${forbidden}`);
+    t.true(forbidden >= 5, `requestsForbidden summed over the nodes: ${forbidden}`);
   },
 );
+
+test.serial('no secret key appears in a node log or a status answer', async (t) => {
+  const secrets = [
+    ...shared.nodes.map((n) => readFileSync(n.secretKeyFile, 'utf8').trim()),
+    ...[...shared.cluster.credentialsPaths.values()].map(
+      (path) => JSON.parse(readFileSync(path, 'utf8')).secretKey as string,
+    ),
+  ];
+  const status = JSON.stringify(await shared.admin.statusAll());
+  t.true(shared.logLines.length > 0);
+  for (const secret of secrets) {
+    t.false(shared.logLines.some((line) => line.includes(secret)));
+    t.false(status.includes(secret));
+  }
+});
