@@ -145,3 +145,14 @@ test('a message from outside the membership is refused', (t) => {
   t.regex(node.step(append({ from: 'b', epoch: 1 })) ?? '', /from b, which is not another member/);
   t.false(node.hasReady());
 });
+
+test('in a five-node cluster the announced transfer target still wins at once: the followers in their lease grant it', (t) => {
+  const ids = ['a', 'b', 'c', 'd', 'e'];
+  const cluster = electedCluster(ids);
+  const epoch = cluster.node('a').currentEpoch;
+  t.deepEqual(cluster.node('a').transferLeadership('e'), { ok: true });
+  cluster.settle();
+  t.true(cluster.node('e').isLeader);
+  t.is(cluster.node('e').currentEpoch, epoch + 1);
+  for (const id of ids) t.is(cluster.node(id).currentLeader, 'e', id);
+});
