@@ -48,7 +48,7 @@ test('ordo keygen writes a node key pair and client credentials readable by thei
   t.regex(client.stdout, /"identity":"alice","publicKey":/);
 });
 
-test('ordo node on an address other machines reach refuses to start without keys unless the config says insecure', async (t) => {
+test('ordo node on an address other machines reach refuses to start without keys, naming the way out', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ordo-open-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const config = join(dir, 'cluster.json');
@@ -64,4 +64,5 @@ test('ordo node on an address other machines reach refuses to start without keys
     refused.stderr,
     /binds 0\.0\.0\.0, which other machines can reach, and the cluster has no keys/,
   );
+  t.regex(refused.stderr, /or set "insecure": true/);
 });
