@@ -27,11 +27,12 @@ export interface BenchArgs {
   readonly waitIdleSeconds: number;
 }
 
-export const usage = `usage: npm run bench -- [throughput|failover|stability|fsync|transfer|raw-zmq|profile-top] [options]
+export const usage = `usage: npm run bench -- [throughput|secure|failover|stability|fsync|transfer|raw-zmq|profile-top] [options]
 
   throughput (default)   committed msgs/s and publish->commit latency of a local cluster, against raw zeromq.js
   failover               kill -9 the sequencer under load, time until the next publish commits
   stability              full load without faults, count elections
+  secure                 throughput and latency of an insecure and a CurveZMQ cluster side by side
   fsync                  throughput with fsync=always and fsync=never side by side
   transfer               planned leadership transfers under load: time to hand over, publish pause
   raw-zmq                only the raw zeromq.js PUB/SUB ceiling

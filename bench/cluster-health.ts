@@ -1,4 +1,5 @@
 import { AdminClient } from '../clients/admin.js';
+import { loadCredentials } from '../src/runtime/curve-keys.js';
 import { sleep } from './children.js';
 
 /** What the benchmarks read from one node's status. */
@@ -99,6 +100,10 @@ export function electionsBetween(
   return elections;
 }
 
-export function adminFor(endpoints: readonly string[]): AdminClient {
-  return new AdminClient(endpoints, 1000);
+export function adminFor(endpoints: readonly string[], credentialsPath?: string): AdminClient {
+  return new AdminClient(
+    endpoints,
+    1000,
+    credentialsPath === undefined ? {} : { credentials: loadCredentials(credentialsPath) },
+  );
 }

@@ -13,6 +13,8 @@ export interface ConnectCommand {
   readonly payloadBytes: number;
   /** Publisher request timeout; undefined keeps the Publisher's default. */
   readonly requestTimeoutMs?: number;
+  /** A secured cluster: the credentials file the publisher connects with. */
+  readonly credentialsPath?: string;
 }
 
 /** Publish as fast as the in-flight window allows. */

@@ -26,6 +26,8 @@ export interface RigOptions {
   readonly configOverrides?: Record<string, unknown>;
   /** Publisher requestTimeoutMs; null keeps the Publisher's default. */
   readonly requestTimeoutMs?: number | null;
+  /** Keys on every node and CurveZMQ on every socket, publishers included. */
+  readonly secure?: boolean;
 }
 
 export interface PhaseSummary {
@@ -105,7 +107,9 @@ export class LoadRig {
         ? {}
         : { configOverrides: options.configOverrides }),
       logs: (nodeId, line) => nodeLog.add(nodeId, line),
+      ...(options.secure === true ? { secure: { clients: ['bench'] } } : {}),
     });
+    const credentialsPath = cluster.credentialsPaths.get('bench');
     const untrack = workers.trackPids(() => cluster.nodes.map((n) => n.process?.pid));
     const execArgv =
       options.profileDir === null
@@ -117,7 +121,7 @@ export class LoadRig {
     const rig = new LoadRig(
       cluster,
       nodeLog,
-      adminFor(cluster.clientEndpoints),
+      adminFor(cluster.clientEndpoints, credentialsPath),
       loaders,
       workers,
       untrack,
@@ -129,6 +133,7 @@ export class LoadRig {
         windowMessages: options.windowMessages,
         payloadBytes: options.payloadBytes,
         ...(options.requestTimeoutMs == null ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+        ...(credentialsPath === undefined ? {} : { credentialsPath }),
       };
       for (const loader of loaders) loader.send(connect);
       await Promise.all(loaders.map((l) => l.next('connected', 30_000)));

@@ -4,7 +4,9 @@
  * never competes with the driver's measurements. It keeps one Publisher for
  * its lifetime and runs the phases the driver asks for.
  */
+
 import { Publisher } from '../clients/publisher.js';
+import { loadCredentials } from '../src/runtime/curve-keys.js';
 import { LatencyHistogram } from '../src/runtime/latency-stats.js';
 import { sleep, wallNowMs } from './children.js';
 import type {
@@ -147,6 +149,9 @@ async function connect(command: ConnectCommand): Promise<void> {
   publisher = new Publisher({
     brokers: command.brokers,
     maxInFlightMessages: windowMessages,
+    ...(command.credentialsPath === undefined
+      ? {}
+      : { runtime: { credentials: loadCredentials(command.credentialsPath) } }),
     ...(command.requestTimeoutMs === undefined
       ? {}
       : { requestTimeoutMs: command.requestTimeoutMs }),

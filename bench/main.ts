@@ -11,6 +11,7 @@ import { fsyncBench } from './fsync-bench.js';
 import { checkIdle } from './idle-wait.js';
 import { profileTop } from './profile-top.js';
 import { rawZmqBench } from './raw-zmq-bench.js';
+import { secureBench } from './secure.js';
 import { stabilityBench } from './stability.js';
 import { throughputBench } from './throughput.js';
 import { transferBench } from './transfer.js';
@@ -24,6 +25,7 @@ const benches: Record<string, Bench> = {
   fsync: fsyncBench,
   'raw-zmq': rawZmqBench,
   transfer: transferBench,
+  secure: secureBench,
   'profile-top': async (_workers, args) => profileTop(args),
 };
 

@@ -28,6 +28,7 @@ export async function runClusterPhases(
   workers: WorkerSet,
   args: BenchArgs,
   fsync: BenchArgs['fsync'],
+  secure = false,
 ): Promise<ClusterRun> {
   const unavailable = (reason: string): ClusterRun => ({
     fsync,
@@ -49,6 +50,7 @@ export async function runClusterPhases(
       payloadBytes: args.payloadBytes,
       profileDir: args.profileDir,
       configOverrides: args.clusterTiming,
+      secure,
     });
   } catch (error) {
     if (fsync === 'memory') throw error;
@@ -272,7 +274,7 @@ function rateLabel(run: ClusterRun): string {
     : `(${formatNumber(run.moderateRatePerSecond)} msgs/s)`;
 }
 
-function latencyTriple(s: PhaseSummary | null): string {
+export function latencyTriple(s: PhaseSummary | null): string {
   if (s === null) return 'n/a';
   return `${formatMs(s.latency.p50Ms)} / ${formatMs(s.latency.p99Ms)} / ${formatMs(s.latency.p999Ms)}`;
 }

@@ -8,7 +8,13 @@ import {
 } from '../src/wire/client-codec.js';
 import type { ordo } from '../src/wire/schema.js';
 import { type ClientRuntime, resolveClientRuntime } from './client-runtime.js';
-import { BrokerError, ClosedError, TimeoutError } from './errors.js';
+import {
+  BrokerError,
+  brokerErrorCode,
+  ClosedError,
+  ForbiddenError,
+  TimeoutError,
+} from './errors.js';
 
 type RequestBody = Omit<ordo.ClientRequest.$Properties, 'requestId'>;
 
@@ -116,9 +122,11 @@ export class BrokerConnection {
     if (response.body === 'error') {
       const e = response.error!;
       waiting.reject(
-        new BrokerError(`${this.endpoint}: ${e.message}`, e.code ?? 0, {
-          firstAvailableSeq: e.firstAvailableSeq ?? 0,
-        }),
+        brokerErrorCode(e.code ?? 0) === 'forbidden'
+          ? new ForbiddenError(`${this.endpoint}: ${e.message}`)
+          : new BrokerError(`${this.endpoint}: ${e.message}`, e.code ?? 0, {
+              firstAvailableSeq: e.firstAvailableSeq ?? 0,
+            }),
       );
     } else {
       waiting.resolve(response);

@@ -1,6 +1,7 @@
 import { type Clock, type Random, systemClock, systemRandom } from '../src/runtime/clock.js';
+import type { Credentials } from '../src/runtime/curve-keys.js';
 import type { FrameDialer } from '../src/runtime/frame-dialer.js';
-import { zmqFrameDialer } from '../src/runtime/zmq-frame-dialer.js';
+import { curveFrameDialer, zmqFrameDialer } from '../src/runtime/zmq-frame-dialer.js';
 
 /**
  * The edges a client runs over: how it reaches brokers, how it tells time,
@@ -11,6 +12,12 @@ import { zmqFrameDialer } from '../src/runtime/zmq-frame-dialer.js';
  */
 export interface ClientRuntime {
   readonly dialer?: FrameDialer;
+  /**
+   * The identity and keys to connect to a secured cluster with (see
+   * `loadCredentials`): every connection then runs CurveZMQ. Ignored when a
+   * `dialer` is given.
+   */
+  readonly credentials?: Credentials;
   readonly clock?: Clock;
   readonly random?: Random;
 }
@@ -25,7 +32,9 @@ export interface ResolvedClientRuntime {
 /** Fills in the production default for every edge the caller left out. */
 export function resolveClientRuntime(runtime: ClientRuntime = {}): ResolvedClientRuntime {
   return {
-    dialer: runtime.dialer ?? zmqFrameDialer,
+    dialer:
+      runtime.dialer ??
+      (runtime.credentials === undefined ? zmqFrameDialer : curveFrameDialer(runtime.credentials)),
     clock: runtime.clock ?? systemClock,
     random: runtime.random ?? systemRandom,
   };

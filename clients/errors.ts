@@ -56,7 +56,7 @@ export class SeqUnavailableError extends OrdoError {
  * `malformed` and `too-large` (the request can never be accepted as it is),
  * `seq-unavailable` (older than the log's start), `limit` (the broker serves
  * as many subscribers as it may), `unknown-subscription`, `internal`,
- * `not-leader`, and `unspecified` (also for a request this client could not
+ * `not-leader`, `forbidden` (see ForbiddenError), and `unspecified` (also for a request this client could not
  * send: a full send queue, too many requests waiting).
  */
 export type BrokerErrorCode =
@@ -67,7 +67,8 @@ export type BrokerErrorCode =
   | 'limit'
   | 'unknown-subscription'
   | 'internal'
-  | 'not-leader';
+  | 'not-leader'
+  | 'forbidden';
 
 /** The codes in the order of the wire enum `ErrorCode` (proto/ordo.proto): index = wire value. */
 export const brokerErrorCodes: readonly BrokerErrorCode[] = [
@@ -79,6 +80,7 @@ export const brokerErrorCodes: readonly BrokerErrorCode[] = [
   'unknown-subscription',
   'internal',
   'not-leader',
+  'forbidden',
 ];
 
 /** The code for a wire `ErrorCode` value (or a code already named); unknown values are `unspecified`. */
@@ -89,7 +91,7 @@ export function brokerErrorCode(code: number | BrokerErrorCode): BrokerErrorCode
 
 /** A broker answered with an error. */
 export class BrokerError extends OrdoError {
-  override readonly name = 'BrokerError';
+  override readonly name: string = 'BrokerError';
   readonly code: BrokerErrorCode;
   /** With `seq-unavailable`: the oldest seq the broker still holds. */
   readonly firstAvailableSeq: number;
@@ -101,5 +103,18 @@ export class BrokerError extends OrdoError {
     super(message, options);
     this.code = brokerErrorCode(code);
     this.firstAvailableSeq = options.firstAvailableSeq ?? 0;
+  }
+}
+
+/**
+ * The cluster refused the request: the client's identity lacks a permission.
+ * The message names the identity and the permission (`publish` or
+ * `subscribe` on a topic, `admin`, or a producer id that belongs to another
+ * identity). Never retriable: the same request is refused again.
+ */
+export class ForbiddenError extends BrokerError {
+  override readonly name: string = 'ForbiddenError';
+  constructor(message: string) {
+    super(message, 'forbidden', { retriable: false });
   }
 }

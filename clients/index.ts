@@ -3,6 +3,11 @@
  * client, and the pieces needed to embed a broker node.
  */
 export type { Clock, Random, TimerHandle } from '../src/runtime/clock.js';
+export {
+  type Credentials,
+  CredentialsError,
+  loadCredentials,
+} from '../src/runtime/curve-keys.js';
 export type { FrameChannel, FrameDialer, FrameHandlers } from '../src/runtime/frame-dialer.js';
 export { AdminClient, type BrokerStatus } from './admin.js';
 export type { ClientRuntime } from './client-runtime.js';
@@ -11,6 +16,7 @@ export {
   BrokerError,
   type BrokerErrorCode,
   ClosedError,
+  ForbiddenError,
   InvalidRequestError,
   OrdoError,
   SeqUnavailableError,

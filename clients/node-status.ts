@@ -67,6 +67,14 @@ export interface NodeStatus {
   readonly faultsInjected: number;
   readonly badFrames: number;
   readonly staleMessagesRejected: number;
+  /** Peer messages refused as impossible under the protocol or sent under another node's name. */
+  readonly peerMessagesRefused: number;
+  /** Every socket of the node runs CurveZMQ with keys checked. */
+  readonly secured: boolean;
+  /** Handshakes the node refused: unknown keys, NULL and PLAIN connections. */
+  readonly handshakesRefused: number;
+  /** Client requests refused because the identity lacks a permission. */
+  readonly requestsForbidden: number;
   readonly dedupCheckpointSeq: number;
   /** Damaged log records this node repaired from its peers when it started. */
   readonly recordsRepaired: number;
@@ -123,6 +131,10 @@ export function toNodeStatus(wire: ordo.INodeStatus): NodeStatus {
     faultsInjected: num(wire.faultsInjected),
     badFrames: num(wire.badFrames),
     staleMessagesRejected: num(wire.staleMessagesRejected),
+    peerMessagesRefused: num(wire.peerMessagesRefused),
+    secured: wire.secured === true,
+    handshakesRefused: num(wire.handshakesRefused),
+    requestsForbidden: num(wire.requestsForbidden),
     dedupCheckpointSeq: num(wire.dedupCheckpointSeq),
     recordsRepaired: num(wire.recordsRepaired),
     version: wire.version ?? '',

@@ -8,6 +8,7 @@ import { ConnectionPool } from './connection-pool.js';
 import { parseEndpoints, tryParseEndpoint } from './endpoint.js';
 import {
   ClosedError,
+  ForbiddenError,
   InvalidRequestError,
   OrdoError,
   TimeoutError,
@@ -381,6 +382,10 @@ export class Publisher {
         case PublishStatus.PUBLISH_STATUS_INVALID:
           this.settle(message);
           message.reject(new InvalidRequestError(result.detail ?? 'rejected by the broker'));
+          break;
+        case PublishStatus.PUBLISH_STATUS_FORBIDDEN:
+          this.settle(message);
+          message.reject(new ForbiddenError(result.detail ?? 'forbidden by the broker'));
           break;
         case PublishStatus.PUBLISH_STATUS_NOT_LEADER:
           notLeader = true;

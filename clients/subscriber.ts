@@ -15,6 +15,7 @@ import {
   BrokerError,
   type BrokerErrorCode,
   brokerErrorCode,
+  ForbiddenError,
   InvalidRequestError,
   OrdoError,
   SeqUnavailableError,
@@ -384,6 +385,8 @@ export class Subscriber implements AsyncIterable<Message> {
       this.fail(new SeqUnavailableError(message, firstAvailableSeq));
     } else if (code === 'malformed' || code === 'too-large') {
       this.fail(new InvalidRequestError(`subscription refused: ${message}`));
+    } else if (code === 'forbidden') {
+      this.fail(new ForbiddenError(`subscription refused: ${message}`));
     }
   }
 

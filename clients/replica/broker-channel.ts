@@ -1,5 +1,6 @@
 import { LIMITS } from '../../src/limits.js';
 import { BrokerConnection } from '../broker-connection.js';
+import type { ClientRuntime } from '../client-runtime.js';
 import { digestOf, type StateDigest } from './digest.js';
 import type { ReplicaLogger } from './replica-logger.js';
 import type { SnapshotRecord } from './snapshot-file.js';
@@ -37,10 +38,11 @@ export class BrokerChannel {
     private readonly replicaId: string,
     private readonly logger: ReplicaLogger,
     private readonly requestTimeoutMs = 2000,
+    runtime: ClientRuntime = {},
   ) {
     this.links = brokers.map((endpoint) => ({
       endpoint,
-      connection: new BrokerConnection(endpoint),
+      connection: new BrokerConnection(endpoint, { runtime }),
       pending: 0,
     }));
   }

@@ -145,7 +145,14 @@ export class Replica {
       }),
     };
     this.machine = createStateMachine(options.stateMachine, this.plugin);
-    this.channel = new BrokerChannel(options.brokers, this.plugin, this.replicaId, this.logger);
+    this.channel = new BrokerChannel(
+      options.brokers,
+      this.plugin,
+      this.replicaId,
+      this.logger,
+      undefined,
+      options.credentials === undefined ? {} : { credentials: options.credentials },
+    );
   }
 
   /** The state reflects every committed message up to this seq. */
@@ -284,6 +291,9 @@ export class Replica {
           ...(this.options.topics === undefined ? {} : { topics: this.options.topics }),
           includeControl: false,
           brokerTimeoutMs: this.settings.brokerTimeoutMs,
+          ...(this.options.credentials === undefined
+            ? {}
+            : { runtime: { credentials: this.options.credentials } }),
         });
         this.subscriber = subscriber;
         try {

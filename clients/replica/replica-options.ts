@@ -1,3 +1,4 @@
+import type { Credentials } from '../../src/runtime/curve-keys.js';
 import type { ReplicaFaults } from './replica-faults.js';
 import type { ReplicaLogger } from './replica-logger.js';
 import type { StateMachineFactory } from './state-machine.js';
@@ -5,6 +6,8 @@ import type { StateMachineFactory } from './state-machine.js';
 export interface ReplicaOptions {
   /** Client endpoints of the cluster's brokers; the replica reads from one and moves on if it goes silent. */
   readonly brokers: readonly string[];
+  /** The identity and keys for a secured cluster (reports and snapshot offers need the `admin` permission). */
+  readonly credentials?: Credentials;
   /** Returns a fresh state machine (a plugin module's default export). */
   readonly stateMachine: StateMachineFactory;
   /**

@@ -1,11 +1,13 @@
 import type { Argv } from 'yargs';
+import type { ClientRuntime } from '../../clients/client-runtime.js';
 import { type AckMode, Publisher } from '../../clients/publisher.js';
 import { LatencyHistogram } from '../runtime/latency-stats.js';
-import { brokersOption, parseBrokers } from './brokers.js';
+import { brokersOption, clientRuntimeFrom, credentialsOption, parseBrokers } from './brokers.js';
 import { formatTable } from './table.js';
 
 interface BenchSettings {
   readonly brokers: string[];
+  readonly runtime: ClientRuntime;
   readonly messages: number;
   readonly sizeBytes: number;
   readonly inFlight: number;
@@ -35,6 +37,7 @@ const PROGRESS_INTERVAL_MS = 500;
 async function runBench(s: BenchSettings): Promise<BenchResult> {
   const publisher = new Publisher({
     brokers: s.brokers,
+    runtime: s.runtime,
     ackMode: s.ackMode,
     maxInFlightMessages: s.inFlight,
   });
@@ -142,6 +145,7 @@ export function benchCommand(yargs: Argv): Argv {
     (y) =>
       y
         .option('brokers', brokersOption)
+        .option('credentials', credentialsOption)
         .option('messages', {
           type: 'number',
           default: 10_000,
@@ -185,6 +189,7 @@ export function benchCommand(yargs: Argv): Argv {
     async (argv) => {
       const settings: BenchSettings = {
         brokers: parseBrokers(argv.brokers),
+        runtime: clientRuntimeFrom(argv.credentials),
         messages: argv.messages,
         sizeBytes: argv.size,
         inFlight: argv['in-flight'],

@@ -1,4 +1,6 @@
+import type { ClientRuntime } from '../../clients/client-runtime.js';
 import { parseEndpoint } from '../../clients/endpoint.js';
+import { loadCredentials } from '../runtime/curve-keys.js';
 import { UsageError } from './usage-error.js';
 
 /** The environment variable that gives `--brokers` when the flag is absent. */
@@ -41,3 +43,27 @@ export const brokersOption = {
   coerce: parseBrokers,
   describe: `Broker client endpoints, comma-separated, host:port or tcp://host:port (default: $${brokersEnvironmentVariable})`,
 } as const;
+
+/** The environment variable that gives `--credentials` when the flag is absent. */
+export const credentialsEnvironmentVariable = 'ORDO_CREDENTIALS';
+
+/** The `--credentials` option of every client command (default $ORDO_CREDENTIALS). */
+export const credentialsOption = {
+  type: 'string',
+  describe: `Credentials file for a secured cluster (identity, key pair, broker keys; written by ordo keygen or ordo dev) (environment: ${credentialsEnvironmentVariable})`,
+} as const;
+
+/**
+ * The client runtime a command connects with: CurveZMQ under the
+ * credentials named by `--credentials` or $ORDO_CREDENTIALS, or the default
+ * (no keys) when neither is given. A file that cannot be used is a UsageError.
+ */
+export function clientRuntimeFrom(credentials: string | undefined): ClientRuntime {
+  const path = credentials ?? process.env[credentialsEnvironmentVariable]?.trim();
+  if (path === undefined || path === '') return {};
+  try {
+    return { credentials: loadCredentials(path) };
+  } catch (error) {
+    throw new UsageError(`--credentials: ${(error as Error).message}`);
+  }
+}

@@ -1,8 +1,10 @@
 import type { Argv } from 'yargs';
+import type { ClientRuntime } from '../../clients/client-runtime.js';
 import { Publisher } from '../../clients/publisher.js';
 import { Subscriber } from '../../clients/subscriber.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
 import { FsyncPolicies, type FsyncPolicy } from '../node/cluster-config.js';
+import { loadCredentials } from '../runtime/curve-keys.js';
 import { withExamples } from './examples.js';
 import { wholeNumberFlag } from './flags.js';
 import { UsageError } from './usage-error.js';
@@ -46,6 +48,12 @@ export function devCommand(yargs: Argv): Argv {
             describe: 'Also run a demo publisher and subscriber that print the ordered stream',
           })
           .option('logs', { type: 'boolean', default: false, describe: "Show the nodes' logs" })
+          .option('insecure', {
+            type: 'boolean',
+            default: false,
+            describe:
+              'Run without keys (by default every node gets a key pair and an all-permissions credentials file is written)',
+          })
           .check((argv) => {
             const lastPort = (argv.port ?? 1) + argv.nodes * portsPerNode - 1;
             if (argv.port !== undefined && lastPort > 65_535)
@@ -73,8 +81,10 @@ export function devCommand(yargs: Argv): Argv {
         nodeArgs: ['--log-format', argv['log-format'], '--log-level', argv['log-level']],
         ...(argv.port === undefined ? {} : { basePort: argv.port }),
         ...(argv.data === undefined ? {} : { dataDir: argv.data }),
+        ...(argv.insecure ? {} : { secure: { clients: ['dev'] } }),
       });
       const brokers = cluster.clientEndpoints.join(',');
+      const credentialsPath = cluster.credentialsPaths.get('dev');
       console.log(
         `Ordo local cluster: ${argv.nodes} nodes, fsync=${argv.fsync}, data in ${cluster.dataDir}` +
           (argv.data === undefined ? ' (removed on exit; --data DIR keeps it)' : ''),
@@ -87,11 +97,26 @@ export function devCommand(yargs: Argv): Argv {
       console.log(`\nStatus page:  ${first.httpUrl}/  (any node serves it)`);
       console.log(`Metrics:      ${cluster.nodes.map((n) => `${n.httpUrl}/metrics`).join('  ')}`);
       console.log(`Health:       ${first.httpUrl}/healthz  ${first.httpUrl}/readyz`);
-      console.log(`\nTry:  npx ordo tail --brokers ${brokers} --from 1`);
-      console.log(`      npx ordo publish --brokers ${brokers} --topic greetings hello`);
-      console.log(`      npx ordo status --brokers ${brokers}\n`);
+      if (credentialsPath === undefined) {
+        console.log(
+          '\nSecurity:     INSECURE (--insecure): no keys, any local process can use the cluster',
+        );
+      } else {
+        console.log(`\nSecurity:     CurveZMQ; client credentials in ${credentialsPath}`);
+        console.log(`              export ORDO_CREDENTIALS=${credentialsPath}`);
+      }
+      const withKeys = credentialsPath === undefined ? '' : ` --credentials ${credentialsPath}`;
+      console.log(`\nTry:  npx ordo tail --brokers ${brokers}${withKeys} --from 1`);
+      console.log(`      npx ordo publish --brokers ${brokers}${withKeys} --topic greetings hello`);
+      console.log(`      npx ordo status --brokers ${brokers}${withKeys}\n`);
       const stoppers: (() => void)[] = [];
-      if (argv.demo) stoppers.push(...runDemo(cluster.clientEndpoints));
+      if (argv.demo)
+        stoppers.push(
+          ...runDemo(
+            cluster.clientEndpoints,
+            credentialsPath === undefined ? {} : { credentials: loadCredentials(credentialsPath) },
+          ),
+        );
       let stopping = false;
       const stop = async () => {
         if (stopping) return;
@@ -108,9 +133,9 @@ export function devCommand(yargs: Argv): Argv {
 }
 
 /** A publisher that sends one message every 200 ms and a subscriber that prints the committed stream. */
-function runDemo(brokers: string[]): (() => void)[] {
-  const publisher = new Publisher({ brokers });
-  const subscriber = new Subscriber({ brokers, fromSeq: 1 });
+function runDemo(brokers: string[], runtime: ClientRuntime): (() => void)[] {
+  const publisher = new Publisher({ brokers, runtime });
+  const subscriber = new Subscriber({ brokers, fromSeq: 1, runtime });
   let n = 0;
   const timer = setInterval(() => {
     n++;

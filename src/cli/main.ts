@@ -3,6 +3,7 @@ import { hideBin } from 'yargs/helpers';
 import { benchCommand } from './bench-command.js';
 import { configCommand } from './config-command.js';
 import { devCommand } from './dev-command.js';
+import { keygenCommand } from './keygen-command.js';
 import { nodeCommand } from './node-command.js';
 import { publishCommand } from './publish-command.js';
 import { replicaCommand } from './replica-command.js';
@@ -21,6 +22,7 @@ const commands = [
   transferLeaderCommand,
   replicaCommand,
   configCommand,
+  keygenCommand,
   verifyCommand,
   benchCommand,
 ];

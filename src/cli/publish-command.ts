@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import type { Argv } from 'yargs';
 import { Publisher } from '../../clients/publisher.js';
 import { LIMITS } from '../limits.js';
-import { brokersOption, parseBrokers } from './brokers.js';
+import { brokersOption, clientRuntimeFrom, credentialsOption, parseBrokers } from './brokers.js';
 import { withExamples } from './examples.js';
 import { wholeNumberFlag } from './flags.js';
 import { UsageError } from './usage-error.js';
@@ -23,6 +23,7 @@ export function publishCommand(yargs: Argv): Argv {
               'Payload (default "message"; with --count N: numbered "message-1".."message-N")',
           })
           .option('brokers', brokersOption)
+          .option('credentials', credentialsOption)
           .option('topic', { type: 'string', default: 'default', describe: 'Topic' })
           .option('count', wholeNumberFlag('count', 'Publish N numbered messages (N ≥ 1)'))
           .option('stdin', {
@@ -89,6 +90,7 @@ export function publishCommand(yargs: Argv): Argv {
       const message = argv.message ?? 'message';
       const publisher = new Publisher({
         brokers: parseBrokers(argv.brokers),
+        runtime: clientRuntimeFrom(argv.credentials),
         ackMode: argv.ack,
         publishTimeoutMs: argv['timeout-ms'],
         ...(argv['producer-id'] === undefined ? {} : { producerId: argv['producer-id'] }),

@@ -6,7 +6,7 @@ import { replicaFaultsFromEnv } from '../../clients/replica/replica-faults.js';
 import { startReplica } from '../../clients/replica/replica-host.js';
 import { defaultReplicaLogger } from '../../clients/replica/replica-logger.js';
 import type { ReplicaEvent } from '../../clients/replica/replica-options.js';
-import { brokersOption, parseBrokers } from './brokers.js';
+import { brokersOption, clientRuntimeFrom, credentialsOption, parseBrokers } from './brokers.js';
 import { withExamples } from './examples.js';
 import { wholeNumberFlag } from './flags.js';
 
@@ -21,6 +21,7 @@ export function replicaCommand(yargs: Argv): Argv {
       withExamples(
         y
           .option('brokers', brokersOption)
+          .option('credentials', credentialsOption)
           .option('plugin', {
             type: 'string',
             demandOption: true,
@@ -113,8 +114,10 @@ export function replicaCommand(yargs: Argv): Argv {
       const print = (event: Record<string, unknown>) => {
         if (argv.json) process.stdout.write(`${JSON.stringify(event)}\n`);
       };
+      const { credentials } = clientRuntimeFrom(argv.credentials);
       const replica = await startReplica({
         brokers,
+        ...(credentials === undefined ? {} : { credentials }),
         plugin,
         stateMachine: loaded.factory,
         dataDir: argv.data,

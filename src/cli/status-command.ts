@@ -7,7 +7,7 @@ import {
   healthExitCode,
 } from '../cluster/cluster-health.js';
 import { brokerStatusJson } from '../cluster/status-json.js';
-import { brokersOption, parseBrokers } from './brokers.js';
+import { brokersOption, clientRuntimeFrom, credentialsOption, parseBrokers } from './brokers.js';
 import { formatDuration, formatTable } from './table.js';
 
 /** The report as a table: a health line, one row per node, then followers, subscribers, replicas, problems. */
@@ -113,6 +113,16 @@ export function formatReport(report: ClusterReport): string {
       ),
     );
   }
+  const reached = report.nodes.filter((n) => n.status !== null);
+  if (reached.length > 0) {
+    const open = reached.filter((n) => n.status!.secured !== true).map((n) => n.status!.id);
+    lines.push(
+      '',
+      open.length === 0
+        ? 'security: CurveZMQ on every socket, keys checked'
+        : `security: INSECURE on ${open.join(', ')} (no keys: any process that reaches the ports can read the stream, publish and act as a node)`,
+    );
+  }
   if (report.problems.length > 0) {
     lines.push('', 'problems:');
     for (const p of report.problems) lines.push(`  - ${p}`);
@@ -140,6 +150,7 @@ export function statusCommand(yargs: Argv): Argv {
     (y) =>
       y
         .option('brokers', brokersOption)
+        .option('credentials', credentialsOption)
         .option('json', {
           type: 'boolean',
           default: false,
@@ -180,7 +191,11 @@ export function statusCommand(yargs: Argv): Argv {
           'a live view, refreshed every second',
         ),
     async (argv) => {
-      const admin = new AdminClient(parseBrokers(argv.brokers));
+      const admin = new AdminClient(
+        parseBrokers(argv.brokers),
+        undefined,
+        clientRuntimeFrom(argv.credentials),
+      );
       const once = async (): Promise<ClusterReport> => {
         const all = await admin.statusAll();
         return assessCluster(

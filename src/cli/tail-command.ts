@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import type { Message } from '../../clients/subscriber.js';
 import { Subscriber } from '../../clients/subscriber.js';
-import { brokersOption, parseBrokers } from './brokers.js';
+import { brokersOption, clientRuntimeFrom, credentialsOption, parseBrokers } from './brokers.js';
 import { withExamples } from './examples.js';
 import { wholeNumberFlag } from './flags.js';
 
@@ -16,6 +16,7 @@ export function tailCommand(yargs: Argv): Argv {
       withExamples(
         y
           .option('brokers', brokersOption)
+          .option('credentials', credentialsOption)
           .option(
             'from',
             wholeNumberFlag('from', 'First seq, 1 or more (default: what commits from now on)'),
@@ -54,6 +55,7 @@ export function tailCommand(yargs: Argv): Argv {
       const brokers = parseBrokers(argv.brokers);
       const subscriber = new Subscriber({
         brokers,
+        runtime: clientRuntimeFrom(argv.credentials),
         ...(argv.from === undefined ? {} : { fromSeq: argv.from }),
         ...(argv.topic === undefined ? {} : { topics: argv.topic }),
       });

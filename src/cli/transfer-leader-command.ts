@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { AdminClient } from '../../clients/admin.js';
-import { brokersOption, parseBrokers } from './brokers.js';
+import { brokersOption, clientRuntimeFrom, credentialsOption, parseBrokers } from './brokers.js';
 import { withExamples } from './examples.js';
 import { wholeNumberFlag } from './flags.js';
 
@@ -12,6 +12,7 @@ export function transferLeaderCommand(yargs: Argv): Argv {
       withExamples(
         y
           .option('brokers', brokersOption)
+          .option('credentials', credentialsOption)
           .option('to', { type: 'string', demandOption: true, describe: 'Id of the node to lead' })
           .option('wait-ms', {
             ...wholeNumberFlag('wait-ms', 'How long to wait for the hand-over'),
@@ -25,7 +26,11 @@ export function transferLeaderCommand(yargs: Argv): Argv {
         ],
       ),
     async (argv) => {
-      const admin = new AdminClient(parseBrokers(argv.brokers));
+      const admin = new AdminClient(
+        parseBrokers(argv.brokers),
+        undefined,
+        clientRuntimeFrom(argv.credentials),
+      );
       try {
         const result = await admin.transferLeader(argv.to, argv['wait-ms']);
         console.log(

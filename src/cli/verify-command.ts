@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import { verifyCluster } from '../cluster/cluster-verifier.js';
 import { checkLogFiles } from '../storage/log-check.js';
-import { parseBrokers } from './brokers.js';
+import { clientRuntimeFrom, credentialsOption, parseBrokers } from './brokers.js';
 
 export function verifyCommand(yargs: Argv): Argv {
   return yargs.command(
@@ -16,6 +16,7 @@ export function verifyCommand(yargs: Argv): Argv {
           describe:
             'Broker client endpoints to compare, comma-separated (every node you name is compared)',
         })
+        .option('credentials', credentialsOption)
         .option('data', {
           type: 'string',
           describe: "A node's data folder (dataDir/<id>, or its log/ folder) to check offline",
@@ -51,9 +52,13 @@ export function verifyCommand(yargs: Argv): Argv {
         return;
       }
       const interactive = process.stderr.isTTY && !argv.json;
-      const result = await verifyCluster(parseBrokers(argv.brokers!), (p) => {
-        if (interactive) process.stderr.write(`\rcompared up to seq ${p.seq} of ${p.toSeq}`);
-      });
+      const result = await verifyCluster(
+        parseBrokers(argv.brokers!),
+        (p) => {
+          if (interactive) process.stderr.write(`\rcompared up to seq ${p.seq} of ${p.toSeq}`);
+        },
+        clientRuntimeFrom(argv.credentials),
+      );
       if (interactive) process.stderr.write('\n');
       if (argv.json) console.log(JSON.stringify(result, null, 2));
       else if (result.kind === 'agree') {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AdminClient } from '../../clients/admin.js';
+import type { ClientRuntime } from '../../clients/client-runtime.js';
 import { type Message, Subscriber } from '../../clients/subscriber.js';
 
 export interface VerifyProgress {
@@ -42,8 +43,9 @@ const ENTRY_TIMEOUT_MS = 10_000;
 export async function verifyCluster(
   endpoints: readonly string[],
   onProgress: (progress: VerifyProgress) => void = () => {},
+  runtime: ClientRuntime = {},
 ): Promise<VerifyResult> {
-  const admin = new AdminClient(endpoints);
+  const admin = new AdminClient(endpoints, undefined, runtime);
   let all: Awaited<ReturnType<AdminClient['statusAll']>>;
   try {
     all = await admin.statusAll();
@@ -66,7 +68,7 @@ export async function verifyCluster(
   }
   const readers = nodes.map((n) => ({
     id: n.id,
-    subscriber: new Subscriber({ brokers: [n.endpoint], fromSeq, includeControl: true }),
+    subscriber: new Subscriber({ brokers: [n.endpoint], fromSeq, includeControl: true, runtime }),
     chain: Buffer.alloc(32) as Buffer,
   }));
   const iterators = readers.map((r) => r.subscriber[Symbol.asyncIterator]());

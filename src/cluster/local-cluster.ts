@@ -5,6 +5,8 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { FsyncPolicy } from '../node/cluster-config.js';
+import { ALL_PERMISSIONS } from '../node/permissions.js';
+import { credentialsJson, newKeyPair, writeOwnerOnlyFile } from '../runtime/curve-keys.js';
 import { freePorts } from './free-ports.js';
 
 const binPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ordo.js');
@@ -33,6 +35,16 @@ export interface LocalClusterOptions {
   readonly commandPrefix?: (nodeId: string) => readonly string[];
   /** Extra arguments for every `ordo node` (e.g. `--log-format text`). */
   readonly nodeArgs?: readonly string[];
+  /**
+   * Secure the cluster: a key pair per node (secret files under `<dataDir>/keys`,
+   * mode 0600), and a credentials file per client identity named here
+   * (`<dataDir>/keys/<identity>.credentials.json`), each admitted by the config
+   * with every permission, or with the permissions given (config form).
+   * Absent: no keys, and the config says `insecure: true`.
+   */
+  readonly secure?: {
+    readonly clients: readonly (string | { identity: string; permissions: unknown })[];
+  };
 }
 
 export interface LocalNode {
@@ -55,6 +67,8 @@ export class LocalCluster {
   readonly nodes: LocalNode[];
   readonly configPath: string;
   readonly dataDir: string;
+  /** On a secured cluster: each client identity's credentials file. */
+  readonly credentialsPaths: ReadonlyMap<string, string>;
   private readonly options: LocalClusterOptions;
 
   private constructor(
@@ -62,11 +76,13 @@ export class LocalCluster {
     nodes: LocalNode[],
     configPath: string,
     dataDir: string,
+    credentialsPaths: ReadonlyMap<string, string>,
   ) {
     this.options = options;
     this.nodes = nodes;
     this.configPath = configPath;
     this.dataDir = dataDir;
+    this.credentialsPaths = credentialsPaths;
   }
 
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
@@ -106,15 +122,42 @@ export class LocalCluster {
       })),
       ...options.configOverrides,
     };
+    const credentialsPaths = new Map<string, string>();
+    let secured: Record<string, unknown> = { insecure: true };
+    if (options.secure !== undefined) {
+      const keyDir = join(dataDir, 'keys');
+      mkdirSync(keyDir, { recursive: true, mode: 0o700 });
+      const brokerKeys = new Map<string, string>();
+      const nodes = config.nodes.map((n) => {
+        const pair = newKeyPair();
+        const secretKeyFile = join(keyDir, `${n.id}.key`);
+        writeOwnerOnlyFile(secretKeyFile, `${pair.secretKey.reveal()}\n`);
+        brokerKeys.set(`tcp://${n.host}:${n.clientPort}`, pair.publicKey);
+        return { ...n, publicKey: pair.publicKey, secretKeyFile };
+      });
+      const clients = options.secure.clients.map((client) => {
+        const identity = typeof client === 'string' ? client : client.identity;
+        const permissions = typeof client === 'string' ? ALL_PERMISSIONS : client.permissions;
+        const pair = newKeyPair();
+        const path = join(keyDir, `${identity}.credentials.json`);
+        writeOwnerOnlyFile(path, credentialsJson(identity, pair, brokerKeys));
+        credentialsPaths.set(identity, path);
+        return { identity, publicKey: pair.publicKey, permissions };
+      });
+      secured = { nodes, clients };
+    }
     const configPath = join(dataDir, 'cluster.json');
-    writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+    writeFileSync(
+      configPath,
+      `${JSON.stringify({ ...config, ...secured, ...options.configOverrides }, null, 2)}\n`,
+    );
     const nodes: LocalNode[] = config.nodes.map((n) => ({
       id: n.id,
       clientEndpoint: `tcp://${n.host}:${n.clientPort}`,
       httpUrl: `http://${n.host}:${n.httpPort}`,
       process: null,
     }));
-    const cluster = new LocalCluster(options, nodes, configPath, dataDir);
+    const cluster = new LocalCluster(options, nodes, configPath, dataDir, credentialsPaths);
     try {
       await Promise.all(nodes.map((n) => cluster.startNode(n.id)));
     } catch (error) {

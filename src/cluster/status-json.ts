@@ -50,6 +50,10 @@ export interface NodeStatusJson {
   electionsStarted: number;
   badFrames: number;
   staleMessagesRejected: number;
+  peerMessagesRefused: number;
+  secured: boolean;
+  handshakesRefused: number;
+  requestsForbidden: number;
   faultsInjected: number;
   dedupCheckpointSeq: number;
   logChainHash: string;
@@ -89,6 +93,10 @@ export function nodeStatusJson(s: NodeStatus): NodeStatusJson {
     electionsStarted: num(s.electionsStarted),
     badFrames: num(s.badFrames),
     staleMessagesRejected: num(s.staleMessagesRejected),
+    peerMessagesRefused: num(s.peerMessagesRefused),
+    secured: s.secured === true,
+    handshakesRefused: num(s.handshakesRefused),
+    requestsForbidden: num(s.requestsForbidden),
     faultsInjected: num(s.faultsInjected),
     dedupCheckpointSeq: num(s.dedupCheckpointSeq),
     logChainHash: str(s.logChainHash),

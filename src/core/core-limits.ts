@@ -23,4 +23,17 @@ export const CORE_LIMITS = {
   maxProducerHistoryEntries: 1024,
   /** Most epoch boundaries a node keeps (one per epoch that wrote entries). */
   maxEpochBoundaries: 100_000,
+  /**
+   * Highest epoch any message, record or snapshot may carry. An election
+   * takes at least a round trip, so a cluster electing a thousand times a
+   * second would need 35 years to reach it; a larger value can only be a
+   * bug or a forgery and is refused where it is decoded. It stays far below
+   * 2^53, where integer arithmetic on JavaScript numbers stops being exact.
+   */
+  maxEpoch: 2 ** 40,
+  /**
+   * Highest seq any message, record or snapshot may carry: 89 years of a
+   * hundred thousand messages a second, and a factor of eight below 2^53.
+   */
+  maxSeq: 2 ** 50,
 } as const;

@@ -117,6 +117,8 @@ export class ProtocolNode {
   private readonly future = new Map<number, AppendMessage>();
   private futureEntries = 0;
   private nackOutstanding: { fromSeq: number; toSeq: number; retryAtTick: number } | null = null;
+  /** The node the current sequencer announced it hands its role to (AppendMessage.transferTo). */
+  private leaderTransferee: NodeId | null = null;
 
   // Work accumulated for the next Ready.
   private storedLastSeq: number;
@@ -304,8 +306,19 @@ export class ProtocolNode {
     return results;
   }
 
-  step(message: PeerMessage): void {
-    if (message.from === this.cfg.id || !this.cfg.members.includes(message.from)) return;
+  /**
+   * Takes one message from a peer. Returns null, or why the message was
+   * refused: it cannot come from a member that follows the protocol (a bug
+   * or a forgery), or it is a transfer campaign whose announcement this node
+   * has not heard. The core ignores it with its state unchanged; the host
+   * logs and counts refusals and never stops on one.
+   */
+  step(message: PeerMessage): string | null {
+    if (message.from === this.cfg.id || !this.cfg.members.includes(message.from)) {
+      return `message from ${message.from}, which is not another member`;
+    }
+    const refusal = this.impossible(message);
+    if (refusal !== null) return refusal;
     if (message.epoch > this.epoch) {
       if (message.type === 'voteRequest') {
         const inLease =
@@ -313,8 +326,15 @@ export class ProtocolNode {
           this.leaderId !== null &&
           this.electionElapsed < this.cfg.electionTimeoutTicks;
         // A node that heard from a live sequencer recently ignores campaigns,
-        // so one partitioned node cannot depose a healthy sequencer.
-        if (inLease && !message.transfer) return;
+        // so one partitioned node cannot depose a healthy sequencer. A
+        // transfer campaign is the exception, once the sequencer has said
+        // (by its timeoutNow, or in its appends) that it hands over to that node.
+        if (inLease) {
+          if (!message.transfer) return null;
+          if (this.announcedTransferee() !== message.from) {
+            return `transfer campaign by ${message.from} in epoch ${message.epoch}, which the sequencer ${this.leaderId} did not announce`;
+          }
+        }
       }
       const keepsEpoch =
         (message.type === 'voteRequest' && message.preVote) ||
@@ -324,28 +344,63 @@ export class ProtocolNode {
       }
     } else if (message.epoch < this.epoch) {
       this.stepStale(message);
-      return;
+      return null;
     }
     switch (message.type) {
       case 'append':
         this.handleAppend(message);
-        return;
+        return null;
       case 'ack':
         this.handleAck(message);
-        return;
+        return null;
       case 'nack':
         this.handleNack(message);
-        return;
+        return null;
       case 'voteRequest':
         this.handleVoteRequest(message);
-        return;
+        return null;
       case 'voteResponse':
         this.handleVoteResponse(message);
-        return;
+        return null;
       case 'timeoutNow':
         this.handleTimeoutNow(message);
-        return;
+        return null;
     }
+  }
+
+  /** Why `message` cannot come from a member following the protocol, or null. */
+  private impossible(message: PeerMessage): string | null {
+    if (message.type === 'append' && message.epoch === this.epoch) {
+      // At most one sequencer per epoch, and a follower learns it from its first append.
+      if (this.role === Role.leader) {
+        return `append from ${message.from} in epoch ${message.epoch}, in which this node is the sequencer`;
+      }
+      if (this.leaderId !== null && this.leaderId !== message.from) {
+        return `append from ${message.from} in epoch ${message.epoch}, whose sequencer is ${this.leaderId}`;
+      }
+    }
+    if (message.type === 'timeoutNow') {
+      // A sequencer sends it only to a node that acknowledged the sequencer's epoch.
+      if (message.epoch > this.epoch) {
+        return `timeoutNow from ${message.from} in epoch ${message.epoch}, ahead of this node's ${this.epoch}`;
+      }
+      if (message.epoch === this.epoch && this.role === Role.leader) {
+        return `timeoutNow from ${message.from} in epoch ${message.epoch}, in which this node is the sequencer`;
+      }
+      if (
+        message.epoch === this.epoch &&
+        this.leaderId !== null &&
+        this.leaderId !== message.from
+      ) {
+        return `timeoutNow from ${message.from} in epoch ${message.epoch}, whose sequencer is ${this.leaderId}`;
+      }
+    }
+    return null;
+  }
+
+  /** The node the sequencer this node knows hands its role to, if any. */
+  private announcedTransferee(): NodeId | null {
+    return this.role === Role.leader ? this.transferee : this.leaderTransferee;
   }
 
   /**
@@ -608,6 +663,7 @@ export class ProtocolNode {
       prevEpoch,
       entries,
       commitSeq: this.commitSeq,
+      ...(this.transferee !== null ? { transferTo: this.transferee } : {}),
     };
     // Only sent with no entries at prevSeq = lastSeq, where our last log time is exactly right.
     return logStart ? { ...message, logStart, prevTimestampMs: this.lastTimestampMs } : message;
@@ -673,6 +729,7 @@ export class ProtocolNode {
       toSeq: last,
       commitSeq: this.commitSeq,
       ...(logStart ? { logStart } : {}),
+      ...(this.transferee !== null ? { transferTo: this.transferee } : {}),
     });
   }
 
@@ -698,11 +755,15 @@ export class ProtocolNode {
     if (p.matchSeq < this.log.lastSeq) return;
     const message: TimeoutNowMessage = { type: 'timeoutNow', epoch: this.epoch, from: this.cfg.id };
     this.outbox.push({ to: this.transferee, message });
+    // The other followers learn of the hand-over from a heartbeat that names
+    // the target; they grant its transfer campaign only then.
+    this.heartbeatDue = true;
   }
 
   // -------------------------------------------------------------- follower
 
   private handleAppend(message: AppendMessage): void {
+    // step() refused an append from a second sequencer of this epoch.
     invariant(
       this.role !== Role.leader,
       `two sequencers in epoch ${this.epoch}: ${this.cfg.id} and ${message.from}`,
@@ -710,6 +771,7 @@ export class ProtocolNode {
     if (this.role !== Role.follower || this.leaderId !== message.from) {
       this.becomeFollower(message.epoch, message.from);
     }
+    this.leaderTransferee = message.transferTo ?? null;
     this.electionElapsed = 0;
     // The sequencer's log starts after prevSeq (retention dropped what came
     // before, all committed). A follower that lacks prevSeq, or holds another
@@ -977,6 +1039,7 @@ export class ProtocolNode {
     }
     this.setRole(Role.follower, leaderId);
     this.transferee = null;
+    this.leaderTransferee = null;
     this.electionElapsed = 0;
     this.resetElectionTimeout();
     this.clearFuture();

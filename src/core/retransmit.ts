@@ -26,5 +26,6 @@ export function retransmitAppend(
     entries,
     commitSeq: action.commitSeq,
     ...(action.logStart === true ? { logStart: true } : {}),
+    ...(action.transferTo !== undefined ? { transferTo: action.transferTo } : {}),
   };
 }

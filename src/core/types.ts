@@ -74,6 +74,12 @@ export interface AppendMessage {
    * that starts its log there keeps log time from going backwards.
    */
   readonly prevTimestampMs?: number;
+  /**
+   * Set while the sequencer hands its role over to this node (it sent it a
+   * timeoutNow): a voter still hearing from that sequencer grants a transfer
+   * campaign only to the node its sequencer announced.
+   */
+  readonly transferTo?: NodeId;
 }
 
 /** A follower's answer to appends: how far its log matches the sequencer's, or where it diverges. */
@@ -185,6 +191,8 @@ export interface RetransmitAction {
   readonly commitSeq: number;
   /** The range starts at the sender's log start (see AppendMessage.logStart). */
   readonly logStart?: boolean;
+  /** The transfer under way (see AppendMessage.transferTo). */
+  readonly transferTo?: NodeId;
 }
 
 /** What must survive a crash before any message that depends on it is sent. */

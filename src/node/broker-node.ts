@@ -34,6 +34,7 @@ import { type FaultInjection, NO_FAULTS } from './fault-injection.js';
 import { LogRepair } from './log-repair.js';
 import type { NodeMetrics } from './node-metrics.js';
 import type { PeerLink } from './peer-link.js';
+import { Authorizer } from './permissions.js';
 import { productionEdges } from './production-edges.js';
 import { ReplicaRegistry } from './replica-registry.js';
 import { SubscriptionManager } from './subscription-manager.js';
@@ -52,6 +53,8 @@ export interface NodeEdges {
   readonly random: Random;
   /** The node hit an error it cannot recover from and has stopped itself. */
   readonly onFatal: (error: Error) => void;
+  /** Whether the sockets run CurveZMQ, and how many handshakes they refused (absent: not secured). */
+  readonly security?: () => { readonly secured: boolean; readonly handshakesRefused: number };
 }
 
 /** How often the host does its housekeeping; production takes these from LIMITS. */
@@ -132,6 +135,8 @@ export class BrokerNode {
   private readonly sendsBeforePersisting: boolean;
   private readonly subscriptions: SubscriptionManager;
   private readonly replicas = new ReplicaRegistry();
+  private readonly authorizer: Authorizer;
+  private requestsForbidden = 0;
   private readonly pending = new PendingReplies<PublishSlot>(LIMITS.maxPendingPublishReplies);
   private readonly logger: Logger;
   private tickTimer: TimerHandle | null = null;
@@ -141,6 +146,8 @@ export class BrokerNode {
   private stopped = false;
   private electionsStarted = 0;
   private staleMessagesRejected = 0;
+  private peerMessagesRefused = 0;
+  private readonly refusedLog: RateLimitedLog;
   private retransmitsInFlight = 0;
   private dedupCheckpointSeq = 0;
   private dedupTimer: TimerHandle | null = null;
@@ -180,6 +187,8 @@ export class BrokerNode {
       (error) => this.onReadError(error),
     );
     this.readErrorLog = new RateLimitedLog(logger, 1000, () => this.clock.nowMs());
+    this.refusedLog = new RateLimitedLog(logger, 1000, () => this.clock.nowMs());
+    this.authorizer = new Authorizer(options.config, LIMITS.maxProducers);
   }
 
   /** A failed store stops the node; a damaged record only costs that subscriber this node. */
@@ -296,6 +305,10 @@ export class BrokerNode {
         this.transport.counters.droppedByFaultInjection + this.subscriptions.deliveriesDropped,
       badFrames: this.transport.counters.badFrames + this.clients.badFrames,
       staleMessagesRejected: this.staleMessagesRejected,
+      peerMessagesRefused: this.peerMessagesRefused + this.transport.counters.misattributed,
+      secured: this.edges.security?.().secured ?? false,
+      handshakesRefused: this.edges.security?.().handshakesRefused ?? 0,
+      requestsForbidden: this.requestsForbidden,
       dedupCheckpointSeq: this.dedupCheckpointSeq,
       recordsRepaired: this.recordsRepaired,
       version: ORDO_VERSION,
@@ -322,7 +335,9 @@ export class BrokerNode {
   }
 
   private async listen(): Promise<void> {
-    await this.clients.start((client, request) => this.onClientRequest(client, request));
+    await this.clients.start((client, request, identity) =>
+      this.onClientRequest(client, request, identity),
+    );
     this.tickTimer = this.clock.setInterval(() => this.onTick(), this.options.config.tickMs);
     this.retentionTimer = this.clock.setInterval(
       () => void this.applyRetention(),
@@ -431,19 +446,61 @@ export class BrokerNode {
     // The core refuses it; counted here so that fencing is visible in status.
     if (message.epoch < this.core.currentEpoch) this.staleMessagesRejected++;
     this.options.metrics?.onPeerMessage(message, this.core.isLeader);
-    this.core.step(message);
+    const refusal = this.core.step(message);
+    if (refusal !== null) {
+      this.peerMessagesRefused++;
+      this.refusedLog.warn(`node ${this.self.id} refused a peer message: ${refusal}`);
+      return;
+    }
     this.schedule();
   }
 
-  private onClientRequest(client: ClientId, request: ClientRequest): void {
+  /** Answers a request the identity may not make with a ForbiddenError naming the permission. */
+  private forbid(client: ClientId, requestId: number, refusal: string | null): boolean {
+    if (refusal === null) return false;
+    this.requestsForbidden++;
+    this.clients.replyError(client, requestId, ordo.ErrorCode.ERROR_CODE_FORBIDDEN, refusal);
+    return true;
+  }
+
+  private onClientRequest(client: ClientId, request: ClientRequest, identity: string | null): void {
     if (this.stopped) return;
     const requestId = request.requestId;
     switch (request.body) {
-      case 'publish':
+      case 'publish': {
+        const items = request.publish.items as ordo.PublishItem[];
+        const refusal = this.authorizer.publishRefusal(
+          identity,
+          request.publish.producerId,
+          items.map((i) => i.topic),
+        );
+        if (refusal !== null) {
+          this.requestsForbidden++;
+          this.clients.reply(client, {
+            requestId,
+            publish: {
+              results: items.map((item) => ({
+                producerSeq: item.producerSeq,
+                status: PublishStatus.PUBLISH_STATUS_FORBIDDEN,
+                detail: refusal,
+              })),
+            },
+          });
+          return;
+        }
         this.onPublish(client, requestId, request.publish);
         this.schedule();
         return;
+      }
       case 'subscribe':
+        if (
+          this.forbid(
+            client,
+            requestId,
+            this.authorizer.subscribeRefusal(identity, request.subscribe.topics ?? []),
+          )
+        )
+          return;
         this.subscriptions.subscribe(client, requestId, request.subscribe);
         return;
       case 'subscriberAck':
@@ -468,6 +525,10 @@ export class BrokerNode {
         this.clients.reply(client, { requestId, status: this.status() });
         return;
       case 'transferLeader': {
+        if (
+          this.forbid(client, requestId, this.authorizer.adminRefusal(identity, 'transfer-leader'))
+        )
+          return;
         const result = this.core.transferLeadership(request.transferLeader.targetId);
         this.schedule();
         this.clients.reply(client, {
@@ -479,10 +540,16 @@ export class BrokerNode {
         return;
       }
       case 'replicaReport':
+        if (
+          this.forbid(client, requestId, this.authorizer.adminRefusal(identity, 'replica report'))
+        )
+          return;
         this.replicas.report(request.replicaReport, this.clock.nowMs(), this.logger);
         this.clients.reply(client, { requestId, ok: {} });
         return;
       case 'putSnapshot':
+        if (this.forbid(client, requestId, this.authorizer.adminRefusal(identity, 'put snapshot')))
+          return;
         this.replicas.putSnapshot(request.putSnapshot);
         this.clients.reply(client, { requestId, ok: {} });
         return;

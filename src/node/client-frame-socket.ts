@@ -1,6 +1,25 @@
 import * as zmq from 'zeromq';
 import { LIMITS } from '../limits.js';
+import {
+  REQUEST_TAG_BYTES,
+  type Secret,
+  sharedSecret,
+  tagMatches,
+  z85Encode,
+} from '../runtime/curve-keys.js';
 import { SocketSender } from '../runtime/socket-sender.js';
+import { ZapHandler } from './zap-handler.js';
+
+/** What the client port of a secured node needs: its key, and whom it admits. */
+export interface ClientPortSecurity {
+  readonly secretKey: Secret;
+  /** The ZAP domain of this socket (one per node). */
+  readonly domain: string;
+  /** This node's public key (for the secrets it shares with clients). */
+  readonly publicKey: string;
+  /** Admitted public keys, to the identity each stands for. */
+  readonly keys: ReadonlyMap<string, string>;
+}
 
 /** Identifies one client connection (the ROUTER routing id). */
 export type ClientId = Buffer;
@@ -12,9 +31,13 @@ export type ClientId = Buffer;
  * in production, the simulator with its own network.
  */
 export interface ClientFrameSocket {
-  /** Starts receiving; `onUnreachable` reports a client a reply could not be routed to. */
+  /**
+   * Starts receiving; `onUnreachable` reports a client a reply could not be
+   * routed to. `identity` names who sent the frames on a secured cluster
+   * (null, or absent, on an insecure one: everyone may do everything).
+   */
   start(
-    onFrames: (frames: Buffer[]) => void,
+    onFrames: (frames: Buffer[], identity?: string | null) => void,
     onUnreachable: (client: ClientId) => void,
   ): Promise<void>;
   /** Queues `[client, body]`; false when it was dropped (queue full or closed). */
@@ -28,22 +51,54 @@ export interface ClientFrameSocket {
  * queueing, and are reported so the node can forget that client.
  */
 export class ZmqClientFrameSocket implements ClientFrameSocket {
-  private readonly router = new zmq.Router({
-    linger: 0,
-    mandatory: true,
-    sendTimeout: 0,
-    sendHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-    receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-    maxMessageSize: LIMITS.maxFrameBytes,
-  });
+  private readonly router: zmq.Router;
   private sender: SocketSender | null = null;
   private closed = false;
+  private zap: ZapHandler | null = null;
   unroutableReplies = 0;
+  /** Handshakes refused (unknown keys, NULL, PLAIN) on a secured cluster. */
+  handshakesRefused = 0;
+  /** Requests dropped on a secured cluster because their tag named no admitted key or did not match. */
+  untaggedRequests = 0;
+  /** Secrets shared with admitted clients, by their Z85 public key (bounded by the config). */
+  private readonly shared = new Map<string, { identity: string; secret: Buffer }>();
 
-  constructor(private readonly bindEndpoint: string) {}
+  /**
+   * With `security`, the socket is a CurveZMQ server under this node's
+   * secret key, and the process's ZAP handler admits the keys given for
+   * `security.domain` only.
+   */
+  constructor(
+    private readonly bindEndpoint: string,
+    private readonly security: ClientPortSecurity | null = null,
+  ) {
+    this.router = new zmq.Router({
+      linger: 0,
+      mandatory: true,
+      sendTimeout: 0,
+      sendHighWaterMark: LIMITS.socketHighWaterMarkMessages,
+      receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
+      maxMessageSize: LIMITS.maxFrameBytes,
+      ...(security === null
+        ? {}
+        : {
+            curveServer: true,
+            curveSecretKey: security.secretKey.reveal(),
+            zapDomain: security.domain,
+            zapEnforceDomain: true,
+          }),
+    });
+    for (const event of [
+      'handshake:error:auth',
+      'handshake:error:protocol',
+      'handshake:error:other',
+    ] as const) {
+      this.router.events.on(event, () => this.handshakesRefused++);
+    }
+  }
 
   async start(
-    onFrames: (frames: Buffer[]) => void,
+    onFrames: (frames: Buffer[], identity?: string | null) => void,
     onUnreachable: (client: ClientId) => void,
   ): Promise<void> {
     this.sender = new SocketSender(this.router, LIMITS.maxSendQueueMessages, (error, frames) => {
@@ -52,6 +107,10 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
         onUnreachable(Buffer.from(frames[0]!));
       }
     });
+    if (this.security !== null) {
+      this.zap = await ZapHandler.start();
+      this.zap.register(this.security.domain, this.security.keys);
+    }
     await this.router.bind(this.bindEndpoint);
     void this.receiveLoop(onFrames);
   }
@@ -60,15 +119,47 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
     return this.sender?.send(frames) ?? false;
   }
 
+  /** The identity whose tag the request `[client, body, tag]` carries, or null. */
+  private identityOf(frames: Buffer[]): string | null {
+    const [, body, tag] = frames;
+    if (frames.length !== 3 || body === undefined || tag?.length !== REQUEST_TAG_BYTES) return null;
+    const key = z85Encode(tag.subarray(0, 32));
+    let known = this.shared.get(key);
+    if (known === undefined) {
+      const identity = this.security!.keys.get(key);
+      if (identity === undefined) return null;
+      known = {
+        identity,
+        secret: sharedSecret(this.security!.secretKey, this.security!.publicKey, key),
+      };
+      this.shared.set(key, known);
+    }
+    return tagMatches(tag, known.secret, body) ? known.identity : null;
+  }
+
   close(): void {
     this.closed = true;
     this.sender?.close();
     this.router.close();
+    if (this.security !== null) this.zap?.unregister(this.security.domain);
   }
 
-  private async receiveLoop(onFrames: (frames: Buffer[]) => void): Promise<void> {
+  private async receiveLoop(
+    onFrames: (frames: Buffer[], identity?: string | null) => void,
+  ): Promise<void> {
     try {
-      for await (const frames of this.router) onFrames(frames);
+      for await (const frames of this.router) {
+        if (this.security === null) {
+          onFrames(frames, null);
+          continue;
+        }
+        const identity = this.identityOf(frames);
+        if (identity === null) {
+          this.untaggedRequests++;
+          continue;
+        }
+        onFrames(frames.slice(0, 2), identity);
+      }
     } catch (error) {
       if (!this.closed) throw error;
     }

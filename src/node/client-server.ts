@@ -30,9 +30,12 @@ export class ClientServer {
     this.badFrameLog = new RateLimitedLog(logger, 1000, () => clock.nowMs());
   }
 
-  async start(onRequest: (client: ClientId, request: ClientRequest) => void): Promise<void> {
+  /** `onRequest` hears each request with the identity that sent it (null on an insecure cluster). */
+  async start(
+    onRequest: (client: ClientId, request: ClientRequest, identity: string | null) => void,
+  ): Promise<void> {
     await this.socket.start(
-      (frames) => this.onFrames(frames, onRequest),
+      (frames, identity) => this.onFrames(frames, identity ?? null, onRequest),
       (client) => this.onUnreachable(client),
     );
   }
@@ -51,7 +54,8 @@ export class ClientServer {
 
   private onFrames(
     frames: Buffer[],
-    onRequest: (client: ClientId, request: ClientRequest) => void,
+    identity: string | null,
+    onRequest: (client: ClientId, request: ClientRequest, identity: string | null) => void,
   ): void {
     const [client, body] = frames;
     if (client === undefined) return;
@@ -70,7 +74,7 @@ export class ClientServer {
       this.rejectFrame(client, error);
       return;
     }
-    onRequest(client, request);
+    onRequest(client, request, identity);
   }
 
   private rejectFrame(client: ClientId, error: FrameError): void {

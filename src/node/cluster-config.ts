@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { LIMITS } from '../limits.js';
+import { type Credentials, isZ85Key as isZ85, loadSecretKeyFile } from '../runtime/curve-keys.js';
 import { ConfigError } from './config-error.js';
+import type { Permissions, TopicRules } from './permissions.js';
 
 export interface NodeAddress {
   readonly id: string;
@@ -16,6 +18,18 @@ export interface NodeAddress {
   readonly pubPort: number;
   /** HTTP for metrics, health checks and the status page (null: no HTTP server). */
   readonly httpPort: number | null;
+  /** This node's CurveZMQ public key (Z85); set on every node of a secured cluster. */
+  readonly publicKey?: string;
+  /** The file holding this node's secret key (written by `ordo keygen`, mode 0600); read by this node only. */
+  readonly secretKeyFile?: string;
+}
+
+/** A client identity a secured cluster admits on its client ports. */
+export interface ClientIdentity {
+  readonly identity: string;
+  readonly publicKey: string;
+  /** Absent: publish and subscribe on every topic, no admin (DEFAULT_CLIENT_PERMISSIONS). */
+  readonly permissions?: Permissions;
 }
 
 export const FsyncPolicies = ['always', 'interval', 'never', 'memory'] as const;
@@ -43,6 +57,37 @@ export interface ClusterConfig {
   readonly retentionMs: number;
   /** With fsync 'memory': how many committed entries the in-memory log keeps (default LIMITS.memoryLogCacheEntries). */
   readonly memoryLogEntries: number | null;
+  /** Clients admitted on a secured cluster's client ports. */
+  readonly clients?: readonly ClientIdentity[];
+  /** Set to run without keys on addresses other than loopback (the operator accepts an open cluster). */
+  readonly insecure?: boolean;
+}
+
+/**
+ * The credentials a secured node uses as a client of the other nodes'
+ * client ports (the cluster view of its status page), or undefined.
+ */
+export function nodeCredentials(config: ClusterConfig, nodeId: string): Credentials | undefined {
+  const self = config.nodes.find((n) => n.id === nodeId);
+  if (!isSecured(config) || self?.secretKeyFile === undefined) return undefined;
+  const brokerKeys = new Map<string, string>();
+  for (const node of config.nodes) brokerKeys.set(clientEndpoint(node), node.publicKey!);
+  return {
+    identity: `node:${nodeId}`,
+    publicKey: self.publicKey!,
+    secretKey: loadSecretKeyFile(self.secretKeyFile),
+    brokerKeys,
+  };
+}
+
+/** True for an address only this machine reaches (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** True when every node has a public key: every socket then runs CurveZMQ. */
+export function isSecured(config: ClusterConfig): boolean {
+  return config.nodes.every((n) => n.publicKey !== undefined);
 }
 
 export const DEFAULT_CLUSTER_TIMING = {
@@ -83,6 +128,8 @@ export const CLUSTER_KEYS = [
   'retentionBytes',
   'retentionMs',
   'memoryLogEntries',
+  'clients',
+  'insecure',
 ] as const;
 export const NODE_KEYS = [
   'id',
@@ -92,6 +139,8 @@ export const NODE_KEYS = [
   'peerPort',
   'pubPort',
   'httpPort',
+  'publicKey',
+  'secretKeyFile',
 ] as const;
 
 function field<T>(
@@ -106,6 +155,7 @@ function field<T>(
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+const isZ85Key = (v: unknown): v is string => isZ85(v);
 /** A node id the peer codec accepts (it refuses longer ones on every frame). */
 const isNodeId = (v: unknown): v is string =>
   isString(v) && Buffer.byteLength(v) <= LIMITS.maxNodeIdBytes;
@@ -180,7 +230,99 @@ function parseNode(n: unknown, name: string): NodeAddress {
       r['httpPort'] === undefined || r['httpPort'] === null
         ? null
         : field(r['httpPort'], `${name}.httpPort`, isPort, 'a TCP port (1-65535)'),
+    ...(r['publicKey'] === undefined
+      ? {}
+      : {
+          publicKey: field(r['publicKey'], `${name}.publicKey`, isZ85Key, 'a Z85 public key'),
+        }),
+    ...(r['secretKeyFile'] === undefined
+      ? {}
+      : { secretKeyFile: field(r['secretKeyFile'], `${name}.secretKeyFile`, isString, 'a path') }),
   };
+}
+
+function parseClients(raw: unknown, source: string): ClientIdentity[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw))
+    throw new ConfigError(`${source}: clients must be an array of {identity, publicKey}`);
+  return raw.map((c: unknown, i: number) => {
+    const name = `${source}: clients[${i}]`;
+    if (typeof c !== 'object' || c === null || Array.isArray(c))
+      throw new ConfigError(`${name} must be an object`);
+    const r = c as Record<string, unknown>;
+    rejectUnknownKeys(r, ['identity', 'publicKey', 'permissions'], name);
+    return {
+      identity: field(r['identity'], `${name}.identity`, isString, 'a non-empty string'),
+      publicKey: field(r['publicKey'], `${name}.publicKey`, isZ85Key, 'a Z85 public key'),
+      ...(r['permissions'] === undefined
+        ? {}
+        : { permissions: parsePermissions(r['permissions'], `${name}.permissions`) }),
+    };
+  });
+}
+
+const isPatternList = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.every((p) => typeof p === 'string' && p.length > 0);
+
+function parseTopicRules(raw: unknown, name: string): TopicRules {
+  if (raw === undefined) return { allow: ['*'], deny: [] };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError(`${name} must be an object {allow, deny}`);
+  const r = raw as Record<string, unknown>;
+  rejectUnknownKeys(r, ['allow', 'deny'], name);
+  return {
+    allow: field(r['allow'] ?? ['*'], `${name}.allow`, isPatternList, 'a list of topic patterns'),
+    deny: field(r['deny'] ?? [], `${name}.deny`, isPatternList, 'a list of topic patterns'),
+  };
+}
+
+function parsePermissions(raw: unknown, name: string): Permissions {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError(`${name} must be an object {publish, subscribe, admin}`);
+  const r = raw as Record<string, unknown>;
+  rejectUnknownKeys(r, ['publish', 'subscribe', 'admin'], name);
+  return {
+    publish: parseTopicRules(r['publish'], `${name}.publish`),
+    subscribe: parseTopicRules(r['subscribe'], `${name}.subscribe`),
+    admin: field(
+      r['admin'] ?? false,
+      `${name}.admin`,
+      (v: unknown): v is boolean => typeof v === 'boolean',
+      'true or false',
+    ),
+  };
+}
+
+/** Keys on some nodes only, clients without node keys, or one key used twice. */
+function checkSecurity(
+  nodes: readonly NodeAddress[],
+  clients: readonly ClientIdentity[],
+  source: string,
+): void {
+  const keyed = nodes.filter((n) => n.publicKey !== undefined);
+  if (keyed.length > 0 && keyed.length < nodes.length) {
+    const missing = nodes.find((n) => n.publicKey === undefined)!;
+    throw new ConfigError(
+      `${source}: node '${missing.id}' has no publicKey while others have one (a secured cluster needs a key on every node)`,
+    );
+  }
+  if (keyed.length === 0 && clients.length > 0)
+    throw new ConfigError(`${source}: clients are listed but no node has a publicKey`);
+  const owners = new Map<string, string>();
+  const claim = (key: string, owner: string) => {
+    const earlier = owners.get(key);
+    if (earlier !== undefined)
+      throw new ConfigError(`${source}: ${owner} has the same public key as ${earlier}`);
+    owners.set(key, owner);
+  };
+  for (const n of keyed) claim(n.publicKey!, `node '${n.id}'`);
+  const identities = new Set<string>();
+  for (const c of clients) {
+    if (identities.has(c.identity))
+      throw new ConfigError(`${source}: client identity '${c.identity}' is listed twice`);
+    identities.add(c.identity);
+    claim(c.publicKey, `client '${c.identity}'`);
+  }
 }
 
 /** Names the first node id used twice and the first host:port two sockets share. */
@@ -232,6 +374,14 @@ export function parseClusterConfig(raw: unknown, source = 'cluster config'): Clu
   }
   const nodes = o['nodes'].map((n: unknown, i: number) => parseNode(n, `${source}: nodes[${i}]`));
   rejectDuplicates(nodes, source);
+  const clients = parseClients(o['clients'], source);
+  checkSecurity(nodes, clients, source);
+  const insecure = field(
+    o['insecure'] ?? false,
+    `${source}: insecure`,
+    (v: unknown): v is boolean => typeof v === 'boolean',
+    'true or false',
+  );
   const tickMs = field(
     o['tickMs'] ?? DEFAULT_CLUSTER_TIMING.tickMs,
     `${source}: tickMs`,
@@ -320,6 +470,8 @@ export function parseClusterConfig(raw: unknown, source = 'cluster config'): Clu
             isPositive,
             'a positive number of entries',
           ),
+    clients,
+    insecure,
   };
 }
 

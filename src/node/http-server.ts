@@ -5,6 +5,7 @@ import { toNodeStatus } from '../../clients/node-status.js';
 import { assessCluster, type ClusterReport } from '../cluster/cluster-health.js';
 import { brokerStatusJson, nodeStatusJson } from '../cluster/status-json.js';
 import { LIMITS } from '../limits.js';
+import type { Credentials } from '../runtime/curve-keys.js';
 import type { Logger } from '../runtime/logger.js';
 import type { ordo } from '../wire/schema.js';
 import { type ClusterConfig, clientEndpoint, type NodeAddress } from './cluster-config.js';
@@ -17,6 +18,8 @@ export interface NodeHttpServerOptions {
   readonly status: () => ordo.NodeStatus.$Properties;
   readonly metrics: PrometheusNodeMetrics;
   readonly logger: Logger;
+  /** On a secured cluster: this node's credentials for the other nodes' client ports. */
+  readonly credentials?: Credentials;
 }
 
 /**
@@ -35,6 +38,7 @@ export class NodeHttpServer {
     this.admin = new AdminClient(
       options.config.nodes.map((n) => clientEndpoint(n)),
       LIMITS.clusterStatusTimeoutMs,
+      options.credentials === undefined ? {} : { credentials: options.credentials },
     );
     this.server = createServer((request, response) => void this.handle(request, response));
     this.server.keepAliveTimeout = 5000;

@@ -1,7 +1,13 @@
 import { join } from 'node:path';
 import { createLogger, type LogFormat } from '../runtime/logger.js';
 import { BrokerNode } from './broker-node.js';
-import { type ClusterConfig, configWarnings } from './cluster-config.js';
+import {
+  type ClusterConfig,
+  configWarnings,
+  isLoopback,
+  isSecured,
+  nodeCredentials,
+} from './cluster-config.js';
 import { ConfigError } from './config-error.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { faultInjectionFromEnv } from './fault-injection.js';
@@ -38,9 +44,21 @@ export async function runNodeProcess(
     );
   }
   const logger = createLogger(nodeId, options.logLevel, options.logFormat);
+  if (!isSecured(config)) {
+    if (!isLoopback(self.bindHost) && config.insecure !== true) {
+      throw new ConfigError(
+        `node '${nodeId}' binds ${self.bindHost}, which other machines can reach, and the cluster has no keys: give every node a publicKey and secretKeyFile (ordo keygen), or set "insecure": true to run it open to anyone who reaches its ports`,
+      );
+    }
+  }
   if (options.dev !== true) for (const warning of configWarnings(config)) logger.warn(warning);
   // Before any other file of the node is opened: one process per data folder.
   const lock = config.dataDir === null ? null : DataDirLock.acquire(join(config.dataDir, nodeId));
+  if (!isSecured(config)) {
+    logger.warn(
+      `node ${nodeId} runs INSECURE: no keys in the cluster config, so any process that reaches its ports can read the stream, publish, and act as a node`,
+    );
+  }
   const metrics = new PrometheusNodeMetrics(nodeId);
   const events = new NodeEventLog(nodeId, logger);
   const storage = await createNodeStorage(config, nodeId, (ms) => metrics.observeFsyncMs(ms));
@@ -60,7 +78,15 @@ export async function runNodeProcess(
   let http: NodeHttpServer | null = null;
   let httpUrl: string | null = null;
   if (self.httpPort !== null) {
-    http = new NodeHttpServer({ config, self, status: () => node.status(), metrics, logger });
+    const credentials = nodeCredentials(config, nodeId);
+    http = new NodeHttpServer({
+      config,
+      self,
+      status: () => node.status(),
+      metrics,
+      logger,
+      ...(credentials === undefined ? {} : { credentials }),
+    });
     httpUrl = await http.listen();
     logger.info(
       `node ${nodeId} serves metrics at ${httpUrl}/metrics and its status page at ${httpUrl}/`,

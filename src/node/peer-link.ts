@@ -6,6 +6,8 @@ export interface PeerLinkCounters {
   received: number;
   badFrames: number;
   droppedByFaultInjection: number;
+  /** Messages dropped because their `from` is not the node whose key sent them (secured clusters). */
+  misattributed: number;
 }
 
 /** Counters that start at zero, for a new peer link. */
@@ -16,6 +18,7 @@ export function emptyPeerLinkCounters(): PeerLinkCounters {
     received: 0,
     badFrames: 0,
     droppedByFaultInjection: 0,
+    misattributed: 0,
   };
 }
 

@@ -1,12 +1,20 @@
 import { systemClock, systemRandom } from '../runtime/clock.js';
+import { loadSecretKeyFile } from '../runtime/curve-keys.js';
 import type { Logger } from '../runtime/logger.js';
 import type { NodeEdges } from './broker-node.js';
 import { ZmqClientFrameSocket } from './client-frame-socket.js';
-import type { ClusterConfig } from './cluster-config.js';
+import { type ClusterConfig, isSecured } from './cluster-config.js';
+import { ConfigError } from './config-error.js';
 import type { FaultInjection } from './fault-injection.js';
 import { PeerTransport } from './peer-transport.js';
 
-/** The edges a node runs on in production: ZeroMQ sockets, the system clock, Math.random. */
+/**
+ * The edges a node runs on in production: ZeroMQ sockets, the system clock,
+ * Math.random. On a secured cluster (every node has a public key) every
+ * socket runs CurveZMQ under this node's secret key, read here from its
+ * `secretKeyFile`; its client port admits the listed clients and the other
+ * nodes (whose status requests build the cluster view).
+ */
 export function productionEdges(
   config: ClusterConfig,
   nodeId: string,
@@ -15,13 +23,50 @@ export function productionEdges(
 ): NodeEdges {
   const self = config.nodes.find((n) => n.id === nodeId)!;
   const others = config.nodes.filter((n) => n.id !== nodeId);
+  const secured = isSecured(config);
+  let secretKey = null;
+  if (secured) {
+    if (self.secretKeyFile === undefined) {
+      throw new ConfigError(
+        `node '${nodeId}' has a publicKey but no secretKeyFile: a secured node needs its secret key (ordo keygen writes one)`,
+      );
+    }
+    secretKey = loadSecretKeyFile(self.secretKeyFile);
+  }
+  const peers = new PeerTransport(
+    config.clusterId,
+    self,
+    others,
+    faults,
+    logger,
+    secretKey === null ? null : { secretKey },
+  );
+  const clientKeys = new Map<string, string>();
+  for (const node of config.nodes)
+    if (node.publicKey !== undefined) clientKeys.set(node.publicKey, `node:${node.id}`);
+  for (const client of config.clients ?? []) clientKeys.set(client.publicKey, client.identity);
+  const clientSocket = new ZmqClientFrameSocket(
+    `tcp://${self.bindHost}:${self.clientPort}`,
+    secretKey === null
+      ? null
+      : {
+          secretKey,
+          publicKey: self.publicKey!,
+          domain: `ordo-client/${config.clusterId}/${nodeId}`,
+          keys: clientKeys,
+        },
+  );
   return {
-    peers: new PeerTransport(config.clusterId, self, others, faults, logger),
-    clientSocket: new ZmqClientFrameSocket(`tcp://${self.bindHost}:${self.clientPort}`),
+    peers,
+    clientSocket,
     clock: systemClock,
     random: systemRandom,
     onFatal: () => {
       process.exitCode = 1;
     },
+    security: () => ({
+      secured,
+      handshakesRefused: peers.handshakesRefused + clientSocket.handshakesRefused,
+    }),
   };
 }

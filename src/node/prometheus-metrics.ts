@@ -318,5 +318,10 @@ export class PrometheusNodeMetrics implements NodeMetrics {
       'Peer messages refused because they carried an older epoch.',
       (s) => Number(s.staleMessagesRejected ?? 0),
     );
+    total(
+      'ordo_peer_messages_refused_total',
+      "Peer messages refused as impossible under the protocol, or sent under another node's name.",
+      (s) => Number(s.peerMessagesRefused ?? 0),
+    );
   }
 }

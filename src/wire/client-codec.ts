@@ -2,6 +2,7 @@ import { LIMITS } from '../limits.js';
 import { validateEntry } from './entry-codec.js';
 import {
   checkFrameSize,
+  checkSeq,
   checkString,
   checkUint,
   decodeOrThrow,
@@ -74,7 +75,7 @@ function validateClientRequest(request: ordo.ClientRequest): void {
     case 'subscribe': {
       const s = request.subscribe!;
       checkUint(s.subscriptionId, 'subscribe.subscriptionId');
-      checkUint(s.fromSeq, 'subscribe.fromSeq');
+      checkSeq(s.fromSeq, 'subscribe.fromSeq');
       checkUint(s.windowEntries, 'subscribe.windowEntries');
       const topics = s.topics ?? [];
       if (topics.length > LIMITS.maxTopicsPerSubscription) {
@@ -90,11 +91,11 @@ function validateClientRequest(request: ordo.ClientRequest): void {
     }
     case 'subscriberAck':
       checkUint(request.subscriberAck!.subscriptionId, 'subscriberAck.subscriptionId');
-      checkUint(request.subscriberAck!.ackedSeq, 'subscriberAck.ackedSeq');
+      checkSeq(request.subscriberAck!.ackedSeq, 'subscriberAck.ackedSeq');
       return;
     case 'subscriberNack':
       checkUint(request.subscriberNack!.subscriptionId, 'subscriberNack.subscriptionId');
-      checkUint(request.subscriberNack!.fromSeq, 'subscriberNack.fromSeq');
+      checkSeq(request.subscriberNack!.fromSeq, 'subscriberNack.fromSeq');
       return;
     case 'unsubscribe':
       checkUint(request.unsubscribe!.subscriptionId, 'unsubscribe.subscriptionId');
@@ -113,15 +114,15 @@ function validateClientRequest(request: ordo.ClientRequest): void {
       const r = request.replicaReport!;
       checkString(r.replicaId, 'replicaReport.replicaId', LIMITS.maxReplicaNameBytes, false);
       checkString(r.plugin, 'replicaReport.plugin', LIMITS.maxReplicaNameBytes, true);
-      checkUint(r.appliedSeq, 'replicaReport.appliedSeq');
-      checkUint(r.digestSeq, 'replicaReport.digestSeq');
+      checkSeq(r.appliedSeq, 'replicaReport.appliedSeq');
+      checkSeq(r.digestSeq, 'replicaReport.digestSeq');
       checkString(r.digest, 'replicaReport.digest', LIMITS.maxReplicaNameBytes, true);
       return;
     }
     case 'putSnapshot': {
       const s = request.putSnapshot!;
       checkString(s.plugin, 'putSnapshot.plugin', LIMITS.maxReplicaNameBytes, false);
-      checkUint(s.seq, 'putSnapshot.seq');
+      checkSeq(s.seq, 'putSnapshot.seq');
       checkString(s.digest, 'putSnapshot.digest', LIMITS.maxReplicaNameBytes, true);
       if ((s.data?.length ?? 0) > LIMITS.maxSharedSnapshotBytes) {
         throw new FrameError(
@@ -150,8 +151,8 @@ export function decodeClientResponse(bytes: Uint8Array): ClientResponse {
   const response = decodeOrThrow('client response', () => ordo.ClientResponse.decode(bytes));
   if (response.body === 'delivery') {
     const d = response.delivery!;
-    const fromSeq = checkUint(d.fromSeq, 'delivery.fromSeq');
-    const toSeq = checkUint(d.toSeq, 'delivery.toSeq');
+    const fromSeq = checkSeq(d.fromSeq, 'delivery.fromSeq');
+    const toSeq = checkSeq(d.toSeq, 'delivery.toSeq');
     let previous = fromSeq - 1;
     (d.entries ?? []).forEach((raw, i) => {
       const entry = validateEntry(raw as ordo.Entry, `delivery.entries[${i}]`);

@@ -1,12 +1,12 @@
 import { type Entry, EntryKind } from '../core/types.js';
 import { LIMITS } from '../limits.js';
-import { checkString, checkUint, FrameError } from './frame-error.js';
+import { checkEpoch, checkSeq, checkString, checkUint, FrameError } from './frame-error.js';
 import type { ordo } from './schema.js';
 
 /** Checks a decoded entry field by field; returns it typed as a core Entry. */
 export function validateEntry(raw: ordo.Entry, field: string): Entry {
-  checkUint(raw.seq, `${field}.seq`);
-  checkUint(raw.epoch, `${field}.epoch`);
+  checkSeq(raw.seq, `${field}.seq`);
+  checkEpoch(raw.epoch, `${field}.epoch`);
   checkUint(raw.producerSeq, `${field}.producerSeq`);
   checkUint(raw.timestampMs, `${field}.timestampMs`);
   if (raw.kind !== EntryKind.data && raw.kind !== EntryKind.epochStart) {

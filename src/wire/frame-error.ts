@@ -1,3 +1,5 @@
+import { CORE_LIMITS } from '../core/core-limits.js';
+
 /** A frame that cannot be accepted: too large, not decodable, or with values out of range. */
 export class FrameError extends Error {
   override readonly name = 'FrameError';
@@ -19,6 +21,27 @@ export function checkUint(value: unknown, field: string): number {
     );
   }
   return value;
+}
+
+/** An epoch: a non-negative integer no higher than the bound any cluster can reach. */
+export function checkEpoch(value: unknown, field: string): number {
+  return checkBounded(value, field, CORE_LIMITS.maxEpoch);
+}
+
+/** A seq: a non-negative integer no higher than the bound any cluster can reach. */
+export function checkSeq(value: unknown, field: string): number {
+  return checkBounded(value, field, CORE_LIMITS.maxSeq);
+}
+
+function checkBounded(value: unknown, field: string, max: number): number {
+  const n = checkUint(value, field);
+  if (n > max) {
+    throw new FrameError(
+      'malformed',
+      `${field} ${n} is beyond the highest a cluster reaches (${max})`,
+    );
+  }
+  return n;
 }
 
 export function checkString(

@@ -2,7 +2,9 @@ import type { NodeId, NodeMessage } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { validateEntries } from './entry-codec.js';
 import {
+  checkEpoch,
   checkFrameSize,
+  checkSeq,
   checkString,
   checkUint,
   decodeOrThrow,
@@ -26,6 +28,7 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
         commitSeq: message.commitSeq,
         logStart: message.logStart === true,
         prevTimestampMs: message.prevTimestampMs ?? 0,
+        transferTo: message.transferTo ?? '',
       };
       break;
     case 'ack':
@@ -84,11 +87,11 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
     );
   }
   const from: NodeId = checkString(envelope.from, 'from', LIMITS.maxNodeIdBytes, false);
-  const epoch = checkUint(envelope.epoch, 'epoch');
+  const epoch = checkEpoch(envelope.epoch, 'epoch');
   switch (envelope.body) {
     case 'append': {
       const a = envelope.append!;
-      const prevSeq = checkUint(a.prevSeq, 'append.prevSeq');
+      const prevSeq = checkSeq(a.prevSeq, 'append.prevSeq');
       const entries = validateEntries(
         (a.entries ?? []) as ordo.Entry[],
         prevSeq + 1,
@@ -98,20 +101,27 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
         if (entry.epoch > epoch)
           throw new FrameError('malformed', `entry ${entry.seq} has an epoch beyond the sender's`);
       }
+      const transferTo = checkString(
+        a.transferTo ?? '',
+        'append.transferTo',
+        LIMITS.maxNodeIdBytes,
+        true,
+      );
       return {
         type: 'append',
         epoch,
         from,
         prevSeq,
-        prevEpoch: checkUint(a.prevEpoch, 'append.prevEpoch'),
+        prevEpoch: checkEpoch(a.prevEpoch, 'append.prevEpoch'),
         entries,
-        commitSeq: checkUint(a.commitSeq, 'append.commitSeq'),
+        commitSeq: checkSeq(a.commitSeq, 'append.commitSeq'),
         ...(a.logStart === true
           ? {
               logStart: true,
               prevTimestampMs: checkUint(a.prevTimestampMs, 'append.prevTimestampMs'),
             }
           : {}),
+        ...(transferTo !== '' ? { transferTo } : {}),
       };
     }
     case 'ack': {
@@ -120,16 +130,16 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
         type: 'ack',
         epoch,
         from,
-        matchSeq: checkUint(a.matchSeq, 'ack.matchSeq'),
+        matchSeq: checkSeq(a.matchSeq, 'ack.matchSeq'),
         reject: a.reject === true,
-        hintSeq: checkUint(a.hintSeq, 'ack.hintSeq'),
-        hintEpoch: checkUint(a.hintEpoch, 'ack.hintEpoch'),
+        hintSeq: checkSeq(a.hintSeq, 'ack.hintSeq'),
+        hintEpoch: checkEpoch(a.hintEpoch, 'ack.hintEpoch'),
       };
     }
     case 'nack': {
       const n = envelope.nack!;
-      const fromSeq = checkUint(n.fromSeq, 'nack.fromSeq');
-      const toSeq = checkUint(n.toSeq, 'nack.toSeq');
+      const fromSeq = checkSeq(n.fromSeq, 'nack.fromSeq');
+      const toSeq = checkSeq(n.toSeq, 'nack.toSeq');
       if (fromSeq < 1 || toSeq < fromSeq)
         throw new FrameError('malformed', `nack range [${fromSeq}, ${toSeq}] is empty`);
       return { type: 'nack', epoch, from, fromSeq, toSeq };
@@ -140,8 +150,8 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
         type: 'voteRequest',
         epoch,
         from,
-        lastSeq: checkUint(v.lastSeq, 'voteRequest.lastSeq'),
-        lastEpoch: checkUint(v.lastEpoch, 'voteRequest.lastEpoch'),
+        lastSeq: checkSeq(v.lastSeq, 'voteRequest.lastSeq'),
+        lastEpoch: checkEpoch(v.lastEpoch, 'voteRequest.lastEpoch'),
         preVote: v.preVote === true,
         transfer: v.transfer === true,
       };
@@ -160,16 +170,16 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
       return { type: 'timeoutNow', epoch, from };
     case 'repairRequest': {
       const r = envelope.repairRequest!;
-      const fromSeq = checkUint(r.fromSeq, 'repairRequest.fromSeq');
-      const toSeq = checkUint(r.toSeq, 'repairRequest.toSeq');
+      const fromSeq = checkSeq(r.fromSeq, 'repairRequest.fromSeq');
+      const toSeq = checkSeq(r.toSeq, 'repairRequest.toSeq');
       if (fromSeq < 1 || toSeq < fromSeq)
         throw new FrameError('malformed', `repair range [${fromSeq}, ${toSeq}] is empty`);
       return { type: 'repairRequest', epoch, from, fromSeq, toSeq };
     }
     case 'repairResponse': {
       const r = envelope.repairResponse!;
-      const fromSeq = checkUint(r.fromSeq, 'repairResponse.fromSeq');
-      const toSeq = checkUint(r.toSeq, 'repairResponse.toSeq');
+      const fromSeq = checkSeq(r.fromSeq, 'repairResponse.fromSeq');
+      const toSeq = checkSeq(r.toSeq, 'repairResponse.toSeq');
       const entries = validateEntries(
         (r.entries ?? []) as ordo.Entry[],
         fromSeq,
@@ -177,8 +187,8 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
       );
       if (entries.length > 0 && entries.at(-1)!.seq > toSeq)
         throw new FrameError('malformed', `repair response goes past seq ${toSeq}`);
-      const firstSeq = checkUint(r.firstSeq, 'repairResponse.firstSeq');
-      const lastSeq = checkUint(r.lastSeq, 'repairResponse.lastSeq');
+      const firstSeq = checkSeq(r.firstSeq, 'repairResponse.firstSeq');
+      const lastSeq = checkSeq(r.lastSeq, 'repairResponse.lastSeq');
       return { type: 'repairResponse', epoch, from, fromSeq, toSeq, entries, firstSeq, lastSeq };
     }
     default:

@@ -43,10 +43,17 @@ test('proposals answer busy transferring while a transfer is under way', (t) => 
   const cluster = electedCluster();
   cluster.node('a').transferLeadership('b');
   cluster.process('a');
-  // The timeoutNow is lost, so the transfer stays under way.
+  // The timeoutNow is lost, so the transfer stays under way. The heartbeat
+  // that announces the hand-over to the other followers goes with it.
   t.deepEqual(
-    cluster.take().map((e) => e.message.type),
-    ['timeoutNow'],
+    cluster
+      .take()
+      .map((e) => [e.message.type, e.to, e.message.type === 'append' && e.message.transferTo]),
+    [
+      ['timeoutNow', 'b', false],
+      ['append', 'b', 'b'],
+      ['append', 'c', 'b'],
+    ],
   );
   t.deepEqual(cluster.propose('a', [proposal('p', 1)]), [{ kind: 'busy', reason: 'transferring' }]);
   t.is(cluster.node('a').status().transferTarget, 'b');
@@ -77,9 +84,9 @@ test('a timeoutNow from a node that is not the sequencer is ignored', (t) => {
   t.is(node.currentEpoch, 1);
 });
 
-test('a voter in its lease still grants a vote to a transfer campaign', (t) => {
+test('a voter in its lease still grants a vote to a transfer campaign its sequencer announced', (t) => {
   const voter = newNode('c', MEMBERS);
-  voter.step(append({ from: 'a', epoch: 1, entries: [dataEntry(1, 1)] }));
+  voter.step(append({ from: 'a', epoch: 1, entries: [dataEntry(1, 1)], transferTo: 'b' }));
   takeReady(voter);
   voter.step({
     type: 'voteRequest',

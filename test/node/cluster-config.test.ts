@@ -118,3 +118,34 @@ test("fsync 'memory' draws a warning; a durable policy none", (t) => {
   t.is(warnings.length, 1);
   t.regex(warnings[0]!, /fsync is 'memory'/);
 });
+
+test('keys: on every node or none, clients only with node keys, no key used twice', (t) => {
+  const k1 = 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7';
+  const k2 = 'Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID';
+  const k3 = 'D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs';
+  const secured = {
+    ...valid(),
+    nodes: [
+      node('n1', 7001, { publicKey: k1, secretKeyFile: '/k/n1.key' }),
+      node('n2', 7004, { publicKey: k2, secretKeyFile: '/k/n2.key' }),
+    ],
+    clients: [{ identity: 'alice', publicKey: k3 }],
+  };
+  const config = parseClusterConfig(secured);
+  t.deepEqual(config.clients, [{ identity: 'alice', publicKey: k3 }]);
+  t.is(config.nodes[0]!.publicKey, k1);
+  t.regex(
+    problem({ ...secured, nodes: [secured.nodes[0], node('n2', 7004)] }),
+    /node 'n2' has no publicKey while others have one/,
+  );
+  t.regex(problem({ ...valid(), clients: secured.clients }), /clients are listed but no node/);
+  t.regex(
+    problem({ ...secured, clients: [{ identity: 'alice', publicKey: k1 }] }),
+    /client 'alice' has the same public key as node 'n1'/,
+  );
+  t.regex(
+    problem({ ...secured, nodes: [node('n1', 7001, { publicKey: 'short' })] }),
+    /nodes\[0\]\.publicKey must be a Z85 public key/,
+  );
+  t.regex(problem({ ...valid(), insecure: 'yes' }), /insecure must be true or false/);
+});

@@ -1,0 +1,84 @@
+import test from 'ava';
+import { CORE_LIMITS } from '../../src/core/core-limits.js';
+import { EntryKind, type NodeMessage } from '../../src/core/types.js';
+import { FrameError } from '../../src/wire/frame-error.js';
+import { decodePeerMessage, encodePeerMessage } from '../../src/wire/peer-codec.js';
+
+const CLUSTER = 'c1';
+
+function roundTrip(message: NodeMessage): NodeMessage {
+  return decodePeerMessage(encodePeerMessage(CLUSTER, message), CLUSTER);
+}
+
+function refused(message: NodeMessage): FrameError {
+  const error = (() => {
+    try {
+      roundTrip(message);
+    } catch (e) {
+      return e;
+    }
+    return null;
+  })();
+  if (!(error instanceof FrameError)) throw new Error('expected a FrameError');
+  return error;
+}
+
+test('epochs and seqs up to the bounds decode; one past them is refused as malformed', (t) => {
+  const ack = (epoch: number, matchSeq: number): NodeMessage => ({
+    type: 'ack',
+    epoch,
+    from: 'a',
+    matchSeq,
+    reject: false,
+    hintSeq: 0,
+    hintEpoch: 0,
+  });
+  t.like(roundTrip(ack(CORE_LIMITS.maxEpoch, CORE_LIMITS.maxSeq)), {
+    epoch: CORE_LIMITS.maxEpoch,
+    matchSeq: CORE_LIMITS.maxSeq,
+  });
+  t.regex(refused(ack(CORE_LIMITS.maxEpoch + 1, 0)).message, /epoch \d+ is beyond the highest/);
+  t.regex(refused(ack(2 ** 53 - 1, 0)).message, /epoch/);
+  t.regex(refused(ack(1, CORE_LIMITS.maxSeq + 1)).message, /ack.matchSeq \d+ is beyond/);
+  t.is(refused(ack(1, CORE_LIMITS.maxSeq + 1)).code, 'malformed');
+  t.true(CORE_LIMITS.maxSeq * 8 <= 2 ** 53 && CORE_LIMITS.maxEpoch * 8 <= 2 ** 53);
+});
+
+test('an entry beyond the seq bound is refused inside an append', (t) => {
+  const seq = CORE_LIMITS.maxSeq + 1;
+  const error = refused({
+    type: 'append',
+    epoch: 1,
+    from: 'a',
+    prevSeq: seq - 1,
+    prevEpoch: 1,
+    entries: [
+      {
+        seq,
+        epoch: 1,
+        kind: EntryKind.data,
+        producerId: 'p',
+        producerSeq: 1,
+        topic: 't',
+        payload: new Uint8Array(0),
+        timestampMs: 0,
+      },
+    ],
+    commitSeq: 0,
+  });
+  t.regex(error.message, /seq/);
+});
+
+test('an append carries the announced transfer target, and none when there is none', (t) => {
+  const base = {
+    type: 'append' as const,
+    epoch: 3,
+    from: 'a',
+    prevSeq: 0,
+    prevEpoch: 0,
+    entries: [],
+    commitSeq: 0,
+  };
+  t.like(roundTrip({ ...base, transferTo: 'b' }), { transferTo: 'b' });
+  t.false('transferTo' in roundTrip(base));
+});
