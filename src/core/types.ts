@@ -164,6 +164,12 @@ export interface RepairResponseMessage {
   readonly firstSeq: number;
   /** The sender's last seq: a log ending before the range surely lacks it. */
   readonly lastSeq: number;
+  /**
+   * SHA-256 of `entries` as the sender read them (see repairCopyDigest): a
+   * copy damaged on its way does not match it, and is neither written nor
+   * taken as a sign that the sender holds another entry.
+   */
+  readonly copyDigest: Uint8Array;
 }
 
 export type RepairMessage = RepairRequestMessage | RepairResponseMessage;

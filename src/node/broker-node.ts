@@ -25,6 +25,7 @@ import type { DedupCheckpointStore } from '../storage/dedup-checkpoint-store.js'
 import type { LogStore, MetaStore, RecoveredLog } from '../storage/log-store.js';
 import { StorageFailedError } from '../storage/storage-errors.js';
 import type { ClientRequest } from '../wire/client-codec.js';
+import { repairCopyDigest } from '../wire/repair-copy-digest.js';
 import { ordo } from '../wire/schema.js';
 import type { ClientFrameSocket } from './client-frame-socket.js';
 import { type ClientId, ClientServer } from './client-server.js';
@@ -907,5 +908,6 @@ async function serveRepair(
     entries,
     firstSeq: store.firstSeq(),
     lastSeq: store.lastSeq(),
+    copyDigest: repairCopyDigest(entries),
   });
 }

@@ -4,6 +4,7 @@ import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { DamagedRange, LogStore } from '../storage/log-store.js';
 import { RepairRejectedError } from '../storage/storage-errors.js';
+import { repairCopyIntact } from '../wire/repair-copy-digest.js';
 import type { PeerLink } from './peer-link.js';
 
 /** No peer holds a good copy of damaged records: the node cannot start safely. */
@@ -37,6 +38,8 @@ interface Asking {
 export class LogRepair {
   private asking: Asking | null = null;
   repairedEntries = 0;
+  /** Copies that did not match the digest their sender computed. */
+  damagedCopies = 0;
 
   constructor(
     private readonly self: NodeId,
@@ -60,10 +63,20 @@ export class LogRepair {
       let fixed = false;
       /** Peers that surely lack the damaged entry: their log ends before it, or their copy is another entry. */
       let lacking = 0;
+      /** A damaged copy is asked for again, not taken for a refusal. */
+      let damagedInRound = false;
       for (const [peer, answer] of answers) {
         if (answer.entries.length === 0) {
           refusals.push(`${peer} holds none`);
           if (answer.lastSeq < range.fromSeq) lacking++;
+          continue;
+        }
+        // A copy damaged on its way is no answer: counting it as another
+        // entry could cut a committed one.
+        if (!repairCopyIntact(answer.entries, answer.copyDigest)) {
+          this.damagedCopies++;
+          damagedInRound = true;
+          refusals.push(`${peer}'s copy was damaged on its way`);
           continue;
         }
         try {
@@ -80,6 +93,7 @@ export class LogRepair {
         } catch (error) {
           if (!(error instanceof RepairRejectedError)) throw error;
           refusals.push(`${peer}'s copy does not fit: ${error.message}`);
+          // An intact copy (it matched its digest) that does not fit is another entry.
           if (error.kind === 'mismatch' && answer.entries[0]!.seq === range.fromSeq) lacking++;
         }
       }
@@ -98,7 +112,8 @@ export class LogRepair {
         );
         continue;
       }
-      if (answers.size === this.peers.length) throw new LogRepairError(range, refusals.join('; '));
+      if (answers.size === this.peers.length && !damagedInRound)
+        throw new LogRepairError(range, refusals.join('; '));
       this.logger.warn(
         `node ${this.self} could not repair seqs ${range.fromSeq} to ${range.toSeq} yet (${answers.size} of ${this.peers.length} peers answered); asking again`,
       );

@@ -10,6 +10,7 @@ import {
   decodeOrThrow,
   FrameError,
 } from './frame-error.js';
+import { REPAIR_COPY_DIGEST_BYTES } from './repair-copy-digest.js';
 import { ordo } from './schema.js';
 
 /** Encodes a core message for the node-to-node sockets (PeerEnvelope). */
@@ -66,6 +67,7 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
         entries: message.entries as ordo.Entry.$Properties[],
         firstSeq: message.firstSeq,
         lastSeq: message.lastSeq,
+        copyDigest: message.copyDigest,
       };
       break;
   }
@@ -189,7 +191,24 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
         throw new FrameError('malformed', `repair response goes past seq ${toSeq}`);
       const firstSeq = checkSeq(r.firstSeq, 'repairResponse.firstSeq');
       const lastSeq = checkSeq(r.lastSeq, 'repairResponse.lastSeq');
-      return { type: 'repairResponse', epoch, from, fromSeq, toSeq, entries, firstSeq, lastSeq };
+      const copyDigest = r.copyDigest ?? new Uint8Array(0);
+      if (copyDigest.length !== REPAIR_COPY_DIGEST_BYTES) {
+        throw new FrameError(
+          'malformed',
+          `repair response digest has ${copyDigest.length} bytes, not ${REPAIR_COPY_DIGEST_BYTES}`,
+        );
+      }
+      return {
+        type: 'repairResponse',
+        epoch,
+        from,
+        fromSeq,
+        toSeq,
+        entries,
+        firstSeq,
+        lastSeq,
+        copyDigest,
+      };
     }
     default:
       throw new FrameError('malformed', 'peer envelope has no body');

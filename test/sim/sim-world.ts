@@ -249,9 +249,10 @@ export class SimWorld {
   }
 
   /**
-   * A repair answer may arrive with one payload bit of one entry flipped:
-   * the receiving node must refuse that copy (it does not fit its hash
-   * chain) and repair from a good one, or refuse to start.
+   * A repair answer may arrive with one payload bit of one entry flipped on
+   * its way: the receiving node must find that it no longer matches its
+   * digest, and never take it for a sign that the sender lacks the entry
+   * (doing so once cut a committed entry: seed 481).
    */
   private maybeDamageCopy(from: string, to: string, packet: SimPacket): SimPacket {
     const chance = this.plan.disk.damagedCopyChance;
@@ -266,8 +267,8 @@ export class SimWorld {
     const bit = prng.int(0, payload.length * 8 - 1);
     payload[bit >> 3]! ^= 1 << (bit & 7);
     this.stats.damagedCopies++;
-    this.log(`t${this.tick} the copy of seq ${victim.seq} that ${from} sends ${to} is damaged`);
     const entries = message.entries.map((e) => (e === victim ? { ...e, payload } : e));
+    this.log(`t${this.tick} the copy of seq ${victim.seq} that ${from} sends ${to} is damaged`);
     return { kind: 'peer', message: { ...message, entries } };
   }
 
