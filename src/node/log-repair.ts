@@ -71,14 +71,6 @@ export class LogRepair {
           if (answer.lastSeq < range.fromSeq) lacking++;
           continue;
         }
-        // A copy damaged on its way is no answer: counting it as another
-        // entry could cut a committed one.
-        if (!repairCopyIntact(answer.entries, answer.copyDigest)) {
-          this.damagedCopies++;
-          damagedInRound = true;
-          refusals.push(`${peer}'s copy was damaged on its way`);
-          continue;
-        }
         try {
           const { repaired } = await this.store.repair(answer.entries);
           if (repaired > 0) {
@@ -92,8 +84,18 @@ export class LogRepair {
           refusals.push(`${peer}'s copy repaired nothing`);
         } catch (error) {
           if (!(error instanceof RepairRejectedError)) throw error;
+          // Whether a copy is good is the hash chain's call alone (above); the
+          // digest only says what a refusal means. A copy damaged on its way
+          // is no answer: taken for another entry, it could count its sender
+          // among the nodes lacking a committed entry, and so cut that entry.
+          if (!repairCopyIntact(answer.entries, answer.copyDigest)) {
+            this.damagedCopies++;
+            damagedInRound = true;
+            refusals.push(`${peer}'s copy was damaged on its way`);
+            continue;
+          }
           refusals.push(`${peer}'s copy does not fit: ${error.message}`);
-          // An intact copy (it matched its digest) that does not fit is another entry.
+          // An intact copy that does not fit is another entry.
           if (error.kind === 'mismatch' && answer.entries[0]!.seq === range.fromSeq) lacking++;
         }
       }

@@ -342,6 +342,7 @@ const DEFECT_BOUNDS: readonly { defect: PlantedDefect; maxSeeds: number }[] = [
   { defect: PlantedDefect.skipDedup, maxSeeds: 20 },
   { defect: PlantedDefect.ackBeforePersist, maxSeeds: 200 },
   { defect: PlantedDefect.commitOldEpochByCount, maxSeeds: 150 },
+  { defect: PlantedDefect.uncheckedRepair, maxSeeds: 100 },
 ];
 
 for (const { defect, maxSeeds } of DEFECT_BOUNDS) {
