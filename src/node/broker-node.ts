@@ -100,6 +100,8 @@ export interface BrokerNodeOptions {
 
 interface PendingPublish {
   readonly client: ClientId;
+  /** The client connection's routing id in hex, for its budget of publishes waiting for commit. */
+  readonly clientKey: string;
   readonly requestId: number;
   readonly results: ordo.PublishResult.$Properties[];
   remaining: number;
@@ -133,6 +135,14 @@ export class BrokerNode {
   private readonly subscriptions: SubscriptionManager;
   private readonly replicas = new ReplicaRegistry();
   private readonly pending = new PendingReplies<PublishSlot>(LIMITS.maxPendingPublishReplies);
+  /** Publishes waiting for commit per client connection (hex routing id). */
+  private readonly pendingByClient = new Map<string, number>();
+  /** Publishes answered BUSY because their connection spent its budget. */
+  private publishBudgetRefusals = 0;
+  private readonly repeatedWarnings: {
+    retransmit: RateLimitedLog;
+    dedupCheckpoint: RateLimitedLog;
+  };
   private readonly logger: Logger;
   private tickTimer: TimerHandle | null = null;
   private retentionTimer: TimerHandle | null = null;
@@ -173,13 +183,16 @@ export class BrokerNode {
     );
     this.subscriptions = new SubscriptionManager(
       options.store,
-      (client, response) => this.clients.reply(client, response),
+      (client, response, onLeft) => this.clients.reply(client, response, onLeft),
       options.faults ?? NO_FAULTS,
       () => this.clock.nowMs(),
       logger,
       (error) => this.onReadError(error),
     );
-    this.readErrorLog = new RateLimitedLog(logger, 1000, () => this.clock.nowMs());
+    const rateLimited = () =>
+      new RateLimitedLog(logger, LIMITS.repeatedLogIntervalMs, () => this.clock.nowMs());
+    this.readErrorLog = rateLimited();
+    this.repeatedWarnings = { retransmit: rateLimited(), dedupCheckpoint: rateLimited() };
   }
 
   /** A failed store stops the node; a damaged record only costs that subscriber this node. */
@@ -295,6 +308,12 @@ export class BrokerNode {
       faultsInjected:
         this.transport.counters.droppedByFaultInjection + this.subscriptions.deliveriesDropped,
       badFrames: this.transport.counters.badFrames + this.clients.badFrames,
+      oversizedFrames: this.transport.counters.oversizedFrames + this.clients.oversizedFrames,
+      budgetRefusals:
+        this.subscriptions.limitRefusals +
+        this.subscriptions.nacksIgnored +
+        this.publishBudgetRefusals,
+      subscriberQueuedBytes: this.subscriptions.queuedBytes(),
       staleMessagesRejected: this.staleMessagesRejected,
       dedupCheckpointSeq: this.dedupCheckpointSeq,
       recordsRepaired: this.recordsRepaired,
@@ -322,6 +341,9 @@ export class BrokerNode {
   }
 
   private async listen(): Promise<void> {
+    // What the node recovered as committed is served at once, without
+    // waiting for the next commit (an idle cluster may not commit for long).
+    this.subscriptions.onCommit(this.core.committedSeq);
     await this.clients.start((client, request) => this.onClientRequest(client, request));
     this.tickTimer = this.clock.setInterval(() => this.onTick(), this.options.config.tickMs);
     this.retentionTimer = this.clock.setInterval(
@@ -351,7 +373,9 @@ export class BrokerNode {
       await dedup.save(checkpoint);
       this.dedupCheckpointSeq = checkpoint.seq;
     } catch (error) {
-      this.logger.warn(`could not save the dedup checkpoint: ${(error as Error).message}`);
+      this.repeatedWarnings.dedupCheckpoint.warn(
+        `could not save the dedup checkpoint: ${(error as Error).message}`,
+      );
     } finally {
       this.checkpointing = false;
     }
@@ -504,18 +528,27 @@ export class BrokerNode {
 
   private onPublish(client: ClientId, requestId: number, publish: ordo.PublishRequest): void {
     const items = publish.items as ordo.PublishItem[];
+    const clientKey = client.toString('hex');
     const request: PendingPublish = {
       client,
+      clientKey,
       requestId,
       results: new Array(items.length),
       remaining: items.length,
     };
-    if (this.pending.size + items.length > LIMITS.maxPendingPublishReplies) {
+    const connectionFull =
+      (this.pendingByClient.get(clientKey) ?? 0) + items.length >
+      LIMITS.maxPendingPublishesPerConnection;
+    if (connectionFull || this.pending.size + items.length > LIMITS.maxPendingPublishReplies) {
+      if (connectionFull) this.publishBudgetRefusals += items.length;
+      const detail = connectionFull
+        ? `this connection already has ${this.pendingByClient.get(clientKey)} publishes waiting for commit on this node (limit ${LIMITS.maxPendingPublishesPerConnection}, maxPendingPublishesPerConnection)`
+        : 'too many publishes waiting for commit';
       for (const [i, item] of items.entries()) {
         this.settle(request, i, {
           producerSeq: item.producerSeq,
           status: PublishStatus.PUBLISH_STATUS_BUSY,
-          detail: 'too many publishes waiting for commit',
+          detail,
         });
       }
       return;
@@ -548,7 +581,12 @@ export class BrokerNode {
             status: PublishStatus.PUBLISH_STATUS_BUSY,
             detail: 'too many publishes waiting for commit',
           });
+          return;
         }
+        this.pendingByClient.set(
+          request.clientKey,
+          (this.pendingByClient.get(request.clientKey) ?? 0) + 1,
+        );
         return;
       case 'ok':
         this.settle(request, index, {
@@ -591,6 +629,15 @@ export class BrokerNode {
         });
         return;
     }
+  }
+
+  /** Settles a publish that was waiting for commit (it leaves its connection's budget). */
+  private settleWaiting(slot: PublishSlot, result: ordo.PublishResult.$Properties): void {
+    const key = slot.request.clientKey;
+    const count = (this.pendingByClient.get(key) ?? 1) - 1;
+    if (count > 0) this.pendingByClient.set(key, count);
+    else this.pendingByClient.delete(key);
+    this.settle(slot.request, slot.index, result);
   }
 
   private settle(
@@ -653,7 +700,7 @@ export class BrokerNode {
         `node ${this.self.id} lacks entries the sequencer no longer holds: its log restarts after seq ${seq}`,
       );
       for (const settled of this.pending.settleTruncated(0)) {
-        this.settle(settled.token.request, settled.token.index, {
+        this.settleWaiting(settled.token, {
           producerSeq: settled.token.producerSeq,
           status: PublishStatus.PUBLISH_STATUS_RETRY,
           detail: 'this node restarted its log',
@@ -663,7 +710,7 @@ export class BrokerNode {
     }
     if (ready.truncateAfter !== null) {
       for (const settled of this.pending.settleTruncated(ready.truncateAfter)) {
-        this.settle(settled.token.request, settled.token.index, {
+        this.settleWaiting(settled.token, {
           producerSeq: settled.token.producerSeq,
           status: PublishStatus.PUBLISH_STATUS_RETRY,
           detail: 'entry replaced by a new sequencer',
@@ -739,7 +786,7 @@ export class BrokerNode {
         LIMITS.maxRetransmitBytes,
       );
     } catch (error) {
-      this.logger.warn(
+      this.repeatedWarnings.retransmit.warn(
         `cannot retransmit [${action.fromSeq}, ${action.toSeq}] to ${action.to}: ${(error as Error).message}`,
       );
       return;
@@ -752,10 +799,9 @@ export class BrokerNode {
     for (const settled of this.pending.settleCommitted(commitSeq, (seq) =>
       this.core.epochAt(seq),
     )) {
-      const { request, index, producerSeq } = settled.token;
-      this.settle(
-        request,
-        index,
+      const { producerSeq } = settled.token;
+      this.settleWaiting(
+        settled.token,
         settled.committed
           ? { producerSeq, status: PublishStatus.PUBLISH_STATUS_OK, seq: settled.seq }
           : {

@@ -1,6 +1,6 @@
 import * as zmq from 'zeromq';
 import { LIMITS } from '../limits.js';
-import { SocketSender } from '../runtime/socket-sender.js';
+import { SocketSender, yieldToEventLoop } from '../runtime/socket-sender.js';
 
 /** Identifies one client connection (the ROUTER routing id). */
 export type ClientId = Buffer;
@@ -17,8 +17,12 @@ export interface ClientFrameSocket {
     onFrames: (frames: Buffer[]) => void,
     onUnreachable: (client: ClientId) => void,
   ): Promise<void>;
-  /** Queues `[client, body]`; false when it was dropped (queue full or closed). */
-  send(frames: Uint8Array[]): boolean;
+  /**
+   * Queues `[client, body]`; false when it was dropped (queue full or
+   * closed). `onLeft`, when given, is called once the message has left the
+   * node's queue (sent or failed), never when send returned false.
+   */
+  send(frames: Uint8Array[], onLeft?: () => void): boolean;
   close(): void;
 }
 
@@ -32,9 +36,13 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
     linger: 0,
     mandatory: true,
     sendTimeout: 0,
-    sendHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-    receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-    maxMessageSize: LIMITS.maxFrameBytes,
+    // Per connection: a client that does not read loses deliveries (it
+    // NACKs them) instead of growing the node's memory.
+    sendHighWaterMark: LIMITS.clientHighWaterMarkMessages,
+    receiveHighWaterMark: LIMITS.clientHighWaterMarkMessages,
+    // Frames up to twice the limit arrive, to be counted and refused with
+    // TOO_LARGE; a larger one makes ZeroMQ close that connection.
+    maxMessageSize: LIMITS.maxReceivedFrameBytes,
   });
   private sender: SocketSender | null = null;
   private closed = false;
@@ -56,8 +64,8 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
     void this.receiveLoop(onFrames);
   }
 
-  send(frames: Uint8Array[]): boolean {
-    return this.sender?.send(frames) ?? false;
+  send(frames: Uint8Array[], onLeft?: () => void): boolean {
+    return this.sender?.send(frames, onLeft) ?? false;
   }
 
   close(): void {
@@ -68,7 +76,16 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
 
   private async receiveLoop(onFrames: (frames: Buffer[]) => void): Promise<void> {
     try {
-      for await (const frames of this.router) onFrames(frames);
+      // A bounded number of frames per turn: a flood of client frames must
+      // not hold off timers (heartbeats, elections) or the peer sockets.
+      let handled = 0;
+      for await (const frames of this.router) {
+        onFrames(frames);
+        if (++handled >= LIMITS.clientFramesPerTurn) {
+          handled = 0;
+          await yieldToEventLoop();
+        }
+      }
     } catch (error) {
       if (!this.closed) throw error;
     }

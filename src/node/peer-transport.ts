@@ -3,7 +3,7 @@ import type { NodeId, NodeMessage } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import type { Logger } from '../runtime/logger.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
-import { SocketSender } from '../runtime/socket-sender.js';
+import { SocketSender, yieldToEventLoop } from '../runtime/socket-sender.js';
 import { FrameError } from '../wire/frame-error.js';
 import { decodePeerMessage, encodePeerMessage } from '../wire/peer-codec.js';
 import { type NodeAddress, peerEndpoint, pubEndpoint } from './cluster-config.js';
@@ -26,13 +26,17 @@ export class PeerTransport implements PeerLink {
   private readonly sub = new zmq.Subscriber({
     linger: 0,
     receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-    maxMessageSize: LIMITS.maxFrameBytes,
+    maxMessageSize: LIMITS.maxReceivedFrameBytes,
   });
+  // Anyone can connect to the peer port: per connection, ZeroMQ holds a
+  // bounded number of messages, and frames past the limit are counted.
   private readonly router = new zmq.Router({
     linger: 0,
-    receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-    maxMessageSize: LIMITS.maxFrameBytes,
+    receiveHighWaterMark: LIMITS.peerHighWaterMarkMessages,
+    maxMessageSize: LIMITS.maxReceivedFrameBytes,
   });
+  /** Bad frames per peer connection (hex routing id) on the ROUTER, oldest first. */
+  private readonly badSenders = new Map<string, number>();
   private readonly pubSender: SocketSender;
   private readonly dealers = new Map<NodeId, { socket: zmq.Dealer; sender: SocketSender }>();
   private readonly badFrameLog: RateLimitedLog;
@@ -47,7 +51,7 @@ export class PeerTransport implements PeerLink {
     logger: Logger,
   ) {
     this.pubSender = new SocketSender(this.pub, LIMITS.maxSendQueueMessages);
-    this.badFrameLog = new RateLimitedLog(logger, 1000);
+    this.badFrameLog = new RateLimitedLog(logger, LIMITS.repeatedLogIntervalMs);
   }
 
   async start(
@@ -77,8 +81,12 @@ export class PeerTransport implements PeerLink {
         sender: new SocketSender(socket, LIMITS.maxSendQueueMessages),
       });
     }
-    void this.receiveLoop(this.sub, (frames) => frames[0], onMessage);
-    void this.receiveLoop(this.router, (frames) => frames[1], onMessage);
+    void this.receiveLoop(
+      this.sub,
+      (frames) => (frames.length === 1 ? frames[0]! : null),
+      onMessage,
+    );
+    void this.receiveLoop(this.router, (frames) => this.fromRouter(frames), onMessage);
   }
 
   /** Sends to one peer, or multicasts when `to` is null. */
@@ -115,28 +123,82 @@ export class PeerTransport implements PeerLink {
     this.router.close();
   }
 
+  /**
+   * Decodes one peer frame and hands it on; a bad frame is counted, logged
+   * (rate-limited) and dropped. Returns false for a bad frame. Public for
+   * the fuzzer, which drives this path without sockets.
+   */
+  receiveFrame(frame: Buffer, onMessage: (message: NodeMessage) => void): boolean {
+    let message: NodeMessage;
+    try {
+      message = decodePeerMessage(frame, this.clusterId);
+    } catch (error) {
+      if (!(error instanceof FrameError)) throw error;
+      this.counters.badFrames++;
+      if (error.code === 'too-large' && frame.length > LIMITS.maxFrameBytes)
+        this.counters.oversizedFrames++;
+      this.badFrameLog.warn(`dropped a bad peer frame: ${error.message}`);
+      return false;
+    }
+    this.counters.received++;
+    onMessage(message);
+    return true;
+  }
+
+  /**
+   * The body of a ROUTER message, or null when it is not one frame or its
+   * connection already sent too many bad frames: a member never sends a
+   * bad frame, so a connection that does is ignored from then on (its
+   * frames are not even decoded).
+   */
+  private fromRouter(frames: Buffer[]): Buffer | null {
+    const sender = frames[0]?.toString('hex') ?? '';
+    const bad = this.badSenders.get(sender) ?? 0;
+    if (bad >= LIMITS.maxBadFramesPerPeerConnection) {
+      this.counters.badFrames++;
+      return null;
+    }
+    if (frames.length === 2) return frames[1]!;
+    this.counters.badFrames++;
+    this.badFrameLog.warn(
+      `dropped a bad peer frame: expected 1 body frame, got ${frames.length - 1}`,
+    );
+    this.noteBadSender(sender);
+    return null;
+  }
+
+  private noteBadSender(sender: string): void {
+    const bad = (this.badSenders.get(sender) ?? 0) + 1;
+    this.badSenders.delete(sender);
+    this.badSenders.set(sender, bad);
+    if (bad === LIMITS.maxBadFramesPerPeerConnection)
+      this.badFrameLog.warn(
+        `ignoring a peer connection from now on: it sent ${bad} bad frames (maxBadFramesPerPeerConnection)`,
+      );
+    if (this.badSenders.size > LIMITS.maxIgnoredPeerConnections) {
+      const oldest = this.badSenders.keys().next().value;
+      if (oldest !== undefined) this.badSenders.delete(oldest);
+    }
+  }
+
   private async receiveLoop(
     socket: zmq.Subscriber | zmq.Router,
-    pick: (frames: Buffer[]) => Buffer | undefined,
+    pick: (frames: Buffer[]) => Buffer | null,
     onMessage: (message: NodeMessage) => void,
   ): Promise<void> {
     try {
+      // A bounded number of frames per turn, so that a flood on one socket
+      // leaves room for timers (heartbeats, elections) and the other sockets.
+      let handled = 0;
       for await (const frames of socket) {
-        const frame = pick(frames);
-        if (frame === undefined) continue;
-        let message: NodeMessage;
-        try {
-          message = decodePeerMessage(frame, this.clusterId);
-        } catch (error) {
-          this.counters.badFrames++;
-          if (error instanceof FrameError) {
-            this.badFrameLog.warn(`dropped a bad peer frame: ${error.message}`);
-            continue;
-          }
-          throw error;
+        if (++handled >= LIMITS.peerFramesPerTurn) {
+          handled = 0;
+          await yieldToEventLoop();
         }
-        this.counters.received++;
-        onMessage(message);
+        const frame = pick(frames);
+        if (frame === null) continue;
+        if (!this.receiveFrame(frame, onMessage) && socket === this.router)
+          this.noteBadSender(frames[0]?.toString('hex') ?? '');
       }
     } catch (error) {
       if (!this.closed) throw error;
