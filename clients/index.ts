@@ -12,6 +12,7 @@ export {
   type BrokerErrorCode,
   ClosedError,
   InvalidRequestError,
+  LimitError,
   OrdoError,
   SeqUnavailableError,
   TimeoutError,

@@ -53,7 +53,7 @@ export const LIMITS = {
   /** Most entries one delivery batch to a subscriber carries. */
   maxDeliveryBatchEntries: 1024,
   /** Most payload bytes one delivery batch to a subscriber carries. */
-  maxDeliveryBatchBytes: 1024 * 1024,
+  maxDeliveryBatchBytes: 256 * 1024,
   /** A node sends an idle subscriber a heartbeat (its position and the commit seq) this often. */
   subscriberHeartbeatMs: 200,
   /** A node forgets a subscriber it has not heard from for this long. */
@@ -97,7 +97,7 @@ export const LIMITS = {
   /** Most delivery bytes one subscriber may have waiting in the node's send queue; its stream pauses until they have gone out, and a NACK never queues again what is still waiting. */
   subscriberMaxQueuedBytes: 4 * 1024 * 1024,
   /** Most NACKs per second one subscriber is served; more are ignored (the subscriber asks again) and counted. */
-  subscriberMaxNacksPerSecond: 40,
+  subscriberMaxNacksPerSecond: 20,
   /** Most publishes one client connection may have waiting for commit on one node; more are answered BUSY. */
   maxPendingPublishesPerConnection: 65_536,
   /** Messages ZeroMQ holds per client connection, each way (a delivery is at most maxDeliveryBatchBytes; past it sends to that client fail and it NACKs). */

@@ -45,7 +45,11 @@ export function devCommand(yargs: Argv): Argv {
             default: false,
             describe: 'Also run a demo publisher and subscriber that print the ordered stream',
           })
-          .option('logs', { type: 'boolean', default: false, describe: "Show the nodes' logs" })
+          .option('logs', {
+            type: 'boolean',
+            default: false,
+            describe: "Also show the nodes' logs here (they are always kept in <data>/<node>.log)",
+          })
           .check((argv) => {
             const lastPort = (argv.port ?? 1) + argv.nodes * portsPerNode - 1;
             if (argv.port !== undefined && lastPort > 65_535)
@@ -70,18 +74,19 @@ export function devCommand(yargs: Argv): Argv {
         nodes: argv.nodes,
         fsync: argv.fsync,
         logs: argv.logs ? 'inherit' : 'ignore',
+        logFiles: true,
         nodeArgs: ['--log-format', argv['log-format'], '--log-level', argv['log-level']],
         ...(argv.port === undefined ? {} : { basePort: argv.port }),
         ...(argv.data === undefined ? {} : { dataDir: argv.data }),
       });
       const brokers = cluster.clientEndpoints.join(',');
       console.log(
-        `Ordo local cluster: ${argv.nodes} nodes, fsync=${argv.fsync}, data in ${cluster.dataDir}` +
+        `Ordo local cluster: ${argv.nodes} nodes, fsync=${argv.fsync}, data and node logs in ${cluster.dataDir}` +
           (argv.data === undefined ? ' (removed on exit; --data DIR keeps it)' : ''),
       );
       for (const node of cluster.nodes)
         console.log(
-          `  ${node.id}  ${node.clientEndpoint}  ${node.httpUrl}  (pid ${node.process?.pid})`,
+          `  ${node.id}  ${node.clientEndpoint}  ${node.httpUrl}  (pid ${node.process?.pid})  log ${cluster.logFile(node.id)}`,
         );
       const first = cluster.nodes[0]!;
       console.log(`\nStatus page:  ${first.httpUrl}/  (any node serves it)`);

@@ -20,9 +20,10 @@ export interface ClientFrameSocket {
   /**
    * Queues `[client, body]`; false when it was dropped (queue full or
    * closed). `onLeft`, when given, is called once the message has left the
-   * node's queue (sent or failed), never when send returned false.
+   * node's queue, with whether it was sent (false: the client's connection
+   * is gone or full), never when send returned false.
    */
-  send(frames: Uint8Array[], onLeft?: () => void): boolean;
+  send(frames: Uint8Array[], onLeft?: (sent: boolean) => void): boolean;
   close(): void;
 }
 
@@ -64,7 +65,7 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
     void this.receiveLoop(onFrames);
   }
 
-  send(frames: Uint8Array[], onLeft?: () => void): boolean {
+  send(frames: Uint8Array[], onLeft?: (sent: boolean) => void): boolean {
     return this.sender?.send(frames, onLeft) ?? false;
   }
 

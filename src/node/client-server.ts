@@ -43,7 +43,11 @@ export class ClientServer {
   }
 
   /** `onLeft`: called once the reply has left the node's send queue (see ClientFrameSocket.send). */
-  reply(client: ClientId, response: ordo.ClientResponse.$Properties, onLeft?: () => void): boolean {
+  reply(
+    client: ClientId,
+    response: ordo.ClientResponse.$Properties,
+    onLeft?: (sent: boolean) => void,
+  ): boolean {
     return this.socket.send([client, encodeClientResponse(response)], onLeft);
   }
 

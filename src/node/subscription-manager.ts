@@ -28,6 +28,11 @@ interface Subscription {
   queuedBytes: number;
   /** A NACK that came while deliveries were still queued: applied once they have left. */
   pendingRewindSeq: number | null;
+  /**
+   * A delivery could not be sent (the client does not read, or is gone):
+   * nothing more is read and encoded for it until it acknowledges or NACKs.
+   */
+  stalled: boolean;
   /** Start of the current one-second window of the NACK budget, and NACKs served in it. */
   nackWindowStartMs: number;
   nacksInWindow: number;
@@ -37,7 +42,7 @@ interface Subscription {
 type Send = (
   client: ClientId,
   response: ordo.ClientResponse.$Properties,
-  onLeft?: () => void,
+  onLeft?: (sent: boolean) => void,
 ) => boolean;
 
 /** Bytes a delivery is counted for besides its payloads and topics: its fields and framing. */
@@ -130,6 +135,7 @@ export class SubscriptionManager {
       lastHeardMs: nowMs,
       queuedBytes: 0,
       pendingRewindSeq: null,
+      stalled: false,
       nackWindowStartMs: nowMs,
       nacksInWindow: 0,
     };
@@ -145,6 +151,7 @@ export class SubscriptionManager {
     const subscription = this.find(client, subscriptionId);
     if (subscription === undefined) return;
     subscription.lastHeardMs = this.now();
+    subscription.stalled = false;
     if (ackedSeq > subscription.ackedSeq)
       subscription.ackedSeq = Math.min(ackedSeq, subscription.nextSeq - 1);
     void this.pump(subscription);
@@ -171,6 +178,7 @@ export class SubscriptionManager {
       return;
     }
     subscription.nacksInWindow++;
+    subscription.stalled = false;
     if (subscription.queuedBytes > 0) {
       subscription.pendingRewindSeq = Math.min(
         subscription.pendingRewindSeq ?? Number.POSITIVE_INFINITY,
@@ -255,8 +263,9 @@ export class SubscriptionManager {
   }
 
   /** Some of the subscriber's deliveries left the send queue: apply a waiting NACK, send more. */
-  private onDeliveryLeft(subscription: Subscription, bytes: number): void {
+  private onDeliveryLeft(subscription: Subscription, bytes: number, sent: boolean): void {
     subscription.queuedBytes -= bytes;
+    if (!sent) subscription.stalled = true;
     if (this.closed || this.subscriptions.get(subscription.key) !== subscription) return;
     if (subscription.queuedBytes > 0) {
       if (subscription.pendingRewindSeq === null) void this.pump(subscription);
@@ -285,7 +294,7 @@ export class SubscriptionManager {
         // Budget: a bounded number of bytes waits in the send queue per
         // subscriber; a waiting NACK first lets what is queued leave.
         if (subscription.queuedBytes >= LIMITS.subscriberMaxQueuedBytes) return;
-        if (subscription.pendingRewindSeq !== null) return;
+        if (subscription.pendingRewindSeq !== null || subscription.stalled) return;
         const fromSeq = subscription.nextSeq;
         const limitSeq = Math.min(
           this.commitSeq,
@@ -360,7 +369,7 @@ export class SubscriptionManager {
           commitSeq: this.commitSeq,
         },
       },
-      () => this.onDeliveryLeft(subscription, bytes),
+      (sent) => this.onDeliveryLeft(subscription, bytes, sent),
     );
     // Dropped (a full queue): the subscriber notices the gap and NACKs.
     if (!queued) subscription.queuedBytes -= bytes;

@@ -13,7 +13,7 @@ type Sendable = Socket & { send(message: zmq.MessageLike[] | zmq.MessageLike): P
 export class SocketSender {
   private queue: Frames[] = [];
   /** Called once a queued message has left (sent or failed), keyed by the message itself. */
-  private readonly whenLeft = new Map<Frames, () => void>();
+  private readonly whenLeft = new Map<Frames, (sent: boolean) => void>();
   private head = 0;
   private running = false;
   private closed = false;
@@ -32,10 +32,11 @@ export class SocketSender {
 
   /**
    * Queues a message; returns false when it was dropped because the queue is
-   * full or closed. `onLeft` is called once the message has left the queue
-   * (handed to ZeroMQ, or failed), never when send returns false.
+   * full or closed. `onLeft` is called once the message has left the queue,
+   * with whether ZeroMQ took it (false: the send failed), never when send
+   * returns false.
    */
-  send(frames: Frames, onLeft?: () => void): boolean {
+  send(frames: Frames, onLeft?: (sent: boolean) => void): boolean {
     if (this.closed) return false;
     if (this.queuedMessages >= this.maxQueueMessages) {
       this.droppedMessages++;
@@ -65,17 +66,19 @@ export class SocketSender {
           this.queue = this.queue.slice(this.head);
           this.head = 0;
         }
+        let sent = true;
         try {
           await this.socket.send(frames);
         } catch (error) {
           if (this.closed) return;
+          sent = false;
           this.failedMessages++;
           this.onSendError(error as Error, frames);
         } finally {
           const onLeft = this.whenLeft.get(frames);
           if (onLeft !== undefined) {
             this.whenLeft.delete(frames);
-            onLeft();
+            onLeft(sent);
           }
         }
       }
