@@ -81,12 +81,11 @@ export class PeerTransport implements PeerLink {
         sender: new SocketSender(socket, LIMITS.maxSendQueueMessages),
       });
     }
-    void this.receiveLoop(
-      this.sub,
-      (frames) => (frames.length === 1 ? frames[0]! : null),
-      onMessage,
-    );
-    void this.receiveLoop(this.router, (frames) => this.fromRouter(frames), onMessage);
+    void this.receiveLoop(this.sub, (frames) => {
+      if (frames.length === 1) this.receiveFrame(frames[0]!, onMessage);
+      else this.counters.badFrames++;
+    });
+    void this.receiveLoop(this.router, (frames) => this.receiveRouterMessage(frames, onMessage));
   }
 
   /** Sends to one peer, or multicasts when `to` is null. */
@@ -146,25 +145,26 @@ export class PeerTransport implements PeerLink {
   }
 
   /**
-   * The body of a ROUTER message, or null when it is not one frame or its
-   * connection already sent too many bad frames: a member never sends a
-   * bad frame, so a connection that does is ignored from then on (its
-   * frames are not even decoded).
+   * One message from the ROUTER (the sender's routing id, then its body).
+   * A member never sends a bad frame, so a connection that sent
+   * LIMITS.maxBadFramesPerPeerConnection of them is ignored from then on
+   * (its frames are not even decoded). Public for the fuzzer.
    */
-  private fromRouter(frames: Buffer[]): Buffer | null {
+  receiveRouterMessage(frames: Buffer[], onMessage: (message: NodeMessage) => void): void {
     const sender = frames[0]?.toString('hex') ?? '';
-    const bad = this.badSenders.get(sender) ?? 0;
-    if (bad >= LIMITS.maxBadFramesPerPeerConnection) {
+    if ((this.badSenders.get(sender) ?? 0) >= LIMITS.maxBadFramesPerPeerConnection) {
       this.counters.badFrames++;
-      return null;
+      return;
     }
-    if (frames.length === 2) return frames[1]!;
-    this.counters.badFrames++;
-    this.badFrameLog.warn(
-      `dropped a bad peer frame: expected 1 body frame, got ${frames.length - 1}`,
-    );
-    this.noteBadSender(sender);
-    return null;
+    if (frames.length !== 2) {
+      this.counters.badFrames++;
+      this.badFrameLog.warn(
+        `dropped a bad peer frame: expected 1 body frame, got ${frames.length - 1}`,
+      );
+      this.noteBadSender(sender);
+      return;
+    }
+    if (!this.receiveFrame(frames[1]!, onMessage)) this.noteBadSender(sender);
   }
 
   private noteBadSender(sender: string): void {
@@ -183,8 +183,7 @@ export class PeerTransport implements PeerLink {
 
   private async receiveLoop(
     socket: zmq.Subscriber | zmq.Router,
-    pick: (frames: Buffer[]) => Buffer | null,
-    onMessage: (message: NodeMessage) => void,
+    onFrames: (frames: Buffer[]) => void,
   ): Promise<void> {
     try {
       // A bounded number of frames per turn, so that a flood on one socket
@@ -195,10 +194,7 @@ export class PeerTransport implements PeerLink {
           handled = 0;
           await yieldToEventLoop();
         }
-        const frame = pick(frames);
-        if (frame === null) continue;
-        if (!this.receiveFrame(frame, onMessage) && socket === this.router)
-          this.noteBadSender(frames[0]?.toString('hex') ?? '');
+        onFrames(frames);
       }
     } catch (error) {
       if (!this.closed) throw error;
