@@ -209,8 +209,12 @@ class FuzzRun {
       // Bad frames the node counted (a peer connection it ignores counts each frame).
       this.refused = Math.min(this.options.frames, node.status().badFrames ?? 0);
       this.accepted = this.options.frames - this.refused;
-      const chainHash = node.status().logChainHash ?? '';
-      const lastSeq = Number(node.status().lastSeq ?? 0);
+      // Input has stopped: let the last writes land, then note what the log holds.
+      const deadline = Date.now() + 5000;
+      while (storage.store.lastSeq() !== node.status().lastSeq && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      const chainHash = storage.chainHash?.() ?? '';
+      const lastSeq = storage.store.lastSeq();
       this.logEntries = lastSeq;
       await node.stop();
       peers.closeTransport();
