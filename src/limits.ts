@@ -112,6 +112,10 @@ export const LIMITS = {
   maxBadFramesPerPeerConnection: 8,
   /** Most peer connections remembered as ignored (bad senders); the oldest is forgotten first. */
   maxIgnoredPeerConnections: 4096,
+  /** A save of the epoch, vote or commit point that failed for want of file descriptors or space is tried again after this long (doubling up to the next limit). */
+  resourceRetryBaseMs: 50,
+  /** Longest wait between such attempts; meanwhile the node refuses publishes and sends nothing that depends on the save. */
+  resourceRetryMaxMs: 1000,
 
   // Operations (HTTP metrics, health and status page).
   /** A follower further behind the sequencer than this is not ready (`/readyz` answers 503). */

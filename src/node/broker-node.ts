@@ -142,7 +142,13 @@ export class BrokerNode {
   private readonly repeatedWarnings: {
     retransmit: RateLimitedLog;
     dedupCheckpoint: RateLimitedLog;
+    degraded: RateLimitedLog;
   };
+  /**
+   * Why the node cannot save its state right now (out of file descriptors
+   * or disk space), or null. Meanwhile it refuses publishes and waits.
+   */
+  private degraded: string | null = null;
   private readonly logger: Logger;
   private tickTimer: TimerHandle | null = null;
   private retentionTimer: TimerHandle | null = null;
@@ -192,7 +198,11 @@ export class BrokerNode {
     const rateLimited = () =>
       new RateLimitedLog(logger, LIMITS.repeatedLogIntervalMs, () => this.clock.nowMs());
     this.readErrorLog = rateLimited();
-    this.repeatedWarnings = { retransmit: rateLimited(), dedupCheckpoint: rateLimited() };
+    this.repeatedWarnings = {
+      retransmit: rateLimited(),
+      dedupCheckpoint: rateLimited(),
+      degraded: rateLimited(),
+    };
   }
 
   /** A failed store stops the node; a damaged record only costs that subscriber this node. */
@@ -536,6 +546,16 @@ export class BrokerNode {
       results: new Array(items.length),
       remaining: items.length,
     };
+    if (this.degraded !== null) {
+      for (const [i, item] of items.entries()) {
+        this.settle(request, i, {
+          producerSeq: item.producerSeq,
+          status: PublishStatus.PUBLISH_STATUS_BUSY,
+          detail: `node ${this.self.id} cannot save its state (${this.degraded}); it refuses publishes until it can`,
+        });
+      }
+      return;
+    }
     const connectionFull =
       (this.pendingByClient.get(clientKey) ?? 0) + items.length >
       LIMITS.maxPendingPublishesPerConnection;
@@ -753,9 +773,39 @@ export class BrokerNode {
       this.unsavedCommit = state;
       return;
     }
-    await this.options.meta.save(state);
+    await this.saveMeta(state);
     this.savedHardState = state;
     this.unsavedCommit = null;
+  }
+
+  /**
+   * Saves the hard state. Out of file descriptors or disk space, the node
+   * does not stop: it keeps trying (the old state stays on disk whole: the
+   * file is replaced atomically), refuses publishes meanwhile, and sends
+   * nothing that depends on this save, so it acknowledges nothing it has
+   * not written. Any other failure stops the node.
+   */
+  private async saveMeta(state: HardState): Promise<void> {
+    let waitMs: number = LIMITS.resourceRetryBaseMs;
+    for (;;) {
+      try {
+        await this.options.meta.save(state);
+        if (this.degraded !== null) {
+          this.logger.info(`node ${this.self.id} can save its state again`);
+          this.degraded = null;
+        }
+        return;
+      } catch (error) {
+        const code = resourceExhausted(error);
+        if (code === null || this.stopped) throw error;
+        this.degraded = code;
+        this.repeatedWarnings.degraded.warn(
+          `node ${this.self.id} cannot save its state (${code}: ${(error as Error).message}); refusing publishes, trying again`,
+        );
+        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, waitMs));
+        waitMs = Math.min(waitMs * 2, LIMITS.resourceRetryMaxMs);
+      }
+    }
   }
 
   private async saveCommitIfDue(): Promise<void> {
@@ -764,7 +814,7 @@ export class BrokerNode {
     if (state === null || nowMs - this.commitSavedMs < this.timing.commitSaveIntervalMs) return;
     this.unsavedCommit = null;
     this.commitSavedMs = nowMs;
-    await this.options.meta.save(state);
+    await this.saveMeta(state);
     this.savedHardState = state;
   }
 
@@ -822,6 +872,18 @@ export class BrokerNode {
       leader: leaderId,
     });
   }
+}
+
+/**
+ * The error code when `error` is a want of file descriptors or disk space
+ * on its own, else null. A failed fsync (StorageFailedError, whatever its
+ * cause) is never retried: the kernel may have dropped the pages.
+ */
+function resourceExhausted(error: unknown): string | null {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return code === 'EMFILE' || code === 'ENFILE' || code === 'ENOSPC' || code === 'EDQUOT'
+    ? code
+    : null;
 }
 
 /**
