@@ -504,9 +504,10 @@ class ClientInput implements FrameSource {
           requestId,
           subscribe: {
             subscriptionId: p.int(1, 100),
-            fromSeq: p.int(0, 50),
+            fromSeq: p.chance(0.8) ? 0 : p.int(1, 50),
             topics: p.chance(0.5) ? [] : ['orders'],
-            windowEntries: p.int(0, 20_000),
+            // Small windows: a subscriber that never acknowledges costs one window.
+            windowEntries: p.chance(0.9) ? p.int(0, 256) : p.int(0, 20_000),
             includeControl: p.chance(0.5),
           },
         };
