@@ -10,7 +10,7 @@ import { type FuzzTarget, mib, runFuzz } from './fuzz.js';
 const runs: { target: FuzzTarget; frames: number; seed: number }[] = [
   { target: 'client', frames: 4000, seed: 1 },
   { target: 'peer', frames: 8000, seed: 2 },
-  { target: 'storage', frames: 150, seed: 3 },
+  { target: 'storage', frames: 80, seed: 3 },
 ];
 
 for (const { target, frames, seed } of runs) {

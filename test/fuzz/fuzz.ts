@@ -209,14 +209,17 @@ class FuzzRun {
       // Bad frames the node counted (a peer connection it ignores counts each frame).
       this.refused = Math.min(this.options.frames, node.status().badFrames ?? 0);
       this.accepted = this.options.frames - this.refused;
-      // Input has stopped: let the last writes land, then note what the log holds.
-      const deadline = Date.now() + 5000;
-      while (storage.store.lastSeq() !== node.status().lastSeq && Date.now() < deadline)
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      const chainHash = storage.chainHash?.() ?? '';
-      const lastSeq = storage.store.lastSeq();
-      this.logEntries = lastSeq;
+      // What the log holds as the node closes it (after its last write).
+      let chainHash = '';
+      let lastSeq = 0;
+      const close = storage.store.close.bind(storage.store);
+      storage.store.close = () => {
+        lastSeq = storage.store.lastSeq();
+        chainHash = storage.chainHash?.() ?? '';
+        return close();
+      };
       await node.stop();
+      this.logEntries = lastSeq;
       peers.closeTransport();
       await this.checkLog(join(dataDir, 'n1', 'log'), chainHash, lastSeq);
     } finally {
