@@ -577,7 +577,11 @@ export class BrokerNode {
       producerId: publish.producerId,
       producerSeq: item.producerSeq,
       topic: item.topic,
-      payload: item.payload,
+      // A copy of its own: the decoded payload is a view into the client's
+      // frame, and a log cache that keeps it would keep the whole frame (a
+      // tiny message in a 4 MiB frame would cost 4 MiB while counted as a
+      // few bytes).
+      payload: new Uint8Array(item.payload),
     }));
     const results = this.core.propose(proposals, this.clock.nowMs());
     const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;

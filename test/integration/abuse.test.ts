@@ -252,6 +252,60 @@ test.serial('oversized frames are refused with TOO_LARGE and counted', async (t)
 });
 
 test.serial(
+  'tiny messages in huge frames cost the node their own size, not the frames',
+  async (t) => {
+    const { cluster, leader } = world();
+    const node = cluster.node(leader.id);
+    const pid = node.process!.pid!;
+    const before = rssBytes(pid);
+    const socket = dealer(node.clientEndpoint);
+    // Each request: one 5-byte message, then 3.5 MiB in a field the schema
+    // does not know (skipped by the decoder, but part of the same buffer).
+    const padding = Buffer.alloc(3.5 * 1024 * 1024, 7);
+    const unknownField = Buffer.concat([
+      Buffer.from([0x9a, 0x06]), // field 99, length-delimited
+      Buffer.from(varint(padding.length)),
+      padding,
+    ]);
+    const frames = 100;
+    for (let i = 1; i <= frames; i++) {
+      const body = request({
+        requestId: i,
+        publish: {
+          producerId: `huge-frames-${i}`,
+          items: [{ producerSeq: 1, topic: 'tiny', payload: Buffer.from('tiny!') }],
+        },
+      });
+      await socket.send(Buffer.concat([body, unknownField]));
+    }
+    let ok = 0;
+    while (ok < frames) {
+      const [frame] = await socket.receive();
+      const reply = ordo.ClientResponse.decode(frame!);
+      if (reply.publish?.results?.[0]?.status === ordo.PublishStatus.PUBLISH_STATUS_OK) ok++;
+    }
+    const grown = rssBytes(pid) - before;
+    t.log(
+      `${frames} frames of 3.5 MiB, each with a 5-byte message: RSS grew ${(grown / 2 ** 20).toFixed(0)} MiB`,
+    );
+    // Kept as views into their frames, the entries would hold 350 MiB.
+    t.true(grown < 150 * 1024 * 1024, `RSS grew by ${grown} bytes`);
+    await assertHealthy(t, 'huge frames with tiny messages');
+  },
+);
+
+function varint(value: number): number[] {
+  const bytes: number[] = [];
+  let rest = value;
+  while (rest >= 0x80) {
+    bytes.push((rest & 0x7f) | 0x80);
+    rest = Math.floor(rest / 128);
+  }
+  bytes.push(rest);
+  return bytes;
+}
+
+test.serial(
   'a flood of garbage on every peer and client port does not depose the sequencer',
   async (t) => {
     const { cluster, peerPorts, admin } = world();
