@@ -40,6 +40,19 @@ export class UncertainOutcomeError extends OrdoError {
   override readonly name = 'UncertainOutcomeError';
 }
 
+/**
+ * Every broker refused the request because a budget is spent (the node
+ * serves as many subscribers as it may, this connection holds as many
+ * subscriptions as it may). Retriable: the budget frees up as other
+ * clients leave.
+ */
+export class LimitError extends OrdoError {
+  override readonly name = 'LimitError';
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { ...options, retriable: true });
+  }
+}
+
 /** A subscriber asked for a seq older than the log's start. */
 export class SeqUnavailableError extends OrdoError {
   override readonly name = 'SeqUnavailableError';

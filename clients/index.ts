@@ -18,6 +18,7 @@ export {
   ClosedError,
   ForbiddenError,
   InvalidRequestError,
+  LimitError,
   OrdoError,
   SeqUnavailableError,
   TimeoutError,

@@ -78,6 +78,12 @@ export interface NodeStatus {
   readonly dedupCheckpointSeq: number;
   /** Damaged log records this node repaired from its peers when it started. */
   readonly recordsRepaired: number;
+  /** Frames larger than the frame limit the node refused (also in badFrames). */
+  readonly oversizedFrames: number;
+  /** Requests refused or ignored because a client spent a budget (subscriptions, publishes waiting, NACKs). */
+  readonly budgetRefusals: number;
+  /** Delivery bytes waiting in the node's send queue, over all subscribers. */
+  readonly subscriberQueuedBytes: number;
   /** The Ordo version the node runs. */
   readonly version: string;
   /** How long the node has been running. */
@@ -137,6 +143,9 @@ export function toNodeStatus(wire: ordo.INodeStatus): NodeStatus {
     requestsForbidden: num(wire.requestsForbidden),
     dedupCheckpointSeq: num(wire.dedupCheckpointSeq),
     recordsRepaired: num(wire.recordsRepaired),
+    oversizedFrames: num(wire.oversizedFrames),
+    budgetRefusals: num(wire.budgetRefusals),
+    subscriberQueuedBytes: num(wire.subscriberQueuedBytes),
     version: wire.version ?? '',
     uptimeMs: num(wire.uptimeMs),
   };

@@ -17,6 +17,7 @@ import {
   brokerErrorCode,
   ForbiddenError,
   InvalidRequestError,
+  LimitError,
   OrdoError,
   SeqUnavailableError,
 } from './errors.js';
@@ -86,6 +87,8 @@ export class Subscriber implements AsyncIterable<Message> {
   private lastHeardMs: number;
   private lastNackMs = 0;
   private lastAckedSeq = 0;
+  /** Brokers that refused the subscription with LIMIT in a row (reset by any delivery). */
+  private limitRefusalsInRow = 0;
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
   private readonly timer: TimerHandle;
@@ -289,6 +292,7 @@ export class Subscriber implements AsyncIterable<Message> {
     const delivery = response.delivery!;
     if (delivery.subscriptionId !== subscriptionId) return;
     this.lastHeardMs = this.clock.nowMs();
+    this.limitRefusalsInRow = 0;
     this.onDelivery(
       delivery.fromSeq ?? 0,
       delivery.toSeq ?? 0,
@@ -377,8 +381,10 @@ export class Subscriber implements AsyncIterable<Message> {
    * A broker refused the subscription. A seq older than the log's start, or
    * a request the broker calls malformed or too large, fails the same way
    * on every broker: the iterator ends with the error instead of retrying
-   * without end. Anything else (a broker at its subscriber limit) is left
-   * to the timer, which moves to the next broker.
+   * without end. A broker that has spent a budget (LIMIT) is left for the
+   * next one at once; when every broker refused in a row, the iterator ends
+   * with LimitError, which names the budget. Anything else is left to the
+   * timer, which moves to the next broker.
    */
   private onBrokerError(code: BrokerErrorCode, message: string, firstAvailableSeq: number): void {
     if (code === 'seq-unavailable') {
@@ -387,6 +393,23 @@ export class Subscriber implements AsyncIterable<Message> {
       this.fail(new InvalidRequestError(`subscription refused: ${message}`));
     } else if (code === 'forbidden') {
       this.fail(new ForbiddenError(`subscription refused: ${message}`));
+    } else if (code === 'limit') {
+      this.limitRefusalsInRow++;
+      if (this.limitRefusalsInRow >= this.endpoints.length) {
+        this.fail(
+          new LimitError(
+            `every broker refused the subscription (${this.endpoints.join(', ')}): ${message}`,
+          ),
+        );
+        return;
+      }
+      this.stats.failovers++;
+      this.target++;
+      const subscriptionId = this.subscriptionId;
+      this.clock.defer(() => {
+        if (!this.closed && this.failure === null && subscriptionId === this.subscriptionId)
+          this.connect();
+      });
     }
   }
 

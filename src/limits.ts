@@ -53,7 +53,7 @@ export const LIMITS = {
   /** Most entries one delivery batch to a subscriber carries. */
   maxDeliveryBatchEntries: 1024,
   /** Most payload bytes one delivery batch to a subscriber carries. */
-  maxDeliveryBatchBytes: 1024 * 1024,
+  maxDeliveryBatchBytes: 256 * 1024,
   /** A node sends an idle subscriber a heartbeat (its position and the commit seq) this often. */
   subscriberHeartbeatMs: 200,
   /** A node forgets a subscriber it has not heard from for this long. */
@@ -84,6 +84,38 @@ export const LIMITS = {
   retentionCheckIntervalMs: 1000,
   /** Entries kept in memory after commit for fast delivery and retransmission. */
   memoryLogCacheEntries: 200_000,
+
+  // Budgets against hostile or runaway input (per client connection and per node).
+  // A client is identified by its connection (the ROUTER routing id): one
+  // client process holds one connection per broker.
+  /** A log line that input from the network can repeat (a bad frame, a silent subscriber) is written at most once per this interval. */
+  repeatedLogIntervalMs: 1000,
+  /** Largest frame ZeroMQ receives at all: a frame between maxFrameBytes and this is counted, logged and refused with TOO_LARGE; a larger one makes ZeroMQ close its connection. */
+  maxReceivedFrameBytes: 2 * maxFrameBytes,
+  /** Most subscriptions one client connection holds on one node; more are refused with LIMIT. */
+  maxSubscriptionsPerConnection: 64,
+  /** Most delivery bytes one subscriber may have waiting in the node's send queue; its stream pauses until they have gone out, and a NACK never queues again what is still waiting. */
+  subscriberMaxQueuedBytes: 4 * 1024 * 1024,
+  /** Most NACKs per second one subscriber is served; more are ignored (the subscriber asks again) and counted. */
+  subscriberMaxNacksPerSecond: 20,
+  /** Most publishes one client connection may have waiting for commit on one node; more are answered BUSY. */
+  maxPendingPublishesPerConnection: 65_536,
+  /** Messages ZeroMQ holds per client connection, each way (a delivery is at most maxDeliveryBatchBytes; past it sends to that client fail and it NACKs). */
+  clientHighWaterMarkMessages: 256,
+  /** Messages ZeroMQ holds per peer connection, each way. */
+  peerHighWaterMarkMessages: 10_000,
+  /** Frames a client receive loop handles before it lets the event loop run timers and the peer sockets. */
+  clientFramesPerTurn: 64,
+  /** Frames a peer receive loop handles before it lets the event loop run. */
+  peerFramesPerTurn: 256,
+  /** Bad frames after which a peer connection (routing id) is ignored: a member never sends one. */
+  maxBadFramesPerPeerConnection: 8,
+  /** Most peer connections remembered as ignored (bad senders); the oldest is forgotten first. */
+  maxIgnoredPeerConnections: 4096,
+  /** A save of the epoch, vote or commit point that failed for want of file descriptors or space is tried again after this long (doubling up to the next limit). */
+  resourceRetryBaseMs: 50,
+  /** Longest wait between such attempts; meanwhile the node refuses publishes and sends nothing that depends on the save. */
+  resourceRetryMaxMs: 1000,
 
   // Operations (HTTP metrics, health and status page).
   /** A follower further behind the sequencer than this is not ready (`/readyz` answers 503). */

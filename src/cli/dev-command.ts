@@ -47,7 +47,11 @@ export function devCommand(yargs: Argv): Argv {
             default: false,
             describe: 'Also run a demo publisher and subscriber that print the ordered stream',
           })
-          .option('logs', { type: 'boolean', default: false, describe: "Show the nodes' logs" })
+          .option('logs', {
+            type: 'boolean',
+            default: false,
+            describe: "Also show the nodes' logs here (they are always kept in <data>/<node>.log)",
+          })
           .option('insecure', {
             type: 'boolean',
             default: false,
@@ -78,6 +82,7 @@ export function devCommand(yargs: Argv): Argv {
         nodes: argv.nodes,
         fsync: argv.fsync,
         logs: argv.logs ? 'inherit' : 'ignore',
+        logFiles: true,
         nodeArgs: ['--log-format', argv['log-format'], '--log-level', argv['log-level']],
         ...(argv.port === undefined ? {} : { basePort: argv.port }),
         ...(argv.data === undefined ? {} : { dataDir: argv.data }),
@@ -86,12 +91,12 @@ export function devCommand(yargs: Argv): Argv {
       const brokers = cluster.clientEndpoints.join(',');
       const credentialsPath = cluster.credentialsPaths.get('dev');
       console.log(
-        `Ordo local cluster: ${argv.nodes} nodes, fsync=${argv.fsync}, data in ${cluster.dataDir}` +
+        `Ordo local cluster: ${argv.nodes} nodes, fsync=${argv.fsync}, data and node logs in ${cluster.dataDir}` +
           (argv.data === undefined ? ' (removed on exit; --data DIR keeps it)' : ''),
       );
       for (const node of cluster.nodes)
         console.log(
-          `  ${node.id}  ${node.clientEndpoint}  ${node.httpUrl}  (pid ${node.process?.pid})`,
+          `  ${node.id}  ${node.clientEndpoint}  ${node.httpUrl}  (pid ${node.process?.pid})  log ${cluster.logFile(node.id)}`,
         );
       const first = cluster.nodes[0]!;
       console.log(`\nStatus page:  ${first.httpUrl}/  (any node serves it)`);

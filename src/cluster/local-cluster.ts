@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -28,6 +28,8 @@ export interface LocalClusterOptions {
   readonly env?: Record<string, string>;
   /** Where node logs go: 'inherit' shows them, 'ignore' drops them, or a function gets each line. */
   readonly logs?: 'inherit' | 'ignore' | ((nodeId: string, line: string) => void);
+  /** Also append each node's log to `<dataDir>/<id>.log` (`logFile(id)`), whatever `logs` says. */
+  readonly logFiles?: boolean;
   readonly startTimeoutMs?: number;
   /** The address node i (0-based) binds and is reached at (default 127.0.0.1 for every node). */
   readonly hostOf?: (index: number) => string;
@@ -167,6 +169,11 @@ export class LocalCluster {
     return cluster;
   }
 
+  /** The file a node's log is appended to (with the `logFiles` option). */
+  logFile(id: string): string {
+    return join(this.dataDir, `${id}.log`);
+  }
+
   get clientEndpoints(): string[] {
     return this.nodes.map((n) => n.clientEndpoint);
   }
@@ -197,10 +204,18 @@ export class LocalCluster {
       '--dev',
       ...(this.options.nodeArgs ?? []),
     ];
+    const logFile = this.options.logFiles === true ? this.logFile(id) : null;
     const child = spawn(command[0]!, command.slice(1), {
-      stdio: ['ignore', 'pipe', logs === 'inherit' ? 'inherit' : 'pipe'],
+      stdio: ['ignore', 'pipe', logs === 'inherit' && logFile === null ? 'inherit' : 'pipe'],
       env: { ...process.env, ...this.options.env },
     });
+    if (logFile !== null && child.stderr !== null) {
+      // Kept in a file so that a node that crashed leaves its last words.
+      const file = createWriteStream(logFile, { flags: 'a' });
+      file.on('error', () => {});
+      child.stderr.pipe(file);
+      if (logs === 'inherit') child.stderr.pipe(process.stderr, { end: false });
+    }
     node.process = child;
     child.once('exit', () => {
       if (node.process === child) node.process = null;

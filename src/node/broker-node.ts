@@ -104,6 +104,8 @@ export interface BrokerNodeOptions {
 
 interface PendingPublish {
   readonly client: ClientId;
+  /** The client connection's routing id in hex, for its budget of publishes waiting for commit. */
+  readonly clientKey: string;
   readonly requestId: number;
   readonly results: ordo.PublishResult.$Properties[];
   remaining: number;
@@ -139,6 +141,20 @@ export class BrokerNode {
   private readonly authorizer: Authorizer;
   private requestsForbidden = 0;
   private readonly pending = new PendingReplies<PublishSlot>(LIMITS.maxPendingPublishReplies);
+  /** Publishes waiting for commit per client connection (hex routing id). */
+  private readonly pendingByClient = new Map<string, number>();
+  /** Publishes answered BUSY because their connection spent its budget. */
+  private publishBudgetRefusals = 0;
+  private readonly repeatedWarnings: {
+    retransmit: RateLimitedLog;
+    dedupCheckpoint: RateLimitedLog;
+    degraded: RateLimitedLog;
+  };
+  /**
+   * Why the node cannot save its state right now (out of file descriptors
+   * or disk space), or null. Meanwhile it refuses publishes and waits.
+   */
+  private degraded: string | null = null;
   private readonly logger: Logger;
   private tickTimer: TimerHandle | null = null;
   private retentionTimer: TimerHandle | null = null;
@@ -181,14 +197,21 @@ export class BrokerNode {
     );
     this.subscriptions = new SubscriptionManager(
       options.store,
-      (client, response) => this.clients.reply(client, response),
+      (client, response, onLeft) => this.clients.reply(client, response, onLeft),
       options.faults ?? NO_FAULTS,
       () => this.clock.nowMs(),
       logger,
       (error) => this.onReadError(error),
     );
-    this.readErrorLog = new RateLimitedLog(logger, 1000, () => this.clock.nowMs());
-    this.refusedLog = new RateLimitedLog(logger, 1000, () => this.clock.nowMs());
+    const rateLimited = () =>
+      new RateLimitedLog(logger, LIMITS.repeatedLogIntervalMs, () => this.clock.nowMs());
+    this.readErrorLog = rateLimited();
+    this.refusedLog = rateLimited();
+    this.repeatedWarnings = {
+      retransmit: rateLimited(),
+      dedupCheckpoint: rateLimited(),
+      degraded: rateLimited(),
+    };
     this.authorizer = new Authorizer(options.config, LIMITS.maxProducers);
   }
 
@@ -305,6 +328,12 @@ export class BrokerNode {
       faultsInjected:
         this.transport.counters.droppedByFaultInjection + this.subscriptions.deliveriesDropped,
       badFrames: this.transport.counters.badFrames + this.clients.badFrames,
+      oversizedFrames: this.transport.counters.oversizedFrames + this.clients.oversizedFrames,
+      budgetRefusals:
+        this.subscriptions.limitRefusals +
+        this.subscriptions.nacksIgnored +
+        this.publishBudgetRefusals,
+      subscriberQueuedBytes: this.subscriptions.queuedBytes(),
       staleMessagesRejected: this.staleMessagesRejected,
       peerMessagesRefused: this.peerMessagesRefused + this.transport.counters.misattributed,
       secured: this.edges.security?.().secured ?? false,
@@ -336,6 +365,9 @@ export class BrokerNode {
   }
 
   private async listen(): Promise<void> {
+    // What the node recovered as committed is served at once, without
+    // waiting for the next commit (an idle cluster may not commit for long).
+    this.subscriptions.onCommit(this.core.committedSeq);
     await this.clients.start((client, request, identity) =>
       this.onClientRequest(client, request, identity),
     );
@@ -367,7 +399,9 @@ export class BrokerNode {
       await dedup.save(checkpoint);
       this.dedupCheckpointSeq = checkpoint.seq;
     } catch (error) {
-      this.logger.warn(`could not save the dedup checkpoint: ${(error as Error).message}`);
+      this.repeatedWarnings.dedupCheckpoint.warn(
+        `could not save the dedup checkpoint: ${(error as Error).message}`,
+      );
     } finally {
       this.checkpointing = false;
     }
@@ -572,18 +606,37 @@ export class BrokerNode {
 
   private onPublish(client: ClientId, requestId: number, publish: ordo.PublishRequest): void {
     const items = publish.items as ordo.PublishItem[];
+    const clientKey = client.toString('hex');
     const request: PendingPublish = {
       client,
+      clientKey,
       requestId,
       results: new Array(items.length),
       remaining: items.length,
     };
-    if (this.pending.size + items.length > LIMITS.maxPendingPublishReplies) {
+    if (this.degraded !== null) {
       for (const [i, item] of items.entries()) {
         this.settle(request, i, {
           producerSeq: item.producerSeq,
           status: PublishStatus.PUBLISH_STATUS_BUSY,
-          detail: 'too many publishes waiting for commit',
+          detail: `node ${this.self.id} cannot save its state (${this.degraded}); it refuses publishes until it can`,
+        });
+      }
+      return;
+    }
+    const connectionFull =
+      (this.pendingByClient.get(clientKey) ?? 0) + items.length >
+      LIMITS.maxPendingPublishesPerConnection;
+    if (connectionFull || this.pending.size + items.length > LIMITS.maxPendingPublishReplies) {
+      if (connectionFull) this.publishBudgetRefusals += items.length;
+      const detail = connectionFull
+        ? `this connection already has ${this.pendingByClient.get(clientKey)} publishes waiting for commit on this node (limit ${LIMITS.maxPendingPublishesPerConnection}, maxPendingPublishesPerConnection)`
+        : 'too many publishes waiting for commit';
+      for (const [i, item] of items.entries()) {
+        this.settle(request, i, {
+          producerSeq: item.producerSeq,
+          status: PublishStatus.PUBLISH_STATUS_BUSY,
+          detail,
         });
       }
       return;
@@ -592,7 +645,11 @@ export class BrokerNode {
       producerId: publish.producerId,
       producerSeq: item.producerSeq,
       topic: item.topic,
-      payload: item.payload,
+      // A copy of its own: the decoded payload is a view into the client's
+      // frame, and a log cache that keeps it would keep the whole frame (a
+      // tiny message in a 4 MiB frame would cost 4 MiB while counted as a
+      // few bytes).
+      payload: new Uint8Array(item.payload),
     }));
     const results = this.core.propose(proposals, this.clock.nowMs());
     const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
@@ -616,7 +673,12 @@ export class BrokerNode {
             status: PublishStatus.PUBLISH_STATUS_BUSY,
             detail: 'too many publishes waiting for commit',
           });
+          return;
         }
+        this.pendingByClient.set(
+          request.clientKey,
+          (this.pendingByClient.get(request.clientKey) ?? 0) + 1,
+        );
         return;
       case 'ok':
         this.settle(request, index, {
@@ -659,6 +721,15 @@ export class BrokerNode {
         });
         return;
     }
+  }
+
+  /** Settles a publish that was waiting for commit (it leaves its connection's budget). */
+  private settleWaiting(slot: PublishSlot, result: ordo.PublishResult.$Properties): void {
+    const key = slot.request.clientKey;
+    const count = (this.pendingByClient.get(key) ?? 1) - 1;
+    if (count > 0) this.pendingByClient.set(key, count);
+    else this.pendingByClient.delete(key);
+    this.settle(slot.request, slot.index, result);
   }
 
   private settle(
@@ -721,7 +792,7 @@ export class BrokerNode {
         `node ${this.self.id} lacks entries the sequencer no longer holds: its log restarts after seq ${seq}`,
       );
       for (const settled of this.pending.settleTruncated(0)) {
-        this.settle(settled.token.request, settled.token.index, {
+        this.settleWaiting(settled.token, {
           producerSeq: settled.token.producerSeq,
           status: PublishStatus.PUBLISH_STATUS_RETRY,
           detail: 'this node restarted its log',
@@ -731,7 +802,7 @@ export class BrokerNode {
     }
     if (ready.truncateAfter !== null) {
       for (const settled of this.pending.settleTruncated(ready.truncateAfter)) {
-        this.settle(settled.token.request, settled.token.index, {
+        this.settleWaiting(settled.token, {
           producerSeq: settled.token.producerSeq,
           status: PublishStatus.PUBLISH_STATUS_RETRY,
           detail: 'entry replaced by a new sequencer',
@@ -774,9 +845,39 @@ export class BrokerNode {
       this.unsavedCommit = state;
       return;
     }
-    await this.options.meta.save(state);
+    await this.saveMeta(state);
     this.savedHardState = state;
     this.unsavedCommit = null;
+  }
+
+  /**
+   * Saves the hard state. Out of file descriptors or disk space, the node
+   * does not stop: it keeps trying (the old state stays on disk whole: the
+   * file is replaced atomically), refuses publishes meanwhile, and sends
+   * nothing that depends on this save, so it acknowledges nothing it has
+   * not written. Any other failure stops the node.
+   */
+  private async saveMeta(state: HardState): Promise<void> {
+    let waitMs: number = LIMITS.resourceRetryBaseMs;
+    for (;;) {
+      try {
+        await this.options.meta.save(state);
+        if (this.degraded !== null) {
+          this.logger.info(`node ${this.self.id} can save its state again`);
+          this.degraded = null;
+        }
+        return;
+      } catch (error) {
+        const code = resourceExhausted(error);
+        if (code === null || this.stopped) throw error;
+        this.degraded = code;
+        this.repeatedWarnings.degraded.warn(
+          `node ${this.self.id} cannot save its state (${code}: ${(error as Error).message}); refusing publishes, trying again`,
+        );
+        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, waitMs));
+        waitMs = Math.min(waitMs * 2, LIMITS.resourceRetryMaxMs);
+      }
+    }
   }
 
   private async saveCommitIfDue(): Promise<void> {
@@ -785,7 +886,7 @@ export class BrokerNode {
     if (state === null || nowMs - this.commitSavedMs < this.timing.commitSaveIntervalMs) return;
     this.unsavedCommit = null;
     this.commitSavedMs = nowMs;
-    await this.options.meta.save(state);
+    await this.saveMeta(state);
     this.savedHardState = state;
   }
 
@@ -807,7 +908,7 @@ export class BrokerNode {
         LIMITS.maxRetransmitBytes,
       );
     } catch (error) {
-      this.logger.warn(
+      this.repeatedWarnings.retransmit.warn(
         `cannot retransmit [${action.fromSeq}, ${action.toSeq}] to ${action.to}: ${(error as Error).message}`,
       );
       return;
@@ -820,10 +921,9 @@ export class BrokerNode {
     for (const settled of this.pending.settleCommitted(commitSeq, (seq) =>
       this.core.epochAt(seq),
     )) {
-      const { request, index, producerSeq } = settled.token;
-      this.settle(
-        request,
-        index,
+      const { producerSeq } = settled.token;
+      this.settleWaiting(
+        settled.token,
         settled.committed
           ? { producerSeq, status: PublishStatus.PUBLISH_STATUS_OK, seq: settled.seq }
           : {
@@ -844,6 +944,18 @@ export class BrokerNode {
       leader: leaderId,
     });
   }
+}
+
+/**
+ * The error code when `error` is a want of file descriptors or disk space
+ * on its own, else null. A failed fsync (StorageFailedError, whatever its
+ * cause) is never retried: the kernel may have dropped the pages.
+ */
+function resourceExhausted(error: unknown): string | null {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return code === 'EMFILE' || code === 'ENFILE' || code === 'ENOSPC' || code === 'EDQUOT'
+    ? code
+    : null;
 }
 
 /**

@@ -7,7 +7,7 @@ import {
   tagMatches,
   z85Encode,
 } from '../runtime/curve-keys.js';
-import { SocketSender } from '../runtime/socket-sender.js';
+import { SocketSender, yieldToEventLoop } from '../runtime/socket-sender.js';
 import { ZapHandler } from './zap-handler.js';
 
 /** What the client port of a secured node needs: its key, and whom it admits. */
@@ -40,8 +40,13 @@ export interface ClientFrameSocket {
     onFrames: (frames: Buffer[], identity?: string | null) => void,
     onUnreachable: (client: ClientId) => void,
   ): Promise<void>;
-  /** Queues `[client, body]`; false when it was dropped (queue full or closed). */
-  send(frames: Uint8Array[]): boolean;
+  /**
+   * Queues `[client, body]`; false when it was dropped (queue full or
+   * closed). `onLeft`, when given, is called once the message has left the
+   * node's queue, with whether it was sent (false: the client's connection
+   * is gone or full), never when send returned false.
+   */
+  send(frames: Uint8Array[], onLeft?: (sent: boolean) => void): boolean;
   close(): void;
 }
 
@@ -76,9 +81,13 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
       linger: 0,
       mandatory: true,
       sendTimeout: 0,
-      sendHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-      receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-      maxMessageSize: LIMITS.maxFrameBytes,
+      // Per connection: a client that does not read loses deliveries (it
+      // NACKs them) instead of growing the node's memory.
+      sendHighWaterMark: LIMITS.clientHighWaterMarkMessages,
+      receiveHighWaterMark: LIMITS.clientHighWaterMarkMessages,
+      // Frames up to twice the limit arrive, to be counted and refused with
+      // TOO_LARGE; a larger one makes ZeroMQ close that connection.
+      maxMessageSize: LIMITS.maxReceivedFrameBytes,
       ...(security === null
         ? {}
         : {
@@ -115,8 +124,8 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
     void this.receiveLoop(onFrames);
   }
 
-  send(frames: Uint8Array[]): boolean {
-    return this.sender?.send(frames) ?? false;
+  send(frames: Uint8Array[], onLeft?: (sent: boolean) => void): boolean {
+    return this.sender?.send(frames, onLeft) ?? false;
   }
 
   /** The identity whose tag the request `[client, body, tag]` carries, or null. */
@@ -148,7 +157,14 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
     onFrames: (frames: Buffer[], identity?: string | null) => void,
   ): Promise<void> {
     try {
+      // A bounded number of frames per turn: a flood of client frames must
+      // not hold off timers (heartbeats, elections) or the peer sockets.
+      let handled = 0;
       for await (const frames of this.router) {
+        if (++handled >= LIMITS.clientFramesPerTurn) {
+          handled = 0;
+          await yieldToEventLoop();
+        }
         if (this.security === null) {
           onFrames(frames, null);
           continue;

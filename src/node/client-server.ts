@@ -1,3 +1,4 @@
+import { LIMITS } from '../limits.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
@@ -20,6 +21,8 @@ export type { ClientId } from './client-frame-socket.js';
 export class ClientServer {
   private readonly badFrameLog: RateLimitedLog;
   badFrames = 0;
+  /** Frames larger than LIMITS.maxFrameBytes (also counted in badFrames). */
+  oversizedFrames = 0;
 
   constructor(
     private readonly socket: ClientFrameSocket,
@@ -27,7 +30,9 @@ export class ClientServer {
     clock: Clock,
     private readonly onUnreachable: (client: ClientId) => void,
   ) {
-    this.badFrameLog = new RateLimitedLog(logger, 1000, () => clock.nowMs());
+    this.badFrameLog = new RateLimitedLog(logger, LIMITS.repeatedLogIntervalMs, () =>
+      clock.nowMs(),
+    );
   }
 
   /** `onRequest` hears each request with the identity that sent it (null on an insecure cluster). */
@@ -40,8 +45,13 @@ export class ClientServer {
     );
   }
 
-  reply(client: ClientId, response: ordo.ClientResponse.$Properties): boolean {
-    return this.socket.send([client, encodeClientResponse(response)]);
+  /** `onLeft`: called once the reply has left the node's send queue (see ClientFrameSocket.send). */
+  reply(
+    client: ClientId,
+    response: ordo.ClientResponse.$Properties,
+    onLeft?: (sent: boolean) => void,
+  ): boolean {
+    return this.socket.send([client, encodeClientResponse(response)], onLeft);
   }
 
   replyError(client: ClientId, requestId: number, code: ordo.ErrorCode, message: string): void {
@@ -71,14 +81,16 @@ export class ClientServer {
       request = decodeClientRequest(body);
     } catch (error) {
       if (!(error instanceof FrameError)) throw error;
-      this.rejectFrame(client, error);
+      this.rejectFrame(client, error, body);
       return;
     }
     onRequest(client, request, identity);
   }
 
-  private rejectFrame(client: ClientId, error: FrameError): void {
+  private rejectFrame(client: ClientId, error: FrameError, body?: Buffer): void {
     this.badFrames++;
+    if (error.code === 'too-large' && body !== undefined && body.length > LIMITS.maxFrameBytes)
+      this.oversizedFrames++;
     this.badFrameLog.warn(`rejected a client frame: ${error.message}`);
     const code =
       error.code === 'too-large'

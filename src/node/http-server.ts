@@ -7,6 +7,7 @@ import { brokerStatusJson, nodeStatusJson } from '../cluster/status-json.js';
 import { LIMITS } from '../limits.js';
 import type { Credentials } from '../runtime/curve-keys.js';
 import type { Logger } from '../runtime/logger.js';
+import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import type { ordo } from '../wire/schema.js';
 import { type ClusterConfig, clientEndpoint, type NodeAddress } from './cluster-config.js';
 import type { PrometheusNodeMetrics } from './prometheus-metrics.js';
@@ -31,10 +32,12 @@ export interface NodeHttpServerOptions {
 export class NodeHttpServer {
   private readonly server: Server;
   private readonly admin: AdminClient;
+  private readonly failureLog: RateLimitedLog;
   private inFlight = 0;
   private cluster: { report: Promise<ClusterReport>; atMs: number } | null = null;
 
   constructor(private readonly options: NodeHttpServerOptions) {
+    this.failureLog = new RateLimitedLog(options.logger, LIMITS.repeatedLogIntervalMs);
     this.admin = new AdminClient(
       options.config.nodes.map((n) => clientEndpoint(n)),
       LIMITS.clusterStatusTimeoutMs,
@@ -77,7 +80,7 @@ export class NodeHttpServer {
       const path = new URL(request.url ?? '/', 'http://localhost').pathname;
       await this.route(path, response);
     } catch (error) {
-      this.options.logger.warn(`HTTP ${request.url} failed: ${(error as Error).message}`);
+      this.failureLog.warn(`HTTP ${request.url} failed: ${(error as Error).message}`);
       if (!response.headersSent) send(response, 500, 'text/plain', 'internal error\n');
     } finally {
       this.inFlight--;

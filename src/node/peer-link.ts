@@ -5,6 +5,8 @@ export interface PeerLinkCounters {
   unicastSent: number;
   received: number;
   badFrames: number;
+  /** Frames larger than LIMITS.maxFrameBytes (also counted in badFrames). */
+  oversizedFrames: number;
   droppedByFaultInjection: number;
   /** Messages dropped because their `from` is not the node whose key sent them (secured clusters). */
   misattributed: number;
@@ -17,6 +19,7 @@ export function emptyPeerLinkCounters(): PeerLinkCounters {
     unicastSent: 0,
     received: 0,
     badFrames: 0,
+    oversizedFrames: 0,
     droppedByFaultInjection: 0,
     misattributed: 0,
   };

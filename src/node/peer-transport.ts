@@ -4,7 +4,7 @@ import { LIMITS } from '../limits.js';
 import type { Secret } from '../runtime/curve-keys.js';
 import type { Logger } from '../runtime/logger.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
-import { SocketSender } from '../runtime/socket-sender.js';
+import { SocketSender, yieldToEventLoop } from '../runtime/socket-sender.js';
 import { FrameError } from '../wire/frame-error.js';
 import { decodePeerMessage, encodePeerMessage } from '../wire/peer-codec.js';
 import { type NodeAddress, peerEndpoint, pubEndpoint } from './cluster-config.js';
@@ -37,6 +37,8 @@ export class PeerTransport implements PeerLink {
   private readonly routerSender: SocketSender;
   private readonly links = new Map<NodeId, { dealer: zmq.Dealer; sub: zmq.Subscriber }>();
   private readonly badFrameLog: RateLimitedLog;
+  /** Bad frames per peer connection (hex routing id) on the ROUTER, oldest first. */
+  private readonly badSenders = new Map<string, number>();
   private readonly domain: string;
   private closed = false;
   private zap: ZapHandler | null = null;
@@ -68,14 +70,16 @@ export class PeerTransport implements PeerLink {
       maxMessageSize: LIMITS.maxFrameBytes,
       ...serverCurve,
     });
+    // Anyone can connect to the peer port: per connection, ZeroMQ holds a
+    // bounded number of messages, and frames past the limit are counted.
     this.router = new zmq.Router({
       linger: 0,
       // A restarted peer reconnects under its node id while the old
       // connection may not be gone yet: the new one takes the name over.
       handover: true,
       sendHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-      receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-      maxMessageSize: LIMITS.maxFrameBytes,
+      receiveHighWaterMark: LIMITS.peerHighWaterMarkMessages,
+      maxMessageSize: LIMITS.maxReceivedFrameBytes,
       ...serverCurve,
     });
     for (const socket of [this.pub, this.router]) {
@@ -89,7 +93,7 @@ export class PeerTransport implements PeerLink {
     }
     this.pubSender = new SocketSender(this.pub, LIMITS.maxSendQueueMessages);
     this.routerSender = new SocketSender(this.router, LIMITS.maxSendQueueMessages);
-    this.badFrameLog = new RateLimitedLog(logger, 1000);
+    this.badFrameLog = new RateLimitedLog(logger, LIMITS.repeatedLogIntervalMs);
   }
 
   async start(
@@ -117,7 +121,7 @@ export class PeerTransport implements PeerLink {
         linger: 0,
         routingId: this.self.id,
         receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-        maxMessageSize: LIMITS.maxFrameBytes,
+        maxMessageSize: LIMITS.maxReceivedFrameBytes,
         ...clientCurve,
       });
       dealer.events.on('disconnect', () => {
@@ -127,18 +131,22 @@ export class PeerTransport implements PeerLink {
       const sub = new zmq.Subscriber({
         linger: 0,
         receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-        maxMessageSize: LIMITS.maxFrameBytes,
+        maxMessageSize: LIMITS.maxReceivedFrameBytes,
         ...clientCurve,
       });
       sub.subscribe();
       sub.connect(pubEndpoint(peer));
       this.links.set(peer.id, { dealer, sub });
-      void this.receiveLoop(sub, peer.id, (frames) => frames[0], onMessage);
-      void this.receiveLoop(dealer, peer.id, (frames) => frames[0], onMessage);
+      const fromPeer = (frames: Buffer[]): void => {
+        if (frames.length === 1) this.receiveFrame(frames[0]!, onMessage, peer.id);
+        else this.counters.badFrames++;
+      };
+      void this.receiveLoop(sub, fromPeer);
+      void this.receiveLoop(dealer, fromPeer);
     }
     // Peers send nothing on their DEALERs; on a cluster without keys the
     // ROUTER still takes messages, as nodes of earlier versions send them.
-    void this.receiveLoop(this.router, null, (frames) => frames[1], onMessage);
+    void this.receiveLoop(this.router, (frames) => this.receiveRouterMessage(frames, onMessage));
   }
 
   /** Sends to one peer, or multicasts when `to` is null. */
@@ -176,47 +184,99 @@ export class PeerTransport implements PeerLink {
   }
 
   /**
-   * Reads one socket. `peer` is the node behind it (null for the ROUTER,
-   * which stands for no one peer): a message naming another sender is
-   * dropped and counted.
+   * Decodes one peer frame and hands it on; a bad frame is counted, logged
+   * (rate-limited) and dropped. `peer` is the node behind the socket it came
+   * on (null for the ROUTER, which stands for no one peer): on a secured
+   * cluster a message naming another sender is dropped and counted. Returns
+   * false for a bad frame. Public for the fuzzer, which drives this path
+   * without sockets.
    */
+  receiveFrame(
+    frame: Buffer,
+    onMessage: (message: NodeMessage) => void,
+    peer: NodeId | null = null,
+  ): boolean {
+    let message: NodeMessage;
+    try {
+      message = decodePeerMessage(frame, this.clusterId);
+    } catch (error) {
+      if (!(error instanceof FrameError)) throw error;
+      this.counters.badFrames++;
+      if (error.code === 'too-large' && frame.length > LIMITS.maxFrameBytes)
+        this.counters.oversizedFrames++;
+      this.badFrameLog.warn(`dropped a bad peer frame: ${error.message}`);
+      return false;
+    }
+    if (peer !== null && this.security !== null && message.from !== peer) {
+      this.counters.misattributed++;
+      this.badFrameLog.warn(
+        `dropped a ${message.type} that names ${message.from} as its sender but came from ${peer}`,
+      );
+      return true;
+    }
+    this.counters.received++;
+    onMessage(message);
+    return true;
+  }
+
+  /**
+   * One message from the ROUTER (the sender's routing id, then its body).
+   * On a secured node nothing may arrive there. A member never sends a bad
+   * frame, so a connection that sent LIMITS.maxBadFramesPerPeerConnection of
+   * them is ignored from then on (its frames are not even decoded). Public
+   * for the fuzzer.
+   */
+  receiveRouterMessage(frames: Buffer[], onMessage: (message: NodeMessage) => void): void {
+    if (this.security !== null) {
+      this.counters.misattributed++;
+      this.badFrameLog.warn('dropped a peer frame that came in on the ROUTER of a secured node');
+      return;
+    }
+    const sender = frames[0]?.toString('hex') ?? '';
+    if ((this.badSenders.get(sender) ?? 0) >= LIMITS.maxBadFramesPerPeerConnection) {
+      this.counters.badFrames++;
+      return;
+    }
+    if (frames.length !== 2) {
+      this.counters.badFrames++;
+      this.badFrameLog.warn(
+        `dropped a bad peer frame: expected 1 body frame, got ${frames.length - 1}`,
+      );
+      this.noteBadSender(sender);
+      return;
+    }
+    if (!this.receiveFrame(frames[1]!, onMessage)) this.noteBadSender(sender);
+  }
+
+  private noteBadSender(sender: string): void {
+    const bad = (this.badSenders.get(sender) ?? 0) + 1;
+    this.badSenders.delete(sender);
+    this.badSenders.set(sender, bad);
+    if (bad === LIMITS.maxBadFramesPerPeerConnection)
+      this.badFrameLog.warn(
+        `ignoring a peer connection from now on: it sent ${bad} bad frames (maxBadFramesPerPeerConnection)`,
+      );
+    if (this.badSenders.size > LIMITS.maxIgnoredPeerConnections) {
+      const oldest = this.badSenders.keys().next().value;
+      if (oldest !== undefined) this.badSenders.delete(oldest);
+    }
+  }
+
+  /** Reads one socket, yielding to the event loop after a bounded number of frames. */
   private async receiveLoop(
     socket: zmq.Subscriber | zmq.Router | zmq.Dealer,
-    peer: NodeId | null,
-    pick: (frames: Buffer[]) => Buffer | undefined,
-    onMessage: (message: NodeMessage) => void,
+    onFrames: (frames: Buffer[]) => void,
   ): Promise<void> {
     try {
+      // A bounded number of frames per turn: a flood on one socket must not
+      // hold off timers (heartbeats, elections) or the other sockets.
+      let handled = 0;
       for await (const frames of socket) {
-        const frame = pick(frames);
-        if (frame === undefined) continue;
-        if (peer === null && this.security !== null) {
-          this.counters.misattributed++;
-          this.badFrameLog.warn(
-            'dropped a peer frame that came in on the ROUTER of a secured node',
-          );
-          continue;
+        onFrames(frames);
+        if (++handled >= LIMITS.peerFramesPerTurn) {
+          handled = 0;
+          await yieldToEventLoop();
         }
-        let message: NodeMessage;
-        try {
-          message = decodePeerMessage(frame, this.clusterId);
-        } catch (error) {
-          this.counters.badFrames++;
-          if (error instanceof FrameError) {
-            this.badFrameLog.warn(`dropped a bad peer frame: ${error.message}`);
-            continue;
-          }
-          throw error;
-        }
-        if (peer !== null && this.security !== null && message.from !== peer) {
-          this.counters.misattributed++;
-          this.badFrameLog.warn(
-            `dropped a ${message.type} that names ${message.from} as its sender but came from ${peer}`,
-          );
-          continue;
-        }
-        this.counters.received++;
-        onMessage(message);
       }
     } catch (error) {
       if (!this.closed) throw error;

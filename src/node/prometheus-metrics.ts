@@ -252,6 +252,11 @@ export class PrometheusNodeMetrics implements NodeMetrics {
     );
     level('ordo_subscribers', 'Subscribers this node serves.', (s) => (s.subscribers ?? []).length);
     level(
+      'ordo_subscriber_queued_bytes',
+      "Delivery bytes waiting in this node's send queue, over all subscribers.",
+      (s) => Number(s.subscriberQueuedBytes ?? 0),
+    );
+    level(
       'ordo_uptime_seconds',
       'Seconds since this node started.',
       (s) => Number(s.uptimeMs ?? 0) / 1000,
@@ -312,6 +317,16 @@ export class PrometheusNodeMetrics implements NodeMetrics {
       'ordo_bad_frames_total',
       'Frames this node rejected as malformed (peers and clients).',
       (s) => Number(s.badFrames ?? 0),
+    );
+    total(
+      'ordo_oversized_frames_total',
+      'Frames larger than the frame limit this node refused (peers and clients).',
+      (s) => Number(s.oversizedFrames ?? 0),
+    );
+    total(
+      'ordo_budget_refusals_total',
+      'Client requests refused or ignored because the client spent a budget (subscriptions, publishes waiting, NACKs).',
+      (s) => Number(s.budgetRefusals ?? 0),
     );
     total(
       'ordo_stale_messages_rejected_total',

@@ -1,6 +1,7 @@
 import { type Entry, EntryKind } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import type { Logger } from '../runtime/logger.js';
+import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { LogRangeError } from '../storage/log-store.js';
 import { ordo } from '../wire/schema.js';
 import type { ClientId } from './client-server.js';
@@ -23,9 +24,31 @@ interface Subscription {
   pumping: boolean;
   lastSentMs: number;
   lastHeardMs: number;
+  /** Delivery bytes handed to the client socket that have not left the node's send queue yet. */
+  queuedBytes: number;
+  /** A NACK that came while deliveries were still queued: applied once they have left. */
+  pendingRewindSeq: number | null;
+  /**
+   * A delivery could not be sent (the client does not read, or is gone):
+   * nothing more is read and encoded for it until it acknowledges or NACKs.
+   */
+  stalled: boolean;
+  /** Start of the current one-second window of the NACK budget, and NACKs served in it. */
+  nackWindowStartMs: number;
+  nacksInWindow: number;
 }
 
-type Send = (client: ClientId, response: ordo.ClientResponse.$Properties) => boolean;
+/** Queues a response; `onLeft` is called once it has left the node's send queue (never when this returns false). */
+type Send = (
+  client: ClientId,
+  response: ordo.ClientResponse.$Properties,
+  onLeft?: (sent: boolean) => void,
+) => boolean;
+
+/** Bytes a delivery is counted for besides its payloads and topics: its fields and framing. */
+const deliveryOverheadBytes = 64;
+/** Bytes counted per entry besides its payload and topic. */
+const entryOverheadBytes = 48;
 
 /**
  * Streams the committed log to subscribers. Each delivery names the seq
@@ -37,19 +60,28 @@ type Send = (client: ClientId, response: ordo.ClientResponse.$Properties) => boo
  */
 export class SubscriptionManager {
   private readonly subscriptions = new Map<string, Subscription>();
+  /** Subscriptions per client connection (hex routing id), for its budget. */
+  private readonly perClient = new Map<string, number>();
+  private readonly silentLog: RateLimitedLog;
   private commitSeq = 0;
   private closed = false;
   deliveriesDropped = 0;
+  /** Requests refused because a budget was spent (node or connection subscription limits). */
+  limitRefusals = 0;
+  /** NACKs ignored because their subscriber spent its NACK budget. */
+  nacksIgnored = 0;
 
   constructor(
     private readonly reader: EntryReader,
     private readonly send: Send,
     private readonly faults: FaultInjection,
     private readonly now: () => number,
-    private readonly logger: Logger,
+    logger: Logger,
     /** A read failed for another reason than retention (a damaged record, a failed store). */
     private readonly onReadError: (error: Error) => void = () => {},
-  ) {}
+  ) {
+    this.silentLog = new RateLimitedLog(logger, LIMITS.repeatedLogIntervalMs, now);
+  }
 
   get size(): number {
     return this.subscriptions.size;
@@ -57,15 +89,26 @@ export class SubscriptionManager {
 
   subscribe(client: ClientId, requestId: number, request: ordo.SubscribeRequest): void {
     const key = subscriptionKey(client, request.subscriptionId);
-    if (!this.subscriptions.has(key) && this.subscriptions.size >= LIMITS.maxSubscribers) {
-      this.sendError(
-        client,
-        requestId,
-        request.subscriptionId,
-        ordo.ErrorCode.ERROR_CODE_LIMIT,
-        `this node already serves ${LIMITS.maxSubscribers} subscribers`,
-      );
-      return;
+    const clientKey = client.toString('hex');
+    const existing = this.subscriptions.get(key);
+    if (existing === undefined) {
+      const refusal =
+        this.subscriptions.size >= LIMITS.maxSubscribers
+          ? `this node already serves ${LIMITS.maxSubscribers} subscribers, its limit (maxSubscribers)`
+          : (this.perClient.get(clientKey) ?? 0) >= LIMITS.maxSubscriptionsPerConnection
+            ? `this connection already holds ${LIMITS.maxSubscriptionsPerConnection} subscriptions on this node, its limit (maxSubscriptionsPerConnection)`
+            : null;
+      if (refusal !== null) {
+        this.limitRefusals++;
+        this.sendError(
+          client,
+          requestId,
+          request.subscriptionId,
+          ordo.ErrorCode.ERROR_CODE_LIMIT,
+          refusal,
+        );
+        return;
+      }
     }
     const fromSeq = request.fromSeq === 0 ? this.commitSeq + 1 : request.fromSeq;
     const firstSeq = this.reader.firstSeq();
@@ -90,8 +133,15 @@ export class SubscriptionManager {
       pumping: false,
       lastSentMs: nowMs,
       lastHeardMs: nowMs,
+      queuedBytes: 0,
+      pendingRewindSeq: null,
+      stalled: false,
+      nackWindowStartMs: nowMs,
+      nacksInWindow: 0,
     };
+    if (existing !== undefined) this.remove(existing);
     this.subscriptions.set(key, subscription);
+    this.perClient.set(clientKey, (this.perClient.get(clientKey) ?? 0) + 1);
     this.send(client, { requestId, ok: {} });
     this.heartbeat(subscription);
     void this.pump(subscription);
@@ -101,33 +151,61 @@ export class SubscriptionManager {
     const subscription = this.find(client, subscriptionId);
     if (subscription === undefined) return;
     subscription.lastHeardMs = this.now();
+    subscription.stalled = false;
     if (ackedSeq > subscription.ackedSeq)
       subscription.ackedSeq = Math.min(ackedSeq, subscription.nextSeq - 1);
     void this.pump(subscription);
   }
 
+  /**
+   * The subscriber lacks `fromSeq`: resend from there. Each subscriber is
+   * served at most LIMITS.subscriberMaxNacksPerSecond NACKs a second (it
+   * asks again after its retry interval), and a NACK never queues again
+   * what is still waiting in the send queue: while deliveries to this
+   * subscriber are queued, the rewind waits until they have left.
+   */
   nack(client: ClientId, subscriptionId: number, fromSeq: number): void {
     const subscription = this.find(client, subscriptionId);
     if (subscription === undefined) return;
-    subscription.lastHeardMs = this.now();
-    // Resend from the first seq the subscriber lacks; it has everything before.
-    subscription.ackedSeq = Math.max(subscription.ackedSeq, fromSeq - 1);
-    subscription.nextSeq = Math.min(
-      subscription.nextSeq,
-      Math.max(fromSeq, subscription.ackedSeq + 1),
-    );
-    void this.pump(subscription);
+    const nowMs = this.now();
+    subscription.lastHeardMs = nowMs;
+    if (nowMs - subscription.nackWindowStartMs >= 1000) {
+      subscription.nackWindowStartMs = nowMs;
+      subscription.nacksInWindow = 0;
+    }
+    if (subscription.nacksInWindow >= LIMITS.subscriberMaxNacksPerSecond) {
+      this.nacksIgnored++;
+      return;
+    }
+    subscription.nacksInWindow++;
+    subscription.stalled = false;
+    if (subscription.queuedBytes > 0) {
+      subscription.pendingRewindSeq = Math.min(
+        subscription.pendingRewindSeq ?? Number.POSITIVE_INFINITY,
+        fromSeq,
+      );
+      return;
+    }
+    this.rewind(subscription, fromSeq);
   }
 
   unsubscribe(client: ClientId, subscriptionId: number): void {
-    this.subscriptions.delete(subscriptionKey(client, subscriptionId));
+    const subscription = this.find(client, subscriptionId);
+    if (subscription !== undefined) this.remove(subscription);
   }
 
   /** The client's socket is gone: forget all its subscriptions. */
   dropClient(client: ClientId): void {
     const prefix = client.toString('hex');
-    for (const key of this.subscriptions.keys())
-      if (key.startsWith(`${prefix}/`)) this.subscriptions.delete(key);
+    for (const [key, subscription] of this.subscriptions)
+      if (key.startsWith(`${prefix}/`)) this.remove(subscription);
+  }
+
+  /** Delivery bytes waiting in the node's send queue, over all subscribers. */
+  queuedBytes(): number {
+    let total = 0;
+    for (const subscription of this.subscriptions.values()) total += subscription.queuedBytes;
+    return total;
   }
 
   onCommit(commitSeq: number): void {
@@ -140,8 +218,8 @@ export class SubscriptionManager {
     const nowMs = this.now();
     for (const subscription of this.subscriptions.values()) {
       if (nowMs - subscription.lastHeardMs > LIMITS.subscriberTimeoutMs) {
-        this.logger.info(`forgetting silent subscriber ${subscription.key}`);
-        this.subscriptions.delete(subscription.key);
+        this.silentLog.info(`forgetting silent subscriber ${subscription.key}`);
+        this.remove(subscription);
         continue;
       }
       if (nowMs - subscription.lastSentMs >= LIMITS.subscriberHeartbeatMs)
@@ -162,6 +240,41 @@ export class SubscriptionManager {
   close(): void {
     this.closed = true;
     this.subscriptions.clear();
+    this.perClient.clear();
+  }
+
+  private remove(subscription: Subscription): void {
+    if (this.subscriptions.get(subscription.key) !== subscription) return;
+    this.subscriptions.delete(subscription.key);
+    const clientKey = subscription.client.toString('hex');
+    const count = (this.perClient.get(clientKey) ?? 1) - 1;
+    if (count > 0) this.perClient.set(clientKey, count);
+    else this.perClient.delete(clientKey);
+  }
+
+  private rewind(subscription: Subscription, fromSeq: number): void {
+    // Resend from the first seq the subscriber lacks; it has everything before.
+    subscription.ackedSeq = Math.max(subscription.ackedSeq, fromSeq - 1);
+    subscription.nextSeq = Math.min(
+      subscription.nextSeq,
+      Math.max(fromSeq, subscription.ackedSeq + 1),
+    );
+    void this.pump(subscription);
+  }
+
+  /** Some of the subscriber's deliveries left the send queue: apply a waiting NACK, send more. */
+  private onDeliveryLeft(subscription: Subscription, bytes: number, sent: boolean): void {
+    subscription.queuedBytes -= bytes;
+    if (!sent) subscription.stalled = true;
+    if (this.closed || this.subscriptions.get(subscription.key) !== subscription) return;
+    if (subscription.queuedBytes > 0) {
+      if (subscription.pendingRewindSeq === null) void this.pump(subscription);
+      return;
+    }
+    const rewindSeq = subscription.pendingRewindSeq;
+    subscription.pendingRewindSeq = null;
+    if (rewindSeq !== null) this.rewind(subscription, rewindSeq);
+    else void this.pump(subscription);
   }
 
   private find(client: ClientId, subscriptionId: number): Subscription | undefined {
@@ -178,6 +291,10 @@ export class SubscriptionManager {
     subscription.pumping = true;
     try {
       while (!this.closed && this.subscriptions.get(subscription.key) === subscription) {
+        // Budget: a bounded number of bytes waits in the send queue per
+        // subscriber; a waiting NACK first lets what is queued leave.
+        if (subscription.queuedBytes >= LIMITS.subscriberMaxQueuedBytes) return;
+        if (subscription.pendingRewindSeq !== null || subscription.stalled) return;
         const fromSeq = subscription.nextSeq;
         const limitSeq = Math.min(
           this.commitSeq,
@@ -193,11 +310,11 @@ export class SubscriptionManager {
             // This node cannot serve the range: the subscriber hears nothing,
             // times out and resumes on another broker; the host decides
             // whether the node itself must stop.
-            this.subscriptions.delete(subscription.key);
+            this.remove(subscription);
             this.onReadError(error as Error);
             return;
           }
-          this.subscriptions.delete(subscription.key);
+          this.remove(subscription);
           this.sendSeqUnavailable(
             subscription.client,
             0,
@@ -209,7 +326,7 @@ export class SubscriptionManager {
         }
         if (entries.length === 0) return;
         // A NACK may have moved the position while we read: start over from there.
-        if (subscription.nextSeq !== fromSeq) continue;
+        if (subscription.nextSeq !== fromSeq || subscription.pendingRewindSeq !== null) continue;
         const lastSeq = entries[entries.length - 1]!.seq;
         const matching = entries.filter((e) => this.matches(subscription, e));
         this.deliver(subscription, fromSeq, lastSeq, matching);
@@ -236,16 +353,26 @@ export class SubscriptionManager {
       this.deliveriesDropped++;
       return;
     }
-    this.send(subscription.client, {
-      requestId: 0,
-      delivery: {
-        subscriptionId: subscription.id,
-        fromSeq,
-        toSeq,
-        entries: entries as ordo.Entry.$Properties[],
-        commitSeq: this.commitSeq,
+    let bytes = deliveryOverheadBytes;
+    for (const entry of entries)
+      bytes += entryOverheadBytes + entry.payload.length + entry.topic.length;
+    subscription.queuedBytes += bytes;
+    const queued = this.send(
+      subscription.client,
+      {
+        requestId: 0,
+        delivery: {
+          subscriptionId: subscription.id,
+          fromSeq,
+          toSeq,
+          entries: entries as ordo.Entry.$Properties[],
+          commitSeq: this.commitSeq,
+        },
       },
-    });
+      (sent) => this.onDeliveryLeft(subscription, bytes, sent),
+    );
+    // Dropped (a full queue): the subscriber notices the gap and NACKs.
+    if (!queued) subscription.queuedBytes -= bytes;
   }
 
   private sendSeqUnavailable(

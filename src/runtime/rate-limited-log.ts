@@ -1,8 +1,10 @@
 import type { Logger } from './logger.js';
 
 /**
- * Logs a warning at most once per interval and counts what it held back, so
- * a peer spraying bad frames cannot flood the log.
+ * Writes a repeated log line at most once per interval and counts what it
+ * held back, so that a peer or client spraying bad input (bad frames,
+ * subscribers that go silent, failing reads) cannot flood the log. Every
+ * log line that input from the network can repeat goes through one of these.
  */
 export class RateLimitedLog {
   private lastMs = Number.NEGATIVE_INFINITY;
@@ -14,7 +16,20 @@ export class RateLimitedLog {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Lines held back since the last one written. */
+  get heldBack(): number {
+    return this.suppressed;
+  }
+
   warn(message: string): void {
+    this.write('warn', message);
+  }
+
+  info(message: string): void {
+    this.write('info', message);
+  }
+
+  private write(level: 'warn' | 'info', message: string): void {
     const nowMs = this.now();
     if (nowMs - this.lastMs < this.intervalMs) {
       this.suppressed++;
@@ -23,6 +38,9 @@ export class RateLimitedLog {
     const held = this.suppressed;
     this.lastMs = nowMs;
     this.suppressed = 0;
-    this.logger.warn(held > 0 ? `${message} (and ${held} more since the last report)` : message);
+    this.logger.log(
+      level,
+      held > 0 ? `${message} (and ${held} more since the last report)` : message,
+    );
   }
 }

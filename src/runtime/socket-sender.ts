@@ -12,6 +12,8 @@ type Sendable = Socket & { send(message: zmq.MessageLike[] | zmq.MessageLike): P
  */
 export class SocketSender {
   private queue: Frames[] = [];
+  /** Called once a queued message has left (sent or failed), keyed by the message itself. */
+  private readonly whenLeft = new Map<Frames, (sent: boolean) => void>();
   private head = 0;
   private running = false;
   private closed = false;
@@ -28,20 +30,27 @@ export class SocketSender {
     return this.queue.length - this.head;
   }
 
-  /** Queues a message; returns false when it was dropped because the queue is full or closed. */
-  send(frames: Frames): boolean {
+  /**
+   * Queues a message; returns false when it was dropped because the queue is
+   * full or closed. `onLeft` is called once the message has left the queue,
+   * with whether ZeroMQ took it (false: the send failed), never when send
+   * returns false.
+   */
+  send(frames: Frames, onLeft?: (sent: boolean) => void): boolean {
     if (this.closed) return false;
     if (this.queuedMessages >= this.maxQueueMessages) {
       this.droppedMessages++;
       return false;
     }
     this.queue.push(frames);
+    if (onLeft !== undefined) this.whenLeft.set(frames, onLeft);
     if (!this.running) void this.run();
     return true;
   }
 
   close(): void {
     this.closed = true;
+    this.whenLeft.clear();
     this.queue = [];
     this.head = 0;
   }
@@ -57,16 +66,29 @@ export class SocketSender {
           this.queue = this.queue.slice(this.head);
           this.head = 0;
         }
+        let sent = true;
         try {
           await this.socket.send(frames);
         } catch (error) {
           if (this.closed) return;
+          sent = false;
           this.failedMessages++;
           this.onSendError(error as Error, frames);
+        } finally {
+          const onLeft = this.whenLeft.get(frames);
+          if (onLeft !== undefined) {
+            this.whenLeft.delete(frames);
+            onLeft(sent);
+          }
         }
       }
     } finally {
       this.running = false;
     }
   }
+}
+
+/** Resolves after the event loop has run its timers and I/O callbacks once. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

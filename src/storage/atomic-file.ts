@@ -72,10 +72,18 @@ export class AtomicFile {
     try {
       await sync();
     } catch (cause) {
+      // No descriptor for the directory (too many open files): no fsync ran,
+      // nothing was dropped, and the whole write may be tried again.
+      if (isOutOfDescriptors(cause)) throw cause;
       this.failure = new StorageFailedError(`fsync for ${this.path} failed; restart from disk`, {
         cause,
       });
       throw this.failure;
     }
   }
+}
+
+function isOutOfDescriptors(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return code === 'EMFILE' || code === 'ENFILE';
 }

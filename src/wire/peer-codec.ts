@@ -85,7 +85,9 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
   if (envelope.clusterId !== clusterId) {
     throw new FrameError(
       'foreign-cluster',
-      `frame from cluster '${envelope.clusterId}', expected '${clusterId}'`,
+      // Neither id is printed: this cluster's id must not reach a stranger's
+      // logs, and the stranger's may be anything (it is attacker-chosen text).
+      'frame of another cluster (the cluster id does not match)',
     );
   }
   const from: NodeId = checkString(envelope.from, 'from', LIMITS.maxNodeIdBytes, false);

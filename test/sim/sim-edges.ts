@@ -91,7 +91,7 @@ export class SimClientFrameSocket implements ClientFrameSocket {
     this.onFrames = onFrames;
   }
 
-  send(frames: Uint8Array[]): boolean {
+  send(frames: Uint8Array[], onLeft?: (sent: boolean) => void): boolean {
     if (this.closed) return false;
     const [client, body] = frames;
     if (client === undefined || body === undefined) return false;
@@ -101,6 +101,8 @@ export class SimClientFrameSocket implements ClientFrameSocket {
       channel,
       frame: body,
     });
+    // The simulated network takes a packet at once: nothing waits in a queue.
+    onLeft?.(true);
     return true;
   }
 
