@@ -257,7 +257,8 @@ export class SimWorld {
   private maybeDamageCopy(from: string, to: string, packet: SimPacket): SimPacket {
     const chance = this.plan.disk.damagedCopyChance;
     const prng = this.copyPrng;
-    if (chance === 0 || prng === null || packet.kind !== 'peer') return packet;
+    // Like every fault, it stops at the heal.
+    if (chance === 0 || prng === null || this.healed || packet.kind !== 'peer') return packet;
     const message = packet.message;
     if (message.type !== 'repairResponse') return packet;
     const withPayload = message.entries.filter((e) => e.payload.length > 0);
