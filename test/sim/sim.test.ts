@@ -60,7 +60,9 @@ for (let first = 1; first <= SEED_COUNT; first += SEEDS_PER_TEST) {
 // deposed sequencer's unsent entries truncated without telling its host;
 // 5116 the Publisher taking "expected 1" after a busy first message for a
 // forgotten producer and sending that message again under a new session.
-const REGRESSION_SEEDS: readonly number[] = [26, 138, 173, 481, 706, 1004, 1559, 1784, 4683, 5116];
+const REGRESSION_SEEDS: readonly number[] = [
+  26, 138, 173, 481, 706, 1004, 1559, 1784, 2326, 4683, 5116,
+];
 
 test('seeds that once failed keep every property', async (t) => {
   const failures: string[] = [];
