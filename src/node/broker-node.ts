@@ -1,5 +1,13 @@
 import { type CoreConfig, makeCoreConfig } from '../core/config.js';
 import { checkpointUsable, retentionLimitSeq } from '../core/dedup-checkpoint-rules.js';
+import {
+  type Membership,
+  type MembershipChange,
+  type MembershipState,
+  memberIds,
+  seedMembership,
+  votersOf,
+} from '../core/membership.js';
 import { PendingReplies } from '../core/pending-replies.js';
 import { PlantedDefect } from '../core/planted-defect.js';
 import { ProtocolNode } from '../core/protocol-node.js';
@@ -23,6 +31,7 @@ import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { ORDO_VERSION } from '../runtime/version.js';
 import type { DedupCheckpointStore } from '../storage/dedup-checkpoint-store.js';
 import type { LogStore, MetaStore, RecoveredLog } from '../storage/log-store.js';
+import { type MembershipStorage, MemoryMembershipStore } from '../storage/membership-store.js';
 import { StorageFailedError } from '../storage/storage-errors.js';
 import type { ClientRequest } from '../wire/client-codec.js';
 import { ordo } from '../wire/schema.js';
@@ -32,6 +41,7 @@ import { type ClusterConfig, clientEndpoint, type NodeAddress } from './cluster-
 import { ConfigError } from './config-error.js';
 import { type FaultInjection, NO_FAULTS } from './fault-injection.js';
 import { LogRepair } from './log-repair.js';
+import { addressOfMember } from './member-address.js';
 import type { NodeMetrics } from './node-metrics.js';
 import type { PeerLink } from './peer-link.js';
 import { productionEdges } from './production-edges.js';
@@ -81,6 +91,14 @@ export interface BrokerNodeOptions {
   readonly nodeId: string;
   readonly store: LogStore;
   readonly meta: MetaStore;
+  /** Where the membership is kept (durable stores); none keeps it in memory only. */
+  readonly membership?: MembershipStorage;
+  /**
+   * The voters of a new cluster, used only when no membership was saved:
+   * every node of the config by default; none for a node joining a running
+   * cluster (`--join`), which learns the membership from the sequencer.
+   */
+  readonly seedMembers?: readonly string[];
   readonly logger: Logger;
   readonly faults?: FaultInjection;
   /** Where the dedup table is checkpointed (durable stores); none keeps it in memory only. */
@@ -149,6 +167,10 @@ export class BrokerNode {
   private unsavedCommit: HardState | null = null;
   private commitSavedMs = 0;
   private lastRole: Role = Role.follower;
+  private readonly membershipStore: MembershipStorage;
+  /** The member ids the peer link was last told of. */
+  private linkedMembers: readonly string[] = [];
+  private removedWarned = false;
   /** Damaged records this node repaired from its peers when it started. */
   private recordsRepaired = 0;
   private readonly startedMs: number;
@@ -157,11 +179,13 @@ export class BrokerNode {
     private readonly options: BrokerNodeOptions,
     private readonly edges: NodeEdges,
     core: ProtocolNode,
+    membershipStore: MembershipStorage,
   ) {
     const { config, nodeId, logger } = options;
     this.logger = logger;
     this.self = config.nodes.find((n) => n.id === nodeId)!;
     this.core = core;
+    this.membershipStore = membershipStore;
     this.clock = edges.clock;
     this.startedMs = this.clock.nowMs();
     this.timing = options.hostTiming ?? DEFAULT_HOST_TIMING;
@@ -221,8 +245,19 @@ export class BrokerNode {
     );
     let repairedEntries = 0;
     const hardState = await options.meta.load();
+    const membershipStore = options.membership ?? new MemoryMembershipStore();
+    let membership = await membershipStore.load();
+    const seed = options.seedMembers ?? config.nodes.map((n) => n.id);
+    if (membership === null && seed.length > 0) {
+      // Saved at the first start: from then on the config file's node list
+      // is only an address book (new nodes may be added to it).
+      membership = { committed: seedMembership(seed), pending: [] };
+      await membershipStore.save(membership);
+    }
     if (options.store.damagedRanges().length > 0) {
-      const peers = config.nodes.map((n) => n.id).filter((id) => id !== nodeId);
+      // The voters as last known: a committed entry is held by a majority of them.
+      const known = membership === null ? seedMembership(seed) : membershipInForce(membership);
+      const peers = votersOf(known).filter((id) => id !== nodeId);
       inbox.repair = new LogRepair(
         nodeId,
         peers,
@@ -237,23 +272,19 @@ export class BrokerNode {
       recovered = await options.store.recovered();
     }
     const ticks = (ms: number) => Math.max(1, Math.round(ms / config.tickMs));
-    const coreConfig = makeCoreConfig(
-      nodeId,
-      config.nodes.map((n) => n.id),
-      edges.random,
-      {
-        electionTimeoutTicks: ticks(config.electionTimeoutMs),
-        heartbeatIntervalTicks: ticks(config.heartbeatIntervalMs),
-        nackRetryTicks: ticks(config.nackRetryMs),
-        ...options.coreOverrides,
-      },
-    );
+    const coreConfig = makeCoreConfig(nodeId, seed, edges.random, {
+      electionTimeoutTicks: ticks(config.electionTimeoutMs),
+      heartbeatIntervalTicks: ticks(config.heartbeatIntervalMs),
+      nackRetryTicks: ticks(config.nackRetryMs),
+      ...options.coreOverrides,
+    });
     const dedup = await loadDedupCheckpoint(options, recovered);
-    const core = new ProtocolNode(coreConfig, { ...recovered, ...dedup, hardState });
-    const node = new BrokerNode(options, edges, core);
+    const core = new ProtocolNode(coreConfig, { ...recovered, ...dedup, hardState, membership });
+    const node = new BrokerNode(options, edges, core, membershipStore);
     node.dedupCheckpointSeq = dedup.dedupCheckpoint?.seq ?? 0;
     node.recordsRepaired = repairedEntries;
     inbox.node = node;
+    node.syncPeers(core.membership);
     await node.listen();
     return node;
   }
@@ -319,6 +350,79 @@ export class BrokerNode {
     await this.options.dedup?.close();
     await this.options.store.close();
     await this.options.meta.close();
+    await this.membershipStore.close();
+  }
+
+  /** The membership in force, as this node's log says. */
+  get membership(): Membership {
+    return this.core.membership;
+  }
+
+  /** Where a member is reached: its config entry's address, else the config file's. */
+  addressOf(id: string): NodeAddress | undefined {
+    const member = this.core.membership.members.find((m) => m.id === id);
+    return (
+      (member === undefined ? undefined : addressOfMember(member)) ??
+      this.options.config.nodes.find((n) => n.id === id)
+    );
+  }
+
+  /** Tells the peer link of the members in force: multicast reaches them, and only them. */
+  private syncPeers(membership: Membership): void {
+    const ids = memberIds(membership).filter((id) => id !== this.self.id);
+    if (
+      ids.length === this.linkedMembers.length &&
+      ids.every((id, i) => id === this.linkedMembers[i])
+    )
+      return;
+    this.linkedMembers = ids;
+    const peers: NodeAddress[] = [];
+    for (const id of ids) {
+      const address = this.addressOf(id);
+      if (address === undefined) {
+        this.logger.warn(`node ${this.self.id} has no address for member ${id}`);
+        continue;
+      }
+      peers.push(address);
+    }
+    this.transport.setPeers?.(peers);
+    const self = membership.members.find((m) => m.id === this.self.id);
+    if (self === undefined && membership.members.length > 0 && !this.removedWarned) {
+      this.removedWarned = true;
+      this.logger.warn(
+        `node ${this.self.id} is not a member of the cluster (members: ${ids.join(', ')}): it no longer takes part; stop it, or add it again with 'ordo members add'`,
+      );
+    }
+  }
+
+  /** Proposes a membership change (the sequencer only). */
+  proposeMembership(change: MembershipChange) {
+    const result = this.core.proposeMembership(change, this.clock.nowMs());
+    this.schedule();
+    return result;
+  }
+
+  /**
+   * The sequencer promotes a learner once it holds every committed entry,
+   * one change at a time; each is retried on a later tick until it commits.
+   */
+  private maybePromoteLearners(): void {
+    if (!this.core.isLeader) return;
+    const status = this.core.status();
+    if (status.configPending) return;
+    for (const peer of status.peers) {
+      if (peer.voter || peer.matchSeq < status.commitSeq) continue;
+      const result = this.core.proposeMembership(
+        { kind: 'promote', id: peer.id },
+        this.clock.nowMs(),
+      );
+      if (result.ok) {
+        this.logger.info(`node ${this.self.id} promotes learner ${peer.id} to voter`, {
+          seq: result.seq,
+        });
+      }
+      return;
+    }
   }
 
   private async listen(): Promise<void> {
@@ -398,6 +502,7 @@ export class BrokerNode {
   private onTick(): void {
     if (this.stopped) return;
     this.core.tick();
+    this.maybePromoteLearners();
     this.subscriptions.tick();
     this.schedule();
   }
@@ -602,7 +707,7 @@ export class BrokerNode {
     request.remaining--;
     if (request.remaining > 0) return;
     const leaderId = this.core.currentLeader;
-    const leader = this.options.config.nodes.find((n) => n.id === leaderId);
+    const leader = leaderId === null ? undefined : this.addressOf(leaderId);
     this.clients.reply(request.client, {
       requestId: request.requestId,
       publish: {
@@ -647,6 +752,17 @@ export class BrokerNode {
   /** Carries out one Ready: persist, then send, then deliver. */
   private async apply(ready: Ready): Promise<void> {
     this.options.metrics?.onReady(ready, this.core.isLeader);
+    let truncated = false;
+    if (ready.membership !== null) {
+      // Saved after a truncation and before new entries or a log reset, so
+      // that the saved list always covers every config entry the log holds;
+      // on recovery, a listed entry the log lacks is dropped.
+      if (ready.truncateAfter !== null && ready.resetLogAfter === null) {
+        await this.options.store.write(ready.truncateAfter, []);
+        truncated = true;
+      }
+      await this.membershipStore.save(ready.membership);
+    }
     if (ready.resetLogAfter !== null) {
       const { seq, epoch } = ready.resetLogAfter;
       this.logger.warn(
@@ -675,8 +791,8 @@ export class BrokerNode {
     // Everything else (acks, votes) waits for the write.
     const early = this.core.isLeader || this.sendsBeforePersisting;
     if (early) this.sendMessages(ready, this.sendsBeforePersisting ? null : true);
-    if (ready.truncateAfter !== null || ready.entries.length > 0) {
-      await this.options.store.write(ready.truncateAfter, ready.entries);
+    if ((ready.truncateAfter !== null && !truncated) || ready.entries.length > 0) {
+      await this.options.store.write(truncated ? null : ready.truncateAfter, ready.entries);
     }
     if (ready.hardState !== null) await this.saveHardState(ready.hardState);
     if (!this.sendsBeforePersisting) this.sendMessages(ready, early ? false : null);
@@ -688,6 +804,7 @@ export class BrokerNode {
       this.retransmitsInFlight++;
       void this.retransmit(action).finally(() => this.retransmitsInFlight--);
     }
+    if (ready.membership !== null) this.syncPeers(membershipInForce(ready.membership));
     if (ready.committed !== null) this.deliver(ready.committed.toSeq);
     if (ready.roleChange !== null)
       this.onRoleChange(ready.roleChange.role, ready.roleChange.epoch, ready.roleChange.leaderId);
@@ -841,4 +958,8 @@ async function serveRepair(
     firstSeq: store.firstSeq(),
     lastSeq: store.lastSeq(),
   });
+}
+
+function membershipInForce(state: MembershipState): Membership {
+  return state.pending.at(-1)?.membership ?? state.committed;
 }

@@ -37,6 +37,9 @@ export class PeerTransport implements PeerLink {
   private readonly dealers = new Map<NodeId, { socket: zmq.Dealer; sender: SocketSender }>();
   private readonly badFrameLog: RateLimitedLog;
   private closed = false;
+  private onPeerDisconnected: (peer: NodeId) => void = () => {};
+  /** The peers each DEALER and the SUB are connected to, by id. */
+  private readonly connected = new Map<NodeId, NodeAddress>();
   readonly counters: PeerLinkCounters = emptyPeerLinkCounters();
 
   constructor(
@@ -57,28 +60,55 @@ export class PeerTransport implements PeerLink {
     await this.pub.bind(`tcp://${this.self.bindHost}:${this.self.pubPort}`);
     await this.router.bind(`tcp://${this.self.bindHost}:${this.self.peerPort}`);
     this.sub.subscribe();
-    for (const peer of this.others) {
-      this.sub.connect(pubEndpoint(peer));
-      const socket = new zmq.Dealer({
-        linger: 0,
-        // Queue only on live connections and never block: a dead peer's
-        // messages are dropped, and the protocol's retries cover them.
-        immediate: true,
-        sendTimeout: 0,
-        sendHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-        maxMessageSize: LIMITS.maxFrameBytes,
-      });
-      socket.events.on('disconnect', () => {
-        if (!this.closed) onPeerDisconnected(peer.id);
-      });
-      socket.connect(peerEndpoint(peer));
-      this.dealers.set(peer.id, {
-        socket,
-        sender: new SocketSender(socket, LIMITS.maxSendQueueMessages),
-      });
-    }
+    this.onPeerDisconnected = onPeerDisconnected;
+    for (const peer of this.others) this.connectPeer(peer);
     void this.receiveLoop(this.sub, (frames) => frames[0], onMessage);
     void this.receiveLoop(this.router, (frames) => frames[1], onMessage);
+  }
+
+  setPeers(peers: readonly NodeAddress[]): void {
+    if (this.closed) return;
+    const wanted = new Map(peers.map((p) => [p.id, p]));
+    for (const [id, address] of [...this.connected]) {
+      const next = wanted.get(id);
+      if (next !== undefined && sameEndpoints(next, address)) continue;
+      this.disconnectPeer(id);
+    }
+    for (const peer of peers) if (!this.connected.has(peer.id)) this.connectPeer(peer);
+  }
+
+  private connectPeer(peer: NodeAddress): void {
+    this.sub.connect(pubEndpoint(peer));
+    const socket = new zmq.Dealer({
+      linger: 0,
+      // Queue only on live connections and never block: a dead peer's
+      // messages are dropped, and the protocol's retries cover them.
+      immediate: true,
+      sendTimeout: 0,
+      sendHighWaterMark: LIMITS.socketHighWaterMarkMessages,
+      maxMessageSize: LIMITS.maxFrameBytes,
+    });
+    socket.events.on('disconnect', () => {
+      if (!this.closed && this.dealers.get(peer.id)?.socket === socket)
+        this.onPeerDisconnected(peer.id);
+    });
+    socket.connect(peerEndpoint(peer));
+    this.dealers.set(peer.id, {
+      socket,
+      sender: new SocketSender(socket, LIMITS.maxSendQueueMessages),
+    });
+    this.connected.set(peer.id, peer);
+  }
+
+  private disconnectPeer(id: NodeId): void {
+    const address = this.connected.get(id);
+    if (address === undefined) return;
+    this.connected.delete(id);
+    this.sub.disconnect(pubEndpoint(address));
+    const dealer = this.dealers.get(id);
+    this.dealers.delete(id);
+    dealer?.sender.close();
+    dealer?.socket.close();
   }
 
   /** Sends to one peer, or multicasts when `to` is null. */
@@ -142,4 +172,8 @@ export class PeerTransport implements PeerLink {
       if (!this.closed) throw error;
     }
   }
+}
+
+function sameEndpoints(a: NodeAddress, b: NodeAddress): boolean {
+  return a.host === b.host && a.peerPort === b.peerPort && a.pubPort === b.pubPort;
 }

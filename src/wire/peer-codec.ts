@@ -1,3 +1,4 @@
+import { decodeMembership, encodeMembership, type Membership } from '../core/membership.js';
 import type { NodeId, NodeMessage } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { validateEntries } from './entry-codec.js';
@@ -26,6 +27,10 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
         commitSeq: message.commitSeq,
         logStart: message.logStart === true,
         prevTimestampMs: message.prevTimestampMs ?? 0,
+        membership:
+          message.membership === undefined
+            ? new Uint8Array(0)
+            : encodeMembership(message.membership),
       };
       break;
     case 'ack':
@@ -110,6 +115,9 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
           ? {
               logStart: true,
               prevTimestampMs: checkUint(a.prevTimestampMs, 'append.prevTimestampMs'),
+              ...(a.membership != null && a.membership.length > 0
+                ? { membership: decodeMembershipField(a.membership, 'append.membership') }
+                : {}),
             }
           : {}),
       };
@@ -183,5 +191,13 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
     }
     default:
       throw new FrameError('malformed', 'peer envelope has no body');
+  }
+}
+
+function decodeMembershipField(bytes: Uint8Array, field: string): Membership {
+  try {
+    return decodeMembership(bytes);
+  } catch (error) {
+    throw new FrameError('malformed', `${field}: ${(error as Error).message}`);
   }
 }
