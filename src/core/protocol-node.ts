@@ -107,6 +107,8 @@ export class ProtocolNode {
   private committedMembership: Membership;
   private pendingConfigs: PendingConfig[] = [];
   private membershipDirty = false;
+  /** The commit point when the voters last changed (see advance()). */
+  private commitSeqAtVotersChange = 0;
   /** Derived from the membership in force: every other member, the voters, the quorum of voters. */
   private peers: readonly NodeId[] = [];
   private voters: readonly NodeId[] = [];
@@ -167,6 +169,10 @@ export class ProtocolNode {
     readonly lastSeq: number;
     readonly persistedBefore: number;
     readonly asLeader: boolean;
+    /** The voters the commit point was counted with (a config entry may be appended before the advance). */
+    readonly voters: readonly NodeId[];
+    readonly quorum: number;
+    readonly matches: readonly number[];
   } | null = null;
   /** Commit point as of the last advanced Ready, to assert it never moves backwards. */
   private advancedCommitSeq: number;
@@ -265,7 +271,10 @@ export class ProtocolNode {
   private applyMembership(): void {
     const membership = this.membership;
     this.peers = memberIds(membership).filter((id) => id !== this.cfg.id);
-    this.voters = votersOf(membership);
+    const voters = votersOf(membership);
+    if (voters.length !== this.voters.length || voters.some((id, i) => id !== this.voters[i]))
+      this.commitSeqAtVotersChange = this.commitSeq;
+    this.voters = voters;
     this.quorum = Math.floor(this.voters.length / 2) + 1;
     if (this.role === Role.leader) {
       for (const id of [...this.progress.keys()]) {
@@ -606,7 +615,19 @@ export class ProtocolNode {
         : null,
     };
     this.storedLastSeq = this.log.lastSeq;
-    this.unadvanced = { ready, lastSeq: this.log.lastSeq, persistedBefore, asLeader };
+    const matches: number[] = [];
+    if (asLeader)
+      for (const id of this.voters)
+        if (id !== this.cfg.id) matches.push(this.progress.get(id)?.matchSeq ?? 0);
+    this.unadvanced = {
+      ready,
+      lastSeq: this.log.lastSeq,
+      persistedBefore,
+      asLeader,
+      voters: this.voters,
+      quorum: this.quorum,
+      matches,
+    };
     this.truncatePoint = null;
     this.resetPoint = null;
     this.pendingEntries = [];
@@ -644,14 +665,24 @@ export class ProtocolNode {
       committed.toSeq <= outstanding.lastSeq,
       `${this.cfg.id}: delivered seq ${committed.toSeq} beyond its log (${outstanding.lastSeq})`,
     );
-    if (outstanding.asLeader && this.role === Role.leader) {
-      const matches = this.isVoter ? [outstanding.persistedBefore] : [];
-      for (const id of this.voters)
-        if (id !== this.cfg.id) matches.push(this.progress.get(id)!.matchSeq);
+    // A commit point counted before the voters last changed was counted with the voters of then.
+    if (
+      outstanding.asLeader &&
+      this.role === Role.leader &&
+      committed.toSeq > this.commitSeqAtVotersChange
+    ) {
+      // Counted with the voters in force when the Ready was taken; acks that
+      // arrived since only raise the matches.
+      const matches = outstanding.voters.includes(this.cfg.id) ? [outstanding.persistedBefore] : [];
+      let i = 0;
+      for (const id of outstanding.voters) {
+        if (id === this.cfg.id) continue;
+        matches.push(Math.max(outstanding.matches[i++]!, this.progress.get(id)?.matchSeq ?? 0));
+      }
       matches.sort((a, b) => b - a);
       invariant(
-        committed.toSeq <= matches[this.quorum - 1]!,
-        `${this.cfg.id}: committed seq ${committed.toSeq}, but a majority holds only up to ${matches[this.quorum - 1]}`,
+        committed.toSeq <= (matches[outstanding.quorum - 1] ?? 0),
+        `${this.cfg.id}: committed seq ${committed.toSeq}, but a majority holds only up to ${matches[outstanding.quorum - 1]}`,
       );
     }
   }

@@ -358,6 +358,11 @@ export class BrokerNode {
     return this.core.membership;
   }
 
+  /** A config entry above the commit point: no other change may start until it commits. */
+  get configPending(): boolean {
+    return this.core.status().configPending;
+  }
+
   /** Where a member is reached: its config entry's address, else the config file's. */
   addressOf(id: string): NodeAddress | undefined {
     const member = this.core.membership.members.find((m) => m.id === id);

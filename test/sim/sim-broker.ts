@@ -10,6 +10,7 @@ import type { ClusterConfig } from '../../src/node/cluster-config.js';
 import type { Logger } from '../../src/runtime/logger.js';
 import { DedupCheckpointStore } from '../../src/storage/dedup-checkpoint-store.js';
 import { FileMetaStore } from '../../src/storage/file-meta-store.js';
+import { FileMembershipStore } from '../../src/storage/membership-store.js';
 import { SegmentedLogStore } from '../../src/storage/segmented-log-store.js';
 import { StorageFailedError } from '../../src/storage/storage-errors.js';
 import type { Prng } from './prng.js';
@@ -26,6 +27,8 @@ import { EventOwner, type SimScheduler } from './sim-scheduler.js';
 export interface BrokerWorld {
   readonly scheduler: SimScheduler;
   readonly config: ClusterConfig;
+  /** The voters of the seed config; a spare node starts with none and joins when added. */
+  readonly seedMembers: (nodeId: NodeId) => readonly NodeId[];
   readonly coreOverrides: Partial<CoreConfig>;
   readonly hostTiming: HostTiming;
   readonly logger: Logger;
@@ -69,6 +72,8 @@ export class SimBroker {
   private incarnations = 0;
   /** The node refused to start (its damaged log could not be repaired): it stays down. */
   refused = false;
+  /** The node was removed from the cluster and stopped for good. */
+  retired = false;
 
   constructor(
     readonly id: NodeId,
@@ -107,7 +112,7 @@ export class SimBroker {
 
   start(): void {
     if (this.incarnation !== null) throw new Error(`${this.id} started twice`);
-    if (this.refused) return;
+    if (this.refused || this.retired) return;
     const world = this.world;
     const owner = new EventOwner(`${this.id}.${++this.incarnations}`);
     const skewMs =
@@ -130,6 +135,7 @@ export class SimBroker {
       ),
     });
     const meta = new FileMetaStore({ dir: this.dataDir, fs: this.fs });
+    const membership = new FileMembershipStore(this.dataDir, this.fs);
     const dedup = new DedupCheckpointStore(this.dataDir, 'dedup.json', this.fs);
     const random = this.prng.fork();
     BrokerNode.start({
@@ -138,6 +144,8 @@ export class SimBroker {
       logger: world.logger,
       store,
       meta,
+      membership,
+      seedMembers: world.seedMembers(this.id),
       dedup,
       coreOverrides: world.coreOverrides,
       hostTiming: world.hostTiming,
@@ -193,6 +201,12 @@ export class SimBroker {
     this.fs.crash();
     this.world.log(`${this.id} crashes${midWrite ? ' part way through its disk operations' : ''}`);
     this.world.onDied(this.id, midWrite);
+  }
+
+  /** Removed from the cluster: the process stops and never starts again. */
+  retire(): void {
+    this.retired = true;
+    this.crash();
   }
 
   /** The process will crash at a random point of its coming disk operations. */
