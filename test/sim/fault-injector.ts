@@ -84,7 +84,6 @@ export class FaultInjector {
     const leader = this.cluster.currentLeader();
     const node = leader?.node;
     if (leader === null || node === null || node === undefined) return;
-    const status = node.status();
     const membership = node.membership;
     // Stop nodes whose removal has committed.
     if (!node.configPending) {
