@@ -4,7 +4,12 @@
  */
 export type { Clock, Random, TimerHandle } from '../src/runtime/clock.js';
 export type { FrameChannel, FrameDialer, FrameHandlers } from '../src/runtime/frame-dialer.js';
-export { AdminClient, type BrokerStatus } from './admin.js';
+export {
+  AdminClient,
+  type BrokerStatus,
+  type MemberAddress,
+  type MembersResult,
+} from './admin.js';
 export type { ClientRuntime } from './client-runtime.js';
 export { parseEndpoint } from './endpoint.js';
 export {
@@ -18,6 +23,7 @@ export {
   UncertainOutcomeError,
 } from './errors.js';
 export type {
+  MemberInfo,
   NodeRole,
   NodeStatus,
   PeerProgress,

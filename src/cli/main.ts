@@ -3,6 +3,7 @@ import { hideBin } from 'yargs/helpers';
 import { benchCommand } from './bench-command.js';
 import { configCommand } from './config-command.js';
 import { devCommand } from './dev-command.js';
+import { membersCommand } from './members-command.js';
 import { nodeCommand } from './node-command.js';
 import { publishCommand } from './publish-command.js';
 import { replicaCommand } from './replica-command.js';
@@ -19,6 +20,7 @@ const commands = [
   tailCommand,
   statusCommand,
   transferLeaderCommand,
+  membersCommand,
   replicaCommand,
   configCommand,
   verifyCommand,

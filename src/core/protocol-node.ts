@@ -538,8 +538,9 @@ export class ProtocolNode {
   transferLeadership(target: NodeId): { ok: true } | { ok: false; reason: string } {
     if (this.role !== Role.leader)
       return { ok: false, reason: `not the sequencer (leader is ${this.leaderId ?? 'unknown'})` };
-    if (!this.peers.includes(target) || !this.voters.includes(target))
-      return { ok: false, reason: `${target} is not a voting member` };
+    if (!this.peers.includes(target)) return { ok: false, reason: `${target} is not a member` };
+    if (!this.voters.includes(target))
+      return { ok: false, reason: `${target} is a learner: it cannot lead until it is a voter` };
     this.transferee = target;
     this.transferElapsed = 0;
     this.maybeSendTimeoutNow();

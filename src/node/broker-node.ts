@@ -41,7 +41,7 @@ import { type ClusterConfig, clientEndpoint, type NodeAddress } from './cluster-
 import { ConfigError } from './config-error.js';
 import { type FaultInjection, NO_FAULTS } from './fault-injection.js';
 import { LogRepair } from './log-repair.js';
-import { addressOfMember } from './member-address.js';
+import { addressOfMember, encodeMemberAddress } from './member-address.js';
 import type { NodeMetrics } from './node-metrics.js';
 import type { PeerLink } from './peer-link.js';
 import { productionEdges } from './production-edges.js';
@@ -329,6 +329,8 @@ export class BrokerNode {
       staleMessagesRejected: this.staleMessagesRejected,
       dedupCheckpointSeq: this.dedupCheckpointSeq,
       recordsRepaired: this.recordsRepaired,
+      members: this.memberInfos(),
+      configPending: s.configPending,
       version: ORDO_VERSION,
       uptimeMs: this.clock.nowMs() - this.startedMs,
     };
@@ -398,6 +400,94 @@ export class BrokerNode {
         `node ${this.self.id} is not a member of the cluster (members: ${ids.join(', ')}): it no longer takes part; stop it, or add it again with 'ordo members add'`,
       );
     }
+  }
+
+  private memberInfos(): ordo.MemberInfo.$Properties[] {
+    return this.core.membership.members.map((m) => {
+      const address = this.addressOf(m.id);
+      return {
+        id: m.id,
+        voter: m.voter,
+        clientEndpoint: address === undefined ? '' : clientEndpoint(address),
+      };
+    });
+  }
+
+  /**
+   * An operator's membership request. Changes go to the sequencer, one at a
+   * time; removing the sequencer itself first hands its role to the most
+   * caught-up voter and answers "retriable": asked again, the new sequencer
+   * removes it.
+   */
+  private onMembersRequest(request: ordo.MembersRequest): ordo.MembersResponse.$Properties {
+    const answer = (
+      ok: boolean,
+      detail: string,
+      retriable = false,
+      configSeq = 0,
+    ): ordo.MembersResponse.$Properties => ({
+      ok,
+      detail,
+      retriable,
+      members: this.memberInfos(),
+      leaderId: this.core.currentLeader ?? '',
+      configSeq,
+      configPending: this.core.status().configPending,
+    });
+    if (request.action === 'list') return answer(true, '');
+    let change: MembershipChange;
+    if (request.action === 'add') {
+      const a = request.address;
+      let address = '';
+      if (a !== null && a !== undefined && (a.host ?? '') !== '') {
+        address = encodeMemberAddress({
+          id: request.nodeId,
+          host: a.host ?? '',
+          bindHost: a.host ?? '',
+          clientPort: a.clientPort ?? 0,
+          peerPort: a.peerPort ?? 0,
+          pubPort: a.pubPort ?? 0,
+          httpPort: a.httpPort ? a.httpPort : null,
+        });
+      } else if (!this.options.config.nodes.some((n) => n.id === request.nodeId)) {
+        return answer(
+          false,
+          `no address given for ${request.nodeId}, and the config file has none`,
+        );
+      }
+      change = { kind: 'addLearner', id: request.nodeId, address };
+    } else {
+      change = { kind: 'remove', id: request.nodeId };
+      const status = this.core.status();
+      if (request.nodeId === this.self.id && status.role === Role.leader) {
+        if (status.transferTarget !== null)
+          return answer(
+            false,
+            `handing the sequencer role to ${status.transferTarget} first`,
+            true,
+          );
+        const target = status.peers
+          .filter((p) => p.voter)
+          .sort((a, b) => b.matchSeq - a.matchSeq)[0];
+        if (target === undefined)
+          return answer(false, 'the sequencer is the only voter: it cannot be removed');
+        const started = this.core.transferLeadership(target.id);
+        if (!started.ok) return answer(false, started.reason, true);
+        this.logger.info(`node ${this.self.id} hands its role to ${target.id} before its removal`);
+        return answer(false, `handing the sequencer role to ${target.id} first`, true);
+      }
+    }
+    const result = this.proposeMembership(change);
+    if (!result.ok) return answer(false, result.reason, result.retriable);
+    this.logger.info(`node ${this.self.id} proposes ${change.kind} ${change.id}`, {
+      seq: result.seq,
+    });
+    return answer(
+      true,
+      `${change.kind === 'remove' ? 'removal' : 'addition'} of ${change.id} appended at seq ${result.seq}`,
+      false,
+      result.seq,
+    );
   }
 
   /** Proposes a membership change (the sequencer only). */
@@ -588,6 +678,10 @@ export class BrokerNode {
         });
         return;
       }
+      case 'members':
+        this.clients.reply(client, { requestId, members: this.onMembersRequest(request.members) });
+        this.schedule();
+        return;
       case 'replicaReport':
         this.replicas.report(request.replicaReport, this.clock.nowMs(), this.logger);
         this.clients.reply(client, { requestId, ok: {} });
