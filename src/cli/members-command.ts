@@ -77,12 +77,20 @@ function addressFrom(argv: {
 export function membersCommand(yargs: Argv): Argv {
   return yargs.command(
     'members <action> [id]',
-    'List the cluster members, add a node (as a learner, made a voter once caught up) or remove one',
+    'List the cluster members, add a node (as a learner, made a voter once caught up), remove one, or replace one with another',
     (y) =>
       withExamples(
         y
-          .positional('action', { choices: ['list', 'add', 'remove'] as const, demandOption: true })
-          .positional('id', { type: 'string', describe: 'The node to add or remove' })
+          .positional('action', {
+            choices: ['list', 'add', 'remove', 'replace'] as const,
+            demandOption: true,
+          })
+          .positional('id', { type: 'string', describe: 'The node to add, remove or replace' })
+          .option('with', {
+            type: 'string',
+            describe:
+              'With replace: the new node, added (and caught up) before the old one is removed',
+          })
           .option('brokers', brokersOption)
           .option('json', { type: 'boolean', default: false, describe: 'Print JSON' })
           .option('config', {
@@ -105,6 +113,12 @@ export function membersCommand(yargs: Argv): Argv {
             does: 'remove n1 (if it is the sequencer, it hands its role over first)',
             command: ['$0 members remove n1 --brokers 127.0.0.1:7001'],
           },
+          {
+            does: 'replace n1 (its disk died) with n5, started with `ordo node --join`',
+            command: [
+              '$0 members replace n1 --with n5 --config cluster.json --brokers 127.0.0.1:7001',
+            ],
+          },
         ],
       ),
     async (argv) => {
@@ -115,6 +129,19 @@ export function membersCommand(yargs: Argv): Argv {
           return;
         }
         if (argv.id === undefined) throw new UsageError(`members ${argv.action} needs a node id`);
+        if (argv.action === 'replace') {
+          const newId = argv.with;
+          if (newId === undefined || newId === argv.id)
+            throw new UsageError('members replace OLD needs --with NEW, another node id');
+          // Add first, then remove: the cluster never has fewer voters than it started with.
+          const address = addressFrom({ ...argv, id: newId });
+          await admin.changeMembers('add', newId, address, argv['wait-ms']);
+          if (!argv.json) console.log(`${newId} is a voting member`);
+          const result = await admin.changeMembers('remove', argv.id, null, argv['wait-ms']);
+          if (!argv.json) console.log(`${argv.id} was removed: stop its process`);
+          print(result, argv.json);
+          return;
+        }
         const address = argv.action === 'add' ? addressFrom({ ...argv, id: argv.id }) : null;
         const result = await admin.changeMembers(argv.action, argv.id, address, argv['wait-ms']);
         if (!argv.json)

@@ -473,10 +473,17 @@ export class ProtocolNode {
   }
 
   step(message: PeerMessage): void {
-    // Messages from nodes outside the membership are handled too (Raft thesis
-    // §4.1): a learner hears a sequencer its log does not yet name, and votes
-    // count only from the voters of the candidate's own membership.
     if (message.from === this.cfg.id) return;
+    // A node outside the membership cannot start an election here (a removed
+    // node that missed its removal cannot disrupt the cluster); everything
+    // else is heard from anyone: a learner hears a sequencer its log does not
+    // yet name, and votes count only from the voters of the candidate's own
+    // membership.
+    if (
+      (message.type === 'voteRequest' || message.type === 'timeoutNow') &&
+      !this.peers.includes(message.from)
+    )
+      return;
     if (message.epoch > this.epoch) {
       if (message.type === 'voteRequest') {
         const inLease =

@@ -189,8 +189,28 @@ export interface RepairResponseMessage {
 
 export type RepairMessage = RepairRequestMessage | RepairResponseMessage;
 
+/**
+ * A node host says which incarnation of its data folder it runs (at start,
+ * before it takes part); the peer answers with the incarnation it knows for
+ * that node ('' when none). Between hosts only, like repair.
+ */
+export interface HelloMessage {
+  readonly type: 'hello';
+  readonly epoch: number;
+  readonly from: NodeId;
+  readonly incarnation: string;
+}
+
+export interface HelloReplyMessage {
+  readonly type: 'helloReply';
+  readonly epoch: number;
+  readonly from: NodeId;
+  /** The incarnation the answering node knows for the asker, '' when none. */
+  readonly knownIncarnation: string;
+}
+
 /** Everything that travels between nodes: protocol messages for the core, repair for the hosts. */
-export type NodeMessage = PeerMessage | RepairMessage;
+export type NodeMessage = PeerMessage | RepairMessage | HelloMessage | HelloReplyMessage;
 
 /** `to: null` means every other node (the multicast path). */
 export interface Outgoing {

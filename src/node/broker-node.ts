@@ -30,6 +30,7 @@ import type { Logger } from '../runtime/logger.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { ORDO_VERSION } from '../runtime/version.js';
 import type { DedupCheckpointStore } from '../storage/dedup-checkpoint-store.js';
+import type { IncarnationStorage } from '../storage/incarnation-store.js';
 import type { LogStore, MetaStore, RecoveredLog } from '../storage/log-store.js';
 import { type MembershipStorage, MemoryMembershipStore } from '../storage/membership-store.js';
 import { StorageFailedError } from '../storage/storage-errors.js';
@@ -40,6 +41,7 @@ import { type ClientId, ClientServer } from './client-server.js';
 import { type ClusterConfig, clientEndpoint, type NodeAddress } from './cluster-config.js';
 import { ConfigError } from './config-error.js';
 import { type FaultInjection, NO_FAULTS } from './fault-injection.js';
+import { Incarnations } from './incarnation.js';
 import { LogRepair } from './log-repair.js';
 import { addressOfMember, encodeMemberAddress } from './member-address.js';
 import type { NodeMetrics } from './node-metrics.js';
@@ -91,6 +93,10 @@ export interface BrokerNodeOptions {
   readonly nodeId: string;
   readonly store: LogStore;
   readonly meta: MetaStore;
+  /** Where the folder's incarnation is kept (durable stores); none skips the incarnation check. */
+  readonly incarnation?: IncarnationStorage;
+  /** The node's data folder, named in errors. */
+  readonly dataFolder?: string;
   /** Where the membership is kept (durable stores); none keeps it in memory only. */
   readonly membership?: MembershipStorage;
   /**
@@ -171,6 +177,8 @@ export class BrokerNode {
   /** The member ids the peer link was last told of. */
   private linkedMembers: readonly string[] = [];
   private removedWarned = false;
+  private incarnations: Incarnations | null = null;
+  private helloTimer: TimerHandle | null = null;
   /** Damaged records this node repaired from its peers when it started. */
   private recordsRepaired = 0;
   private readonly startedMs: number;
@@ -225,17 +233,42 @@ export class BrokerNode {
     }
     const edges =
       options.edges ?? productionEdges(config, nodeId, options.faults ?? NO_FAULTS, options.logger);
+    const folder = options.dataFolder ?? '(none: memory only)';
+    // A folder of another node is refused before anything in it is read.
+    const { incarnations } = await Incarnations.open(
+      options.incarnation ?? null,
+      nodeId,
+      edges.random,
+      folder,
+    );
     let recovered = await options.store.open();
     // The peer link starts first, so that a damaged log is repaired from the
     // peers before the core starts; what arrives meanwhile for the core is
     // dropped (the protocol's retries cover it).
-    const inbox: { node: BrokerNode | null; repair: LogRepair | null } = {
+    const inbox: {
+      node: BrokerNode | null;
+      repair: LogRepair | null;
+      membership: Membership;
+    } = {
       node: null,
       repair: null,
+      membership: { members: [] },
     };
     await edges.peers.start(
       (message) => {
-        if (inbox.node !== null) inbox.node.onNodeMessage(message);
+        if (message.type === 'hello') {
+          const members = memberIds(inbox.node?.membership ?? inbox.membership);
+          const known = incarnations.onHello(message.from, message.incarnation, (id) =>
+            members.includes(id),
+          );
+          edges.peers.send(message.from, {
+            type: 'helloReply',
+            epoch: 0,
+            from: nodeId,
+            knownIncarnation: known,
+          });
+        } else if (message.type === 'helloReply') incarnations.onReply(message);
+        else if (inbox.node !== null) inbox.node.onNodeMessage(message);
         else if (message.type === 'repairResponse') inbox.repair?.onResponse(message);
         // A peer repairing at the same time may need what this node holds intact.
         else if (message.type === 'repairRequest')
@@ -254,6 +287,18 @@ export class BrokerNode {
       membership = { committed: seedMembership(seed), pending: [] };
       await membershipStore.save(membership);
     }
+    if (membership !== null) inbox.membership = membershipInForce(membership);
+    const asked = new Set([...config.nodes.map((n) => n.id), ...memberIds(inbox.membership)]);
+    asked.delete(nodeId);
+    await incarnations.check(
+      edges.peers,
+      nodeId,
+      [...asked],
+      edges.clock,
+      2 * config.electionTimeoutMs,
+      folder,
+      options.logger,
+    );
     if (options.store.damagedRanges().length > 0) {
       // The voters as last known: a committed entry is held by a majority of them.
       const known = membership === null ? seedMembership(seed) : membershipInForce(membership);
@@ -281,6 +326,7 @@ export class BrokerNode {
     const dedup = await loadDedupCheckpoint(options, recovered);
     const core = new ProtocolNode(coreConfig, { ...recovered, ...dedup, hardState, membership });
     const node = new BrokerNode(options, edges, core, membershipStore);
+    node.incarnations = incarnations;
     node.dedupCheckpointSeq = dedup.dedupCheckpoint?.seq ?? 0;
     node.recordsRepaired = repairedEntries;
     inbox.node = node;
@@ -341,6 +387,7 @@ export class BrokerNode {
     this.stopped = true;
     this.tickTimer?.cancel();
     this.retentionTimer?.cancel();
+    this.helloTimer?.cancel();
     this.dedupTimer?.cancel();
     this.subscriptions.close();
     await this.transport.close();
@@ -353,6 +400,7 @@ export class BrokerNode {
     await this.options.store.close();
     await this.options.meta.close();
     await this.membershipStore.close();
+    await this.incarnations?.close();
   }
 
   /** The membership in force, as this node's log says. */
@@ -522,6 +570,11 @@ export class BrokerNode {
 
   private async listen(): Promise<void> {
     await this.clients.start((client, request) => this.onClientRequest(client, request));
+    this.helloTimer = this.clock.setInterval(() => {
+      if (this.stopped) return;
+      const peers = memberIds(this.core.membership).filter((id) => id !== this.self.id);
+      this.incarnations?.helloUnanswered(this.transport, this.self.id, peers);
+    }, 4 * this.options.config.electionTimeoutMs);
     this.tickTimer = this.clock.setInterval(() => this.onTick(), this.options.config.tickMs);
     this.retentionTimer = this.clock.setInterval(
       () => void this.applyRetention(),
@@ -623,6 +676,8 @@ export class BrokerNode {
     }
     // A repair answer arriving after this node started is stale: it repaired before starting.
     if (message.type === 'repairResponse') return;
+    // Hellos are answered where the peer link is started (see start()).
+    if (message.type === 'hello' || message.type === 'helloReply') return;
     this.onPeerMessage(message);
   }
 

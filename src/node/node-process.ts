@@ -57,6 +57,9 @@ export async function runNodeProcess(
     store: storage.store,
     meta: storage.meta,
     membership: storage.membership,
+    ...(storage.incarnation === undefined
+      ? {}
+      : { incarnation: storage.incarnation, dataFolder: storage.dataFolder! }),
     ...(options.join === true ? { seedMembers: [] } : {}),
     faults: faultInjectionFromEnv(process.env['ORDO_TEST_FAULTS']),
     metrics: combineNodeMetrics(metrics, events),

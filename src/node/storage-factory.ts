@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { LIMITS } from '../limits.js';
 import { DedupCheckpointStore } from '../storage/dedup-checkpoint-store.js';
 import { FileMetaStore } from '../storage/file-meta-store.js';
+import { FileIncarnationStore, type IncarnationStorage } from '../storage/incarnation-store.js';
 import type { LogStore, MetaStore } from '../storage/log-store.js';
 import {
   FileMembershipStore,
@@ -16,6 +17,9 @@ export interface NodeStorage {
   readonly store: LogStore;
   readonly meta: MetaStore;
   readonly membership: MembershipStorage;
+  /** The folder's incarnation; absent without a data folder. */
+  readonly incarnation?: IncarnationStorage;
+  readonly dataFolder?: string;
   readonly chainHash?: () => string;
   readonly dedup?: DedupCheckpointStore;
 }
@@ -36,11 +40,14 @@ export async function createNodeStorage(
     nodeDir === null ? new MemoryMetaStore() : new FileMetaStore({ dir: nodeDir });
   const membership: MembershipStorage =
     nodeDir === null ? new MemoryMembershipStore() : new FileMembershipStore(nodeDir);
+  const folder =
+    nodeDir === null ? {} : { incarnation: new FileIncarnationStore(nodeDir), dataFolder: nodeDir };
   if (config.fsync === 'memory') {
     return {
       store: new MemoryLogStore(config.memoryLogEntries ?? LIMITS.memoryLogCacheEntries),
       meta,
       membership,
+      ...folder,
     };
   }
   const store = new SegmentedLogStore({
@@ -61,6 +68,7 @@ export async function createNodeStorage(
     store,
     meta,
     membership,
+    ...folder,
     dedup: new DedupCheckpointStore(nodeDir!),
     chainHash: () => store.chainHash(),
   };

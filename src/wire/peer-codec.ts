@@ -61,6 +61,12 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
     case 'repairRequest':
       envelope.repairRequest = { fromSeq: message.fromSeq, toSeq: message.toSeq };
       break;
+    case 'hello':
+      envelope.hello = { incarnation: message.incarnation };
+      break;
+    case 'helloReply':
+      envelope.helloReply = { knownIncarnation: message.knownIncarnation };
+      break;
     case 'repairResponse':
       envelope.repairResponse = {
         fromSeq: message.fromSeq,
@@ -189,6 +195,25 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
       const lastSeq = checkUint(r.lastSeq, 'repairResponse.lastSeq');
       return { type: 'repairResponse', epoch, from, fromSeq, toSeq, entries, firstSeq, lastSeq };
     }
+    case 'hello':
+      return {
+        type: 'hello',
+        epoch,
+        from,
+        incarnation: checkString(envelope.hello!.incarnation, 'hello.incarnation', 64, true),
+      };
+    case 'helloReply':
+      return {
+        type: 'helloReply',
+        epoch,
+        from,
+        knownIncarnation: checkString(
+          envelope.helloReply!.knownIncarnation,
+          'helloReply.knownIncarnation',
+          64,
+          true,
+        ),
+      };
     default:
       throw new FrameError('malformed', 'peer envelope has no body');
   }

@@ -1,3 +1,5 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import test from 'ava';
 import {
   AdminClient,
@@ -92,4 +94,68 @@ test('under load, a fourth node joins and catches up, then one of the original t
   checkStreams(t, streams, acks);
   t.true(streams[0]!.some((m) => m.kind === 'membership'));
   t.true(acks.length >= 400);
+});
+
+test('a node started with an empty folder under the id of a voter is refused with the fix named; members replace brings in a new node instead', async (t) => {
+  const cluster = await startCluster(t, { fsync: 'interval' });
+  const admin = new AdminClient(cluster.clientEndpoints);
+  t.teardown(() => admin.close());
+  await eventually(() => admin.findLeader(), 10_000, 'a sequencer');
+  const publisher = new Publisher({ brokers: cluster.clientEndpoints });
+  t.teardown(() => publisher.close());
+  const acks: PublishAck[] = [];
+  for (let i = 0; i < 50; i++) acks.push(await publisher.publish('replace', `before-${i}`));
+
+  // n3's disk dies: its folder is gone, and it comes back empty under its old id.
+  await cluster.signalNode('n3', 'SIGKILL');
+  rmSync(join(cluster.dataDir, 'n3'), { recursive: true, force: true });
+  const refused = await cluster.startNode('n3').then(
+    () => null,
+    (error: Error) => error,
+  );
+  t.truthy(refused, 'n3 started with an empty folder');
+  t.regex(refused!.message, /n3 refuses to start: its data folder/);
+  t.regex(refused!.message, /ordo members replace n3 --with NEW/);
+
+  // The documented fix: a new node joins and replaces n3.
+  await cluster.addNodeToConfig('n5');
+  await cluster.startNode('n5', ['--join']);
+  const brokers = cluster.clientEndpoints.filter((e) => e !== cluster.node('n3').clientEndpoint);
+  const replaced = await runOrdo(
+    [
+      'members',
+      'replace',
+      'n3',
+      '--with',
+      'n5',
+      '--config',
+      cluster.configPath,
+      '--brokers',
+      brokers.join(','),
+      '--json',
+    ],
+    60_000,
+  );
+  t.is(replaced.code, 0, replaced.stderr);
+  const list = JSON.parse(replaced.stdout.trim().split('\n').at(-1)!) as {
+    members: { id: string; voter: boolean }[];
+  };
+  t.deepEqual(
+    list.members.map((m) => [m.id, m.voter]),
+    [
+      ['n1', true],
+      ['n2', true],
+      ['n5', true],
+    ],
+  );
+  for (let i = 0; i < 50; i++) acks.push(await publisher.publish('replace', `after-${i}`));
+  const lastAckedSeq = Math.max(...acks.map((a) => a.seq));
+  const subscriber = new Subscriber({
+    brokers: [cluster.node('n5').clientEndpoint],
+    fromSeq: 1,
+    includeControl: true,
+  });
+  t.teardown(() => subscriber.close());
+  const stream = await collect(subscriber, (m) => m.at(-1)!.seq >= lastAckedSeq, 30_000);
+  checkStreams(t, [stream], acks);
 });

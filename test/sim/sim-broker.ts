@@ -10,6 +10,7 @@ import type { ClusterConfig } from '../../src/node/cluster-config.js';
 import type { Logger } from '../../src/runtime/logger.js';
 import { DedupCheckpointStore } from '../../src/storage/dedup-checkpoint-store.js';
 import { FileMetaStore } from '../../src/storage/file-meta-store.js';
+import { FileIncarnationStore } from '../../src/storage/incarnation-store.js';
 import { FileMembershipStore } from '../../src/storage/membership-store.js';
 import { SegmentedLogStore } from '../../src/storage/segmented-log-store.js';
 import { StorageFailedError } from '../../src/storage/storage-errors.js';
@@ -136,6 +137,7 @@ export class SimBroker {
     });
     const meta = new FileMetaStore({ dir: this.dataDir, fs: this.fs });
     const membership = new FileMembershipStore(this.dataDir, this.fs);
+    const incarnationStore = new FileIncarnationStore(this.dataDir, this.fs);
     const dedup = new DedupCheckpointStore(this.dataDir, 'dedup.json', this.fs);
     const random = this.prng.fork();
     BrokerNode.start({
@@ -145,6 +147,8 @@ export class SimBroker {
       store,
       meta,
       membership,
+      incarnation: incarnationStore,
+      dataFolder: this.dataDir,
       seedMembers: world.seedMembers(this.id),
       dedup,
       coreOverrides: world.coreOverrides,
