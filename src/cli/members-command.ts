@@ -106,8 +106,8 @@ export function membersCommand(yargs: Argv): Argv {
         [
           { does: 'list the members', command: ['$0 members list --brokers 127.0.0.1:7001'] },
           {
-            does: 'add n4, whose address is in cluster.json (start it with `ordo node --join` first)',
-            command: ['$0 members add n4 --config cluster.json --brokers 127.0.0.1:7001'],
+            does: 'add n4, its address in cluster.json (started with `ordo node --join`)',
+            command: ['$0 members add n4 --config cluster.json', '--brokers 127.0.0.1:7001'],
           },
           {
             does: 'remove n1 (if it is the sequencer, it hands its role over first)',
@@ -116,7 +116,8 @@ export function membersCommand(yargs: Argv): Argv {
           {
             does: 'replace n1 (its disk died) with n5, started with `ordo node --join`',
             command: [
-              '$0 members replace n1 --with n5 --config cluster.json --brokers 127.0.0.1:7001',
+              '$0 members replace n1 --with n5 --config cluster.json',
+              '--brokers 127.0.0.1:7001',
             ],
           },
         ],

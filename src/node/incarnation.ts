@@ -89,7 +89,7 @@ export class Incarnations {
   }
 
   /**
-   * Says hello to `peers` and waits until each answered or `waitMs` passed.
+   * Says hello to `peers` and waits until half of them answered or `waitMs` passed.
    * Throws IncarnationError when one knows this node under another
    * incarnation. Peers that do not answer are not waited for: the check
    * holds only for the peers that are up.
@@ -119,7 +119,11 @@ export class Incarnations {
             `node ${self} refuses to start: its data folder ${folder} is not the one ${peer} knows (incarnation ${this.incarnation}, ${peer} knows ${known}). Started with an empty or another folder, it may have forgotten its vote and the entries it acknowledged. To bring it back: 'ordo members replace ${self} --with NEW' (start NEW with 'ordo node --join' first), or 'ordo members remove ${self}', then start ${self} with --join and 'ordo members add ${self}'.`,
           );
       }
-      if (peers.every((p) => this.replies.has(p))) break;
+      // Every member records this node's incarnation (hellos are repeated
+      // until each answered): half the peers, with this node a majority of
+      // the cluster, include one that knew it.
+      const answered = peers.filter((p) => this.replies.has(p)).length;
+      if (answered >= Math.ceil(peers.length / 2)) break;
       await new Promise<void>((resolve) => {
         const waitFor = Math.min(deadline, resendAt) - clock.nowMs();
         const timer = clock.setTimeout(resolve, Math.max(1, waitFor));
