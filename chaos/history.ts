@@ -27,8 +27,8 @@ export interface PublishRecord {
 
 export interface DeliveredMessage {
   readonly seq: number;
-  /** 'data', or 'epoch-start' for the entry each new sequencer writes. */
-  readonly kind: 'data' | 'epoch-start';
+  /** 'data', 'epoch-start' for the entry each new sequencer writes, 'membership' for a membership change. */
+  readonly kind: 'data' | 'epoch-start' | 'membership';
   readonly producerId: string;
   readonly producerSeq: number;
   readonly payload: string;

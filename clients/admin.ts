@@ -4,10 +4,31 @@ import { type ClientRuntime, resolveClientRuntime } from './client-runtime.js';
 import { ConnectionPool } from './connection-pool.js';
 import { parseEndpoint, parseEndpoints } from './endpoint.js';
 import { OrdoError } from './errors.js';
-import { type NodeStatus, toNodeStatus } from './node-status.js';
+import { type MemberInfo, type NodeStatus, toMemberInfos, toNodeStatus } from './node-status.js';
 import { wholeNumberOption } from './option-checks.js';
 
-export type { NodeStatus } from './node-status.js';
+export type { MemberInfo, NodeStatus } from './node-status.js';
+
+/** Where a new member is reached (its advertised host and ports). */
+export interface MemberAddress {
+  readonly host: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly pubPort: number;
+  readonly httpPort?: number | null;
+}
+
+/** A node's answer to a membership request. */
+export interface MembersResult {
+  readonly ok: boolean;
+  readonly detail: string;
+  readonly retriable: boolean;
+  readonly members: readonly MemberInfo[];
+  readonly leaderId: string;
+  /** With an accepted change: the seq of its config entry. */
+  readonly configSeq: number;
+  readonly configPending: boolean;
+}
 
 export interface BrokerStatus {
   readonly endpoint: string;
@@ -100,6 +121,111 @@ export class AdminClient {
     throw new OrdoError(`${targetId} did not become sequencer within ${waitMs} ms`, {
       retriable: true,
     });
+  }
+
+  /** The membership as the sequencer (else any reachable node) records it. */
+  async members(): Promise<MembersResult> {
+    const leader = await this.findLeader();
+    const endpoints = leader === null ? this.brokers : [leader.endpoint, ...this.brokers];
+    let lastError: Error | null = null;
+    for (const endpoint of endpoints) {
+      try {
+        return await this.membersRequest(endpoint, { action: 'list' });
+      } catch (error) {
+        lastError = error as Error;
+      }
+    }
+    throw new OrdoError(`no broker answered: ${lastError?.message ?? 'none configured'}`, {
+      retriable: true,
+    });
+  }
+
+  /**
+   * Adds `nodeId` as a learner (the sequencer promotes it to voter once it
+   * has caught up) or removes it, and waits until the change is committed
+   * and, for an addition, the node is a voter. Removing the sequencer hands
+   * its role over first. Changes are made one at a time: one still pending
+   * is waited for. Throws after `waitMs`.
+   */
+  async changeMembers(
+    action: 'add' | 'remove',
+    nodeId: string,
+    address: MemberAddress | null,
+    waitMs: number = LIMITS.adminTransferWaitMs,
+  ): Promise<MembersResult> {
+    const startedMs = this.clock.nowMs();
+    let requested = false;
+    let lastDetail = '';
+    while (this.clock.nowMs() - startedMs < waitMs) {
+      const leader = await this.findLeader();
+      if (leader !== null) {
+        const current = await this.membersRequest(leader.endpoint, { action: 'list' });
+        const member = current.members.find((m) => m.id === nodeId);
+        const done = action === 'add' ? member?.voter === true : member === undefined && requested;
+        if (done && !current.configPending) return current;
+        if (action === 'remove' && member === undefined && !requested)
+          throw new OrdoError(`${nodeId} is not a member`);
+        const changing = action === 'add' ? member !== undefined : member === undefined;
+        if (!changing && !current.configPending) {
+          const result = await this.membersRequest(leader.endpoint, {
+            action,
+            nodeId,
+            ...(address === null ? {} : { address }),
+          });
+          lastDetail = result.detail;
+          if (result.ok) requested = true;
+          else if (!result.retriable)
+            throw new OrdoError(`${action} ${nodeId} refused by ${leader.id}: ${result.detail}`);
+        } else if (changing) {
+          requested = true;
+        }
+      }
+      await new Promise<void>((resolve) =>
+        this.clock.setTimeout(resolve, LIMITS.adminTransferPollMs),
+      );
+    }
+    throw new OrdoError(
+      `${action} ${nodeId} did not complete within ${waitMs} ms${lastDetail === '' ? '' : ` (${lastDetail})`}`,
+      { retriable: true },
+    );
+  }
+
+  private async membersRequest(
+    endpoint: string,
+    request: { action: string; nodeId?: string; address?: MemberAddress },
+  ): Promise<MembersResult> {
+    const response = await this.connections.get(endpoint).request(
+      {
+        members: {
+          action: request.action,
+          nodeId: request.nodeId ?? '',
+          ...(request.address === undefined
+            ? {}
+            : {
+                address: {
+                  host: request.address.host,
+                  clientPort: request.address.clientPort,
+                  peerPort: request.address.peerPort,
+                  pubPort: request.address.pubPort,
+                  httpPort: request.address.httpPort ?? 0,
+                },
+              }),
+        },
+      },
+      this.timeoutMs,
+    );
+    const m = response.members;
+    if (response.body !== 'members' || m === null || m === undefined)
+      throw new OrdoError(`${endpoint} answered a members request with ${response.body}`);
+    return {
+      ok: m.ok ?? false,
+      detail: m.detail ?? '',
+      retriable: m.retriable ?? false,
+      members: toMemberInfos(m.members),
+      leaderId: m.leaderId ?? '',
+      configSeq: m.configSeq ?? 0,
+      configPending: m.configPending ?? false,
+    };
   }
 
   /** Closes the sockets; the promise resolves once they are closed (it never rejects). */

@@ -9,7 +9,12 @@ export {
   loadCredentials,
 } from '../src/runtime/curve-keys.js';
 export type { FrameChannel, FrameDialer, FrameHandlers } from '../src/runtime/frame-dialer.js';
-export { AdminClient, type BrokerStatus } from './admin.js';
+export {
+  AdminClient,
+  type BrokerStatus,
+  type MemberAddress,
+  type MembersResult,
+} from './admin.js';
 export type { ClientRuntime } from './client-runtime.js';
 export { parseEndpoint } from './endpoint.js';
 export {
@@ -25,6 +30,7 @@ export {
   UncertainOutcomeError,
 } from './errors.js';
 export type {
+  MemberInfo,
   NodeRole,
   NodeStatus,
   PeerProgress,

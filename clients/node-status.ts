@@ -13,6 +13,15 @@ export interface PeerProgress {
   readonly active: boolean;
 }
 
+/** One member of the cluster, as a node's log records the membership. */
+export interface MemberInfo {
+  readonly id: string;
+  /** False for a learner: it replicates but neither votes nor counts toward commits. */
+  readonly voter: boolean;
+  /** '' when the node knows no address for it. */
+  readonly clientEndpoint: string;
+}
+
 /** One subscriber a node serves. */
 export interface SubscriberStatus {
   readonly subscriptionId: number;
@@ -84,6 +93,10 @@ export interface NodeStatus {
   readonly budgetRefusals: number;
   /** Delivery bytes waiting in the node's send queue, over all subscribers. */
   readonly subscriberQueuedBytes: number;
+  /** The membership in force, as this node's log says. */
+  readonly members: readonly MemberInfo[];
+  /** A membership change is appended but not yet committed. */
+  readonly configPending: boolean;
   /** The Ordo version the node runs. */
   readonly version: string;
   /** How long the node has been running. */
@@ -146,9 +159,21 @@ export function toNodeStatus(wire: ordo.INodeStatus): NodeStatus {
     oversizedFrames: num(wire.oversizedFrames),
     budgetRefusals: num(wire.budgetRefusals),
     subscriberQueuedBytes: num(wire.subscriberQueuedBytes),
+    members: toMemberInfos(wire.members),
+    configPending: wire.configPending ?? false,
     version: wire.version ?? '',
     uptimeMs: num(wire.uptimeMs),
   };
+}
+
+export function toMemberInfos(
+  wire: readonly ordo.MemberInfo.$Properties[] | null | undefined,
+): MemberInfo[] {
+  return (wire ?? []).map((m) => ({
+    id: m.id ?? '',
+    voter: m.voter ?? false,
+    clientEndpoint: m.clientEndpoint ?? '',
+  }));
 }
 
 /** 64-bit fields are decoded as JS numbers (src/wire/schema.ts). */

@@ -33,7 +33,7 @@ export interface SubscriberOptions {
   readonly fromSeq?: number;
   /** Only these topics (filtered on the broker); all topics when absent or empty. */
   readonly topics?: readonly string[];
-  /** Also yield the epoch-start entries a new sequencer writes (kind 'epoch-start'). */
+  /** Also yield control entries: a new sequencer's epoch start (kind 'epoch-start') and membership changes (kind 'membership'). */
   readonly includeControl?: boolean;
   /** Entries the broker may send ahead of what this subscriber has consumed. */
   readonly windowEntries?: number;
@@ -50,7 +50,7 @@ export interface Message {
   readonly seq: number;
   /** Epoch of the sequencer that ordered it. */
   readonly epoch: number;
-  readonly kind: 'data' | 'epoch-start';
+  readonly kind: 'data' | 'epoch-start' | 'membership';
   readonly topic: string;
   readonly payload: Uint8Array;
   readonly producerId: string;
@@ -320,7 +320,12 @@ export class Subscriber implements AsyncIterable<Message> {
       this.buffer.push({
         seq: entry.seq,
         epoch: entry.epoch,
-        kind: entry.kind === EntryKind.epochStart ? 'epoch-start' : 'data',
+        kind:
+          entry.kind === EntryKind.epochStart
+            ? 'epoch-start'
+            : entry.kind === EntryKind.config
+              ? 'membership'
+              : 'data',
         topic: entry.topic,
         payload: entry.payload,
         producerId: entry.producerId,

@@ -4,6 +4,7 @@ import { benchCommand } from './bench-command.js';
 import { configCommand } from './config-command.js';
 import { devCommand } from './dev-command.js';
 import { keygenCommand } from './keygen-command.js';
+import { membersCommand } from './members-command.js';
 import { nodeCommand } from './node-command.js';
 import { publishCommand } from './publish-command.js';
 import { replicaCommand } from './replica-command.js';
@@ -20,6 +21,7 @@ const commands = [
   tailCommand,
   statusCommand,
   transferLeaderCommand,
+  membersCommand,
   replicaCommand,
   configCommand,
   keygenCommand,

@@ -39,6 +39,12 @@ export function nodeCommand(yargs: Argv): Argv {
               demandOption: true,
               describe: "This node's id in the config",
             })
+            .option('join', {
+              type: 'boolean',
+              default: false,
+              describe:
+                'Join a running cluster: the config names this node and where its peers are, and the node learns the membership once added with `ordo members add`',
+            })
             .option('dev', {
               type: 'boolean',
               default: false,
@@ -47,13 +53,20 @@ export function nodeCommand(yargs: Argv): Argv {
             }),
           'json',
         ),
-        [{ does: 'start node n1', command: ['$0 node --config cluster.json --id n1'] }],
+        [
+          { does: 'start node n1', command: ['$0 node --config cluster.json --id n1'] },
+          {
+            does: 'start a new node n4 that joins the running cluster',
+            command: ['$0 node --config cluster.json --id n4 --join'],
+          },
+        ],
       ),
     async (argv) => {
       await runNodeProcess(loadClusterConfig(argv.config), argv.id, {
         logLevel: argv['log-level'],
         logFormat: argv['log-format'] as LogFormat,
         dev: argv.dev,
+        join: argv.join,
       });
     },
   );

@@ -127,6 +127,10 @@ export function formatReport(report: ClusterReport): string {
     lines.push('', 'problems:');
     for (const p of report.problems) lines.push(`  - ${p}`);
   }
+  if (report.warnings.length > 0) {
+    lines.push('', 'warnings:');
+    for (const w of report.warnings) lines.push(`  - ${w}`);
+  }
   return lines.join('\n');
 }
 
@@ -155,7 +159,7 @@ export function statusCommand(yargs: Argv): Argv {
           type: 'boolean',
           default: false,
           describe:
-            'Print JSON: {health, problems, sequencer, replicas, nodes[{endpoint, reachable, error, status}]}',
+            'Print JSON: {health, problems, warnings, sequencer, replicas, nodes[{endpoint, reachable, error, status}]}',
         })
         .option('watch', {
           type: 'boolean',

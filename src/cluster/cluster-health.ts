@@ -11,6 +11,8 @@ export interface ClusterReport {
   health: ClusterHealth;
   /** One sentence per problem; empty when healthy. */
   problems: string[];
+  /** What the operator should know though nothing is wrong now (a cluster that cannot fail over). */
+  warnings: string[];
   /** The sequencer most reachable nodes follow (highest epoch), or null. */
   sequencer: { id: string; epoch: number } | null;
   /** Replicas, each once with its most advanced report (a diverged report wins). */
@@ -43,6 +45,7 @@ export function assessCluster(
     return {
       health: ClusterHealth.unreachable,
       problems: ['no node is reachable'],
+      warnings: [],
       sequencer,
       replicas,
       nodes: [...nodes],
@@ -69,9 +72,19 @@ export function assessCluster(
     if (r.diverged)
       problems.push(`replica ${r.replicaId} (${r.plugin}) diverged at seq ${r.divergedAtSeq}`);
   }
+  const warnings: string[] = [];
+  const membership = (leader ?? up[0])!.members;
+  const voters = membership.filter((m) => m.voter).length;
+  if (voters === 2)
+    warnings.push(
+      'this cluster has 2 voters: losing either one stops commits, and it cannot fail over on its own (add a third member)',
+    );
+  else if (voters === 1 && nodes.length > 1)
+    warnings.push('this cluster has 1 voter: it cannot fail over');
   return {
     health: problems.length === 0 ? ClusterHealth.healthy : ClusterHealth.degraded,
     problems,
+    warnings,
     sequencer,
     replicas,
     nodes: [...nodes],

@@ -1,5 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -184,8 +191,38 @@ export class LocalCluster {
     return node;
   }
 
+  /**
+   * Adds a node to the config file on free ports, without starting it: the
+   * running nodes keep their membership, and the new node is started with
+   * `--join` (`startNode(id, ['--join'])`) and added with `ordo members add`.
+   */
+  async addNodeToConfig(id: string): Promise<LocalNode> {
+    const config = JSON.parse(readFileSync(this.configPath, 'utf8')) as {
+      nodes: { id: string; host: string; clientPort: number; httpPort: number }[];
+    };
+    const [clientPort, peerPort, pubPort, httpPort] = await freePorts(4);
+    const host = '127.0.0.1';
+    config.nodes.push({
+      id,
+      host,
+      clientPort: clientPort!,
+      peerPort,
+      pubPort,
+      httpPort: httpPort!,
+    } as never);
+    writeFileSync(this.configPath, `${JSON.stringify(config, null, 2)}\n`);
+    const node: LocalNode = {
+      id,
+      clientEndpoint: `tcp://${host}:${clientPort}`,
+      httpUrl: `http://${host}:${httpPort}`,
+      process: null,
+    };
+    this.nodes.push(node);
+    return node;
+  }
+
   /** Starts (or restarts) one node's process and waits until it reports ready. */
-  async startNode(id: string): Promise<void> {
+  async startNode(id: string, extraArgs: readonly string[] = []): Promise<void> {
     const node = this.node(id);
     if (node.process !== null)
       throw new Error(`node ${id} is already running (pid ${node.process.pid})`);
@@ -203,6 +240,7 @@ export class LocalCluster {
       // A local cluster is a development cluster: its settings draw no warnings.
       '--dev',
       ...(this.options.nodeArgs ?? []),
+      ...extraArgs,
     ];
     const logFile = this.options.logFiles === true ? this.logFile(id) : null;
     const child = spawn(command[0]!, command.slice(1), {

@@ -60,6 +60,9 @@ export interface NodeStatusJson {
   peers: PeerJson[];
   subscribers: SubscriberJson[];
   replicas: ReplicaJson[];
+  /** The membership in force, as this node's log says. */
+  members: { id: string; voter: boolean }[];
+  configPending: boolean;
 }
 
 export interface BrokerStatusJson {
@@ -113,6 +116,8 @@ export function nodeStatusJson(s: NodeStatus): NodeStatusJson {
       lagEntries: num(sub.lagEntries),
       topics: [...(sub.topics ?? [])],
     })),
+    members: (s.members ?? []).map((m) => ({ id: str(m.id), voter: m.voter === true })),
+    configPending: s.configPending === true,
     replicas: (s.replicas ?? []).map((r) => ({
       replicaId: str(r.replicaId),
       plugin: str(r.plugin),

@@ -9,7 +9,11 @@ import type { NodeId } from './types.js';
  */
 export interface CoreConfig {
   readonly id: NodeId;
-  /** Every voting member, this node included. */
+  /**
+   * The seed voters of a new cluster, used only when the node recovered no
+   * saved membership; empty for a node joining a running cluster (it learns
+   * the membership from the sequencer's log).
+   */
   readonly members: readonly NodeId[];
   /** A follower that hears nothing from a sequencer for this many ticks (randomised up to twice as many) campaigns. */
   readonly electionTimeoutTicks: number;

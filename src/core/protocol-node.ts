@@ -1,6 +1,19 @@
 import { invariant } from './assert.js';
 import type { CoreConfig } from './config.js';
 import { EpochIndex } from './epoch-index.js';
+import {
+  applyChange,
+  decodeMembership,
+  encodeMembership,
+  findMember,
+  type Membership,
+  type MembershipChange,
+  type MembershipState,
+  memberIds,
+  type PendingConfig,
+  seedMembership,
+  votersOf,
+} from './membership.js';
 import { NO_DEFECTS, PlantedDefect } from './planted-defect.js';
 import { ProducerTable } from './producer-table.js';
 import {
@@ -10,6 +23,7 @@ import {
   type Entry,
   EntryKind,
   type HardState,
+  makeConfigEntry,
   makeEpochStartEntry,
   type NackMessage,
   type NodeId,
@@ -32,8 +46,13 @@ export type ProposeResult =
   | { readonly kind: 'notLeader'; readonly leaderId: NodeId | null }
   | { readonly kind: 'busy'; readonly reason: 'window-full' | 'transferring' };
 
+export type MembershipProposeResult =
+  | { readonly ok: true; readonly seq: number; readonly membership: Membership }
+  | { readonly ok: false; readonly reason: string; readonly retriable: boolean };
+
 export interface PeerStatus {
   readonly id: NodeId;
+  readonly voter: boolean;
   readonly matchSeq: number;
   readonly lagEntries: number;
   readonly active: boolean;
@@ -54,6 +73,10 @@ export interface CoreStatus {
   /** Sequencer only: each follower's progress. */
   readonly peers: readonly PeerStatus[];
   readonly transferTarget: NodeId | null;
+  /** The membership in force (the last config entry of the log). */
+  readonly membership: Membership;
+  /** A config entry above the commit point: no other change may start until it commits. */
+  readonly configPending: boolean;
 }
 
 interface Progress {
@@ -80,8 +103,16 @@ interface Progress {
  */
 export class ProtocolNode {
   private readonly cfg: CoreConfig;
-  private readonly peers: readonly NodeId[];
-  private readonly quorum: number;
+  /** Membership at the commit point, and the config entries of the log above it. */
+  private committedMembership: Membership;
+  private pendingConfigs: PendingConfig[] = [];
+  private membershipDirty = false;
+  /** The commit point when the voters last changed (see advance()). */
+  private commitSeqAtVotersChange = 0;
+  /** Derived from the membership in force: every other member, the voters, the quorum of voters. */
+  private peers: readonly NodeId[] = [];
+  private voters: readonly NodeId[] = [];
+  private quorum = 1;
 
   // Persistent state (HardState).
   private epoch: number;
@@ -140,21 +171,22 @@ export class ProtocolNode {
     readonly lastSeq: number;
     readonly persistedBefore: number;
     readonly asLeader: boolean;
+    /** The voters the commit point was counted with (a config entry may be appended before the advance). */
+    readonly voters: readonly NodeId[];
+    readonly quorum: number;
+    readonly matches: readonly number[];
   } | null = null;
   /** Commit point as of the last advanced Ready, to assert it never moves backwards. */
   private advancedCommitSeq: number;
   private readonly defects: ReadonlySet<PlantedDefect>;
 
   constructor(config: CoreConfig, recovered: RecoveredState) {
-    invariant(config.members.includes(config.id), `member list lacks this node ${config.id}`);
     invariant(new Set(config.members).size === config.members.length, 'member ids must be unique');
     invariant(
       config.electionTimeoutTicks > config.heartbeatIntervalTicks,
       'heartbeats must come faster than elections',
     );
     this.cfg = config;
-    this.peers = config.members.filter((m) => m !== config.id);
-    this.quorum = Math.floor(config.members.length / 2) + 1;
     this.log = new EpochIndex(
       recovered.firstSeq,
       recovered.lastSeq,
@@ -198,7 +230,135 @@ export class ProtocolNode {
       this.producers.truncateAfter(checkpoint.seq);
     }
     for (const entry of recovered.recentEntries) this.recordProducer(entry);
+    const saved = recovered.membership ?? null;
+    this.committedMembership = saved?.committed ?? seedMembership(config.members);
+    for (const pending of saved?.pending ?? []) {
+      // Saved before the entries were written: an entry the log lost (an
+      // unsynced write) or replaced (a truncation) is not in force. Below
+      // the log start it was committed and compacted: it stays.
+      const inLog =
+        pending.seq < this.log.firstSeq ||
+        (pending.seq <= this.log.lastSeq && this.log.epochAt(pending.seq) === pending.epoch);
+      if (inLog) this.pendingConfigs.push(pending);
+      else this.membershipDirty = true;
+    }
+    this.foldCommittedConfigs();
+    this.applyMembership();
     this.resetElectionTimeout();
+  }
+
+  // ------------------------------------------------------------- membership
+
+  /** The membership in force: the last config entry of the log, else the committed one. */
+  get membership(): Membership {
+    return this.pendingConfigs.at(-1)?.membership ?? this.committedMembership;
+  }
+
+  membershipState(): MembershipState {
+    return { committed: this.committedMembership, pending: [...this.pendingConfigs] };
+  }
+
+  get isVoter(): boolean {
+    return this.voters.includes(this.cfg.id);
+  }
+
+  /** Config entries at or below the commit point can no longer be truncated. */
+  private foldCommittedConfigs(): void {
+    while (this.pendingConfigs.length > 0 && this.pendingConfigs[0]!.seq <= this.commitSeq) {
+      this.committedMembership = this.pendingConfigs.shift()!.membership;
+    }
+  }
+
+  /** Derives peers, voters and quorum from the membership in force (used as soon as appended). */
+  private applyMembership(): void {
+    const membership = this.membership;
+    this.peers = memberIds(membership).filter((id) => id !== this.cfg.id);
+    const voters = votersOf(membership);
+    if (voters.length !== this.voters.length || voters.some((id, i) => id !== this.voters[i]))
+      this.commitSeqAtVotersChange = this.commitSeq;
+    this.voters = voters;
+    this.quorum = Math.floor(this.voters.length / 2) + 1;
+    if (this.role === Role.leader) {
+      for (const id of [...this.progress.keys()]) {
+        if (!this.peers.includes(id)) this.progress.delete(id);
+      }
+      for (const id of this.peers) {
+        if (!this.progress.has(id)) this.progress.set(id, this.newProgress());
+      }
+    }
+    if (this.transferee !== null && !this.voters.includes(this.transferee)) this.transferee = null;
+  }
+
+  private newProgress(): Progress {
+    return {
+      matchSeq: 0,
+      recentActive: true,
+      lastHeardTick: this.ticks,
+      lastProbeTick: -1,
+      lastProbeSeq: -1,
+    };
+  }
+
+  /**
+   * Proposes one membership change as a config entry (single-server
+   * changes, Raft thesis §4.1). Refused unless this node is the sequencer,
+   * it has committed an entry of its own epoch (so no config entry of an
+   * earlier sequencer can still be pending unseen), and no other change is
+   * uncommitted. A learner is promoted only once it holds every committed
+   * entry, so the new quorum does not wait for it to catch up. The
+   * sequencer never removes itself: it hands its role over first.
+   */
+  proposeMembership(change: MembershipChange, nowMs: number): MembershipProposeResult {
+    if (this.role !== Role.leader)
+      return {
+        ok: false,
+        reason: `not the sequencer (leader is ${this.leaderId ?? 'unknown'})`,
+        retriable: true,
+      };
+    if (this.transferee !== null)
+      return { ok: false, reason: 'a leadership transfer is in progress', retriable: true };
+    this.foldCommittedConfigs();
+    if (this.log.epochAt(this.commitSeq) !== this.epoch)
+      return {
+        ok: false,
+        reason: 'the sequencer has not yet committed an entry of its epoch',
+        retriable: true,
+      };
+    if (this.pendingConfigs.length > 0)
+      return {
+        ok: false,
+        reason: `the change at seq ${this.pendingConfigs[0]!.seq} is not committed yet`,
+        retriable: true,
+      };
+    if (change.kind === 'remove' && change.id === this.cfg.id)
+      return {
+        ok: false,
+        reason: 'the sequencer cannot remove itself: transfer leadership first',
+        retriable: true,
+      };
+    if (change.kind === 'promote') {
+      const p = this.progress.get(change.id);
+      if (findMember(this.membership, change.id)?.voter === false) {
+        if (p === undefined || p.matchSeq < this.commitSeq)
+          return {
+            ok: false,
+            reason: `${change.id} has not caught up yet (holds ${p?.matchSeq ?? 0} of ${this.commitSeq} committed)`,
+            retriable: true,
+          };
+      }
+    }
+    if (this.log.lastSeq - this.commitSeq >= this.cfg.maxUncommittedEntries)
+      return { ok: false, reason: 'window-full', retriable: true };
+    const next = applyChange(this.membership, change);
+    if (!next.ok) return { ok: false, reason: next.reason, retriable: false };
+    const entry = makeConfigEntry(
+      this.log.lastSeq + 1,
+      this.epoch,
+      Math.max(this.lastTimestampMs, nowMs),
+      encodeMembership(next.membership),
+    );
+    this.appendEntry(entry);
+    return { ok: true, seq: entry.seq, membership: next.membership };
   }
 
   /** A checkpoint is used only if the entries given run from just after it to the log's end. */
@@ -254,6 +414,7 @@ export class ProtocolNode {
         const p = this.progress.get(id)!;
         peers.push({
           id,
+          voter: this.voters.includes(id),
           matchSeq: p.matchSeq,
           lagEntries: this.log.lastSeq - p.matchSeq,
           active: p.recentActive,
@@ -273,6 +434,8 @@ export class ProtocolNode {
       knownLeaderLastSeq: this.role === Role.leader ? this.log.lastSeq : this.knownLeaderLastSeq,
       peers,
       transferTarget: this.transferee,
+      membership: this.membership,
+      configPending: this.pendingConfigs.some((c) => c.seq > this.commitSeq),
     };
   }
 
@@ -288,6 +451,11 @@ export class ProtocolNode {
     }
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
+      // Learners and removed nodes never campaign.
+      if (!this.isVoter) {
+        this.maybeNack();
+        return;
+      }
       if (this.cfg.preVote) this.campaign('preVote', false);
       else this.campaign('vote', false);
       return;
@@ -309,14 +477,23 @@ export class ProtocolNode {
   /**
    * Takes one message from a peer. Returns null, or why the message was
    * refused: it cannot come from a member that follows the protocol (a bug
-   * or a forgery), or it is a transfer campaign whose announcement this node
+   * or a forgery), it is an election message from a node outside the
+   * membership, or it is a transfer campaign whose announcement this node
    * has not heard. The core ignores it with its state unchanged; the host
    * logs and counts refusals and never stops on one.
    */
   step(message: PeerMessage): string | null {
-    if (message.from === this.cfg.id || !this.cfg.members.includes(message.from)) {
-      return `message from ${message.from}, which is not another member`;
-    }
+    if (message.from === this.cfg.id) return `message that names this node as its sender`;
+    // A node outside the membership cannot start an election here (a removed
+    // node that missed its removal cannot disrupt the cluster); everything
+    // else is heard from anyone: a learner hears a sequencer its log does not
+    // yet name, and votes count only from the voters of the candidate's own
+    // membership.
+    if (
+      (message.type === 'voteRequest' || message.type === 'timeoutNow') &&
+      !this.peers.includes(message.from)
+    )
+      return `${message.type} from ${message.from}, which is not a member`;
     const refusal = this.impossible(message);
     if (refusal !== null) return refusal;
     if (message.epoch > this.epoch) {
@@ -423,6 +600,8 @@ export class ProtocolNode {
     if (this.role !== Role.leader)
       return { ok: false, reason: `not the sequencer (leader is ${this.leaderId ?? 'unknown'})` };
     if (!this.peers.includes(target)) return { ok: false, reason: `${target} is not a member` };
+    if (!this.voters.includes(target))
+      return { ok: false, reason: `${target} is a learner: it cannot lead until it is a voter` };
     this.transferee = target;
     this.transferElapsed = 0;
     this.maybeSendTimeoutNow();
@@ -443,6 +622,7 @@ export class ProtocolNode {
   hasReady(): boolean {
     return (
       this.pendingEntries.length > 0 ||
+      this.membershipDirty ||
       this.truncatePoint !== null ||
       this.resetPoint !== null ||
       this.outbox.length > 0 ||
@@ -479,8 +659,11 @@ export class ProtocolNode {
         ? { fromSeq: this.deliveredSeq + 1, toSeq: this.commitSeq }
         : null;
     this.deliveredSeq = this.commitSeq;
+    const membership = this.membershipDirty ? this.membershipState() : null;
+    this.membershipDirty = false;
     const ready: Ready = {
       resetLogAfter: this.resetPoint,
+      membership,
       truncateAfter: this.truncatePoint,
       entries: this.pendingEntries,
       // The commit point is part of the hard state: persisting it whenever it
@@ -494,7 +677,19 @@ export class ProtocolNode {
         : null,
     };
     this.storedLastSeq = this.log.lastSeq;
-    this.unadvanced = { ready, lastSeq: this.log.lastSeq, persistedBefore, asLeader };
+    const matches: number[] = [];
+    if (asLeader)
+      for (const id of this.voters)
+        if (id !== this.cfg.id) matches.push(this.progress.get(id)?.matchSeq ?? 0);
+    this.unadvanced = {
+      ready,
+      lastSeq: this.log.lastSeq,
+      persistedBefore,
+      asLeader,
+      voters: this.voters,
+      quorum: this.quorum,
+      matches,
+    };
     this.truncatePoint = null;
     this.resetPoint = null;
     this.pendingEntries = [];
@@ -532,13 +727,24 @@ export class ProtocolNode {
       committed.toSeq <= outstanding.lastSeq,
       `${this.cfg.id}: delivered seq ${committed.toSeq} beyond its log (${outstanding.lastSeq})`,
     );
-    if (outstanding.asLeader && this.role === Role.leader) {
-      const matches = [outstanding.persistedBefore];
-      for (const id of this.peers) matches.push(this.progress.get(id)!.matchSeq);
+    // A commit point counted before the voters last changed was counted with the voters of then.
+    if (
+      outstanding.asLeader &&
+      this.role === Role.leader &&
+      committed.toSeq > this.commitSeqAtVotersChange
+    ) {
+      // Counted with the voters in force when the Ready was taken; acks that
+      // arrived since only raise the matches.
+      const matches = outstanding.voters.includes(this.cfg.id) ? [outstanding.persistedBefore] : [];
+      let i = 0;
+      for (const id of outstanding.voters) {
+        if (id === this.cfg.id) continue;
+        matches.push(Math.max(outstanding.matches[i++]!, this.progress.get(id)?.matchSeq ?? 0));
+      }
       matches.sort((a, b) => b - a);
       invariant(
-        committed.toSeq <= matches[this.quorum - 1]!,
-        `${this.cfg.id}: committed seq ${committed.toSeq}, but a majority holds only up to ${matches[this.quorum - 1]}`,
+        committed.toSeq <= (matches[outstanding.quorum - 1] ?? 0),
+        `${this.cfg.id}: committed seq ${committed.toSeq}, but a majority holds only up to ${matches[outstanding.quorum - 1]}`,
       );
     }
   }
@@ -587,9 +793,9 @@ export class ProtocolNode {
     if (this.electionElapsed >= this.cfg.electionTimeoutTicks) {
       this.electionElapsed = 0;
       if (this.cfg.checkQuorum) {
-        let active = 1;
-        for (const p of this.progress.values()) {
-          if (p.recentActive) active++;
+        let active = this.isVoter ? 1 : 0;
+        for (const [id, p] of this.progress) {
+          if (p.recentActive && this.voters.includes(id)) active++;
           p.recentActive = false;
         }
         if (active < this.quorum) {
@@ -666,7 +872,14 @@ export class ProtocolNode {
       ...(this.transferee !== null ? { transferTo: this.transferee } : {}),
     };
     // Only sent with no entries at prevSeq = lastSeq, where our last log time is exactly right.
-    return logStart ? { ...message, logStart, prevTimestampMs: this.lastTimestampMs } : message;
+    if (!logStart) return message;
+    this.foldCommittedConfigs();
+    return {
+      ...message,
+      logStart,
+      prevTimestampMs: this.lastTimestampMs,
+      membership: this.committedMembership,
+    };
   }
 
   private handleAck(message: AckMessage): void {
@@ -696,10 +909,10 @@ export class ProtocolNode {
   private handleNack(message: NackMessage): void {
     if (this.role !== Role.leader) return;
     const p = this.progress.get(message.from);
-    if (p !== undefined) {
-      p.recentActive = true;
-      p.lastHeardTick = this.ticks;
-    }
+    // A node outside the membership (removed) is no longer served.
+    if (p === undefined) return;
+    p.recentActive = true;
+    p.lastHeardTick = this.ticks;
     // A range beyond our log cannot be answered (and no honest follower asks for one).
     if (message.fromSeq > this.log.lastSeq + 1) return;
     this.sendFrom(message.from, message.fromSeq, message.toSeq);
@@ -728,14 +941,22 @@ export class ProtocolNode {
       fromSeq: first,
       toSeq: last,
       commitSeq: this.commitSeq,
-      ...(logStart ? { logStart } : {}),
+      ...(logStart ? { logStart, membership: this.foldedCommittedMembership() } : {}),
       ...(this.transferee !== null ? { transferTo: this.transferee } : {}),
     });
   }
 
+  private foldedCommittedMembership(): Membership {
+    this.foldCommittedConfigs();
+    return this.committedMembership;
+  }
+
   private maybeCommit(): void {
-    const matches = [this.selfMatchSeq];
-    for (const id of this.peers) matches.push(this.progress.get(id)!.matchSeq);
+    // Only voters count; the sequencer counts itself only while it is one.
+    const matches = this.isVoter ? [this.selfMatchSeq] : [];
+    for (const id of this.voters)
+      if (id !== this.cfg.id) matches.push(this.progress.get(id)!.matchSeq);
+    if (matches.length < this.quorum) return;
     matches.sort((a, b) => b - a);
     const quorumIndex = this.defects.has(PlantedDefect.commitWithoutMajority) ? 0 : this.quorum - 1;
     const candidate = matches[quorumIndex]!;
@@ -782,7 +1003,12 @@ export class ProtocolNode {
       message.logStart === true &&
       (message.prevSeq > this.log.lastSeq || !this.matchesAt(message.prevSeq, message.prevEpoch))
     ) {
-      this.resetLogAfter(message.prevSeq, message.prevEpoch, message.prevTimestampMs ?? 0);
+      this.resetLogAfter(
+        message.prevSeq,
+        message.prevEpoch,
+        message.prevTimestampMs ?? 0,
+        message.membership ?? null,
+      );
     }
     this.knownLeaderLastSeq = Math.max(
       this.knownLeaderLastSeq,
@@ -971,7 +1197,9 @@ export class ProtocolNode {
     this.votes.set(message.from, message.granted);
     let granted = 0;
     let refused = 0;
-    for (const vote of this.votes.values()) {
+    for (const [id, vote] of this.votes) {
+      // Only the voters of this candidate's membership count.
+      if (!this.voters.includes(id)) continue;
       if (vote) granted++;
       else refused++;
     }
@@ -985,7 +1213,7 @@ export class ProtocolNode {
   }
 
   private handleTimeoutNow(message: TimeoutNowMessage): void {
-    if (this.role === Role.leader || message.from !== this.leaderId) return;
+    if (this.role === Role.leader || message.from !== this.leaderId || !this.isVoter) return;
     this.campaign('vote', true);
   }
 
@@ -1016,15 +1244,7 @@ export class ProtocolNode {
     this.electionElapsed = 0;
     this.selfMatchSeq = 0;
     this.progress.clear();
-    for (const peer of this.peers) {
-      this.progress.set(peer, {
-        matchSeq: 0,
-        recentActive: true,
-        lastHeardTick: this.ticks,
-        lastProbeTick: -1,
-        lastProbeSeq: -1,
-      });
-    }
+    for (const peer of this.peers) this.progress.set(peer, this.newProgress());
     this.clearFuture();
     this.nackOutstanding = null;
     // The epoch-start entry lets the new sequencer commit what earlier epochs left uncommitted.
@@ -1064,6 +1284,16 @@ export class ProtocolNode {
   private appendEntry(entry: Entry): void {
     this.log.append(entry.seq, entry.epoch);
     this.pendingEntries.push(entry);
+    if (entry.kind === EntryKind.config) {
+      // In force as soon as it is in the log, committed or not.
+      this.pendingConfigs.push({
+        seq: entry.seq,
+        epoch: entry.epoch,
+        membership: decodeMembership(entry.payload),
+      });
+      this.membershipDirty = true;
+      this.applyMembership();
+    }
     this.lastTimestampMs = Math.max(this.lastTimestampMs, entry.timestampMs);
     this.recordProducer(entry);
   }
@@ -1080,7 +1310,12 @@ export class ProtocolNode {
    * it cannot serve them to its own subscribers, who get the oldest seq it
    * has instead.
    */
-  private resetLogAfter(seq: number, epoch: number, timestampMs: number): void {
+  private resetLogAfter(
+    seq: number,
+    epoch: number,
+    timestampMs: number,
+    membership: Membership | null,
+  ): void {
     invariant(
       seq > this.log.lastSeq || seq > this.commitSeq,
       `log reset to ${seq} would drop committed entries this node holds (commit ${this.commitSeq})`,
@@ -1101,6 +1336,13 @@ export class ProtocolNode {
     this.leaderMatchSeq = seq;
     this.hardStateDirty = true;
     this.lastTimestampMs = Math.max(this.lastTimestampMs, timestampMs);
+    // The config entries of the dropped log go with it; the sequencer's
+    // committed membership replaces them (a sender that sent none is older
+    // than membership changes: what this node knew stays).
+    this.committedMembership = membership ?? this.membership;
+    this.pendingConfigs = [];
+    this.membershipDirty = true;
+    this.applyMembership();
   }
 
   private truncateAfter(seq: number): void {
@@ -1118,6 +1360,11 @@ export class ProtocolNode {
     if (seq < this.storedLastSeq) this.storedLastSeq = seq;
     this.persistedLastSeq = Math.min(this.persistedLastSeq, seq);
     this.leaderMatchSeq = Math.min(this.leaderMatchSeq, seq);
+    if (this.pendingConfigs.some((c) => c.seq > seq)) {
+      this.pendingConfigs = this.pendingConfigs.filter((c) => c.seq <= seq);
+      this.membershipDirty = true;
+      this.applyMembership();
+    }
   }
 }
 

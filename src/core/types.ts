@@ -1,3 +1,4 @@
+import type { Membership, MembershipState } from './membership.js';
 import type { ProducerSnapshot } from './producer-table.js';
 
 /**
@@ -11,6 +12,8 @@ export type NodeId = string;
 export const EntryKind = {
   data: 1,
   epochStart: 2,
+  /** A membership change: the payload is the whole new membership (see membership.ts). */
+  config: 3,
 } as const;
 export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
 
@@ -40,6 +43,25 @@ export function makeEpochStartEntry(seq: number, epoch: number, timestampMs: num
     producerSeq: 0,
     topic: '',
     payload: new Uint8Array(0),
+    timestampMs,
+  };
+}
+
+/** A config entry: the whole membership in force from this seq on (no producer or topic). */
+export function makeConfigEntry(
+  seq: number,
+  epoch: number,
+  timestampMs: number,
+  payload: Uint8Array,
+): Entry {
+  return {
+    seq,
+    epoch,
+    kind: EntryKind.config,
+    producerId: '',
+    producerSeq: 0,
+    topic: '',
+    payload,
     timestampMs,
   };
 }
@@ -80,6 +102,11 @@ export interface AppendMessage {
    * campaign only to the node its sequencer announced.
    */
   readonly transferTo?: NodeId;
+  /**
+   * With logStart: the membership in force at the sender's commit point, so
+   * a follower whose log restarts (its config entries gone) still knows it.
+   */
+  readonly membership?: Membership;
 }
 
 /** A follower's answer to appends: how far its log matches the sequencer's, or where it diverges. */
@@ -174,8 +201,28 @@ export interface RepairResponseMessage {
 
 export type RepairMessage = RepairRequestMessage | RepairResponseMessage;
 
+/**
+ * A node host says which incarnation of its data folder it runs (at start,
+ * before it takes part); the peer answers with the incarnation it knows for
+ * that node ('' when none). Between hosts only, like repair.
+ */
+export interface HelloMessage {
+  readonly type: 'hello';
+  readonly epoch: number;
+  readonly from: NodeId;
+  readonly incarnation: string;
+}
+
+export interface HelloReplyMessage {
+  readonly type: 'helloReply';
+  readonly epoch: number;
+  readonly from: NodeId;
+  /** The incarnation the answering node knows for the asker, '' when none. */
+  readonly knownIncarnation: string;
+}
+
 /** Everything that travels between nodes: protocol messages for the core, repair for the hosts. */
-export type NodeMessage = PeerMessage | RepairMessage;
+export type NodeMessage = PeerMessage | RepairMessage | HelloMessage | HelloReplyMessage;
 
 /** `to: null` means every other node (the multicast path). */
 export interface Outgoing {
@@ -199,6 +246,8 @@ export interface RetransmitAction {
   readonly logStart?: boolean;
   /** The transfer under way (see AppendMessage.transferTo). */
   readonly transferTo?: NodeId;
+  /** With logStart: see AppendMessage.membership. */
+  readonly membership?: Membership;
 }
 
 /** What must survive a crash before any message that depends on it is sent. */
@@ -236,6 +285,13 @@ export interface Ready {
   readonly retransmits: readonly RetransmitAction[];
   /** Newly committed range, to deliver in order; null when the commit point did not move. */
   readonly committed: { readonly fromSeq: number; readonly toSeq: number } | null;
+  /**
+   * Set when the config entries of the log changed (one appended, truncated,
+   * or the log restarted): the host saves it durably after carrying out
+   * `truncateAfter` and before writing `entries` or resetting the log, so
+   * that what it saved lists every config entry its log holds.
+   */
+  readonly membership: MembershipState | null;
   /** Set when the role, epoch or leader changed. */
   readonly roleChange: {
     readonly role: Role;
@@ -272,6 +328,11 @@ export interface RecoveredState {
   readonly recentEntries: readonly Entry[];
   /** The dedup table as saved at some commit point, if the host kept one. */
   readonly dedupCheckpoint?: DedupCheckpoint | null;
+  /**
+   * Membership as last saved; null or absent for a node that never saved one
+   * (a new cluster: the core starts from the seed members of its config).
+   */
+  readonly membership?: MembershipState | null;
 }
 
 export const EMPTY_RECOVERED_STATE: RecoveredState = {

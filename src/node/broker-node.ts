@@ -1,5 +1,13 @@
 import { type CoreConfig, makeCoreConfig } from '../core/config.js';
 import { checkpointUsable, retentionLimitSeq } from '../core/dedup-checkpoint-rules.js';
+import {
+  type Membership,
+  type MembershipChange,
+  type MembershipState,
+  memberIds,
+  seedMembership,
+  votersOf,
+} from '../core/membership.js';
 import { PendingReplies } from '../core/pending-replies.js';
 import { PlantedDefect } from '../core/planted-defect.js';
 import { ProtocolNode } from '../core/protocol-node.js';
@@ -22,7 +30,9 @@ import type { Logger } from '../runtime/logger.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { ORDO_VERSION } from '../runtime/version.js';
 import type { DedupCheckpointStore } from '../storage/dedup-checkpoint-store.js';
+import type { IncarnationStorage } from '../storage/incarnation-store.js';
 import type { LogStore, MetaStore, RecoveredLog } from '../storage/log-store.js';
+import { type MembershipStorage, MemoryMembershipStore } from '../storage/membership-store.js';
 import { StorageFailedError } from '../storage/storage-errors.js';
 import type { ClientRequest } from '../wire/client-codec.js';
 import { repairCopyDigest } from '../wire/repair-copy-digest.js';
@@ -32,7 +42,9 @@ import { type ClientId, ClientServer } from './client-server.js';
 import { type ClusterConfig, clientEndpoint, type NodeAddress } from './cluster-config.js';
 import { ConfigError } from './config-error.js';
 import { type FaultInjection, NO_FAULTS } from './fault-injection.js';
+import { Incarnations } from './incarnation.js';
 import { LogRepair } from './log-repair.js';
+import { addressOfMember, encodeMemberAddress } from './member-address.js';
 import type { NodeMetrics } from './node-metrics.js';
 import type { PeerLink } from './peer-link.js';
 import { Authorizer } from './permissions.js';
@@ -85,6 +97,18 @@ export interface BrokerNodeOptions {
   readonly nodeId: string;
   readonly store: LogStore;
   readonly meta: MetaStore;
+  /** Where the folder's incarnation is kept (durable stores); none skips the incarnation check. */
+  readonly incarnation?: IncarnationStorage;
+  /** The node's data folder, named in errors. */
+  readonly dataFolder?: string;
+  /** Where the membership is kept (durable stores); none keeps it in memory only. */
+  readonly membership?: MembershipStorage;
+  /**
+   * The voters of a new cluster, used only when no membership was saved:
+   * every node of the config by default; none for a node joining a running
+   * cluster (`--join`), which learns the membership from the sequencer.
+   */
+  readonly seedMembers?: readonly string[];
   readonly logger: Logger;
   readonly faults?: FaultInjection;
   /** Where the dedup table is checkpointed (durable stores); none keeps it in memory only. */
@@ -173,6 +197,12 @@ export class BrokerNode {
   private unsavedCommit: HardState | null = null;
   private commitSavedMs = 0;
   private lastRole: Role = Role.follower;
+  private readonly membershipStore: MembershipStorage;
+  /** The member ids the peer link was last told of. */
+  private linkedMembers: readonly string[] = [];
+  private removedWarned = false;
+  private incarnations: Incarnations | null = null;
+  private helloTimer: TimerHandle | null = null;
   /** Damaged records this node repaired from its peers when it started. */
   private recordsRepaired = 0;
   private readonly startedMs: number;
@@ -181,11 +211,13 @@ export class BrokerNode {
     private readonly options: BrokerNodeOptions,
     private readonly edges: NodeEdges,
     core: ProtocolNode,
+    membershipStore: MembershipStorage,
   ) {
     const { config, nodeId, logger } = options;
     this.logger = logger;
     this.self = config.nodes.find((n) => n.id === nodeId)!;
     this.core = core;
+    this.membershipStore = membershipStore;
     this.clock = edges.clock;
     this.startedMs = this.clock.nowMs();
     this.timing = options.hostTiming ?? DEFAULT_HOST_TIMING;
@@ -234,17 +266,42 @@ export class BrokerNode {
     }
     const edges =
       options.edges ?? productionEdges(config, nodeId, options.faults ?? NO_FAULTS, options.logger);
+    const folder = options.dataFolder ?? '(none: memory only)';
+    // A folder of another node is refused before anything in it is read.
+    const { incarnations } = await Incarnations.open(
+      options.incarnation ?? null,
+      nodeId,
+      edges.random,
+      folder,
+    );
     let recovered = await options.store.open();
     // The peer link starts first, so that a damaged log is repaired from the
     // peers before the core starts; what arrives meanwhile for the core is
     // dropped (the protocol's retries cover it).
-    const inbox: { node: BrokerNode | null; repair: LogRepair | null } = {
+    const inbox: {
+      node: BrokerNode | null;
+      repair: LogRepair | null;
+      membership: Membership;
+    } = {
       node: null,
       repair: null,
+      membership: { members: [] },
     };
     await edges.peers.start(
       (message) => {
-        if (inbox.node !== null) inbox.node.onNodeMessage(message);
+        if (message.type === 'hello') {
+          const members = memberIds(inbox.node?.membership ?? inbox.membership);
+          const known = incarnations.onHello(message.from, message.incarnation, (id) =>
+            members.includes(id),
+          );
+          edges.peers.send(message.from, {
+            type: 'helloReply',
+            epoch: 0,
+            from: nodeId,
+            knownIncarnation: known,
+          });
+        } else if (message.type === 'helloReply') incarnations.onReply(message);
+        else if (inbox.node !== null) inbox.node.onNodeMessage(message);
         else if (message.type === 'repairResponse') inbox.repair?.onResponse(message);
         // A peer repairing at the same time may need what this node holds intact.
         else if (message.type === 'repairRequest')
@@ -254,8 +311,31 @@ export class BrokerNode {
     );
     let repairedEntries = 0;
     const hardState = await options.meta.load();
+    const membershipStore = options.membership ?? new MemoryMembershipStore();
+    let membership = await membershipStore.load();
+    const seed = options.seedMembers ?? config.nodes.map((n) => n.id);
+    if (membership === null && seed.length > 0) {
+      // Saved at the first start: from then on the config file's node list
+      // is only an address book (new nodes may be added to it).
+      membership = { committed: seedMembership(seed), pending: [] };
+      await membershipStore.save(membership);
+    }
+    if (membership !== null) inbox.membership = membershipInForce(membership);
+    const asked = new Set([...config.nodes.map((n) => n.id), ...memberIds(inbox.membership)]);
+    asked.delete(nodeId);
+    await incarnations.check(
+      edges.peers,
+      nodeId,
+      [...asked],
+      edges.clock,
+      2 * config.electionTimeoutMs,
+      folder,
+      options.logger,
+    );
     if (options.store.damagedRanges().length > 0) {
-      const peers = config.nodes.map((n) => n.id).filter((id) => id !== nodeId);
+      // The voters as last known: a committed entry is held by a majority of them.
+      const known = membership === null ? seedMembership(seed) : membershipInForce(membership);
+      const peers = votersOf(known).filter((id) => id !== nodeId);
       inbox.repair = new LogRepair(
         nodeId,
         peers,
@@ -270,23 +350,20 @@ export class BrokerNode {
       recovered = await options.store.recovered();
     }
     const ticks = (ms: number) => Math.max(1, Math.round(ms / config.tickMs));
-    const coreConfig = makeCoreConfig(
-      nodeId,
-      config.nodes.map((n) => n.id),
-      edges.random,
-      {
-        electionTimeoutTicks: ticks(config.electionTimeoutMs),
-        heartbeatIntervalTicks: ticks(config.heartbeatIntervalMs),
-        nackRetryTicks: ticks(config.nackRetryMs),
-        ...options.coreOverrides,
-      },
-    );
+    const coreConfig = makeCoreConfig(nodeId, seed, edges.random, {
+      electionTimeoutTicks: ticks(config.electionTimeoutMs),
+      heartbeatIntervalTicks: ticks(config.heartbeatIntervalMs),
+      nackRetryTicks: ticks(config.nackRetryMs),
+      ...options.coreOverrides,
+    });
     const dedup = await loadDedupCheckpoint(options, recovered);
-    const core = new ProtocolNode(coreConfig, { ...recovered, ...dedup, hardState });
-    const node = new BrokerNode(options, edges, core);
+    const core = new ProtocolNode(coreConfig, { ...recovered, ...dedup, hardState, membership });
+    const node = new BrokerNode(options, edges, core, membershipStore);
+    node.incarnations = incarnations;
     node.dedupCheckpointSeq = dedup.dedupCheckpoint?.seq ?? 0;
     node.recordsRepaired = repairedEntries;
     inbox.node = node;
+    node.syncPeers(core.membership);
     await node.listen();
     return node;
   }
@@ -341,6 +418,8 @@ export class BrokerNode {
       requestsForbidden: this.requestsForbidden,
       dedupCheckpointSeq: this.dedupCheckpointSeq,
       recordsRepaired: this.recordsRepaired,
+      members: this.memberInfos(),
+      configPending: s.configPending,
       version: ORDO_VERSION,
       uptimeMs: this.clock.nowMs() - this.startedMs,
     };
@@ -351,6 +430,7 @@ export class BrokerNode {
     this.stopped = true;
     this.tickTimer?.cancel();
     this.retentionTimer?.cancel();
+    this.helloTimer?.cancel();
     this.dedupTimer?.cancel();
     this.subscriptions.close();
     await this.transport.close();
@@ -362,6 +442,173 @@ export class BrokerNode {
     await this.options.dedup?.close();
     await this.options.store.close();
     await this.options.meta.close();
+    await this.membershipStore.close();
+    await this.incarnations?.close();
+  }
+
+  /** The membership in force, as this node's log says. */
+  get membership(): Membership {
+    return this.core.membership;
+  }
+
+  /** A config entry above the commit point: no other change may start until it commits. */
+  get configPending(): boolean {
+    return this.core.status().configPending;
+  }
+
+  /** Where a member is reached: its config entry's address, else the config file's. */
+  addressOf(id: string): NodeAddress | undefined {
+    const member = this.core.membership.members.find((m) => m.id === id);
+    return (
+      (member === undefined ? undefined : addressOfMember(member)) ??
+      this.options.config.nodes.find((n) => n.id === id)
+    );
+  }
+
+  /** Tells the peer link of the members in force: multicast reaches them, and only them. */
+  private syncPeers(membership: Membership): void {
+    const ids = memberIds(membership).filter((id) => id !== this.self.id);
+    if (
+      ids.length === this.linkedMembers.length &&
+      ids.every((id, i) => id === this.linkedMembers[i])
+    )
+      return;
+    this.linkedMembers = ids;
+    const peers: NodeAddress[] = [];
+    for (const id of ids) {
+      const address = this.addressOf(id);
+      if (address === undefined) {
+        this.logger.warn(`node ${this.self.id} has no address for member ${id}`);
+        continue;
+      }
+      peers.push(address);
+    }
+    this.transport.setPeers?.(peers);
+    const self = membership.members.find((m) => m.id === this.self.id);
+    if (self === undefined && membership.members.length > 0 && !this.removedWarned) {
+      this.removedWarned = true;
+      this.logger.warn(
+        `node ${this.self.id} is not a member of the cluster (members: ${ids.join(', ')}): it no longer takes part; stop it, or add it again with 'ordo members add'`,
+      );
+    }
+  }
+
+  private memberInfos(): ordo.MemberInfo.$Properties[] {
+    return this.core.membership.members.map((m) => {
+      const address = this.addressOf(m.id);
+      return {
+        id: m.id,
+        voter: m.voter,
+        clientEndpoint: address === undefined ? '' : clientEndpoint(address),
+      };
+    });
+  }
+
+  /**
+   * An operator's membership request. Changes go to the sequencer, one at a
+   * time; removing the sequencer itself first hands its role to the most
+   * caught-up voter and answers "retriable": asked again, the new sequencer
+   * removes it.
+   */
+  private onMembersRequest(request: ordo.MembersRequest): ordo.MembersResponse.$Properties {
+    const answer = (
+      ok: boolean,
+      detail: string,
+      retriable = false,
+      configSeq = 0,
+    ): ordo.MembersResponse.$Properties => ({
+      ok,
+      detail,
+      retriable,
+      members: this.memberInfos(),
+      leaderId: this.core.currentLeader ?? '',
+      configSeq,
+      configPending: this.core.status().configPending,
+    });
+    if (request.action === 'list') return answer(true, '');
+    let change: MembershipChange;
+    if (request.action === 'add') {
+      const a = request.address;
+      let address = '';
+      if (a !== null && a !== undefined && (a.host ?? '') !== '') {
+        address = encodeMemberAddress({
+          id: request.nodeId,
+          host: a.host ?? '',
+          bindHost: a.host ?? '',
+          clientPort: a.clientPort ?? 0,
+          peerPort: a.peerPort ?? 0,
+          pubPort: a.pubPort ?? 0,
+          httpPort: a.httpPort ? a.httpPort : null,
+        });
+      } else if (!this.options.config.nodes.some((n) => n.id === request.nodeId)) {
+        return answer(
+          false,
+          `no address given for ${request.nodeId}, and the config file has none`,
+        );
+      }
+      change = { kind: 'addLearner', id: request.nodeId, address };
+    } else {
+      change = { kind: 'remove', id: request.nodeId };
+      const status = this.core.status();
+      if (request.nodeId === this.self.id && status.role === Role.leader) {
+        if (status.transferTarget !== null)
+          return answer(
+            false,
+            `handing the sequencer role to ${status.transferTarget} first`,
+            true,
+          );
+        const target = status.peers
+          .filter((p) => p.voter)
+          .sort((a, b) => b.matchSeq - a.matchSeq)[0];
+        if (target === undefined)
+          return answer(false, 'the sequencer is the only voter: it cannot be removed');
+        const started = this.core.transferLeadership(target.id);
+        if (!started.ok) return answer(false, started.reason, true);
+        this.logger.info(`node ${this.self.id} hands its role to ${target.id} before its removal`);
+        return answer(false, `handing the sequencer role to ${target.id} first`, true);
+      }
+    }
+    const result = this.proposeMembership(change);
+    if (!result.ok) return answer(false, result.reason, result.retriable);
+    this.logger.info(`node ${this.self.id} proposes ${change.kind} ${change.id}`, {
+      seq: result.seq,
+    });
+    return answer(
+      true,
+      `${change.kind === 'remove' ? 'removal' : 'addition'} of ${change.id} appended at seq ${result.seq}`,
+      false,
+      result.seq,
+    );
+  }
+
+  /** Proposes a membership change (the sequencer only). */
+  proposeMembership(change: MembershipChange) {
+    const result = this.core.proposeMembership(change, this.clock.nowMs());
+    this.schedule();
+    return result;
+  }
+
+  /**
+   * The sequencer promotes a learner once it holds every committed entry,
+   * one change at a time; each is retried on a later tick until it commits.
+   */
+  private maybePromoteLearners(): void {
+    if (!this.core.isLeader) return;
+    const status = this.core.status();
+    if (status.configPending) return;
+    for (const peer of status.peers) {
+      if (peer.voter || peer.matchSeq < status.commitSeq) continue;
+      const result = this.core.proposeMembership(
+        { kind: 'promote', id: peer.id },
+        this.clock.nowMs(),
+      );
+      if (result.ok) {
+        this.logger.info(`node ${this.self.id} promotes learner ${peer.id} to voter`, {
+          seq: result.seq,
+        });
+      }
+      return;
+    }
   }
 
   private async listen(): Promise<void> {
@@ -371,6 +618,11 @@ export class BrokerNode {
     await this.clients.start((client, request, identity) =>
       this.onClientRequest(client, request, identity),
     );
+    this.helloTimer = this.clock.setInterval(() => {
+      if (this.stopped) return;
+      const peers = memberIds(this.core.membership).filter((id) => id !== this.self.id);
+      this.incarnations?.helloUnanswered(this.transport, this.self.id, peers);
+    }, 4 * this.options.config.electionTimeoutMs);
     this.tickTimer = this.clock.setInterval(() => this.onTick(), this.options.config.tickMs);
     this.retentionTimer = this.clock.setInterval(
       () => void this.applyRetention(),
@@ -448,6 +700,7 @@ export class BrokerNode {
   private onTick(): void {
     if (this.stopped) return;
     this.core.tick();
+    this.maybePromoteLearners();
     this.subscriptions.tick();
     this.schedule();
   }
@@ -473,6 +726,8 @@ export class BrokerNode {
     }
     // A repair answer arriving after this node started is stale: it repaired before starting.
     if (message.type === 'repairResponse') return;
+    // Hellos are answered where the peer link is started (see start()).
+    if (message.type === 'hello' || message.type === 'helloReply') return;
     this.onPeerMessage(message);
   }
 
@@ -574,6 +829,10 @@ export class BrokerNode {
         });
         return;
       }
+      case 'members':
+        this.clients.reply(client, { requestId, members: this.onMembersRequest(request.members) });
+        this.schedule();
+        return;
       case 'replicaReport':
         if (
           this.forbid(client, requestId, this.authorizer.adminRefusal(identity, 'replica report'))
@@ -741,7 +1000,7 @@ export class BrokerNode {
     request.remaining--;
     if (request.remaining > 0) return;
     const leaderId = this.core.currentLeader;
-    const leader = this.options.config.nodes.find((n) => n.id === leaderId);
+    const leader = leaderId === null ? undefined : this.addressOf(leaderId);
     this.clients.reply(request.client, {
       requestId: request.requestId,
       publish: {
@@ -786,6 +1045,17 @@ export class BrokerNode {
   /** Carries out one Ready: persist, then send, then deliver. */
   private async apply(ready: Ready): Promise<void> {
     this.options.metrics?.onReady(ready, this.core.isLeader);
+    let truncated = false;
+    if (ready.membership !== null) {
+      // Saved after a truncation and before new entries or a log reset, so
+      // that the saved list always covers every config entry the log holds;
+      // on recovery, a listed entry the log lacks is dropped.
+      if (ready.truncateAfter !== null && ready.resetLogAfter === null) {
+        await this.options.store.write(ready.truncateAfter, []);
+        truncated = true;
+      }
+      await this.membershipStore.save(ready.membership);
+    }
     if (ready.resetLogAfter !== null) {
       const { seq, epoch } = ready.resetLogAfter;
       this.logger.warn(
@@ -814,8 +1084,8 @@ export class BrokerNode {
     // Everything else (acks, votes) waits for the write.
     const early = this.core.isLeader || this.sendsBeforePersisting;
     if (early) this.sendMessages(ready, this.sendsBeforePersisting ? null : true);
-    if (ready.truncateAfter !== null || ready.entries.length > 0) {
-      await this.options.store.write(ready.truncateAfter, ready.entries);
+    if ((ready.truncateAfter !== null && !truncated) || ready.entries.length > 0) {
+      await this.options.store.write(truncated ? null : ready.truncateAfter, ready.entries);
     }
     if (ready.hardState !== null) await this.saveHardState(ready.hardState);
     if (!this.sendsBeforePersisting) this.sendMessages(ready, early ? false : null);
@@ -827,6 +1097,7 @@ export class BrokerNode {
       this.retransmitsInFlight++;
       void this.retransmit(action).finally(() => this.retransmitsInFlight--);
     }
+    if (ready.membership !== null) this.syncPeers(membershipInForce(ready.membership));
     if (ready.committed !== null) this.deliver(ready.committed.toSeq);
     if (ready.roleChange !== null)
       this.onRoleChange(ready.roleChange.role, ready.roleChange.epoch, ready.roleChange.leaderId);
@@ -1022,4 +1293,8 @@ async function serveRepair(
     lastSeq: store.lastSeq(),
     copyDigest: repairCopyDigest(entries),
   });
+}
+
+function membershipInForce(state: MembershipState): Membership {
+  return state.pending.at(-1)?.membership ?? state.committed;
 }

@@ -16,7 +16,7 @@ export class LogRepairError extends Error {
     detail: string,
   ) {
     super(
-      `the log's records for seqs ${range.fromSeq} to ${range.toSeq} are damaged and no peer holds a copy that fits the hash chain (${detail}): move this node's data folder aside and start it empty, so it rejoins from its peers`,
+      `the log's records for seqs ${range.fromSeq} to ${range.toSeq} are damaged and no peer holds a copy that fits the hash chain (${detail}): replace the node (ordo members replace ID --with NEW, see docs/operations.md); a node started under the same id with an empty folder is refused`,
     );
   }
 }

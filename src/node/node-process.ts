@@ -22,6 +22,12 @@ export interface NodeProcessOptions {
   readonly logFormat?: LogFormat;
   /** Set by `ordo dev`: development settings (fsync 'memory') draw no warning. */
   readonly dev?: boolean;
+  /**
+   * The node joins a running cluster: it does not take the config's nodes
+   * as the members (they only tell it where its peers are) and learns the
+   * membership from the sequencer once added with `ordo members add`.
+   */
+  readonly join?: boolean;
 }
 
 /** How often the event log looks at the node's status (membership, catch-up). */
@@ -68,6 +74,11 @@ export async function runNodeProcess(
     logger,
     store: storage.store,
     meta: storage.meta,
+    membership: storage.membership,
+    ...(storage.incarnation === undefined
+      ? {}
+      : { incarnation: storage.incarnation, dataFolder: storage.dataFolder! }),
+    ...(options.join === true ? { seedMembers: [] } : {}),
     faults: faultInjectionFromEnv(process.env['ORDO_TEST_FAULTS']),
     metrics: combineNodeMetrics(metrics, events),
     ...(storage.chainHash === undefined ? {} : { chainHash: storage.chainHash }),

@@ -1,4 +1,5 @@
 import type { NodeId, NodeMessage } from '../core/types.js';
+import type { NodeAddress } from './cluster-config.js';
 
 export interface PeerLinkCounters {
   multicastSent: number;
@@ -40,5 +41,10 @@ export interface PeerLink {
   ): Promise<void>;
   /** Sends to one peer, or multicasts when `to` is null. */
   send(to: NodeId | null, message: NodeMessage): void;
+  /**
+   * The members changed: from now on multicast reaches exactly `peers`, and
+   * a send reaches any of them (connections to others are closed).
+   */
+  setPeers?(peers: readonly NodeAddress[]): void;
   close(): Promise<void>;
 }

@@ -42,6 +42,12 @@ export class PeerTransport implements PeerLink {
   private readonly domain: string;
   private closed = false;
   private zap: ZapHandler | null = null;
+  private onPeerDisconnected: (peer: NodeId) => void = () => {};
+  private onMessage: ((message: NodeMessage) => void) | null = null;
+  /** The peers this node has a DEALER and a SUB connected to, by id. */
+  private readonly connected = new Map<NodeId, NodeAddress>();
+  /** On a secured cluster: the peers' public keys the ZAP handler admits, to their ids. */
+  private readonly zapKeys = new Map<string, string>();
   readonly counters: PeerLinkCounters = emptyPeerLinkCounters();
   /** Handshakes refused on this node's PUB and peer ROUTER (unknown keys, NULL, PLAIN). */
   handshakesRefused = 0;
@@ -100,53 +106,92 @@ export class PeerTransport implements PeerLink {
     onMessage: (message: NodeMessage) => void,
     onPeerDisconnected: (peer: NodeId) => void = () => {},
   ): Promise<void> {
+    this.onMessage = onMessage;
+    this.onPeerDisconnected = onPeerDisconnected;
     if (this.security !== null) {
-      const keys = new Map<string, string>();
-      for (const node of this.others) keys.set(node.publicKey!, node.id);
       this.zap = await ZapHandler.start();
-      this.zap.register(this.domain, keys);
+      this.zap.register(this.domain, this.zapKeys);
     }
     await this.pub.bind(`tcp://${this.self.bindHost}:${this.self.pubPort}`);
     await this.router.bind(`tcp://${this.self.bindHost}:${this.self.peerPort}`);
-    for (const peer of this.others) {
-      const clientCurve =
-        this.security === null
-          ? {}
-          : {
-              curveServerKey: peer.publicKey!,
-              curvePublicKey: this.self.publicKey!,
-              curveSecretKey: this.security.secretKey.reveal(),
-            };
-      const dealer = new zmq.Dealer({
-        linger: 0,
-        routingId: this.self.id,
-        receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-        maxMessageSize: LIMITS.maxReceivedFrameBytes,
-        ...clientCurve,
-      });
-      dealer.events.on('disconnect', () => {
-        if (!this.closed) onPeerDisconnected(peer.id);
-      });
-      dealer.connect(peerEndpoint(peer));
-      const sub = new zmq.Subscriber({
-        linger: 0,
-        receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
-        maxMessageSize: LIMITS.maxReceivedFrameBytes,
-        ...clientCurve,
-      });
-      sub.subscribe();
-      sub.connect(pubEndpoint(peer));
-      this.links.set(peer.id, { dealer, sub });
-      const fromPeer = (frames: Buffer[]): void => {
-        if (frames.length === 1) this.receiveFrame(frames[0]!, onMessage, peer.id);
-        else this.counters.badFrames++;
-      };
-      void this.receiveLoop(sub, fromPeer);
-      void this.receiveLoop(dealer, fromPeer);
-    }
+    for (const peer of this.others) this.connectPeer(peer);
     // Peers send nothing on their DEALERs; on a cluster without keys the
     // ROUTER still takes messages, as nodes of earlier versions send them.
     void this.receiveLoop(this.router, (frames) => this.receiveRouterMessage(frames, onMessage));
+  }
+
+  /** Follows the membership: connects to new peers, drops removed or moved ones. */
+  setPeers(peers: readonly NodeAddress[]): void {
+    if (this.closed) return;
+    const wanted = new Map(peers.map((p) => [p.id, p]));
+    for (const [id, address] of [...this.connected]) {
+      const next = wanted.get(id);
+      if (next !== undefined && sameEndpoints(next, address)) continue;
+      this.disconnectPeer(id);
+    }
+    for (const peer of peers) if (!this.connected.has(peer.id)) this.connectPeer(peer);
+  }
+
+  /** One DEALER (to hear the peer's unicasts) and one SUB (its multicast) per peer. */
+  private connectPeer(peer: NodeAddress): void {
+    const onMessage = this.onMessage;
+    if (onMessage === null) return;
+    let clientCurve = {};
+    if (this.security !== null) {
+      if (peer.publicKey === undefined) {
+        this.badFrameLog.warn(
+          `cannot connect to ${peer.id}: the config gives no public key for it on this secured cluster`,
+        );
+        return;
+      }
+      this.zapKeys.set(peer.publicKey, peer.id);
+      this.zap?.register(this.domain, this.zapKeys);
+      clientCurve = {
+        curveServerKey: peer.publicKey,
+        curvePublicKey: this.self.publicKey!,
+        curveSecretKey: this.security.secretKey.reveal(),
+      };
+    }
+    const dealer = new zmq.Dealer({
+      linger: 0,
+      routingId: this.self.id,
+      receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
+      maxMessageSize: LIMITS.maxReceivedFrameBytes,
+      ...clientCurve,
+    });
+    dealer.events.on('disconnect', () => {
+      if (!this.closed && this.links.get(peer.id)?.dealer === dealer)
+        this.onPeerDisconnected(peer.id);
+    });
+    dealer.connect(peerEndpoint(peer));
+    const sub = new zmq.Subscriber({
+      linger: 0,
+      receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
+      maxMessageSize: LIMITS.maxReceivedFrameBytes,
+      ...clientCurve,
+    });
+    sub.subscribe();
+    sub.connect(pubEndpoint(peer));
+    this.links.set(peer.id, { dealer, sub });
+    this.connected.set(peer.id, peer);
+    const fromPeer = (frames: Buffer[]): void => {
+      if (frames.length === 1) this.receiveFrame(frames[0]!, onMessage, peer.id);
+      else this.counters.badFrames++;
+    };
+    void this.receiveLoop(sub, fromPeer);
+    void this.receiveLoop(dealer, fromPeer);
+  }
+
+  private disconnectPeer(id: NodeId): void {
+    const address = this.connected.get(id);
+    if (address === undefined) return;
+    this.connected.delete(id);
+    const link = this.links.get(id);
+    this.links.delete(id);
+    link?.dealer.close();
+    link?.sub.close();
+    if (address.publicKey !== undefined && this.zapKeys.delete(address.publicKey))
+      this.zap?.register(this.domain, this.zapKeys);
   }
 
   /** Sends to one peer, or multicasts when `to` is null. */
@@ -282,4 +327,8 @@ export class PeerTransport implements PeerLink {
       if (!this.closed) throw error;
     }
   }
+}
+
+function sameEndpoints(a: NodeAddress, b: NodeAddress): boolean {
+  return a.host === b.host && a.peerPort === b.peerPort && a.pubPort === b.pubPort;
 }

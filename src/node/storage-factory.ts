@@ -2,7 +2,13 @@ import { join } from 'node:path';
 import { LIMITS } from '../limits.js';
 import { DedupCheckpointStore } from '../storage/dedup-checkpoint-store.js';
 import { FileMetaStore } from '../storage/file-meta-store.js';
+import { FileIncarnationStore, type IncarnationStorage } from '../storage/incarnation-store.js';
 import type { LogStore, MetaStore } from '../storage/log-store.js';
+import {
+  FileMembershipStore,
+  type MembershipStorage,
+  MemoryMembershipStore,
+} from '../storage/membership-store.js';
 import { MemoryLogStore, MemoryMetaStore } from '../storage/memory-log-store.js';
 import { SegmentedLogStore } from '../storage/segmented-log-store.js';
 import type { ClusterConfig } from './cluster-config.js';
@@ -10,6 +16,10 @@ import type { ClusterConfig } from './cluster-config.js';
 export interface NodeStorage {
   readonly store: LogStore;
   readonly meta: MetaStore;
+  readonly membership: MembershipStorage;
+  /** The folder's incarnation; absent without a data folder. */
+  readonly incarnation?: IncarnationStorage;
+  readonly dataFolder?: string;
   readonly chainHash?: () => string;
   readonly dedup?: DedupCheckpointStore;
 }
@@ -28,10 +38,16 @@ export async function createNodeStorage(
   const nodeDir = config.dataDir === null ? null : join(config.dataDir, nodeId);
   const meta: MetaStore =
     nodeDir === null ? new MemoryMetaStore() : new FileMetaStore({ dir: nodeDir });
+  const membership: MembershipStorage =
+    nodeDir === null ? new MemoryMembershipStore() : new FileMembershipStore(nodeDir);
+  const folder =
+    nodeDir === null ? {} : { incarnation: new FileIncarnationStore(nodeDir), dataFolder: nodeDir };
   if (config.fsync === 'memory') {
     return {
       store: new MemoryLogStore(config.memoryLogEntries ?? LIMITS.memoryLogCacheEntries),
       meta,
+      membership,
+      ...folder,
     };
   }
   const store = new SegmentedLogStore({
@@ -51,6 +67,8 @@ export async function createNodeStorage(
   return {
     store,
     meta,
+    membership,
+    ...folder,
     dedup: new DedupCheckpointStore(nodeDir!),
     chainHash: () => store.chainHash(),
   };

@@ -38,7 +38,11 @@ export function validateEntries(
     }
     requireCount(entry.producerSeq, `${where}: producerSeq`);
     requireCount(entry.timestampMs, `${where}: timestampMs`);
-    if (entry.kind !== EntryKind.data && entry.kind !== EntryKind.epochStart) {
+    if (
+      entry.kind !== EntryKind.data &&
+      entry.kind !== EntryKind.epochStart &&
+      entry.kind !== EntryKind.config
+    ) {
       throw new InvalidLogRequestError(`${where}: unknown kind ${String(entry.kind)}`);
     }
     requireText(entry.producerId, `${where}: producerId`);

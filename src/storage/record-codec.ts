@@ -234,5 +234,5 @@ const MAGIC_BYTES = Buffer.alloc(4);
 writeU32(MAGIC_BYTES, 0, RECORD_MAGIC);
 
 function isEntryKind(kind: number): kind is EntryKind {
-  return kind === EntryKind.data || kind === EntryKind.epochStart;
+  return kind === EntryKind.data || kind === EntryKind.epochStart || kind === EntryKind.config;
 }

@@ -22,6 +22,7 @@ export type ClientRequest = { readonly requestId: number } & (
   | { readonly body: 'replicaReport'; readonly replicaReport: ordo.ReplicaReport }
   | { readonly body: 'putSnapshot'; readonly putSnapshot: ordo.PutSnapshot }
   | { readonly body: 'getSnapshot'; readonly getSnapshot: ordo.GetSnapshot }
+  | { readonly body: 'members'; readonly members: ordo.MembersRequest }
 );
 export type ClientResponse = ordo.ClientResponse;
 
@@ -110,6 +111,29 @@ function validateClientRequest(request: ordo.ClientRequest): void {
         false,
       );
       return;
+    case 'members': {
+      const m = request.members!;
+      if (!['list', 'add', 'remove'].includes(m.action ?? ''))
+        throw new FrameError(
+          'malformed',
+          `members.action must be list, add or remove, got ${JSON.stringify(m.action)}`,
+        );
+      checkString(m.nodeId, 'members.nodeId', LIMITS.maxNodeIdBytes, m.action === 'list');
+      const a = m.address;
+      if (a !== null && a !== undefined) {
+        checkString(a.host, 'members.address.host', LIMITS.maxNodeIdBytes * 4, false);
+        for (const [name, port] of [
+          ['clientPort', a.clientPort],
+          ['peerPort', a.peerPort],
+          ['pubPort', a.pubPort],
+          ['httpPort', a.httpPort],
+        ] as const) {
+          if (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535)
+            throw new FrameError('malformed', `members.address.${name} must be a port`);
+        }
+      }
+      return;
+    }
     case 'replicaReport': {
       const r = request.replicaReport!;
       checkString(r.replicaId, 'replicaReport.replicaId', LIMITS.maxReplicaNameBytes, false);

@@ -1,3 +1,4 @@
+import { decodeMembership } from '../core/membership.js';
 import { type Entry, EntryKind } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { checkEpoch, checkSeq, checkString, checkUint, FrameError } from './frame-error.js';
@@ -9,8 +10,19 @@ export function validateEntry(raw: ordo.Entry, field: string): Entry {
   checkEpoch(raw.epoch, `${field}.epoch`);
   checkUint(raw.producerSeq, `${field}.producerSeq`);
   checkUint(raw.timestampMs, `${field}.timestampMs`);
-  if (raw.kind !== EntryKind.data && raw.kind !== EntryKind.epochStart) {
+  if (
+    raw.kind !== EntryKind.data &&
+    raw.kind !== EntryKind.epochStart &&
+    raw.kind !== EntryKind.config
+  ) {
     throw new FrameError('malformed', `${field}.kind ${raw.kind} is not an entry kind`);
+  }
+  if (raw.kind === EntryKind.config) {
+    try {
+      decodeMembership(raw.payload);
+    } catch (error) {
+      throw new FrameError('malformed', `${field}: ${(error as Error).message}`);
+    }
   }
   if (raw.kind === EntryKind.data) {
     checkString(raw.producerId, `${field}.producerId`, LIMITS.maxProducerIdBytes, false);

@@ -1,3 +1,4 @@
+import { decodeMembership, encodeMembership, type Membership } from '../core/membership.js';
 import type { NodeId, NodeMessage } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { validateEntries } from './entry-codec.js';
@@ -30,6 +31,10 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
         logStart: message.logStart === true,
         prevTimestampMs: message.prevTimestampMs ?? 0,
         transferTo: message.transferTo ?? '',
+        membership:
+          message.membership === undefined
+            ? new Uint8Array(0)
+            : encodeMembership(message.membership),
       };
       break;
     case 'ack':
@@ -59,6 +64,12 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
       break;
     case 'repairRequest':
       envelope.repairRequest = { fromSeq: message.fromSeq, toSeq: message.toSeq };
+      break;
+    case 'hello':
+      envelope.hello = { incarnation: message.incarnation };
+      break;
+    case 'helloReply':
+      envelope.helloReply = { knownIncarnation: message.knownIncarnation };
       break;
     case 'repairResponse':
       envelope.repairResponse = {
@@ -123,6 +134,9 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
           ? {
               logStart: true,
               prevTimestampMs: checkUint(a.prevTimestampMs, 'append.prevTimestampMs'),
+              ...(a.membership != null && a.membership.length > 0
+                ? { membership: decodeMembershipField(a.membership, 'append.membership') }
+                : {}),
             }
           : {}),
         ...(transferTo !== '' ? { transferTo } : {}),
@@ -212,7 +226,34 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
         copyDigest,
       };
     }
+    case 'hello':
+      return {
+        type: 'hello',
+        epoch,
+        from,
+        incarnation: checkString(envelope.hello!.incarnation, 'hello.incarnation', 64, true),
+      };
+    case 'helloReply':
+      return {
+        type: 'helloReply',
+        epoch,
+        from,
+        knownIncarnation: checkString(
+          envelope.helloReply!.knownIncarnation,
+          'helloReply.knownIncarnation',
+          64,
+          true,
+        ),
+      };
     default:
       throw new FrameError('malformed', 'peer envelope has no body');
+  }
+}
+
+function decodeMembershipField(bytes: Uint8Array, field: string): Membership {
+  try {
+    return decodeMembership(bytes);
+  } catch (error) {
+    throw new FrameError('malformed', `${field}: ${(error as Error).message}`);
   }
 }

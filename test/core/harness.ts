@@ -65,6 +65,8 @@ export interface ClusterOptions {
   readonly overrides?: Partial<CoreConfig>;
   /** Per-node random source; by default each node gets its own seeded one. */
   readonly random?: (id: NodeId) => () => number;
+  /** The seed voters (default: every id); the others start knowing no membership, to be added. */
+  readonly seed?: readonly NodeId[];
 }
 
 /**
@@ -92,7 +94,9 @@ export class Cluster {
 
   private build(id: NodeId, recovered: RecoveredState, index: number): ProtocolNode {
     const random = this.options.random?.(id) ?? seededRandom(index + 1);
-    return newNode(id, this.ids, { random, ...this.options.overrides }, recovered);
+    const seed = this.options.seed ?? this.ids;
+    const members = seed.includes(id) ? seed : [];
+    return newNode(id, members, { random, ...this.options.overrides }, recovered);
   }
 
   node(id: NodeId): ProtocolNode {

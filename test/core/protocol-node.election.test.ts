@@ -68,13 +68,14 @@ test('each campaign draws a fresh election timeout from config.random', (t) => {
   t.deepEqual(gaps, [TIMEOUT, TIMEOUT * 1.5, TIMEOUT]);
 });
 
-test('messages from a node outside the membership are ignored', (t) => {
+test('a node outside the membership cannot start an election, but its appends are heard (a sequencer the log does not name yet)', (t) => {
   const node = newNode('b', MEMBERS);
-  node.step(append({ from: 'x', epoch: 7, entries: [dataEntry(1, 7)], commitSeq: 1 }));
   node.step(voteRequest({ from: 'x', epoch: 8 }));
   t.false(node.hasReady());
   t.is(node.currentEpoch, 0);
-  t.is(node.lastSeq, 0);
+  node.step(append({ from: 'x', epoch: 7, entries: [dataEntry(1, 7)], commitSeq: 1 }));
+  t.is(node.currentEpoch, 7);
+  t.is(node.lastSeq, 1);
 });
 
 test('a pre-vote asks for the next epoch without bumping the node epoch or persisting anything', (t) => {

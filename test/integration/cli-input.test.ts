@@ -115,6 +115,10 @@ const usageCases: [string[], string][] = [
     "ordo: --snapshot-every must be a whole number 1 or more, got '-1'",
   ],
   [['publish', 'hello'], 'ordo: Missing required argument: brokers'],
+  [
+    ['members', 'replace', 'n1', '--brokers', '127.0.0.1:7001'],
+    'ordo: members replace OLD needs --with NEW, another node id',
+  ],
 ];
 
 for (const [args, expected] of usageCases) {
@@ -142,7 +146,15 @@ test('a bad endpoint in ORDO_BROKERS is reported like a bad --brokers', async (t
 });
 
 test('help examples are whole commands: none is wrapped by the help layout', async (t) => {
-  for (const command of ['publish', 'tail', 'dev', 'node', 'replica', 'transfer-leader']) {
+  for (const command of [
+    'publish',
+    'tail',
+    'dev',
+    'node',
+    'replica',
+    'transfer-leader',
+    'members',
+  ]) {
     const run = await ordo([command, '--help']);
     t.is(run.code, 0);
     const lines = run.stdout.split('\n');

@@ -1,4 +1,4 @@
-import type { NodeId } from '../../src/core/index.js';
+import type { MembershipChange, NodeId } from '../../src/core/index.js';
 import { SEGMENT_HEADER_BYTES } from '../../src/storage/segment.js';
 import type { Prng } from './prng.js';
 import type { SeedPlan } from './seed-plan.js';
@@ -71,12 +71,91 @@ export class FaultInjector {
     this.pauseAtRandom(tick);
     this.partitionAtRandom(tick);
     this.transferAtRandom();
+    this.changeMembershipAtRandom(tick);
+  }
+
+  /** A voter to remove once the sequencer has handed its role over (removing the sequencer). */
+  private removeAfterTransfer: NodeId | null = null;
+  /** Spare nodes not yet added (each is added at most once: a removed node is stopped for good). */
+  private usedSpares = new Set<NodeId>();
+
+  /**
+   * Membership changes, asked of the sequencer's host as an admin request
+   * would: add a spare node as a learner (the sequencer promotes it once
+   * caught up), remove a voter or a learner, or remove the sequencer itself
+   * (leadership is handed over first). A node whose removal committed is
+   * stopped for good, as an operator would stop it.
+   */
+  private changeMembershipAtRandom(tick: number): void {
+    const plan = this.plan.membership;
+    if (plan === null) return;
+    const leader = this.cluster.currentLeader();
+    const node = leader?.node;
+    if (leader === null || node === null || node === undefined) return;
+    const membership = node.membership;
+    // Stop nodes whose removal has committed.
+    if (!node.configPending) {
+      for (const broker of this.cluster.brokers) {
+        if (broker.retired || broker === leader) continue;
+        const wasMember =
+          this.cluster.seedIds.includes(broker.id) || this.usedSpares.has(broker.id);
+        if (wasMember && !membership.members.some((m) => m.id === broker.id)) {
+          this.log(`t${tick} ${broker.id} was removed: it stops for good`);
+          this.cluster.stats.nodesRetired++;
+          broker.retire();
+        }
+      }
+    }
+    if (this.removeAfterTransfer !== null) {
+      const victim = this.removeAfterTransfer;
+      if (leader.id === victim) return;
+      this.removeAfterTransfer = null;
+      this.propose(leader, { kind: 'remove', id: victim }, tick);
+      return;
+    }
+    if (!this.prng.chance(plan.changeChancePerTick)) return;
+    if (node.configPending) return;
+    const voters = membership.members.filter((m) => m.voter);
+    const learners = membership.members.filter((m) => !m.voter);
+    const spares = this.cluster.brokers.filter(
+      (b) => !this.cluster.seedIds.includes(b.id) && !this.usedSpares.has(b.id) && !b.isCrashed,
+    );
+    const choices: ('add' | 'remove' | 'removeLeader' | 'removeLearner')[] = [];
+    if (spares.length > 0) choices.push('add');
+    if (voters.length > plan.minVoters) choices.push('remove', 'removeLeader');
+    if (learners.length > 0) choices.push('removeLearner');
+    if (choices.length === 0) return;
+    const choice = this.prng.pick(choices);
+    if (choice === 'add') {
+      const spare = this.prng.pick(spares);
+      this.usedSpares.add(spare.id);
+      this.propose(leader, { kind: 'addLearner', id: spare.id, address: '' }, tick);
+    } else if (choice === 'removeLearner') {
+      this.propose(leader, { kind: 'remove', id: this.prng.pick(learners).id }, tick);
+    } else if (choice === 'remove') {
+      const others = voters.filter((m) => m.id !== leader.id);
+      this.propose(leader, { kind: 'remove', id: this.prng.pick(others).id }, tick);
+    } else {
+      const target = this.prng.pick(voters.filter((m) => m.id !== leader.id)).id;
+      this.log(`t${tick} sequencer ${leader.id} is to be removed: it hands its role to ${target}`);
+      this.removeAfterTransfer = leader.id;
+      this.cluster.requestTransfer(target);
+    }
+  }
+
+  private propose(leader: SimBroker, change: MembershipChange, tick: number): void {
+    const result = leader.node!.proposeMembership(change);
+    this.log(
+      `t${tick} ${leader.id} is asked to ${change.kind} ${change.id}: ${result.ok ? `config entry at seq ${result.seq}` : `refused (${result.reason})`}`,
+    );
+    if (result.ok) this.cluster.stats.membershipChanges++;
+    else if (change.kind === 'remove' && result.retriable) this.removeAfterTransfer = change.id;
   }
 
   private restartDue(tick: number): void {
     const [minTicks, maxTicks] = this.plan.faults.restartAfterTicks;
     for (const node of this.cluster.brokers) {
-      if (!node.isCrashed) continue;
+      if (!node.isCrashed || node.retired) continue;
       const at = this.restartAtTick.get(node.id);
       if (at === undefined)
         this.restartAtTick.set(node.id, tick + this.prng.int(minTicks, maxTicks));
@@ -121,7 +200,7 @@ export class FaultInjector {
       if (node.node !== null || node.refused) this.damaged.delete(id);
     }
     if (!this.prng.chance(this.plan.disk.bitFlipChancePerTick)) return;
-    const down = this.cluster.brokers.filter((n) => n.isCrashed && !n.refused);
+    const down = this.cluster.brokers.filter((n) => n.isCrashed && !n.refused && !n.retired);
     if (down.length === 0) return;
     const node = this.prng.pick(down);
     this.damaged.add(node.id);
@@ -129,7 +208,9 @@ export class FaultInjector {
     const damagedCount = this.cluster.brokers.filter(
       (n) => this.damaged.has(n.id) || n.refused,
     ).length;
-    if (damagedCount > Math.floor((this.cluster.brokers.length - 1) / 2)) {
+    // With membership changes the smallest membership may have 3 voters (or 2): one at most.
+    const size = this.plan.membership === null ? this.cluster.brokers.length : 3;
+    if (damagedCount > Math.floor((size - 1) / 2)) {
       this.damaged.delete(node.id);
       return;
     }
@@ -150,7 +231,9 @@ export class FaultInjector {
       const node = this.node(id);
       const status = node.node?.status();
       if (status === undefined || status.role !== 'leader' || status.epoch !== due.epoch) continue;
-      const down = this.cluster.brokers.filter((n) => n.isCrashed || n.isCrashArmed).length;
+      const down = this.cluster.brokers.filter(
+        (n) => (n.isCrashed && !n.retired) || n.isCrashArmed,
+      ).length;
       if (down >= this.plan.faults.maxNodesDown) continue;
       this.log(
         `t${tick} the scenario crashes sequencer ${id} of epoch ${due.epoch}${due.muted ? ' (muted)' : ''}`,
@@ -163,7 +246,9 @@ export class FaultInjector {
   private crashAtRandom(tick: number): void {
     const f = this.plan.faults;
     if (!this.prng.chance(f.crashChancePerTick)) return;
-    const down = this.cluster.brokers.filter((n) => n.isCrashed || n.isCrashArmed).length;
+    const down = this.cluster.brokers.filter(
+      (n) => (n.isCrashed && !n.retired) || n.isCrashArmed,
+    ).length;
     if (down >= f.maxNodesDown) return;
     const candidates = this.cluster.brokers.filter((n) => !n.isCrashed && !n.isCrashArmed);
     if (candidates.length === 0) return;

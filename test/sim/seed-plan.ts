@@ -62,6 +62,20 @@ export interface RetentionPlan {
   readonly segmentsByNode: readonly number[];
 }
 
+/**
+ * Membership changes during the fault phase: spare nodes (not in the seed
+ * config) are added as learners and promoted once caught up, voters are
+ * removed (the sequencer too: it hands its role over first) and stopped.
+ */
+export interface MembershipPlan {
+  /** Nodes outside the seed config that may be added. */
+  readonly spareNodes: number;
+  /** Chance per tick that a membership change is asked for. */
+  readonly changeChancePerTick: number;
+  /** Voters are removed only while more than this many remain. */
+  readonly minVoters: number;
+}
+
 /** How each node's simulated disk behaves. */
 export interface DiskPlan {
   /** Longest a disk operation takes, in ms (a crash can strike in between). */
@@ -106,12 +120,16 @@ export interface SeedPlan {
   readonly faultTicks: number;
   /** Null when nodes keep their whole log. */
   readonly retention: RetentionPlan | null;
+  /** Null in seeds without membership changes. */
+  readonly membership: MembershipPlan | null;
 }
 
 export interface PlanOverrides {
   readonly faultTicks?: number;
   readonly plantedDefects?: ReadonlySet<PlantedDefect>;
   readonly nodeCount?: 3 | 5;
+  /** Force membership changes on (true) or off (false); drawn when absent. */
+  readonly membershipChanges?: boolean;
 }
 
 /** Draws everything about a seed's run from its own stream. */
@@ -196,7 +214,16 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     dedupCheckpointIntervalMs: logUniformMs(),
     commitSaveIntervalMs: logUniformMs(),
   };
-  // Drawn last, so that adding it left every other draw of a seed as it was.
+  // Drawn last, so that the rest of each seed's plan is what it was before.
+  const membershipDrawn = prng.chance(0.5);
+  const membership: MembershipPlan | null =
+    (overrides.membershipChanges ?? membershipDrawn)
+      ? {
+          spareNodes: prng.int(1, 3),
+          changeChancePerTick: Math.exp(prng.float(Math.log(0.002), Math.log(0.03))),
+          minVoters: prng.chance(0.3) ? 2 : 3,
+        }
+      : null;
   const damagedCopyChance = disk.bitFlipChancePerTick > 0 ? prng.float(0.3, 0.9) : 0;
   const powerLossChancePerTick = !electionChurn && prng.chance(0.3) ? prng.float(0.001, 0.006) : 0;
   return {
@@ -210,6 +237,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     publishers,
     faultTicks,
     retention,
+    membership,
   };
 }
 

@@ -10,6 +10,8 @@ import type { ClusterConfig } from '../../src/node/cluster-config.js';
 import type { Logger } from '../../src/runtime/logger.js';
 import { DedupCheckpointStore } from '../../src/storage/dedup-checkpoint-store.js';
 import { FileMetaStore } from '../../src/storage/file-meta-store.js';
+import { FileIncarnationStore } from '../../src/storage/incarnation-store.js';
+import { FileMembershipStore } from '../../src/storage/membership-store.js';
 import { SegmentedLogStore } from '../../src/storage/segmented-log-store.js';
 import { StorageFailedError } from '../../src/storage/storage-errors.js';
 import type { Prng } from './prng.js';
@@ -28,6 +30,8 @@ import { EventOwner, type SimScheduler } from './sim-scheduler.js';
 export interface BrokerWorld {
   readonly scheduler: SimScheduler;
   readonly config: ClusterConfig;
+  /** The voters of the seed config; a spare node starts with none and joins when added. */
+  readonly seedMembers: (nodeId: NodeId) => readonly NodeId[];
   readonly coreOverrides: Partial<CoreConfig>;
   readonly hostTiming: HostTiming;
   readonly logger: Logger;
@@ -77,6 +81,8 @@ export class SimBroker {
   private incarnations = 0;
   /** The node refused to start (its damaged log could not be repaired): it stays down. */
   refused = false;
+  /** The node was removed from the cluster and stopped for good. */
+  retired = false;
 
   constructor(
     readonly id: NodeId,
@@ -115,7 +121,7 @@ export class SimBroker {
 
   start(): void {
     if (this.incarnation !== null) throw new Error(`${this.id} started twice`);
-    if (this.refused) return;
+    if (this.refused || this.retired) return;
     const world = this.world;
     const owner = new EventOwner(`${this.id}.${++this.incarnations}`);
     const skewMs =
@@ -138,6 +144,8 @@ export class SimBroker {
       ),
     });
     const meta = new FileMetaStore({ dir: this.dataDir, fileName: META_FILE_NAME, fs: this.fs });
+    const membership = new FileMembershipStore(this.dataDir, this.fs);
+    const incarnationStore = new FileIncarnationStore(this.dataDir, this.fs);
     const dedup = new DedupCheckpointStore(this.dataDir, 'dedup.json', this.fs);
     const random = this.prng.fork();
     BrokerNode.start({
@@ -146,6 +154,10 @@ export class SimBroker {
       logger: world.logger,
       store,
       meta,
+      membership,
+      incarnation: incarnationStore,
+      dataFolder: this.dataDir,
+      seedMembers: world.seedMembers(this.id),
       dedup,
       coreOverrides: world.coreOverrides,
       hostTiming: world.hostTiming,
@@ -203,6 +215,12 @@ export class SimBroker {
     this.fs.crash();
     this.world.log(`${this.id} crashes${midWrite ? ' part way through its disk operations' : ''}`);
     this.world.onDied(this.id, midWrite);
+  }
+
+  /** Removed from the cluster: the process stops and never starts again. */
+  retire(): void {
+    this.retired = true;
+    this.crash();
   }
 
   /**

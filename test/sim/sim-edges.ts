@@ -1,5 +1,6 @@
 import type { NodeId, NodeMessage } from '../../src/core/index.js';
 import type { ClientFrameSocket, ClientId } from '../../src/node/client-frame-socket.js';
+import type { NodeAddress } from '../../src/node/cluster-config.js';
 import {
   emptyPeerLinkCounters,
   type PeerLink,
@@ -31,9 +32,13 @@ export class SimPeerLink implements PeerLink {
 
   constructor(
     private readonly self: NodeId,
-    private readonly others: readonly NodeId[],
+    private others: readonly NodeId[],
     private readonly sendPacket: SendPacket,
   ) {}
+
+  setPeers(peers: readonly NodeAddress[]): void {
+    this.others = peers.map((p) => p.id);
+  }
 
   async start(
     onMessage: (message: NodeMessage) => void,

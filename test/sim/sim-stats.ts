@@ -18,6 +18,10 @@ export interface SimStats {
   oneWayPartitions: number;
   elections: number;
   transfersRequested: number;
+  /** Config entries appended on request (learners added, voters removed). */
+  membershipChanges: number;
+  /** Nodes removed from the cluster and stopped for good. */
+  nodesRetired: number;
   publishes: number;
   /** Publishes acknowledged as duplicates (an earlier attempt got through). */
   duplicateProposals: number;
@@ -65,6 +69,8 @@ export function emptyStats(): SimStats {
     oneWayPartitions: 0,
     elections: 0,
     transfersRequested: 0,
+    membershipChanges: 0,
+    nodesRetired: 0,
     publishes: 0,
     duplicateProposals: 0,
     acksWithoutSeq: 0,

@@ -1,6 +1,6 @@
 import { AdminClient } from '../../clients/admin.js';
 import type { ClientRuntime } from '../../clients/client-runtime.js';
-import { type Entry, invariant, type NodeId, Role } from '../../src/core/index.js';
+import { type Entry, invariant, memberIds, type NodeId, Role } from '../../src/core/index.js';
 import { LIMITS } from '../../src/limits.js';
 import type { ClusterConfig } from '../../src/node/cluster-config.js';
 import type { Logger } from '../../src/runtime/logger.js';
@@ -66,6 +66,8 @@ export class SimWorld {
   private subStep = 0;
   private copyPrng: Prng | null = null;
   private healed = false;
+  /** The members of the seed config. */
+  readonly seedIds: readonly NodeId[];
   /** Told whenever a node becomes sequencer (the fault injector's scenarios listen). */
   onBecameLeader: ((nodeId: NodeId, epoch: number) => void) | null = null;
 
@@ -77,7 +79,14 @@ export class SimWorld {
   ) {
     this.network = new SimNetwork(prng.fork());
     this.network.faults = plan.faults.network;
-    const nodeIds = Array.from({ length: plan.nodeCount }, (_, i) => `n${i + 1}`);
+    const seedIds = Array.from({ length: plan.nodeCount }, (_, i) => `n${i + 1}`);
+    // Spare nodes are in the config (an address book) but not in the seed membership.
+    const spareCount = plan.membership?.spareNodes ?? 0;
+    const nodeIds = [
+      ...seedIds,
+      ...Array.from({ length: spareCount }, (_, i) => `n${plan.nodeCount + i + 1}`),
+    ];
+    this.seedIds = seedIds;
     const config: ClusterConfig = {
       clusterId: `sim-${plan.seed}`,
       nodes: nodeIds.map((id) => ({
@@ -110,6 +119,7 @@ export class SimWorld {
           {
             scheduler: this.scheduler,
             config,
+            seedMembers: (id) => (seedIds.includes(id) ? seedIds : []),
             coreOverrides: { ...plan.core, plantedDefects: plan.plantedDefects },
             hostTiming: plan.hostTiming,
             logger,
@@ -120,7 +130,8 @@ export class SimWorld {
             retentionBytes:
               plan.retention === null
                 ? null
-                : plan.disk.segmentBytes * plan.retention.segmentsByNode[index]!,
+                : plan.disk.segmentBytes *
+                  plan.retention.segmentsByNode[index % plan.retention.segmentsByNode.length]!,
             clockSkewMaxMs: plan.faults.clockSkewMaxMs,
             onRoleChange: (nodeId, role, epoch) => {
               if (role !== Role.leader) return;
@@ -201,7 +212,7 @@ export class SimWorld {
     // After the heal a node that stopped on a disk fault still in flight is restarted at once.
     if (this.healed) {
       for (const broker of this.brokers) {
-        if (!broker.isCrashed || broker.refused) continue;
+        if (!broker.isCrashed || broker.refused || broker.retired) continue;
         this.stats.restarts++;
         broker.start();
       }
@@ -311,6 +322,34 @@ export class SimWorld {
     });
   }
 
+  /** The sequencer with the highest epoch among running nodes, if any. */
+  currentLeader(): SimBroker | null {
+    let best: SimBroker | null = null;
+    let bestEpoch = -1;
+    for (const broker of this.brokers) {
+      const s = broker.node?.status();
+      if (s === undefined || s.role !== Role.leader || broker.isPaused()) continue;
+      if ((s.epoch ?? 0) > bestEpoch) {
+        best = broker;
+        bestEpoch = s.epoch ?? 0;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * A node outside the membership when the run ended (a spare never added,
+   * a node removed): it owes no delivery, only agreement on what it did.
+   */
+  isFinalMember(id: NodeId): boolean {
+    const broker = this.node(id);
+    if (broker.retired) return false;
+    const leader = this.currentLeader();
+    const membership = (leader?.node ?? broker.node)?.membership;
+    if (membership === undefined) return this.seedIds.includes(id);
+    return memberIds(membership).includes(id);
+  }
+
   /** Asks the sequencer, through the real admin client, to hand its role to `target`. */
   requestTransfer(target: NodeId): void {
     this.stats.transfersRequested++;
@@ -331,7 +370,7 @@ export class SimWorld {
       broker.calmDisk();
       broker.disarmCrash();
       broker.resume();
-      if (broker.isCrashed) {
+      if (broker.isCrashed && !broker.retired) {
         this.stats.restarts++;
         broker.start();
       }
@@ -368,9 +407,15 @@ export class SimWorld {
   outstanding(): string[] {
     const waiting: string[] = [];
     for (const p of this.publishers) if (!p.done) waiting.push(p.describeOutstanding());
-    let leader: { id: NodeId; epoch: number; commitSeq: number; lastSeq: number } | null = null;
+    let leader: {
+      id: NodeId;
+      epoch: number;
+      commitSeq: number;
+      lastSeq: number;
+      members: readonly NodeId[];
+    } | null = null;
     for (const broker of this.brokers) {
-      if (broker.refused) continue;
+      if (broker.refused || broker.retired) continue;
       const node = broker.node;
       if (node === null) {
         waiting.push(`${broker.id} is down`);
@@ -383,6 +428,7 @@ export class SimWorld {
           epoch: s.epoch ?? 0,
           commitSeq: s.commitSeq ?? 0,
           lastSeq: s.lastSeq ?? 0,
+          members: memberIds(node.membership),
         };
     }
     if (leader === null) {
@@ -392,7 +438,8 @@ export class SimWorld {
     if (leader.commitSeq < leader.lastSeq)
       waiting.push(`sequencer ${leader.id} committed ${leader.commitSeq} of ${leader.lastSeq}`);
     for (const d of this.deliverers) {
-      if (this.node(d.nodeId).refused) continue;
+      // Nodes outside the membership (spares never added) owe nothing.
+      if (this.node(d.nodeId).refused || !leader.members.includes(d.nodeId)) continue;
       if (d.stream.lastSeq !== leader.commitSeq) {
         const s = this.node(d.nodeId).node?.status();
         const state =
@@ -449,7 +496,9 @@ export class SimWorld {
       leaders: this.leaders,
       liveness,
       coreFailures,
-      retired: new Set(this.brokers.filter((b) => b.refused).map((b) => b.id)),
+      retired: new Set(
+        this.brokers.filter((b) => b.refused || !this.isFinalMember(b.id)).map((b) => b.id),
+      ),
     };
   }
 }
