@@ -194,8 +194,13 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     ? { segmentsByNode: Array.from({ length: nodeCount }, () => prng.int(4, 16)) }
     : null;
   const disk: DiskPlan = {
-    // Log-uniform from a fast disk to a slow fsync: a slow disk lets replies and acks overtake writes.
-    latencyMaxMs: Math.exp(prng.float(Math.log(0.05), Math.log(30))),
+    // Log-uniform from a fast disk to a slow fsync: a slow disk lets replies
+    // and acks overtake writes. An fsync stays well inside an election
+    // timeout (a vote costs two), as any deployment must keep it: with fsyncs
+    // near the timeout, elections never end.
+    latencyMaxMs: Math.exp(
+      prng.float(Math.log(0.05), Math.log(Math.min(30, (electionTimeoutTicks * TICK_MS) / 8))),
+    ),
     fsyncErrorChance: prng.chance(0.3) ? prng.float(0.0005, 0.01) : 0,
     // Retention keeps whole segments: with it, segments are larger, so that a
     // node keeps more than its subscriber can fall behind while it restarts.
