@@ -139,10 +139,24 @@ test('a node that has not heard from any sequencer votes as usual, transfer flag
   t.is(voter.status().votedFor, 'c');
 });
 
-test('a message from outside the membership is refused', (t) => {
+test('an election message from outside the membership, or one naming this node, is refused', (t) => {
   const node = newNode('b', MEMBERS);
-  t.regex(node.step(append({ from: 'x', epoch: 1 })) ?? '', /from x, which is not another member/);
-  t.regex(node.step(append({ from: 'b', epoch: 1 })) ?? '', /from b, which is not another member/);
+  const request = {
+    type: 'voteRequest' as const,
+    epoch: 5,
+    from: 'x',
+    lastSeq: 0,
+    lastEpoch: 0,
+    preVote: false,
+    transfer: false,
+  };
+  t.regex(node.step(request) ?? '', /voteRequest from x, which is not a member/);
+  t.regex(
+    node.step({ type: 'timeoutNow', epoch: 1, from: 'x' }) ?? '',
+    /timeoutNow from x, which is not a member/,
+  );
+  t.regex(node.step(append({ from: 'b', epoch: 1 })) ?? '', /names this node as its sender/);
+  t.is(node.currentEpoch, 0, 'no refused message moves the epoch');
   t.false(node.hasReady());
 });
 

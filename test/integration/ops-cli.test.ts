@@ -38,6 +38,8 @@ const NODE_FIELDS = [
   'peers',
   'subscribers',
   'replicas',
+  'members',
+  'configPending',
 ];
 const NUMBER_FIELDS = [
   'uptimeMs',

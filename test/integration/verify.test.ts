@@ -58,6 +58,10 @@ test('ordo verify: agreeing nodes exit 0; a node with another history is named a
   t.is(offline.code, 0, offline.stdout + offline.stderr);
   t.regex(offline.stdout, new RegExp(`sound: seqs 1\\.\\.${lastSeq} in 1 segment\\(s\\)`));
   cpSync(join(root, 'a', n3.id), join(root, 'b', 'n1'), { recursive: true });
+  // The copy is to seed a cluster of one: its membership (three voters) and
+  // its incarnation (node n3's) stay behind, so it starts from the config.
+  for (const file of ['membership.json', 'incarnation.json'])
+    rmSync(join(root, 'b', 'n1', file), { force: true });
   const b = await startCluster(t, { nodes: 1, fsync: 'always', dataDir: join(root, 'b') });
   await publishAll(b.clientEndpoints, 'b-only', 5);
   await publishAll(a.clientEndpoints, 'a-only', 5);
