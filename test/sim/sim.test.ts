@@ -342,7 +342,7 @@ async function firstFailure(
 const DEFECT_BOUNDS: readonly { defect: PlantedDefect; maxSeeds: number }[] = [
   { defect: PlantedDefect.commitWithoutMajority, maxSeeds: 20 },
   { defect: PlantedDefect.skipDedup, maxSeeds: 20 },
-  { defect: PlantedDefect.ackBeforePersist, maxSeeds: 200 },
+  { defect: PlantedDefect.ackBeforePersist, maxSeeds: 100 },
   { defect: PlantedDefect.commitOldEpochByCount, maxSeeds: 150 },
   { defect: PlantedDefect.uncheckedRepair, maxSeeds: 100 },
 ];
