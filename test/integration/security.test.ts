@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import * as zmq from 'zeromq';
+import { BrokerConnection } from '../../clients/broker-connection.js';
 import {
   AdminClient,
   ForbiddenError,
@@ -471,6 +472,65 @@ test.serial(
     const statuses = await shared.admin.statusAll();
     const forbidden = statuses.reduce((sum, b) => sum + (b.status?.requestsForbidden ?? 0), 0);
     t.true(forbidden >= 5, `requestsForbidden summed over the nodes: ${forbidden}`);
+  },
+);
+
+test.serial(
+  "replica writes need 'admin': a snapshot offer at seq 2^50 and spoofed divergence reports from an identity without it are refused and change nothing",
+  async (t) => {
+    const bob = { credentials: loadCredentials(shared.cluster.credentialsPaths.get('bob')!) };
+    const connections = shared.cluster.clientEndpoints.map(
+      (endpoint) => new BrokerConnection(endpoint, { runtime: bob }),
+    );
+    t.teardown(() => {
+      for (const c of connections) c.close();
+    });
+    const plugin = 'forged-app';
+    for (const connection of connections) {
+      // A snapshot no later one could displace, for late joiners to restore from.
+      await t.throwsAsync(
+        connection.request(
+          {
+            putSnapshot: {
+              plugin,
+              seq: 2 ** 50,
+              digest: 'f'.repeat(64),
+              data: new Uint8Array([1, 2, 3]),
+              replicaId: 'forger',
+            },
+          },
+          5000,
+        ),
+        { instanceOf: ForbiddenError, message: /identity 'bob' lacks permission 'admin'/ },
+      );
+      // Two replicas reporting different digests at one seq would flag a divergence.
+      for (const [replicaId, digest] of [
+        ['spoof-1', 'a'.repeat(64)],
+        ['spoof-2', 'b'.repeat(64)],
+      ] as const) {
+        await t.throwsAsync(
+          connection.request(
+            { replicaReport: { replicaId, plugin, appliedSeq: 10, digestSeq: 10, digest } },
+            5000,
+          ),
+          { instanceOf: ForbiddenError, message: /identity 'bob' lacks permission 'admin'/ },
+        );
+      }
+    }
+    const alice = { credentials: loadCredentials(shared.cluster.credentialsPaths.get('alice')!) };
+    for (const endpoint of shared.cluster.clientEndpoints) {
+      const reader = new BrokerConnection(endpoint, { runtime: alice });
+      try {
+        const answer = await reader.request({ getSnapshot: { plugin } }, 5000);
+        t.false(answer.snapshot?.found ?? false, `${endpoint} holds no forged snapshot`);
+      } finally {
+        reader.close();
+      }
+    }
+    for (const { status } of await shared.admin.statusAll()) {
+      const replicas = JSON.stringify(status?.replicas ?? []);
+      t.false(replicas.includes(plugin), `${status?.id} lists no forged replica: ${replicas}`);
+    }
   },
 );
 

@@ -1,4 +1,4 @@
-import type { MembershipChange, NodeId } from '../../src/core/index.js';
+import type { MembershipChange, NodeId, NodeMessage } from '../../src/core/index.js';
 import { SEGMENT_HEADER_BYTES } from '../../src/storage/segment.js';
 import type { Prng } from './prng.js';
 import type { SeedPlan } from './seed-plan.js';
@@ -68,6 +68,7 @@ export class FaultInjector {
     this.flipBitsAtRandom(tick);
     this.crashAtRandom(tick);
     this.powerLossAtRandom(tick);
+    this.forgeAtRandom(tick);
     this.pauseAtRandom(tick);
     this.partitionAtRandom(tick);
     this.transferAtRandom();
@@ -290,6 +291,51 @@ export class FaultInjector {
     this.log(`t${tick} a power loss will strike during a disk operation of ${node.id}`);
     node.armCrash({ powerLoss: true });
     this.crashArmedAtTick.set(node.id, tick);
+  }
+
+  /**
+   * A faulty member sends a message that no member following the protocol
+   * could send, given what its target knows: the target must refuse it
+   * (counted, logged), never act on it and never stop. Each is chosen from
+   * the target's status, so that it is impossible there and then.
+   */
+  private forgeAtRandom(tick: number): void {
+    const chance = this.plan.faults.forgedFrameChancePerTick;
+    // Seeds without forged frames draw nothing here, so that their runs are as they were.
+    if (chance === 0 || !this.prng.chance(chance)) return;
+    const running = this.cluster.brokers.filter((n) => n.node !== null);
+    if (running.length === 0) return;
+    const target = this.prng.pick(running);
+    const status = target.node!.status();
+    const epoch = Number(status.epoch ?? 0);
+    const leader = status.leaderId ?? '';
+    const others = this.otherNodes(target.id).filter((id) => id !== leader);
+    if (others.length === 0 || epoch === 0) return;
+    const forger = this.prng.pick(others);
+    const isSequencer = status.role === 'leader';
+    let message: NodeMessage;
+    if ((isSequencer || leader !== '') && this.prng.chance(0.5)) {
+      // A second sequencer in the epoch, or one that is not the known one.
+      message = {
+        type: 'append',
+        epoch,
+        from: forger,
+        prevSeq: Number(status.lastSeq ?? 0),
+        prevEpoch: epoch,
+        entries: [],
+        commitSeq: 0,
+      };
+    } else if (leader !== '' && !isSequencer && this.prng.chance(0.5)) {
+      // A hand-over from a node that is not the target's sequencer.
+      message = { type: 'timeoutNow', epoch, from: forger };
+    } else {
+      // A hand-over from an epoch the target has not reached.
+      message = { type: 'timeoutNow', epoch: epoch + 1, from: forger };
+    }
+    this.log(
+      `t${tick} a faulty ${forger} sends ${target.id} a forged ${message.type} in epoch ${message.epoch}`,
+    );
+    this.cluster.forgePeerMessage(forger, target.id, message);
   }
 
   private pauseAtRandom(tick: number): void {

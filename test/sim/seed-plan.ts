@@ -54,6 +54,13 @@ export interface FaultPlan {
    * power loss): what each had not synced is lost everywhere at once.
    */
   readonly powerLossChancePerTick: number;
+  /**
+   * Chance per tick that a faulty member sends a message the fencing rules
+   * refuse: an append or timeoutNow in an epoch whose sequencer is another
+   * node, a timeoutNow from a later epoch, a transfer campaign nobody
+   * announced.
+   */
+  readonly forgedFrameChancePerTick: number;
 }
 
 /** Retention: each node's log keeps only its newest committed segments, as a store with a size limit does. */
@@ -231,6 +238,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
       : null;
   const damagedCopyChance = disk.bitFlipChancePerTick > 0 ? prng.float(0.3, 0.9) : 0;
   const powerLossChancePerTick = !electionChurn && prng.chance(0.3) ? prng.float(0.001, 0.006) : 0;
+  const forgedFrameChancePerTick = prng.chance(0.2) ? prng.float(0.01, 0.1) : 0;
   return {
     seed,
     nodeCount,
@@ -238,7 +246,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     hostTiming,
     disk: { ...disk, damagedCopyChance },
     plantedDefects: overrides.plantedDefects ?? new Set(),
-    faults: { ...faults, powerLossChancePerTick },
+    faults: { ...faults, powerLossChancePerTick, forgedFrameChancePerTick },
     publishers,
     faultTicks,
     retention,
@@ -292,6 +300,7 @@ function drawElectionChurn(prng: Prng, nodeCount: number, electionTimeoutTicks: 
     clockSkewMaxMs: 0,
     huntLeadersAfterTicks: [0, prng.int(1, electionTimeoutTicks)],
     powerLossChancePerTick: 0,
+    forgedFrameChancePerTick: 0,
   };
 }
 
@@ -323,5 +332,6 @@ function drawFaults(prng: Prng, nodeCount: number, electionTimeoutTicks: number)
     clockSkewMaxMs: on(0.5) ? prng.int(1, 2000) : 0,
     huntLeadersAfterTicks: on(0.3) ? [0, prng.int(1, 3 * electionTimeoutTicks)] : null,
     powerLossChancePerTick: 0,
+    forgedFrameChancePerTick: 0,
   };
 }

@@ -43,6 +43,8 @@ export interface SimStats {
   bitFlips: number;
   /** Instants when every running node crashed together. */
   powerLosses: number;
+  /** Messages a faulty member sent that the fencing rules must refuse. */
+  forgedFrames: number;
   /** Repair copies that arrived with a bit flipped (each must be refused). */
   damagedCopies: number;
   /** Damaged records nodes repaired from their peers as they started. */
@@ -86,6 +88,7 @@ export function emptyStats(): SimStats {
     fsyncErrors: 0,
     bitFlips: 0,
     powerLosses: 0,
+    forgedFrames: 0,
     damagedCopies: 0,
     recordsRepaired: 0,
     refusedStarts: 0,

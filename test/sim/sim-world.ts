@@ -1,6 +1,13 @@
 import { AdminClient } from '../../clients/admin.js';
 import type { ClientRuntime } from '../../clients/client-runtime.js';
-import { type Entry, invariant, memberIds, type NodeId, Role } from '../../src/core/index.js';
+import {
+  type Entry,
+  invariant,
+  memberIds,
+  type NodeId,
+  type NodeMessage,
+  Role,
+} from '../../src/core/index.js';
 import { LIMITS } from '../../src/limits.js';
 import type { ClusterConfig } from '../../src/node/cluster-config.js';
 import type { Logger } from '../../src/runtime/logger.js';
@@ -302,6 +309,12 @@ export class SimWorld {
     if (broker === undefined) return 'receive';
     if (broker.isCrashed) return 'drop';
     return broker.isPaused() ? 'hold' : 'receive';
+  }
+
+  /** A faulty member's message, put on the network as if `from` had sent it. */
+  forgePeerMessage(from: NodeId, to: NodeId, message: NodeMessage): void {
+    this.stats.forgedFrames++;
+    this.network.send(from, to, { kind: 'peer', message }, this.subStep);
   }
 
   /** Every node still running crashes now: what none of them had synced is lost on all at once. */
