@@ -120,13 +120,19 @@ test('a node that restarts empty after retention dropped what it lacks starts it
   const publisher = new Publisher({ brokers: cluster.clientEndpoints });
   t.teardown(() => publisher.close());
   await Promise.all(Array.from({ length: 500 }, (_, i) => publisher.publish('gone', `m${i}`)));
+  // Retention runs on each node on its own timer: wait until every running
+  // node dropped seq 1, so that whichever leads when the victim is back (a
+  // loaded machine may see an election) no longer holds it.
+  const others = cluster.nodes.filter((n) => n.id !== victim.id);
   await eventually(
     async () => {
-      const s = await admin.status(leader.endpoint);
-      return s.firstSeq > 1 ? s : null;
+      const firstSeqs = await Promise.all(
+        others.map(async (n) => (await admin.status(n.clientEndpoint)).firstSeq),
+      );
+      return firstSeqs.every((first) => first > 1) ? firstSeqs : null;
     },
     5000,
-    'retention on the sequencer',
+    'retention on every running node',
   );
   await cluster.startNode(victim.id);
   const last = (await publisher.publish('gone', 'after-restart')).seq;
