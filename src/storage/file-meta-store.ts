@@ -1,13 +1,8 @@
 import type { HardState } from '../core/types.js';
-import { AtomicFile } from './atomic-file.js';
-import { crc32c } from './crc32c.js';
 import type { FileSystem } from './file-system.js';
+import { checkJsonSeal, isCount, JsonDocumentFile, openJson, sealJson } from './json-document.js';
 import type { MetaStore } from './log-store.js';
-import {
-  CorruptMetaError,
-  InvalidHardStateError,
-  LogStoreUnavailableError,
-} from './storage-errors.js';
+import { CorruptMetaError, InvalidHardStateError } from './storage-errors.js';
 
 export interface FileMetaStoreOptions {
   /** Directory of the metadata file; created on the first save. */
@@ -30,37 +25,32 @@ const INITIAL_STATE: HardState = { epoch: 0, votedFor: null, commitSeq: 0 };
  * state, whole. A temp file left by a crash is ignored and removed.
  */
 export class FileMetaStore implements MetaStore {
-  private readonly file: AtomicFile;
-  private closed = false;
+  private readonly file: JsonDocumentFile;
 
   constructor(options: FileMetaStoreOptions) {
-    this.file = new AtomicFile(options.dir, options.fileName ?? 'meta.json', options.fs);
+    this.file = new JsonDocumentFile(
+      options.dir,
+      options.fileName ?? 'meta.json',
+      options.fs,
+      'metadata store',
+    );
   }
 
   async load(): Promise<HardState> {
-    this.requireOpen();
-    const bytes = await this.file.read();
-    if (bytes === null) return INITIAL_STATE;
-    return parseMeta(this.file.path, bytes.toString('utf8'));
+    const text = await this.file.read();
+    return text === null ? INITIAL_STATE : parseMeta(this.file.path, text);
   }
 
   save(state: HardState): Promise<void> {
     try {
-      this.requireOpen();
-      return this.file.write(Buffer.from(formatMeta(state), 'utf8'));
+      return this.file.write(formatMeta(state));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.file.settle();
-  }
-
-  private requireOpen(): void {
-    if (this.closed)
-      throw new LogStoreUnavailableError(`metadata store ${this.file.path} is closed`);
+  close(): Promise<void> {
+    return this.file.close();
   }
 }
 
@@ -81,23 +71,11 @@ function formatMeta(state: HardState): string {
   if (state.votedFor !== null && typeof state.votedFor !== 'string') {
     throw new InvalidHardStateError(`votedFor ${String(state.votedFor)}`);
   }
-  const text = body(state);
-  return `${text.slice(0, -1)},"crc32c":${crc32c(Buffer.from(text, 'utf8'))}}\n`;
+  return sealJson(body(state));
 }
 
 function parseMeta(path: string, text: string): HardState {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (cause) {
-    throw new CorruptMetaError(path, 'not valid JSON (a torn or damaged write)', { cause });
-  }
-  if (parsed === null || typeof parsed !== 'object')
-    throw new CorruptMetaError(path, 'not a JSON object');
-  const fields = parsed as Record<string, unknown>;
-  if (fields['version'] !== FORMAT_VERSION) {
-    throw new CorruptMetaError(path, `unknown format version ${String(fields['version'])}`);
-  }
+  const fields = openJson(path, text, FORMAT_VERSION);
   const { epoch, votedFor, commitSeq } = fields;
   if (
     !isCount(epoch) ||
@@ -107,11 +85,6 @@ function parseMeta(path: string, text: string): HardState {
     throw new CorruptMetaError(path, 'fields missing or out of range');
   }
   const state: HardState = { epoch, votedFor, commitSeq };
-  const expected = crc32c(Buffer.from(body(state), 'utf8'));
-  if (fields['crc32c'] !== expected) throw new CorruptMetaError(path, 'CRC32C mismatch');
+  checkJsonSeal(path, fields, body(state));
   return state;
-}
-
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }

@@ -1,5 +1,5 @@
-import { AtomicFile } from './atomic-file.js';
 import type { FileSystem } from './file-system.js';
+import { JsonDocumentFile, openJson } from './json-document.js';
 import { CorruptMetaError } from './storage-errors.js';
 
 /**
@@ -26,26 +26,17 @@ export interface IncarnationStorage {
 const FORMAT_VERSION = 1;
 
 export class FileIncarnationStore implements IncarnationStorage {
-  private readonly file: AtomicFile;
+  private readonly file: JsonDocumentFile;
 
   constructor(dir: string, fs?: FileSystem) {
-    this.file = new AtomicFile(dir, 'incarnation.json', fs);
+    this.file = new JsonDocumentFile(dir, 'incarnation.json', fs, 'incarnation store');
   }
 
   async load(): Promise<IncarnationRecord | null> {
-    const bytes = await this.file.read();
-    if (bytes === null) return null;
-    let raw: Record<string, unknown>;
-    try {
-      raw = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
-    } catch (cause) {
-      throw new CorruptMetaError(this.file.path, 'not valid JSON (a torn or damaged write)', {
-        cause,
-      });
-    }
-    const { version, nodeId, incarnation, peers } = raw ?? {};
+    const text = await this.file.read();
+    if (text === null) return null;
+    const { nodeId, incarnation, peers } = openJson(this.file.path, text, FORMAT_VERSION);
     if (
-      version !== FORMAT_VERSION ||
       typeof nodeId !== 'string' ||
       typeof incarnation !== 'string' ||
       peers === null ||
@@ -57,12 +48,10 @@ export class FileIncarnationStore implements IncarnationStorage {
   }
 
   save(record: IncarnationRecord): Promise<void> {
-    return this.file.write(
-      Buffer.from(`${JSON.stringify({ version: FORMAT_VERSION, ...record })}\n`, 'utf8'),
-    );
+    return this.file.write(`${JSON.stringify({ version: FORMAT_VERSION, ...record })}\n`);
   }
 
-  async close(): Promise<void> {
-    await this.file.settle();
+  close(): Promise<void> {
+    return this.file.close();
   }
 }

@@ -4,10 +4,9 @@ import {
   type Membership,
   type MembershipState,
 } from '../core/membership.js';
-import { AtomicFile } from './atomic-file.js';
-import { crc32c } from './crc32c.js';
 import type { FileSystem } from './file-system.js';
-import { CorruptMetaError, LogStoreUnavailableError } from './storage-errors.js';
+import { checkJsonSeal, isCount, JsonDocumentFile, openJson, sealJson } from './json-document.js';
+import { CorruptMetaError } from './storage-errors.js';
 
 /**
  * Where a node keeps its membership: the membership in force at its commit
@@ -29,37 +28,23 @@ const FORMAT_VERSION = 1;
  * truncated, or the log restarts.
  */
 export class FileMembershipStore implements MembershipStorage {
-  private readonly file: AtomicFile;
-  private closed = false;
+  private readonly file: JsonDocumentFile;
 
   constructor(dir: string, fs?: FileSystem, fileName = 'membership.json') {
-    this.file = new AtomicFile(dir, fileName, fs);
+    this.file = new JsonDocumentFile(dir, fileName, fs, 'membership store');
   }
 
   async load(): Promise<MembershipState | null> {
-    this.requireOpen();
-    const bytes = await this.file.read();
-    if (bytes === null) return null;
-    return parseMembershipFile(this.file.path, bytes.toString('utf8'));
+    const text = await this.file.read();
+    return text === null ? null : parseMembershipFile(this.file.path, text);
   }
 
   save(state: MembershipState): Promise<void> {
-    try {
-      this.requireOpen();
-      return this.file.write(Buffer.from(formatMembershipFile(state), 'utf8'));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.file.write(sealJson(body(state)));
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.file.settle();
-  }
-
-  private requireOpen(): void {
-    if (this.closed)
-      throw new LogStoreUnavailableError(`membership store ${this.file.path} is closed`);
+  close(): Promise<void> {
+    return this.file.close();
   }
 }
 
@@ -91,11 +76,6 @@ function body(state: MembershipState): string {
   });
 }
 
-function formatMembershipFile(state: MembershipState): string {
-  const text = body(state);
-  return `${text.slice(0, -1)},"crc32c":${crc32c(Buffer.from(text, 'utf8'))}}\n`;
-}
-
 function parseMembershipFile(path: string, text: string): MembershipState {
   const membershipOf = (value: unknown): Membership => {
     // A node joining a running cluster knows no committed membership yet.
@@ -107,16 +87,7 @@ function parseMembershipFile(path: string, text: string): MembershipState {
       throw new CorruptMetaError(path, (cause as Error).message, { cause });
     }
   };
-  let parsed: Record<string, unknown>;
-  try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
-  } catch (cause) {
-    throw new CorruptMetaError(path, 'not valid JSON (a torn or damaged write)', { cause });
-  }
-  if (parsed === null || typeof parsed !== 'object')
-    throw new CorruptMetaError(path, 'not a JSON object');
-  if (parsed['version'] !== FORMAT_VERSION)
-    throw new CorruptMetaError(path, `unknown format version ${String(parsed['version'])}`);
+  const parsed = openJson(path, text, FORMAT_VERSION);
   const pendingRaw = parsed['pending'];
   if (!Array.isArray(pendingRaw)) throw new CorruptMetaError(path, 'pending is not a list');
   const state: MembershipState = {
@@ -127,11 +98,6 @@ function parseMembershipFile(path: string, text: string): MembershipState {
       return { seq: p['seq'], epoch: p['epoch'], membership: membershipOf(p['membership']) };
     }),
   };
-  if (parsed['crc32c'] !== crc32c(Buffer.from(body(state), 'utf8')))
-    throw new CorruptMetaError(path, 'CRC32C mismatch');
+  checkJsonSeal(path, parsed, body(state));
   return state;
-}
-
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
