@@ -51,18 +51,12 @@ test('under load, a fourth node joins and catches up, then one of the original t
     60_000,
   );
   t.is(added.code, 0, added.stderr);
-  const afterAdd = JSON.parse(added.stdout.trim().split('\n').at(-1)!) as {
-    members: { id: string; voter: boolean }[];
-  };
-  t.deepEqual(
-    afterAdd.members.map((m) => [m.id, m.voter]),
-    [
-      ['n1', true],
-      ['n2', true],
-      ['n3', true],
-      ['n4', true],
-    ],
-  );
+  t.deepEqual(membersIn(added.stdout), [
+    ['n1', true],
+    ['n2', true],
+    ['n3', true],
+    ['n4', true],
+  ]);
 
   // Remove n1; if it is the sequencer it hands its role over first.
   const removed = await runOrdo(['members', 'remove', 'n1', '--brokers', brokers], 60_000);
@@ -137,17 +131,11 @@ test('a node started with an empty folder under the id of a voter is refused wit
     60_000,
   );
   t.is(replaced.code, 0, replaced.stderr);
-  const list = JSON.parse(replaced.stdout.trim().split('\n').at(-1)!) as {
-    members: { id: string; voter: boolean }[];
-  };
-  t.deepEqual(
-    list.members.map((m) => [m.id, m.voter]),
-    [
-      ['n1', true],
-      ['n2', true],
-      ['n5', true],
-    ],
-  );
+  t.deepEqual(membersIn(replaced.stdout), [
+    ['n1', true],
+    ['n2', true],
+    ['n5', true],
+  ]);
   for (let i = 0; i < 50; i++) acks.push(await publisher.publish('replace', `after-${i}`));
   const lastAckedSeq = Math.max(...acks.map((a) => a.seq));
   const subscriber = new Subscriber({
@@ -159,3 +147,11 @@ test('a node started with an empty folder under the id of a voter is refused wit
   const stream = await collect(subscriber, (m) => m.at(-1)!.seq >= lastAckedSeq, 30_000);
   checkStreams(t, [stream], acks);
 });
+
+/** The members (id and whether a voter) in the last JSON line `ordo members … --json` printed. */
+function membersIn(stdout: string): [string, boolean][] {
+  const list = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+    members: { id: string; voter: boolean }[];
+  };
+  return list.members.map((m) => [m.id, m.voter]);
+}
