@@ -38,8 +38,6 @@ interface Asking {
 export class LogRepair {
   private asking: Asking | null = null;
   repairedEntries = 0;
-  /** Copies that did not match the digest their sender computed. */
-  damagedCopies = 0;
 
   constructor(
     private readonly self: NodeId,
@@ -89,7 +87,6 @@ export class LogRepair {
           // is no answer: taken for another entry, it could count its sender
           // among the nodes lacking a committed entry, and so cut that entry.
           if (!repairCopyIntact(answer.entries, answer.copyDigest)) {
-            this.damagedCopies++;
             damagedInRound = true;
             refusals.push(`${peer}'s copy was damaged on its way`);
             continue;
@@ -117,7 +114,7 @@ export class LogRepair {
       if (answers.size === this.peers.length && !damagedInRound)
         throw new LogRepairError(range, refusals.join('; '));
       this.logger.warn(
-        `node ${this.self} could not repair seqs ${range.fromSeq} to ${range.toSeq} yet (${answers.size} of ${this.peers.length} peers answered); asking again`,
+        `node ${this.self} could not repair seqs ${range.fromSeq} to ${range.toSeq} yet (${answers.size} of ${this.peers.length} peers answered${refusals.length > 0 ? `: ${refusals.join('; ')}` : ''}); asking again`,
       );
       await new Promise<void>((resolve) =>
         this.clock.setTimeout(resolve, LIMITS.repairRoundPauseMs),
