@@ -383,7 +383,12 @@ export class BrokerNode {
       role: s.role,
       epoch: s.epoch,
       leaderId: s.leaderId ?? '',
-      firstSeq: this.options.store.firstSeq(),
+      // The core takes a log start when it steps the append that carries it,
+      // and the store is reset only when that Ready is applied; retention
+      // moves the store first and the core after. The later of the two is
+      // the first seq this node can serve, consistent with lastSeq (the
+      // core's) in both windows.
+      firstSeq: Math.max(s.firstSeq, this.options.store.firstSeq()),
       lastSeq: s.lastSeq,
       commitSeq: s.commitSeq,
       knownLeaderLastSeq: s.knownLeaderLastSeq,
