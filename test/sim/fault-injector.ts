@@ -79,6 +79,12 @@ export class FaultInjector {
   private removeAfterTransfer: NodeId | null = null;
   /** Spare nodes not yet added (each is added at most once: a removed node is stopped for good). */
   private usedSpares = new Set<NodeId>();
+  /**
+   * Spares seen in a committed membership. A spare whose addition was only
+   * appended (and may yet be rolled back, or committed later by a sequencer
+   * whose log holds it) is not retired when a membership lacks it.
+   */
+  private committedSpares = new Set<NodeId>();
 
   /**
    * Membership changes, asked of the sequencer's host as an admin request
@@ -96,10 +102,12 @@ export class FaultInjector {
     const membership = node.membership;
     // Stop nodes whose removal has committed.
     if (!node.configPending) {
+      for (const member of membership.members)
+        if (this.usedSpares.has(member.id)) this.committedSpares.add(member.id);
       for (const broker of this.cluster.brokers) {
         if (broker.retired || broker === leader) continue;
         const wasMember =
-          this.cluster.seedIds.includes(broker.id) || this.usedSpares.has(broker.id);
+          this.cluster.seedIds.includes(broker.id) || this.committedSpares.has(broker.id);
         if (wasMember && !membership.members.some((m) => m.id === broker.id)) {
           this.log(`t${tick} ${broker.id} was removed: it stops for good`);
           this.cluster.stats.nodesRetired++;
@@ -123,7 +131,10 @@ export class FaultInjector {
     );
     const choices: ('add' | 'remove' | 'removeLeader' | 'removeLearner')[] = [];
     if (spares.length > 0) choices.push('add');
-    if (voters.length > plan.minVoters) choices.push('remove', 'removeLeader');
+    // A membership of fewer than 3 voters tolerates no damaged node: shrink
+    // to it only while every node's log is whole.
+    const damageTolerated = voters.length - 1 >= 3 || this.damagedOrRefused() === 0;
+    if (voters.length > plan.minVoters && damageTolerated) choices.push('remove', 'removeLeader');
     if (learners.length > 0) choices.push('removeLearner');
     if (choices.length === 0) return;
     const choice = this.prng.pick(choices);
@@ -206,11 +217,11 @@ export class FaultInjector {
     const node = this.prng.pick(down);
     this.damaged.add(node.id);
     // A node that refused to start is out for good: it counts against the minority too.
-    const damagedCount = this.cluster.brokers.filter(
-      (n) => this.damaged.has(n.id) || n.refused,
-    ).length;
-    // With membership changes the smallest membership may have 3 voters (or 2): one at most.
-    const size = this.plan.membership === null ? this.cluster.brokers.length : 3;
+    const damagedCount = this.damagedOrRefused();
+    // With membership changes the voters are those of the sequencer's
+    // membership (the smallest the plan allows when there is none). A
+    // membership of 2 voters tolerates no damaged node at all.
+    const size = this.plan.membership === null ? this.cluster.brokers.length : this.voterCount();
     if (damagedCount > Math.floor((size - 1) / 2)) {
       this.damaged.delete(node.id);
       return;
@@ -221,6 +232,18 @@ export class FaultInjector {
       return;
     }
     this.log(`t${tick} bit ${flip.bit} flipped at byte ${flip.position} of ${flip.path}`);
+  }
+
+  private damagedOrRefused(): number {
+    return this.cluster.brokers.filter((n) => this.damaged.has(n.id) || n.refused).length;
+  }
+
+  /** Voters of the sequencer's membership, or the fewest the plan allows when no node leads. */
+  private voterCount(): number {
+    const membership = this.cluster.currentLeader()?.node?.membership;
+    const fewest = this.plan.membership?.minVoters ?? this.cluster.brokers.length;
+    if (membership === undefined) return fewest;
+    return membership.members.filter((m) => m.voter).length;
   }
 
   /** Crashes a sequencer whose time has come, if it still leads that epoch and a crash is allowed. */
