@@ -87,6 +87,7 @@ export class Subscriber implements AsyncIterable<Message> {
   private lastHeardMs: number;
   private lastNackMs = 0;
   private lastAckedSeq = 0;
+  private lastAckSentMs = 0;
   /** Brokers that refused the subscription with LIMIT in a row (reset by any delivery). */
   private limitRefusalsInRow = 0;
   private failure: Error | null = null;
@@ -353,7 +354,15 @@ export class Subscriber implements AsyncIterable<Message> {
     if (this.connection === null || this.expectedSeq === 0) return;
     const consumedSeq = this.consumedSeq;
     if (!force && consumedSeq - this.lastAckedSeq < this.windowEntries / 4) return;
+    const nowMs = this.clock.nowMs();
+    if (
+      force &&
+      consumedSeq === this.lastAckedSeq &&
+      nowMs - this.lastAckSentMs < LIMITS.subscriberCreditRepeatMs
+    )
+      return;
     this.lastAckedSeq = consumedSeq;
+    this.lastAckSentMs = nowMs;
     this.connection.send({
       subscriberAck: { subscriptionId: this.subscriptionId, ackedSeq: consumedSeq },
     });

@@ -194,8 +194,14 @@ export const LIMITS = {
   subscriberBrokerTimeoutMs: 1500,
   /** A gap a subscriber NACKed is NACKed again if not repaired within this long (`nackRetryMs`). */
   subscriberNackRetryMs: 50,
-  /** How often a subscriber checks its broker's silence and sends its credit. */
+  /** How often a subscriber checks its broker's silence and sends its credit when it consumed more. */
   subscriberTickIntervalMs: 50,
+  /**
+   * A subscriber that consumed nothing new repeats its last credit this
+   * often: it replaces a credit lost on the way and keeps the broker from
+   * forgetting it (`subscriberTimeoutMs`), at a fifth of the tick rate.
+   */
+  subscriberCreditRepeatMs: 250,
   /** How long a closing subscriber leaves its unsubscribe to go out before closing the connection. */
   subscriberUnsubscribeGraceMs: 20,
   /** An admin request unanswered this long fails. */

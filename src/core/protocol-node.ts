@@ -395,6 +395,11 @@ export class ProtocolNode {
     return this.epoch;
   }
 
+  /** The vote this node cast in its current epoch (null before it voted). */
+  get currentVote(): NodeId | null {
+    return this.votedFor;
+  }
+
   get lastSeq(): number {
     return this.log.lastSeq;
   }

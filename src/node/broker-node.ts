@@ -451,6 +451,21 @@ export class BrokerNode {
     await this.incarnations?.close();
   }
 
+  /** Whether this node is the sequencer, without building a whole status. */
+  get isLeader(): boolean {
+    return this.core.isLeader;
+  }
+
+  /** The epoch this node is in. */
+  get epoch(): number {
+    return this.core.currentEpoch;
+  }
+
+  /** The vote this node cast in its epoch: part of the hard state it must never forget. */
+  get votedFor(): string | null {
+    return this.core.currentVote;
+  }
+
   /** The membership in force, as this node's log says. */
   get membership(): Membership {
     return this.core.membership;

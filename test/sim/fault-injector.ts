@@ -253,8 +253,8 @@ export class FaultInjector {
       this.huntAtTick.delete(id);
       if (due.muted) for (const other of this.otherNodes(id)) this.cluster.network.uncut(id, other);
       const node = this.node(id);
-      const status = node.node?.status();
-      if (status === undefined || status.role !== 'leader' || status.epoch !== due.epoch) continue;
+      const running = node.node;
+      if (running === null || !running.isLeader || running.epoch !== due.epoch) continue;
       const down = this.cluster.brokers.filter(
         (n) => (n.isCrashed && !n.retired) || n.isCrashArmed,
       ).length;
@@ -473,5 +473,5 @@ function flipInClosedSegment(node: SimBroker, prng: Prng): BitFlip | null {
 }
 
 function isLeader(broker: SimBroker): boolean {
-  return broker.node?.status().role === 'leader';
+  return broker.node?.isLeader === true;
 }

@@ -78,6 +78,8 @@ export class SimBroker {
   private powerLossArmed = false;
   /** The armed crash strikes only in a save of the node's metadata (its epoch and vote). */
   private metadataOnlyArmed = false;
+  /** The epoch and vote the node held at its last metadata save: a save that records a new vote is the one to strike. */
+  private voteAtLastMetaSave = '';
   private incarnations = 0;
   /** The node refused to start (its damaged log could not be repaired): it stays down. */
   refused = false;
@@ -245,6 +247,24 @@ export class SimBroker {
     this.metadataOnlyArmed = false;
   }
 
+  /**
+   * Whether this disk operation belongs to a metadata save that records a
+   * vote (or epoch) the last save did not hold. Most saves only move the
+   * commit point; a vote forgotten in a crash is what lets a node vote twice
+   * in one epoch, so the aimed crash waits for such a save.
+   */
+  private savesNewVote(path: string): boolean {
+    if (!path.startsWith(`${this.dataDir}/${META_FILE_NAME}`)) return false;
+    const node = this.node;
+    if (node === null) return this.prng.chance(0.5);
+    const vote = `${node.epoch}/${node.votedFor ?? ''}`;
+    if (vote === this.voteAtLastMetaSave) return false;
+    // The save's later operations (its fsync, the rename) match too.
+    if (this.prng.chance(0.5)) return true;
+    this.voteAtLastMetaSave = vote;
+    return false;
+  }
+
   /** Every fault of the disk stops: the heal. */
   calmDisk(): void {
     this.fs.fsyncErrorChance = 0;
@@ -287,9 +307,7 @@ export class SimBroker {
     if (owner === undefined) return new Promise<void>(() => {});
     const strikes =
       this.crashArmed &&
-      (this.metadataOnlyArmed
-        ? path.startsWith(`${this.dataDir}/${META_FILE_NAME}`) && this.prng.chance(0.5)
-        : this.prng.chance(0.3));
+      (this.metadataOnlyArmed ? this.savesNewVote(path) : this.prng.chance(0.3));
     if (strikes) {
       const powerLoss = this.powerLossArmed;
       this.crash(true);

@@ -340,11 +340,11 @@ export class SimWorld {
     let best: SimBroker | null = null;
     let bestEpoch = -1;
     for (const broker of this.brokers) {
-      const s = broker.node?.status();
-      if (s === undefined || s.role !== Role.leader || broker.isPaused()) continue;
-      if ((s.epoch ?? 0) > bestEpoch) {
+      const node = broker.node;
+      if (node === null || !node.isLeader || broker.isPaused()) continue;
+      if (node.epoch > bestEpoch) {
         best = broker;
-        bestEpoch = s.epoch ?? 0;
+        bestEpoch = node.epoch;
       }
     }
     return best;
