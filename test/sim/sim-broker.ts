@@ -306,8 +306,7 @@ export class SimBroker {
     const owner = this.incarnation?.owner;
     if (owner === undefined) return new Promise<void>(() => {});
     const strikes =
-      this.crashArmed &&
-      (this.metadataOnlyArmed ? this.savesNewVote(path) : this.prng.chance(0.3));
+      this.crashArmed && (this.metadataOnlyArmed ? this.savesNewVote(path) : this.prng.chance(0.3));
     if (strikes) {
       const powerLoss = this.powerLossArmed;
       this.crash(true);
