@@ -87,6 +87,13 @@ export const DEFAULT_HOST_TIMING: HostTiming = {
 export interface NodeObserver {
   /** The core changed role, epoch or leader; called as the Ready that says so is taken, before it is carried out. */
   onRoleChange?(role: Role, epoch: number, leaderId: string | null): void;
+  /**
+   * The sequencer moved its commit point to `commitSeq`, whose entry is of
+   * `entryEpoch`, while leading `epoch`; called as the Ready is taken. A
+   * sequencer commits by counting replicas only entries of its own epoch
+   * (earlier ones commit with them), so the two epochs are equal.
+   */
+  onLeaderCommit?(commitSeq: number, entryEpoch: number, epoch: number): void;
 }
 
 /** Where the dedup table is checkpointed: the file store in production. */
@@ -1051,6 +1058,12 @@ export class BrokerNode {
         const change = ready.roleChange;
         if (change !== null)
           this.options.observer?.onRoleChange?.(change.role, change.epoch, change.leaderId);
+        else if (ready.committed !== null && this.core.isLeader)
+          this.options.observer?.onLeaderCommit?.(
+            ready.committed.toSeq,
+            this.core.epochAt(ready.committed.toSeq) ?? 0,
+            this.core.currentEpoch,
+          );
         await this.apply(ready);
         this.core.advance(ready);
       }

@@ -12,6 +12,8 @@ export const Property = {
   liveness: 'liveness',
   logTime: 'log-time',
   coreInvariant: 'core-invariant',
+  persistBeforeSend: 'persist-before-send',
+  ownEpochCommit: 'own-epoch-commit',
 } as const;
 export type Property = (typeof Property)[keyof typeof Property];
 
@@ -272,8 +274,37 @@ export function checkCoreInvariants(history: History): Violation | null {
   );
 }
 
+/**
+ * Persist before send: a node acknowledges only entries its log holds
+ * durably, and grants a vote only once the vote is saved. A crash at any
+ * instant then takes back nothing the node has claimed to others.
+ */
+export function checkPersistBeforeSend(history: History): Violation | null {
+  return firstBreach(history, 'persistBeforeSend');
+}
+
+/**
+ * Own-epoch commit (Raft §5.4.2): a sequencer moves its commit point by
+ * counting replicas only onto an entry of its own epoch; earlier entries
+ * commit with it. Checked as each sequencer's Ready is taken.
+ */
+export function checkOwnEpochCommit(history: History): Violation | null {
+  return firstBreach(history, 'ownEpochCommit');
+}
+
+function firstBreach(
+  history: History,
+  property: 'persistBeforeSend' | 'ownEpochCommit',
+): Violation | null {
+  const breach = history.ruleBreaches.find((b) => b.property === property);
+  if (breach === undefined) return null;
+  return violation(property, `at tick ${breach.tick}: ${breach.message}`);
+}
+
 export const CHECKERS: readonly Checker[] = [
   checkCoreInvariants,
+  checkPersistBeforeSend,
+  checkOwnEpochCommit,
   checkElectionSafety,
   checkTotalOrder,
   checkIntegrity,

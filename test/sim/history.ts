@@ -32,6 +32,19 @@ export interface CoreFailure {
   readonly message: string;
 }
 
+/**
+ * A rule the simulator sees broken as it happens: an ack or granted vote
+ * sent before its storage made durable what it claims (`persistBeforeSend`),
+ * or a sequencer committing an earlier epoch's entry by counting replicas
+ * (`ownEpochCommit`, Raft §5.4.2).
+ */
+export interface RuleBreach {
+  readonly property: 'persistBeforeSend' | 'ownEpochCommit';
+  readonly nodeId: NodeId;
+  readonly tick: number;
+  readonly message: string;
+}
+
 /** Everything the checkers judge: what happened, recorded without judging it. */
 export interface History {
   readonly nodeIds: readonly NodeId[];
@@ -54,6 +67,8 @@ export interface History {
   /** Null when the run stopped before it could heal (a core invariant broke). */
   readonly liveness: LivenessRecord | null;
   readonly coreFailures: readonly CoreFailure[];
+  /** Rules a node broke, seen where they broke (see `RuleBreach`). */
+  readonly ruleBreaches: readonly RuleBreach[];
   /**
    * Nodes that refused to start because no peer held a good copy of their
    * damaged records: out of the cluster for good, as the documented outcome.

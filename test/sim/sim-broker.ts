@@ -9,11 +9,10 @@ import { BrokerNode, type HostTiming } from '../../src/node/broker-node.js';
 import type { ClusterConfig } from '../../src/node/cluster-config.js';
 import type { Logger } from '../../src/runtime/logger.js';
 import { DedupCheckpointStore } from '../../src/storage/dedup-checkpoint-store.js';
-import { FileMetaStore } from '../../src/storage/file-meta-store.js';
 import { FileIncarnationStore } from '../../src/storage/incarnation-store.js';
 import { FileMembershipStore } from '../../src/storage/membership-store.js';
-import { SegmentedLogStore } from '../../src/storage/segmented-log-store.js';
 import { StorageFailedError } from '../../src/storage/storage-errors.js';
+import { DurabilityWatch, WatchedLogStore, WatchedMetaStore } from './durability-watch.js';
 import type { Prng } from './prng.js';
 import { SimClock } from './sim-clock.js';
 import { type SendPacket, SimClientFrameSocket, SimPeerLink } from './sim-edges.js';
@@ -49,6 +48,17 @@ export interface BrokerWorld {
   readonly onDied: (nodeId: NodeId, midWrite: boolean) => void;
   /** A power loss struck as this node was part way through a disk operation: every node goes down. */
   readonly onPowerLoss: (nodeId: NodeId) => void;
+  /**
+   * The node broke a rule the simulator checks where it happens: it sent an
+   * ack or a vote that claims more than its storage made durable
+   * (`persistBeforeSend`), or as sequencer committed an earlier epoch's
+   * entry by counting (`ownEpochCommit`).
+   */
+  readonly onRuleBreach: (
+    nodeId: NodeId,
+    property: 'persistBeforeSend' | 'ownEpochCommit',
+    detail: string,
+  ) => void;
   /** The node's log was damaged beyond repair from its peers: it refused to start. */
   readonly onRefused: (nodeId: NodeId, error: Error) => void;
   readonly log: (text: string) => void;
@@ -130,22 +140,35 @@ export class SimBroker {
       world.clockSkewMaxMs === 0 ? 0 : this.prng.int(-world.clockSkewMaxMs, world.clockSkewMaxMs);
     const clock = new SimClock(world.scheduler, owner, skewMs);
     const others = world.config.nodes.map((n) => n.id).filter((id) => id !== this.id);
-    const peers = new SimPeerLink(this.id, others, world.sendPacket);
+    const watch = new DurabilityWatch();
+    const peers = new SimPeerLink(this.id, others, (from, to, packet) => {
+      if (packet.kind === 'peer') {
+        const breach = watch.breachOf(to, packet.message);
+        if (breach !== null) world.onRuleBreach(this.id, 'persistBeforeSend', breach);
+      }
+      world.sendPacket(from, to, packet);
+    });
     const clients = new SimClientFrameSocket(this.id, world.sendPacket);
     const incarnation: Incarnation = { owner, peers, clients, node: null };
     this.incarnation = incarnation;
-    const store = new SegmentedLogStore({
-      dir: `${this.dataDir}/log`,
-      fs: this.fs,
-      fsync: 'always',
-      segmentBytes: world.segmentBytes,
-      retentionBytes: world.retentionBytes,
-      verifyClosedSegments: true,
-      checkRepairsAgainstChain: !world.coreOverrides.plantedDefects?.has(
-        PlantedDefect.uncheckedRepair,
-      ),
-    });
-    const meta = new FileMetaStore({ dir: this.dataDir, fileName: META_FILE_NAME, fs: this.fs });
+    const store = new WatchedLogStore(
+      {
+        dir: `${this.dataDir}/log`,
+        fs: this.fs,
+        fsync: 'always',
+        segmentBytes: world.segmentBytes,
+        retentionBytes: world.retentionBytes,
+        verifyClosedSegments: true,
+        checkRepairsAgainstChain: !world.coreOverrides.plantedDefects?.has(
+          PlantedDefect.uncheckedRepair,
+        ),
+      },
+      watch,
+    );
+    const meta = new WatchedMetaStore(
+      { dir: this.dataDir, fileName: META_FILE_NAME, fs: this.fs },
+      watch,
+    );
     const membership = new FileMembershipStore(this.dataDir, this.fs);
     const incarnationStore = new FileIncarnationStore(this.dataDir, this.fs);
     const dedup = new DedupCheckpointStore(this.dataDir, 'dedup.json', this.fs);
@@ -178,6 +201,14 @@ export class SimBroker {
       observer: {
         onRoleChange: (role, epoch) => {
           if (owner.alive) world.onRoleChange(this.id, role, epoch);
+        },
+        onLeaderCommit: (commitSeq, entryEpoch, epoch) => {
+          if (owner.alive && entryEpoch !== epoch)
+            world.onRuleBreach(
+              this.id,
+              'ownEpochCommit',
+              `${this.id}, sequencer of epoch ${epoch}, committed seq ${commitSeq} of epoch ${entryEpoch} by counting replicas`,
+            );
         },
       },
     }).then(

@@ -12,7 +12,7 @@ import { LIMITS } from '../../src/limits.js';
 import type { ClusterConfig } from '../../src/node/cluster-config.js';
 import type { Logger } from '../../src/runtime/logger.js';
 import type { SkippedRange } from './delivered-stream.js';
-import type { AckRecord, History, LeaderRecord, LivenessRecord } from './history.js';
+import type { AckRecord, History, LeaderRecord, LivenessRecord, RuleBreach } from './history.js';
 import type { Prng } from './prng.js';
 import { type SeedPlan, SUB_STEPS_PER_TICK, TICK_MS } from './seed-plan.js';
 import { SimBroker } from './sim-broker.js';
@@ -36,6 +36,8 @@ const SUB_STEP_MS = TICK_MS / SUB_STEPS_PER_TICK;
 const DISCONNECT_NOTICE_MS = 1;
 /** Microtask turns given to the code that just ran before the next event (see drain()). */
 const MICROTASK_TURNS_PER_EVENT = 6;
+/** A broken rule repeats with every message: the history keeps this many breaches. */
+const MAX_RULE_BREACHES_KEPT = 10;
 
 /** Thrown when a node's host or core fails: the run stops, and the failure names the node. */
 export class NodeFailure extends Error {
@@ -65,6 +67,8 @@ export class SimWorld {
   readonly network: SimNetwork<SimPacket>;
   readonly stats: SimStats = emptyStats();
   readonly failures: { nodeId: NodeId; tick: number; error: unknown }[] = [];
+  /** Rules broken where they happen (the first few). */
+  readonly ruleBreaches: RuleBreach[] = [];
   private readonly leaders: LeaderRecord[] = [];
   private readonly acks: AckRecord[] = [];
   private readonly byId = new Map<NodeId, SimBroker>();
@@ -155,6 +159,11 @@ export class SimWorld {
               this.onNodeDied(nodeId);
             },
             onPowerLoss: (nodeId) => this.powerLoss(nodeId),
+            onRuleBreach: (nodeId, property, detail) => {
+              if (this.ruleBreaches.length >= MAX_RULE_BREACHES_KEPT) return;
+              this.ruleBreaches.push({ property, nodeId, tick: this.tick, message: detail });
+              this.log(`t${this.tick} ${detail}`);
+            },
             onRefused: (nodeId, error) => {
               this.stats.refusedStarts++;
               this.log(`t${this.tick} ${nodeId} refuses to start: ${error.message}`);
@@ -509,6 +518,7 @@ export class SimWorld {
       leaders: this.leaders,
       liveness,
       coreFailures,
+      ruleBreaches: this.ruleBreaches,
       retired: new Set(
         this.brokers.filter((b) => b.refused || !this.isFinalMember(b.id)).map((b) => b.id),
       ),

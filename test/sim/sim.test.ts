@@ -10,6 +10,8 @@ import {
   checkIntegrity,
   checkLiveness,
   checkLogTime,
+  checkOwnEpochCommit,
+  checkPersistBeforeSend,
   checkTotalOrder,
 } from './checkers.js';
 import { hashChain } from './hash-chain.js';
@@ -138,6 +140,7 @@ function goodHistory(): History {
     leaders: [{ epoch: 1, nodeId: 'n1', tick: 1 }],
     liveness: { healedAtTick: 100, completedAtTick: 120, boundTicks: 50, outstanding: [] },
     coreFailures: [],
+    ruleBreaches: [],
     retired: new Set(),
     uncertain: new Set(),
   };
@@ -320,6 +323,33 @@ test('core invariants reject a core that threw', (t) => {
   );
 });
 
+test('persist-before-send rejects an ack or a vote sent before it was durable', (t) => {
+  const breach = {
+    property: 'persistBeforeSend' as const,
+    nodeId: 'n3',
+    tick: 7,
+    message: 'n3 acknowledged seq 4 in epoch 1 while its log held seq 3 durably',
+  };
+  const h = { ...goodHistory(), ruleBreaches: [breach] };
+  rejects(t, checkPersistBeforeSend, h, /at tick 7: n3 acknowledged seq 4/);
+  t.is(checkOwnEpochCommit(h), null, 'a breach of one rule is not reported as another');
+});
+
+test('own-epoch commit rejects a sequencer that committed an earlier epoch by counting', (t) => {
+  const breach = {
+    property: 'ownEpochCommit' as const,
+    nodeId: 'n2',
+    tick: 40,
+    message: 'n2, sequencer of epoch 3, committed seq 9 of epoch 2 by counting replicas',
+  };
+  rejects(
+    t,
+    checkOwnEpochCommit,
+    { ...goodHistory(), ruleBreaches: [breach] },
+    /at tick 40: n2, sequencer of epoch 3, committed seq 9 of epoch 2/,
+  );
+});
+
 // ------------------------------------------------------------- planted bugs
 
 /**
@@ -342,8 +372,8 @@ async function firstFailure(
 const DEFECT_BOUNDS: readonly { defect: PlantedDefect; maxSeeds: number }[] = [
   { defect: PlantedDefect.commitWithoutMajority, maxSeeds: 20 },
   { defect: PlantedDefect.skipDedup, maxSeeds: 20 },
-  { defect: PlantedDefect.ackBeforePersist, maxSeeds: 100 },
-  { defect: PlantedDefect.commitOldEpochByCount, maxSeeds: 150 },
+  { defect: PlantedDefect.ackBeforePersist, maxSeeds: 20 },
+  { defect: PlantedDefect.commitOldEpochByCount, maxSeeds: 20 },
   { defect: PlantedDefect.uncheckedRepair, maxSeeds: 100 },
 ];
 
