@@ -24,6 +24,11 @@ export const LIMITS = {
   maxTopicBytes: 256,
   /** Longest producer id (publish requests, log entries, peer batches and the disk record all check it). */
   maxProducerIdBytes: 64,
+  /**
+   * Longest client identity name: the config refuses a longer one, and a log
+   * entry carries its publisher's identity (the owner of its producer id).
+   */
+  maxIdentityBytes: 128,
   /** Longest node id: peer messages and `transferLeader` requests name nodes by it. */
   maxNodeIdBytes: 64,
   /** Longest replica id, plugin name or state digest string a node accepts from a replica. */

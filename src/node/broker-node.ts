@@ -47,7 +47,7 @@ import { LogRepair } from './log-repair.js';
 import { addressOfMember, encodeMemberAddress } from './member-address.js';
 import type { NodeMetrics } from './node-metrics.js';
 import type { PeerLink } from './peer-link.js';
-import { Authorizer } from './permissions.js';
+import { Authorizer, producerIdRefusal } from './permissions.js';
 import { productionEdges } from './production-edges.js';
 import { ReplicaRegistry } from './replica-registry.js';
 import { SubscriptionManager } from './subscription-manager.js';
@@ -131,6 +131,9 @@ interface PendingPublish {
   /** The client connection's routing id in hex, for its budget of publishes waiting for commit. */
   readonly clientKey: string;
   readonly requestId: number;
+  /** Who publishes ('' on an insecure cluster) and under which producer id. */
+  readonly identity: string;
+  readonly producerId: string;
   readonly results: ordo.PublishResult.$Properties[];
   remaining: number;
 }
@@ -244,7 +247,7 @@ export class BrokerNode {
       dedupCheckpoint: rateLimited(),
       degraded: rateLimited(),
     };
-    this.authorizer = new Authorizer(options.config, LIMITS.maxProducers);
+    this.authorizer = new Authorizer(options.config);
   }
 
   /** A failed store stops the node; a damaged record only costs that subscriber this node. */
@@ -745,6 +748,17 @@ export class BrokerNode {
     this.schedule();
   }
 
+  /**
+   * Why `identity` may not publish under `producerId`: the log says another
+   * identity owns it. The core refuses such a proposal too; asking first
+   * refuses the whole request at once, on any node.
+   */
+  private producerIdRefusal(identity: string | null, producerId: string): string | null {
+    if (identity === null) return null;
+    const owner = this.core.producerOwner(producerId);
+    return owner === '' || owner === identity ? null : producerIdRefusal(identity, producerId);
+  }
+
   /** Answers a request the identity may not make with a ForbiddenError naming the permission. */
   private forbid(client: ClientId, requestId: number, refusal: string | null): boolean {
     if (refusal === null) return false;
@@ -759,11 +773,11 @@ export class BrokerNode {
     switch (request.body) {
       case 'publish': {
         const items = request.publish.items as ordo.PublishItem[];
-        const refusal = this.authorizer.publishRefusal(
-          identity,
-          request.publish.producerId,
-          items.map((i) => i.topic),
-        );
+        const refusal =
+          this.authorizer.publishRefusal(
+            identity,
+            items.map((i) => i.topic),
+          ) ?? this.producerIdRefusal(identity, request.publish.producerId);
         if (refusal !== null) {
           this.requestsForbidden++;
           this.clients.reply(client, {
@@ -778,7 +792,7 @@ export class BrokerNode {
           });
           return;
         }
-        this.onPublish(client, requestId, request.publish);
+        this.onPublish(client, requestId, request.publish, identity ?? '');
         this.schedule();
         return;
       }
@@ -863,13 +877,20 @@ export class BrokerNode {
     }
   }
 
-  private onPublish(client: ClientId, requestId: number, publish: ordo.PublishRequest): void {
+  private onPublish(
+    client: ClientId,
+    requestId: number,
+    publish: ordo.PublishRequest,
+    identity: string,
+  ): void {
     const items = publish.items as ordo.PublishItem[];
     const clientKey = client.toString('hex');
     const request: PendingPublish = {
       client,
       clientKey,
       requestId,
+      identity,
+      producerId: publish.producerId,
       results: new Array(items.length),
       remaining: items.length,
     };
@@ -909,6 +930,7 @@ export class BrokerNode {
       // tiny message in a 4 MiB frame would cost 4 MiB while counted as a
       // few bytes).
       payload: new Uint8Array(item.payload),
+      owner: identity,
     }));
     const results = this.core.propose(proposals, this.clock.nowMs());
     const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
@@ -977,6 +999,14 @@ export class BrokerNode {
           producerSeq,
           status: PublishStatus.PUBLISH_STATUS_BUSY,
           detail: outcome.reason,
+        });
+        return;
+      case 'forbidden':
+        this.requestsForbidden++;
+        this.settle(request, index, {
+          producerSeq,
+          status: PublishStatus.PUBLISH_STATUS_FORBIDDEN,
+          detail: producerIdRefusal(request.identity, request.producerId),
         });
         return;
     }
