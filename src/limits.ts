@@ -95,6 +95,13 @@ export const LIMITS = {
   // client process holds one connection per broker.
   /** A log line that input from the network can repeat (a bad frame, a silent subscriber) is written at most once per this interval. */
   repeatedLogIntervalMs: 1000,
+  /**
+   * A peer that refused this node's key at the CurveZMQ handshake (ZeroMQ
+   * then gives the connection up) is dialled again after this long: a node
+   * joining a secured cluster is admitted once its membership change, which
+   * carries its key, reaches that peer.
+   */
+  peerHandshakeRetryMs: 1000,
   /** Largest frame ZeroMQ receives at all: a frame between maxFrameBytes and this is counted, logged and refused with TOO_LARGE; a larger one makes ZeroMQ close its connection. */
   maxReceivedFrameBytes: 2 * maxFrameBytes,
   /** Most subscriptions one client connection holds on one node; more are refused with LIMIT. */

@@ -26,6 +26,7 @@ import {
 } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import type { Clock, Random, TimerHandle } from '../runtime/clock.js';
+import { isZ85Key } from '../runtime/curve-keys.js';
 import type { Logger } from '../runtime/logger.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { ORDO_VERSION } from '../runtime/version.js';
@@ -68,6 +69,11 @@ export interface NodeEdges {
   readonly onFatal: (error: Error) => void;
   /** Whether the sockets run CurveZMQ, and how many handshakes they refused (absent: not secured). */
   readonly security?: () => { readonly secured: boolean; readonly handshakesRefused: number };
+  /**
+   * The other members, as the membership in force gives them (with their
+   * keys on a secured cluster): the client port admits their keys as nodes.
+   */
+  readonly membersChanged?: (peers: readonly NodeAddress[]) => void;
 }
 
 /** How often the host does its housekeeping; production takes these from LIMITS. */
@@ -487,6 +493,7 @@ export class BrokerNode {
       peers.push(address);
     }
     this.transport.setPeers?.(peers);
+    this.edges.membersChanged?.(peers);
     const self = membership.members.find((m) => m.id === this.self.id);
     if (self === undefined && membership.members.length > 0 && !this.removedWarned) {
       this.removedWarned = true;
@@ -503,6 +510,7 @@ export class BrokerNode {
         id: m.id,
         voter: m.voter,
         clientEndpoint: address === undefined ? '' : clientEndpoint(address),
+        publicKey: address?.publicKey ?? '',
       };
     });
   }
@@ -532,8 +540,19 @@ export class BrokerNode {
     let change: MembershipChange;
     if (request.action === 'add') {
       const a = request.address;
+      const publicKey = request.publicKey ?? '';
+      if (publicKey !== '' && !isZ85Key(publicKey))
+        return answer(false, `the public key of ${request.nodeId} is not a 40-character Z85 key`);
+      const inConfig = this.options.config.nodes.find((n) => n.id === request.nodeId);
+      const secured = this.edges.security?.().secured ?? false;
       let address = '';
       if (a !== null && a !== undefined && (a.host ?? '') !== '') {
+        const key = publicKey !== '' ? publicKey : inConfig?.publicKey;
+        if (secured && key === undefined)
+          return answer(
+            false,
+            `this cluster is secured: adding ${request.nodeId} needs its public key (--public-key)`,
+          );
         address = encodeMemberAddress({
           id: request.nodeId,
           host: a.host ?? '',
@@ -542,11 +561,19 @@ export class BrokerNode {
           peerPort: a.peerPort ?? 0,
           pubPort: a.pubPort ?? 0,
           httpPort: a.httpPort ? a.httpPort : null,
+          ...(key === undefined ? {} : { publicKey: key }),
         });
-      } else if (!this.options.config.nodes.some((n) => n.id === request.nodeId)) {
+      } else if (inConfig === undefined) {
         return answer(
           false,
           `no address given for ${request.nodeId}, and the config file has none`,
+        );
+      } else if (publicKey !== '') {
+        return answer(false, `a public key for ${request.nodeId} needs its address too`);
+      } else if (secured && inConfig.publicKey === undefined) {
+        return answer(
+          false,
+          `this cluster is secured: adding ${request.nodeId} needs its public key (--public-key)`,
         );
       }
       change = { kind: 'addLearner', id: request.nodeId, address };
@@ -844,6 +871,16 @@ export class BrokerNode {
         return;
       }
       case 'members':
+        // Adding a member admits its key on every node's peer sockets: only an admin may change them.
+        if (
+          request.members.action !== 'list' &&
+          this.forbid(
+            client,
+            requestId,
+            this.authorizer.adminRefusal(identity, `members ${request.members.action}`),
+          )
+        )
+          return;
         this.clients.reply(client, { requestId, members: this.onMembersRequest(request.members) });
         this.schedule();
         return;

@@ -450,6 +450,12 @@ test.serial(
       instanceOf: ForbiddenError,
       message: /identity 'bob' lacks permission 'admin' \(transfer-leader\)/,
     });
+    // A membership change admits a node key on every node: admin only.
+    await t.throwsAsync(bobAdmin.changeMembers('remove', target, null, 2000), {
+      instanceOf: ForbiddenError,
+      message: /identity 'bob' lacks permission 'admin' \(members remove\)/,
+    });
+    t.is((await bobAdmin.members()).members.length, 3, 'listing the members needs no permission');
 
     // Alice's producer id is hers: bob publishing under it is refused, and
     // alice's next message is stored, not taken for a duplicate.
