@@ -515,7 +515,10 @@ export class ProtocolNode {
         // (by its timeoutNow, or in its appends) that it hands over to that node.
         if (inLease) {
           if (!message.transfer) return null;
-          if (this.announcedTransferee() !== message.from) {
+          if (
+            this.announcedTransferee() !== message.from &&
+            !this.defects.has(PlantedDefect.honourUnannouncedTransfer)
+          ) {
             return `transfer campaign by ${message.from} in epoch ${message.epoch}, which the sequencer ${this.leaderId} did not announce`;
           }
         }
