@@ -16,6 +16,11 @@ export interface MemberAddress {
   readonly peerPort: number;
   readonly pubPort: number;
   readonly httpPort?: number | null;
+  /**
+   * On a secured cluster: the new node's CurveZMQ public key (Z85). Its config
+   * entry carries it, and every node admits it on its peer sockets.
+   */
+  readonly publicKey?: string;
 }
 
 /** A node's answer to a membership request. */
@@ -209,6 +214,7 @@ export class AdminClient {
                   pubPort: request.address.pubPort,
                   httpPort: request.address.httpPort ?? 0,
                 },
+                publicKey: request.address.publicKey ?? '',
               }),
         },
       },

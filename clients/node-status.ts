@@ -20,6 +20,8 @@ export interface MemberInfo {
   readonly voter: boolean;
   /** '' when the node knows no address for it. */
   readonly clientEndpoint: string;
+  /** Its CurveZMQ public key (Z85); '' on an insecure cluster or when the node knows none. */
+  readonly publicKey: string;
 }
 
 /** One subscriber a node serves. */
@@ -173,6 +175,7 @@ export function toMemberInfos(
     id: m.id ?? '',
     voter: m.voter ?? false,
     clientEndpoint: m.clientEndpoint ?? '',
+    publicKey: m.publicKey ?? '',
   }));
 }
 

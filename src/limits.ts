@@ -24,6 +24,11 @@ export const LIMITS = {
   maxTopicBytes: 256,
   /** Longest producer id (publish requests, log entries, peer batches and the disk record all check it). */
   maxProducerIdBytes: 64,
+  /**
+   * Longest client identity name: the config refuses a longer one, and a log
+   * entry carries its publisher's identity (the owner of its producer id).
+   */
+  maxIdentityBytes: 128,
   /** Longest node id: peer messages and `transferLeader` requests name nodes by it. */
   maxNodeIdBytes: 64,
   /** Longest replica id, plugin name or state digest string a node accepts from a replica. */
@@ -90,6 +95,13 @@ export const LIMITS = {
   // client process holds one connection per broker.
   /** A log line that input from the network can repeat (a bad frame, a silent subscriber) is written at most once per this interval. */
   repeatedLogIntervalMs: 1000,
+  /**
+   * A peer that refused this node's key at the CurveZMQ handshake (ZeroMQ
+   * then gives the connection up) is dialled again after this long: a node
+   * joining a secured cluster is admitted once its membership change, which
+   * carries its key, reaches that peer.
+   */
+  peerHandshakeRetryMs: 1000,
   /** Largest frame ZeroMQ receives at all: a frame between maxFrameBytes and this is counted, logged and refused with TOO_LARGE; a larger one makes ZeroMQ close its connection. */
   maxReceivedFrameBytes: 2 * maxFrameBytes,
   /** Most subscriptions one client connection holds on one node; more are refused with LIMIT. */

@@ -1,7 +1,8 @@
 import type { Argv } from 'yargs';
 import { AdminClient, type MemberAddress, type MembersResult } from '../../clients/admin.js';
 import { loadClusterConfig } from '../node/cluster-config.js';
-import { brokersOption, parseBrokers } from './brokers.js';
+import { isZ85Key } from '../runtime/curve-keys.js';
+import { brokersOption, clientRuntimeFrom, credentialsOption, parseBrokers } from './brokers.js';
 import { withExamples } from './examples.js';
 import { wholeNumberFlag } from './flags.js';
 import { UsageError } from './usage-error.js';
@@ -28,7 +29,8 @@ function print(result: MembersResult, json: boolean): void {
   for (const m of result.members) {
     const role = m.voter ? 'voter' : 'learner';
     const leader = m.id === result.leaderId ? ' (sequencer)' : '';
-    console.log(`${m.id}\t${role}${leader}\t${m.clientEndpoint}`);
+    const key = m.publicKey === '' ? '' : `\t${m.publicKey}`;
+    console.log(`${m.id}\t${role}${leader}\t${m.clientEndpoint}${key}`);
   }
   if (result.configPending) console.log('a membership change is not committed yet');
   const voters = result.members.filter((m) => m.voter).length;
@@ -38,7 +40,7 @@ function print(result: MembersResult, json: boolean): void {
     );
 }
 
-/** The new node's address: from flags, or its entry in a config file. */
+/** The new node's address (and key): from flags, or its entry in a config file. */
 function addressFrom(argv: {
   id: string;
   config?: string | undefined;
@@ -47,7 +49,12 @@ function addressFrom(argv: {
   'peer-port'?: number | undefined;
   'pub-port'?: number | undefined;
   'http-port'?: number | undefined;
+  'public-key'?: string | undefined;
 }): MemberAddress | null {
+  const flagKey = argv['public-key'];
+  if (flagKey !== undefined && !isZ85Key(flagKey))
+    throw new UsageError('--public-key must be a 40-character Z85 key (as ordo keygen prints)');
+  const publicKey = flagKey === undefined ? {} : { publicKey: flagKey };
   if (argv.config !== undefined) {
     const node = loadClusterConfig(argv.config).nodes.find((n) => n.id === argv.id);
     if (node === undefined) throw new UsageError(`${argv.config} has no node '${argv.id}'`);
@@ -57,9 +64,15 @@ function addressFrom(argv: {
       peerPort: node.peerPort,
       pubPort: node.pubPort,
       httpPort: node.httpPort,
+      ...(node.publicKey === undefined ? {} : { publicKey: node.publicKey }),
+      ...publicKey,
     };
   }
-  if (argv.host === undefined) return null;
+  if (argv.host === undefined) {
+    if (flagKey !== undefined)
+      throw new UsageError('--public-key needs the address too (--host and ports, or --config)');
+    return null;
+  }
   const client = argv['client-port'];
   const peer = argv['peer-port'];
   const pub = argv['pub-port'];
@@ -71,6 +84,7 @@ function addressFrom(argv: {
     peerPort: peer,
     pubPort: pub,
     httpPort: argv['http-port'] ?? null,
+    ...publicKey,
   };
 }
 
@@ -92,6 +106,7 @@ export function membersCommand(yargs: Argv): Argv {
               'With replace: the new node, added (and caught up) before the old one is removed',
           })
           .option('brokers', brokersOption)
+          .option('credentials', credentialsOption)
           .option('json', { type: 'boolean', default: false, describe: 'Print JSON' })
           .option('config', {
             type: 'string',
@@ -102,12 +117,25 @@ export function membersCommand(yargs: Argv): Argv {
           .option('peer-port', wholeNumberFlag('peer-port', 'With add: its peer port'))
           .option('pub-port', wholeNumberFlag('pub-port', 'With add: its multicast port'))
           .option('http-port', wholeNumberFlag('http-port', 'With add: its HTTP port'))
+          .option('public-key', {
+            type: 'string',
+            describe:
+              'With add or replace, on a secured cluster: the new node\u2019s public key (Z85, from ordo keygen); every node admits it once the change is in the log (default: its key in --config)',
+          })
           .option('wait-ms', waitOption),
         [
           { does: 'list the members', command: ['$0 members list --brokers 127.0.0.1:7001'] },
           {
             does: 'add n4, its address in cluster.json (started with `ordo node --join`)',
             command: ['$0 members add n4 --config cluster.json', '--brokers 127.0.0.1:7001'],
+          },
+          {
+            does: 'add n4 to a secured cluster, its key pair made by ordo keygen',
+            command: [
+              '$0 members add n4 --host 10.0.0.4 --client-port 7001 --peer-port 7002',
+              '--pub-port 7003 --public-key "$(cat keys/n4.pub)"',
+              '--credentials admin.credentials.json --brokers 10.0.0.1:7001',
+            ],
           },
           {
             does: 'remove n1 (if it is the sequencer, it hands its role over first)',
@@ -123,7 +151,11 @@ export function membersCommand(yargs: Argv): Argv {
         ],
       ),
     async (argv) => {
-      const admin = new AdminClient(parseBrokers(argv.brokers));
+      const admin = new AdminClient(
+        parseBrokers(argv.brokers),
+        undefined,
+        clientRuntimeFrom(argv.credentials),
+      );
       try {
         if (argv.action === 'list') {
           print(await admin.members(), argv.json);

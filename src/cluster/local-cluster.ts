@@ -195,13 +195,29 @@ export class LocalCluster {
    * Adds a node to the config file on free ports, without starting it: the
    * running nodes keep their membership, and the new node is started with
    * `--join` (`startNode(id, ['--join'])`) and added with `ordo members add`.
+   * On a secured cluster the node gets a key pair of its own (its public key
+   * is returned: the running nodes learn it only from the membership change;
+   * the clients' credentials files are not rewritten).
    */
-  async addNodeToConfig(id: string): Promise<LocalNode> {
+  async addNodeToConfig(id: string): Promise<LocalNode & { readonly publicKey?: string }> {
     const config = JSON.parse(readFileSync(this.configPath, 'utf8')) as {
-      nodes: { id: string; host: string; clientPort: number; httpPort: number }[];
+      nodes: {
+        id: string;
+        host: string;
+        clientPort: number;
+        httpPort: number;
+        publicKey?: string;
+      }[];
     };
     const [clientPort, peerPort, pubPort, httpPort] = await freePorts(4);
     const host = '127.0.0.1';
+    let keys: { publicKey: string; secretKeyFile: string } | null = null;
+    if (config.nodes.some((n) => n.publicKey !== undefined)) {
+      const pair = newKeyPair();
+      const secretKeyFile = join(this.dataDir, 'keys', `${id}.key`);
+      writeOwnerOnlyFile(secretKeyFile, `${pair.secretKey.reveal()}\n`);
+      keys = { publicKey: pair.publicKey, secretKeyFile };
+    }
     config.nodes.push({
       id,
       host,
@@ -209,6 +225,7 @@ export class LocalCluster {
       peerPort,
       pubPort,
       httpPort: httpPort!,
+      ...keys,
     } as never);
     writeFileSync(this.configPath, `${JSON.stringify(config, null, 2)}\n`);
     const node: LocalNode = {
@@ -218,7 +235,7 @@ export class LocalCluster {
       process: null,
     };
     this.nodes.push(node);
-    return node;
+    return keys === null ? node : Object.assign(node, { publicKey: keys.publicKey });
   }
 
   /** Starts (or restarts) one node's process and waits until it reports ready. */

@@ -15,6 +15,8 @@ export const PlantedDefect = {
   commitOldEpochByCount: 'commit-old-epoch-by-count',
   /** A node accepts a record fetched from a peer for repair without checking it against the chain. */
   uncheckedRepair: 'unchecked-repair',
+  /** A voter in its lease grants a transfer campaign its sequencer never announced. */
+  honourUnannouncedTransfer: 'honour-unannounced-transfer',
 } as const;
 export type PlantedDefect = (typeof PlantedDefect)[keyof typeof PlantedDefect];
 

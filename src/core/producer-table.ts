@@ -8,6 +8,8 @@ export interface ProducerSnapshot {
   /** The newest pair not in the lists above, if any was dropped. */
   readonly evictedProducerSeq: number | null;
   readonly evictedSeq: number | null;
+  /** The identity its producer id belongs to ('' when none: an insecure cluster, an older checkpoint). */
+  readonly owner: string;
 }
 
 export type DedupVerdict =
@@ -30,7 +32,11 @@ class ProducerState {
   evictedProducerSeq: number | null = null;
   evictedSeq: number | null = null;
 
-  constructor(public lastProducerSeq: number) {}
+  constructor(
+    public lastProducerSeq: number,
+    /** The identity this producer id belongs to ('' when none). */
+    public owner: string,
+  ) {}
 
   get length(): number {
     return this.seqs.length - this.head;
@@ -69,7 +75,9 @@ class ProducerState {
  * The dedup table: for each producer, the last producerSeq in the log and
  * the seqs of its recent messages. It is derived from the log alone (every
  * node records what it appends), so a new sequencer already knows what the
- * old one sequenced. Producers are forgotten least recently used first.
+ * old one sequenced, and which identity each producer id belongs to (the
+ * owner its entries carry). Producers are forgotten least recently used
+ * first; a forgotten producer id has no owner until it is used again.
  */
 export class ProducerTable {
   private readonly producers = new Map<string, ProducerState>();
@@ -106,14 +114,27 @@ export class ProducerTable {
     return { kind: 'duplicate', seq: state.seqOf(producerSeq) };
   }
 
-  record(producerId: string, producerSeq: number, seq: number): void {
+  /**
+   * The identity that `producerId` belongs to, or '' when no identity owns
+   * it (unknown here, first used on an insecure cluster, or forgotten).
+   */
+  ownerOf(producerId: string): string {
+    return this.producers.get(producerId)?.owner ?? '';
+  }
+
+  /**
+   * Records an entry of `producerId`, published by `owner` ('' on an
+   * insecure cluster). The first non-empty owner of a producer id stays its
+   * owner: the sequencer refuses entries of another identity under it.
+   */
+  record(producerId: string, producerSeq: number, seq: number, owner = ''): void {
     let state = this.producers.get(producerId);
     if (state === undefined) {
       if (this.producers.size >= this.maxProducers) {
         const oldest = this.producers.keys().next().value as string;
         this.producers.delete(oldest);
       }
-      state = new ProducerState(producerSeq - 1);
+      state = new ProducerState(producerSeq - 1, owner);
       this.producers.set(producerId, state);
     } else {
       if (producerId !== this.lastRecorded) {
@@ -124,16 +145,16 @@ export class ProducerTable {
       // The log is the authority: a sequencer whose bounded table had forgotten
       // this producer started it afresh, so this node follows rather than stops.
       if (producerSeq <= state.lastProducerSeq) {
-        state = new ProducerState(producerSeq - 1);
+        state = new ProducerState(producerSeq - 1, state.owner);
         this.producers.set(producerId, state);
       }
+      if (state.owner === '') state.owner = owner;
     }
     this.lastRecorded = producerId;
     state.lastProducerSeq = producerSeq;
     state.push(producerSeq, seq, this.maxHistoryEntries);
   }
 
-  /** Forgets every producer: the log the table was derived from is gone (a log reset). */
   /**
    * The table as plain data, least recently used first, with at most
    * `maxPairs` recent pairs per producer (the pair just before them is kept
@@ -151,6 +172,7 @@ export class ProducerTable {
         seqs: state.seqs.slice(from),
         evictedProducerSeq: cut ? state.producerSeqs[from - 1]! : state.evictedProducerSeq,
         evictedSeq: cut ? state.seqs[from - 1]! : state.evictedSeq,
+        owner: state.owner,
       });
     }
     return out;
@@ -161,7 +183,7 @@ export class ProducerTable {
     this.clear();
     for (const saved of snapshot) {
       if (this.producers.size >= this.maxProducers) break;
-      const state = new ProducerState(saved.lastProducerSeq);
+      const state = new ProducerState(saved.lastProducerSeq, saved.owner);
       state.producerSeqs = [...saved.producerSeqs];
       state.seqs = [...saved.seqs];
       state.evictedProducerSeq = saved.evictedProducerSeq;
@@ -170,6 +192,7 @@ export class ProducerTable {
     }
   }
 
+  /** Forgets every producer: the log the table was derived from is gone (a log reset). */
   clear(): void {
     this.producers.clear();
     this.lastRecorded = null;

@@ -44,7 +44,9 @@ export type ProposeResult =
   | { readonly kind: 'duplicate'; readonly seq: number | null; readonly epoch: number | null }
   | { readonly kind: 'outOfOrder'; readonly expectedProducerSeq: number }
   | { readonly kind: 'notLeader'; readonly leaderId: NodeId | null }
-  | { readonly kind: 'busy'; readonly reason: 'window-full' | 'transferring' };
+  | { readonly kind: 'busy'; readonly reason: 'window-full' | 'transferring' }
+  /** The producer id belongs to another identity (the owner its entries in the log carry). */
+  | { readonly kind: 'forbidden'; readonly owner: string };
 
 export type MembershipProposeResult =
   | { readonly ok: true; readonly seq: number; readonly membership: Membership }
@@ -473,6 +475,11 @@ export class ProtocolNode {
    * in the same position. `nowMs` is the host's clock reading, used for the
    * log timestamp (never decreasing along the log).
    */
+  /** The identity `producerId` belongs to, as this node's log says ('' when none). */
+  producerOwner(producerId: string): string {
+    return this.producers.ownerOf(producerId);
+  }
+
   propose(proposals: readonly Proposal[], nowMs: number): ProposeResult[] {
     const results: ProposeResult[] = [];
     for (const proposal of proposals) results.push(this.proposeOne(proposal, nowMs));
@@ -513,7 +520,10 @@ export class ProtocolNode {
         // (by its timeoutNow, or in its appends) that it hands over to that node.
         if (inLease) {
           if (!message.transfer) return null;
-          if (this.announcedTransferee() !== message.from) {
+          if (
+            this.announcedTransferee() !== message.from &&
+            !this.defects.has(PlantedDefect.honourUnannouncedTransfer)
+          ) {
             return `transfer campaign by ${message.from} in epoch ${message.epoch}, which the sequencer ${this.leaderId} did not announce`;
           }
         }
@@ -763,6 +773,12 @@ export class ProtocolNode {
   private proposeOne(proposal: Proposal, nowMs: number): ProposeResult {
     if (this.role !== Role.leader) return { kind: 'notLeader', leaderId: this.leaderId };
     if (this.transferee !== null) return { kind: 'busy', reason: 'transferring' };
+    const owner = proposal.owner ?? '';
+    const knownOwner = this.producers.ownerOf(proposal.producerId);
+    if (owner !== '' && knownOwner !== '' && knownOwner !== owner) {
+      // Checked before dedup: another identity learns nothing of this producer's messages.
+      return { kind: 'forbidden', owner: knownOwner };
+    }
     const verdict = this.producers.check(proposal.producerId, proposal.producerSeq);
     if (verdict.kind === 'duplicate' && !this.defects.has(PlantedDefect.skipDedup)) {
       return {
@@ -784,6 +800,7 @@ export class ProtocolNode {
       topic: proposal.topic,
       payload: proposal.payload,
       timestampMs: Math.max(this.lastTimestampMs, nowMs),
+      ...(owner === '' ? {} : { owner }),
     };
     this.appendEntry(entry);
     return { kind: 'appended', seq: entry.seq, epoch: entry.epoch };
@@ -1305,7 +1322,7 @@ export class ProtocolNode {
 
   private recordProducer(entry: Entry): void {
     if (entry.kind === EntryKind.data)
-      this.producers.record(entry.producerId, entry.producerSeq, entry.seq);
+      this.producers.record(entry.producerId, entry.producerSeq, entry.seq, entry.owner ?? '');
   }
 
   /**

@@ -11,7 +11,8 @@ export type PublishOutcome =
   | { readonly kind: 'duplicate'; readonly seq: number | null }
   | { readonly kind: 'outOfOrder'; readonly expectedProducerSeq: number }
   | { readonly kind: 'notLeader' }
-  | { readonly kind: 'busy'; readonly reason: string };
+  | { readonly kind: 'busy'; readonly reason: string }
+  | { readonly kind: 'forbidden'; readonly owner: string };
 
 /**
  * Maps the core's verdict on a proposal to the answer a publisher gets.
@@ -41,5 +42,7 @@ export function publishOutcome(
       return { kind: 'notLeader' };
     case 'busy':
       return { kind: 'busy', reason: result.reason };
+    case 'forbidden':
+      return { kind: 'forbidden', owner: result.owner };
   }
 }

@@ -31,6 +31,12 @@ export interface Entry {
   readonly payload: Uint8Array;
   /** Log time assigned by the sequencer: never decreasing along the log. */
   readonly timestampMs: number;
+  /**
+   * The identity that published a data entry: its producer id belongs to
+   * that identity. Empty or absent on an insecure cluster and for entries
+   * written before owners were recorded.
+   */
+  readonly owner?: string;
 }
 
 /** The no-op a new sequencer appends first in its epoch (it carries no producer, topic or payload). */
@@ -72,6 +78,8 @@ export interface Proposal {
   readonly producerSeq: number;
   readonly topic: string;
   readonly payload: Uint8Array;
+  /** The publisher's identity on a secured cluster; empty or absent on an insecure one. */
+  readonly owner?: string;
 }
 
 /** Sent to every node (multicast) or to one (retransmission, probe). An empty one is a heartbeat. */

@@ -26,6 +26,7 @@ import {
 } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import type { Clock, Random, TimerHandle } from '../runtime/clock.js';
+import { isZ85Key } from '../runtime/curve-keys.js';
 import type { Logger } from '../runtime/logger.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { ORDO_VERSION } from '../runtime/version.js';
@@ -47,7 +48,7 @@ import { LogRepair } from './log-repair.js';
 import { addressOfMember, encodeMemberAddress } from './member-address.js';
 import type { NodeMetrics } from './node-metrics.js';
 import type { PeerLink } from './peer-link.js';
-import { Authorizer } from './permissions.js';
+import { Authorizer, producerIdRefusal } from './permissions.js';
 import { productionEdges } from './production-edges.js';
 import { ReplicaRegistry } from './replica-registry.js';
 import { SubscriptionManager } from './subscription-manager.js';
@@ -68,6 +69,11 @@ export interface NodeEdges {
   readonly onFatal: (error: Error) => void;
   /** Whether the sockets run CurveZMQ, and how many handshakes they refused (absent: not secured). */
   readonly security?: () => { readonly secured: boolean; readonly handshakesRefused: number };
+  /**
+   * The other members, as the membership in force gives them (with their
+   * keys on a secured cluster): the client port admits their keys as nodes.
+   */
+  readonly membersChanged?: (peers: readonly NodeAddress[]) => void;
 }
 
 /** How often the host does its housekeeping; production takes these from LIMITS. */
@@ -138,6 +144,9 @@ interface PendingPublish {
   /** The client connection's routing id in hex, for its budget of publishes waiting for commit. */
   readonly clientKey: string;
   readonly requestId: number;
+  /** Who publishes ('' on an insecure cluster) and under which producer id. */
+  readonly identity: string;
+  readonly producerId: string;
   readonly results: ordo.PublishResult.$Properties[];
   remaining: number;
 }
@@ -251,7 +260,7 @@ export class BrokerNode {
       dedupCheckpoint: rateLimited(),
       degraded: rateLimited(),
     };
-    this.authorizer = new Authorizer(options.config, LIMITS.maxProducers);
+    this.authorizer = new Authorizer(options.config);
   }
 
   /** A failed store stops the node; a damaged record only costs that subscriber this node. */
@@ -511,6 +520,7 @@ export class BrokerNode {
       peers.push(address);
     }
     this.transport.setPeers?.(peers);
+    this.edges.membersChanged?.(peers);
     const self = membership.members.find((m) => m.id === this.self.id);
     if (self === undefined && membership.members.length > 0 && !this.removedWarned) {
       this.removedWarned = true;
@@ -527,6 +537,7 @@ export class BrokerNode {
         id: m.id,
         voter: m.voter,
         clientEndpoint: address === undefined ? '' : clientEndpoint(address),
+        publicKey: address?.publicKey ?? '',
       };
     });
   }
@@ -556,8 +567,19 @@ export class BrokerNode {
     let change: MembershipChange;
     if (request.action === 'add') {
       const a = request.address;
+      const publicKey = request.publicKey ?? '';
+      if (publicKey !== '' && !isZ85Key(publicKey))
+        return answer(false, `the public key of ${request.nodeId} is not a 40-character Z85 key`);
+      const inConfig = this.options.config.nodes.find((n) => n.id === request.nodeId);
+      const secured = this.edges.security?.().secured ?? false;
       let address = '';
       if (a !== null && a !== undefined && (a.host ?? '') !== '') {
+        const key = publicKey !== '' ? publicKey : inConfig?.publicKey;
+        if (secured && key === undefined)
+          return answer(
+            false,
+            `this cluster is secured: adding ${request.nodeId} needs its public key (--public-key)`,
+          );
         address = encodeMemberAddress({
           id: request.nodeId,
           host: a.host ?? '',
@@ -566,11 +588,19 @@ export class BrokerNode {
           peerPort: a.peerPort ?? 0,
           pubPort: a.pubPort ?? 0,
           httpPort: a.httpPort ? a.httpPort : null,
+          ...(key === undefined ? {} : { publicKey: key }),
         });
-      } else if (!this.options.config.nodes.some((n) => n.id === request.nodeId)) {
+      } else if (inConfig === undefined) {
         return answer(
           false,
           `no address given for ${request.nodeId}, and the config file has none`,
+        );
+      } else if (publicKey !== '') {
+        return answer(false, `a public key for ${request.nodeId} needs its address too`);
+      } else if (secured && inConfig.publicKey === undefined) {
+        return answer(
+          false,
+          `this cluster is secured: adding ${request.nodeId} needs its public key (--public-key)`,
         );
       }
       change = { kind: 'addLearner', id: request.nodeId, address };
@@ -772,6 +802,17 @@ export class BrokerNode {
     this.schedule();
   }
 
+  /**
+   * Why `identity` may not publish under `producerId`: the log says another
+   * identity owns it. The core refuses such a proposal too; asking first
+   * refuses the whole request at once, on any node.
+   */
+  private producerIdRefusal(identity: string | null, producerId: string): string | null {
+    if (identity === null) return null;
+    const owner = this.core.producerOwner(producerId);
+    return owner === '' || owner === identity ? null : producerIdRefusal(identity, producerId);
+  }
+
   /** Answers a request the identity may not make with a ForbiddenError naming the permission. */
   private forbid(client: ClientId, requestId: number, refusal: string | null): boolean {
     if (refusal === null) return false;
@@ -786,11 +827,11 @@ export class BrokerNode {
     switch (request.body) {
       case 'publish': {
         const items = request.publish.items as ordo.PublishItem[];
-        const refusal = this.authorizer.publishRefusal(
-          identity,
-          request.publish.producerId,
-          items.map((i) => i.topic),
-        );
+        const refusal =
+          this.authorizer.publishRefusal(
+            identity,
+            items.map((i) => i.topic),
+          ) ?? this.producerIdRefusal(identity, request.publish.producerId);
         if (refusal !== null) {
           this.requestsForbidden++;
           this.clients.reply(client, {
@@ -805,7 +846,7 @@ export class BrokerNode {
           });
           return;
         }
-        this.onPublish(client, requestId, request.publish);
+        this.onPublish(client, requestId, request.publish, identity ?? '');
         this.schedule();
         return;
       }
@@ -857,6 +898,16 @@ export class BrokerNode {
         return;
       }
       case 'members':
+        // Adding a member admits its key on every node's peer sockets: only an admin may change them.
+        if (
+          request.members.action !== 'list' &&
+          this.forbid(
+            client,
+            requestId,
+            this.authorizer.adminRefusal(identity, `members ${request.members.action}`),
+          )
+        )
+          return;
         this.clients.reply(client, { requestId, members: this.onMembersRequest(request.members) });
         this.schedule();
         return;
@@ -890,13 +941,20 @@ export class BrokerNode {
     }
   }
 
-  private onPublish(client: ClientId, requestId: number, publish: ordo.PublishRequest): void {
+  private onPublish(
+    client: ClientId,
+    requestId: number,
+    publish: ordo.PublishRequest,
+    identity: string,
+  ): void {
     const items = publish.items as ordo.PublishItem[];
     const clientKey = client.toString('hex');
     const request: PendingPublish = {
       client,
       clientKey,
       requestId,
+      identity,
+      producerId: publish.producerId,
       results: new Array(items.length),
       remaining: items.length,
     };
@@ -936,6 +994,7 @@ export class BrokerNode {
       // tiny message in a 4 MiB frame would cost 4 MiB while counted as a
       // few bytes).
       payload: new Uint8Array(item.payload),
+      owner: identity,
     }));
     const results = this.core.propose(proposals, this.clock.nowMs());
     const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
@@ -1004,6 +1063,14 @@ export class BrokerNode {
           producerSeq,
           status: PublishStatus.PUBLISH_STATUS_BUSY,
           detail: outcome.reason,
+        });
+        return;
+      case 'forbidden':
+        this.requestsForbidden++;
+        this.settle(request, index, {
+          producerSeq,
+          status: PublishStatus.PUBLISH_STATUS_FORBIDDEN,
+          detail: producerIdRefusal(request.identity, request.producerId),
         });
         return;
     }

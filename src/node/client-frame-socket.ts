@@ -146,6 +146,15 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
     return tagMatches(tag, known.secret, body) ? known.identity : null;
   }
 
+  /**
+   * The admitted keys changed (the map given as `security.keys` was
+   * updated): a key no longer in it must not keep its identity through the
+   * cache of shared secrets. The ZAP handler reads the same map.
+   */
+  keysChanged(): void {
+    this.shared.clear();
+  }
+
   close(): void {
     this.closed = true;
     this.sender?.close();

@@ -252,7 +252,12 @@ function parseClients(raw: unknown, source: string): ClientIdentity[] {
     const r = c as Record<string, unknown>;
     rejectUnknownKeys(r, ['identity', 'publicKey', 'permissions'], name);
     return {
-      identity: field(r['identity'], `${name}.identity`, isString, 'a non-empty string'),
+      identity: field(
+        r['identity'],
+        `${name}.identity`,
+        isIdentity,
+        `a non-empty string of at most ${LIMITS.maxIdentityBytes} bytes`,
+      ),
       publicKey: field(r['publicKey'], `${name}.publicKey`, isZ85Key, 'a Z85 public key'),
       ...(r['permissions'] === undefined
         ? {}
@@ -260,6 +265,10 @@ function parseClients(raw: unknown, source: string): ClientIdentity[] {
     };
   });
 }
+
+/** An identity name: log entries carry it as the owner of their producer id. */
+const isIdentity = (v: unknown): v is string =>
+  isString(v) && Buffer.byteLength(v) <= LIMITS.maxIdentityBytes;
 
 const isPatternList = (v: unknown): v is string[] =>
   Array.isArray(v) && v.every((p) => typeof p === 'string' && p.length > 0);

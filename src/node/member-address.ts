@@ -1,10 +1,12 @@
 import type { Member } from '../core/membership.js';
+import { isZ85Key } from '../runtime/curve-keys.js';
 import type { NodeAddress } from './cluster-config.js';
 
 /**
  * How a member is reached, as its config entry records it: the advertised
- * host and ports, as JSON (the core keeps it opaque). Members of the seed
- * config have none ('') and are reached at their config file address.
+ * host and ports and, on a secured cluster, its CurveZMQ public key, as JSON
+ * (the core keeps it opaque). Members of the seed config have none ('') and
+ * are reached at their config file address, with their config file key.
  */
 export function encodeMemberAddress(node: NodeAddress): string {
   return JSON.stringify({
@@ -13,6 +15,7 @@ export function encodeMemberAddress(node: NodeAddress): string {
     peerPort: node.peerPort,
     pubPort: node.pubPort,
     httpPort: node.httpPort,
+    ...(node.publicKey === undefined ? {} : { publicKey: node.publicKey }),
   });
 }
 
@@ -27,9 +30,10 @@ export function addressOfMember(member: Member): NodeAddress | undefined {
   }
   const port = (v: unknown): v is number =>
     Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536;
-  const { host, clientPort, peerPort, pubPort, httpPort } = raw ?? {};
+  const { host, clientPort, peerPort, pubPort, httpPort, publicKey } = raw ?? {};
   if (typeof host !== 'string' || host.length === 0) return undefined;
   if (!port(clientPort) || !port(peerPort) || !port(pubPort)) return undefined;
+  if (publicKey !== undefined && !isZ85Key(publicKey)) return undefined;
   return {
     id: member.id,
     host,
@@ -38,5 +42,6 @@ export function addressOfMember(member: Member): NodeAddress | undefined {
     peerPort,
     pubPort,
     httpPort: port(httpPort) ? httpPort : null,
+    ...(publicKey === undefined ? {} : { publicKey }),
   };
 }

@@ -1,6 +1,7 @@
 import * as zmq from 'zeromq';
 import type { NodeId, NodeMessage } from '../core/types.js';
 import { LIMITS } from '../limits.js';
+import { type Clock, systemClock, type TimerHandle } from '../runtime/clock.js';
 import type { Secret } from '../runtime/curve-keys.js';
 import type { Logger } from '../runtime/logger.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
@@ -51,6 +52,8 @@ export class PeerTransport implements PeerLink {
   readonly counters: PeerLinkCounters = emptyPeerLinkCounters();
   /** Handshakes refused on this node's PUB and peer ROUTER (unknown keys, NULL, PLAIN). */
   handshakesRefused = 0;
+  /** Dials again after a peer refused this node's key (see LIMITS.peerHandshakeRetryMs). */
+  private readonly redials = new Set<TimerHandle>();
 
   constructor(
     private readonly clusterId: string,
@@ -59,6 +62,7 @@ export class PeerTransport implements PeerLink {
     private readonly faults: FaultInjection,
     logger: Logger,
     private readonly security: PeerSecurity | null = null,
+    private readonly clock: Clock = systemClock,
   ) {
     this.domain = `ordo-peer/${clusterId}/${self.id}`;
     const serverCurve =
@@ -120,7 +124,12 @@ export class PeerTransport implements PeerLink {
     void this.receiveLoop(this.router, (frames) => this.receiveRouterMessage(frames, onMessage));
   }
 
-  /** Follows the membership: connects to new peers, drops removed or moved ones. */
+  /**
+   * Follows the membership: connects to new peers, drops removed or moved
+   * ones. On a secured cluster the ZAP handler admits exactly the keys of the
+   * peers connected, so a member added through the log (its key in its config
+   * entry) is admitted from then on, and a removed one's key no longer is.
+   */
   setPeers(peers: readonly NodeAddress[]): void {
     if (this.closed) return;
     const wanted = new Map(peers.map((p) => [p.id, p]));
@@ -173,6 +182,10 @@ export class PeerTransport implements PeerLink {
     sub.subscribe();
     sub.connect(pubEndpoint(peer));
     this.links.set(peer.id, { dealer, sub });
+    if (this.security !== null) {
+      this.redialWhenRefused(peer.id, dealer, dealer, peerEndpoint(peer));
+      this.redialWhenRefused(peer.id, dealer, sub, pubEndpoint(peer));
+    }
     this.connected.set(peer.id, peer);
     const fromPeer = (frames: Buffer[]): void => {
       if (frames.length === 1) this.receiveFrame(frames[0]!, onMessage, peer.id);
@@ -180,6 +193,34 @@ export class PeerTransport implements PeerLink {
     };
     void this.receiveLoop(sub, fromPeer);
     void this.receiveLoop(dealer, fromPeer);
+  }
+
+  /**
+   * ZeroMQ gives a connection up for good once the peer refused its key. A
+   * peer that does not know this node's key yet (this node joins, and its
+   * membership change has not reached that peer) will know it soon: so the
+   * socket dials again, at most once per LIMITS.peerHandshakeRetryMs, for as
+   * long as it is this peer's link.
+   */
+  private redialWhenRefused(
+    peer: NodeId,
+    dealer: zmq.Dealer,
+    socket: zmq.Dealer | zmq.Subscriber,
+    endpoint: string,
+  ): void {
+    socket.events.on('handshake:error:auth', () => {
+      const timer = this.clock.setTimeout(() => {
+        this.redials.delete(timer);
+        if (this.closed || this.links.get(peer)?.dealer !== dealer) return;
+        try {
+          socket.disconnect(endpoint);
+        } catch {
+          // Already given up by ZeroMQ: nothing to disconnect.
+        }
+        socket.connect(endpoint);
+      }, LIMITS.peerHandshakeRetryMs);
+      this.redials.add(timer);
+    });
   }
 
   private disconnectPeer(id: NodeId): void {
@@ -217,6 +258,8 @@ export class PeerTransport implements PeerLink {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const timer of this.redials) timer.cancel();
+    this.redials.clear();
     this.pubSender.close();
     this.routerSender.close();
     for (const { dealer, sub } of this.links.values()) {
@@ -329,6 +372,12 @@ export class PeerTransport implements PeerLink {
   }
 }
 
+/** Same sockets to connect to, with the same key to expect there. */
 function sameEndpoints(a: NodeAddress, b: NodeAddress): boolean {
-  return a.host === b.host && a.peerPort === b.peerPort && a.pubPort === b.pubPort;
+  return (
+    a.host === b.host &&
+    a.peerPort === b.peerPort &&
+    a.pubPort === b.pubPort &&
+    a.publicKey === b.publicKey
+  );
 }

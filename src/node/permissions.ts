@@ -60,41 +60,37 @@ export function everyTopicAllowed(rules: TopicRules): boolean {
 }
 
 /**
- * Who may do what on a secured cluster, and who owns which producer id. An
- * insecure cluster (identity null) allows everything, as before keys.
+ * Why `identity` may not publish under `producerId`: another identity owns
+ * it. The owner is known from the log (see ProducerTable), so every node
+ * that becomes sequencer refuses alike.
+ */
+export function producerIdRefusal(identity: string, producerId: string): string {
+  return `identity '${identity}' lacks permission 'publish' under producer id '${producerId}', which belongs to another identity`;
+}
+
+/**
+ * Who may do what on a secured cluster. An insecure cluster (identity null)
+ * allows everything, as before keys. Who owns which producer id is not kept
+ * here but in the log: the sequencer's core refuses another identity's
+ * entries under an owned producer id.
  */
 export class Authorizer {
   private readonly byIdentity = new Map<string, Permissions>();
-  /** Producer id to the identity that first published under it, least recently used first. */
-  private readonly owners = new Map<string, string>();
 
-  constructor(
-    config: ClusterConfig,
-    private readonly maxOwners: number,
-  ) {
+  constructor(config: ClusterConfig) {
     for (const node of config.nodes) this.byIdentity.set(`node:${node.id}`, NODE_PERMISSIONS);
     for (const client of config.clients ?? ([] as ClientIdentity[]))
       this.byIdentity.set(client.identity, client.permissions ?? DEFAULT_CLIENT_PERMISSIONS);
   }
 
-  /** Why `identity` may not publish these items under `producerId`, or null. */
-  publishRefusal(
-    identity: string | null,
-    producerId: string,
-    topics: readonly string[],
-  ): string | null {
+  /** Why `identity` may not publish these items on their topics, or null. */
+  publishRefusal(identity: string | null, topics: readonly string[]): string | null {
     if (identity === null) return null;
     const rules = this.permissionsOf(identity).publish;
     for (const topic of topics) {
       if (!topicAllowed(rules, topic))
         return `identity '${identity}' lacks permission 'publish' on topic '${topic}'`;
     }
-    const owner = this.owners.get(producerId);
-    if (owner !== undefined && owner !== identity)
-      return `identity '${identity}' lacks permission 'publish' under producer id '${producerId}', which belongs to another identity`;
-    this.owners.delete(producerId);
-    this.owners.set(producerId, identity);
-    if (this.owners.size > this.maxOwners) this.owners.delete(this.owners.keys().next().value!);
     return null;
   }
 

@@ -3,7 +3,7 @@ import { loadSecretKeyFile } from '../runtime/curve-keys.js';
 import type { Logger } from '../runtime/logger.js';
 import type { NodeEdges } from './broker-node.js';
 import { ZmqClientFrameSocket } from './client-frame-socket.js';
-import { type ClusterConfig, isSecured } from './cluster-config.js';
+import { type ClusterConfig, isSecured, type NodeAddress } from './cluster-config.js';
 import { ConfigError } from './config-error.js';
 import type { FaultInjection } from './fault-injection.js';
 import { PeerTransport } from './peer-transport.js';
@@ -13,7 +13,8 @@ import { PeerTransport } from './peer-transport.js';
  * Math.random. On a secured cluster (every node has a public key) every
  * socket runs CurveZMQ under this node's secret key, read here from its
  * `secretKeyFile`; its client port admits the listed clients and the other
- * nodes (whose status requests build the cluster view).
+ * nodes (whose status requests build the cluster view): at start those of the
+ * config, then the members in force, with the keys their config entries carry.
  */
 export function productionEdges(
   config: ClusterConfig,
@@ -42,9 +43,13 @@ export function productionEdges(
     secretKey === null ? null : { secretKey },
   );
   const clientKeys = new Map<string, string>();
-  for (const node of config.nodes)
-    if (node.publicKey !== undefined) clientKeys.set(node.publicKey, `node:${node.id}`);
-  for (const client of config.clients ?? []) clientKeys.set(client.publicKey, client.identity);
+  const admitOnClientPort = (nodes: readonly NodeAddress[]) => {
+    clientKeys.clear();
+    for (const node of nodes)
+      if (node.publicKey !== undefined) clientKeys.set(node.publicKey, `node:${node.id}`);
+    for (const client of config.clients ?? []) clientKeys.set(client.publicKey, client.identity);
+  };
+  admitOnClientPort(config.nodes);
   const clientSocket = new ZmqClientFrameSocket(
     `tcp://${self.bindHost}:${self.clientPort}`,
     secretKey === null
@@ -68,5 +73,12 @@ export function productionEdges(
       secured,
       handshakesRefused: peers.handshakesRefused + clientSocket.handshakesRefused,
     }),
+    // The members in force (a node added through the log brings its key):
+    // their status requests build the cluster view.
+    membersChanged: (members) => {
+      if (!secured) return;
+      admitOnClientPort([self, ...members]);
+      clientSocket.keysChanged();
+    },
   };
 }

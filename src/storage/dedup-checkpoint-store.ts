@@ -4,7 +4,13 @@ import { AtomicFile } from './atomic-file.js';
 import { crc32c } from './crc32c.js';
 import type { FileSystem } from './file-system.js';
 
-const FORMAT_VERSION = 1;
+/**
+ * Version 2 adds each producer's owner (the identity its producer id belongs
+ * to) as a seventh packed field; a version 1 file still loads, its producers
+ * without an owner.
+ */
+const FORMAT_VERSION = 2;
+const READABLE_VERSIONS: readonly unknown[] = [1, 2];
 
 /**
  * Keeps the node's dedup table (see DedupCheckpoint) in one JSON file with a
@@ -49,7 +55,7 @@ export class DedupCheckpointStore {
   }
 }
 
-type Packed = [string, number, number[], number[], number | null, number | null];
+type Packed = [string, number, number[], number[], number | null, number | null, string?];
 
 function pack(p: ProducerSnapshot): Packed {
   return [
@@ -59,12 +65,13 @@ function pack(p: ProducerSnapshot): Packed {
     [...p.seqs],
     p.evictedProducerSeq,
     p.evictedSeq,
+    p.owner,
   ];
 }
 
 function parse(text: string): DedupCheckpoint {
   const fields = JSON.parse(text) as Record<string, unknown>;
-  if (fields['version'] !== FORMAT_VERSION)
+  if (!READABLE_VERSIONS.includes(fields['version']))
     throw new Error(`unknown format version ${String(fields['version'])}`);
   const { crc32c: saved, ...rest } = fields;
   const body = JSON.stringify(rest);
@@ -82,7 +89,8 @@ function parse(text: string): DedupCheckpoint {
         !isCount(p[1]) ||
         !Array.isArray(p[2]) ||
         !Array.isArray(p[3]) ||
-        p[2].length !== p[3].length
+        p[2].length !== p[3].length ||
+        (p[6] !== undefined && typeof p[6] !== 'string')
       ) {
         throw new Error('a producer entry is malformed');
       }
@@ -93,6 +101,7 @@ function parse(text: string): DedupCheckpoint {
         seqs: p[3],
         evictedProducerSeq: p[4],
         evictedSeq: p[5],
+        owner: p[6] ?? '',
       };
     }),
   };

@@ -64,6 +64,10 @@ export function validateEntries(
     if (one.topicBytes > LIMITS.maxTopicBytes) {
       throw new InvalidLogRequestError(`${where}: topic exceeds ${LIMITS.maxTopicBytes} bytes`);
     }
+    if (entry.owner !== undefined) requireText(entry.owner, `${where}: owner`);
+    if (one.ownerBytes > LIMITS.maxIdentityBytes) {
+      throw new InvalidLogRequestError(`${where}: owner exceeds ${LIMITS.maxIdentityBytes} bytes`);
+    }
     sized.push(one);
     expectedSeq++;
     minEpoch = entry.epoch;

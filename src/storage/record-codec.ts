@@ -19,14 +19,19 @@ import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from './uint6
  * | 44     | 8     | timestampMs                                                  |
  * | 52     | 8     | producerSeq                                                  |
  * | 60     | 1     | kind                                                         |
- * | 61     | 1     | flags (0)                                                    |
+ * | 61     | 1     | flags: bit 0 set when the record ends with an owner          |
  * | 62     | 2     | producerId bytes (P)                                         |
  * | 64     | 2     | topic bytes (T)                                              |
  * | 66     | 4     | payload bytes (L)                                            |
  * | 70     | P+T+L | producerId (UTF-8), topic (UTF-8), payload                   |
+ * | 70+P+T+L | O   | with flag bit 0: owner (UTF-8), the rest of the record       |
  *
- * frameBytes is not covered by the CRC but must equal 70 + P + T + L, which
- * are, so a damaged length is caught by that consistency check.
+ * frameBytes is not covered by the CRC but must equal 70 + P + T + L (plus
+ * 1 to maxIdentityBytes owner bytes when the flag says so), which are, so a
+ * damaged length is caught by that consistency check. Records written before
+ * owners were recorded have flags 0 and read as entries without an owner;
+ * an entry without an owner is written the same way, so its record and
+ * chain hash are unchanged.
  */
 
 export const RECORD_MAGIC = 0x4f52_4431;
@@ -48,24 +53,34 @@ const FLAGS_AT = 61;
 const PRODUCER_ID_LENGTH_AT = 62;
 const TOPIC_LENGTH_AT = 64;
 const PAYLOAD_LENGTH_AT = 66;
+/** Flag bit: the owner's bytes fill the record after the payload. */
+const FLAG_OWNER = 0x01;
 
 /** The largest record any valid entry can produce; a larger length field is damage. */
 export const RECORD_MAX_BYTES =
-  RECORD_FIXED_BYTES + LIMITS.maxProducerIdBytes + LIMITS.maxTopicBytes + LIMITS.maxPayloadBytes;
+  RECORD_FIXED_BYTES +
+  LIMITS.maxProducerIdBytes +
+  LIMITS.maxTopicBytes +
+  LIMITS.maxPayloadBytes +
+  LIMITS.maxIdentityBytes;
 
 /** What must be known of an entry to lay it out: its string fields' encoded sizes. */
 export interface SizedEntry {
   readonly entry: Entry;
   readonly producerIdBytes: number;
   readonly topicBytes: number;
+  /** 0 for an entry without an owner. */
+  readonly ownerBytes: number;
   readonly frameBytes: number;
 }
 
 export function sizeEntry(entry: Entry): SizedEntry {
   const producerIdBytes = Buffer.byteLength(entry.producerId, 'utf8');
   const topicBytes = Buffer.byteLength(entry.topic, 'utf8');
-  const frameBytes = RECORD_FIXED_BYTES + producerIdBytes + topicBytes + entry.payload.length;
-  return { entry, producerIdBytes, topicBytes, frameBytes };
+  const ownerBytes = entry.owner ? Buffer.byteLength(entry.owner, 'utf8') : 0;
+  const frameBytes =
+    RECORD_FIXED_BYTES + producerIdBytes + topicBytes + entry.payload.length + ownerBytes;
+  return { entry, producerIdBytes, topicBytes, ownerBytes, frameBytes };
 }
 
 /**
@@ -79,7 +94,7 @@ export function encodeRecord(
   sized: SizedEntry,
   prevHash: Uint8Array,
 ): Buffer {
-  const { entry, producerIdBytes, topicBytes, frameBytes } = sized;
+  const { entry, producerIdBytes, topicBytes, ownerBytes, frameBytes } = sized;
   invariant(offset + frameBytes <= buf.length, 'record does not fit its buffer');
   writeU32(buf, offset + MAGIC_AT, RECORD_MAGIC);
   writeU32(buf, offset + FRAME_BYTES_AT, frameBytes);
@@ -88,7 +103,7 @@ export function encodeRecord(
   writeU64(buf, offset + TIMESTAMP_AT, entry.timestampMs);
   writeU64(buf, offset + PRODUCER_SEQ_AT, entry.producerSeq);
   buf[offset + KIND_AT] = entry.kind;
-  buf[offset + FLAGS_AT] = 0;
+  buf[offset + FLAGS_AT] = ownerBytes > 0 ? FLAG_OWNER : 0;
   writeU16(buf, offset + PRODUCER_ID_LENGTH_AT, producerIdBytes);
   writeU16(buf, offset + TOPIC_LENGTH_AT, topicBytes);
   writeU32(buf, offset + PAYLOAD_LENGTH_AT, entry.payload.length);
@@ -96,7 +111,9 @@ export function encodeRecord(
   at += buf.write(entry.producerId, at, producerIdBytes, 'utf8');
   at += buf.write(entry.topic, at, topicBytes, 'utf8');
   buf.set(entry.payload, at);
-  invariant(at + entry.payload.length === offset + frameBytes, 'record layout is inconsistent');
+  at += entry.payload.length;
+  if (ownerBytes > 0) at += buf.write(entry.owner!, at, ownerBytes, 'utf8');
+  invariant(at === offset + frameBytes, 'record layout is inconsistent');
   const hash = chainHashOf(prevHash, buf, offset, frameBytes);
   hash.copy(buf, offset + HASH_AT);
   writeU32(buf, offset + CRC_AT, crc32c(buf, offset + HASH_AT, offset + frameBytes));
@@ -160,10 +177,14 @@ export function announcedFrameBytes(buf: Uint8Array, offset: number): number | s
   const producerIdBytes = readU16(buf, offset + PRODUCER_ID_LENGTH_AT);
   const topicBytes = readU16(buf, offset + TOPIC_LENGTH_AT);
   const payloadBytes = readU32(buf, offset + PAYLOAD_LENGTH_AT);
-  if (
-    frameBytes > RECORD_MAX_BYTES ||
-    frameBytes !== RECORD_FIXED_BYTES + producerIdBytes + topicBytes + payloadBytes
-  ) {
+  const flags = buf[offset + FLAGS_AT]!;
+  const fieldBytes = RECORD_FIXED_BYTES + producerIdBytes + topicBytes + payloadBytes;
+  const ownerBytes = frameBytes - fieldBytes;
+  const lengthFits =
+    flags === 0
+      ? ownerBytes === 0
+      : flags === FLAG_OWNER && ownerBytes >= 1 && ownerBytes <= LIMITS.maxIdentityBytes;
+  if (frameBytes > RECORD_MAX_BYTES || !lengthFits) {
     return `record length ${frameBytes} does not match its fields`;
   }
   return frameBytes;
@@ -213,7 +234,8 @@ export function decodeRecord(buf: Uint8Array, offset: number): Entry {
   at += topicBytes;
   const payload = new Uint8Array(payloadBytes);
   payload.set(buf.subarray(at, at + payloadBytes));
-  return {
+  at += payloadBytes;
+  const entry: Entry = {
     seq: readU64(buf, offset + SEQ_AT),
     epoch: readU64(buf, offset + EPOCH_AT),
     kind: buf[offset + KIND_AT] as EntryKind,
@@ -223,6 +245,9 @@ export function decodeRecord(buf: Uint8Array, offset: number): Entry {
     payload,
     timestampMs: readU64(buf, offset + TIMESTAMP_AT),
   };
+  if (buf[offset + FLAGS_AT] !== FLAG_OWNER) return entry;
+  const frameBytes = readU32(buf, offset + FRAME_BYTES_AT);
+  return { ...entry, owner: view.toString('utf8', at, offset + frameBytes) };
 }
 
 /** Where the next record magic starts in `buf[from, to)`, or -1. */

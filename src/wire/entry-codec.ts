@@ -28,6 +28,7 @@ export function validateEntry(raw: ordo.Entry, field: string): Entry {
     checkString(raw.producerId, `${field}.producerId`, LIMITS.maxProducerIdBytes, false);
     checkString(raw.topic, `${field}.topic`, LIMITS.maxTopicBytes, false);
   }
+  checkString(raw.owner, `${field}.owner`, LIMITS.maxIdentityBytes, true);
   if (raw.payload.length > LIMITS.maxPayloadBytes) {
     throw new FrameError('too-large', `${field}.payload exceeds ${LIMITS.maxPayloadBytes} bytes`);
   }

@@ -19,6 +19,7 @@ export function repairCopyDigest(entries: readonly Entry[]): Uint8Array {
       `${e.seq}|${e.epoch}|${e.kind}|${e.producerSeq}|${e.timestampMs}|${Buffer.byteLength(e.producerId)}:${e.producerId}|${Buffer.byteLength(e.topic)}:${e.topic}|${e.payload.length}:`,
     );
     hash.update(e.payload);
+    if (e.owner) hash.update(`|${Buffer.byteLength(e.owner)}:${e.owner}`);
   }
   return hash.digest();
 }

@@ -136,3 +136,33 @@ test('a snapshot restored into a new table answers like the original, and a trun
     'unknown: forgotten, not guessed',
   );
 });
+
+test('a producer id belongs to the first identity that recorded under it; a snapshot carries the owner', (t) => {
+  const table = new ProducerTable(10, 10);
+  table.record('p', 1, 1, 'alice');
+  table.record('p', 2, 2, 'bob');
+  table.record('q', 1, 3);
+  table.record('q', 2, 4, 'carol');
+  t.is(table.ownerOf('p'), 'alice', 'the first owner stays');
+  t.is(
+    table.ownerOf('q'),
+    'carol',
+    'a producer id first used without an identity takes the first one',
+  );
+  t.is(table.ownerOf('unknown'), '');
+  // A new session of the producer (its seq starting again) keeps the owner.
+  table.record('p', 1, 5, 'alice');
+  t.is(table.ownerOf('p'), 'alice');
+
+  const restored = new ProducerTable(10, 10);
+  restored.restore(table.snapshot(4));
+  t.is(restored.ownerOf('p'), 'alice');
+  t.is(restored.ownerOf('q'), 'carol');
+  t.deepEqual(
+    table.snapshot(4).map((p) => [p.producerId, p.owner]),
+    [
+      ['q', 'carol'],
+      ['p', 'alice'],
+    ],
+  );
+});

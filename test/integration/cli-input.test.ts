@@ -119,6 +119,20 @@ const usageCases: [string[], string][] = [
     ['members', 'replace', 'n1', '--brokers', '127.0.0.1:7001'],
     'ordo: members replace OLD needs --with NEW, another node id',
   ],
+  [
+    ['members', 'add', 'n4', '--host', '127.0.0.1', '--client-port', '1'].concat(
+      ['--peer-port', '2', '--pub-port', '3', '--public-key', 'not-a-key'],
+      ['--brokers', '127.0.0.1:7001'],
+    ),
+    'ordo: --public-key must be a 40-character Z85 key (as ordo keygen prints)',
+  ],
+  [
+    ['members', 'add', 'n4', '--public-key', 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7'].concat([
+      '--brokers',
+      '127.0.0.1:7001',
+    ]),
+    'ordo: --public-key needs the address too (--host and ports, or --config)',
+  ],
 ];
 
 for (const [args, expected] of usageCases) {

@@ -450,6 +450,12 @@ test.serial(
       instanceOf: ForbiddenError,
       message: /identity 'bob' lacks permission 'admin' \(transfer-leader\)/,
     });
+    // A membership change admits a node key on every node: admin only.
+    await t.throwsAsync(bobAdmin.changeMembers('remove', target, null, 2000), {
+      instanceOf: ForbiddenError,
+      message: /identity 'bob' lacks permission 'admin' \(members remove\)/,
+    });
+    t.is((await bobAdmin.members()).members.length, 3, 'listing the members needs no permission');
 
     // Alice's producer id is hers: bob publishing under it is refused, and
     // alice's next message is stored, not taken for a duplicate.
@@ -548,3 +554,74 @@ test.serial('no secret key appears in a node log or a status answer', async (t) 
     t.false(status.includes(secret));
   }
 });
+
+test.serial(
+  "a producer id stays its owner's across a kill -9 of the sequencer and a restart: the new sequencer and the restarted node refuse another identity under it",
+  async (t) => {
+    const brokers = shared.cluster.clientEndpoints;
+    const alice = { credentials: loadCredentials(shared.cluster.credentialsPaths.get('alice')!) };
+    const bob = { credentials: loadCredentials(shared.cluster.credentialsPaths.get('bob')!) };
+    const owner = new Publisher({ brokers, runtime: alice, producerId: 'alice-ledger' });
+    t.teardown(() => owner.close());
+    const first = await owner.publish('orders.ledger', 'alice 1');
+
+    const killed = (await shared.admin.findLeader())!;
+    await shared.cluster.signalNode(killed.id, 'SIGKILL');
+    const next = await eventually(
+      async () => {
+        const leader = await shared.admin.findLeader();
+        return leader !== null && leader.id !== killed.id ? leader : null;
+      },
+      20_000,
+      'a new sequencer after the kill',
+    );
+    t.not(next.id, killed.id);
+
+    // Bob under alice's producer id, at the new sequencer: as the next
+    // message, and as a retry of her first (which must not read as a duplicate).
+    for (const firstProducerSeq of [2, 1]) {
+      const thief = new Publisher({
+        brokers: [next.endpoint],
+        runtime: bob,
+        producerId: 'alice-ledger',
+        firstProducerSeq,
+      });
+      t.teardown(() => thief.close());
+      await t.throwsAsync(thief.publish('orders.ledger', 'stolen'), {
+        instanceOf: ForbiddenError,
+        message:
+          /identity 'bob' lacks permission 'publish' under producer id 'alice-ledger', which belongs to another identity/,
+      });
+    }
+    const second = await owner.publish('orders.ledger', 'alice 2');
+    t.false(second.duplicate);
+    t.is(second.producerSeq, 2);
+    t.true(second.seq > first.seq);
+
+    // The killed node rebuilds the owner from its own log when it restarts,
+    // and refuses bob once it is the sequencer again.
+    await shared.cluster.startNode(killed.id);
+    await eventually(
+      async () => {
+        const all = await shared.admin.statusAll();
+        const restarted = all.find((b) => b.status?.id === killed.id)?.status;
+        return restarted !== undefined && restarted !== null && restarted.commitSeq >= second.seq;
+      },
+      20_000,
+      `node ${killed.id} caught up`,
+    );
+    await shared.admin.transferLeader(killed.id);
+    const thief = new Publisher({
+      brokers: [killed.endpoint],
+      runtime: bob,
+      producerId: 'alice-ledger',
+      firstProducerSeq: 3,
+    });
+    t.teardown(() => thief.close());
+    await t.throwsAsync(thief.publish('orders.ledger', 'stolen'), {
+      instanceOf: ForbiddenError,
+      message: /producer id 'alice-ledger', which belongs to another identity/,
+    });
+    t.like(await owner.publish('orders.ledger', 'alice 3'), { duplicate: false, producerSeq: 3 });
+  },
+);

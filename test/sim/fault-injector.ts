@@ -336,8 +336,31 @@ export class FaultInjector {
     if (others.length === 0 || epoch === 0) return;
     const forger = this.prng.pick(others);
     const isSequencer = status.role === 'leader';
+    const transferTarget = status.transferTarget ?? '';
+    // Campaigners the sequencer's membership knows (a non-member's campaign is refused on that ground alone).
+    const campaigners = others.filter(
+      (id) => id !== transferTarget && (status.members ?? []).some((m) => m.id === id),
+    );
     let message: NodeMessage;
-    if ((isSequencer || leader !== '') && this.prng.chance(0.5)) {
+    if (
+      isSequencer &&
+      this.plan.core.checkQuorum &&
+      campaigners.length > 0 &&
+      this.prng.chance(0.3)
+    ) {
+      // A transfer campaign the sequencer never announced, from a node with
+      // the longest log, aimed at the sequencer itself: granted, it would
+      // depose a live sequencer (see SimWorld.deliverForgedTransferVote).
+      message = {
+        type: 'voteRequest',
+        epoch: epoch + 1,
+        from: this.prng.pick(campaigners),
+        lastSeq: Number(status.lastSeq ?? 0) + 1000,
+        lastEpoch: epoch,
+        preVote: false,
+        transfer: true,
+      };
+    } else if ((isSequencer || leader !== '') && this.prng.chance(0.5)) {
       // A second sequencer in the epoch, or one that is not the known one.
       message = {
         type: 'append',
@@ -356,9 +379,9 @@ export class FaultInjector {
       message = { type: 'timeoutNow', epoch: epoch + 1, from: forger };
     }
     this.log(
-      `t${tick} a faulty ${forger} sends ${target.id} a forged ${message.type} in epoch ${message.epoch}`,
+      `t${tick} a faulty ${message.from} sends ${target.id} a forged ${message.type} in epoch ${message.epoch}`,
     );
-    this.cluster.forgePeerMessage(forger, target.id, message);
+    this.cluster.forgePeerMessage(message.from, target.id, message);
   }
 
   private pauseAtRandom(tick: number): void {

@@ -45,6 +45,12 @@ export interface SimStats {
   powerLosses: number;
   /** Messages a faulty member sent that the fencing rules must refuse. */
   forgedFrames: number;
+  /**
+   * Forged transfer campaigns (a vote request with `transfer` that the
+   * sequencer never announced) that reached a live sequencer in its lease
+   * and were checked to be refused, counted, and to leave it in office.
+   */
+  forgedTransfersRefused: number;
   /** Repair copies that arrived with a bit flipped (each must be refused). */
   damagedCopies: number;
   /** Damaged records nodes repaired from their peers as they started. */
@@ -89,6 +95,7 @@ export function emptyStats(): SimStats {
     bitFlips: 0,
     powerLosses: 0,
     forgedFrames: 0,
+    forgedTransfersRefused: 0,
     damagedCopies: 0,
     recordsRepaired: 0,
     refusedStarts: 0,

@@ -7,6 +7,7 @@ import {
   type NodeId,
   type NodeMessage,
   Role,
+  type VoteRequestMessage,
 } from '../../src/core/index.js';
 import { LIMITS } from '../../src/limits.js';
 import type { ClusterConfig } from '../../src/node/cluster-config.js';
@@ -69,6 +70,8 @@ export class SimWorld {
   readonly failures: { nodeId: NodeId; tick: number; error: unknown }[] = [];
   /** Rules broken where they happen (the first few). */
   readonly ruleBreaches: RuleBreach[] = [];
+  /** The forged transfer campaigns on their way, checked where they arrive. */
+  private readonly forgedTransferVotes = new WeakSet<NodeMessage>();
   private readonly leaders: LeaderRecord[] = [];
   private readonly acks: AckRecord[] = [];
   private readonly byId = new Map<NodeId, SimBroker>();
@@ -253,7 +256,9 @@ export class SimWorld {
       const message = packet.message;
       switch (message.kind) {
         case 'peer':
-          this.guarded(packet.to, () => this.node(packet.to).deliverPeer(message.message));
+          if (this.forgedTransferVotes.has(message.message))
+            this.deliverForgedTransferVote(packet.to, message.message as VoteRequestMessage);
+          else this.guarded(packet.to, () => this.node(packet.to).deliverPeer(message.message));
           break;
         case 'toNode':
           this.guarded(packet.to, () =>
@@ -323,7 +328,41 @@ export class SimWorld {
   /** A faulty member's message, put on the network as if `from` had sent it. */
   forgePeerMessage(from: NodeId, to: NodeId, message: NodeMessage): void {
     this.stats.forgedFrames++;
+    if (message.type === 'voteRequest' && message.transfer) this.forgedTransferVotes.add(message);
     this.network.send(from, to, { kind: 'peer', message }, this.subStep);
+  }
+
+  /**
+   * Delivers a forged transfer campaign and checks the fencing rule where it
+   * lands: a sequencer holding its lease (check-quorum on) that did not
+   * announce a hand-over to the campaigner must refuse it, count it, and stay
+   * sequencer in its epoch; a vote granted there would depose a live
+   * sequencer. Where it lands elsewhere (the target lost its role or its
+   * lease, moved to a later epoch, or now hands over to that very node) the
+   * protocol may take it as any campaign, and only the other checkers judge.
+   */
+  private deliverForgedTransferVote(to: NodeId, vote: VoteRequestMessage): void {
+    const broker = this.node(to);
+    const before = broker.node?.status() ?? null;
+    this.guarded(to, () => broker.deliverPeer(vote));
+    const node = broker.node;
+    if (before === null || node === null || !this.plan.core.checkQuorum) return;
+    if (before.role !== 'leader' || (before.transferTarget ?? '') === vote.from) return;
+    if (vote.epoch <= Number(before.epoch ?? 0)) return;
+    const after = node.status();
+    const refused =
+      Number(after.peerMessagesRefused ?? 0) > Number(before.peerMessagesRefused ?? 0);
+    if (refused && after.role === 'leader' && Number(after.epoch) === Number(before.epoch)) {
+      this.stats.forgedTransfersRefused++;
+      return;
+    }
+    this.failures.push({
+      nodeId: to,
+      tick: this.tick,
+      error: new Error(
+        `sequencer ${to} (epoch ${before.epoch}) ${refused ? 'counted' : 'did not refuse'} a transfer campaign by ${vote.from} for epoch ${vote.epoch} it never announced, and is now ${after.role} in epoch ${after.epoch}`,
+      ),
+    });
   }
 
   /** Every node still running crashes now: what none of them had synced is lost on all at once. */

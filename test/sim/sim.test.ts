@@ -375,6 +375,7 @@ const DEFECT_BOUNDS: readonly { defect: PlantedDefect; maxSeeds: number }[] = [
   { defect: PlantedDefect.ackBeforePersist, maxSeeds: 20 },
   { defect: PlantedDefect.commitOldEpochByCount, maxSeeds: 20 },
   { defect: PlantedDefect.uncheckedRepair, maxSeeds: 100 },
+  { defect: PlantedDefect.honourUnannouncedTransfer, maxSeeds: 60 },
 ];
 
 for (const { defect, maxSeeds } of DEFECT_BOUNDS) {

@@ -45,6 +45,7 @@ function checkpointAt(seq: number): DedupCheckpoint {
         seqs: [seq],
         evictedProducerSeq: null,
         evictedSeq: null,
+        owner: '',
       },
     ],
   };
