@@ -49,6 +49,8 @@ export class AdminClient {
   private readonly brokers: readonly string[];
   private readonly timeoutMs: number;
   private closing: Promise<void> | null = null;
+  /** The broker that last answered a read index (the sequencer then). */
+  private readIndexTarget: string | null = null;
 
   /**
    * `brokers`: client endpoints, `host:port` or `tcp://host:port`; a
@@ -126,6 +128,52 @@ export class AdminClient {
     throw new OrdoError(`${targetId} did not become sequencer within ${waitMs} ms`, {
       retriable: true,
     });
+  }
+
+  /**
+   * A read index: the sequencer's commit point, confirmed by a majority as
+   * taken while it was still the sequencer. A reader whose state reflects
+   * this seq has seen every write acknowledged before the call. Follows the
+   * sequencer named by other brokers and asks again through elections;
+   * throws a retriable OrdoError when no sequencer answered within `waitMs`.
+   */
+  async readIndex(waitMs: number = LIMITS.readIndexWaitMs): Promise<number> {
+    const startedMs = this.clock.nowMs();
+    let target = this.readIndexTarget ?? this.brokers[0]!;
+    let next = 0;
+    let lastProblem = 'no broker answered';
+    for (let attempt = 0; this.clock.nowMs() - startedMs < waitMs; attempt++) {
+      try {
+        const response = await this.connections
+          .get(target)
+          .request({ readIndex: {} }, this.timeoutMs);
+        const r = response.readIndex;
+        if (response.body !== 'readIndex' || r === null || r === undefined)
+          throw new OrdoError(`${target} answered a read index request with ${response.body}`);
+        if (r.ok === true) {
+          this.readIndexTarget = target;
+          return Number(r.commitSeq ?? 0);
+        }
+        lastProblem = `${target}: ${r.detail ?? 'refused'}`;
+        if (r.retriable !== true) throw new OrdoError(lastProblem);
+        const hint = r.leader?.clientEndpoint ?? '';
+        if (hint !== '' && hint !== target) {
+          target = parseEndpoint(hint);
+          continue;
+        }
+      } catch (error) {
+        if (error instanceof OrdoError && !error.retriable) throw error;
+        lastProblem = (error as Error).message;
+      }
+      // No sequencer named (an election runs) or no answer: the next broker, after a pause.
+      target = this.brokers[next++ % this.brokers.length]!;
+      const pauseMs = Math.min(
+        LIMITS.readIndexRetryMaxMs,
+        LIMITS.readIndexRetryBaseMs << Math.min(attempt, 4),
+      );
+      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, pauseMs));
+    }
+    throw new OrdoError(`no read index within ${waitMs} ms: ${lastProblem}`, { retriable: true });
   }
 
   /** The membership as the sequencer (else any reachable node) records it. */

@@ -206,6 +206,12 @@ export const LIMITS = {
   subscriberBrokerTimeoutMs: 1500,
   /** A gap a subscriber NACKed is NACKed again if not repaired within this long (`nackRetryMs`). */
   subscriberNackRetryMs: 50,
+  /** How long a read index keeps asking through elections before it fails (`readIndex(waitMs)`). */
+  readIndexWaitMs: 10_000,
+  /** First pause before asking another broker for a read index (it doubles per attempt). */
+  readIndexRetryBaseMs: 10,
+  /** Longest pause between read index attempts. */
+  readIndexRetryMaxMs: 100,
   /** How often a subscriber checks its broker's silence and sends its credit when it consumed more. */
   subscriberTickIntervalMs: 50,
   /**

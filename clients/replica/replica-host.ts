@@ -1,4 +1,5 @@
 import { LIMITS } from '../../src/limits.js';
+import { AdminClient } from '../admin.js';
 import { backoffMs } from '../backoff.js';
 import { parseEndpoints } from '../endpoint.js';
 import { ClosedError, InvalidRequestError, SeqUnavailableError, TimeoutError } from '../errors.js';
@@ -155,6 +156,9 @@ export class Replica {
     );
   }
 
+  /** Asks the sequencer for read indexes; opened by the first linearizable query. */
+  private admin: AdminClient | undefined;
+
   /** The state reflects every committed message up to this seq. */
   get appliedSeq(): number {
     return this.stateSeq;
@@ -180,10 +184,48 @@ export class Replica {
     return { seq: this.stateSeq, digest: digestOf(this.capture()) };
   }
 
-  /** Runs the plugin's read-only query against the current state. */
-  query<Request, Response>(request: Request): Response {
+  /**
+   * Runs the plugin's read-only query against the current state: a local
+   * read, possibly stale (it reflects `appliedSeq`, see `queryLocal`). With
+   * `{ consistency: 'linearizable' }` it first takes a read index from the
+   * sequencer (its commit point, confirmed by a majority), waits until this
+   * replica has applied it, then answers: the answer reflects every write
+   * acknowledged before the call, whichever replica answers.
+   */
+  query<Request, Response>(request: Request): Response;
+  query<Request, Response>(
+    request: Request,
+    options: { readonly consistency: 'linearizable'; readonly timeoutMs?: number },
+  ): Promise<Response>;
+  query<Request, Response>(
+    request: Request,
+    options?: { readonly consistency: 'linearizable'; readonly timeoutMs?: number },
+  ): Response | Promise<Response> {
+    if (options === undefined) return this.queryLocal<Request, Response>(request).response;
+    return this.queryLinearizable(request, options.timeoutMs ?? LIMITS.readIndexWaitMs);
+  }
+
+  /** A local read and the seq its answer reflects. */
+  queryLocal<Request, Response>(request: Request): { response: Response; appliedSeq: number } {
     if (this.machine.query === undefined)
       throw new PluginError(`plugin ${this.plugin} has no query method`);
+    return { response: this.machine.query(request) as Response, appliedSeq: this.stateSeq };
+  }
+
+  private async queryLinearizable<Request, Response>(
+    request: Request,
+    timeoutMs: number,
+  ): Promise<Response> {
+    if (this.machine.query === undefined)
+      throw new PluginError(`plugin ${this.plugin} has no query method`);
+    if (this.stopped) throw this.failure ?? new ClosedError('replica is closed');
+    this.admin ??= new AdminClient(
+      this.options.brokers,
+      undefined,
+      this.options.credentials === undefined ? {} : { credentials: this.options.credentials },
+    );
+    const index = await this.admin.readIndex(timeoutMs);
+    await this.whenApplied(index, timeoutMs);
     return this.machine.query(request) as Response;
   }
 
@@ -572,6 +614,7 @@ export class Replica {
     }
     if (!this.readOnly) this.channel.report(this.stateSeq, this.digestHistory.latest);
     this.channel.close();
+    void this.admin?.close();
     await this.dataDir.close();
     const reason = this.failure ?? new ClosedError('replica is closed');
     for (const waiter of this.waiters.splice(0)) {
@@ -589,6 +632,7 @@ export class Replica {
   /** @internal Releases the sockets of a replica that failed to start. */
   discard(): void {
     this.channel.close();
+    void this.admin?.close();
   }
 
   /** @internal The test fault stopped a snapshot save half-way, for good. */

@@ -76,6 +76,12 @@ export function replicaCommand(yargs: Argv): Argv {
             describe:
               'Catch up read-only with the commit point, print the answer to this JSON query, exit',
           })
+          .option('linearizable', {
+            type: 'boolean',
+            default: false,
+            describe:
+              'With --query: answer only once the state reflects a read index from the sequencer (every write acknowledged before the query)',
+          })
           .option('json', {
             type: 'boolean',
             default: false,
@@ -102,6 +108,14 @@ export function replicaCommand(yargs: Argv): Argv {
               '$0 replica --brokers 127.0.0.1:7001',
               '--plugin dist/clients/examples/kv-store.js --data /tmp/kv-1',
               `--query '{"op":"size"}'`,
+            ],
+          },
+          {
+            does: 'query it, linearizable',
+            command: [
+              '$0 replica --brokers 127.0.0.1:7001',
+              '--plugin dist/clients/examples/kv-store.js --data /tmp/kv-1',
+              `--query '{"op":"size"}' --linearizable`,
             ],
           },
         ],
@@ -143,8 +157,17 @@ export function replicaCommand(yargs: Argv): Argv {
       });
       if (query !== undefined) {
         try {
-          await replica.whenApplied(await commitSeq(brokers), argv['query-timeout-ms']);
-          console.log(JSON.stringify(replica.query(query), null, 2));
+          let answer: unknown;
+          if (argv.linearizable) {
+            answer = await replica.query(query, {
+              consistency: 'linearizable',
+              timeoutMs: argv['query-timeout-ms'],
+            });
+          } else {
+            await replica.whenApplied(await commitSeq(brokers), argv['query-timeout-ms']);
+            answer = replica.query(query);
+          }
+          console.log(JSON.stringify(answer, null, 2));
         } finally {
           await replica.close();
         }

@@ -21,6 +21,8 @@ export const CORE_LIMITS = {
   maxProducers: 100_000,
   /** Most (producerSeq, seq) pairs remembered per producer, for answering retries with the original seq. */
   maxProducerHistoryEntries: 1024,
+  /** Most read index requests a sequencer holds while a majority confirms it is still in office. */
+  maxPendingReadIndexes: 4096,
   /** Most epoch boundaries a node keeps (one per epoch that wrote entries). */
   maxEpochBoundaries: 100_000,
   /**

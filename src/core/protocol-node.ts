@@ -1,5 +1,6 @@
 import { invariant } from './assert.js';
 import type { CoreConfig } from './config.js';
+import { CORE_LIMITS } from './core-limits.js';
 import { EpochIndex } from './epoch-index.js';
 import {
   applyChange,
@@ -30,6 +31,7 @@ import {
   type Outgoing,
   type PeerMessage,
   type Proposal,
+  type ReadState,
   type Ready,
   type RecoveredState,
   type RetransmitAction,
@@ -83,6 +85,8 @@ export interface CoreStatus {
 
 interface Progress {
   matchSeq: number;
+  /** Highest read round this follower echoed in this epoch. */
+  readRound: number;
   /** Heard from since the last check-quorum round. */
   recentActive: boolean;
   /** Tick of the last ack or NACK from this follower. */
@@ -138,12 +142,20 @@ export class ProtocolNode {
   private readonly progress = new Map<NodeId, Progress>();
   /** Highest seq this node has handed to its host for persisting before the current Ready. */
   private selfMatchSeq = 0;
+  /** The current read round (see AppendMessage.readRound); 0 until the first read index. */
+  private readRound = 0;
+  /** Read indexes waiting for a majority to echo their round, in round order. */
+  private pendingReads: { token: number; round: number; index: number }[] = [];
+  /** Read indexes settled, for the next Ready. */
+  private readStates: ReadState[] = [];
   private transferee: NodeId | null = null;
   private transferElapsed = 0;
 
   // Follower state.
   /** Highest seq known to match the current sequencer's log. */
   private leaderMatchSeq = 0;
+  /** Highest read round seen from the current sequencer, echoed in every ack. */
+  private leaderReadRound = 0;
   /** Highest seq the current sequencer is known to hold. */
   private knownLeaderLastSeq = 0;
   /** Multicast batches that arrived ahead of a gap, by their prevSeq. */
@@ -294,11 +306,72 @@ export class ProtocolNode {
   private newProgress(): Progress {
     return {
       matchSeq: 0,
+      readRound: 0,
       recentActive: true,
       lastHeardTick: this.ticks,
       lastProbeTick: -1,
       lastProbeSeq: -1,
     };
+  }
+
+  /**
+   * Takes a read index for a linearizable read (Raft thesis §6.4): the
+   * commit point now, settled in a later Ready (`readStates`) once a
+   * majority has answered an append sent after this call, which proves this
+   * node was still the sequencer when it took it. A reader that waits until
+   * its state reflects the index sees every write acknowledged before it
+   * asked. Refused unless this node is the sequencer and has committed an
+   * entry of its own epoch (before that, its commit point may lag what its
+   * predecessor acknowledged).
+   */
+  requestReadIndex(
+    token: number,
+  ): { ok: true } | { ok: false; reason: string; retriable: boolean } {
+    if (this.role !== Role.leader)
+      return {
+        ok: false,
+        reason: `not the sequencer (leader is ${this.leaderId ?? 'unknown'})`,
+        retriable: true,
+      };
+    if (this.log.epochAt(this.commitSeq) !== this.epoch)
+      return {
+        ok: false,
+        reason: 'the sequencer has not yet committed an entry of its epoch',
+        retriable: true,
+      };
+    if (this.pendingReads.length >= CORE_LIMITS.maxPendingReadIndexes)
+      return {
+        ok: false,
+        reason: `${CORE_LIMITS.maxPendingReadIndexes} read indexes already wait for confirmation`,
+        retriable: true,
+      };
+    this.readRound++;
+    this.pendingReads.push({ token, round: this.readRound, index: this.commitSeq });
+    // The next Ready carries the round to every follower at once.
+    this.heartbeatDue = true;
+    this.settleConfirmedReads();
+    return { ok: true };
+  }
+
+  /** Settles, in round order, the read indexes a majority has confirmed. */
+  private settleConfirmedReads(): void {
+    while (this.pendingReads.length > 0) {
+      const read = this.pendingReads[0]!;
+      let confirmed = this.isVoter ? 1 : 0;
+      for (const id of this.voters) {
+        if (id === this.cfg.id) continue;
+        if ((this.progress.get(id)?.readRound ?? 0) >= read.round) confirmed++;
+      }
+      if (confirmed < this.quorum) return;
+      this.pendingReads.shift();
+      this.readStates.push({ token: read.token, index: read.index });
+    }
+  }
+
+  /** This node stopped leading: every waiting read index is answered with none. */
+  private abandonReads(): void {
+    for (const read of this.pendingReads) this.readStates.push({ token: read.token, index: null });
+    this.pendingReads = [];
   }
 
   /**
@@ -646,6 +719,7 @@ export class ProtocolNode {
       this.roleChanged ||
       this.ackDue ||
       this.heartbeatDue ||
+      this.readStates.length > 0 ||
       this.commitSeq > this.deliveredSeq ||
       (this.role === Role.leader && this.selfMatchSeq < this.persistedLastSeq)
     );
@@ -687,6 +761,7 @@ export class ProtocolNode {
       messages: this.outbox,
       retransmits: this.retransmits,
       committed,
+      readStates: this.readStates,
       roleChange: this.roleChanged
         ? { role: this.role, epoch: this.epoch, leaderId: this.leaderId }
         : null,
@@ -710,6 +785,7 @@ export class ProtocolNode {
     this.pendingEntries = [];
     this.outbox = [];
     this.retransmits = [];
+    this.readStates = [];
     this.hardStateDirty = false;
     this.roleChanged = false;
     return ready;
@@ -892,6 +968,7 @@ export class ProtocolNode {
       entries,
       commitSeq: this.commitSeq,
       ...(this.transferee !== null ? { transferTo: this.transferee } : {}),
+      ...(this.readRound > 0 ? { readRound: this.readRound } : {}),
     };
     // Only sent with no entries at prevSeq = lastSeq, where our last log time is exactly right.
     if (!logStart) return message;
@@ -910,6 +987,10 @@ export class ProtocolNode {
     if (p === undefined) return;
     p.recentActive = true;
     p.lastHeardTick = this.ticks;
+    if ((message.readRound ?? 0) > p.readRound) {
+      p.readRound = message.readRound ?? 0;
+      this.settleConfirmedReads();
+    }
     if (message.reject) {
       const point = this.log.lastAtOrBefore(message.hintSeq, message.hintEpoch);
       if (p.lastProbeSeq === point.seq && this.ticks - p.lastProbeTick < this.cfg.nackRetryTicks)
@@ -1015,6 +1096,7 @@ export class ProtocolNode {
       this.becomeFollower(message.epoch, message.from);
     }
     this.leaderTransferee = message.transferTo ?? null;
+    this.leaderReadRound = Math.max(this.leaderReadRound, message.readRound ?? 0);
     this.electionElapsed = 0;
     // The sequencer's log starts after prevSeq (retention dropped what came
     // before, all committed). A follower that lacks prevSeq, or holds another
@@ -1152,6 +1234,7 @@ export class ProtocolNode {
       reject,
       hintSeq,
       hintEpoch,
+      ...(this.leaderReadRound > 0 ? { readRound: this.leaderReadRound } : {}),
     };
   }
 
@@ -1265,6 +1348,8 @@ export class ProtocolNode {
     this.heartbeatElapsed = 0;
     this.electionElapsed = 0;
     this.selfMatchSeq = 0;
+    this.readRound = 0;
+    this.abandonReads();
     this.progress.clear();
     for (const peer of this.peers) this.progress.set(peer, this.newProgress());
     this.clearFuture();
@@ -1288,6 +1373,8 @@ export class ProtocolNode {
     this.nackOutstanding = null;
     this.knownLeaderLastSeq = 0;
     this.leaderMatchSeq = Math.min(this.commitSeq, this.log.lastSeq);
+    this.leaderReadRound = 0;
+    this.abandonReads();
   }
 
   private setRole(role: Role, leaderId: NodeId | null): void {

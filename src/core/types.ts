@@ -115,6 +115,12 @@ export interface AppendMessage {
    * a follower whose log restarts (its config entries gone) still knows it.
    */
   readonly membership?: Membership;
+  /**
+   * The sequencer's latest read round: a follower echoes the highest it has
+   * seen in every ack, and a read index taken in round r is confirmed once a
+   * majority echoed r (the sequencer was still in office when it was taken).
+   */
+  readonly readRound?: number;
 }
 
 /** A follower's answer to appends: how far its log matches the sequencer's, or where it diverges. */
@@ -128,6 +134,8 @@ export interface AckMessage {
   readonly reject: boolean;
   readonly hintSeq: number;
   readonly hintEpoch: number;
+  /** The highest read round this follower has seen from the sequencer (see AppendMessage.readRound). */
+  readonly readRound?: number;
 }
 
 /** A follower asks for the entries in [fromSeq, toSeq]. */
@@ -300,12 +308,25 @@ export interface Ready {
    * that what it saved lists every config entry its log holds.
    */
   readonly membership: MembershipState | null;
+  /**
+   * Read indexes settled since the last Ready: `index` is the commit point
+   * a linearizable read must wait for, or null when this node stopped being
+   * sequencer before a majority confirmed it (the reader asks again).
+   */
+  readonly readStates: readonly ReadState[];
   /** Set when the role, epoch or leader changed. */
   readonly roleChange: {
     readonly role: Role;
     readonly epoch: number;
     readonly leaderId: NodeId | null;
   } | null;
+}
+
+/** A read index request, settled (see Ready.readStates). */
+export interface ReadState {
+  /** The host's token for the request. */
+  readonly token: number;
+  readonly index: number | null;
 }
 
 /**

@@ -181,6 +181,9 @@ export class BrokerNode {
   private readonly authorizer: Authorizer;
   private requestsForbidden = 0;
   private readonly pending = new PendingReplies<PublishSlot>(LIMITS.maxPendingPublishReplies);
+  /** Read index requests the core holds until a majority confirms them, by token. */
+  private readonly pendingReads = new Map<number, { client: ClientId; requestId: number }>();
+  private nextReadToken = 1;
   /** Publishes waiting for commit per client connection (hex routing id). */
   private readonly pendingByClient = new Map<string, number>();
   /** Publishes answered BUSY because their connection spent its budget. */
@@ -882,6 +885,9 @@ export class BrokerNode {
       case 'status':
         this.clients.reply(client, { requestId, status: this.status() });
         return;
+      case 'readIndex':
+        this.onReadIndex(client, requestId);
+        return;
       case 'transferLeader': {
         if (
           this.forbid(client, requestId, this.authorizer.adminRefusal(identity, 'transfer-leader'))
@@ -1199,8 +1205,46 @@ export class BrokerNode {
     }
     if (ready.membership !== null) this.syncPeers(membershipInForce(ready.membership));
     if (ready.committed !== null) this.deliver(ready.committed.toSeq);
+    for (const read of ready.readStates) this.answerReadIndex(read.token, read.index);
     if (ready.roleChange !== null)
       this.onRoleChange(ready.roleChange.role, ready.roleChange.epoch, ready.roleChange.leaderId);
+  }
+
+  /** A read index is taken by the sequencer only: anyone else names it (when known). */
+  private onReadIndex(client: ClientId, requestId: number): void {
+    const token = this.nextReadToken++;
+    const result = this.core.requestReadIndex(token);
+    if (!result.ok) {
+      const leaderId = this.core.currentLeader;
+      const leader =
+        leaderId === null || leaderId === this.self.id ? undefined : this.addressOf(leaderId);
+      this.clients.reply(client, {
+        requestId,
+        readIndex: {
+          ok: false,
+          detail: result.reason,
+          retriable: result.retriable,
+          leader:
+            leader === undefined ? null : { id: leader.id, clientEndpoint: clientEndpoint(leader) },
+        },
+      });
+      return;
+    }
+    this.pendingReads.set(token, { client, requestId });
+    this.schedule();
+  }
+
+  private answerReadIndex(token: number, index: number | null): void {
+    const waiting = this.pendingReads.get(token);
+    if (waiting === undefined) return;
+    this.pendingReads.delete(token);
+    this.clients.reply(waiting.client, {
+      requestId: waiting.requestId,
+      readIndex:
+        index === null
+          ? { ok: false, detail: 'this node stopped being the sequencer', retriable: true }
+          : { ok: true, commitSeq: index },
+    });
   }
 
   /**

@@ -23,6 +23,7 @@ export type ClientRequest = { readonly requestId: number } & (
   | { readonly body: 'putSnapshot'; readonly putSnapshot: ordo.PutSnapshot }
   | { readonly body: 'getSnapshot'; readonly getSnapshot: ordo.GetSnapshot }
   | { readonly body: 'members'; readonly members: ordo.MembersRequest }
+  | { readonly body: 'readIndex'; readonly readIndex: ordo.ReadIndexRequest }
 );
 export type ClientResponse = ordo.ClientResponse;
 
@@ -102,6 +103,7 @@ function validateClientRequest(request: ordo.ClientRequest): void {
       checkUint(request.unsubscribe!.subscriptionId, 'unsubscribe.subscriptionId');
       return;
     case 'status':
+    case 'readIndex':
       return;
     case 'transferLeader':
       checkString(

@@ -35,6 +35,7 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
           message.membership === undefined
             ? new Uint8Array(0)
             : encodeMembership(message.membership),
+        readRound: message.readRound ?? 0,
       };
       break;
     case 'ack':
@@ -43,6 +44,7 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
         reject: message.reject,
         hintSeq: message.hintSeq,
         hintEpoch: message.hintEpoch,
+        readRound: message.readRound ?? 0,
       };
       break;
     case 'nack':
@@ -140,6 +142,7 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
             }
           : {}),
         ...(transferTo !== '' ? { transferTo } : {}),
+        ...readRoundField(a.readRound, 'append.readRound'),
       };
     }
     case 'ack': {
@@ -152,6 +155,7 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
         reject: a.reject === true,
         hintSeq: checkSeq(a.hintSeq, 'ack.hintSeq'),
         hintEpoch: checkEpoch(a.hintEpoch, 'ack.hintEpoch'),
+        ...readRoundField(a.readRound, 'ack.readRound'),
       };
     }
     case 'nack': {
@@ -256,4 +260,10 @@ function decodeMembershipField(bytes: Uint8Array, field: string): Membership {
   } catch (error) {
     throw new FrameError('malformed', `${field}: ${(error as Error).message}`);
   }
+}
+
+/** A read round travels only when set; it is bounded like a seq (one round per read index at most). */
+function readRoundField(value: unknown, field: string): { readRound?: number } {
+  const round = checkSeq(value ?? 0, field);
+  return round > 0 ? { readRound: round } : {};
 }
