@@ -1,7 +1,7 @@
 import { type Entry, EntryKind } from '../../src/core/index.js';
 import type { SkippedRange } from './delivered-stream.js';
 import { describeEntry, entryDigest } from './hash-chain.js';
-import { type History, payloadHex } from './history.js';
+import { type AckRecord, type History, payloadHex } from './history.js';
 
 export const Property = {
   totalOrder: 'total-order',
@@ -14,6 +14,7 @@ export const Property = {
   coreInvariant: 'core-invariant',
   persistBeforeSend: 'persist-before-send',
   ownEpochCommit: 'own-epoch-commit',
+  readIndex: 'read-index',
 } as const;
 export type Property = (typeof Property)[keyof typeof Property];
 
@@ -301,6 +302,37 @@ function firstBreach(
   return violation(property, `at tick ${breach.tick}: ${breach.message}`);
 }
 
+/**
+ * Read index: a read index asked at tick t is at least the seq of every
+ * publish acknowledged before tick t (a linearizable read waiting for it
+ * sees them all), and at most what some node delivered (it names a
+ * committed seq).
+ */
+export function checkReadIndex(history: History): Violation | null {
+  let highestDelivered = 0;
+  for (const stream of history.delivered.values())
+    highestDelivered = Math.max(highestDelivered, stream.at(-1)?.seq ?? 0);
+  const acks = [...history.acks].filter((a) => a.seq !== null).sort((a, b) => a.tick - b.tick);
+  for (const read of history.readIndexes) {
+    let newest: AckRecord | null = null;
+    for (const ack of acks) {
+      if (ack.tick >= read.startTick) break;
+      if (newest === null || (ack.seq ?? 0) > (newest.seq ?? 0)) newest = ack;
+    }
+    if (newest !== null && read.seq < (newest.seq ?? 0))
+      return violation(
+        'readIndex',
+        `a read index asked at tick ${read.startTick} is seq ${read.seq}, below seq ${newest.seq} acknowledged at tick ${newest.tick}`,
+      );
+    if (read.seq > highestDelivered)
+      return violation(
+        'readIndex',
+        `a read index asked at tick ${read.startTick} is seq ${read.seq}, beyond everything delivered (${highestDelivered})`,
+      );
+  }
+  return null;
+}
+
 export const CHECKERS: readonly Checker[] = [
   checkCoreInvariants,
   checkPersistBeforeSend,
@@ -310,6 +342,7 @@ export const CHECKERS: readonly Checker[] = [
   checkIntegrity,
   checkFifo,
   checkAckedNotLost,
+  checkReadIndex,
   checkLogTime,
   checkLiveness,
 ];

@@ -1,6 +1,6 @@
 import type { MembershipChange, NodeId, NodeMessage } from '../../src/core/index.js';
 import { SEGMENT_HEADER_BYTES } from '../../src/storage/segment.js';
-import type { Prng } from './prng.js';
+import { Prng } from './prng.js';
 import type { SeedPlan } from './seed-plan.js';
 import { TICK_MS } from './seed-plan.js';
 import type { SimBroker } from './sim-broker.js';
@@ -18,6 +18,10 @@ const ARMED_CRASH_PATIENCE_TICKS = 20;
  * come with elections), then is called off.
  */
 const METADATA_CRASH_PATIENCE_TICKS = 200;
+/** Chance per tick that a client asks for a read index (a linearizable read's first step). */
+const READ_INDEX_CHANCE_PER_TICK = 0.03;
+/** Seeds whose number is a multiple of this ask for read indexes. */
+const READ_INDEX_SEED_EVERY = 3;
 
 /**
  * Throws the seed's faults at the cluster during the fault phase: crashes
@@ -39,12 +43,21 @@ export class FaultInjector {
     { readonly tick: number; readonly epoch: number; readonly muted: boolean }
   >();
 
+  /**
+   * Read index requests run in a third of the seeds, from a random stream of
+   * their own: the other seeds' histories stay as they were (a request adds
+   * traffic, and traffic draws from the network's stream).
+   */
+  private readonly readIndexPrng: Prng | null;
+
   constructor(
     private readonly plan: SeedPlan,
     private readonly prng: Prng,
     private readonly cluster: SimWorld,
     private readonly log: (text: string) => void,
   ) {
+    this.readIndexPrng =
+      plan.seed % READ_INDEX_SEED_EVERY === 0 ? new Prng(plan.seed * 7919 + 17) : null;
     const hunt = plan.faults.huntLeadersAfterTicks;
     if (hunt !== null) {
       cluster.onBecameLeader = (nodeId, epoch) => {
@@ -73,6 +86,8 @@ export class FaultInjector {
     this.partitionAtRandom(tick);
     this.transferAtRandom();
     this.changeMembershipAtRandom(tick);
+    if (this.readIndexPrng?.chance(READ_INDEX_CHANCE_PER_TICK) === true)
+      this.cluster.requestReadIndex();
   }
 
   /** A voter to remove once the sequencer has handed its role over (removing the sequencer). */

@@ -17,6 +17,12 @@ export interface AckRecord {
   readonly tick: number;
 }
 
+/** A read index the real admin client obtained: asked at `startTick`, answered `seq`. */
+export interface ReadIndexRecord {
+  readonly startTick: number;
+  readonly seq: number;
+}
+
 export interface LivenessRecord {
   readonly healedAtTick: number;
   /** The tick by which every publish completed and every node delivered everything; null if never. */
@@ -62,6 +68,7 @@ export interface History {
    */
   readonly uncertain: ReadonlySet<string>;
   readonly acks: readonly AckRecord[];
+  readonly readIndexes: readonly ReadIndexRecord[];
   /** Every time a node became sequencer. */
   readonly leaders: readonly LeaderRecord[];
   /** Null when the run stopped before it could heal (a core invariant broke). */

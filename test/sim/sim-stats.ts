@@ -18,6 +18,8 @@ export interface SimStats {
   oneWayPartitions: number;
   elections: number;
   transfersRequested: number;
+  readIndexesAnswered: number;
+  readIndexesFailed: number;
   /** Config entries appended on request (learners added, voters removed). */
   membershipChanges: number;
   /** Nodes removed from the cluster and stopped for good. */
@@ -77,6 +79,8 @@ export function emptyStats(): SimStats {
     oneWayPartitions: 0,
     elections: 0,
     transfersRequested: 0,
+    readIndexesAnswered: 0,
+    readIndexesFailed: 0,
     membershipChanges: 0,
     nodesRetired: 0,
     publishes: 0,

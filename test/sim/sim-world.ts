@@ -13,7 +13,14 @@ import { LIMITS } from '../../src/limits.js';
 import type { ClusterConfig } from '../../src/node/cluster-config.js';
 import type { Logger } from '../../src/runtime/logger.js';
 import type { SkippedRange } from './delivered-stream.js';
-import type { AckRecord, History, LeaderRecord, LivenessRecord, RuleBreach } from './history.js';
+import type {
+  AckRecord,
+  History,
+  LeaderRecord,
+  LivenessRecord,
+  ReadIndexRecord,
+  RuleBreach,
+} from './history.js';
 import type { Prng } from './prng.js';
 import { type SeedPlan, SUB_STEPS_PER_TICK, TICK_MS } from './seed-plan.js';
 import { SimBroker } from './sim-broker.js';
@@ -37,6 +44,10 @@ const SUB_STEP_MS = TICK_MS / SUB_STEPS_PER_TICK;
 const DISCONNECT_NOTICE_MS = 1;
 /** Microtask turns given to the code that just ran before the next event (see drain()). */
 const MICROTASK_TURNS_PER_EVENT = 6;
+/** Read indexes asked per seed, at most. */
+const MAX_READ_INDEXES = 100;
+/** How long one read index keeps asking through elections, in ms (simulated). */
+const READ_INDEX_WAIT_MS = 2000;
 /** A broken rule repeats with every message: the history keeps this many breaches. */
 const MAX_RULE_BREACHES_KEPT = 10;
 
@@ -74,6 +85,8 @@ export class SimWorld {
   private readonly forgedTransferVotes = new WeakSet<NodeMessage>();
   private readonly leaders: LeaderRecord[] = [];
   private readonly acks: AckRecord[] = [];
+  private readonly readIndexes: ReadIndexRecord[] = [];
+  private readIndexesAsked = 0;
   private readonly byId = new Map<NodeId, SimBroker>();
   private readonly dialers = new Map<string, SimFrameDialer>();
   private readonly admin: AdminClient;
@@ -420,6 +433,26 @@ export class SimWorld {
     );
   }
 
+  /**
+   * Asks the sequencer, through the real admin client, for a read index
+   * (following it through elections), and records the answer with the
+   * tick it was asked at. At most MAX_READ_INDEXES per seed.
+   */
+  requestReadIndex(): void {
+    if (this.readIndexesAsked >= MAX_READ_INDEXES) return;
+    this.readIndexesAsked++;
+    const startTick = this.tick;
+    this.admin.readIndex(READ_INDEX_WAIT_MS).then(
+      (seq) => {
+        this.stats.readIndexesAnswered++;
+        this.readIndexes.push({ startTick, seq });
+      },
+      () => {
+        this.stats.readIndexesFailed++;
+      },
+    );
+  }
+
   /** Turns every fault off: calm network, links mended, paused nodes resumed, crashed nodes restarted. */
   heal(): void {
     this.log(`t${this.tick} heal`);
@@ -554,6 +587,7 @@ export class SimWorld {
       published,
       uncertain,
       acks: this.acks,
+      readIndexes: this.readIndexes,
       leaders: this.leaders,
       liveness,
       coreFailures,

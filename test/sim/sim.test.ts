@@ -12,6 +12,7 @@ import {
   checkLogTime,
   checkOwnEpochCommit,
   checkPersistBeforeSend,
+  checkReadIndex,
   checkTotalOrder,
 } from './checkers.js';
 import { hashChain } from './hash-chain.js';
@@ -141,6 +142,7 @@ function goodHistory(): History {
     liveness: { healedAtTick: 100, completedAtTick: 120, boundTicks: 50, outstanding: [] },
     coreFailures: [],
     ruleBreaches: [],
+    readIndexes: [],
     retired: new Set(),
     uncertain: new Set(),
   };
@@ -347,6 +349,25 @@ test('own-epoch commit rejects a sequencer that committed an earlier epoch by co
     checkOwnEpochCommit,
     { ...goodHistory(), ruleBreaches: [breach] },
     /at tick 40: n2, sequencer of epoch 3, committed seq 9 of epoch 2/,
+  );
+});
+
+test('read index rejects an index below an earlier acknowledgement, or beyond what was delivered', (t) => {
+  const h = goodHistory();
+  const ack = h.acks.find((a) => a.seq !== null)!;
+  const delivered = Math.max(...[...h.delivered.values()].map((s) => s.at(-1)?.seq ?? 0));
+  t.is(checkReadIndex({ ...h, readIndexes: [{ startTick: ack.tick + 1, seq: delivered }] }), null);
+  rejects(
+    t,
+    checkReadIndex,
+    { ...h, readIndexes: [{ startTick: ack.tick + 1, seq: ack.seq! - 1 }] },
+    /below seq \d+ acknowledged/,
+  );
+  rejects(
+    t,
+    checkReadIndex,
+    { ...h, readIndexes: [{ startTick: 0, seq: delivered + 1 }] },
+    /beyond everything delivered/,
   );
 });
 
