@@ -68,6 +68,8 @@ export interface NodeEdges {
   readonly onFatal: (error: Error) => void;
   /** Whether the sockets run CurveZMQ, and how many handshakes they refused (absent: not secured). */
   readonly security?: () => { readonly secured: boolean; readonly handshakesRefused: number };
+  /** Client connections open now and handshakes refused for the connection budgets (absent: not counted). */
+  readonly connections?: () => { readonly open: number; readonly refused: number };
 }
 
 /** How often the host does its housekeeping; production takes these from LIMITS. */
@@ -130,6 +132,8 @@ interface PendingPublish {
   readonly client: ClientId;
   /** The client connection's routing id in hex, for its budget of publishes waiting for commit. */
   readonly clientKey: string;
+  /** Who sent it on a secured cluster (null on an insecure one), for the identity's budget. */
+  readonly identity: string | null;
   readonly requestId: number;
   readonly results: ordo.PublishResult.$Properties[];
   remaining: number;
@@ -167,7 +171,9 @@ export class BrokerNode {
   private readonly pending = new PendingReplies<PublishSlot>(LIMITS.maxPendingPublishReplies);
   /** Publishes waiting for commit per client connection (hex routing id). */
   private readonly pendingByClient = new Map<string, number>();
-  /** Publishes answered BUSY because their connection spent its budget. */
+  /** Publishes waiting for commit per identity (secured clusters), over all its connections. */
+  private readonly pendingByIdentity = new Map<string, number>();
+  /** Publishes answered BUSY because their connection or identity spent its budget. */
   private publishBudgetRefusals = 0;
   private readonly repeatedWarnings: {
     retransmit: RateLimitedLog;
@@ -179,6 +185,8 @@ export class BrokerNode {
    * or disk space), or null. Meanwhile it refuses publishes and waits.
    */
   private degraded: string | null = null;
+  /** Log writes that failed for want of disk space or descriptors. */
+  private logWriteFailures = 0;
   private readonly logger: Logger;
   private tickTimer: TimerHandle | null = null;
   private retentionTimer: TimerHandle | null = null;
@@ -420,6 +428,12 @@ export class BrokerNode {
       recordsRepaired: this.recordsRepaired,
       members: this.memberInfos(),
       configPending: s.configPending,
+      clientConnections: this.edges.connections?.().open ?? 0,
+      connectionsRefused: this.edges.connections?.().refused ?? 0,
+      logWriteFailures: this.logWriteFailures,
+      degraded: this.degraded ?? '',
+      allocationFailures:
+        this.clients.allocationFailures + this.transport.counters.allocationFailures,
       version: ORDO_VERSION,
       uptimeMs: this.clock.nowMs() - this.startedMs,
     };
@@ -778,7 +792,7 @@ export class BrokerNode {
           });
           return;
         }
-        this.onPublish(client, requestId, request.publish);
+        this.onPublish(client, requestId, request.publish, identity);
         this.schedule();
         return;
       }
@@ -791,7 +805,7 @@ export class BrokerNode {
           )
         )
           return;
-        this.subscriptions.subscribe(client, requestId, request.subscribe);
+        this.subscriptions.subscribe(client, requestId, request.subscribe, identity);
         return;
       case 'subscriberAck':
         this.subscriptions.ack(
@@ -863,12 +877,18 @@ export class BrokerNode {
     }
   }
 
-  private onPublish(client: ClientId, requestId: number, publish: ordo.PublishRequest): void {
+  private onPublish(
+    client: ClientId,
+    requestId: number,
+    publish: ordo.PublishRequest,
+    identity: string | null,
+  ): void {
     const items = publish.items as ordo.PublishItem[];
     const clientKey = client.toString('hex');
     const request: PendingPublish = {
       client,
       clientKey,
+      identity,
       requestId,
       results: new Array(items.length),
       remaining: items.length,
@@ -886,11 +906,21 @@ export class BrokerNode {
     const connectionFull =
       (this.pendingByClient.get(clientKey) ?? 0) + items.length >
       LIMITS.maxPendingPublishesPerConnection;
-    if (connectionFull || this.pending.size + items.length > LIMITS.maxPendingPublishReplies) {
-      if (connectionFull) this.publishBudgetRefusals += items.length;
+    const identityFull =
+      identity !== null &&
+      (this.pendingByIdentity.get(identity) ?? 0) + items.length >
+        LIMITS.maxPendingPublishesPerIdentity;
+    if (
+      connectionFull ||
+      identityFull ||
+      this.pending.size + items.length > LIMITS.maxPendingPublishReplies
+    ) {
+      if (connectionFull || identityFull) this.publishBudgetRefusals += items.length;
       const detail = connectionFull
         ? `this connection already has ${this.pendingByClient.get(clientKey)} publishes waiting for commit on this node (limit ${LIMITS.maxPendingPublishesPerConnection}, maxPendingPublishesPerConnection)`
-        : 'too many publishes waiting for commit';
+        : identityFull
+          ? `identity '${identity}' already has ${this.pendingByIdentity.get(identity!) ?? 0} publishes waiting for commit on this node over all its connections (limit ${LIMITS.maxPendingPublishesPerIdentity}, maxPendingPublishesPerIdentity)`
+          : 'too many publishes waiting for commit';
       for (const [i, item] of items.entries()) {
         this.settle(request, i, {
           producerSeq: item.producerSeq,
@@ -938,6 +968,12 @@ export class BrokerNode {
           request.clientKey,
           (this.pendingByClient.get(request.clientKey) ?? 0) + 1,
         );
+        if (request.identity !== null) {
+          this.pendingByIdentity.set(
+            request.identity,
+            (this.pendingByIdentity.get(request.identity) ?? 0) + 1,
+          );
+        }
         return;
       case 'ok':
         this.settle(request, index, {
@@ -988,6 +1024,12 @@ export class BrokerNode {
     const count = (this.pendingByClient.get(key) ?? 1) - 1;
     if (count > 0) this.pendingByClient.set(key, count);
     else this.pendingByClient.delete(key);
+    const identity = slot.request.identity;
+    if (identity !== null) {
+      const held = (this.pendingByIdentity.get(identity) ?? 1) - 1;
+      if (held > 0) this.pendingByIdentity.set(identity, held);
+      else this.pendingByIdentity.delete(identity);
+    }
     this.settle(slot.request, slot.index, result);
   }
 
