@@ -185,8 +185,8 @@ export class BrokerNode {
    * or disk space), or null. Meanwhile it refuses publishes and waits.
    */
   private degraded: string | null = null;
-  /** Log writes that failed for want of disk space or descriptors. */
-  private logWriteFailures = 0;
+  /** The log store's write problem as last seen by a tick, for its log lines. */
+  private logWriteProblem: string | null = null;
   private readonly logger: Logger;
   private tickTimer: TimerHandle | null = null;
   private retentionTimer: TimerHandle | null = null;
@@ -430,8 +430,8 @@ export class BrokerNode {
       configPending: s.configPending,
       clientConnections: this.edges.connections?.().open ?? 0,
       connectionsRefused: this.edges.connections?.().refused ?? 0,
-      logWriteFailures: this.logWriteFailures,
-      degraded: this.degraded ?? '',
+      logWriteFailures: this.options.store.writeFailures?.() ?? 0,
+      degraded: this.degradedReason() ?? '',
       allocationFailures:
         this.clients.allocationFailures + this.transport.counters.allocationFailures,
       version: ORDO_VERSION,
@@ -449,7 +449,9 @@ export class BrokerNode {
     this.subscriptions.close();
     await this.transport.close();
     await this.clients.close();
-    // Let a write in progress finish before the store closes under it.
+    // A write waiting for disk space or descriptors is given up (nothing it
+    // held was acknowledged); one in progress finishes before the store closes.
+    this.options.store.interruptWrites?.();
     while (this.driving) await new Promise<void>((resolve) => this.clock.defer(resolve));
     if (this.unsavedCommit !== null) await this.options.meta.save(this.unsavedCommit);
     await this.saveDedupCheckpoint(true);
@@ -711,8 +713,33 @@ export class BrokerNode {
 
   // ---------------------------------------------------------------- inputs
 
+  /**
+   * Why the node refuses publishes now, or null: it cannot save its state,
+   * or its log store cannot write (out of disk space or file descriptors;
+   * the store tries again, and acknowledges nothing it has not written).
+   */
+  private degradedReason(): string | null {
+    if (this.degraded !== null) return `cannot save its state (${this.degraded})`;
+    const problem = this.options.store.writeProblem?.() ?? null;
+    return problem === null ? null : `cannot write its log (${problem})`;
+  }
+
+  /** Logs a log store that cannot write, and when it can again. */
+  private watchLogWrites(): void {
+    const problem = this.options.store.writeProblem?.() ?? null;
+    if (problem !== null) {
+      this.repeatedWarnings.degraded.warn(
+        `node ${this.self.id} cannot write its log (${problem}); refusing publishes, acknowledging nothing unwritten, trying again`,
+      );
+    } else if (this.logWriteProblem !== null) {
+      this.logger.info(`node ${this.self.id} can write its log again`);
+    }
+    this.logWriteProblem = problem;
+  }
+
   private onTick(): void {
     if (this.stopped) return;
+    this.watchLogWrites();
     this.core.tick();
     this.maybePromoteLearners();
     this.subscriptions.tick();
@@ -893,12 +920,13 @@ export class BrokerNode {
       results: new Array(items.length),
       remaining: items.length,
     };
-    if (this.degraded !== null) {
+    const degraded = this.degradedReason();
+    if (degraded !== null) {
       for (const [i, item] of items.entries()) {
         this.settle(request, i, {
           producerSeq: item.producerSeq,
           status: PublishStatus.PUBLISH_STATUS_BUSY,
-          detail: `node ${this.self.id} cannot save its state (${this.degraded}); it refuses publishes until it can`,
+          detail: `node ${this.self.id} ${degraded}; it refuses publishes until it can`,
         });
       }
       return;
