@@ -207,6 +207,16 @@ test('idle connections past the descriptor limit: the sequencer stays up and rea
   const waited = logs.filter((l) => /EMFILE/.test(l));
   t.log(`${waited.length} log lines about saves or writes that waited for descriptors`);
   for (const line of waited.slice(0, 3)) t.log(line);
+  // The incident's end: a hard-state save meets EMFILE. Here the node waits
+  // and saves again.
+  t.true(
+    logs.some((l) => l.startsWith(follower.id) && /cannot save its state \(EMFILE/.test(l)),
+    'the flooded follower ran out of descriptors for a save',
+  );
+  t.true(
+    logs.some((l) => l.startsWith(follower.id) && /can save its state again/.test(l)),
+    'and saved it once descriptors were free',
+  );
   t.false(
     logs.some((l) => /stopped on an error it cannot recover from/.test(l)),
     'no node stopped',
