@@ -7,7 +7,10 @@ import test from 'ava';
 import winston from 'winston';
 import * as zmq from 'zeromq';
 import { Publisher } from '../../clients/index.js';
+import { toNodeStatus } from '../../clients/node-status.js';
+import { assessCluster } from '../../src/cluster/cluster-health.js';
 import { freePorts } from '../../src/cluster/free-ports.js';
+import { nodeStatusJson } from '../../src/cluster/status-json.js';
 import { BrokerNode } from '../../src/node/broker-node.js';
 import { parseClusterConfig } from '../../src/node/cluster-config.js';
 import { NO_FAULTS } from '../../src/node/fault-injection.js';
@@ -154,6 +157,21 @@ async function publishRaw(endpoint: string, producerSeq: number): Promise<ordo.P
     );
     t.regex(String(status.degraded), /cannot write its log \(ENOSPC/);
     t.true(Number(status.logWriteFailures) > 0, 'failed writes are counted');
+    // 'ordo status' calls the cluster degraded and says why.
+    const report = assessCluster([
+      {
+        endpoint: node.clientEndpoint,
+        reachable: true,
+        error: '',
+        status: nodeStatusJson(toNodeStatus(status)),
+      },
+    ]);
+    t.is(report.health, 'degraded');
+    t.true(
+      report.problems.some((p) =>
+        /node n1 refuses publishes: it cannot write its log \(ENOSPC/.test(p),
+      ),
+    );
     const refused = await publishRaw(node.clientEndpoint, 1);
     t.is(refused.status, ordo.PublishStatus.PUBLISH_STATUS_BUSY);
     t.regex(refused.detail ?? '', /cannot write its log \(ENOSPC/);
