@@ -80,7 +80,7 @@ export interface NodeStatus {
   readonly peerMessagesRefused: number;
   /** Every socket of the node runs CurveZMQ with keys checked. */
   readonly secured: boolean;
-  /** Handshakes the node refused: unknown keys, NULL and PLAIN connections. */
+  /** Handshakes the node refused: unknown keys, NULL and PLAIN connections (secured), and connections past the budgets. */
   readonly handshakesRefused: number;
   /** Client requests refused because the identity lacks a permission. */
   readonly requestsForbidden: number;
