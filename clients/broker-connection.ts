@@ -40,7 +40,9 @@ export interface BrokerConnectionOptions {
  * sends unasked goes to `onUnsolicited`.
  */
 export class BrokerConnection {
-  private readonly channel: FrameChannel;
+  /** Null after the broker refused the connection at its handshake: the next send dials again. */
+  private channel: FrameChannel | null;
+  private readonly dial: () => FrameChannel;
   private readonly clock: Clock;
   private readonly onUnsolicited: (response: ClientResponse) => void;
   private readonly waiting = new Map<number, Waiting>();
@@ -55,12 +57,19 @@ export class BrokerConnection {
     this.clock = runtime.clock;
     this.onUnsolicited = options.onUnsolicited ?? (() => {});
     const onDisconnect = options.onDisconnect;
-    this.channel = runtime.dialer.dial(endpoint, {
-      onFrame: (frame) => this.onFrame(frame),
-      onDisconnect: () => {
-        if (!this.closed) onDisconnect?.();
-      },
-    });
+    this.dial = () => {
+      const channel: FrameChannel = runtime.dialer.dial(endpoint, {
+        onFrame: (frame) => this.onFrame(frame),
+        onDisconnect: () => {
+          if (!this.closed && this.channel === channel) onDisconnect?.();
+        },
+        onRefused: (status) => {
+          if (this.channel === channel) this.onRefused(status);
+        },
+      });
+      return channel;
+    };
+    this.channel = this.dial();
   }
 
   /** Sends a request and resolves with its response; rejects on timeout or an Error response. */
@@ -79,6 +88,7 @@ export class BrokerConnection {
         reject(new TimeoutError(`no answer from ${this.endpoint} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiting.set(requestId, { resolve, reject, timer });
+      this.channel ??= this.dial();
       if (!this.channel.send(encodeClientRequest({ ...body, requestId }))) {
         timer.cancel();
         this.waiting.delete(requestId);
@@ -90,6 +100,7 @@ export class BrokerConnection {
   /** Sends without waiting for an answer (acks, NACKs). */
   send(body: RequestBody): boolean {
     if (this.closed) return false;
+    this.channel ??= this.dial();
     return this.channel.send(encodeClientRequest({ ...body, requestId: 0 }));
   }
 
@@ -101,7 +112,32 @@ export class BrokerConnection {
       waiting.reject(new ClosedError(`connection to ${this.endpoint} closed`));
     }
     this.waiting.clear();
-    this.channel.close();
+    this.channel?.close();
+  }
+
+  /**
+   * The broker refused this connection at its handshake: every request
+   * waiting on it fails at once with a LIMIT error that says so (the
+   * callers move to another broker or report it), instead of timing out.
+   * ZeroMQ does not dial a refused connection again: the next request
+   * dials a new one (the callers' backoff paces them).
+   */
+  private onRefused(status: number): void {
+    if (this.closed) return;
+    const refused = this.channel;
+    this.channel = null;
+    // Closed once the event that reported the refusal has finished.
+    this.clock.defer(() => refused?.close());
+    const error = new BrokerError(
+      `${this.endpoint} refused this connection at its handshake (ZAP status ${status}): it holds as many client connections as it may, for its node or for this address (maxClientConnectionsPerNode, maxClientConnectionsPerAddress), or, on a secured cluster, it does not admit this client's key`,
+      'limit',
+      { retriable: true },
+    );
+    for (const waiting of this.waiting.values()) {
+      waiting.timer.cancel();
+      waiting.reject(error);
+    }
+    this.waiting.clear();
   }
 
   private onFrame(frame: Uint8Array): void {

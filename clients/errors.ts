@@ -42,9 +42,11 @@ export class UncertainOutcomeError extends OrdoError {
 
 /**
  * Every broker refused the request because a budget is spent (the node
- * serves as many subscribers as it may, this connection holds as many
- * subscriptions as it may). Retriable: the budget frees up as other
- * clients leave.
+ * serves as many subscribers as it may, this connection or identity holds
+ * as many subscriptions or publishes waiting as it may, or the broker
+ * refused the connection itself at its handshake: it holds as many client
+ * connections as it may, for its node or for this address). The message
+ * names the budget. Retriable: the budget frees up as other clients leave.
  */
 export class LimitError extends OrdoError {
   override readonly name = 'LimitError';

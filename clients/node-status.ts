@@ -82,7 +82,7 @@ export interface NodeStatus {
   readonly peerMessagesRefused: number;
   /** Every socket of the node runs CurveZMQ with keys checked. */
   readonly secured: boolean;
-  /** Handshakes the node refused: unknown keys, NULL and PLAIN connections. */
+  /** Handshakes the node refused: unknown keys, NULL and PLAIN connections (secured), and connections past the budgets. */
   readonly handshakesRefused: number;
   /** Client requests refused because the identity lacks a permission. */
   readonly requestsForbidden: number;
@@ -99,6 +99,16 @@ export interface NodeStatus {
   readonly members: readonly MemberInfo[];
   /** A membership change is appended but not yet committed. */
   readonly configPending: boolean;
+  /** Client connections the node holds open now. */
+  readonly clientConnections: number;
+  /** Client handshakes refused because the node or the source address held its budget of connections. */
+  readonly connectionsRefused: number;
+  /** Log writes that failed for want of disk space or file descriptors. */
+  readonly logWriteFailures: number;
+  /** Why the node refuses publishes now (out of disk space or descriptors); '' when it accepts them. */
+  readonly degraded: string;
+  /** Frames refused because a buffer for them could not be allocated. */
+  readonly allocationFailures: number;
   /** The Ordo version the node runs. */
   readonly version: string;
   /** How long the node has been running. */
@@ -163,6 +173,11 @@ export function toNodeStatus(wire: ordo.INodeStatus): NodeStatus {
     subscriberQueuedBytes: num(wire.subscriberQueuedBytes),
     members: toMemberInfos(wire.members),
     configPending: wire.configPending ?? false,
+    clientConnections: num(wire.clientConnections),
+    connectionsRefused: num(wire.connectionsRefused),
+    logWriteFailures: num(wire.logWriteFailures),
+    degraded: wire.degraded ?? '',
+    allocationFailures: num(wire.allocationFailures),
     version: wire.version ?? '',
     uptimeMs: num(wire.uptimeMs),
   };

@@ -7,9 +7,11 @@ import { type ClientRuntime, randomProducerId, resolveClientRuntime } from './cl
 import { ConnectionPool } from './connection-pool.js';
 import { parseEndpoints, tryParseEndpoint } from './endpoint.js';
 import {
+  BrokerError,
   ClosedError,
   ForbiddenError,
   InvalidRequestError,
+  LimitError,
   OrdoError,
   TimeoutError,
   UncertainOutcomeError,
@@ -95,6 +97,8 @@ export class Publisher {
   private nextProducerSeq: number;
   /** The last failure seen, for the error a timed-out message gets. */
   private lastProblem: string | null = null;
+  /** The last failure was a spent budget (a refused connection, a LIMIT answer): timed-out messages fail with LimitError. */
+  private lastProblemWasLimit = false;
   /** Brokers whose connection dropped recently, until when. */
   private readonly suspectUntilMs = new Map<string, number>();
   /** Messages waiting to be sent (again), in producerSeq order. */
@@ -339,6 +343,7 @@ export class Publisher {
       (error: Error) => {
         for (const message of batch) message.attemptsInFlight--;
         this.lastProblem = error.message;
+        this.lastProblemWasLimit = error instanceof BrokerError && error.code === 'limit';
         // No answer: the broker may or may not have sequenced these.
         for (const message of batch) message.uncertain = true;
         if (this.closed || generation !== this.generation) return;
@@ -390,6 +395,7 @@ export class Publisher {
         case PublishStatus.PUBLISH_STATUS_NOT_LEADER:
           notLeader = true;
           this.lastProblem = `${endpoint} is not the sequencer`;
+          this.lastProblemWasLimit = false;
           break;
         case PublishStatus.PUBLISH_STATUS_OUT_OF_ORDER:
           // The cluster does not know this producer (its bounded dedup table
@@ -408,6 +414,10 @@ export class Publisher {
           break;
         default:
           // BUSY, RETRY: resend in order after a pause.
+          if (result.detail) {
+            this.lastProblem = `${endpoint}: ${result.detail}`;
+            this.lastProblemWasLimit = /\(limit \d+, max\w+\)/.test(result.detail);
+          }
           mustRetry = true;
       }
     }
@@ -591,12 +601,10 @@ export class Publisher {
     this.nextProducerSeq = 1;
     this.sessionFirstSeq = 1;
     for (const message of failed) {
-      message.reject(
-        new TimeoutError(
-          `message ${message.producerSeq} not acknowledged within ${this.publishTimeoutMs} ms ` +
-            `(brokers ${this.endpoints.join(', ')}; last problem: ${this.lastProblem ?? 'none reported'})`,
-        ),
-      );
+      const text =
+        `message ${message.producerSeq} not acknowledged within ${this.publishTimeoutMs} ms ` +
+        `(brokers ${this.endpoints.join(', ')}; last problem: ${this.lastProblem ?? 'none reported'})`;
+      message.reject(this.lastProblemWasLimit ? new LimitError(text) : new TimeoutError(text));
     }
     for (const wake of this.roomWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();

@@ -104,14 +104,26 @@ export const LIMITS = {
   peerHandshakeRetryMs: 1000,
   /** Largest frame ZeroMQ receives at all: a frame between maxFrameBytes and this is counted, logged and refused with TOO_LARGE; a larger one makes ZeroMQ close its connection. */
   maxReceivedFrameBytes: 2 * maxFrameBytes,
+  /** Most client connections one node holds open at once (and at most half its descriptor limit, `ulimit -n`); more are refused at the handshake. */
+  maxClientConnectionsPerNode: 8192,
+  /** Most client connections one source IP address holds on one node (an estimate: see docs/operations.md); more are refused at the handshake. */
+  maxClientConnectionsPerAddress: 1024,
+  /** A node forgets a client connection it admitted after this long when counting connections per address. */
+  clientAddressMemoryMs: 60_000,
+  /** A client connection that has not finished its ZeroMQ handshake within this long is closed. */
+  clientHandshakeTimeoutMs: 5000,
   /** Most subscriptions one client connection holds on one node; more are refused with LIMIT. */
   maxSubscriptionsPerConnection: 64,
+  /** Most subscriptions one identity holds on one node, over all its connections (secured clusters; per connection otherwise); more are refused with LIMIT. */
+  maxSubscriptionsPerIdentity: 256,
   /** Most delivery bytes one subscriber may have waiting in the node's send queue; its stream pauses until they have gone out, and a NACK never queues again what is still waiting. */
   subscriberMaxQueuedBytes: 4 * 1024 * 1024,
   /** Most NACKs per second one subscriber is served; more are ignored (the subscriber asks again) and counted. */
   subscriberMaxNacksPerSecond: 20,
   /** Most publishes one client connection may have waiting for commit on one node; more are answered BUSY. */
   maxPendingPublishesPerConnection: 65_536,
+  /** Most publishes one identity may have waiting for commit on one node, over all its connections (secured clusters; per connection otherwise); more are answered BUSY. */
+  maxPendingPublishesPerIdentity: 131_072,
   /** Messages ZeroMQ holds per client connection, each way (a delivery is at most maxDeliveryBatchBytes; past it sends to that client fail and it NACKs). */
   clientHighWaterMarkMessages: 256,
   /** Messages ZeroMQ holds per peer connection, each way. */

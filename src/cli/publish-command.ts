@@ -128,7 +128,7 @@ export function publishCommand(yargs: Argv): Argv {
             (ack) => print(payload, ack),
             (error: Error) => {
               failed++;
-              console.error(`failed: ${payload}: ${error.message}`);
+              console.error(`failed: ${payload}: ${error.name}: ${error.message}`);
             },
           );
           open.add(call);

@@ -29,8 +29,9 @@ export const DEFAULT_MAX_LAG_ENTRIES = 10_000;
 
 /**
  * Judges a cluster from its nodes' status: unreachable when no node answers;
- * degraded when a node is down, there is no sequencer, a replica diverged or
- * a follower lags past the threshold; healthy otherwise.
+ * degraded when a node is down, there is no sequencer, a replica diverged,
+ * a follower lags past the threshold or a node cannot write (out of disk
+ * space or file descriptors); healthy otherwise.
  */
 export function assessCluster(
   nodes: readonly BrokerStatusJson[],
@@ -67,6 +68,10 @@ export function assessCluster(
       problems.push(
         `node ${s.id} is ${s.catchUpRemaining} entries behind the sequencer (threshold ${thresholds.maxLagEntries})`,
       );
+  }
+  for (const s of up) {
+    // Out of disk space or file descriptors: the node waits and tries again.
+    if (s.degraded !== '') problems.push(`node ${s.id} refuses publishes: it ${s.degraded}`);
   }
   for (const r of replicas) {
     if (r.diverged)

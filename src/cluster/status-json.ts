@@ -63,6 +63,12 @@ export interface NodeStatusJson {
   /** The membership in force, as this node's log says. */
   members: { id: string; voter: boolean }[];
   configPending: boolean;
+  clientConnections: number;
+  connectionsRefused: number;
+  logWriteFailures: number;
+  /** Why the node refuses publishes now; empty when it accepts them. */
+  degraded: string;
+  allocationFailures: number;
 }
 
 export interface BrokerStatusJson {
@@ -118,6 +124,11 @@ export function nodeStatusJson(s: NodeStatus): NodeStatusJson {
     })),
     members: (s.members ?? []).map((m) => ({ id: str(m.id), voter: m.voter === true })),
     configPending: s.configPending === true,
+    clientConnections: num(s.clientConnections),
+    connectionsRefused: num(s.connectionsRefused),
+    logWriteFailures: num(s.logWriteFailures),
+    degraded: str(s.degraded),
+    allocationFailures: num(s.allocationFailures),
     replicas: (s.replicas ?? []).map((r) => ({
       replicaId: str(r.replicaId),
       plugin: str(r.plugin),

@@ -74,6 +74,8 @@ export interface NodeEdges {
    * keys on a secured cluster): the client port admits their keys as nodes.
    */
   readonly membersChanged?: (peers: readonly NodeAddress[]) => void;
+  /** Client connections open now and handshakes refused for the connection budgets (absent: not counted). */
+  readonly connections?: () => { readonly open: number; readonly refused: number };
 }
 
 /** How often the host does its housekeeping; production takes these from LIMITS. */
@@ -143,9 +145,9 @@ interface PendingPublish {
   readonly client: ClientId;
   /** The client connection's routing id in hex, for its budget of publishes waiting for commit. */
   readonly clientKey: string;
+  /** Who sent it on a secured cluster (null on an insecure one), for the identity's budget. */
+  readonly identity: string | null;
   readonly requestId: number;
-  /** Who publishes ('' on an insecure cluster) and under which producer id. */
-  readonly identity: string;
   readonly producerId: string;
   readonly results: ordo.PublishResult.$Properties[];
   remaining: number;
@@ -186,7 +188,9 @@ export class BrokerNode {
   private nextReadToken = 1;
   /** Publishes waiting for commit per client connection (hex routing id). */
   private readonly pendingByClient = new Map<string, number>();
-  /** Publishes answered BUSY because their connection spent its budget. */
+  /** Publishes waiting for commit per identity (secured clusters), over all its connections. */
+  private readonly pendingByIdentity = new Map<string, number>();
+  /** Publishes answered BUSY because their connection or identity spent its budget. */
   private publishBudgetRefusals = 0;
   private readonly repeatedWarnings: {
     retransmit: RateLimitedLog;
@@ -198,6 +202,8 @@ export class BrokerNode {
    * or disk space), or null. Meanwhile it refuses publishes and waits.
    */
   private degraded: string | null = null;
+  /** The log store's write problem as last seen by a tick, for its log lines. */
+  private logWriteProblem: string | null = null;
   private readonly logger: Logger;
   private tickTimer: TimerHandle | null = null;
   private retentionTimer: TimerHandle | null = null;
@@ -444,6 +450,12 @@ export class BrokerNode {
       recordsRepaired: this.recordsRepaired,
       members: this.memberInfos(),
       configPending: s.configPending,
+      clientConnections: this.edges.connections?.().open ?? 0,
+      connectionsRefused: this.edges.connections?.().refused ?? 0,
+      logWriteFailures: this.options.store.writeFailures?.() ?? 0,
+      degraded: this.degradedReason() ?? '',
+      allocationFailures:
+        this.clients.allocationFailures + this.transport.counters.allocationFailures,
       version: ORDO_VERSION,
       uptimeMs: this.clock.nowMs() - this.startedMs,
     };
@@ -459,7 +471,9 @@ export class BrokerNode {
     this.subscriptions.close();
     await this.transport.close();
     await this.clients.close();
-    // Let a write in progress finish before the store closes under it.
+    // A write waiting for disk space or descriptors is given up (nothing it
+    // held was acknowledged); one in progress finishes before the store closes.
+    this.options.store.interruptWrites?.();
     while (this.driving) await new Promise<void>((resolve) => this.clock.defer(resolve));
     if (this.unsavedCommit !== null) await this.options.meta.save(this.unsavedCommit);
     await this.saveDedupCheckpoint(true);
@@ -757,8 +771,33 @@ export class BrokerNode {
 
   // ---------------------------------------------------------------- inputs
 
+  /**
+   * Why the node refuses publishes now, or null: it cannot save its state,
+   * or its log store cannot write (out of disk space or file descriptors;
+   * the store tries again, and acknowledges nothing it has not written).
+   */
+  private degradedReason(): string | null {
+    if (this.degraded !== null) return `cannot save its state (${this.degraded})`;
+    const problem = this.options.store.writeProblem?.() ?? null;
+    return problem === null ? null : `cannot write its log (${problem})`;
+  }
+
+  /** Logs a log store that cannot write, and when it can again. */
+  private watchLogWrites(): void {
+    const problem = this.options.store.writeProblem?.() ?? null;
+    if (problem !== null) {
+      this.repeatedWarnings.degraded.warn(
+        `node ${this.self.id} cannot write its log (${problem}); refusing publishes, acknowledging nothing unwritten, trying again`,
+      );
+    } else if (this.logWriteProblem !== null) {
+      this.logger.info(`node ${this.self.id} can write its log again`);
+    }
+    this.logWriteProblem = problem;
+  }
+
   private onTick(): void {
     if (this.stopped) return;
+    this.watchLogWrites();
     this.core.tick();
     this.maybePromoteLearners();
     this.subscriptions.tick();
@@ -849,7 +888,7 @@ export class BrokerNode {
           });
           return;
         }
-        this.onPublish(client, requestId, request.publish, identity ?? '');
+        this.onPublish(client, requestId, request.publish, identity);
         this.schedule();
         return;
       }
@@ -862,7 +901,7 @@ export class BrokerNode {
           )
         )
           return;
-        this.subscriptions.subscribe(client, requestId, request.subscribe);
+        this.subscriptions.subscribe(client, requestId, request.subscribe, identity);
         return;
       case 'subscriberAck':
         this.subscriptions.ack(
@@ -951,25 +990,26 @@ export class BrokerNode {
     client: ClientId,
     requestId: number,
     publish: ordo.PublishRequest,
-    identity: string,
+    identity: string | null,
   ): void {
     const items = publish.items as ordo.PublishItem[];
     const clientKey = client.toString('hex');
     const request: PendingPublish = {
       client,
       clientKey,
-      requestId,
       identity,
+      requestId,
       producerId: publish.producerId,
       results: new Array(items.length),
       remaining: items.length,
     };
-    if (this.degraded !== null) {
+    const degraded = this.degradedReason();
+    if (degraded !== null) {
       for (const [i, item] of items.entries()) {
         this.settle(request, i, {
           producerSeq: item.producerSeq,
           status: PublishStatus.PUBLISH_STATUS_BUSY,
-          detail: `node ${this.self.id} cannot save its state (${this.degraded}); it refuses publishes until it can`,
+          detail: `node ${this.self.id} ${degraded}; it refuses publishes until it can`,
         });
       }
       return;
@@ -977,11 +1017,21 @@ export class BrokerNode {
     const connectionFull =
       (this.pendingByClient.get(clientKey) ?? 0) + items.length >
       LIMITS.maxPendingPublishesPerConnection;
-    if (connectionFull || this.pending.size + items.length > LIMITS.maxPendingPublishReplies) {
-      if (connectionFull) this.publishBudgetRefusals += items.length;
+    const identityFull =
+      identity !== null &&
+      (this.pendingByIdentity.get(identity) ?? 0) + items.length >
+        LIMITS.maxPendingPublishesPerIdentity;
+    if (
+      connectionFull ||
+      identityFull ||
+      this.pending.size + items.length > LIMITS.maxPendingPublishReplies
+    ) {
+      if (connectionFull || identityFull) this.publishBudgetRefusals += items.length;
       const detail = connectionFull
         ? `this connection already has ${this.pendingByClient.get(clientKey)} publishes waiting for commit on this node (limit ${LIMITS.maxPendingPublishesPerConnection}, maxPendingPublishesPerConnection)`
-        : 'too many publishes waiting for commit';
+        : identityFull
+          ? `identity '${identity}' already has ${this.pendingByIdentity.get(identity!) ?? 0} publishes waiting for commit on this node over all its connections (limit ${LIMITS.maxPendingPublishesPerIdentity}, maxPendingPublishesPerIdentity)`
+          : 'too many publishes waiting for commit';
       for (const [i, item] of items.entries()) {
         this.settle(request, i, {
           producerSeq: item.producerSeq,
@@ -1000,7 +1050,7 @@ export class BrokerNode {
       // tiny message in a 4 MiB frame would cost 4 MiB while counted as a
       // few bytes).
       payload: new Uint8Array(item.payload),
-      owner: identity,
+      owner: identity ?? '',
     }));
     const results = this.core.propose(proposals, this.clock.nowMs());
     const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
@@ -1030,6 +1080,12 @@ export class BrokerNode {
           request.clientKey,
           (this.pendingByClient.get(request.clientKey) ?? 0) + 1,
         );
+        if (request.identity !== null) {
+          this.pendingByIdentity.set(
+            request.identity,
+            (this.pendingByIdentity.get(request.identity) ?? 0) + 1,
+          );
+        }
         return;
       case 'ok':
         this.settle(request, index, {
@@ -1076,7 +1132,7 @@ export class BrokerNode {
         this.settle(request, index, {
           producerSeq,
           status: PublishStatus.PUBLISH_STATUS_FORBIDDEN,
-          detail: producerIdRefusal(request.identity, request.producerId),
+          detail: producerIdRefusal(request.identity ?? '', request.producerId),
         });
         return;
     }
@@ -1088,6 +1144,12 @@ export class BrokerNode {
     const count = (this.pendingByClient.get(key) ?? 1) - 1;
     if (count > 0) this.pendingByClient.set(key, count);
     else this.pendingByClient.delete(key);
+    const identity = slot.request.identity;
+    if (identity !== null) {
+      const held = (this.pendingByIdentity.get(identity) ?? 1) - 1;
+      if (held > 0) this.pendingByIdentity.set(identity, held);
+      else this.pendingByIdentity.delete(identity);
+    }
     this.settle(slot.request, slot.index, result);
   }
 

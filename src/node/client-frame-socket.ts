@@ -8,6 +8,7 @@ import {
   z85Encode,
 } from '../runtime/curve-keys.js';
 import { SocketSender, yieldToEventLoop } from '../runtime/socket-sender.js';
+import { ConnectionBudget } from './connection-budget.js';
 import { ZapHandler } from './zap-handler.js';
 
 /** What the client port of a secured node needs: its key, and whom it admits. */
@@ -20,6 +21,28 @@ export interface ClientPortSecurity {
   /** Admitted public keys, to the identity each stands for. */
   readonly keys: ReadonlyMap<string, string>;
 }
+
+/** The connection budgets of a client port (LIMITS and the process's descriptor limit by default). */
+export interface ClientPortOptions {
+  /** Most client connections the node holds open at once. */
+  readonly maxConnectionsPerNode?: number;
+  /** Most client connections one source address may hold. */
+  readonly maxConnectionsPerAddress?: number;
+}
+
+/**
+ * How many client connections a node may hold at once: at most
+ * LIMITS.maxClientConnectionsPerNode, and at most half the process's
+ * descriptor limit, so that the log, the state saves, the peer links and
+ * the connections being refused always find descriptors (ZeroMQ spins
+ * when accept fails with EMFILE).
+ */
+export function clientConnectionBudget(openFilesLimit: number | null): number {
+  if (openFilesLimit === null) return LIMITS.maxClientConnectionsPerNode;
+  return Math.max(1, Math.min(LIMITS.maxClientConnectionsPerNode, Math.floor(openFilesLimit / 2)));
+}
+
+let insecureDomains = 0;
 
 /** Identifies one client connection (the ROUTER routing id). */
 export type ClientId = Buffer;
@@ -60,8 +83,10 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
   private sender: SocketSender | null = null;
   private closed = false;
   private zap: ZapHandler | null = null;
+  private readonly domain: string;
+  readonly budget: ConnectionBudget;
   unroutableReplies = 0;
-  /** Handshakes refused (unknown keys, NULL, PLAIN) on a secured cluster. */
+  /** Handshakes refused: unknown keys, NULL and PLAIN on a secured cluster; connection budgets. */
   handshakesRefused = 0;
   /** Requests dropped on a secured cluster because their tag named no admitted key or did not match. */
   untaggedRequests = 0;
@@ -71,12 +96,21 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
   /**
    * With `security`, the socket is a CurveZMQ server under this node's
    * secret key, and the process's ZAP handler admits the keys given for
-   * `security.domain` only.
+   * `security.domain` only. Secured or not, every handshake goes through
+   * the ZAP handler, which refuses it past the connection budgets.
    */
   constructor(
     private readonly bindEndpoint: string,
     private readonly security: ClientPortSecurity | null = null,
+    options: ClientPortOptions = {},
   ) {
+    this.domain = security?.domain ?? `ordo-client/insecure/${process.pid}/${++insecureDomains}`;
+    this.budget = new ConnectionBudget(
+      options.maxConnectionsPerNode ?? LIMITS.maxClientConnectionsPerNode,
+      options.maxConnectionsPerAddress ?? LIMITS.maxClientConnectionsPerAddress,
+      LIMITS.clientAddressMemoryMs,
+      () => Date.now(),
+    );
     this.router = new zmq.Router({
       linger: 0,
       mandatory: true,
@@ -88,15 +122,18 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
       // Frames up to twice the limit arrive, to be counted and refused with
       // TOO_LARGE; a larger one makes ZeroMQ close that connection.
       maxMessageSize: LIMITS.maxReceivedFrameBytes,
+      // A connection that does not finish its handshake in time is closed.
+      handshakeInterval: LIMITS.clientHandshakeTimeoutMs,
+      zapDomain: this.domain,
+      zapEnforceDomain: true,
       ...(security === null
         ? {}
-        : {
-            curveServer: true,
-            curveSecretKey: security.secretKey.reveal(),
-            zapDomain: security.domain,
-            zapEnforceDomain: true,
-          }),
+        : { curveServer: true, curveSecretKey: security.secretKey.reveal() }),
     });
+    // Exact count of open connections (ZeroMQ reports every accepted
+    // connection closed once), for the budget per node.
+    this.router.events.on('accept', () => this.budget.onAccepted());
+    this.router.events.on('disconnect', () => this.budget.onClosed());
     for (const event of [
       'handshake:error:auth',
       'handshake:error:protocol',
@@ -116,10 +153,12 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
         onUnreachable(Buffer.from(frames[0]!));
       }
     });
-    if (this.security !== null) {
-      this.zap = await ZapHandler.start();
-      this.zap.register(this.security.domain, this.security.keys);
-    }
+    const policy = {
+      keys: this.security?.keys ?? null,
+      admit: (address: string) => this.budget.admit(address),
+    };
+    do this.zap = await ZapHandler.start();
+    while (!this.zap.register(this.domain, policy));
     await this.router.bind(this.bindEndpoint);
     void this.receiveLoop(onFrames);
   }
@@ -159,7 +198,7 @@ export class ZmqClientFrameSocket implements ClientFrameSocket {
     this.closed = true;
     this.sender?.close();
     this.router.close();
-    if (this.security !== null) this.zap?.unregister(this.security.domain);
+    this.zap?.unregister(this.domain);
   }
 
   private async receiveLoop(

@@ -7,7 +7,7 @@ import {
   decodeClientRequest,
   encodeClientResponse,
 } from '../wire/client-codec.js';
-import { FrameError } from '../wire/frame-error.js';
+import { FrameError, isAllocationFailure } from '../wire/frame-error.js';
 import { ordo } from '../wire/schema.js';
 import type { ClientFrameSocket, ClientId } from './client-frame-socket.js';
 
@@ -23,6 +23,9 @@ export class ClientServer {
   badFrames = 0;
   /** Frames larger than LIMITS.maxFrameBytes (also counted in badFrames). */
   oversizedFrames = 0;
+  /** Requests refused because a buffer for them could not be allocated. */
+  allocationFailures = 0;
+  private readonly allocationLog: RateLimitedLog;
 
   constructor(
     private readonly socket: ClientFrameSocket,
@@ -31,6 +34,9 @@ export class ClientServer {
     private readonly onUnreachable: (client: ClientId) => void,
   ) {
     this.badFrameLog = new RateLimitedLog(logger, LIMITS.repeatedLogIntervalMs, () =>
+      clock.nowMs(),
+    );
+    this.allocationLog = new RateLimitedLog(logger, LIMITS.repeatedLogIntervalMs, () =>
       clock.nowMs(),
     );
   }
@@ -80,11 +86,33 @@ export class ClientServer {
     try {
       request = decodeClientRequest(body);
     } catch (error) {
+      if (isAllocationFailure(error)) {
+        this.refuseUnallocated(client, 0, error as Error);
+        return;
+      }
       if (!(error instanceof FrameError)) throw error;
       this.rejectFrame(client, error, body);
       return;
     }
-    onRequest(client, request, identity);
+    try {
+      onRequest(client, request, identity);
+    } catch (error) {
+      // Copying a payload out of its frame allocates: out of memory, that
+      // request is refused (before the core took it) and the node carries on.
+      if (!isAllocationFailure(error)) throw error;
+      this.refuseUnallocated(client, request.requestId, error as Error);
+    }
+  }
+
+  private refuseUnallocated(client: ClientId, requestId: number, error: Error): void {
+    this.allocationFailures++;
+    this.allocationLog.warn(`refused a client request: ${error.message}`);
+    this.replyError(
+      client,
+      requestId,
+      ordo.ErrorCode.ERROR_CODE_INTERNAL,
+      `the node could not allocate memory for this request (${error.message}); try again later`,
+    );
   }
 
   private rejectFrame(client: ClientId, error: FrameError, body?: Buffer): void {

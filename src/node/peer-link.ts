@@ -11,6 +11,8 @@ export interface PeerLinkCounters {
   droppedByFaultInjection: number;
   /** Messages dropped because their `from` is not the node whose key sent them (secured clusters). */
   misattributed: number;
+  /** Frames dropped because a buffer for them could not be allocated. */
+  allocationFailures: number;
 }
 
 /** Counters that start at zero, for a new peer link. */
@@ -23,6 +25,7 @@ export function emptyPeerLinkCounters(): PeerLinkCounters {
     oversizedFrames: 0,
     droppedByFaultInjection: 0,
     misattributed: 0,
+    allocationFailures: 0,
   };
 }
 

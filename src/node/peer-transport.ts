@@ -6,7 +6,7 @@ import type { Secret } from '../runtime/curve-keys.js';
 import type { Logger } from '../runtime/logger.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { SocketSender, yieldToEventLoop } from '../runtime/socket-sender.js';
-import { FrameError } from '../wire/frame-error.js';
+import { FrameError, isAllocationFailure } from '../wire/frame-error.js';
 import { decodePeerMessage, encodePeerMessage } from '../wire/peer-codec.js';
 import { type NodeAddress, peerEndpoint, pubEndpoint } from './cluster-config.js';
 import type { FaultInjection } from './fault-injection.js';
@@ -113,8 +113,8 @@ export class PeerTransport implements PeerLink {
     this.onMessage = onMessage;
     this.onPeerDisconnected = onPeerDisconnected;
     if (this.security !== null) {
-      this.zap = await ZapHandler.start();
-      this.zap.register(this.domain, this.zapKeys);
+      do this.zap = await ZapHandler.start();
+      while (!this.zap.register(this.domain, { keys: this.zapKeys }));
     }
     await this.pub.bind(`tcp://${this.self.bindHost}:${this.self.pubPort}`);
     await this.router.bind(`tcp://${this.self.bindHost}:${this.self.peerPort}`);
@@ -154,7 +154,7 @@ export class PeerTransport implements PeerLink {
         return;
       }
       this.zapKeys.set(peer.publicKey, peer.id);
-      this.zap?.register(this.domain, this.zapKeys);
+      this.zap?.register(this.domain, { keys: this.zapKeys });
       clientCurve = {
         curveServerKey: peer.publicKey,
         curvePublicKey: this.self.publicKey!,
@@ -232,7 +232,7 @@ export class PeerTransport implements PeerLink {
     link?.dealer.close();
     link?.sub.close();
     if (address.publicKey !== undefined && this.zapKeys.delete(address.publicKey))
-      this.zap?.register(this.domain, this.zapKeys);
+      this.zap?.register(this.domain, { keys: this.zapKeys });
   }
 
   /** Sends to one peer, or multicasts when `to` is null. */
@@ -288,6 +288,12 @@ export class PeerTransport implements PeerLink {
     try {
       message = decodePeerMessage(frame, this.clusterId);
     } catch (error) {
+      if (isAllocationFailure(error)) {
+        // The sender retries (NACKs, heartbeats): the node carries on.
+        this.counters.allocationFailures++;
+        this.badFrameLog.warn(`dropped a peer frame: ${(error as Error).message}`);
+        return true; // Not the sender's fault: its connection is not held against it.
+      }
       if (!(error instanceof FrameError)) throw error;
       this.counters.badFrames++;
       if (error.code === 'too-large' && frame.length > LIMITS.maxFrameBytes)

@@ -1,10 +1,17 @@
+import { readFileSync } from 'node:fs';
+import { LIMITS } from '../limits.js';
 import { systemClock, systemRandom } from '../runtime/clock.js';
 import { loadSecretKeyFile } from '../runtime/curve-keys.js';
 import type { Logger } from '../runtime/logger.js';
 import type { NodeEdges } from './broker-node.js';
-import { ZmqClientFrameSocket } from './client-frame-socket.js';
+import {
+  type ClientPortOptions,
+  clientConnectionBudget,
+  ZmqClientFrameSocket,
+} from './client-frame-socket.js';
 import { type ClusterConfig, isSecured, type NodeAddress } from './cluster-config.js';
 import { ConfigError } from './config-error.js';
+import { openFilesLimit } from './connection-budget.js';
 import type { FaultInjection } from './fault-injection.js';
 import { PeerTransport } from './peer-transport.js';
 
@@ -21,6 +28,8 @@ export function productionEdges(
   nodeId: string,
   faults: FaultInjection,
   logger: Logger,
+  /** Connection budgets of the client port (tests); LIMITS and the descriptor limit by default. */
+  clientPort: ClientPortOptions = {},
 ): NodeEdges {
   const self = config.nodes.find((n) => n.id === nodeId)!;
   const others = config.nodes.filter((n) => n.id !== nodeId);
@@ -50,6 +59,13 @@ export function productionEdges(
     for (const client of config.clients ?? []) clientKeys.set(client.publicKey, client.identity);
   };
   admitOnClientPort(config.nodes);
+  const fdLimit = openFilesLimit(() => readFileSync('/proc/self/limits', 'utf8'));
+  const maxConnectionsPerNode = clientPort.maxConnectionsPerNode ?? clientConnectionBudget(fdLimit);
+  const maxConnectionsPerAddress =
+    clientPort.maxConnectionsPerAddress ?? LIMITS.maxClientConnectionsPerAddress;
+  logger.info(
+    `node ${nodeId} admits at most ${maxConnectionsPerNode} client connections (descriptor limit ${fdLimit ?? 'unknown'}), ${maxConnectionsPerAddress} per source address`,
+  );
   const clientSocket = new ZmqClientFrameSocket(
     `tcp://${self.bindHost}:${self.clientPort}`,
     secretKey === null
@@ -60,6 +76,7 @@ export function productionEdges(
           domain: `ordo-client/${config.clusterId}/${nodeId}`,
           keys: clientKeys,
         },
+    { maxConnectionsPerNode, maxConnectionsPerAddress },
   );
   return {
     peers,
@@ -69,6 +86,10 @@ export function productionEdges(
     onFatal: () => {
       process.exitCode = 1;
     },
+    connections: () => ({
+      open: clientSocket.budget.open,
+      refused: clientSocket.budget.refused,
+    }),
     security: () => ({
       secured,
       handshakesRefused: peers.handshakesRefused + clientSocket.handshakesRefused,

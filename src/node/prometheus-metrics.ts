@@ -329,6 +329,21 @@ export class PrometheusNodeMetrics implements NodeMetrics {
       (s) => Number(s.budgetRefusals ?? 0),
     );
     total(
+      'ordo_connections_refused_total',
+      'Client handshakes refused because the node or the source address held its budget of connections.',
+      (s) => Number(s.connectionsRefused ?? 0),
+    );
+    total(
+      'ordo_log_write_failures_total',
+      'Log writes that failed for want of disk space or file descriptors (the node refused publishes and tried again).',
+      (s) => Number(s.logWriteFailures ?? 0),
+    );
+    total(
+      'ordo_allocation_failures_total',
+      'Frames refused because a buffer for them could not be allocated.',
+      (s) => Number(s.allocationFailures ?? 0),
+    );
+    total(
       'ordo_stale_messages_rejected_total',
       'Peer messages refused because they carried an older epoch.',
       (s) => Number(s.staleMessagesRejected ?? 0),

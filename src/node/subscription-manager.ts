@@ -15,6 +15,8 @@ export interface EntryReader {
 interface Subscription {
   readonly key: string;
   readonly client: ClientId;
+  /** Who holds it on a secured cluster (null on an insecure one), for the budget per identity. */
+  readonly identity: string | null;
   readonly id: number;
   readonly topics: ReadonlySet<string> | null;
   readonly includeControl: boolean;
@@ -62,6 +64,8 @@ export class SubscriptionManager {
   private readonly subscriptions = new Map<string, Subscription>();
   /** Subscriptions per client connection (hex routing id), for its budget. */
   private readonly perClient = new Map<string, number>();
+  /** Subscriptions per identity (secured clusters), for its budget over all its connections. */
+  private readonly perIdentity = new Map<string, number>();
   private readonly silentLog: RateLimitedLog;
   private commitSeq = 0;
   private closed = false;
@@ -87,7 +91,16 @@ export class SubscriptionManager {
     return this.subscriptions.size;
   }
 
-  subscribe(client: ClientId, requestId: number, request: ordo.SubscribeRequest): void {
+  /**
+   * `identity` names who asks on a secured cluster (null on an insecure one,
+   * where the budget per connection is all there is).
+   */
+  subscribe(
+    client: ClientId,
+    requestId: number,
+    request: ordo.SubscribeRequest,
+    identity: string | null = null,
+  ): void {
     const key = subscriptionKey(client, request.subscriptionId);
     const clientKey = client.toString('hex');
     const existing = this.subscriptions.get(key);
@@ -97,7 +110,10 @@ export class SubscriptionManager {
           ? `this node already serves ${LIMITS.maxSubscribers} subscribers, its limit (maxSubscribers)`
           : (this.perClient.get(clientKey) ?? 0) >= LIMITS.maxSubscriptionsPerConnection
             ? `this connection already holds ${LIMITS.maxSubscriptionsPerConnection} subscriptions on this node, its limit (maxSubscriptionsPerConnection)`
-            : null;
+            : identity !== null &&
+                (this.perIdentity.get(identity) ?? 0) >= LIMITS.maxSubscriptionsPerIdentity
+              ? `identity '${identity}' already holds ${LIMITS.maxSubscriptionsPerIdentity} subscriptions on this node over all its connections, its limit (maxSubscriptionsPerIdentity)`
+              : null;
       if (refusal !== null) {
         this.limitRefusals++;
         this.sendError(
@@ -124,6 +140,7 @@ export class SubscriptionManager {
     const subscription: Subscription = {
       key,
       client,
+      identity,
       id: request.subscriptionId,
       topics: request.topics.length > 0 ? new Set(request.topics) : null,
       includeControl: request.includeControl,
@@ -142,6 +159,8 @@ export class SubscriptionManager {
     if (existing !== undefined) this.remove(existing);
     this.subscriptions.set(key, subscription);
     this.perClient.set(clientKey, (this.perClient.get(clientKey) ?? 0) + 1);
+    if (identity !== null)
+      this.perIdentity.set(identity, (this.perIdentity.get(identity) ?? 0) + 1);
     this.send(client, { requestId, ok: {} });
     this.heartbeat(subscription);
     void this.pump(subscription);
@@ -241,6 +260,7 @@ export class SubscriptionManager {
     this.closed = true;
     this.subscriptions.clear();
     this.perClient.clear();
+    this.perIdentity.clear();
   }
 
   private remove(subscription: Subscription): void {
@@ -250,6 +270,11 @@ export class SubscriptionManager {
     const count = (this.perClient.get(clientKey) ?? 1) - 1;
     if (count > 0) this.perClient.set(clientKey, count);
     else this.perClient.delete(clientKey);
+    const identity = subscription.identity;
+    if (identity === null) return;
+    const held = (this.perIdentity.get(identity) ?? 1) - 1;
+    if (held > 0) this.perIdentity.set(identity, held);
+    else this.perIdentity.delete(identity);
   }
 
   private rewind(subscription: Subscription, fromSeq: number): void {

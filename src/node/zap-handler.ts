@@ -1,23 +1,42 @@
 import * as zmq from 'zeromq';
 import { z85Encode } from '../runtime/curve-keys.js';
 
+/** Whom the sockets of one ZAP domain admit. */
+export interface ZapPolicy {
+  /**
+   * Admitted CurveZMQ public keys (Z85) to the identity each stands for;
+   * null for an insecure socket, which admits the NULL mechanism only.
+   */
+  readonly keys: ReadonlyMap<string, string> | null;
+  /** Null to admit a handshake from this peer IP address, or why it is refused (a connection budget). */
+  readonly admit?: (address: string) => string | null;
+}
+
 /**
  * The ZeroMQ authentication handler (ZAP, RFC 27) of this process: every
- * CurveZMQ handshake on a server socket of this process is put to it, and it
- * admits a client key only if the socket's domain lists it. A socket whose
- * domain is not registered admits nobody; NULL and PLAIN are refused (a
- * CURVE server socket never accepts them, and this handler refuses them too).
+ * handshake on a server socket of this process that names a ZAP domain is
+ * put to it, with the peer's IP address. On a secured socket it admits a
+ * client key only if the socket's domain lists it; on an insecure one it
+ * admits the NULL mechanism. Either way the domain's `admit` may refuse the
+ * address (connection budgets). A socket whose domain is not registered
+ * admits nobody; PLAIN is always refused, and NULL on a secured socket (a
+ * CURVE server socket never accepts it, and this handler refuses it too).
+ * ZeroMQ tells a refused client with an ERROR command (status 400), which
+ * the client reports as a refused handshake.
  *
  * One handler serves the whole process (ZeroMQ looks for it at one inproc
- * address of the context), so it must be bound before any secured socket
- * binds: `ZapHandler.start()` does that once and returns the same handler
- * on every call.
+ * address of the context), so it must be bound before any socket with a
+ * ZAP domain binds: `ZapHandler.start()` does that once and returns the
+ * same handler on every call, until the last domain is unregistered: then
+ * it closes (an idle process may exit) and the next start binds a new one.
  */
 export class ZapHandler {
   private static running: Promise<ZapHandler> | null = null;
-  private readonly domains = new Map<string, ReadonlyMap<string, string>>();
+  private readonly domains = new Map<string, ZapPolicy>();
   private readonly refusedByDomain = new Map<string, number>();
   private readonly socket = new zmq.Reply({ linger: 0 });
+
+  private closed = false;
 
   static start(): Promise<ZapHandler> {
     if (ZapHandler.running === null) {
@@ -31,17 +50,26 @@ export class ZapHandler {
     return ZapHandler.running;
   }
 
-  /** Admits, on sockets of `domain`, the keys given (public key to the identity it stands for). */
-  register(domain: string, keys: ReadonlyMap<string, string>): void {
-    this.domains.set(domain, keys);
+  /**
+   * Admits, on sockets of `domain`, whom `policy` admits. False when this
+   * handler has closed meanwhile (its last domain left): start() again.
+   */
+  register(domain: string, policy: ZapPolicy): boolean {
+    if (this.closed) return false;
+    this.domains.set(domain, policy);
     if (!this.refusedByDomain.has(domain)) this.refusedByDomain.set(domain, 0);
+    return true;
   }
 
   unregister(domain: string): void {
     this.domains.delete(domain);
+    if (this.domains.size > 0 || this.closed) return;
+    this.closed = true;
+    this.socket.close();
+    ZapHandler.running = null;
   }
 
-  /** Handshakes refused on sockets of `domain`: unknown keys, other mechanisms. */
+  /** Handshakes refused on sockets of `domain`: unknown keys, other mechanisms, connection budgets. */
   refused(domain: string): number {
     return this.refusedByDomain.get(domain) ?? 0;
   }
@@ -57,7 +85,7 @@ export class ZapHandler {
   }
 
   private answer(frames: Buffer[]): string[] | (string | Buffer)[] {
-    const [version, requestId, domainFrame, , , mechanismFrame, keyFrame] = frames;
+    const [version, requestId, domainFrame, addressFrame, , mechanismFrame, keyFrame] = frames;
     const id = requestId ?? Buffer.alloc(0);
     const domain = domainFrame?.toString() ?? '';
     const refuse = (text: string) => {
@@ -65,12 +93,21 @@ export class ZapHandler {
       return ['1.0', id, '400', text, '', ''];
     };
     if (version?.toString() !== '1.0') return ['1.0', id, '500', 'bad ZAP version', '', ''];
-    const keys = this.domains.get(domain);
-    if (keys === undefined) return refuse('unknown domain');
-    if (mechanismFrame?.toString() !== 'CURVE') return refuse('CURVE required');
-    if (keyFrame === undefined || keyFrame.length !== 32) return refuse('no client key');
-    const identity = keys.get(z85Encode(keyFrame));
-    if (identity === undefined) return refuse('unknown key');
+    const policy = this.domains.get(domain);
+    if (policy === undefined) return refuse('unknown domain');
+    const mechanism = mechanismFrame?.toString();
+    let identity = '';
+    if (policy.keys === null) {
+      if (mechanism !== 'NULL') return refuse('NULL expected');
+    } else {
+      if (mechanism !== 'CURVE') return refuse('CURVE required');
+      if (keyFrame === undefined || keyFrame.length !== 32) return refuse('no client key');
+      const known = policy.keys.get(z85Encode(keyFrame));
+      if (known === undefined) return refuse('unknown key');
+      identity = known;
+    }
+    const refusal = policy.admit?.(addressFrame?.toString() ?? '') ?? null;
+    if (refusal !== null) return refuse(refusal);
     return ['1.0', id, '200', 'OK', identity, ''];
   }
 }

@@ -4,6 +4,12 @@ export interface FrameHandlers {
   onFrame(frame: Uint8Array): void;
   /** The connection to the other end dropped (its process died, the link broke). */
   onDisconnect(): void;
+  /**
+   * The other end refused the connection at its handshake (ZAP status, 400:
+   * it holds its budget of connections for its node or this address, or,
+   * secured, does not admit this key). The dialler keeps trying.
+   */
+  onRefused?(status: number): void;
 }
 
 /** One connection to one endpoint, carrying whole frames. */

@@ -53,6 +53,9 @@ class ZmqFrameChannel implements FrameChannel {
     this.socket.events.on('disconnect', () => {
       if (!this.closed) this.handlers.onDisconnect();
     });
+    this.socket.events.on('handshake:error:auth', (event) => {
+      if (!this.closed) this.handlers.onRefused?.(event.error.status);
+    });
     this.socket.connect(endpoint);
     void this.receiveLoop();
   }

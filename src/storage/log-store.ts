@@ -62,6 +62,16 @@ export interface LogStore {
    * Returns the new firstSeq.
    */
   applyRetention(commitSeq: number, nowMs: number): Promise<number>;
+  /**
+   * Why a write is waiting to be tried again (out of disk space or file
+   * descriptors), or null. Meanwhile the write has not resolved: the host
+   * acknowledges none of its entries. Absent: writes never wait.
+   */
+  writeProblem?(): string | null;
+  /** Writes that failed for want of space or descriptors and were tried again. */
+  writeFailures?(): number;
+  /** A write waiting to be tried again fails at once: the host is stopping. */
+  interruptWrites?(): void;
   close(): Promise<void>;
 }
 

@@ -4,7 +4,7 @@ import type { Entry } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { EntryCache } from './entry-cache.js';
 import { validateEntries } from './entry-validator.js';
-import { type FileSystem, nodeFileSystem } from './file-system.js';
+import { type FileSystem, type FsFile, nodeFileSystem } from './file-system.js';
 import { type FsyncPolicy, IntervalFsyncTimer, isFsyncPolicy } from './fsync-policy.js';
 import { type RecoveryReport, recoverSegments } from './log-recovery.js';
 import { type DamagedRange, LogRangeError, type LogStore, type RecoveredLog } from './log-store.js';
@@ -62,12 +62,20 @@ export interface SegmentedLogStoreOptions {
    * hash chain. Never set it anywhere else.
    */
   readonly checkRepairsAgainstChain?: boolean;
+  /** How the writer loop waits before trying a failed write again (a timer by default). */
+  readonly retryWait?: (ms: number) => Promise<void>;
 }
 
 type Deferred<T> = { resolve: (value: T) => void; reject: (error: unknown) => void };
 
 type Operation =
-  | ({ kind: 'write'; truncateAfter: number | null; entries: SizedEntry[] } & Deferred<void>)
+  | ({
+      kind: 'write';
+      truncateAfter: number | null;
+      entries: SizedEntry[];
+      /** Its truncation was carried out (a batch carried out again after a failed write skips the count). */
+      truncated?: boolean;
+    } & Deferred<void>)
   | ({ kind: 'sync' } & Deferred<void>)
   | ({ kind: 'retention'; commitSeq: number; nowMs: number } & Deferred<number>)
   | ({ kind: 'reset'; firstSeq: number; epochBeforeFirst: number } & Deferred<void>)
@@ -125,11 +133,22 @@ export class SegmentedLogStore implements LogStore {
   private report: RecoveryReport | null = null;
 
   private readonly checkRepairs: boolean;
+  /** Errors thrown by an fsync (of a file or a directory): never retried. */
+  private readonly syncErrors = new WeakSet<object>();
+  /** Why the writer loop is waiting to try a failed write again (out of space or descriptors), or null. */
+  private writeTrouble: string | null = null;
+  private failedWrites = 0;
+  /** Wakes the writer loop's wait between attempts; set while it waits. */
+  private wakeRetry: (() => void) | null = null;
+  private retriesInterrupted = false;
+  private readonly retryWait: (ms: number) => Promise<void>;
 
   constructor(options: SegmentedLogStoreOptions) {
     this.checkRepairs = options.checkRepairsAgainstChain ?? true;
     this.dir = options.dir;
-    this.fs = options.fs ?? nodeFileSystem;
+    this.fs = watchSyncs(options.fs ?? nodeFileSystem, this.syncErrors);
+    this.retryWait =
+      options.retryWait ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.tolerateDamage = (options.damagedRecords ?? 'report') === 'report';
     this.verifyClosedSegments = options.verifyClosedSegments ?? false;
     if (
@@ -469,6 +488,8 @@ export class SegmentedLogStore implements LogStore {
   async close(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'closed';
+    // A write waiting for space is given up: what it held was never acknowledged.
+    this.interruptWrites();
     await this.drained;
     this.timer?.stop();
     const chain = this.chain!;
@@ -546,7 +567,7 @@ export class SegmentedLogStore implements LogStore {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0);
       try {
-        const results = await this.carryOut(batch);
+        const results = await this.carryOutUntilWritten(batch);
         for (let i = 0; i < batch.length; i++) {
           const result = results[i];
           if (result instanceof Refused) batch[i]!.reject(result.error);
@@ -567,6 +588,90 @@ export class SegmentedLogStore implements LogStore {
     this.draining = false;
   }
 
+  /**
+   * Why a write is waiting to be tried again (the disk is full, the quota
+   * spent, no file descriptor free), or null: meanwhile nothing queued is
+   * written or resolved, so the host acknowledges none of it.
+   */
+  writeProblem(): string | null {
+    return this.writeTrouble;
+  }
+
+  /** Writes that failed for want of space or descriptors, since open. */
+  writeFailures(): number {
+    return this.failedWrites;
+  }
+
+  /** A write waiting to be tried again fails at once (StorageFailedError): the host is stopping. */
+  interruptWrites(): void {
+    this.retriesInterrupted = true;
+    this.wakeRetry?.();
+  }
+
+  /**
+   * Carries the batch out. A write that fails for want of disk space, quota
+   * or file descriptors (not an fsync: a failed fsync is never retried) is
+   * not the end of the store: the chain is opened again from what is on
+   * disk (a partly written record is cut off, as after a crash), and the
+   * whole batch is carried out again after a pause, doubling up to
+   * LIMITS.resourceRetryMaxMs, until it succeeds. Entries already on disk
+   * are not written twice; truncations and resets are carried out again,
+   * which changes nothing the second time.
+   */
+  private async carryOutUntilWritten(batch: readonly Operation[]): Promise<unknown[]> {
+    let waitMs: number = LIMITS.resourceRetryBaseMs;
+    let reload = false;
+    for (;;) {
+      try {
+        if (reload) {
+          await this.reloadChain();
+          reload = false;
+        }
+        const results = await this.carryOut(batch);
+        this.writeTrouble = null;
+        return results;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException | null)?.code;
+        const exhausted =
+          code === 'ENOSPC' || code === 'EDQUOT' || code === 'EMFILE' || code === 'ENFILE';
+        if (!exhausted || this.syncErrors.has(error as object)) throw error;
+        if (this.retriesInterrupted) throw error;
+        this.failedWrites++;
+        this.writeTrouble = `${code}: ${(error as Error).message}`;
+        reload = true;
+        await new Promise<void>((resolve) => {
+          this.wakeRetry = resolve;
+          void this.retryWait(waitMs).then(resolve);
+        });
+        this.wakeRetry = null;
+        if (this.retriesInterrupted) throw error;
+        waitMs = Math.min(waitMs * 2, LIMITS.resourceRetryMaxMs);
+      }
+    }
+  }
+
+  /** Opens the chain again from what is on disk, after a failed write left its files in doubt. */
+  private async reloadChain(): Promise<void> {
+    try {
+      await this.chain!.close();
+    } catch {
+      // Its files are replaced below; a close that fails leaves nothing to keep.
+    }
+    const { segments } = await recoverSegments(this.fs, this.dir, {
+      tolerateDamage: this.tolerateDamage,
+      verifyClosedSegments: false,
+    });
+    this.chain = new SegmentChain(
+      this.fs,
+      this.dir,
+      segments,
+      this.segmentBytes,
+      this.indexCacheSegments,
+      this.tolerateDamage,
+      this.checkRepairs,
+    );
+  }
+
   private async timedSync(chain: SegmentChain): Promise<void> {
     const startedMs = performance.now();
     await chain.sync();
@@ -578,7 +683,9 @@ export class SegmentedLogStore implements LogStore {
     const results: unknown[] = [];
     let appends: SizedEntry[] = [];
     const flushAppends = async () => {
-      if (appends.length > 0) await chain.append(appends);
+      // Carried out again after a failed write: what reached the disk stays.
+      const missing = appends.filter((sized) => sized.entry.seq > chain.lastSeq);
+      if (missing.length > 0) await chain.append(missing);
       appends = [];
     };
     for (const operation of batch) {
@@ -587,7 +694,8 @@ export class SegmentedLogStore implements LogStore {
           if (operation.truncateAfter !== null) {
             await flushAppends();
             await chain.truncateAfter(operation.truncateAfter);
-            this.pendingTruncations--;
+            if (operation.truncated !== true) this.pendingTruncations--;
+            operation.truncated = true;
           }
           for (const sized of operation.entries) appends.push(sized);
           results.push(undefined);
@@ -764,4 +872,38 @@ function requireSeqArgument(value: unknown, what: string): asserts value is numb
       `${what} must be a non-negative safe integer, got ${String(value)}`,
     );
   }
+}
+
+/** `fs`, with every error an fsync throws (of a file or a directory) added to `syncErrors`. */
+function watchSyncs(fs: FileSystem, syncErrors: WeakSet<object>): FileSystem {
+  const watch = async (sync: () => Promise<void>): Promise<void> => {
+    try {
+      await sync();
+    } catch (error) {
+      if (typeof error === 'object' && error !== null) syncErrors.add(error);
+      throw error;
+    }
+  };
+  const wrapFile = (file: FsFile): FsFile => ({
+    read: (buf, offset, length, position) => file.read(buf, offset, length, position),
+    write: (buf, offset, length, position) => file.write(buf, offset, length, position),
+    truncate: (length) => file.truncate(length),
+    sync: () => watch(() => file.sync()),
+    datasync: () => watch(() => file.datasync()),
+    size: () => file.size(),
+    close: () => file.close(),
+  });
+  return {
+    open: async (path, mode) => wrapFile(await fs.open(path, mode)),
+    readFile: (path) => fs.readFile(path),
+    writeFile: (path, bytes) => fs.writeFile(path, bytes),
+    rename: (from, to) => fs.rename(from, to),
+    unlink: (path) => fs.unlink(path),
+    readdir: (dir) => fs.readdir(dir),
+    mkdirp: (dir) => fs.mkdirp(dir),
+    size: (path) => fs.size(path),
+    syncDirectory: (dir) => watch(() => fs.syncDirectory(dir)),
+    readRangeSync: (path, position, length) => fs.readRangeSync(path, position, length),
+    readFileSync: (path) => fs.readFileSync(path),
+  };
 }

@@ -78,3 +78,12 @@ export function decodeOrThrow<T>(what: string, decode: () => T): T {
     });
   }
 }
+
+/**
+ * Whether `error` is V8 failing to allocate a buffer ("RangeError: Array
+ * buffer allocation failed"): the frame that needed it is refused and the
+ * node carries on, since memory may be back for the next one.
+ */
+export function isAllocationFailure(error: unknown): boolean {
+  return error instanceof RangeError && /allocation failed/i.test(error.message);
+}

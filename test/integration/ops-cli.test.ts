@@ -40,6 +40,11 @@ const NODE_FIELDS = [
   'replicas',
   'members',
   'configPending',
+  'clientConnections',
+  'connectionsRefused',
+  'logWriteFailures',
+  'degraded',
+  'allocationFailures',
 ];
 const NUMBER_FIELDS = [
   'uptimeMs',
@@ -58,6 +63,10 @@ const NUMBER_FIELDS = [
   'requestsForbidden',
   'faultsInjected',
   'dedupCheckpointSeq',
+  'clientConnections',
+  'connectionsRefused',
+  'logWriteFailures',
+  'allocationFailures',
 ];
 
 interface Report {
