@@ -130,6 +130,21 @@ async function survivesFailoverAndRestart(
     JSON.stringify(query),
   ]);
   t.deepEqual(JSON.parse(stdout), a.replica.query(query));
+  // With --linearizable it first takes a read index from the sequencer: the same answer.
+  const linearizable = await run(process.execPath, [
+    ordoBinPath,
+    'replica',
+    '--brokers',
+    brokers.join(','),
+    '--plugin',
+    cOptions.plugin,
+    '--data',
+    cOptions.dataDir,
+    '--query',
+    JSON.stringify(query),
+    '--linearizable',
+  ]);
+  t.deepEqual(JSON.parse(linearizable.stdout), a.replica.query(query));
 }
 
 test('three kv-store replicas agree through a sequencer failover and a replica crash', async (t) => {
