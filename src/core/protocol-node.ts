@@ -3,9 +3,12 @@ import type { CoreConfig } from './config.js';
 import { EpochIndex } from './epoch-index.js';
 import {
   applyChange,
+  dataVotersOf,
   decodeMembership,
   encodeMembership,
   findMember,
+  hasWitness,
+  isWitness,
   type Membership,
   type MembershipChange,
   type MembershipState,
@@ -53,6 +56,7 @@ export type MembershipProposeResult =
 export interface PeerStatus {
   readonly id: NodeId;
   readonly voter: boolean;
+  readonly witness: boolean;
   readonly matchSeq: number;
   readonly lagEntries: number;
   readonly active: boolean;
@@ -77,6 +81,13 @@ export interface CoreStatus {
   readonly membership: Membership;
   /** A config entry above the commit point: no other change may start until it commits. */
   readonly configPending: boolean;
+  /** This node is a witness: it never campaigns and keeps only the log's tail. */
+  readonly witness: boolean;
+  /**
+   * Witnesses: the committed seq up to which every data voter holds the log
+   * (the host drops the witness's entries up to it); 0 otherwise.
+   */
+  readonly witnessFloorSeq: number;
 }
 
 interface Progress {
@@ -150,6 +161,8 @@ export class ProtocolNode {
   private nackOutstanding: { fromSeq: number; toSeq: number; retryAtTick: number } | null = null;
   /** The node the current sequencer announced it hands its role to (AppendMessage.transferTo). */
   private leaderTransferee: NodeId | null = null;
+  /** Witnesses: the highest dataSeq a sequencer announced (AppendMessage.dataSeq). */
+  private dataSeq = 0;
 
   // Work accumulated for the next Ready.
   private storedLastSeq: number;
@@ -231,7 +244,8 @@ export class ProtocolNode {
     }
     for (const entry of recovered.recentEntries) this.recordProducer(entry);
     const saved = recovered.membership ?? null;
-    this.committedMembership = saved?.committed ?? seedMembership(config.members);
+    this.committedMembership =
+      saved?.committed ?? seedMembership(config.members, config.witnesses ?? []);
     for (const pending of saved?.pending ?? []) {
       // Saved before the entries were written: an entry the log lost (an
       // unsynced write) or replaced (a truncation) is not in force. Below
@@ -260,6 +274,26 @@ export class ProtocolNode {
 
   get isVoter(): boolean {
     return this.voters.includes(this.cfg.id);
+  }
+
+  get isWitness(): boolean {
+    return isWitness(this.membership, this.cfg.id);
+  }
+
+  /**
+   * Witnesses: every entry up to this seq is committed and held by every
+   * data voter, so the witness may drop it; its tail is what lies beyond.
+   * Never below the log start (what is gone stays gone).
+   */
+  get witnessFloorSeq(): number {
+    if (!this.isWitness) return 0;
+    return Math.max(this.log.firstSeq - 1, Math.min(this.dataSeq, this.commitSeq));
+  }
+
+  /** Witnesses: the last seq the tail may reach; beyond it the witness takes no entries. */
+  private witnessCeilingSeq(): number {
+    if (!this.isWitness) return Number.POSITIVE_INFINITY;
+    return this.witnessFloorSeq + this.cfg.witnessTailMaxEntries;
   }
 
   /** Config entries at or below the commit point can no longer be truncated. */
@@ -415,6 +449,7 @@ export class ProtocolNode {
         peers.push({
           id,
           voter: this.voters.includes(id),
+          witness: isWitness(this.membership, id),
           matchSeq: p.matchSeq,
           lagEntries: this.log.lastSeq - p.matchSeq,
           active: p.recentActive,
@@ -436,6 +471,8 @@ export class ProtocolNode {
       transferTarget: this.transferee,
       membership: this.membership,
       configPending: this.pendingConfigs.some((c) => c.seq > this.commitSeq),
+      witness: this.isWitness,
+      witnessFloorSeq: this.witnessFloorSeq,
     };
   }
 
@@ -451,8 +488,8 @@ export class ProtocolNode {
     }
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
-      // Learners and removed nodes never campaign.
-      if (!this.isVoter) {
+      // Learners, witnesses and removed nodes never campaign.
+      if (!this.isVoter || this.isWitness) {
         this.maybeNack();
         return;
       }
@@ -484,6 +521,7 @@ export class ProtocolNode {
    */
   step(message: PeerMessage): string | null {
     if (message.from === this.cfg.id) return `message that names this node as its sender`;
+    if (message.type === 'append' && message.catchUp === true) return this.handleCatchUp(message);
     // A node outside the membership cannot start an election here (a removed
     // node that missed its removal cannot disrupt the cluster); everything
     // else is heard from anyone: a learner hears a sequencer its log does not
@@ -602,6 +640,8 @@ export class ProtocolNode {
     if (!this.peers.includes(target)) return { ok: false, reason: `${target} is not a member` };
     if (!this.voters.includes(target))
       return { ok: false, reason: `${target} is a learner: it cannot lead until it is a voter` };
+    if (isWitness(this.membership, target))
+      return { ok: false, reason: `${target} is a witness: it never leads` };
     this.transferee = target;
     this.transferElapsed = 0;
     this.maybeSendTimeoutNow();
@@ -870,6 +910,7 @@ export class ProtocolNode {
       entries,
       commitSeq: this.commitSeq,
       ...(this.transferee !== null ? { transferTo: this.transferee } : {}),
+      ...(hasWitness(this.membership) ? { dataSeq: this.dataVotersSeq() } : {}),
     };
     // Only sent with no entries at prevSeq = lastSeq, where our last log time is exactly right.
     if (!logStart) return message;
@@ -880,6 +921,19 @@ export class ProtocolNode {
       prevTimestampMs: this.lastTimestampMs,
       membership: this.committedMembership,
     };
+  }
+
+  /**
+   * The highest seq every data voter holds durably, as far as this
+   * sequencer knows (itself counted for what it persisted).
+   */
+  private dataVotersSeq(): number {
+    let seq = this.selfMatchSeq;
+    for (const id of dataVotersOf(this.membership)) {
+      if (id === this.cfg.id) continue;
+      seq = Math.min(seq, this.progress.get(id)?.matchSeq ?? 0);
+    }
+    return seq;
   }
 
   private handleAck(message: AckMessage): void {
@@ -994,6 +1048,7 @@ export class ProtocolNode {
     }
     this.leaderTransferee = message.transferTo ?? null;
     this.electionElapsed = 0;
+    if (message.dataSeq !== undefined) this.dataSeq = Math.max(this.dataSeq, message.dataSeq);
     // The sequencer's log starts after prevSeq (retention dropped what came
     // before, all committed). A follower that lacks prevSeq, or holds another
     // entry there (necessarily uncommitted: it conflicts with a committed
@@ -1032,7 +1087,10 @@ export class ProtocolNode {
       return;
     }
     let matched = message.prevSeq;
+    const ceiling = this.witnessCeilingSeq();
     for (const entry of message.entries) {
+      // A witness whose tail is full takes no more (see witnessTailMaxEntries).
+      if (entry.seq > ceiling) break;
       // Checked before building the message: this runs for every entry.
       if (entry.seq !== matched + 1) {
         invariant(false, `append from ${message.from} is not contiguous at seq ${entry.seq}`);
@@ -1088,7 +1146,8 @@ export class ProtocolNode {
   private maybeNack(): void {
     if (this.role !== Role.follower || this.leaderId === null) return;
     const lastSeq = this.log.lastSeq;
-    if (this.knownLeaderLastSeq <= lastSeq) {
+    const ceiling = this.witnessCeilingSeq();
+    if (this.knownLeaderLastSeq <= lastSeq || lastSeq >= ceiling) {
       this.nackOutstanding = null;
       return;
     }
@@ -1104,7 +1163,11 @@ export class ProtocolNode {
     let gapEnd = this.knownLeaderLastSeq;
     for (const prevSeq of this.future.keys()) gapEnd = Math.min(gapEnd, prevSeq);
     const fromSeq = lastSeq + 1;
-    const toSeq = Math.min(Math.max(gapEnd, fromSeq), fromSeq + this.cfg.maxNackRangeEntries - 1);
+    const toSeq = Math.min(
+      Math.max(gapEnd, fromSeq),
+      fromSeq + this.cfg.maxNackRangeEntries - 1,
+      ceiling,
+    );
     const jitterTicks = Math.floor(this.cfg.random() * (this.cfg.nackRetryTicks + 1));
     this.nackOutstanding = {
       fromSeq,
@@ -1173,6 +1236,7 @@ export class ProtocolNode {
       message.lastEpoch > this.log.lastEpoch ||
       (message.lastEpoch === this.log.lastEpoch && message.lastSeq >= this.log.lastSeq);
     const granted = canVote && upToDate;
+    if (canVote && !upToDate && this.isWitness) this.sendCatchUp(message);
     if (granted && !message.preVote) {
       this.votedFor = message.from;
       this.hardStateDirty = true;
@@ -1187,6 +1251,60 @@ export class ProtocolNode {
       preVote: message.preVote,
     };
     this.outbox.push({ to: message.from, message: response });
+  }
+
+  /**
+   * A witness refused a data voter's campaign because the candidate's log is
+   * behind its own: with the sequencer gone, the candidate may lack entries
+   * only the witness's tail still holds (committed with the witness's ack).
+   * The witness sends them, from where the candidate's log ends, if its log
+   * holds that very entry; the candidate appends them and wins the next round.
+   */
+  private sendCatchUp(request: VoteRequestMessage): void {
+    if (!dataVotersOf(this.membership).includes(request.from)) return;
+    const prevSeq = request.lastSeq;
+    if (prevSeq < this.log.firstSeq - 1 || prevSeq >= this.log.lastSeq) return;
+    const prevEpoch = this.log.epochAt(prevSeq);
+    if (prevEpoch !== request.lastEpoch) return;
+    this.retransmits.push({
+      to: request.from,
+      epoch: this.epoch,
+      prevSeq,
+      prevEpoch,
+      fromSeq: prevSeq + 1,
+      toSeq: Math.min(this.log.lastSeq, prevSeq + this.cfg.maxRetransmitEntries),
+      commitSeq: this.commitSeq,
+      catchUp: true,
+    });
+  }
+
+  /**
+   * A witness's tail (AppendMessage.catchUp). Its entries are appended only
+   * where this log ends and only if the entry there is the one the witness
+   * holds (same seq and epoch, so the logs match up to it): nothing is ever
+   * truncated, so no entry counted toward a commit can be lost, and the
+   * longer log is a prefix of the witness's, as if its sequencers had sent
+   * it. Entries of an epoch this node has not reached are left for later
+   * (it learns the epoch from the witness's refusal), so epochs never
+   * decrease along the log. The sequencer's own log is never touched.
+   */
+  private handleCatchUp(message: AppendMessage): string | null {
+    if (!isWitness(this.membership, message.from))
+      return `catch-up append from ${message.from}, which is not a witness`;
+    if (this.role === Role.leader || message.entries.length === 0) return null;
+    const prevSeq = message.prevSeq;
+    if (prevSeq !== this.log.lastSeq || prevSeq < this.log.firstSeq - 1) return null;
+    if (this.log.epochAt(prevSeq) !== message.prevEpoch) return null;
+    if (message.entries.some((e) => e.epoch > this.epoch)) return null;
+    let expected = prevSeq + 1;
+    for (const entry of message.entries) {
+      if (entry.seq !== expected) {
+        invariant(false, `catch-up from ${message.from} is not contiguous at seq ${entry.seq}`);
+      }
+      this.appendEntry(entry);
+      expected++;
+    }
+    return null;
   }
 
   private handleVoteResponse(message: VoteResponseMessage): void {
@@ -1213,7 +1331,13 @@ export class ProtocolNode {
   }
 
   private handleTimeoutNow(message: TimeoutNowMessage): void {
-    if (this.role === Role.leader || message.from !== this.leaderId || !this.isVoter) return;
+    if (
+      this.role === Role.leader ||
+      message.from !== this.leaderId ||
+      !this.isVoter ||
+      this.isWitness
+    )
+      return;
     this.campaign('vote', true);
   }
 

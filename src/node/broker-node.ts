@@ -314,10 +314,11 @@ export class BrokerNode {
     const membershipStore = options.membership ?? new MemoryMembershipStore();
     let membership = await membershipStore.load();
     const seed = options.seedMembers ?? config.nodes.map((n) => n.id);
+    const witnesses = config.nodes.filter((n) => n.witness === true).map((n) => n.id);
     if (membership === null && seed.length > 0) {
       // Saved at the first start: from then on the config file's node list
       // is only an address book (new nodes may be added to it).
-      membership = { committed: seedMembership(seed), pending: [] };
+      membership = { committed: seedMembership(seed, witnesses), pending: [] };
       await membershipStore.save(membership);
     }
     if (membership !== null) inbox.membership = membershipInForce(membership);
@@ -334,7 +335,8 @@ export class BrokerNode {
     );
     if (options.store.damagedRanges().length > 0) {
       // The voters as last known: a committed entry is held by a majority of them.
-      const known = membership === null ? seedMembership(seed) : membershipInForce(membership);
+      const known =
+        membership === null ? seedMembership(seed, witnesses) : membershipInForce(membership);
       const peers = votersOf(known).filter((id) => id !== nodeId);
       inbox.repair = new LogRepair(
         nodeId,
@@ -351,6 +353,7 @@ export class BrokerNode {
     }
     const ticks = (ms: number) => Math.max(1, Math.round(ms / config.tickMs));
     const coreConfig = makeCoreConfig(nodeId, seed, edges.random, {
+      witnesses,
       electionTimeoutTicks: ticks(config.electionTimeoutMs),
       heartbeatIntervalTicks: ticks(config.heartbeatIntervalMs),
       nackRetryTicks: ticks(config.nackRetryMs),
@@ -420,6 +423,8 @@ export class BrokerNode {
       recordsRepaired: this.recordsRepaired,
       members: this.memberInfos(),
       configPending: s.configPending,
+      witness: s.witness,
+      witnessFloorSeq: s.witnessFloorSeq,
       version: ORDO_VERSION,
       uptimeMs: this.clock.nowMs() - this.startedMs,
     };
@@ -499,6 +504,7 @@ export class BrokerNode {
       return {
         id: m.id,
         voter: m.voter,
+        witness: m.witness === true,
         clientEndpoint: address === undefined ? '' : clientEndpoint(address),
       };
     });
@@ -546,7 +552,12 @@ export class BrokerNode {
           `no address given for ${request.nodeId}, and the config file has none`,
         );
       }
-      change = { kind: 'addLearner', id: request.nodeId, address };
+      change = {
+        kind: 'addLearner',
+        id: request.nodeId,
+        address,
+        ...(request.witness === true ? { witness: true } : {}),
+      };
     } else {
       change = { kind: 'remove', id: request.nodeId };
       const status = this.core.status();
@@ -667,10 +678,15 @@ export class BrokerNode {
    */
   private async applyRetention(): Promise<void> {
     if (this.stopped) return;
-    const limitSeq = retentionLimitSeq(
-      this.core.committedSeq,
-      this.options.dedup === undefined ? null : this.dedupCheckpointSeq,
-    );
+    // A witness keeps only its tail: it drops whatever every data voter
+    // holds (committed), whatever its retention policy says and whatever its
+    // dedup checkpoint (it never sequences, so never needs the table).
+    const limitSeq = this.core.isWitness
+      ? this.core.witnessFloorSeq
+      : retentionLimitSeq(
+          this.core.committedSeq,
+          this.options.dedup === undefined ? null : this.dedupCheckpointSeq,
+        );
     let firstSeq: number;
     try {
       firstSeq = await this.options.store.applyRetention(limitSeq, this.clock.nowMs());
@@ -791,6 +807,15 @@ export class BrokerNode {
           )
         )
           return;
+        if (this.core.isWitness) {
+          this.clients.replyError(
+            client,
+            requestId,
+            ordo.ErrorCode.ERROR_CODE_NOT_LEADER,
+            `node ${this.self.id} is a witness: it keeps no full log and serves no subscribers; subscribe to a data node`,
+          );
+          return;
+        }
         this.subscriptions.subscribe(client, requestId, request.subscribe);
         return;
       case 'subscriberAck':

@@ -35,6 +35,8 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
           message.membership === undefined
             ? new Uint8Array(0)
             : encodeMembership(message.membership),
+        dataSeq: message.dataSeq ?? 0,
+        catchUp: message.catchUp === true,
       };
       break;
     case 'ack':
@@ -140,6 +142,10 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
             }
           : {}),
         ...(transferTo !== '' ? { transferTo } : {}),
+        ...(a.dataSeq != null && Number(a.dataSeq) > 0
+          ? { dataSeq: checkSeq(a.dataSeq, 'append.dataSeq') }
+          : {}),
+        ...(a.catchUp === true ? { catchUp: true } : {}),
       };
     }
     case 'ack': {
