@@ -487,12 +487,14 @@ export class ProtocolNode {
       return;
     }
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
-      this.electionElapsed = 0;
-      // Learners, witnesses and removed nodes never campaign.
+      // Learners, witnesses and removed nodes never campaign. Their clock is
+      // not reset either: a witness that no longer hears its sequencer stays
+      // out of its lease, so it grants the vote of a data voter's campaign.
       if (!this.isVoter || this.isWitness) {
         this.maybeNack();
         return;
       }
+      this.electionElapsed = 0;
       if (this.cfg.preVote) this.campaign('preVote', false);
       else this.campaign('vote', false);
       return;
