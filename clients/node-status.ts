@@ -18,6 +18,8 @@ export interface MemberInfo {
   readonly id: string;
   /** False for a learner: it replicates but neither votes nor counts toward commits. */
   readonly voter: boolean;
+  /** A witness: votes and counts toward commits, never leads, serves no subscribers. */
+  readonly witness: boolean;
   /** '' when the node knows no address for it. */
   readonly clientEndpoint: string;
 }
@@ -97,6 +99,10 @@ export interface NodeStatus {
   readonly members: readonly MemberInfo[];
   /** A membership change is appended but not yet committed. */
   readonly configPending: boolean;
+  /** This node is a witness: it votes, never leads, keeps only the log's tail, serves no subscribers. */
+  readonly witness: boolean;
+  /** Witnesses: the committed seq every data voter holds; the witness drops entries up to it. */
+  readonly witnessFloorSeq: number;
   /** The Ordo version the node runs. */
   readonly version: string;
   /** How long the node has been running. */
@@ -161,6 +167,8 @@ export function toNodeStatus(wire: ordo.INodeStatus): NodeStatus {
     subscriberQueuedBytes: num(wire.subscriberQueuedBytes),
     members: toMemberInfos(wire.members),
     configPending: wire.configPending ?? false,
+    witness: wire.witness === true,
+    witnessFloorSeq: num(wire.witnessFloorSeq),
     version: wire.version ?? '',
     uptimeMs: num(wire.uptimeMs),
   };
@@ -172,6 +180,7 @@ export function toMemberInfos(
   return (wire ?? []).map((m) => ({
     id: m.id ?? '',
     voter: m.voter ?? false,
+    witness: m.witness === true,
     clientEndpoint: m.clientEndpoint ?? '',
   }));
 }

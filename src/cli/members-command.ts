@@ -26,7 +26,7 @@ function print(result: MembersResult, json: boolean): void {
     return;
   }
   for (const m of result.members) {
-    const role = m.voter ? 'voter' : 'learner';
+    const role = (m.voter ? 'voter' : 'learner') + (m.witness ? ' (witness)' : '');
     const leader = m.id === result.leaderId ? ' (sequencer)' : '';
     console.log(`${m.id}\t${role}${leader}\t${m.clientEndpoint}`);
   }
@@ -102,6 +102,12 @@ export function membersCommand(yargs: Argv): Argv {
           .option('peer-port', wholeNumberFlag('peer-port', 'With add: its peer port'))
           .option('pub-port', wholeNumberFlag('pub-port', 'With add: its multicast port'))
           .option('http-port', wholeNumberFlag('http-port', 'With add: its HTTP port'))
+          .option('witness', {
+            type: 'boolean',
+            default: false,
+            describe:
+              'With add: the new node is a witness (votes, never leads, keeps only the log tail; its config entry says witness: true)',
+          })
           .option('wait-ms', waitOption),
         [
           { does: 'list the members', command: ['$0 members list --brokers 127.0.0.1:7001'] },
@@ -144,11 +150,23 @@ export function membersCommand(yargs: Argv): Argv {
           return;
         }
         const address = argv.action === 'add' ? addressFrom({ ...argv, id: argv.id }) : null;
-        const result = await admin.changeMembers(argv.action, argv.id, address, argv['wait-ms']);
+        const witness =
+          argv.witness ||
+          (argv.config !== undefined &&
+            loadClusterConfig(argv.config).nodes.some(
+              (n) => n.id === argv.id && n.witness === true,
+            ));
+        const result = await admin.changeMembers(
+          argv.action,
+          argv.id,
+          address,
+          argv['wait-ms'],
+          argv.action === 'add' && witness,
+        );
         if (!argv.json)
           console.log(
             argv.action === 'add'
-              ? `${argv.id} is a voting member`
+              ? `${argv.id} is a voting member${witness ? ' (witness)' : ''}`
               : `${argv.id} was removed: stop its process`,
           );
         print(result, argv.json);

@@ -61,8 +61,12 @@ export interface NodeStatusJson {
   subscribers: SubscriberJson[];
   replicas: ReplicaJson[];
   /** The membership in force, as this node's log says. */
-  members: { id: string; voter: boolean }[];
+  members: { id: string; voter: boolean; witness: boolean }[];
   configPending: boolean;
+  /** This node is a witness (it votes, never leads, keeps only the log's tail). */
+  witness: boolean;
+  /** Witnesses: the committed seq every data voter holds; the witness drops entries up to it. */
+  witnessFloorSeq: number;
 }
 
 export interface BrokerStatusJson {
@@ -116,8 +120,14 @@ export function nodeStatusJson(s: NodeStatus): NodeStatusJson {
       lagEntries: num(sub.lagEntries),
       topics: [...(sub.topics ?? [])],
     })),
-    members: (s.members ?? []).map((m) => ({ id: str(m.id), voter: m.voter === true })),
+    members: (s.members ?? []).map((m) => ({
+      id: str(m.id),
+      voter: m.voter === true,
+      witness: m.witness === true,
+    })),
     configPending: s.configPending === true,
+    witness: s.witness === true,
+    witnessFloorSeq: num(s.witnessFloorSeq),
     replicas: (s.replicas ?? []).map((r) => ({
       replicaId: str(r.replicaId),
       plugin: str(r.plugin),
