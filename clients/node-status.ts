@@ -101,7 +101,7 @@ export interface NodeStatus {
   readonly configPending: boolean;
   /** This node is a witness: it votes, never leads, keeps only the log's tail, serves no subscribers. */
   readonly witness: boolean;
-  /** Witnesses: the committed seq every data voter holds; the witness drops entries up to it. */
+  /** Witnesses: the seq every data voter holds; the witness drops its committed entries up to it. */
   readonly witnessFloorSeq: number;
   /** The Ordo version the node runs. */
   readonly version: string;

@@ -65,7 +65,7 @@ export interface NodeStatusJson {
   configPending: boolean;
   /** This node is a witness (it votes, never leads, keeps only the log's tail). */
   witness: boolean;
-  /** Witnesses: the committed seq every data voter holds; the witness drops entries up to it. */
+  /** Witnesses: the seq every data voter holds; the witness drops its committed entries up to it. */
   witnessFloorSeq: number;
 }
 

@@ -84,8 +84,8 @@ export interface CoreStatus {
   /** This node is a witness: it never campaigns and keeps only the log's tail. */
   readonly witness: boolean;
   /**
-   * Witnesses: the committed seq up to which every data voter holds the log
-   * (the host drops the witness's entries up to it); 0 otherwise.
+   * Witnesses: the seq up to which every data voter holds the log (the host
+   * drops the witness's committed entries up to it); 0 otherwise.
    */
   readonly witnessFloorSeq: number;
 }
@@ -281,13 +281,15 @@ export class ProtocolNode {
   }
 
   /**
-   * Witnesses: every entry up to this seq is committed and held by every
-   * data voter, so the witness may drop it; its tail is what lies beyond.
-   * Never below the log start (what is gone stays gone).
+   * Witnesses: every data voter holds the log up to this seq (as a
+   * sequencer last said, AppendMessage.dataSeq); the witness's tail is what
+   * lies beyond, and it may drop its entries up to here once they are
+   * committed as far as it knows (the host drops up to the lower of this
+   * and the commit point). Never below the log start. 0 for other nodes.
    */
   get witnessFloorSeq(): number {
     if (!this.isWitness) return 0;
-    return Math.max(this.log.firstSeq - 1, Math.min(this.dataSeq, this.commitSeq));
+    return Math.max(this.log.firstSeq - 1, this.dataSeq);
   }
 
   /** Witnesses: the last seq the tail may reach; beyond it the witness takes no entries. */

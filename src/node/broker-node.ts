@@ -682,7 +682,7 @@ export class BrokerNode {
     // holds (committed), whatever its retention policy says and whatever its
     // dedup checkpoint (it never sequences, so never needs the table).
     const limitSeq = this.core.isWitness
-      ? this.core.witnessFloorSeq
+      ? Math.min(this.core.witnessFloorSeq, this.core.committedSeq)
       : retentionLimitSeq(
           this.core.committedSeq,
           this.options.dedup === undefined ? null : this.dedupCheckpointSeq,
