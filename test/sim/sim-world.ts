@@ -125,8 +125,11 @@ export class SimWorld {
       retentionMs: 0,
       memoryLogEntries: null,
     };
-    const sendPacket = (from: string, to: string, packet: SimPacket): void =>
+    const sendPacket = (from: string, to: string, packet: SimPacket): void => {
+      if (packet.kind === 'peer' && packet.message.type === 'append' && packet.message.catchUp)
+        this.stats.witnessCatchUps++;
       this.network.send(from, to, this.maybeDamageCopy(from, to, packet), this.subStep);
+    };
     this.brokers = nodeIds.map(
       (id, index) =>
         new SimBroker(
