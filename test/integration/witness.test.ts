@@ -1,3 +1,8 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import test from 'ava';
 import {
   AdminClient,
@@ -8,6 +13,7 @@ import {
 } from '../../clients/index.js';
 import { LIMITS } from '../../src/limits.js';
 import { collect, eventually, startCluster } from '../helpers/cluster.js';
+import { ordoBin, runOrdo } from '../helpers/ordo-cli.js';
 import { checkStreams } from '../helpers/stream-checks.js';
 
 /** Small segments, so that the witness has closed segments to drop within the test. */
@@ -135,4 +141,57 @@ test('2 data nodes + a witness under load: kill -9 of each member in turn leaves
   }
   checkStreams(t, streams, acks);
   t.true(acks.length >= 1400);
+});
+
+test("'ordo dev --nodes 2 --witness' starts 2 data nodes and a witness, points clients at the data nodes, and 'ordo status' shows the witness", async (t) => {
+  const data = mkdtempSync(join(tmpdir(), 'ordo-dev-witness-'));
+  t.teardown(() => rmSync(data, { recursive: true, force: true }));
+  const child = spawn(
+    process.execPath,
+    [ordoBin, 'dev', '--nodes', '2', '--witness', '--insecure', '--data', data],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+    await exited;
+  });
+  const lines: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no banner within 30 s:\n${lines.join('\n')}`)),
+      30_000,
+    );
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      lines.push(line);
+      if (line.includes('ordo status --brokers')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  const banner = lines.join('\n');
+  t.regex(banner, /2 nodes \+ 1 witness/);
+  t.regex(banner, /^ {2}n3 \(witness\) {2}tcp:/m);
+  const brokersOf = (command: string): string[] =>
+    new RegExp(`ordo ${command} --brokers (\\S+)`).exec(banner)![1]!.split(',');
+  const dataBrokers = brokersOf('publish');
+  const allBrokers = brokersOf('status');
+  t.is(dataBrokers.length, 2);
+  t.is(allBrokers.length, 3);
+  const published = await runOrdo([
+    'publish',
+    '--brokers',
+    dataBrokers.join(','),
+    '--topic',
+    'greetings',
+    'hello',
+  ]);
+  t.is(published.code, 0, published.stderr);
+  const status = await runOrdo(['status', '--brokers', allBrokers.join(',')]);
+  t.is(status.code, 0, status.stderr);
+  t.regex(status.stdout, /^n3\s+follower \(witness\)\s/m);
+  t.regex(status.stdout, /cluster healthy/);
+  child.kill('SIGINT');
+  await exited;
 });
