@@ -1,4 +1,5 @@
 import test from 'ava';
+import { applyChange } from '../../src/core/membership.js';
 import { Cluster, from, ofType, proposal, TEST_TIMING, to } from './harness.js';
 
 /** a and b keep the log; w is a witness. */
@@ -121,4 +122,33 @@ test('a catch-up append from a node that is no witness is refused, and one that 
   cluster.process('b');
   t.is(b.lastSeq, lastSeq, 'a catch-up that does not start at the log end changed the log');
   t.false(cluster.sent.some((e) => ofType('voteRequest')(e) && from('w')(e)));
+});
+
+test('a witness added to a running 2-node cluster joins as a learner, votes once promoted, and keeps the cluster committing without either data node', (t) => {
+  const cluster = new Cluster(IDS, { seed: ['a', 'b'] });
+  cluster.elect('a');
+  cluster.tickAll(TEST_TIMING.heartbeatIntervalTicks);
+  const a = cluster.node('a');
+  t.true(a.proposeMembership({ kind: 'addLearner', id: 'w', address: '', witness: true }, 0).ok);
+  cluster.settle();
+  t.true(a.proposeMembership({ kind: 'promote', id: 'w' }, 0).ok);
+  cluster.settle();
+  t.deepEqual(
+    a.membership.members.map((m) => [m.id, m.voter, m.witness === true]),
+    [
+      ['a', true, false],
+      ['b', true, false],
+      ['w', true, true],
+    ],
+  );
+  t.true(cluster.node('w').isWitness);
+  // b is gone: a and the witness commit.
+  publish(cluster, 'a', 3);
+  cluster.settle(to('b'));
+  t.is(a.committedSeq, a.lastSeq);
+  // With b removed, a is the last data voter: it cannot go, leaving only the witness.
+  t.true(a.proposeMembership({ kind: 'remove', id: 'b' }, 0).ok);
+  cluster.settle(to('b'));
+  const refused = applyChange(a.membership, { kind: 'remove', id: 'a' });
+  t.like(refused, { ok: false, reason: 'the last data voter cannot be removed' });
 });
