@@ -123,6 +123,10 @@ test('2 data nodes + a witness under load: kill -9 of each member in turn leaves
     'the witness dropping the entries both data nodes hold',
   );
   t.true(final.witnessFloorSeq >= final.firstSeq - 1);
+  const metrics = await (await fetch(`${witness.httpUrl}/metrics`)).text();
+  t.regex(metrics, /^ordo_is_witness\{node="n3"\} 1$/m);
+  const tail = Number(/^ordo_witness_tail_entries\{node="n3"\} (\d+)$/m.exec(metrics)?.[1]);
+  t.true(tail >= 0 && tail <= LIMITS.witnessTailMaxEntries, `witness tail metric ${tail}`);
   t.true(witnessSamples > 10);
   const entriesPerSegment = Math.ceil(SEGMENT_BYTES / 40);
   t.true(
