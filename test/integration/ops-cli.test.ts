@@ -40,6 +40,8 @@ const NODE_FIELDS = [
   'replicas',
   'members',
   'configPending',
+  'witness',
+  'witnessFloorSeq',
 ];
 const NUMBER_FIELDS = [
   'uptimeMs',
@@ -58,6 +60,7 @@ const NUMBER_FIELDS = [
   'requestsForbidden',
   'faultsInjected',
   'dedupCheckpointSeq',
+  'witnessFloorSeq',
 ];
 
 interface Report {
