@@ -362,6 +362,14 @@ export class BrokerNode {
     const dedup = await loadDedupCheckpoint(options, recovered);
     const core = new ProtocolNode(coreConfig, { ...recovered, ...dedup, hardState, membership });
     const node = new BrokerNode(options, edges, core, membershipStore);
+    // The membership decides what the node does; its config entry decides its storage.
+    const configWitness = witnesses.includes(nodeId);
+    if (core.membership.members.some((m) => m.id === nodeId) && core.isWitness !== configWitness)
+      options.logger.warn(
+        core.isWitness
+          ? `node ${nodeId} is a witness in the membership but its config entry lacks "witness": true: it keeps its log under the usual retention (set the flag and restart it)`
+          : `node ${nodeId} has "witness": true in its config entry but is a data node in the membership: it keeps the whole log (remove the flag, or replace it with a witness)`,
+      );
     node.incarnations = incarnations;
     node.dedupCheckpointSeq = dedup.dedupCheckpoint?.seq ?? 0;
     node.recordsRepaired = repairedEntries;
