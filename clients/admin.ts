@@ -205,6 +205,8 @@ export class AdminClient {
     nodeId: string,
     address: MemberAddress | null,
     waitMs: number = LIMITS.adminTransferWaitMs,
+    /** With add: the new member is a witness (it votes, never leads, keeps only the log's tail). */
+    witness = false,
   ): Promise<MembersResult> {
     const startedMs = this.clock.nowMs();
     let requested = false;
@@ -224,6 +226,7 @@ export class AdminClient {
             action,
             nodeId,
             ...(address === null ? {} : { address }),
+            ...(witness && action === 'add' ? { witness: true } : {}),
           });
           lastDetail = result.detail;
           if (result.ok) requested = true;

@@ -18,6 +18,8 @@ export interface MemberInfo {
   readonly id: string;
   /** False for a learner: it replicates but neither votes nor counts toward commits. */
   readonly voter: boolean;
+  /** A witness: votes and counts toward commits, never leads, serves no subscribers. */
+  readonly witness: boolean;
   /** '' when the node knows no address for it. */
   readonly clientEndpoint: string;
   /** Its CurveZMQ public key (Z85); '' on an insecure cluster or when the node knows none. */
@@ -109,6 +111,10 @@ export interface NodeStatus {
   readonly degraded: string;
   /** Frames refused because a buffer for them could not be allocated. */
   readonly allocationFailures: number;
+  /** This node is a witness: it votes, never leads, keeps only the log's tail, serves no subscribers. */
+  readonly witness: boolean;
+  /** Witnesses: the seq every data voter holds; the witness drops its committed entries up to it. */
+  readonly witnessFloorSeq: number;
   /** The Ordo version the node runs. */
   readonly version: string;
   /** How long the node has been running. */
@@ -178,6 +184,8 @@ export function toNodeStatus(wire: ordo.INodeStatus): NodeStatus {
     logWriteFailures: num(wire.logWriteFailures),
     degraded: wire.degraded ?? '',
     allocationFailures: num(wire.allocationFailures),
+    witness: wire.witness === true,
+    witnessFloorSeq: num(wire.witnessFloorSeq),
     version: wire.version ?? '',
     uptimeMs: num(wire.uptimeMs),
   };
@@ -189,6 +197,7 @@ export function toMemberInfos(
   return (wire ?? []).map((m) => ({
     id: m.id ?? '',
     voter: m.voter ?? false,
+    witness: m.witness === true,
     clientEndpoint: m.clientEndpoint ?? '',
     publicKey: m.publicKey ?? '',
   }));

@@ -396,7 +396,8 @@ export class Subscriber implements AsyncIterable<Message> {
    * a request the broker calls malformed or too large, fails the same way
    * on every broker: the iterator ends with the error instead of retrying
    * without end. A broker that has spent a budget (LIMIT) is left for the
-   * next one at once; when every broker refused in a row, the iterator ends
+   * next one at once, and so is a witness (NOT_LEADER: it serves no
+   * subscribers); when every broker refused in a row, the iterator ends
    * with LimitError, which names the budget. Anything else is left to the
    * timer, which moves to the next broker.
    */
@@ -407,13 +408,19 @@ export class Subscriber implements AsyncIterable<Message> {
       this.fail(new InvalidRequestError(`subscription refused: ${message}`));
     } else if (code === 'forbidden') {
       this.fail(new ForbiddenError(`subscription refused: ${message}`));
-    } else if (code === 'limit') {
+    } else if (code === 'limit' || code === 'not-leader') {
+      // 'not-leader' on a subscription: the broker is a witness, which
+      // serves no subscribers; the next broker is tried at once.
       this.limitRefusalsInRow++;
       if (this.limitRefusalsInRow >= this.endpoints.length) {
         this.fail(
-          new LimitError(
-            `every broker refused the subscription (${this.endpoints.join(', ')}): ${message}`,
-          ),
+          code === 'limit'
+            ? new LimitError(
+                `every broker refused the subscription (${this.endpoints.join(', ')}): ${message}`,
+              )
+            : new InvalidRequestError(
+                `no broker serves subscribers (${this.endpoints.join(', ')}): ${message}`,
+              ),
         );
         return;
       }

@@ -178,6 +178,12 @@ export const LIMITS = {
   logRetentionBytes: 16 * 1024 * 1024 * 1024,
   /** Retention by age: a committed segment whose newest entry is older than this is deleted. */
   logRetentionAgeMs: 7 * 24 * 60 * 60 * 1000,
+  /**
+   * Largest log segment of a witness: it deletes whole closed segments once
+   * every data voter holds them, so its disk holds at most one such segment
+   * beyond its tail (CORE_LIMITS.witnessTailMaxEntries entries).
+   */
+  witnessSegmentBytes: 4 * 1024 * 1024,
 
   // Replica host (clients/replica).
   /** Largest state snapshot a replica writes to or reads from its data folder; a larger state stops the replica. */

@@ -52,6 +52,12 @@ export function devCommand(yargs: Argv): Argv {
             default: false,
             describe: "Also show the nodes' logs here (they are always kept in <data>/<node>.log)",
           })
+          .option('witness', {
+            type: 'boolean',
+            default: false,
+            describe:
+              'Add a witness to the --nodes data nodes: it votes but never leads, keeps only the log tail and serves no subscribers (docs/topologies.md)',
+          })
           .option('insecure', {
             type: 'boolean',
             default: false,
@@ -59,10 +65,15 @@ export function devCommand(yargs: Argv): Argv {
               'Run without keys (by default every node gets a key pair and an all-permissions credentials file is written)',
           })
           .check((argv) => {
-            const lastPort = (argv.port ?? 1) + argv.nodes * portsPerNode - 1;
+            const total = argv.nodes + (argv.witness ? 1 : 0);
+            if (total > maxDevNodes)
+              throw new UsageError(
+                `--nodes ${argv.nodes} with --witness makes ${total} nodes, more than ${maxDevNodes}`,
+              );
+            const lastPort = (argv.port ?? 1) + total * portsPerNode - 1;
             if (argv.port !== undefined && lastPort > 65_535)
               throw new UsageError(
-                `--port ${argv.port} with --nodes ${argv.nodes} needs ports up to ${lastPort}, beyond 65535`,
+                `--port ${argv.port} with ${total} nodes needs ports up to ${lastPort}, beyond 65535`,
               );
             return true;
           }),
@@ -75,11 +86,16 @@ export function devCommand(yargs: Argv): Argv {
             does: 'the same, with a demo publisher and subscriber',
             command: ['$0 dev --port 7001 --demo'],
           },
+          {
+            does: '2 data nodes and a witness: any one of the three may fail',
+            command: ['$0 dev --nodes 2 --witness'],
+          },
         ],
       ),
     async (argv) => {
       const cluster = await LocalCluster.start({
-        nodes: argv.nodes,
+        nodes: argv.nodes + (argv.witness ? 1 : 0),
+        witnesses: argv.witness ? 1 : 0,
         fsync: argv.fsync,
         logs: argv.logs ? 'inherit' : 'ignore',
         logFiles: true,
@@ -88,15 +104,16 @@ export function devCommand(yargs: Argv): Argv {
         ...(argv.data === undefined ? {} : { dataDir: argv.data }),
         ...(argv.insecure ? {} : { secure: { clients: ['dev'] } }),
       });
-      const brokers = cluster.clientEndpoints.join(',');
+      // Clients are pointed at the data nodes: a witness serves no subscribers.
+      const brokers = cluster.dataEndpoints.join(',');
       const credentialsPath = cluster.credentialsPaths.get('dev');
       console.log(
-        `Ordo local cluster: ${argv.nodes} nodes, fsync=${argv.fsync}, data and node logs in ${cluster.dataDir}` +
+        `Ordo local cluster: ${argv.nodes} nodes${argv.witness ? ' + 1 witness' : ''}, fsync=${argv.fsync}, data and node logs in ${cluster.dataDir}` +
           (argv.data === undefined ? ' (removed on exit; --data DIR keeps it)' : ''),
       );
       for (const node of cluster.nodes)
         console.log(
-          `  ${node.id}  ${node.clientEndpoint}  ${node.httpUrl}  (pid ${node.process?.pid})  log ${cluster.logFile(node.id)}`,
+          `  ${node.id}${node.witness ? ' (witness)' : ''}  ${node.clientEndpoint}  ${node.httpUrl}  (pid ${node.process?.pid})  log ${cluster.logFile(node.id)}`,
         );
       const first = cluster.nodes[0]!;
       console.log(`\nStatus page:  ${first.httpUrl}/  (any node serves it)`);
@@ -113,12 +130,14 @@ export function devCommand(yargs: Argv): Argv {
       const withKeys = credentialsPath === undefined ? '' : ` --credentials ${credentialsPath}`;
       console.log(`\nTry:  npx ordo tail --brokers ${brokers}${withKeys} --from 1`);
       console.log(`      npx ordo publish --brokers ${brokers}${withKeys} --topic greetings hello`);
-      console.log(`      npx ordo status --brokers ${brokers}${withKeys}\n`);
+      console.log(
+        `      npx ordo status --brokers ${cluster.clientEndpoints.join(',')}${withKeys}\n`,
+      );
       const stoppers: (() => void)[] = [];
       if (argv.demo)
         stoppers.push(
           ...runDemo(
-            cluster.clientEndpoints,
+            cluster.dataEndpoints,
             credentialsPath === undefined ? {} : { credentials: loadCredentials(credentialsPath) },
           ),
         );

@@ -27,7 +27,7 @@ function print(result: MembersResult, json: boolean): void {
     return;
   }
   for (const m of result.members) {
-    const role = m.voter ? 'voter' : 'learner';
+    const role = (m.voter ? 'voter' : 'learner') + (m.witness ? ' (witness)' : '');
     const leader = m.id === result.leaderId ? ' (sequencer)' : '';
     const key = m.publicKey === '' ? '' : `\t${m.publicKey}`;
     console.log(`${m.id}\t${role}${leader}\t${m.clientEndpoint}${key}`);
@@ -122,6 +122,12 @@ export function membersCommand(yargs: Argv): Argv {
             describe:
               'With add or replace, on a secured cluster: the new node\u2019s public key (Z85, from ordo keygen); every node admits it once the change is in the log (default: its key in --config)',
           })
+          .option('witness', {
+            type: 'boolean',
+            default: false,
+            describe:
+              'With add: the new node is a witness (votes, never leads, keeps only the log tail; its config entry says witness: true)',
+          })
           .option('wait-ms', waitOption),
         [
           { does: 'list the members', command: ['$0 members list --brokers 127.0.0.1:7001'] },
@@ -176,11 +182,23 @@ export function membersCommand(yargs: Argv): Argv {
           return;
         }
         const address = argv.action === 'add' ? addressFrom({ ...argv, id: argv.id }) : null;
-        const result = await admin.changeMembers(argv.action, argv.id, address, argv['wait-ms']);
+        const witness =
+          argv.witness ||
+          (argv.config !== undefined &&
+            loadClusterConfig(argv.config).nodes.some(
+              (n) => n.id === argv.id && n.witness === true,
+            ));
+        const result = await admin.changeMembers(
+          argv.action,
+          argv.id,
+          address,
+          argv['wait-ms'],
+          argv.action === 'add' && witness,
+        );
         if (!argv.json)
           console.log(
             argv.action === 'add'
-              ? `${argv.id} is a voting member`
+              ? `${argv.id} is a voting member${witness ? ' (witness)' : ''}`
               : `${argv.id} was removed: stop its process`,
           );
         print(result, argv.json);

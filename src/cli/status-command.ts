@@ -54,7 +54,7 @@ export function formatReport(report: ClusterReport): string {
           ];
         return [
           s.id,
-          s.role,
+          s.witness ? `${s.role} (witness)` : s.role,
           s.epoch,
           s.leaderId || '-',
           s.firstSeq,

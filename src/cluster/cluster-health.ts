@@ -86,6 +86,11 @@ export function assessCluster(
     );
   else if (voters === 1 && nodes.length > 1)
     warnings.push('this cluster has 1 voter: it cannot fail over');
+  const dataVoters = membership.filter((m) => m.voter && !m.witness).length;
+  if (dataVoters === 1 && voters > 1)
+    warnings.push(
+      'this cluster has 1 data voter besides its witnesses: the log has one full copy, and losing that node stops commits',
+    );
   return {
     health: problems.length === 0 ? ClusterHealth.healthy : ClusterHealth.degraded,
     problems,

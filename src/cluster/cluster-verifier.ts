@@ -33,7 +33,8 @@ export type VerifyResult =
 const ENTRY_TIMEOUT_MS = 10_000;
 
 /**
- * Compares the committed logs of several nodes: reads the committed range
+ * Compares the committed logs of several nodes (witnesses, which keep only
+ * the log's tail, are left out): reads the committed range
  * every node holds, [highest first seq, lowest commit seq], from each node
  * separately and in step, and extends a SHA-256 hash chain over each
  * entry's seq, epoch, kind, producer, topic, payload and log time. The first
@@ -59,9 +60,16 @@ export async function verifyCluster(
       reason: `cannot reach ${down.map((b) => `${b.endpoint} (${b.error})`).join(', ')}`,
     };
   }
-  const nodes = all.map((b) => ({ endpoint: b.endpoint, id: b.status!.id }));
-  const fromSeq = Math.max(...all.map((b) => Number(b.status!.firstSeq ?? 1)), 1);
-  const toSeq = Math.min(...all.map((b) => Number(b.status!.commitSeq ?? 0)));
+  // A witness keeps only the log's tail and serves no reader: the data nodes are compared.
+  const data = all.filter((b) => b.status!.witness !== true);
+  if (data.length === 0)
+    return {
+      kind: 'unverifiable',
+      reason: 'every node given is a witness, which keeps no log to compare',
+    };
+  const nodes = data.map((b) => ({ endpoint: b.endpoint, id: b.status!.id }));
+  const fromSeq = Math.max(...data.map((b) => Number(b.status!.firstSeq ?? 1)), 1);
+  const toSeq = Math.min(...data.map((b) => Number(b.status!.commitSeq ?? 0)));
   const ids = nodes.map((n) => n.id);
   if (toSeq < fromSeq) {
     return { kind: 'agree', nodes: ids, fromSeq, toSeq, chainHash: '' };

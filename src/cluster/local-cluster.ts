@@ -21,6 +21,11 @@ const binPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 
 export interface LocalClusterOptions {
   readonly nodes?: number;
   /**
+   * How many of the nodes are witnesses (the last ones): they vote but never
+   * lead, keep only the log's tail and serve no subscribers. Default 0.
+   */
+  readonly witnesses?: number;
+  /**
    * First port; node i uses basePort + 3i .. + 2 for ZeroMQ and basePort + 3n + i
    * for HTTP (n nodes). Free ports are picked when absent.
    */
@@ -61,6 +66,8 @@ export interface LocalNode {
   readonly clientEndpoint: string;
   /** Base URL of the node's HTTP server (metrics, health, status page). */
   readonly httpUrl: string;
+  /** A witness: it serves no subscribers and is no place to publish. */
+  readonly witness: boolean;
   process: ChildProcess | null;
 }
 
@@ -110,6 +117,11 @@ export class LocalCluster {
 
   private static async startOnce(options: LocalClusterOptions): Promise<LocalCluster> {
     const count = options.nodes ?? 3;
+    const witnesses = options.witnesses ?? 0;
+    if (witnesses < 0 || witnesses >= count)
+      throw new Error(
+        `a cluster of ${count} nodes can have 0 to ${count - 1} witnesses, not ${witnesses}`,
+      );
     const ports =
       options.basePort === undefined
         ? await freePorts(count * 4)
@@ -122,6 +134,7 @@ export class LocalCluster {
       fsync,
       dataDir,
       nodes: Array.from({ length: count }, (_, i) => ({
+        ...(i >= count - witnesses ? { witness: true } : {}),
         id: `n${i + 1}`,
         host: options.hostOf?.(i) ?? '127.0.0.1',
         clientPort: ports[3 * i]!,
@@ -164,6 +177,7 @@ export class LocalCluster {
       id: n.id,
       clientEndpoint: `tcp://${n.host}:${n.clientPort}`,
       httpUrl: `http://${n.host}:${n.httpPort}`,
+      witness: 'witness' in n && n.witness === true,
       process: null,
     }));
     const cluster = new LocalCluster(options, nodes, configPath, dataDir, credentialsPaths);
@@ -183,6 +197,11 @@ export class LocalCluster {
 
   get clientEndpoints(): string[] {
     return this.nodes.map((n) => n.clientEndpoint);
+  }
+
+  /** The client endpoints of the data nodes: where to publish and subscribe (no witness). */
+  get dataEndpoints(): string[] {
+    return this.nodes.filter((n) => !n.witness).map((n) => n.clientEndpoint);
   }
 
   node(id: string): LocalNode {
@@ -232,6 +251,7 @@ export class LocalCluster {
       id,
       clientEndpoint: `tcp://${host}:${clientPort}`,
       httpUrl: `http://${host}:${httpPort}`,
+      witness: false,
       process: null,
     };
     this.nodes.push(node);

@@ -61,7 +61,7 @@ export interface NodeStatusJson {
   subscribers: SubscriberJson[];
   replicas: ReplicaJson[];
   /** The membership in force, as this node's log says. */
-  members: { id: string; voter: boolean }[];
+  members: { id: string; voter: boolean; witness: boolean }[];
   configPending: boolean;
   clientConnections: number;
   connectionsRefused: number;
@@ -69,6 +69,10 @@ export interface NodeStatusJson {
   /** Why the node refuses publishes now; empty when it accepts them. */
   degraded: string;
   allocationFailures: number;
+  /** This node is a witness (it votes, never leads, keeps only the log's tail). */
+  witness: boolean;
+  /** Witnesses: the seq every data voter holds; the witness drops its committed entries up to it. */
+  witnessFloorSeq: number;
 }
 
 export interface BrokerStatusJson {
@@ -122,13 +126,19 @@ export function nodeStatusJson(s: NodeStatus): NodeStatusJson {
       lagEntries: num(sub.lagEntries),
       topics: [...(sub.topics ?? [])],
     })),
-    members: (s.members ?? []).map((m) => ({ id: str(m.id), voter: m.voter === true })),
+    members: (s.members ?? []).map((m) => ({
+      id: str(m.id),
+      voter: m.voter === true,
+      witness: m.witness === true,
+    })),
     configPending: s.configPending === true,
     clientConnections: num(s.clientConnections),
     connectionsRefused: num(s.connectionsRefused),
     logWriteFailures: num(s.logWriteFailures),
     degraded: str(s.degraded),
     allocationFailures: num(s.allocationFailures),
+    witness: s.witness === true,
+    witnessFloorSeq: num(s.witnessFloorSeq),
     replicas: (s.replicas ?? []).map((r) => ({
       replicaId: str(r.replicaId),
       plugin: str(r.plugin),

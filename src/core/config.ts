@@ -15,6 +15,8 @@ export interface CoreConfig {
    * the membership from the sequencer's log).
    */
   readonly members: readonly NodeId[];
+  /** Which of the seed `members` are witnesses (see membership.ts); empty for none. */
+  readonly witnesses?: readonly NodeId[];
   /** A follower that hears nothing from a sequencer for this many ticks (randomised up to twice as many) campaigns. */
   readonly electionTimeoutTicks: number;
   /** The sequencer sends a heartbeat every this many ticks when it has nothing else to send. */
@@ -35,6 +37,12 @@ export interface CoreConfig {
   readonly maxProducers: number;
   readonly maxProducerHistoryEntries: number;
   readonly maxEpochBoundaries: number;
+  /**
+   * A witness holds at most this many entries beyond the point every data
+   * voter holds; past it, it stops taking entries (and acknowledging them),
+   * so commits wait for a data voter instead of resting on one data copy.
+   */
+  readonly witnessTailMaxEntries: number;
   /** A number in [0, 1); the host decides where it comes from. */
   readonly random: () => number;
   /** Deliberate bugs, planted only by the simulator's own tests (see planted-defect.ts). */
@@ -75,6 +83,7 @@ export function makeCoreConfig(
     maxProducers: CORE_LIMITS.maxProducers,
     maxProducerHistoryEntries: CORE_LIMITS.maxProducerHistoryEntries,
     maxEpochBoundaries: CORE_LIMITS.maxEpochBoundaries,
+    witnessTailMaxEntries: CORE_LIMITS.witnessTailMaxEntries,
     ...overrides,
   };
 }

@@ -23,6 +23,13 @@ export const CORE_LIMITS = {
   maxProducerHistoryEntries: 1024,
   /** Most read index requests a sequencer holds while a majority confirms it is still in office. */
   maxPendingReadIndexes: 4096,
+  /**
+   * Most entries a witness holds beyond the point every data voter holds
+   * (its tail). When a data voter stays away longer than the tail lasts, the
+   * witness stops acknowledging and commits wait for that voter: nothing is
+   * acknowledged that only one data node holds for longer than this tail.
+   */
+  witnessTailMaxEntries: 65_536,
   /** Most epoch boundaries a node keeps (one per epoch that wrote entries). */
   maxEpochBoundaries: 100_000,
   /**

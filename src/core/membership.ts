@@ -3,14 +3,18 @@ import type { NodeId } from './types.js';
 /**
  * Cluster membership as the log records it. A voter votes and counts toward
  * the commit quorum; a learner only replicates (a node catching up before it
- * may vote). `address` is opaque to the core: the host stores how to reach
- * the member there ('' for members of the seed config, whose addresses the
- * config file gives).
+ * may vote). A witness votes and counts toward the quorum like any voter but
+ * never campaigns (so it is never sequencer) and keeps only the tail of the
+ * log that not every data voter holds yet. `address` is opaque to the core:
+ * the host stores how to reach the member there ('' for members of the seed
+ * config, whose addresses the config file gives).
  */
 export interface Member {
   readonly id: NodeId;
   readonly voter: boolean;
   readonly address: string;
+  /** Absent (false) for a data node. */
+  readonly witness?: boolean;
 }
 
 export interface Membership {
@@ -37,7 +41,12 @@ export interface MembershipState {
 
 /** One change at a time: each moves at most one voter (single-server changes). */
 export type MembershipChange =
-  | { readonly kind: 'addLearner'; readonly id: NodeId; readonly address: string }
+  | {
+      readonly kind: 'addLearner';
+      readonly id: NodeId;
+      readonly address: string;
+      readonly witness?: boolean;
+    }
   | { readonly kind: 'promote'; readonly id: NodeId }
   | { readonly kind: 'remove'; readonly id: NodeId };
 
@@ -48,12 +57,34 @@ export const MAX_MEMBER_ADDRESS_BYTES = 512;
 /** Most bytes of a node id in a membership (as the peer codec's node id bound). */
 export const MAX_MEMBER_ID_BYTES = 64;
 
-export function seedMembership(voters: readonly NodeId[]): Membership {
-  return { members: voters.map((id) => ({ id, voter: true, address: '' })) };
+export function seedMembership(
+  voters: readonly NodeId[],
+  witnesses: readonly NodeId[] = [],
+): Membership {
+  return {
+    members: voters.map((id) =>
+      witnesses.includes(id)
+        ? { id, voter: true, address: '', witness: true }
+        : { id, voter: true, address: '' },
+    ),
+  };
 }
 
 export function votersOf(membership: Membership): NodeId[] {
   return membership.members.filter((m) => m.voter).map((m) => m.id);
+}
+
+/** The voters that keep the whole log (every voter but the witnesses). */
+export function dataVotersOf(membership: Membership): NodeId[] {
+  return membership.members.filter((m) => m.voter && m.witness !== true).map((m) => m.id);
+}
+
+export function hasWitness(membership: Membership): boolean {
+  return membership.members.some((m) => m.witness === true);
+}
+
+export function isWitness(membership: Membership, id: NodeId): boolean {
+  return findMember(membership, id)?.witness === true;
 }
 
 export function memberIds(membership: Membership): NodeId[] {
@@ -84,7 +115,9 @@ export function applyChange(
         membership: {
           members: [
             ...membership.members,
-            { id: change.id, voter: false, address: change.address },
+            change.witness === true
+              ? { id: change.id, voter: false, address: change.address, witness: true }
+              : { id: change.id, voter: false, address: change.address },
           ],
         },
       };
@@ -100,8 +133,8 @@ export function applyChange(
     case 'remove': {
       if (current === undefined) return { ok: false, reason: `${change.id} is not a member` };
       const remaining = membership.members.filter((m) => m.id !== change.id);
-      if (!remaining.some((m) => m.voter))
-        return { ok: false, reason: 'the last voter cannot be removed' };
+      if (!remaining.some((m) => m.voter && m.witness !== true))
+        return { ok: false, reason: 'the last data voter cannot be removed' };
       return { ok: true, membership: { members: remaining } };
     }
   }
@@ -118,7 +151,11 @@ function utf8Length(text: string): number {
 export function encodeMembership(membership: Membership): Uint8Array {
   return encoder.encode(
     JSON.stringify({
-      members: membership.members.map((m) => ({ id: m.id, voter: m.voter, address: m.address })),
+      members: membership.members.map((m) =>
+        m.witness === true
+          ? { id: m.id, voter: m.voter, address: m.address, witness: true }
+          : { id: m.id, voter: m.voter, address: m.address },
+      ),
     }),
   );
 }
@@ -142,18 +179,21 @@ export function decodeMembership(payload: Uint8Array): Membership {
   const seen = new Set<string>();
   const out: Member[] = [];
   for (const m of members as unknown[]) {
-    const { id, voter, address } = (m ?? {}) as Record<string, unknown>;
+    const { id, voter, address, witness } = (m ?? {}) as Record<string, unknown>;
     if (typeof id !== 'string' || id.length === 0 || utf8Length(id) > MAX_MEMBER_ID_BYTES)
       throw new MembershipFormatError(`member id ${JSON.stringify(id)} is not a node id`);
     if (typeof voter !== 'boolean')
       throw new MembershipFormatError(`member ${id}: voter must be true or false`);
     if (typeof address !== 'string' || utf8Length(address) > MAX_MEMBER_ADDRESS_BYTES)
       throw new MembershipFormatError(`member ${id}: address must be a string`);
+    if (witness !== undefined && typeof witness !== 'boolean')
+      throw new MembershipFormatError(`member ${id}: witness must be true or false`);
     if (seen.has(id)) throw new MembershipFormatError(`member ${id} is listed twice`);
     seen.add(id);
-    out.push({ id, voter, address });
+    out.push(witness === true ? { id, voter, address, witness: true } : { id, voter, address });
   }
-  if (!out.some((m) => m.voter)) throw new MembershipFormatError('membership has no voter');
+  if (!out.some((m) => m.voter && m.witness !== true))
+    throw new MembershipFormatError('membership has no data voter (a voter that is not a witness)');
   return { members: out };
 }
 
@@ -161,6 +201,11 @@ export function sameMembership(a: Membership, b: Membership): boolean {
   if (a.members.length !== b.members.length) return false;
   return a.members.every((m, i) => {
     const o = b.members[i]!;
-    return m.id === o.id && m.voter === o.voter && m.address === o.address;
+    return (
+      m.id === o.id &&
+      m.voter === o.voter &&
+      m.address === o.address &&
+      (m.witness === true) === (o.witness === true)
+    );
   });
 }

@@ -4,9 +4,12 @@ import { CORE_LIMITS } from './core-limits.js';
 import { EpochIndex } from './epoch-index.js';
 import {
   applyChange,
+  dataVotersOf,
   decodeMembership,
   encodeMembership,
   findMember,
+  hasWitness,
+  isWitness,
   type Membership,
   type MembershipChange,
   type MembershipState,
@@ -57,6 +60,7 @@ export type MembershipProposeResult =
 export interface PeerStatus {
   readonly id: NodeId;
   readonly voter: boolean;
+  readonly witness: boolean;
   readonly matchSeq: number;
   readonly lagEntries: number;
   readonly active: boolean;
@@ -81,6 +85,13 @@ export interface CoreStatus {
   readonly membership: Membership;
   /** A config entry above the commit point: no other change may start until it commits. */
   readonly configPending: boolean;
+  /** This node is a witness: it never campaigns and keeps only the log's tail. */
+  readonly witness: boolean;
+  /**
+   * Witnesses: the seq up to which every data voter holds the log (the host
+   * drops the witness's committed entries up to it); 0 otherwise.
+   */
+  readonly witnessFloorSeq: number;
 }
 
 interface Progress {
@@ -164,6 +175,8 @@ export class ProtocolNode {
   private nackOutstanding: { fromSeq: number; toSeq: number; retryAtTick: number } | null = null;
   /** The node the current sequencer announced it hands its role to (AppendMessage.transferTo). */
   private leaderTransferee: NodeId | null = null;
+  /** Witnesses: the highest dataSeq a sequencer announced (AppendMessage.dataSeq). */
+  private dataSeq = 0;
 
   // Work accumulated for the next Ready.
   private storedLastSeq: number;
@@ -245,7 +258,8 @@ export class ProtocolNode {
     }
     for (const entry of recovered.recentEntries) this.recordProducer(entry);
     const saved = recovered.membership ?? null;
-    this.committedMembership = saved?.committed ?? seedMembership(config.members);
+    this.committedMembership =
+      saved?.committed ?? seedMembership(config.members, config.witnesses ?? []);
     for (const pending of saved?.pending ?? []) {
       // Saved before the entries were written: an entry the log lost (an
       // unsynced write) or replaced (a truncation) is not in force. Below
@@ -274,6 +288,28 @@ export class ProtocolNode {
 
   get isVoter(): boolean {
     return this.voters.includes(this.cfg.id);
+  }
+
+  get isWitness(): boolean {
+    return isWitness(this.membership, this.cfg.id);
+  }
+
+  /**
+   * Witnesses: every data voter holds the log up to this seq (as a
+   * sequencer last said, AppendMessage.dataSeq); the witness's tail is what
+   * lies beyond, and it may drop its entries up to here once they are
+   * committed as far as it knows (the host drops up to the lower of this
+   * and the commit point). Never below the log start. 0 for other nodes.
+   */
+  get witnessFloorSeq(): number {
+    if (!this.isWitness) return 0;
+    return Math.max(this.log.firstSeq - 1, this.dataSeq);
+  }
+
+  /** Witnesses: the last seq the tail may reach; beyond it the witness takes no entries. */
+  private witnessCeilingSeq(): number {
+    if (!this.isWitness) return Number.POSITIVE_INFINITY;
+    return this.witnessFloorSeq + this.cfg.witnessTailMaxEntries;
   }
 
   /** Config entries at or below the commit point can no longer be truncated. */
@@ -495,6 +531,7 @@ export class ProtocolNode {
         peers.push({
           id,
           voter: this.voters.includes(id),
+          witness: isWitness(this.membership, id),
           matchSeq: p.matchSeq,
           lagEntries: this.log.lastSeq - p.matchSeq,
           active: p.recentActive,
@@ -516,6 +553,8 @@ export class ProtocolNode {
       transferTarget: this.transferee,
       membership: this.membership,
       configPending: this.pendingConfigs.some((c) => c.seq > this.commitSeq),
+      witness: this.isWitness,
+      witnessFloorSeq: this.witnessFloorSeq,
     };
   }
 
@@ -530,12 +569,14 @@ export class ProtocolNode {
       return;
     }
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
-      this.electionElapsed = 0;
-      // Learners and removed nodes never campaign.
-      if (!this.isVoter) {
+      // Learners, witnesses and removed nodes never campaign. Their clock is
+      // not reset either: a witness that no longer hears its sequencer stays
+      // out of its lease, so it grants the vote of a data voter's campaign.
+      if (!this.isVoter || this.isWitness) {
         this.maybeNack();
         return;
       }
+      this.electionElapsed = 0;
       if (this.cfg.preVote) this.campaign('preVote', false);
       else this.campaign('vote', false);
       return;
@@ -569,6 +610,7 @@ export class ProtocolNode {
    */
   step(message: PeerMessage): string | null {
     if (message.from === this.cfg.id) return `message that names this node as its sender`;
+    if (message.type === 'append' && message.catchUp === true) return this.handleCatchUp(message);
     // A node outside the membership cannot start an election here (a removed
     // node that missed its removal cannot disrupt the cluster); everything
     // else is heard from anyone: a learner hears a sequencer its log does not
@@ -690,6 +732,8 @@ export class ProtocolNode {
     if (!this.peers.includes(target)) return { ok: false, reason: `${target} is not a member` };
     if (!this.voters.includes(target))
       return { ok: false, reason: `${target} is a learner: it cannot lead until it is a voter` };
+    if (isWitness(this.membership, target))
+      return { ok: false, reason: `${target} is a witness: it never leads` };
     this.transferee = target;
     this.transferElapsed = 0;
     this.maybeSendTimeoutNow();
@@ -969,6 +1013,7 @@ export class ProtocolNode {
       commitSeq: this.commitSeq,
       ...(this.transferee !== null ? { transferTo: this.transferee } : {}),
       ...(this.readRound > 0 ? { readRound: this.readRound } : {}),
+      ...(hasWitness(this.membership) ? { dataSeq: this.dataVotersSeq() } : {}),
     };
     // Only sent with no entries at prevSeq = lastSeq, where our last log time is exactly right.
     if (!logStart) return message;
@@ -979,6 +1024,19 @@ export class ProtocolNode {
       prevTimestampMs: this.lastTimestampMs,
       membership: this.committedMembership,
     };
+  }
+
+  /**
+   * The highest seq every data voter holds durably, as far as this
+   * sequencer knows (itself counted for what it persisted).
+   */
+  private dataVotersSeq(): number {
+    let seq = this.selfMatchSeq;
+    for (const id of dataVotersOf(this.membership)) {
+      if (id === this.cfg.id) continue;
+      seq = Math.min(seq, this.progress.get(id)?.matchSeq ?? 0);
+    }
+    return seq;
   }
 
   private handleAck(message: AckMessage): void {
@@ -1098,6 +1156,7 @@ export class ProtocolNode {
     this.leaderTransferee = message.transferTo ?? null;
     this.leaderReadRound = Math.max(this.leaderReadRound, message.readRound ?? 0);
     this.electionElapsed = 0;
+    if (message.dataSeq !== undefined) this.dataSeq = Math.max(this.dataSeq, message.dataSeq);
     // The sequencer's log starts after prevSeq (retention dropped what came
     // before, all committed). A follower that lacks prevSeq, or holds another
     // entry there (necessarily uncommitted: it conflicts with a committed
@@ -1136,7 +1195,10 @@ export class ProtocolNode {
       return;
     }
     let matched = message.prevSeq;
+    const ceiling = this.witnessCeilingSeq();
     for (const entry of message.entries) {
+      // A witness whose tail is full takes no more (see witnessTailMaxEntries).
+      if (entry.seq > ceiling) break;
       // Checked before building the message: this runs for every entry.
       if (entry.seq !== matched + 1) {
         invariant(false, `append from ${message.from} is not contiguous at seq ${entry.seq}`);
@@ -1192,7 +1254,8 @@ export class ProtocolNode {
   private maybeNack(): void {
     if (this.role !== Role.follower || this.leaderId === null) return;
     const lastSeq = this.log.lastSeq;
-    if (this.knownLeaderLastSeq <= lastSeq) {
+    const ceiling = this.witnessCeilingSeq();
+    if (this.knownLeaderLastSeq <= lastSeq || lastSeq >= ceiling) {
       this.nackOutstanding = null;
       return;
     }
@@ -1208,7 +1271,11 @@ export class ProtocolNode {
     let gapEnd = this.knownLeaderLastSeq;
     for (const prevSeq of this.future.keys()) gapEnd = Math.min(gapEnd, prevSeq);
     const fromSeq = lastSeq + 1;
-    const toSeq = Math.min(Math.max(gapEnd, fromSeq), fromSeq + this.cfg.maxNackRangeEntries - 1);
+    const toSeq = Math.min(
+      Math.max(gapEnd, fromSeq),
+      fromSeq + this.cfg.maxNackRangeEntries - 1,
+      ceiling,
+    );
     const jitterTicks = Math.floor(this.cfg.random() * (this.cfg.nackRetryTicks + 1));
     this.nackOutstanding = {
       fromSeq,
@@ -1278,6 +1345,7 @@ export class ProtocolNode {
       message.lastEpoch > this.log.lastEpoch ||
       (message.lastEpoch === this.log.lastEpoch && message.lastSeq >= this.log.lastSeq);
     const granted = canVote && upToDate;
+    if (canVote && !upToDate && this.isWitness) this.sendCatchUp(message);
     if (granted && !message.preVote) {
       this.votedFor = message.from;
       this.hardStateDirty = true;
@@ -1292,6 +1360,60 @@ export class ProtocolNode {
       preVote: message.preVote,
     };
     this.outbox.push({ to: message.from, message: response });
+  }
+
+  /**
+   * A witness refused a data voter's campaign because the candidate's log is
+   * behind its own: with the sequencer gone, the candidate may lack entries
+   * only the witness's tail still holds (committed with the witness's ack).
+   * The witness sends them, from where the candidate's log ends, if its log
+   * holds that very entry; the candidate appends them and wins the next round.
+   */
+  private sendCatchUp(request: VoteRequestMessage): void {
+    if (!dataVotersOf(this.membership).includes(request.from)) return;
+    const prevSeq = request.lastSeq;
+    if (prevSeq < this.log.firstSeq - 1 || prevSeq >= this.log.lastSeq) return;
+    const prevEpoch = this.log.epochAt(prevSeq);
+    if (prevEpoch !== request.lastEpoch) return;
+    this.retransmits.push({
+      to: request.from,
+      epoch: this.epoch,
+      prevSeq,
+      prevEpoch,
+      fromSeq: prevSeq + 1,
+      toSeq: Math.min(this.log.lastSeq, prevSeq + this.cfg.maxRetransmitEntries),
+      commitSeq: this.commitSeq,
+      catchUp: true,
+    });
+  }
+
+  /**
+   * A witness's tail (AppendMessage.catchUp). Its entries are appended only
+   * where this log ends and only if the entry there is the one the witness
+   * holds (same seq and epoch, so the logs match up to it): nothing is ever
+   * truncated, so no entry counted toward a commit can be lost, and the
+   * longer log is a prefix of the witness's, as if its sequencers had sent
+   * it. Entries of an epoch this node has not reached are left for later
+   * (it learns the epoch from the witness's refusal), so epochs never
+   * decrease along the log. The sequencer's own log is never touched.
+   */
+  private handleCatchUp(message: AppendMessage): string | null {
+    if (!isWitness(this.membership, message.from))
+      return `catch-up append from ${message.from}, which is not a witness`;
+    if (this.role === Role.leader || message.entries.length === 0) return null;
+    const prevSeq = message.prevSeq;
+    if (prevSeq !== this.log.lastSeq || prevSeq < this.log.firstSeq - 1) return null;
+    if (this.log.epochAt(prevSeq) !== message.prevEpoch) return null;
+    if (message.entries.some((e) => e.epoch > this.epoch)) return null;
+    let expected = prevSeq + 1;
+    for (const entry of message.entries) {
+      if (entry.seq !== expected) {
+        invariant(false, `catch-up from ${message.from} is not contiguous at seq ${entry.seq}`);
+      }
+      this.appendEntry(entry);
+      expected++;
+    }
+    return null;
   }
 
   private handleVoteResponse(message: VoteResponseMessage): void {
@@ -1318,7 +1440,13 @@ export class ProtocolNode {
   }
 
   private handleTimeoutNow(message: TimeoutNowMessage): void {
-    if (this.role === Role.leader || message.from !== this.leaderId || !this.isVoter) return;
+    if (
+      this.role === Role.leader ||
+      message.from !== this.leaderId ||
+      !this.isVoter ||
+      this.isWitness
+    )
+      return;
     this.campaign('vote', true);
   }
 

@@ -27,5 +27,6 @@ export function retransmitAppend(
     commitSeq: action.commitSeq,
     ...(action.logStart === true ? { logStart: true } : {}),
     ...(action.transferTo !== undefined ? { transferTo: action.transferTo } : {}),
+    ...(action.catchUp === true ? { catchUp: true } : {}),
   };
 }

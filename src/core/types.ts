@@ -121,6 +121,19 @@ export interface AppendMessage {
    * majority echoed r (the sequencer was still in office when it was taken).
    */
   readonly readRound?: number;
+  /**
+   * Sent by a sequencer whose cluster has a witness: the highest seq every
+   * data voter (the sequencer included) is known to hold durably. A witness
+   * drops its committed entries up to it and keeps only the tail beyond.
+   */
+  readonly dataSeq?: number;
+  /**
+   * Sent by a witness, not a sequencer: its tail after the candidate's last
+   * entry, for a data voter whose campaign it refused because the
+   * candidate's log was behind. The receiver only appends them where its
+   * log ends (never truncates), and does not take the sender for a sequencer.
+   */
+  readonly catchUp?: boolean;
 }
 
 /** A follower's answer to appends: how far its log matches the sequencer's, or where it diverges. */
@@ -264,6 +277,8 @@ export interface RetransmitAction {
   readonly transferTo?: NodeId;
   /** With logStart: see AppendMessage.membership. */
   readonly membership?: Membership;
+  /** A witness's tail sent to a candidate (see AppendMessage.catchUp). */
+  readonly catchUp?: boolean;
 }
 
 /** What must survive a crash before any message that depends on it is sent. */

@@ -339,10 +339,11 @@ export class BrokerNode {
     const membershipStore = options.membership ?? new MemoryMembershipStore();
     let membership = await membershipStore.load();
     const seed = options.seedMembers ?? config.nodes.map((n) => n.id);
+    const witnesses = config.nodes.filter((n) => n.witness === true).map((n) => n.id);
     if (membership === null && seed.length > 0) {
       // Saved at the first start: from then on the config file's node list
       // is only an address book (new nodes may be added to it).
-      membership = { committed: seedMembership(seed), pending: [] };
+      membership = { committed: seedMembership(seed, witnesses), pending: [] };
       await membershipStore.save(membership);
     }
     if (membership !== null) inbox.membership = membershipInForce(membership);
@@ -359,7 +360,8 @@ export class BrokerNode {
     );
     if (options.store.damagedRanges().length > 0) {
       // The voters as last known: a committed entry is held by a majority of them.
-      const known = membership === null ? seedMembership(seed) : membershipInForce(membership);
+      const known =
+        membership === null ? seedMembership(seed, witnesses) : membershipInForce(membership);
       const peers = votersOf(known).filter((id) => id !== nodeId);
       inbox.repair = new LogRepair(
         nodeId,
@@ -376,6 +378,7 @@ export class BrokerNode {
     }
     const ticks = (ms: number) => Math.max(1, Math.round(ms / config.tickMs));
     const coreConfig = makeCoreConfig(nodeId, seed, edges.random, {
+      witnesses,
       electionTimeoutTicks: ticks(config.electionTimeoutMs),
       heartbeatIntervalTicks: ticks(config.heartbeatIntervalMs),
       nackRetryTicks: ticks(config.nackRetryMs),
@@ -384,6 +387,14 @@ export class BrokerNode {
     const dedup = await loadDedupCheckpoint(options, recovered);
     const core = new ProtocolNode(coreConfig, { ...recovered, ...dedup, hardState, membership });
     const node = new BrokerNode(options, edges, core, membershipStore);
+    // The membership decides what the node does; its config entry decides its storage.
+    const configWitness = witnesses.includes(nodeId);
+    if (core.membership.members.some((m) => m.id === nodeId) && core.isWitness !== configWitness)
+      options.logger.warn(
+        core.isWitness
+          ? `node ${nodeId} is a witness in the membership but its config entry lacks "witness": true: it keeps its log under the usual retention (set the flag and restart it)`
+          : `node ${nodeId} has "witness": true in its config entry but is a data node in the membership: it keeps the whole log (remove the flag, or replace it with a witness)`,
+      );
     node.incarnations = incarnations;
     node.dedupCheckpointSeq = dedup.dedupCheckpoint?.seq ?? 0;
     node.recordsRepaired = repairedEntries;
@@ -456,6 +467,8 @@ export class BrokerNode {
       degraded: this.degradedReason() ?? '',
       allocationFailures:
         this.clients.allocationFailures + this.transport.counters.allocationFailures,
+      witness: s.witness,
+      witnessFloorSeq: s.witnessFloorSeq,
       version: ORDO_VERSION,
       uptimeMs: this.clock.nowMs() - this.startedMs,
     };
@@ -553,6 +566,7 @@ export class BrokerNode {
       return {
         id: m.id,
         voter: m.voter,
+        witness: m.witness === true,
         clientEndpoint: address === undefined ? '' : clientEndpoint(address),
         publicKey: address?.publicKey ?? '',
       };
@@ -620,7 +634,12 @@ export class BrokerNode {
           `this cluster is secured: adding ${request.nodeId} needs its public key (--public-key)`,
         );
       }
-      change = { kind: 'addLearner', id: request.nodeId, address };
+      change = {
+        kind: 'addLearner',
+        id: request.nodeId,
+        address,
+        ...(request.witness === true ? { witness: true } : {}),
+      };
     } else {
       change = { kind: 'remove', id: request.nodeId };
       const status = this.core.status();
@@ -741,10 +760,15 @@ export class BrokerNode {
    */
   private async applyRetention(): Promise<void> {
     if (this.stopped) return;
-    const limitSeq = retentionLimitSeq(
-      this.core.committedSeq,
-      this.options.dedup === undefined ? null : this.dedupCheckpointSeq,
-    );
+    // A witness keeps only its tail: it drops whatever every data voter
+    // holds (committed), whatever its retention policy says and whatever its
+    // dedup checkpoint (it never sequences, so never needs the table).
+    const limitSeq = this.core.isWitness
+      ? Math.min(this.core.witnessFloorSeq, this.core.committedSeq)
+      : retentionLimitSeq(
+          this.core.committedSeq,
+          this.options.dedup === undefined ? null : this.dedupCheckpointSeq,
+        );
     let firstSeq: number;
     try {
       firstSeq = await this.options.store.applyRetention(limitSeq, this.clock.nowMs());
@@ -901,6 +925,15 @@ export class BrokerNode {
           )
         )
           return;
+        if (this.core.isWitness) {
+          this.clients.replyError(
+            client,
+            requestId,
+            ordo.ErrorCode.ERROR_CODE_NOT_LEADER,
+            `node ${this.self.id} is a witness: it keeps no full log and serves no subscribers; subscribe to a data node`,
+          );
+          return;
+        }
         this.subscriptions.subscribe(client, requestId, request.subscribe, identity);
         return;
       case 'subscriberAck':

@@ -22,6 +22,11 @@ export interface NodeAddress {
   readonly publicKey?: string;
   /** The file holding this node's secret key (written by `ordo keygen`, mode 0600); read by this node only. */
   readonly secretKeyFile?: string;
+  /**
+   * A witness: it votes and counts toward the commit quorum but never leads,
+   * serves no subscribers and keeps only the log's tail (docs/topologies.md).
+   */
+  readonly witness?: boolean;
 }
 
 /** A client identity a secured cluster admits on its client ports. */
@@ -133,6 +138,7 @@ export const CLUSTER_KEYS = [
 ] as const;
 export const NODE_KEYS = [
   'id',
+  'witness',
   'host',
   'bindHost',
   'clientPort',
@@ -238,6 +244,16 @@ function parseNode(n: unknown, name: string): NodeAddress {
     ...(r['secretKeyFile'] === undefined
       ? {}
       : { secretKeyFile: field(r['secretKeyFile'], `${name}.secretKeyFile`, isString, 'a path') }),
+    ...(r['witness'] === undefined || r['witness'] === false
+      ? {}
+      : {
+          witness: field(
+            r['witness'],
+            `${name}.witness`,
+            (v: unknown): v is true => v === true,
+            'true or false',
+          ),
+        }),
   };
 }
 
@@ -383,6 +399,10 @@ export function parseClusterConfig(raw: unknown, source = 'cluster config'): Clu
   }
   const nodes = o['nodes'].map((n: unknown, i: number) => parseNode(n, `${source}: nodes[${i}]`));
   rejectDuplicates(nodes, source);
+  if (nodes.every((n) => n.witness === true))
+    throw new ConfigError(
+      `${source}: every node is a witness; a cluster needs at least one data node (witness: false)`,
+    );
   const clients = parseClients(o['clients'], source);
   checkSecurity(nodes, clients, source);
   const insecure = field(

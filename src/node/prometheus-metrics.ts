@@ -234,6 +234,17 @@ export class PrometheusNodeMetrics implements NodeMetrics {
     level('ordo_is_sequencer', '1 while this node is the sequencer, else 0.', (s) =>
       s.role === Role.leader ? 1 : 0,
     );
+    level('ordo_is_witness', '1 when this node is a witness (it never leads), else 0.', (s) =>
+      s.witness === true ? 1 : 0,
+    );
+    level(
+      'ordo_witness_tail_entries',
+      'On a witness: entries it holds past the seq every data voter holds (bounded by witnessTailMaxEntries).',
+      (s) =>
+        s.witness === true
+          ? Math.max(0, Number(s.lastSeq ?? 0) - Number(s.witnessFloorSeq ?? 0))
+          : 0,
+    );
     level('ordo_first_seq', 'First seq this node still holds.', (s) => Number(s.firstSeq ?? 0));
     level('ordo_last_seq', "Last seq in this node's log.", (s) => Number(s.lastSeq ?? 0));
     level('ordo_commit_seq', 'Highest seq this node knows committed.', (s) =>

@@ -137,7 +137,7 @@ function render(report) {
         cell(n.endpoint + " (" + n.error + ")")], "down", n.endpoint);
     }
     const rate = commitRate(s.id, s.commitSeq, nowMs);
-    return row([cell(s.id), cell(s.role), cell(s.epoch, true), cell(s.leaderId || "-"), cell(s.firstSeq, true),
+    return row([cell(s.id), cell(s.witness ? s.role + " (witness)" : s.role), cell(s.epoch, true), cell(s.leaderId || "-"), cell(s.firstSeq, true),
       cell(s.lastSeq, true), cell(s.commitSeq, true), cell(rate === undefined ? "-" : rate.toFixed(1), true),
       cell(s.catchUpRemaining, true), cell(s.fsync), cell(s.version), cell(uptime(s.uptimeMs), true),
       cell(s.clientEndpoint)], s.role === "leader" ? "leader" : "", s.id);

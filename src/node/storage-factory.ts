@@ -36,6 +36,9 @@ export async function createNodeStorage(
   onSyncMs?: (ms: number) => void,
 ): Promise<NodeStorage> {
   const nodeDir = config.dataDir === null ? null : join(config.dataDir, nodeId);
+  // A witness keeps only its tail: every closed segment that every data
+  // voter holds goes (the node asks for it, see BrokerNode.applyRetention).
+  const witness = config.nodes.some((n) => n.id === nodeId && n.witness === true);
   const meta: MetaStore =
     nodeDir === null ? new MemoryMetaStore() : new FileMetaStore({ dir: nodeDir });
   const membership: MembershipStorage =
@@ -44,7 +47,9 @@ export async function createNodeStorage(
     nodeDir === null ? {} : { incarnation: new FileIncarnationStore(nodeDir), dataFolder: nodeDir };
   if (config.fsync === 'memory') {
     return {
-      store: new MemoryLogStore(config.memoryLogEntries ?? LIMITS.memoryLogCacheEntries),
+      store: new MemoryLogStore(
+        witness ? 0 : (config.memoryLogEntries ?? LIMITS.memoryLogCacheEntries),
+      ),
       meta,
       membership,
       ...folder,
@@ -54,10 +59,13 @@ export async function createNodeStorage(
     dir: join(nodeDir!, 'log'),
     fsync: config.fsync,
     fsyncIntervalMs: config.fsyncIntervalMs,
-    segmentBytes: config.segmentBytes,
+    segmentBytes: witness
+      ? Math.min(config.segmentBytes, LIMITS.witnessSegmentBytes)
+      : config.segmentBytes,
     ...(onSyncMs === undefined ? {} : { onSyncMs }),
-    retentionBytes: config.retentionBytes > 0 ? config.retentionBytes : null,
-    retentionAgeMs: config.retentionMs > 0 ? config.retentionMs : null,
+    // For a witness, any size is too big: every segment below the limit goes.
+    retentionBytes: witness ? 1 : config.retentionBytes > 0 ? config.retentionBytes : null,
+    retentionAgeMs: witness ? null : config.retentionMs > 0 ? config.retentionMs : null,
     // Damaged records are reported, and the node repairs them from its peers
     // before it starts. Every segment is checked at open, so damage in an
     // old segment is found then too (a full read of the log at start).

@@ -36,6 +36,8 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
             ? new Uint8Array(0)
             : encodeMembership(message.membership),
         readRound: message.readRound ?? 0,
+        dataSeq: message.dataSeq ?? 0,
+        catchUp: message.catchUp === true,
       };
       break;
     case 'ack':
@@ -143,6 +145,10 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
           : {}),
         ...(transferTo !== '' ? { transferTo } : {}),
         ...readRoundField(a.readRound, 'append.readRound'),
+        ...(a.dataSeq != null && Number(a.dataSeq) > 0
+          ? { dataSeq: checkSeq(a.dataSeq, 'append.dataSeq') }
+          : {}),
+        ...(a.catchUp === true ? { catchUp: true } : {}),
       };
     }
     case 'ack': {

@@ -45,6 +45,8 @@ const NODE_FIELDS = [
   'logWriteFailures',
   'degraded',
   'allocationFailures',
+  'witness',
+  'witnessFloorSeq',
 ];
 const NUMBER_FIELDS = [
   'uptimeMs',
@@ -67,6 +69,7 @@ const NUMBER_FIELDS = [
   'connectionsRefused',
   'logWriteFailures',
   'allocationFailures',
+  'witnessFloorSeq',
 ];
 
 interface Report {

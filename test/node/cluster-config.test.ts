@@ -149,3 +149,27 @@ test('keys: on every node or none, clients only with node keys, no key used twic
   );
   t.regex(problem({ ...valid(), insecure: 'yes' }), /insecure must be true or false/);
 });
+
+test('a node may be a witness; a config of witnesses only, or a witness flag that is not a boolean, is refused', (t) => {
+  const config = {
+    ...valid(),
+    nodes: [...valid().nodes, node('w1', 7007, { witness: true })],
+  };
+  const parsed = parseClusterConfig(config, 'cluster.json');
+  t.deepEqual(
+    parsed.nodes.map((n) => [n.id, n.witness === true]),
+    [
+      ['n1', false],
+      ['n2', false],
+      ['w1', true],
+    ],
+  );
+  t.regex(
+    problem({ ...valid(), nodes: [node('w1', 7001, { witness: true })] }),
+    /every node is a witness; a cluster needs at least one data node/,
+  );
+  t.regex(
+    problem({ ...valid(), nodes: [node('n1', 7001, { witness: 'yes' })] }),
+    /nodes\[0\]\.witness must be true or false/,
+  );
+});

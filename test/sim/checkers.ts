@@ -15,6 +15,7 @@ export const Property = {
   persistBeforeSend: 'persist-before-send',
   ownEpochCommit: 'own-epoch-commit',
   readIndex: 'read-index',
+  witness: 'witness',
 } as const;
 export type Property = (typeof Property)[keyof typeof Property];
 
@@ -237,6 +238,23 @@ export function checkElectionSafety(history: History): Violation | null {
   return null;
 }
 
+/**
+ * Witness: a witness never becomes sequencer (it never campaigns), and never
+ * takes entries beyond witnessTailMaxEntries past the point every data
+ * voter holds.
+ */
+export function checkWitness(history: History): Violation | null {
+  for (const record of history.leaders) {
+    if (history.witnesses.has(record.nodeId))
+      return violation(
+        'witness',
+        `witness ${record.nodeId} became sequencer in epoch ${record.epoch} (tick ${record.tick})`,
+      );
+  }
+  const breach = history.witnessTailBreaches[0];
+  return breach === undefined ? null : violation('witness', breach);
+}
+
 /** Liveness: after the heal, everything completes within the bound. */
 export function checkLiveness(history: History): Violation | null {
   const l = history.liveness;
@@ -338,6 +356,7 @@ export const CHECKERS: readonly Checker[] = [
   checkPersistBeforeSend,
   checkOwnEpochCommit,
   checkElectionSafety,
+  checkWitness,
   checkTotalOrder,
   checkIntegrity,
   checkFifo,

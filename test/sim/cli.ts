@@ -10,6 +10,7 @@ const USAGE = `usage: node dist/test/sim/cli.js [--seeds N] [--start S] [--seed 
   --ticks T    override the fault-phase length, in ticks
   --defect D   plant a deliberate bug (${Object.values(PlantedDefect).join(', ')})
   --workers W  run seeds on W worker threads (default: one per core)
+  --witness    make every seed a cluster of 2 data nodes and a witness
   --verbose    print the plan and every event of each seed (runs in this thread)`;
 
 async function main(): Promise<number> {
@@ -22,6 +23,7 @@ async function main(): Promise<number> {
       defect: { type: 'string' },
       workers: { type: 'string' },
       verbose: { type: 'boolean', default: false },
+      witness: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -47,7 +49,11 @@ async function main(): Promise<number> {
     values.defect === undefined ? [] : [values.defect as PlantedDefect],
   );
 
-  const overrides = { plantedDefects, ...(faultTicks === undefined ? {} : { faultTicks }) };
+  const overrides = {
+    plantedDefects,
+    ...(faultTicks === undefined ? {} : { faultTicks }),
+    ...(values.witness === true ? { witness: true } : {}),
+  };
   const workers =
     values.workers === undefined ? defaultWorkerCount() : parseCount(values.workers, '--workers');
 
@@ -87,7 +93,8 @@ function planReplacer(_key: string, value: unknown): unknown {
 function printFailure(result: SeedSummary): void {
   console.log(`FAIL seed ${result.seed}`);
   for (const v of result.violations) console.log(`  ${v.property}: ${v.message}`);
-  console.log(`  replay: ${replayCommand(result.seed)} --verbose`);
+  const witness = process.argv.includes('--witness') ? ' --witness' : '';
+  console.log(`  replay: ${replayCommand(result.seed)}${witness} --verbose`);
 }
 
 function printSummary(

@@ -144,12 +144,27 @@ export class FaultInjector {
     const spares = this.cluster.brokers.filter(
       (b) => !this.cluster.seedIds.includes(b.id) && !this.usedSpares.has(b.id) && !b.isCrashed,
     );
+    // With a witness, two data voters always remain: with one, a damaged
+    // record would have no other copy (the witness keeps only its tail),
+    // which is the documented outcome of running one data node, not a bug.
+    const withWitness = membership.members.some((m) => m.witness === true);
+    const dataVoters = voters.filter((m) => m.witness !== true);
+    const removable = voters.filter(
+      (m) => m.id !== leader.id && (!withWitness || m.witness === true || dataVoters.length > 2),
+    );
     const choices: ('add' | 'remove' | 'removeLeader' | 'removeLearner')[] = [];
     if (spares.length > 0) choices.push('add');
     // A membership of fewer than 3 voters tolerates no damaged node: shrink
     // to it only while every node's log is whole.
     const damageTolerated = voters.length - 1 >= 3 || this.damagedOrRefused() === 0;
-    if (voters.length > plan.minVoters && damageTolerated) choices.push('remove', 'removeLeader');
+    if (voters.length > plan.minVoters && removable.length > 0 && damageTolerated)
+      choices.push('remove');
+    if (
+      voters.length > plan.minVoters &&
+      (!withWitness || dataVoters.length > 2) &&
+      damageTolerated
+    )
+      choices.push('removeLeader');
     if (learners.length > 0) choices.push('removeLearner');
     if (choices.length === 0) return;
     const choice = this.prng.pick(choices);
@@ -160,10 +175,10 @@ export class FaultInjector {
     } else if (choice === 'removeLearner') {
       this.propose(leader, { kind: 'remove', id: this.prng.pick(learners).id }, tick);
     } else if (choice === 'remove') {
-      const others = voters.filter((m) => m.id !== leader.id);
-      this.propose(leader, { kind: 'remove', id: this.prng.pick(others).id }, tick);
+      this.propose(leader, { kind: 'remove', id: this.prng.pick(removable).id }, tick);
     } else {
-      const target = this.prng.pick(voters.filter((m) => m.id !== leader.id)).id;
+      // A witness never leads: the role goes to a data voter.
+      const target = this.prng.pick(dataVoters.filter((m) => m.id !== leader.id)).id;
       this.log(`t${tick} sequencer ${leader.id} is to be removed: it hands its role to ${target}`);
       this.removeAfterTransfer = leader.id;
       this.cluster.requestTransfer(target);

@@ -82,6 +82,10 @@ export interface History {
    * What they delivered is still checked; they need not deliver the rest.
    */
   readonly retired: ReadonlySet<NodeId>;
+  /** The witnesses of the seed config: never sequencer, never beyond their tail bound. */
+  readonly witnesses: ReadonlySet<NodeId>;
+  /** Each time a witness took entries beyond its tail bound. */
+  readonly witnessTailBreaches: readonly string[];
 }
 
 export function payloadHex(payload: Uint8Array): string {

@@ -116,6 +116,7 @@ export interface SeedPlan {
     | 'maxRetransmitEntries'
     | 'maxNackRangeEntries'
     | 'maxBufferedFutureEntries'
+    | 'witnessTailMaxEntries'
   >;
   /** Housekeeping intervals of the node host (retention, dedup checkpoints, lazy commit saves). */
   readonly hostTiming: HostTiming;
@@ -129,6 +130,12 @@ export interface SeedPlan {
   readonly retention: RetentionPlan | null;
   /** Null in seeds without membership changes. */
   readonly membership: MembershipPlan | null;
+  /**
+   * Two data nodes and a witness: the last seed node (n3) is a witness. Its
+   * tail bound (core.witnessTailMaxEntries) is small in most of these seeds,
+   * so that a data node down for long makes the witness refuse more entries.
+   */
+  readonly witness: boolean;
 }
 
 export interface PlanOverrides {
@@ -137,12 +144,14 @@ export interface PlanOverrides {
   readonly nodeCount?: 3 | 5;
   /** Force membership changes on (true) or off (false); drawn when absent. */
   readonly membershipChanges?: boolean;
+  /** Force 2 data nodes + a witness (true: 3 nodes) or no witness (false); drawn when absent. */
+  readonly witness?: boolean;
 }
 
 /** Draws everything about a seed's run from its own stream. */
 export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides = {}): SeedPlan {
   const drawnNodeCount = prng.chance(0.5) ? 3 : 5;
-  const nodeCount = overrides.nodeCount ?? drawnNodeCount;
+  const nodeCount = overrides.witness === true ? 3 : (overrides.nodeCount ?? drawnNodeCount);
   const electionTimeoutTicks = prng.int(6, 20);
   const heartbeatIntervalTicks = prng.int(1, Math.min(4, Math.floor(electionTimeoutTicks / 3)));
   // Election churn seeds: new sequencers are muted and crashed soon after
@@ -177,6 +186,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
       : tightLimits
         ? prng.int(0, 32)
         : LIMITS.maxBufferedFutureEntries,
+    witnessTailMaxEntries: LIMITS.witnessTailMaxEntries,
   };
   const faults = electionChurn
     ? drawElectionChurn(prng, nodeCount, electionTimeoutTicks)
@@ -239,10 +249,15 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
   const damagedCopyChance = disk.bitFlipChancePerTick > 0 ? prng.float(0.3, 0.9) : 0;
   const powerLossChancePerTick = !electionChurn && prng.chance(0.3) ? prng.float(0.001, 0.006) : 0;
   const forgedFrameChancePerTick = prng.chance(0.2) ? prng.float(0.01, 0.1) : 0;
+  // Drawn after everything else, so that the other seeds' plans stay as they
+  // were: 2 data nodes + a witness in 40% of the 3-node seeds (20% of all).
+  const witnessDrawn = prng.chance(0.4);
+  const witness = nodeCount === 3 && (overrides.witness ?? witnessDrawn);
+  const witnessTailMaxEntries = prng.chance(0.7) ? prng.int(4, 64) : LIMITS.witnessTailMaxEntries;
   return {
     seed,
     nodeCount,
-    core,
+    core: witness ? { ...core, witnessTailMaxEntries } : core,
     hostTiming,
     disk: { ...disk, damagedCopyChance },
     plantedDefects: overrides.plantedDefects ?? new Set(),
@@ -251,6 +266,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     faultTicks,
     retention,
     membership,
+    witness,
   };
 }
 

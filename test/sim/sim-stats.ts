@@ -59,6 +59,10 @@ export interface SimStats {
   recordsRepaired: number;
   /** Nodes that refused to start: damage no peer held a fitting copy of. */
   refusedStarts: number;
+  /** Ticks a witness spent with its tail full (taking no more entries until a data voter catches up). */
+  witnessTailFullTicks: number;
+  /** Tails a witness sent to a lagging data voter whose campaign it refused (AppendMessage.catchUp). */
+  witnessCatchUps: number;
   /** Entries delivered by the per-node subscribers, all nodes together. */
   deliveredEntries: number;
   /** Seqs a node's subscriber skipped because the node no longer held them. */
@@ -103,6 +107,8 @@ export function emptyStats(): SimStats {
     damagedCopies: 0,
     recordsRepaired: 0,
     refusedStarts: 0,
+    witnessTailFullTicks: 0,
+    witnessCatchUps: 0,
     deliveredEntries: 0,
     skippedEntries: 0,
   };

@@ -95,6 +95,11 @@ export class SimWorld {
   private healed = false;
   /** The members of the seed config. */
   readonly seedIds: readonly NodeId[];
+  /** The seed config's witness (n3 in witness seeds), if any: it serves no subscriber. */
+  readonly witnessId: NodeId | null;
+  /** Each time a witness took entries beyond its tail bound (see checkWitness). */
+  readonly witnessTailBreaches: string[] = [];
+  private readonly witnessLastSeq = new Map<NodeId, number>();
   /** Told whenever a node becomes sequencer (the fault injector's scenarios listen). */
   onBecameLeader: ((nodeId: NodeId, epoch: number) => void) | null = null;
 
@@ -114,9 +119,12 @@ export class SimWorld {
       ...Array.from({ length: spareCount }, (_, i) => `n${plan.nodeCount + i + 1}`),
     ];
     this.seedIds = seedIds;
+    const witnessId = plan.witness ? seedIds[seedIds.length - 1]! : null;
+    this.witnessId = witnessId;
     const config: ClusterConfig = {
       clusterId: `sim-${plan.seed}`,
       nodes: nodeIds.map((id) => ({
+        ...(id === witnessId ? { witness: true } : {}),
         id,
         host: id,
         bindHost: id,
@@ -137,8 +145,11 @@ export class SimWorld {
       retentionMs: 0,
       memoryLogEntries: null,
     };
-    const sendPacket = (from: string, to: string, packet: SimPacket): void =>
+    const sendPacket = (from: string, to: string, packet: SimPacket): void => {
+      if (packet.kind === 'peer' && packet.message.type === 'append' && packet.message.catchUp)
+        this.stats.witnessCatchUps++;
       this.network.send(from, to, this.maybeDamageCopy(from, to, packet), this.subStep);
+    };
     this.brokers = nodeIds.map(
       (id, index) =>
         new SimBroker(
@@ -154,11 +165,14 @@ export class SimWorld {
             diskLatencyMaxMs: plan.disk.latencyMaxMs,
             fsyncErrorChance: plan.disk.fsyncErrorChance,
             segmentBytes: plan.disk.segmentBytes,
+            // A witness drops every closed segment its data voters hold.
             retentionBytes:
-              plan.retention === null
-                ? null
-                : plan.disk.segmentBytes *
-                  plan.retention.segmentsByNode[index % plan.retention.segmentsByNode.length]!,
+              id === witnessId
+                ? 1
+                : plan.retention === null
+                  ? null
+                  : plan.disk.segmentBytes *
+                    plan.retention.segmentsByNode[index % plan.retention.segmentsByNode.length]!,
             clockSkewMaxMs: plan.faults.clockSkewMaxMs,
             onRoleChange: (nodeId, role, epoch) => {
               if (role !== Role.leader) return;
@@ -217,13 +231,15 @@ export class SimWorld {
           },
         ),
     );
-    this.deliverers = nodeIds.map(
-      (id) =>
-        new SimDeliverer(id, simEndpoint(id), clientRuntime(`sub-${id}`), () => this.tick, {
-          brokerTimeoutMs: 4 * plan.core.electionTimeoutTicks * TICK_MS,
-          nackRetryMs: plan.core.nackRetryTicks * TICK_MS,
-        }),
-    );
+    this.deliverers = nodeIds
+      .filter((id) => id !== witnessId)
+      .map(
+        (id) =>
+          new SimDeliverer(id, simEndpoint(id), clientRuntime(`sub-${id}`), () => this.tick, {
+            brokerTimeoutMs: 4 * plan.core.electionTimeoutTicks * TICK_MS,
+            nackRetryMs: plan.core.nackRetryTicks * TICK_MS,
+          }),
+      );
     this.admin = new AdminClient(endpoints, 1000, clientRuntime('admin'));
     for (const broker of this.brokers) broker.start();
     for (const deliverer of this.deliverers) deliverer.start();
@@ -260,7 +276,38 @@ export class SimWorld {
       await this.deliverDue();
       this.throwOnFailure();
     }
+    this.watchWitness();
     this.stats.ticks++;
+  }
+
+  /**
+   * A witness never takes an entry beyond its tail bound: whenever its log
+   * grew, its last seq is within witnessTailMaxEntries of the point every
+   * data voter holds (as the witness knows it).
+   */
+  private watchWitness(): void {
+    if (this.witnessId === null) return;
+    const s = this.node(this.witnessId).node?.status();
+    if (s === undefined) {
+      // What a restarted witness recovers was taken before its crash, against the floor of then.
+      this.witnessLastSeq.delete(this.witnessId);
+      return;
+    }
+    if (!this.witnessLastSeq.has(this.witnessId)) {
+      this.witnessLastSeq.set(this.witnessId, s.lastSeq ?? 0);
+      return;
+    }
+    const lastSeq = s.lastSeq ?? 0;
+    const previous = this.witnessLastSeq.get(this.witnessId) ?? 0;
+    this.witnessLastSeq.set(this.witnessId, lastSeq);
+    const bound = this.plan.core.witnessTailMaxEntries;
+    const floor = s.witnessFloorSeq ?? 0;
+    if (s.witness === true && lastSeq - floor >= bound) this.stats.witnessTailFullTicks++;
+    if (s.witness !== true || lastSeq <= previous) return;
+    if (lastSeq - floor > bound)
+      this.witnessTailBreaches.push(
+        `${this.witnessId} holds up to seq ${lastSeq} at tick ${this.tick}, beyond its floor ${floor} + bound ${bound}`,
+      );
   }
 
   private async deliverDue(): Promise<void> {
@@ -526,7 +573,15 @@ export class SimWorld {
         };
     }
     if (leader === null) {
-      waiting.push('no sequencer');
+      const states = this.brokers
+        .map((b) => {
+          const s = b.node?.status();
+          return s === undefined
+            ? `${b.id} down`
+            : `${b.id} ${s.role} epoch ${s.epoch} last ${s.lastSeq} commit ${s.commitSeq}`;
+        })
+        .join(', ');
+      waiting.push(`no sequencer (${states})`);
       return waiting;
     }
     if (leader.commitSeq < leader.lastSeq)
@@ -575,7 +630,10 @@ export class SimWorld {
       skipped.set(d.nodeId, d.stream.skipped);
     }
     return {
-      nodeIds: this.brokers.map((b) => b.id),
+      // A witness delivers nothing: only the data nodes' streams are judged.
+      nodeIds: this.brokers.map((b) => b.id).filter((id) => id !== this.witnessId),
+      witnesses: new Set(this.witnessId === null ? [] : [this.witnessId]),
+      witnessTailBreaches: this.witnessTailBreaches,
       delivered,
       skipped,
       deliveryAnomalies: [

@@ -82,3 +82,25 @@ test('an append carries the announced transfer target, and none when there is no
   t.like(roundTrip({ ...base, transferTo: 'b' }), { transferTo: 'b' });
   t.false('transferTo' in roundTrip(base));
 });
+
+test("an append carries the data voters' seq and the witness's catch-up mark, and neither when unset", (t) => {
+  const append = (extra: object): NodeMessage => ({
+    type: 'append',
+    epoch: 3,
+    from: 'a',
+    prevSeq: 7,
+    prevEpoch: 2,
+    entries: [],
+    commitSeq: 7,
+    ...extra,
+  });
+  t.like(roundTrip(append({ dataSeq: 6 })), { dataSeq: 6 });
+  t.like(roundTrip(append({ catchUp: true })), { catchUp: true });
+  const plain = roundTrip(append({}));
+  t.false('dataSeq' in plain);
+  t.false('catchUp' in plain);
+  t.regex(
+    refused(append({ dataSeq: CORE_LIMITS.maxSeq + 1 })).message,
+    /append.dataSeq \d+ is beyond/,
+  );
+});
