@@ -101,7 +101,7 @@ const usageCases: [string[], string][] = [
   [['dev', '--nodes', 'three'], "ordo: --nodes must be a whole number from 1 to 15, got 'three'"],
   [
     ['dev', '--port', '65530'],
-    'ordo: --port 65530 with --nodes 3 needs ports up to 65541, beyond 65535',
+    'ordo: --port 65530 with 3 nodes needs ports up to 65541, beyond 65535',
   ],
   [
     ['transfer-leader', '--brokers', '127.0.0.1:7001', '--to', 'n2', '--wait-ms', 'soon'],

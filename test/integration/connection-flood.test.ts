@@ -216,9 +216,12 @@ test('idle connections past the descriptor limit: the sequencer stays up and rea
   t.log(`${waited.length} log lines about saves or writes that waited for descriptors`);
   for (const line of waited.slice(0, 3)) t.log(line);
   // The incident's end: a hard-state save meets EMFILE. Here the node waits
-  // and saves again.
-  t.true(metEmfile(), 'the flooded follower ran out of descriptors for a save');
-  // When it was the hard state (most runs), the node waited and saved it.
+  // and saves again. Whether a save falls inside the flood depends on the
+  // follower's turns (a starved follower may not save at all), so it is
+  // logged, not required; resource-exhaustion.test.ts makes saves meet
+  // EMFILE on purpose.
+  t.log(`the flooded follower met EMFILE in a save: ${metEmfile()}`);
+  // When it was the hard state, the node waited and saved it.
   if (hardStateMetEmfile())
     t.true(
       logs.some((l) => l.startsWith(follower.id) && /can save its state again/.test(l)),
