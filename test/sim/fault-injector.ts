@@ -248,10 +248,11 @@ export class FaultInjector {
     this.damaged.add(node.id);
     // A node that refused to start is out for good: it counts against the minority too.
     const damagedCount = this.damagedOrRefused();
-    // With membership changes the voters are those of the sequencer's
-    // membership (the smallest the plan allows when there is none). A
-    // membership of 2 voters tolerates no damaged node at all.
-    const size = this.plan.membership === null ? this.cluster.brokers.length : this.voterCount();
+    // The data voters are those of the sequencer's membership (the fewest
+    // the plan allows when there is none). Two data voters tolerate no
+    // damaged node: with a witness, a data node that refuses to start leaves
+    // commits waiting on the witness's tail until an operator replaces it.
+    const size = this.dataVoterCount();
     if (damagedCount > Math.floor((size - 1) / 2)) {
       this.damaged.delete(node.id);
       return;
@@ -269,11 +270,18 @@ export class FaultInjector {
   }
 
   /** Voters of the sequencer's membership, or the fewest the plan allows when no node leads. */
-  private voterCount(): number {
+  /**
+   * Data voters of the sequencer's membership (a witness keeps only the log's
+   * tail, so it holds no copy a damaged node could be repaired from), or the
+   * fewest the plan allows when no node leads.
+   */
+  private dataVoterCount(): number {
     const membership = this.cluster.currentLeader()?.node?.membership;
-    const fewest = this.plan.membership?.minVoters ?? this.cluster.brokers.length;
+    const fewest =
+      (this.plan.membership?.minVoters ?? this.cluster.brokers.length) -
+      (this.plan.witness ? 1 : 0);
     if (membership === undefined) return fewest;
-    return membership.members.filter((m) => m.voter).length;
+    return membership.members.filter((m) => m.voter && m.witness !== true).length;
   }
 
   /** Crashes a sequencer whose time has come, if it still leads that epoch and a crash is allowed. */

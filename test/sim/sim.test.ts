@@ -63,9 +63,12 @@ for (let first = 1; first <= SEED_COUNT; first += SEEDS_PER_TEST) {
 // 1784 retention by age deleting segments of epoch-start entries; 4683 a
 // deposed sequencer's unsent entries truncated without telling its host;
 // 5116 the Publisher taking "expected 1" after a busy first message for a
-// forgotten producer and sending that message again under a new session.
+// forgotten producer and sending that message again under a new session;
+// 3182 bit flips in a membership of 2 voters; 5406 a spare retired whose
+// addition another sequencer committed later; 4466 and 6255 a damaged data
+// node out for good beside a witness whose tail then filled.
 const REGRESSION_SEEDS: readonly number[] = [
-  26, 138, 173, 481, 706, 1004, 1559, 1784, 2326, 4683, 5116,
+  26, 138, 173, 481, 706, 1004, 1559, 1784, 2326, 3182, 4466, 4683, 5116, 5406, 6255,
 ];
 
 test('seeds that once failed keep every property', async (t) => {
