@@ -25,7 +25,14 @@ export function retransmitAppend(
     prevEpoch: action.prevEpoch,
     entries,
     commitSeq: action.commitSeq,
-    ...(action.logStart === true ? { logStart: true } : {}),
+    // A log start carries the committed membership: a follower whose log
+    // restarts there loses the config entries before it.
+    ...(action.logStart === true
+      ? {
+          logStart: true,
+          ...(action.membership !== undefined ? { membership: action.membership } : {}),
+        }
+      : {}),
     ...(action.transferTo !== undefined ? { transferTo: action.transferTo } : {}),
     ...(action.catchUp === true ? { catchUp: true } : {}),
   };
