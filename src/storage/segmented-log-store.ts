@@ -9,7 +9,7 @@ import { type FsyncPolicy, IntervalFsyncTimer, isFsyncPolicy } from './fsync-pol
 import { type RecoveryReport, recoverSegments } from './log-recovery.js';
 import { type DamagedRange, LogRangeError, type LogStore, type RecoveredLog } from './log-store.js';
 import type { SizedEntry } from './record-codec.js';
-import { SEGMENT_HEADER_BYTES } from './segment.js';
+import { SEGMENT_HEADER_BYTES, type Segment } from './segment.js';
 import { type ReadSink, SegmentChain } from './segment-chain.js';
 import {
   DamagedRecordError,
@@ -211,15 +211,7 @@ export class SegmentedLogStore implements LogStore {
       tolerateDamage: this.tolerateDamage,
       verifyClosedSegments: this.verifyClosedSegments,
     });
-    const chain = new SegmentChain(
-      this.fs,
-      this.dir,
-      segments,
-      this.segmentBytes,
-      this.indexCacheSegments,
-      this.tolerateDamage,
-      this.checkRepairs,
-    );
+    const chain = this.chainOver(segments);
     this.chain = chain;
     this.report = report;
     this.first = chain.firstSeq;
@@ -661,7 +653,12 @@ export class SegmentedLogStore implements LogStore {
       tolerateDamage: this.tolerateDamage,
       verifyClosedSegments: false,
     });
-    this.chain = new SegmentChain(
+    this.chain = this.chainOver(segments);
+  }
+
+  /** The chain over recovered segments, with this store's settings. */
+  private chainOver(segments: Segment[]): SegmentChain {
+    return new SegmentChain(
       this.fs,
       this.dir,
       segments,

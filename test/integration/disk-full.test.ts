@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import test from 'ava';
 import winston from 'winston';
-import * as zmq from 'zeromq';
 import { Publisher } from '../../clients/index.js';
 import { toNodeStatus } from '../../clients/node-status.js';
 import { assessCluster } from '../../src/cluster/cluster-health.js';
@@ -19,6 +18,7 @@ import { createNodeStorage } from '../../src/node/storage-factory.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import { ordo } from '../../src/wire/schema.js';
 import { eventually } from '../helpers/cluster.js';
+import { publishRaw } from '../helpers/raw-publish.js';
 
 /**
  * A node whose disk fills up, on a real (small) file system: a 4 MiB tmpfs
@@ -61,28 +61,6 @@ function fill(path: string): number {
     }
   } finally {
     closeSync(fd);
-  }
-}
-
-async function publishRaw(endpoint: string, producerSeq: number): Promise<ordo.PublishResult> {
-  const socket = new zmq.Dealer({ linger: 0, receiveTimeout: 5000 });
-  socket.connect(endpoint);
-  try {
-    await socket.send(
-      Buffer.from(
-        ordo.ClientRequest.encode({
-          requestId: 1,
-          publish: {
-            producerId: 'raw',
-            items: [{ producerSeq, topic: 't', payload: Buffer.from('x') }],
-          },
-        }).finish(),
-      ),
-    );
-    const [frame] = await socket.receive();
-    return ordo.ClientResponse.decode(frame!).publish!.results![0]! as ordo.PublishResult;
-  } finally {
-    socket.close();
   }
 }
 
@@ -172,7 +150,7 @@ async function publishRaw(endpoint: string, producerSeq: number): Promise<ordo.P
         /node n1 refuses publishes: it cannot write its log \(ENOSPC/.test(p),
       ),
     );
-    const refused = await publishRaw(node.clientEndpoint, 1);
+    const refused = await publishRaw(node.clientEndpoint, 'raw', 1);
     t.is(refused.status, ordo.PublishStatus.PUBLISH_STATUS_BUSY);
     t.regex(refused.detail ?? '', /cannot write its log \(ENOSPC/);
     await new Promise((resolve) => setTimeout(resolve, 500));

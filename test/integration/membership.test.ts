@@ -9,27 +9,9 @@ import {
   Subscriber,
 } from '../../clients/index.js';
 import { collect, eventually, startCluster } from '../helpers/cluster.js';
+import { publishUnderLoad } from '../helpers/load.js';
 import { runOrdo } from '../helpers/ordo-cli.js';
 import { checkStreams } from '../helpers/stream-checks.js';
-
-/** Publishes in rounds until told to stop; every publish must succeed. */
-function publishUnderLoad(publisher: Publisher, acks: PublishAck[]) {
-  let stopping = false;
-  const done = (async () => {
-    for (let round = 0; !stopping || round < 3; round++) {
-      const batch = Array.from({ length: 20 }, (_, i) =>
-        publisher.publish('members', `r${round}-m${i}`),
-      );
-      acks.push(...(await Promise.all(batch)));
-    }
-  })();
-  return {
-    stop: async () => {
-      stopping = true;
-      await done;
-    },
-  };
-}
 
 test('under load, a fourth node joins and catches up, then one of the original three is removed: streams identical, nothing acknowledged lost', async (t) => {
   const cluster = await startCluster(t, { fsync: 'interval' });
@@ -39,7 +21,7 @@ test('under load, a fourth node joins and catches up, then one of the original t
   const publisher = new Publisher({ brokers: cluster.clientEndpoints });
   t.teardown(() => publisher.close());
   const acks: PublishAck[] = [];
-  const load = publishUnderLoad(publisher, acks);
+  const load = publishUnderLoad(publisher, acks, 'members', 3);
   await eventually(async () => acks.length >= 100, 20_000, '100 acknowledged publishes');
 
   // The new node is in the config file (its address) and joins: it is not a member yet.

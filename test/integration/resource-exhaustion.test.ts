@@ -1,5 +1,4 @@
 import test from 'ava';
-import * as zmq from 'zeromq';
 import { Publisher } from '../../clients/index.js';
 import { freePorts } from '../../src/cluster/free-ports.js';
 import type { HardState } from '../../src/core/types.js';
@@ -12,6 +11,7 @@ import type { MetaStore } from '../../src/storage/log-store.js';
 import { MemoryLogStore, MemoryMetaStore } from '../../src/storage/memory-log-store.js';
 import { ordo } from '../../src/wire/schema.js';
 import { eventually } from '../helpers/cluster.js';
+import { publishRaw } from '../helpers/raw-publish.js';
 
 /** A metadata store whose saves fail, while told to, as a full descriptor table or disk fails them. */
 class ExhaustibleMetaStore implements MetaStore {
@@ -37,29 +37,6 @@ class ExhaustibleMetaStore implements MetaStore {
 
   close(): Promise<void> {
     return this.inner.close();
-  }
-}
-
-async function publishRaw(endpoint: string, producerId: string): Promise<ordo.PublishResult> {
-  const socket = new zmq.Dealer({ linger: 0, receiveTimeout: 5000 });
-  socket.connect(endpoint);
-  try {
-    await socket.send(
-      Buffer.from(
-        ordo.ClientRequest.encode({
-          requestId: 1,
-          publish: {
-            producerId,
-            items: [{ producerSeq: 1, topic: 't', payload: Buffer.from('x') }],
-          },
-        }).finish(),
-      ),
-    );
-    const [frame] = await socket.receive();
-    const results = ordo.ClientResponse.decode(frame!).publish?.results ?? [];
-    return results[0]! as ordo.PublishResult;
-  } finally {
-    socket.close();
   }
 }
 
@@ -98,7 +75,7 @@ for (const code of ['EMFILE', 'ENOSPC'] as const) {
     // The next commit point save (at most a second away) fails; the node does not stop.
     await publisher.publish('t', 'triggers a save');
     await eventually(async () => meta.failedSaves > 0, 5000, 'a failed save');
-    const refused = await publishRaw(endpoint, 'during');
+    const refused = await publishRaw(endpoint, 'during', 1);
     t.is(refused.status, ordo.PublishStatus.PUBLISH_STATUS_BUSY);
     t.regex(refused.detail ?? '', new RegExp(`cannot save its state \\(${code}\\)`));
     t.is(fatal, null, 'the node did not stop');

@@ -13,30 +13,12 @@ import {
 } from '../../clients/index.js';
 import { LIMITS } from '../../src/limits.js';
 import { collect, eventually, startCluster } from '../helpers/cluster.js';
+import { publishUnderLoad } from '../helpers/load.js';
 import { ordoBin, runOrdo } from '../helpers/ordo-cli.js';
 import { checkStreams } from '../helpers/stream-checks.js';
 
 /** Small segments, so that the witness has closed segments to drop within the test. */
 const SEGMENT_BYTES = 16 * 1024;
-
-/** Publishes in rounds of 20 until told to stop; every publish must succeed. */
-function publishUnderLoad(publisher: Publisher, acks: PublishAck[]) {
-  let stopping = false;
-  const done = (async () => {
-    for (let round = 0; !stopping; round++) {
-      const batch = Array.from({ length: 20 }, (_, i) =>
-        publisher.publish('witness', `r${round}-m${i}`),
-      );
-      acks.push(...(await Promise.all(batch)));
-    }
-  })();
-  return {
-    stop: async () => {
-      stopping = true;
-      await done;
-    },
-  };
-}
 
 test('2 data nodes + a witness under load: kill -9 of each member in turn leaves the cluster committing, nothing acknowledged is lost, the witness keeps only its tail', async (t) => {
   t.timeout(90_000);
@@ -68,7 +50,7 @@ test('2 data nodes + a witness under load: kill -9 of each member in turn leaves
   const publisher = new Publisher({ brokers: cluster.dataEndpoints });
   t.teardown(() => publisher.close());
   const acks: PublishAck[] = [];
-  const load = publishUnderLoad(publisher, acks);
+  const load = publishUnderLoad(publisher, acks, 'witness');
   // The most entries the witness held at once (its log's first to last seq), sampled all along.
   let witnessMaxStored = 0;
   let witnessSamples = 0;
