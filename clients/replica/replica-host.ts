@@ -226,7 +226,7 @@ export class Replica {
     );
     const index = await this.admin.readIndex(timeoutMs);
     await this.whenApplied(index, timeoutMs);
-    return this.machine.query(request) as Response;
+    return this.queryLocal<Request, Response>(request).response;
   }
 
   /** Resolves once the state reflects `seq` (e.g. the seq a publish was acknowledged with). */

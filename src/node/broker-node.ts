@@ -1194,14 +1194,11 @@ export class BrokerNode {
     request.results[index] = result;
     request.remaining--;
     if (request.remaining > 0) return;
-    const leaderId = this.core.currentLeader;
-    const leader = leaderId === null ? undefined : this.addressOf(leaderId);
     this.clients.reply(request.client, {
       requestId: request.requestId,
       publish: {
         results: request.results,
-        leader:
-          leader === undefined ? null : { id: leader.id, clientEndpoint: clientEndpoint(leader) },
+        leader: this.leaderHint(),
       },
     });
   }
@@ -1305,22 +1302,25 @@ export class BrokerNode {
       this.onRoleChange(ready.roleChange.role, ready.roleChange.epoch, ready.roleChange.leaderId);
   }
 
+  /** The sequencer as this node knows it, for clients to follow; null when unknown. */
+  private leaderHint(): ordo.LeaderHint.$Properties | null {
+    const leaderId = this.core.currentLeader;
+    const leader = leaderId === null ? undefined : this.addressOf(leaderId);
+    return leader === undefined ? null : { id: leader.id, clientEndpoint: clientEndpoint(leader) };
+  }
+
   /** A read index is taken by the sequencer only: anyone else names it (when known). */
   private onReadIndex(client: ClientId, requestId: number): void {
     const token = this.nextReadToken++;
     const result = this.core.requestReadIndex(token);
     if (!result.ok) {
-      const leaderId = this.core.currentLeader;
-      const leader =
-        leaderId === null || leaderId === this.self.id ? undefined : this.addressOf(leaderId);
       this.clients.reply(client, {
         requestId,
         readIndex: {
           ok: false,
           detail: result.reason,
           retriable: result.retriable,
-          leader:
-            leader === undefined ? null : { id: leader.id, clientEndpoint: clientEndpoint(leader) },
+          leader: this.leaderHint(),
         },
       });
       return;
