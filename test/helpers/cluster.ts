@@ -7,12 +7,37 @@ export async function startCluster(
   t: ExecutionContext,
   options: LocalClusterOptions = {},
 ): Promise<LocalCluster> {
+  const notable = new NotableLines();
   const cluster = await LocalCluster.start({
-    logs: process.env['ORDO_TEST_LOGS'] ? 'inherit' : 'ignore',
+    logs: process.env['ORDO_TEST_LOGS'] ? 'inherit' : (id, line) => notable.offer(id, line),
     ...options,
   });
-  t.teardown(() => cluster.stop());
+  t.teardown(() => {
+    // A failure in CI is often seen once: what the nodes said about roles
+    // and problems is the only trace of why, so it goes into the test's log.
+    if (!t.passed) for (const line of notable.lines()) t.log(line);
+    return cluster.stop();
+  });
   return cluster;
+}
+
+/** Role changes, warnings and errors that nodes logged: the last few per node. */
+class NotableLines {
+  private static readonly perNodeLines = 40;
+  private readonly byNode = new Map<string, string[]>();
+
+  offer(nodeId: string, line: string): void {
+    if (!/"event":"(role|membership|catch-up|repair)|"level":"(warn|error)"/.test(line)) return;
+    if (line.includes('runs INSECURE')) return;
+    const lines = this.byNode.get(nodeId) ?? [];
+    lines.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
+    if (lines.length > NotableLines.perNodeLines) lines.shift();
+    this.byNode.set(nodeId, lines);
+  }
+
+  lines(): string[] {
+    return [...this.byNode].flatMap(([id, lines]) => lines.map((line) => `${id}: ${line}`));
+  }
 }
 
 /**
