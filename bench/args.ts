@@ -18,6 +18,8 @@ export interface BenchArgs {
   readonly rawSeconds: number;
   readonly packedMessages: number;
   readonly trials: number;
+  /** Replica processes of the replicas benchmark. */
+  readonly replicas: number;
   readonly rateMessagesPerSecond: number;
   readonly requestTimeoutMs: number | null;
   /** Cluster timing overrides (electionTimeoutMs, heartbeatIntervalMs); empty keeps the defaults. */
@@ -27,7 +29,7 @@ export interface BenchArgs {
   readonly waitIdleSeconds: number;
 }
 
-export const usage = `usage: npm run bench -- [throughput|secure|failover|stability|fsync|transfer|raw-zmq|profile-top] [options]
+export const usage = `usage: npm run bench -- [throughput|secure|failover|stability|fsync|transfer|replicas|raw-zmq|profile-top] [options]
 
   throughput (default)   committed msgs/s and publish->commit latency of a local cluster, against raw zeromq.js
   failover               kill -9 the sequencer under load, time until the next publish commits
@@ -35,6 +37,7 @@ export const usage = `usage: npm run bench -- [throughput|secure|failover|stabil
   secure                 throughput and latency of an insecure and a CurveZMQ cluster side by side
   fsync                  throughput with fsync=always and fsync=never side by side
   transfer               planned leadership transfers under load: time to hand over, publish pause
+  replicas               replicas following a live stream: apply rate of each beside the commit rate
   raw-zmq                only the raw zeromq.js PUB/SUB ceiling
   profile-top <dir|file> hottest functions of .cpuprofile files (self time, file:line)
 
@@ -53,6 +56,7 @@ options:
   --raw-seconds S               raw measurement window (default 3)
   --packed N                    messages per frame for the packed raw measurement (default 64)
   --trials N                    failover trials (default 20)
+  --replicas N                  replicas: replica processes (default 3)
   --rate N                      failover publish rate, msgs/s (default 1000)
   --request-timeout-ms N        failover: Publisher requestTimeoutMs (default: the Publisher's own)
   --election-timeout-ms N       cluster electionTimeoutMs (default: the cluster's own, 300)
@@ -88,6 +92,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       'raw-seconds': { type: 'string' },
       packed: { type: 'string' },
       trials: { type: 'string' },
+      replicas: { type: 'string' },
       rate: { type: 'string' },
       'request-timeout-ms': { type: 'string' },
       'election-timeout-ms': { type: 'string' },
@@ -122,6 +127,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     rawSeconds: positiveNumber(values['raw-seconds'], 'raw-seconds', 3),
     packedMessages: positiveNumber(values.packed, 'packed', 64),
     trials: positiveNumber(values.trials, 'trials', 20),
+    replicas: positiveNumber(values.replicas, 'replicas', 3),
     rateMessagesPerSecond: positiveNumber(values.rate, 'rate', 1000),
     requestTimeoutMs:
       values['request-timeout-ms'] === undefined

@@ -11,6 +11,7 @@ import { fsyncBench } from './fsync-bench.js';
 import { checkIdle } from './idle-wait.js';
 import { profileTop } from './profile-top.js';
 import { rawZmqBench } from './raw-zmq-bench.js';
+import { replicasBench } from './replicas.js';
 import { secureBench } from './secure.js';
 import { stabilityBench } from './stability.js';
 import { throughputBench } from './throughput.js';
@@ -25,6 +26,7 @@ const benches: Record<string, Bench> = {
   fsync: fsyncBench,
   'raw-zmq': rawZmqBench,
   transfer: transferBench,
+  replicas: replicasBench,
   secure: secureBench,
   'profile-top': async (_workers, args) => profileTop(args),
 };

@@ -1,0 +1,37 @@
+/**
+ * The state machine of the replicas benchmark: it counts the messages and
+ * payload bytes it applied and folds every payload into a running FNV-1a
+ * hash, so that applying costs a pass over the bytes (as any real plugin's
+ * decode would) and replicas can still be compared by digest.
+ */
+import type { Message, StateMachine } from '../clients/index.js';
+
+export const pluginName = 'bench-count';
+
+interface CountState {
+  messages: number;
+  bytes: number;
+  hash: number;
+}
+
+export default function createCounter(): StateMachine<unknown, CountState> {
+  const state: CountState = { messages: 0, bytes: 0, hash: 0x811c9dc5 };
+  return {
+    apply(message: Message): void {
+      let hash = state.hash;
+      for (const byte of message.payload) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+      state.hash = hash;
+      state.messages++;
+      state.bytes += message.payload.length;
+    },
+    snapshot(): Uint8Array {
+      return new TextEncoder().encode(JSON.stringify(state));
+    },
+    restore(snapshot: Uint8Array): void {
+      Object.assign(state, JSON.parse(new TextDecoder().decode(snapshot)) as CountState);
+    },
+    query(): CountState {
+      return { ...state };
+    },
+  };
+}

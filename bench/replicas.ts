@@ -1,0 +1,253 @@
+/**
+ * `npm run bench -- replicas [--replicas 3] [--seconds 10]`: replicas
+ * following a live stream. Publisher processes saturate a local cluster
+ * while real `ordo replica` processes (with a plugin that counts and hashes
+ * every payload) apply the committed stream. Over one window it reports the
+ * cluster's commit rate and each replica's apply rate, how far each replica
+ * trailed the commit point when the load stopped, and how long it took to
+ * catch up after that. Every replica must end with the same digest.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BenchArgs } from './args.js';
+import type { WorkerSet } from './children.js';
+import { LoadRig } from './load-rig.js';
+import { formatNumber, formatTable, printJsonLine } from './report.js';
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const binPath = join(benchDir, '..', '..', 'bin', 'ordo.js');
+/** How often the replicas report their applied seq to the brokers, and how often the driver samples it. */
+const reportIntervalMs = 100;
+const sampleIntervalMs = 100;
+/** Longest wait for the replicas to report before the load, and to catch up after it. */
+const startTimeoutMs = 30_000;
+const catchUpTimeoutMs = 120_000;
+
+interface Sample {
+  readonly atMs: number;
+  readonly commitSeq: number;
+  /** Applied seq per replica id (absent until it reported). */
+  readonly applied: ReadonlyMap<string, number>;
+  readonly digests: ReadonlyMap<string, string>;
+}
+
+export async function replicasBench(workers: WorkerSet, args: BenchArgs): Promise<void> {
+  const rig = await LoadRig.start(workers, {
+    fsync: args.fsync,
+    nodes: args.nodes,
+    publishers: args.publishers,
+    windowMessages: args.windowMessages,
+    payloadBytes: args.payloadBytes,
+    profileDir: args.profileDir,
+    configOverrides: args.clusterTiming,
+  });
+  const dataDir = mkdtempSync(join(tmpdir(), 'ordo-bench-replicas-'));
+  const replicas: ChildProcess[] = [];
+  const untrack = workers.trackPids(() => replicas.map((r) => r.pid));
+  const ids = Array.from({ length: args.replicas }, (_, i) => `replica-${i + 1}`);
+  try {
+    for (const id of ids) replicas.push(startReplica(rig, id, dataDir, args.profileDir));
+    await waitFor(rig, startTimeoutMs, 'every replica to report', (s) =>
+      ids.every((id) => s.applied.has(id)),
+    );
+    const samples: Sample[] = [];
+    let loadRunning = true;
+    const sampling = (async () => {
+      while (loadRunning) {
+        samples.push(await sample(rig));
+        await new Promise((resolve) => setTimeout(resolve, sampleIntervalMs));
+      }
+    })();
+    const durationSeconds = args.seconds ?? 10;
+    const phase = await rig.saturate(
+      args.warmupSeconds * 1000,
+      durationSeconds * 1000,
+      args.maxMessages,
+    );
+    loadRunning = false;
+    await sampling;
+    const endCommit = (await sample(rig)).commitSeq;
+    const caughtUpStartMs = performance.now();
+    // Caught up: every replica applied the last commit and reported a digest at the same seq.
+    const last = await waitFor(
+      rig,
+      catchUpTimeoutMs,
+      'the replicas to catch up',
+      (s) =>
+        ids.every((id) => (s.applied.get(id) ?? 0) >= endCommit) &&
+        new Set(ids.map((id) => s.digests.get(id)?.split(':')[0])).size === 1,
+    );
+    const catchUpMs = performance.now() - caughtUpStartMs;
+    const window = measuredWindow(samples, args.warmupSeconds * 1000, durationSeconds * 1000);
+    report(args, ids, window, phase.clusterCommitsPerSecond, catchUpMs, last);
+  } finally {
+    for (const replica of replicas) replica.kill('SIGTERM');
+    await Promise.all(
+      replicas.map(
+        (r) =>
+          new Promise<void>((resolve) => {
+            if (r.exitCode !== null || r.signalCode !== null) return resolve();
+            const timer = setTimeout(() => {
+              r.kill('SIGKILL');
+              resolve();
+            }, 5000);
+            r.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      ),
+    );
+    untrack();
+    await rig.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function startReplica(
+  rig: LoadRig,
+  id: string,
+  dataDir: string,
+  profileDir: string | null,
+): ChildProcess {
+  const execArgv =
+    profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'replicas')}`];
+  const child = spawn(
+    process.execPath,
+    [
+      ...execArgv,
+      binPath,
+      'replica',
+      '--brokers',
+      rig.cluster.clientEndpoints.join(','),
+      '--plugin',
+      join(benchDir, 'count-plugin.js'),
+      '--data',
+      join(dataDir, id),
+      '--id',
+      id,
+      '--report-interval-ms',
+      String(reportIntervalMs),
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  return child;
+}
+
+/** The sequencer's commit seq and the replicas' applied seqs, as one node reports them. */
+async function sample(rig: LoadRig): Promise<Sample> {
+  const atMs = performance.now();
+  const all = await rig.admin.statusAll();
+  let commitSeq = 0;
+  const applied = new Map<string, number>();
+  const digests = new Map<string, string>();
+  for (const { status } of all) {
+    if (status === null) continue;
+    commitSeq = Math.max(commitSeq, status.commitSeq ?? 0);
+    for (const replica of status.replicas ?? []) {
+      const id = replica.replicaId ?? '';
+      if ((replica.appliedSeq ?? 0) >= (applied.get(id) ?? 0)) {
+        applied.set(id, replica.appliedSeq ?? 0);
+        digests.set(id, `${replica.digestSeq ?? 0}:${replica.digest ?? ''}`);
+      }
+    }
+  }
+  return { atMs, commitSeq, applied, digests };
+}
+
+async function waitFor(
+  rig: LoadRig,
+  timeoutMs: number,
+  what: string,
+  done: (sample: Sample) => boolean,
+): Promise<Sample> {
+  const deadlineMs = performance.now() + timeoutMs;
+  while (performance.now() < deadlineMs) {
+    const current = await sample(rig);
+    if (done(current)) return current;
+    await new Promise((resolve) => setTimeout(resolve, sampleIntervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+interface Window {
+  readonly first: Sample;
+  readonly last: Sample;
+}
+
+/**
+ * The samples that bracket the phase's measured window: it opens a warm-up
+ * after the commit point first moved (the load's start) and lasts the
+ * phase's duration.
+ */
+function measuredWindow(samples: readonly Sample[], warmupMs: number, durationMs: number): Window {
+  const start = samples.find((s) => s.commitSeq > (samples[0]?.commitSeq ?? 0));
+  if (start === undefined) throw new Error('the commit point never moved under the load');
+  const fromMs = start.atMs + warmupMs;
+  const first = samples.find((s) => s.atMs >= fromMs);
+  const last = [...samples].reverse().find((s) => s.atMs <= fromMs + durationMs);
+  if (first === undefined || last === undefined || last.atMs <= first.atMs)
+    throw new Error('too few samples in the measured window: raise --seconds');
+  return { first, last };
+}
+
+function report(
+  args: BenchArgs,
+  ids: readonly string[],
+  window: Window,
+  phaseCommitsPerSecond: number,
+  catchUpMs: number,
+  end: Sample,
+): void {
+  const seconds = (window.last.atMs - window.first.atMs) / 1000;
+  const commitRate = (window.last.commitSeq - window.first.commitSeq) / seconds;
+  const rows = ids.map((id) => {
+    const applied = (window.last.applied.get(id) ?? 0) - (window.first.applied.get(id) ?? 0);
+    const rate = applied / seconds;
+    return {
+      id,
+      rate,
+      lag: window.last.commitSeq - (window.last.applied.get(id) ?? 0),
+      digest: end.digests.get(id) ?? '',
+    };
+  });
+  const digestsAgree = new Set(rows.map((r) => r.digest)).size === 1;
+  console.log(
+    `\nreplicas: ${ids.length} replicas following a live stream, ${args.nodes} nodes, fsync=${args.fsync}, ${args.payloadBytes}-byte messages, ${seconds.toFixed(1)} s window\n`,
+  );
+  console.log(
+    formatTable(
+      ['', 'msgs/s', 'of commit rate', 'behind at the end (msgs)'],
+      [
+        ['cluster commits', formatNumber(commitRate), '100%', ''],
+        ...rows.map((r) => [
+          r.id,
+          formatNumber(r.rate),
+          `${((100 * r.rate) / commitRate).toFixed(0)}%`,
+          formatNumber(r.lag),
+        ]),
+      ],
+    ),
+  );
+  console.log(
+    `\ncatch-up after the load stopped: ${formatNumber(catchUpMs)} ms; digests ${digestsAgree ? 'agree' : 'DIFFER'} (${rows[0]?.digest ?? ''})`,
+  );
+  if (args.json) {
+    printJsonLine({
+      bench: 'replicas',
+      replicas: ids.length,
+      fsync: args.fsync,
+      windowSeconds: seconds,
+      commitsPerSecond: commitRate,
+      phaseCommitsPerSecond,
+      replicaMessagesPerSecond: Object.fromEntries(rows.map((r) => [r.id, r.rate])),
+      minReplicaMessagesPerSecond: Math.min(...rows.map((r) => r.rate)),
+      catchUpMs,
+      digestsAgree,
+    });
+  }
+  if (!digestsAgree) throw new Error('the replicas ended with different digests');
+}
