@@ -192,6 +192,16 @@ export class ProtocolNode {
   private deliveredSeq: number;
   /** Highest seq the host has made durable (as far as the core knows: Readies advanced). */
   private persistedLastSeq: number;
+  /** The epoch of the last hard state the host made durable (Readies advanced). */
+  private durableEpoch: number;
+  /**
+   * Highest seq this node holds durably and may claim before the Ready in
+   * flight is advanced (ackNow). Unlike persistedLastSeq it does not jump to
+   * a log reset's seq until the Ready that carries the reset is advanced; it
+   * drops to the commit point at a reset, since the old log's uncommitted
+   * tail need not match the sequencer's.
+   */
+  private durableLastSeq: number;
   /** The Ready handed to the host and not yet advanced; at most one at a time. */
   private unadvanced: {
     readonly ready: Ready;
@@ -245,6 +255,8 @@ export class ProtocolNode {
     this.leaderMatchSeq = this.commitSeq;
     this.storedLastSeq = recovered.lastSeq;
     this.persistedLastSeq = recovered.lastSeq;
+    this.durableEpoch = recovered.hardState.epoch;
+    this.durableLastSeq = recovered.lastSeq;
     this.advancedCommitSeq = this.commitSeq;
     this.defects = config.plantedDefects ?? NO_DEFECTS;
     this.lastTimestampMs = recovered.lastTimestampMs;
@@ -851,6 +863,11 @@ export class ProtocolNode {
     );
     this.unadvanced = null;
     this.persistedLastSeq = Math.min(outstanding.lastSeq, this.storedLastSeq);
+    this.durableLastSeq =
+      this.resetPoint === null
+        ? this.persistedLastSeq
+        : Math.min(this.durableLastSeq, this.persistedLastSeq);
+    if (ready.hardState !== null) this.durableEpoch = ready.hardState.epoch;
     invariant(
       this.commitSeq >= this.advancedCommitSeq,
       `${this.cfg.id}: commit point moved backwards from ${this.advancedCommitSeq} to ${this.commitSeq}`,
@@ -967,6 +984,51 @@ export class ProtocolNode {
         this.outbox.push({ to: peer, message: this.appendMessage(this.log.lastSeq, []) });
       }
     }
+  }
+
+  /**
+   * A heartbeat for the host to multicast at once, outside the Ready cycle,
+   * or null when none is due. The host asks while it is still applying a
+   * Ready (a slow fsync), once that Ready's multicast is out: a sequencer
+   * sends nothing else until the Ready is advanced, and followers that hear
+   * nothing for an election timeout depose it. It names only what earlier
+   * Readies multicast (entries appended since go out with the next Ready,
+   * first) and a commit point already reached; nothing in it rests on this
+   * node's own writes in flight.
+   */
+  heartbeatNow(): AppendMessage | null {
+    if (this.role !== Role.leader || !this.heartbeatDue || this.unadvanced === null) return null;
+    const multicastSeq =
+      this.pendingEntries.length > 0 ? this.pendingEntries[0]!.seq - 1 : this.log.lastSeq;
+    this.heartbeatDue = false;
+    this.heartbeatElapsed = 0;
+    return this.appendMessage(multicastSeq, []);
+  }
+
+  /**
+   * An acknowledgement for the host to send to the sequencer at once, outside
+   * the Ready cycle, or null when none is due. The host asks while it is
+   * still applying a Ready (a slow fsync): without it the sequencer hears
+   * nothing from this node until the write ends, and a sequencer that hears
+   * from no majority for an election timeout steps down. It claims only what
+   * advanced Readies made durable, and only in an epoch that is durable too;
+   * the ack of the Ready in flight still follows its write. `ackDue` stays
+   * set, so the next Ready acknowledges what arrived meanwhile.
+   */
+  ackNow(): { readonly to: NodeId; readonly message: AckMessage } | null {
+    if (
+      this.role !== Role.follower ||
+      !this.ackDue ||
+      this.leaderId === null ||
+      this.unadvanced === null ||
+      this.epoch !== this.durableEpoch
+    )
+      return null;
+    const ack = this.ackMessage(false, 0, 0);
+    return {
+      to: this.leaderId,
+      message: { ...ack, matchSeq: Math.min(ack.matchSeq, this.durableLastSeq) },
+    };
   }
 
   /** Turns the entries appended since the last Ready into multicast batches, or sends a heartbeat. */
@@ -1566,6 +1628,7 @@ export class ProtocolNode {
     this.pendingEntries = [];
     this.truncatePoint = null;
     this.resetPoint = { seq, epoch };
+    this.durableLastSeq = Math.min(this.durableLastSeq, this.commitSeq);
     this.storedLastSeq = seq;
     this.persistedLastSeq = seq;
     this.commitSeq = seq;
@@ -1596,6 +1659,7 @@ export class ProtocolNode {
     if (dropsEntries) this.truncatePoint = Math.min(this.truncatePoint ?? seq, seq);
     if (seq < this.storedLastSeq) this.storedLastSeq = seq;
     this.persistedLastSeq = Math.min(this.persistedLastSeq, seq);
+    this.durableLastSeq = Math.min(this.durableLastSeq, seq);
     this.leaderMatchSeq = Math.min(this.leaderMatchSeq, seq);
     if (this.pendingConfigs.some((c) => c.seq > seq)) {
       this.pendingConfigs = this.pendingConfigs.filter((c) => c.seq <= seq);

@@ -192,6 +192,8 @@ export class BrokerNode {
   private readonly pendingByIdentity = new Map<string, number>();
   /** Publishes answered BUSY because their connection or identity spent its budget. */
   private publishBudgetRefusals = 0;
+  /** Whether the Ready being applied has had its multicast sent (a sequencer's, before its write). */
+  private readyMulticastSent = false;
   private readonly repeatedWarnings: {
     retransmit: RateLimitedLog;
     dedupCheckpoint: RateLimitedLog;
@@ -823,9 +825,25 @@ export class BrokerNode {
     if (this.stopped) return;
     this.watchLogWrites();
     this.core.tick();
+    if (this.driving) this.sendWhileWriting();
     this.maybePromoteLearners();
     this.subscriptions.tick();
     this.schedule();
+  }
+
+  /**
+   * A Ready is being applied (its write may wait on a slow fsync): the
+   * sequencer still heartbeats once that Ready's multicast is out, and a
+   * follower still acknowledges what is already durable, so that neither
+   * looks dead for as long as a disk stalls (ProtocolNode.heartbeatNow, ackNow).
+   */
+  private sendWhileWriting(): void {
+    if (this.readyMulticastSent) {
+      const heartbeat = this.core.heartbeatNow();
+      if (heartbeat !== null) this.transport.send(null, heartbeat);
+    }
+    const ack = this.core.ackNow();
+    if (ack !== null) this.transport.send(ack.to, ack.message);
   }
 
   private onPeerUnreachable(peer: string): void {
@@ -1242,6 +1260,7 @@ export class BrokerNode {
 
   /** Carries out one Ready: persist, then send, then deliver. */
   private async apply(ready: Ready): Promise<void> {
+    this.readyMulticastSent = false;
     this.options.metrics?.onReady(ready, this.core.isLeader);
     let truncated = false;
     if (ready.membership !== null) {
@@ -1282,6 +1301,7 @@ export class BrokerNode {
     // Everything else (acks, votes) waits for the write.
     const early = this.core.isLeader || this.sendsBeforePersisting;
     if (early) this.sendMessages(ready, this.sendsBeforePersisting ? null : true);
+    this.readyMulticastSent = this.core.isLeader;
     if ((ready.truncateAfter !== null && !truncated) || ready.entries.length > 0) {
       await this.options.store.write(truncated ? null : ready.truncateAfter, ready.entries);
     }
