@@ -109,11 +109,10 @@ test('fsync=always: the whole cluster killed with SIGKILL and restarted keeps ev
 
 test('fsync=always: after a whole-cluster restart, a retry of a message older than the recovery window is still a duplicate (dedup checkpoint)', async (t) => {
   // What this test proves is the dedup checkpoint, not availability on a
-  // slow disk. With fsync=always a sequencer sends nothing while its fsync
-  // is in flight, and on a loaded CI machine an fsync can outlast the default
-  // election timeout: the sequencer is deposed, its uncommitted tail is
-  // truncated, and a producer whose remembered entries all went is told to
-  // start afresh (its in-flight messages fail as uncertain). A longer
+  // slow disk. On a loaded CI machine an fsync can outlast the default
+  // election timeout: should the sequencer be deposed, its uncommitted tail
+  // is truncated, and a producer whose remembered entries all went is told
+  // to start afresh (its in-flight messages fail as uncertain). A longer
   // election timeout and a window no wider than the table's per-producer
   // history keep that away from the filler traffic (docs/operations.md).
   const cluster = await startCluster(t, {
