@@ -8,6 +8,7 @@ import {
   decodeOrThrow,
   FrameError,
 } from './frame-error.js';
+import { decodePackedEntries } from './packed-entries.js';
 import { ordo } from './schema.js';
 
 /** A validated request: the body named by `body` is present with every field filled in. */
@@ -179,6 +180,22 @@ export function decodeClientResponse(bytes: Uint8Array): ClientResponse {
     const d = response.delivery!;
     const fromSeq = checkSeq(d.fromSeq, 'delivery.fromSeq');
     const toSeq = checkSeq(d.toSeq, 'delivery.toSeq');
+    const packed = d.packedEntries;
+    if (packed != null && packed.length > 0) {
+      if (d.entries != null && d.entries.length > 0)
+        throw new FrameError('malformed', 'delivery carries both entries and packed entries');
+      if (toSeq < fromSeq)
+        throw new FrameError('malformed', `delivery range [${fromSeq}, ${toSeq}] is empty`);
+      // Unpacked here once, into the field readers already know: the
+      // payloads stay views into the received frame.
+      d.entries = decodePackedEntries(
+        packed,
+        { firstSeq: fromSeq, lastSeq: toSeq },
+        'delivery.packedEntries',
+      ) as unknown as ordo.Entry[];
+      d.packedEntries = new Uint8Array(0);
+      return response;
+    }
     let previous = fromSeq - 1;
     (d.entries ?? []).forEach((raw, i) => {
       const entry = validateEntry(raw as ordo.Entry, `delivery.entries[${i}]`);
