@@ -1074,16 +1074,14 @@ export class BrokerNode {
       }
       return;
     }
-    const proposals = items.map((item) => ({
+    const payloads = copyPayloads(items);
+    const owner = identity ?? '';
+    const proposals = items.map((item, i) => ({
       producerId: publish.producerId,
       producerSeq: item.producerSeq,
       topic: item.topic,
-      // A copy of its own: the decoded payload is a view into the client's
-      // frame, and a log cache that keeps it would keep the whole frame (a
-      // tiny message in a 4 MiB frame would cost 4 MiB while counted as a
-      // few bytes).
-      payload: new Uint8Array(item.payload),
-      owner: identity ?? '',
+      payload: payloads[i]!,
+      owner,
     }));
     const results = this.core.propose(proposals, this.clock.nowMs());
     const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
@@ -1454,6 +1452,30 @@ export class BrokerNode {
       leader: leaderId,
     });
   }
+}
+
+/**
+ * The payloads of a publish, copied out of the client's frame into one
+ * buffer of their own and handed on as views of it. Copied, because the
+ * decoded payloads are views into the frame, and a log cache that keeps one
+ * would keep the whole frame (a tiny message in a 4 MiB frame would cost 4
+ * MiB while counted as a few bytes); into one buffer, because the messages
+ * of a batch live and are dropped together (retention goes in seq order),
+ * and one allocation per batch costs far less than one per message.
+ */
+function copyPayloads(items: readonly ordo.PublishItem[]): Uint8Array[] {
+  let total = 0;
+  for (const item of items) total += item.payload.length;
+  const buffer = new Uint8Array(total);
+  const out: Uint8Array[] = new Array(items.length);
+  let at = 0;
+  for (let i = 0; i < items.length; i++) {
+    const payload = items[i]!.payload;
+    buffer.set(payload, at);
+    out[i] = buffer.subarray(at, at + payload.length);
+    at += payload.length;
+  }
+  return out;
 }
 
 /**
