@@ -35,7 +35,7 @@ import type { IncarnationStorage } from '../storage/incarnation-store.js';
 import type { LogStore, MetaStore, RecoveredLog } from '../storage/log-store.js';
 import { type MembershipStorage, MemoryMembershipStore } from '../storage/membership-store.js';
 import { StorageFailedError } from '../storage/storage-errors.js';
-import type { ClientRequest } from '../wire/client-codec.js';
+import { type ClientRequest, packPublishResults } from '../wire/client-codec.js';
 import { repairCopyDigest } from '../wire/repair-copy-digest.js';
 import { ordo } from '../wire/schema.js';
 import type { ClientFrameSocket } from './client-frame-socket.js';
@@ -151,6 +151,8 @@ interface PendingPublish {
   readonly producerId: string;
   readonly results: ordo.PublishResult.$Properties[];
   remaining: number;
+  /** The client sent its items packed, so it reads its OK results packed too. */
+  readonly packed: boolean;
 }
 
 interface PublishSlot {
@@ -1035,6 +1037,7 @@ export class BrokerNode {
       producerId: publish.producerId,
       results: new Array(items.length),
       remaining: items.length,
+      packed: publish.packedItems != null && publish.packedItems.length > 0,
     };
     const degraded = this.degradedReason();
     if (degraded !== null) {
@@ -1195,7 +1198,7 @@ export class BrokerNode {
     this.clients.reply(request.client, {
       requestId: request.requestId,
       publish: {
-        results: request.results,
+        ...(request.packed ? packPublishResults(request.results) : { results: request.results }),
         leader: this.leaderHint(),
       },
     });

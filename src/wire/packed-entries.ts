@@ -279,3 +279,234 @@ export function decodePackedEntries(
   }
   return entries;
 }
+
+/** A publish item as the client sends it, before it has a seq. */
+export interface PackedPublishItem {
+  readonly producerSeq: number;
+  readonly topic: string;
+  readonly payload: Uint8Array;
+}
+
+/**
+ * Packs the items of one publish: `u8 version (1)`, then runs of
+ * consecutive producerSeqs: `varint firstProducerSeq, varint count`, and
+ * count times `varint topicTag` (as in packed entries) and `varint payload
+ * length, payload`.
+ */
+export function encodePackedPublishItems(items: readonly PackedPublishItem[]): Uint8Array {
+  let size = 1;
+  let previous: PackedPublishItem | null = null;
+  for (const item of items) {
+    const continues = previous !== null && item.producerSeq === previous.producerSeq + 1;
+    if (!continues) size += 2 * 9;
+    if (continues && item.topic === previous!.topic) size += 1;
+    else size += 9 + Buffer.byteLength(item.topic);
+    size += 9 + item.payload.length;
+    previous = item;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  const writeVarint = (value: number): void => {
+    while (value >= 0x80) {
+      out[pos++] = (value % 128) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    out[pos++] = value;
+  };
+  out[pos++] = PACKED_ENTRIES_VERSION;
+  let i = 0;
+  while (i < items.length) {
+    let count = 1;
+    while (
+      i + count < items.length &&
+      items[i + count]!.producerSeq === items[i]!.producerSeq + count
+    )
+      count++;
+    writeVarint(items[i]!.producerSeq);
+    writeVarint(count);
+    let topic: string | null = null;
+    for (let k = i; k < i + count; k++) {
+      const item = items[k]!;
+      if (item.topic === topic) out[pos++] = 0;
+      else {
+        const length = Buffer.byteLength(item.topic);
+        writeVarint(length + 1);
+        if (length > 0) pos += out.write(item.topic, pos, length, 'utf8');
+        topic = item.topic;
+      }
+      writeVarint(item.payload.length);
+      out.set(item.payload, pos);
+      pos += item.payload.length;
+    }
+    i += count;
+  }
+  return out.subarray(0, pos);
+}
+
+/**
+ * Unpacks the items of a publish (payloads are views into `bytes`), at most
+ * `maxItems` of them. Topics and payload sizes are checked by the caller,
+ * as for items sent one message each; this checks the framing and UTF-8.
+ */
+export function decodePackedPublishItems(
+  bytes: Uint8Array,
+  maxItems: number,
+  field: string,
+): PackedPublishItem[] {
+  const reader = new PackedReader(bytes, field);
+  reader.version();
+  const items: PackedPublishItem[] = [];
+  while (!reader.done()) {
+    const firstProducerSeq = reader.varint('producerSeq');
+    const count = reader.varint('count');
+    if (count < 1) reader.fail('a run holds no items');
+    if (items.length + count > maxItems)
+      throw new FrameError('too-large', `${field} holds more than ${maxItems} items`);
+    checkUint(firstProducerSeq + count - 1, `${field}.producerSeq`);
+    let topic: string | null = null;
+    for (let k = 0; k < count; k++) {
+      const tag = reader.varint('topic');
+      if (tag === 0) {
+        if (topic === null) reader.fail('the first item of a run repeats no topic');
+      } else topic = reader.string('topic', LIMITS.maxTopicBytes, tag - 1);
+      const payloadLength = reader.varint('payload length');
+      if (payloadLength > LIMITS.maxPayloadBytes)
+        throw new FrameError(
+          'too-large',
+          `${field}.payload exceeds ${LIMITS.maxPayloadBytes} bytes`,
+        );
+      items.push({
+        producerSeq: firstProducerSeq + k,
+        topic: topic!,
+        payload: reader.bytes(payloadLength),
+      });
+    }
+  }
+  return items;
+}
+
+/** One OK publish result: its producerSeq and the seq it was given. */
+export interface OkResult {
+  readonly producerSeq: number;
+  readonly seq: number;
+}
+
+/** Packs OK results as runs: `u8 version (1)`, then `varint firstProducerSeq, varint firstSeq, varint count`. */
+export function encodePackedOkResults(results: readonly OkResult[]): Uint8Array {
+  const out = Buffer.allocUnsafe(1 + results.length * 3 * 9);
+  let pos = 0;
+  const writeVarint = (value: number): void => {
+    while (value >= 0x80) {
+      out[pos++] = (value % 128) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    out[pos++] = value;
+  };
+  out[pos++] = PACKED_ENTRIES_VERSION;
+  let i = 0;
+  while (i < results.length) {
+    const first = results[i]!;
+    let count = 1;
+    while (
+      i + count < results.length &&
+      results[i + count]!.producerSeq === first.producerSeq + count &&
+      results[i + count]!.seq === first.seq + count
+    )
+      count++;
+    writeVarint(first.producerSeq);
+    writeVarint(first.seq);
+    writeVarint(count);
+    i += count;
+  }
+  return out.subarray(0, pos);
+}
+
+/** Unpacks OK results, at most `maxResults` of them. */
+export function decodePackedOkResults(
+  bytes: Uint8Array,
+  maxResults: number,
+  field: string,
+): OkResult[] {
+  const reader = new PackedReader(bytes, field);
+  reader.version();
+  const results: OkResult[] = [];
+  while (!reader.done()) {
+    const producerSeq = reader.varint('producerSeq');
+    const seq = reader.varint('seq');
+    const count = reader.varint('count');
+    if (count < 1) reader.fail('a run holds no results');
+    if (results.length + count > maxResults) reader.fail(`holds more than ${maxResults} results`);
+    checkUint(producerSeq + count - 1, `${field}.producerSeq`);
+    checkSeq(seq + count - 1, `${field}.seq`);
+    for (let k = 0; k < count; k++) results.push({ producerSeq: producerSeq + k, seq: seq + k });
+  }
+  return results;
+}
+
+/** Reads the varints, strings and byte views of a packed form, failing with FrameError. */
+class PackedReader {
+  private readonly buf: Buffer;
+  private pos = 0;
+
+  constructor(
+    bytes: Uint8Array,
+    private readonly field: string,
+  ) {
+    this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  }
+
+  fail(why: string): never {
+    throw new FrameError('malformed', `${this.field}: ${why}`);
+  }
+
+  done(): boolean {
+    return this.pos >= this.buf.length;
+  }
+
+  version(): void {
+    if (this.buf.length === 0) this.fail('is empty');
+    const version = this.buf[this.pos++];
+    if (version !== PACKED_ENTRIES_VERSION)
+      this.fail(`unknown packed version ${version} (this node reads ${PACKED_ENTRIES_VERSION})`);
+    if (this.done()) this.fail('holds nothing after its version');
+  }
+
+  varint(what: string): number {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      if (this.pos >= this.buf.length) this.fail(`${what} is cut short`);
+      const b = this.buf[this.pos++]!;
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      scale *= 128;
+      if (scale > 2 ** 53) this.fail(`${what} is longer than 2^53`);
+    }
+    if (!Number.isSafeInteger(value)) this.fail(`${what} is longer than 2^53`);
+    return value;
+  }
+
+  string(what: string, maxBytes: number, length: number): string {
+    if (length > maxBytes) this.fail(`${what} is longer than ${maxBytes} bytes`);
+    const view = this.bytes(length);
+    for (let k = 0; k < view.length; k++) {
+      if (view[k]! >= 0x80) {
+        try {
+          return strictUtf8.decode(view);
+        } catch (error) {
+          throw new FrameError('malformed', `${this.field}: ${what} is not valid UTF-8`, {
+            cause: error,
+          });
+        }
+      }
+    }
+    return view.toString('latin1');
+  }
+
+  bytes(length: number): Buffer {
+    if (this.pos + length > this.buf.length) this.fail('is cut short');
+    const view = this.buf.subarray(this.pos, this.pos + length);
+    this.pos += length;
+    return view;
+  }
+}

@@ -6,7 +6,13 @@ import {
   makeConfigEntry,
   makeEpochStartEntry,
 } from '../../src/core/types.js';
-import { decodeClientResponse } from '../../src/wire/client-codec.js';
+import {
+  decodeClientRequest,
+  decodeClientResponse,
+  encodeClientRequest,
+  encodeClientResponse,
+  packPublishResults,
+} from '../../src/wire/client-codec.js';
 import { FrameError } from '../../src/wire/frame-error.js';
 import { decodePackedEntries, encodePackedEntries } from '../../src/wire/packed-entries.js';
 import { decodePeerMessage, encodePeerMessage } from '../../src/wire/peer-codec.js';
@@ -160,4 +166,81 @@ test('an append and a filtered delivery carry their entries packed, and both dec
   }).finish();
   const delivery = decodeClientResponse(response).delivery!;
   t.deepEqual(plain(delivery.entries as unknown as Entry[]), plain(matching));
+});
+
+test('a publish travels packed and is read back item for item; its OK results come back packed, the others as they are', (t) => {
+  const items = [
+    { producerSeq: 7, topic: 'a', payload: Buffer.from('one') },
+    { producerSeq: 8, topic: 'a', payload: Buffer.from('two') },
+    { producerSeq: 9, topic: 'b', payload: Buffer.from('') },
+    { producerSeq: 12, topic: 'b', payload: Buffer.from('after a skip') },
+  ];
+  const frame = encodeClientRequest({ requestId: 3, publish: { producerId: 'p', items } });
+  const raw = ordo.ClientRequest.decode(frame).publish!;
+  t.is((raw.items ?? []).length, 0);
+  const request = decodeClientRequest(frame);
+  t.is(request.body, 'publish');
+  const publish = request.body === 'publish' ? request.publish : null;
+  t.deepEqual(
+    (publish?.items ?? []).map((i) => [
+      i.producerSeq,
+      i.topic,
+      Buffer.from(i.payload ?? []).toString(),
+    ]),
+    items.map((i) => [i.producerSeq, i.topic, i.payload.toString()]),
+  );
+  t.true((publish?.packedItems ?? new Uint8Array(0)).length > 0, 'the node sees it came packed');
+
+  const { OK, BUSY } = {
+    OK: ordo.PublishStatus.PUBLISH_STATUS_OK,
+    BUSY: ordo.PublishStatus.PUBLISH_STATUS_BUSY,
+  };
+  const results = [
+    { producerSeq: 7, status: OK, seq: 40 },
+    { producerSeq: 8, status: OK, seq: 41 },
+    { producerSeq: 9, status: BUSY, detail: 'window full' },
+    { producerSeq: 12, status: OK, seq: 43 },
+  ];
+  const packed = packPublishResults(results);
+  t.is(packed.results?.length, 1);
+  const response = decodeClientResponse(
+    encodeClientResponse({ requestId: 3, publish: { ...packed } }),
+  );
+  const byProducerSeq = new Map(
+    (response.publish?.results ?? []).map((r) => [r.producerSeq, [r.status, r.seq, r.detail]]),
+  );
+  t.deepEqual(byProducerSeq.get(7), [OK, 40, '']);
+  t.deepEqual(byProducerSeq.get(8), [OK, 41, '']);
+  t.deepEqual(byProducerSeq.get(9), [BUSY, 0, 'window full']);
+  t.deepEqual(byProducerSeq.get(12), [OK, 43, '']);
+});
+
+test('a packed publish that is cut, oversized or mixed with items is refused as a bad frame', (t) => {
+  const items = [{ producerSeq: 1, topic: 't', payload: Buffer.alloc(10) }];
+  const frame = encodeClientRequest({ requestId: 1, publish: { producerId: 'p', items } });
+  const packedItems = ordo.ClientRequest.decode(frame).publish!.packedItems!;
+  const refuse = (publish: ordo.PublishRequest.$Properties): string => {
+    const bytes = ordo.ClientRequest.encode({ requestId: 1, publish }).finish();
+    const error = t.throws(() => decodeClientRequest(bytes));
+    t.true(error instanceof FrameError);
+    return error!.message;
+  };
+  t.regex(
+    refuse({ producerId: 'p', packedItems: packedItems.subarray(0, packedItems.length - 1) }),
+    /cut short/,
+  );
+  t.regex(refuse({ producerId: 'p', packedItems, items }), /both items and packed items/);
+  const tooMany = encodeClientRequest({
+    requestId: 1,
+    publish: {
+      producerId: 'p',
+      items: Array.from({ length: 2049 }, (_, i) => ({
+        producerSeq: i + 1,
+        topic: 't',
+        payload: Buffer.alloc(0),
+      })),
+    },
+  });
+  const error = t.throws(() => decodeClientRequest(tooMany));
+  t.regex(error!.message, /more than \d+ items/);
 });
