@@ -13,7 +13,7 @@ import {
 import { sleep, type Worker, type WorkerSet, wallNowMs } from './children.js';
 import { adminFor, leaderOf, viewCluster } from './cluster-health.js';
 import type { ConnectCommand, PhaseResult, RateCommand, SaturateCommand } from './load-protocol.js';
-import { CpuMeter } from './proc-cpu.js';
+import { CpuMeter, peakRssMiB } from './proc-cpu.js';
 
 export interface RigOptions {
   readonly fsync: FsyncPolicy;
@@ -40,6 +40,8 @@ export interface PhaseSummary {
   readonly maxAckGapMs: number;
   /** CPU each process used inside the window, in percent of one core (Linux only). */
   readonly cpuPercent: Record<string, number>;
+  /** Peak resident set size of each node since it started (VmHWM, MiB), read at the window's end (Linux only). */
+  readonly peakRssMiB: Record<string, number>;
   readonly published: number;
   readonly acked: number;
   readonly failed: number;
@@ -51,6 +53,7 @@ interface WindowSample {
   readonly fromCommit: number;
   readonly toCommit: number;
   readonly cpuPercent: Record<string, number>;
+  readonly peakRssMiB: Record<string, number>;
 }
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -215,7 +218,7 @@ export class LoadRig {
     );
     const sample = this.sampleWindow(measureFromMs, measureFromMs + durationMs);
     const phases = (await results) as unknown as PhaseResult[];
-    const { fromCommit, toCommit, cpuPercent } = await sample;
+    const { fromCommit, toCommit, cpuPercent, peakRssMiB } = await sample;
     const latency = new LatencyHistogram();
     let ackedPerSecond = 0;
     for (const phase of phases) {
@@ -230,6 +233,7 @@ export class LoadRig {
       latency: summarize(latency),
       maxAckGapMs: round(Math.max(...phases.map((p) => p.maxAckGapMs)), 1),
       cpuPercent,
+      peakRssMiB,
       published: sum((p) => p.published),
       acked: sum((p) => p.acked),
       failed: sum((p) => p.failed),
@@ -259,11 +263,17 @@ export class LoadRig {
     const meter = new CpuMeter(pids);
     await waitUntil(toMs);
     const cpuPercent = meter.read();
+    const peakRss: Record<string, number> = {};
+    for (const node of this.cluster.nodes) {
+      const mib = peakRssMiB(node.process?.pid);
+      if (mib !== null) peakRss[node.id] = mib;
+    }
     const last = await viewCluster(this.admin);
     return {
       fromCommit: leaderOf(first)?.commitSeq ?? Number.NaN,
       toCommit: leaderOf(last)?.commitSeq ?? Number.NaN,
       cpuPercent,
+      peakRssMiB: peakRss,
     };
   }
 }

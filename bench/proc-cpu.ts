@@ -23,6 +23,20 @@ export function cpuTimeMs(pid: number | undefined): number | null {
   }
 }
 
+/**
+ * The peak resident set size of a process since it started (VmHWM), in
+ * MiB; null where /proc is not available or the process is gone.
+ */
+export function peakRssMiB(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match === null ? null : Math.round(Number(match[1]) / 1024);
+  } catch {
+    return null;
+  }
+}
+
 /** Busy CPU time of the whole machine (all cores, every process) so far, in milliseconds; null without /proc. */
 export function machineBusyMs(): number | null {
   try {

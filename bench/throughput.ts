@@ -182,6 +182,7 @@ export async function throughputBench(workers: WorkerSet, args: BenchArgs): Prom
         ],
         ['publish->commit p50 / p99 / p99.9, saturated', latencyTriple(run.saturated)],
         ['publish->commit p50 / p99 / p99.9, moderate', latencyTriple(run.moderate)],
+        ['peak RSS per node (VmHWM) after the saturated window', rssLine(run.saturated)],
       ],
     ),
   );
@@ -263,7 +264,10 @@ export function cpuLines(rows: readonly (readonly [string, PhaseSummary | null])
       const entries = Object.entries(s.cpuPercent);
       const total = entries.reduce((sum, [, percent]) => sum + percent, 0);
       const parts = entries.map(([name, percent]) => `${name} ${percent}%`).join(', ');
-      return `CPU in window, ${label} (% of one core; ${cores} cores = ${cores * 100}%): ${parts}; total ${total}%`;
+      const rss = Object.entries(s.peakRssMiB ?? {})
+        .map(([name, mib]) => `${name} ${mib} MiB`)
+        .join(', ');
+      return `CPU in window, ${label} (% of one core; ${cores} cores = ${cores * 100}%): ${parts}; total ${total}%${rss === '' ? '' : `\npeak RSS per node since its start (VmHWM), at the end of ${label}: ${rss}`}`;
     })
     .join('\n');
 }
@@ -272,6 +276,11 @@ function rateLabel(run: ClusterRun): string {
   return run.moderateRatePerSecond === null
     ? ''
     : `(${formatNumber(run.moderateRatePerSecond)} msgs/s)`;
+}
+
+function rssLine(s: PhaseSummary | null): string {
+  const entries = Object.entries(s?.peakRssMiB ?? {});
+  return entries.length === 0 ? 'n/a' : entries.map(([id, mib]) => `${id} ${mib} MiB`).join(', ');
 }
 
 export function latencyTriple(s: PhaseSummary | null): string {

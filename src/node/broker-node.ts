@@ -35,7 +35,7 @@ import type { IncarnationStorage } from '../storage/incarnation-store.js';
 import type { LogStore, MetaStore, RecoveredLog } from '../storage/log-store.js';
 import { type MembershipStorage, MemoryMembershipStore } from '../storage/membership-store.js';
 import { StorageFailedError } from '../storage/storage-errors.js';
-import type { ClientRequest } from '../wire/client-codec.js';
+import { type ClientRequest, packPublishResults } from '../wire/client-codec.js';
 import { repairCopyDigest } from '../wire/repair-copy-digest.js';
 import { ordo } from '../wire/schema.js';
 import type { ClientFrameSocket } from './client-frame-socket.js';
@@ -151,6 +151,8 @@ interface PendingPublish {
   readonly producerId: string;
   readonly results: ordo.PublishResult.$Properties[];
   remaining: number;
+  /** The client sent its items packed, so it reads its OK results packed too. */
+  readonly packed: boolean;
 }
 
 interface PublishSlot {
@@ -1053,6 +1055,7 @@ export class BrokerNode {
       producerId: publish.producerId,
       results: new Array(items.length),
       remaining: items.length,
+      packed: publish.packedItems != null && publish.packedItems.length > 0,
     };
     const degraded = this.degradedReason();
     if (degraded !== null) {
@@ -1092,16 +1095,14 @@ export class BrokerNode {
       }
       return;
     }
-    const proposals = items.map((item) => ({
+    const payloads = copyPayloads(items);
+    const owner = identity ?? '';
+    const proposals = items.map((item, i) => ({
       producerId: publish.producerId,
       producerSeq: item.producerSeq,
       topic: item.topic,
-      // A copy of its own: the decoded payload is a view into the client's
-      // frame, and a log cache that keeps it would keep the whole frame (a
-      // tiny message in a 4 MiB frame would cost 4 MiB while counted as a
-      // few bytes).
-      payload: new Uint8Array(item.payload),
-      owner: identity ?? '',
+      payload: payloads[i]!,
+      owner,
     }));
     const results = this.core.propose(proposals, this.clock.nowMs());
     const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
@@ -1215,7 +1216,7 @@ export class BrokerNode {
     this.clients.reply(request.client, {
       requestId: request.requestId,
       publish: {
-        results: request.results,
+        ...(request.packed ? packPublishResults(request.results) : { results: request.results }),
         leader: this.leaderHint(),
       },
     });
@@ -1474,6 +1475,30 @@ export class BrokerNode {
       leader: leaderId,
     });
   }
+}
+
+/**
+ * The payloads of a publish, copied out of the client's frame into one
+ * buffer of their own and handed on as views of it. Copied, because the
+ * decoded payloads are views into the frame, and a log cache that keeps one
+ * would keep the whole frame (a tiny message in a 4 MiB frame would cost 4
+ * MiB while counted as a few bytes); into one buffer, because the messages
+ * of a batch live and are dropped together (retention goes in seq order),
+ * and one allocation per batch costs far less than one per message.
+ */
+function copyPayloads(items: readonly ordo.PublishItem[]): Uint8Array[] {
+  let total = 0;
+  for (const item of items) total += item.payload.length;
+  const buffer = new Uint8Array(total);
+  const out: Uint8Array[] = new Array(items.length);
+  let at = 0;
+  for (let i = 0; i < items.length; i++) {
+    const payload = items[i]!.payload;
+    buffer.set(payload, at);
+    out[i] = buffer.subarray(at, at + payload.length);
+    at += payload.length;
+  }
+  return out;
 }
 
 /**

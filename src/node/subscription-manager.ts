@@ -3,6 +3,7 @@ import { LIMITS } from '../limits.js';
 import type { Logger } from '../runtime/logger.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { LogRangeError } from '../storage/log-store.js';
+import { encodePackedEntries } from '../wire/packed-entries.js';
 import { ordo } from '../wire/schema.js';
 import type { ClientId } from './client-server.js';
 import type { FaultInjection } from './fault-injection.js';
@@ -390,7 +391,7 @@ export class SubscriptionManager {
           subscriptionId: subscription.id,
           fromSeq,
           toSeq,
-          entries: entries as ordo.Entry.$Properties[],
+          packedEntries: encodePackedEntries(entries),
           commitSeq: this.commitSeq,
         },
       },

@@ -14,8 +14,14 @@ import {
  * `applyRetention`), so memory stays bounded.
  */
 export class MemoryLogStore implements LogStore {
-  private entries: Entry[] = [];
-  /** Seq of entries[0]. */
+  /**
+   * The entries from `head` on are the log; the prefix before `head` was
+   * dropped by retention and is cut off in one slice once it is longer than
+   * the live part, so dropping an entry costs O(1), not a copy of the log.
+   */
+  private entries: (Entry | undefined)[] = [];
+  private head = 0;
+  /** Seq of entries[head]. */
   private first = 1;
 
   constructor(private readonly maxEntries: number) {}
@@ -39,14 +45,14 @@ export class MemoryLogStore implements LogStore {
   async write(truncateAfter: number | null, entries: readonly Entry[]): Promise<void> {
     if (truncateAfter !== null && truncateAfter < this.lastSeq()) {
       invariant(truncateAfter >= this.first - 1, 'truncation below the log start');
-      this.entries.length = truncateAfter - this.first + 1;
+      this.entries.length = this.head + truncateAfter - this.first + 1;
     }
+    let next = this.lastSeq() + 1;
     for (const entry of entries) {
       // Checked before building the message: this runs for every entry.
-      if (entry.seq !== this.lastSeq() + 1) {
-        invariant(false, `append of seq ${entry.seq} after ${this.lastSeq()}`);
-      }
+      if (entry.seq !== next) invariant(false, `append of seq ${entry.seq} after ${next - 1}`);
       this.entries.push(entry);
+      next++;
     }
   }
 
@@ -56,7 +62,7 @@ export class MemoryLogStore implements LogStore {
     let bytes = 0;
     const last = Math.min(toSeq, this.lastSeq());
     for (let seq = fromSeq; seq <= last; seq++) {
-      const entry = this.entries[seq - this.first]!;
+      const entry = this.entries[this.head + seq - this.first]!;
       if (out.length > 0 && bytes + entry.payload.length > maxBytes) break;
       bytes += entry.payload.length;
       out.push(entry);
@@ -66,6 +72,7 @@ export class MemoryLogStore implements LogStore {
 
   async reset(firstSeq: number): Promise<void> {
     this.entries = [];
+    this.head = 0;
     this.first = firstSeq;
   }
 
@@ -84,15 +91,21 @@ export class MemoryLogStore implements LogStore {
   }
 
   lastSeq(): number {
-    return this.first + this.entries.length - 1;
+    return this.first + this.entries.length - this.head - 1;
   }
 
   async applyRetention(commitSeq: number): Promise<number> {
-    const excess = this.entries.length - this.maxEntries;
+    const excess = this.entries.length - this.head - this.maxEntries;
     const droppable = Math.min(excess, commitSeq - this.first + 1);
     if (droppable > 0) {
-      this.entries = this.entries.slice(droppable);
+      // Dropped entries are released at once (their payloads may be large).
+      this.entries.fill(undefined, this.head, this.head + droppable);
+      this.head += droppable;
       this.first += droppable;
+      if (this.head > this.entries.length - this.head) {
+        this.entries = this.entries.slice(this.head);
+        this.head = 0;
+      }
     }
     return this.first;
   }

@@ -8,6 +8,15 @@ import {
   decodeOrThrow,
   FrameError,
 } from './frame-error.js';
+import {
+  decodePackedEntries,
+  decodePackedOkResults,
+  decodePackedPublishItems,
+  encodePackedOkResults,
+  encodePackedPublishItems,
+  type OkResult,
+  type PackedPublishItem,
+} from './packed-entries.js';
 import { ordo } from './schema.js';
 
 /** A validated request: the body named by `body` is present with every field filled in. */
@@ -27,8 +36,41 @@ export type ClientRequest = { readonly requestId: number } & (
 );
 export type ClientResponse = ordo.ClientResponse;
 
+/**
+ * Encodes a client request. A publish travels with its items packed
+ * (`packed_items`): one run per stretch of consecutive producerSeqs.
+ */
 export function encodeClientRequest(request: ordo.ClientRequest.$Properties): Uint8Array {
+  const publish = request.publish;
+  if (publish != null && publish.items != null && publish.items.length > 0) {
+    const items = publish.items as PackedPublishItem[];
+    return ordo.ClientRequest.encode({
+      ...request,
+      publish: { ...publish, items: [], packedItems: encodePackedPublishItems(items) },
+    }).finish();
+  }
   return ordo.ClientRequest.encode(request).finish();
+}
+
+/**
+ * The OK results of a packed publish's answer moved into `packed_ok` (runs
+ * of consecutive producerSeq and seq); every other result stays in
+ * `results`. A node answers this way only a client that sent its publish
+ * packed.
+ */
+export function packPublishResults(
+  results: readonly ordo.PublishResult.$Properties[],
+): Pick<ordo.PublishResponse.$Properties, 'results' | 'packedOk'> {
+  const ok: OkResult[] = [];
+  const rest: ordo.PublishResult.$Properties[] = [];
+  for (const result of results) {
+    if (result.status === ordo.PublishStatus.PUBLISH_STATUS_OK && (result.detail ?? '') === '')
+      ok.push({ producerSeq: result.producerSeq ?? 0, seq: result.seq ?? 0 });
+    else rest.push(result);
+  }
+  return ok.length === 0
+    ? { results: rest }
+    : { results: rest, packedOk: encodePackedOkResults(ok) };
 }
 
 export function encodeClientResponse(response: ordo.ClientResponse.$Properties): Uint8Array {
@@ -52,6 +94,17 @@ function validateClientRequest(request: ordo.ClientRequest): void {
     case 'publish': {
       const p = request.publish!;
       checkString(p.producerId, 'publish.producerId', LIMITS.maxProducerIdBytes, false);
+      if (p.packedItems != null && p.packedItems.length > 0) {
+        if (p.items != null && p.items.length > 0)
+          throw new FrameError('malformed', 'publish carries both items and packed items');
+        // Unpacked into the field the node reads, the payloads as views of
+        // the frame; packedItems stays set: the node answers in kind.
+        p.items = decodePackedPublishItems(
+          p.packedItems,
+          LIMITS.maxBatchEntries,
+          'publish.packedItems',
+        ) as ordo.PublishItem[];
+      }
       const items = p.items ?? [];
       if (items.length === 0) throw new FrameError('malformed', 'publish has no items');
       if (items.length > LIMITS.maxBatchEntries) {
@@ -175,10 +228,44 @@ function validateClientRequest(request: ordo.ClientRequest): void {
 export function decodeClientResponse(bytes: Uint8Array): ClientResponse {
   checkFrameSize(bytes, LIMITS.maxFrameBytes);
   const response = decodeOrThrow('client response', () => ordo.ClientResponse.decode(bytes));
+  if (response.body === 'publish') {
+    const packed = response.publish!.packedOk;
+    if (packed != null && packed.length > 0) {
+      const ok = decodePackedOkResults(packed, LIMITS.maxBatchEntries, 'publish.packedOk');
+      const results = (response.publish!.results ?? []) as ordo.PublishResult[];
+      for (const { producerSeq, seq } of ok) {
+        results.push(
+          ordo.PublishResult.create({
+            producerSeq,
+            seq,
+            status: ordo.PublishStatus.PUBLISH_STATUS_OK,
+          }),
+        );
+      }
+      response.publish!.results = results;
+      response.publish!.packedOk = new Uint8Array(0);
+    }
+  }
   if (response.body === 'delivery') {
     const d = response.delivery!;
     const fromSeq = checkSeq(d.fromSeq, 'delivery.fromSeq');
     const toSeq = checkSeq(d.toSeq, 'delivery.toSeq');
+    const packed = d.packedEntries;
+    if (packed != null && packed.length > 0) {
+      if (d.entries != null && d.entries.length > 0)
+        throw new FrameError('malformed', 'delivery carries both entries and packed entries');
+      if (toSeq < fromSeq)
+        throw new FrameError('malformed', `delivery range [${fromSeq}, ${toSeq}] is empty`);
+      // Unpacked here once, into the field readers already know: the
+      // payloads stay views into the received frame.
+      d.entries = decodePackedEntries(
+        packed,
+        { firstSeq: fromSeq, lastSeq: toSeq },
+        'delivery.packedEntries',
+      ) as unknown as ordo.Entry[];
+      d.packedEntries = new Uint8Array(0);
+      return response;
+    }
     let previous = fromSeq - 1;
     (d.entries ?? []).forEach((raw, i) => {
       const entry = validateEntry(raw as ordo.Entry, `delivery.entries[${i}]`);

@@ -1,5 +1,5 @@
 import { decodeMembership, encodeMembership, type Membership } from '../core/membership.js';
-import type { NodeId, NodeMessage } from '../core/types.js';
+import type { Entry, NodeId, NodeMessage } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { validateEntries } from './entry-codec.js';
 import {
@@ -11,6 +11,7 @@ import {
   decodeOrThrow,
   FrameError,
 } from './frame-error.js';
+import { decodePackedEntries, encodePackedEntries } from './packed-entries.js';
 import { REPAIR_COPY_DIGEST_BYTES } from './repair-copy-digest.js';
 import { ordo } from './schema.js';
 
@@ -26,7 +27,7 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
       envelope.append = {
         prevSeq: message.prevSeq,
         prevEpoch: message.prevEpoch,
-        entries: message.entries as ordo.Entry.$Properties[],
+        packedEntries: encodePackedEntries(message.entries),
         commitSeq: message.commitSeq,
         logStart: message.logStart === true,
         prevTimestampMs: message.prevTimestampMs ?? 0,
@@ -111,11 +112,7 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
     case 'append': {
       const a = envelope.append!;
       const prevSeq = checkSeq(a.prevSeq, 'append.prevSeq');
-      const entries = validateEntries(
-        (a.entries ?? []) as ordo.Entry[],
-        prevSeq + 1,
-        'append.entries',
-      );
+      const entries = appendEntries(a, prevSeq);
       for (const entry of entries) {
         if (entry.epoch > epoch)
           throw new FrameError('malformed', `entry ${entry.seq} has an epoch beyond the sender's`);
@@ -258,6 +255,17 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
     default:
       throw new FrameError('malformed', 'peer envelope has no body');
   }
+}
+
+/** An append's entries, packed (as this version sends them) or one message each. */
+function appendEntries(a: ordo.IAppend, prevSeq: number): Entry[] {
+  const packed = a.packedEntries;
+  if (packed != null && packed.length > 0) {
+    if (a.entries != null && a.entries.length > 0)
+      throw new FrameError('malformed', 'append carries both entries and packed entries');
+    return decodePackedEntries(packed, { firstSeq: prevSeq + 1 }, 'append.packedEntries');
+  }
+  return validateEntries((a.entries ?? []) as ordo.Entry[], prevSeq + 1, 'append.entries');
 }
 
 function decodeMembershipField(bytes: Uint8Array, field: string): Membership {

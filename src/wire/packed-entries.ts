@@ -1,0 +1,512 @@
+import { decodeMembership } from '../core/membership.js';
+import { type Entry, EntryKind } from '../core/types.js';
+import { LIMITS } from '../limits.js';
+import { checkEpoch, checkSeq, checkUint, FrameError } from './frame-error.js';
+
+/**
+ * Packed entries: a run of entries in one byte string, the form `Append`
+ * and `Delivery` carry them in (`packed_entries`, field 60). A publisher's
+ * batch becomes one run: consecutive seqs of one producer with consecutive
+ * producerSeqs, one epoch, one log time and one owner, so those fields
+ * travel once per run instead of once per message, and a topic equal to the
+ * one before it travels as one byte. The payloads are copied once into the
+ * frame on the sending side and come out as views into the received frame,
+ * never copied again.
+ *
+ * Layout (varints are unsigned LEB128, at most 2^53):
+ *
+ *     u8 version (1)
+ *     run*: varint firstSeq, varint count (>= 1), u8 kind, varint epoch,
+ *           varint timestampMs, varint firstProducerSeq,
+ *           varint producerId length, producerId bytes (UTF-8),
+ *           varint owner length, owner bytes (UTF-8),
+ *           count times: varint topicTag (0: the topic of the entry before
+ *             it in the run; n > 0: n - 1 bytes of UTF-8 follow),
+ *             varint payload length, payload bytes
+ *
+ * Entry i of a run has seq firstSeq + i and producerSeq firstProducerSeq + i
+ * (a data entry), or producerSeq 0 (an epoch start or config entry, one per
+ * run).
+ */
+export const PACKED_ENTRIES_VERSION = 1;
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function varintBytes(value: number): number {
+  let n = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    n++;
+  }
+  return n;
+}
+
+/** True when `b` can follow `a` in the same run. */
+function sameRun(a: Entry, b: Entry): boolean {
+  return (
+    b.seq === a.seq + 1 &&
+    a.kind === EntryKind.data &&
+    b.kind === EntryKind.data &&
+    b.epoch === a.epoch &&
+    b.timestampMs === a.timestampMs &&
+    b.producerId === a.producerId &&
+    b.producerSeq === a.producerSeq + 1 &&
+    (b.owner ?? '') === (a.owner ?? '')
+  );
+}
+
+/**
+ * Packs entries (in increasing seq order; gaps allowed, as in a filtered
+ * delivery) into one byte string. One pass measures, one writes.
+ */
+export function encodePackedEntries(entries: readonly Entry[]): Uint8Array {
+  if (entries.length === 0) return new Uint8Array(0);
+  // Pass 1: the size. Strings are measured once per run (producer, owner)
+  // and once per change of topic.
+  let size = 1;
+  let runStart = 0;
+  let lastTopic: string | null = null;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (i === runStart || !sameRun(entries[i - 1]!, e)) {
+      runStart = i;
+      let count = 1;
+      while (i + count < entries.length && sameRun(entries[i + count - 1]!, entries[i + count]!))
+        count++;
+      const producerBytes = Buffer.byteLength(e.producerId);
+      const ownerBytes = Buffer.byteLength(e.owner ?? '');
+      size +=
+        varintBytes(e.seq) +
+        varintBytes(count) +
+        1 +
+        varintBytes(e.epoch) +
+        varintBytes(e.timestampMs) +
+        varintBytes(e.producerSeq) +
+        varintBytes(producerBytes) +
+        producerBytes +
+        varintBytes(ownerBytes) +
+        ownerBytes;
+      lastTopic = null;
+    }
+    if (e.topic === lastTopic) size += 1;
+    else {
+      const topicBytes = Buffer.byteLength(e.topic);
+      size += varintBytes(topicBytes + 1) + topicBytes;
+      lastTopic = e.topic;
+    }
+    size += varintBytes(e.payload.length) + e.payload.length;
+  }
+  // Pass 2: the bytes.
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  const writeVarint = (value: number): void => {
+    while (value >= 0x80) {
+      out[pos++] = (value % 128) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    out[pos++] = value;
+  };
+  const writeString = (value: string): void => {
+    const length = Buffer.byteLength(value);
+    writeVarint(length);
+    if (length > 0) pos += out.write(value, pos, length, 'utf8');
+  };
+  out[pos++] = PACKED_ENTRIES_VERSION;
+  let i = 0;
+  while (i < entries.length) {
+    const first = entries[i]!;
+    let count = 1;
+    while (i + count < entries.length && sameRun(entries[i + count - 1]!, entries[i + count]!))
+      count++;
+    writeVarint(first.seq);
+    writeVarint(count);
+    out[pos++] = first.kind;
+    writeVarint(first.epoch);
+    writeVarint(first.timestampMs);
+    writeVarint(first.producerSeq);
+    writeString(first.producerId);
+    writeString(first.owner ?? '');
+    let topic: string | null = null;
+    for (let k = 0; k < count; k++) {
+      const e = entries[i + k]!;
+      if (e.topic === topic) out[pos++] = 0;
+      else {
+        const length = Buffer.byteLength(e.topic);
+        writeVarint(length + 1);
+        if (length > 0) pos += out.write(e.topic, pos, length, 'utf8');
+        topic = e.topic;
+      }
+      writeVarint(e.payload.length);
+      out.set(e.payload, pos);
+      pos += e.payload.length;
+    }
+    i += count;
+  }
+  if (pos !== size) throw new Error(`packed entries: wrote ${pos} bytes, measured ${size}`);
+  return out;
+}
+
+/** How the decoded seqs must run: contiguous from `firstSeq`, or increasing inside [firstSeq, lastSeq]. */
+export interface PackedSeqRule {
+  readonly firstSeq: number;
+  /** Set for a filtered range (a delivery): seqs may skip but stay inside it. Absent: contiguous. */
+  readonly lastSeq?: number;
+}
+
+/**
+ * Unpacks and validates packed entries: every field as `validateEntry`
+ * checks it, seqs as `rule` says. Payloads are views into `bytes`. Throws
+ * FrameError for anything malformed.
+ */
+export function decodePackedEntries(
+  bytes: Uint8Array,
+  rule: PackedSeqRule,
+  field: string,
+): Entry[] {
+  const entries: Entry[] = [];
+  if (bytes.length === 0) return entries;
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const end = buf.length;
+  let pos = 0;
+  const fail = (why: string): never => {
+    throw new FrameError('malformed', `${field}: ${why}`);
+  };
+  const readVarint = (what: string): number => {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      if (pos >= end) fail(`${what} is cut short`);
+      const b = buf[pos++]!;
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      scale *= 128;
+      if (scale > 2 ** 53) fail(`${what} is longer than 2^53`);
+    }
+    if (!Number.isSafeInteger(value)) fail(`${what} is longer than 2^53`);
+    return value;
+  };
+  const readString = (what: string, maxBytes: number, length: number): string => {
+    if (length > maxBytes) fail(`${what} is longer than ${maxBytes} bytes`);
+    if (pos + length > end) fail(`${what} is cut short`);
+    const start = pos;
+    pos += length;
+    let ascii = true;
+    for (let k = start; k < pos; k++) {
+      if (buf[k]! >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return buf.toString('latin1', start, pos);
+    try {
+      return strictUtf8.decode(buf.subarray(start, pos));
+    } catch (error) {
+      throw new FrameError('malformed', `${field}: ${what} is not valid UTF-8`, { cause: error });
+    }
+  };
+  if (buf[pos++] !== PACKED_ENTRIES_VERSION)
+    fail(`unknown packed entries version ${buf[0]} (this node reads ${PACKED_ENTRIES_VERSION})`);
+  if (pos === end) fail('holds no entries after its version');
+  let nextSeq = rule.firstSeq;
+  while (pos < end) {
+    const firstSeq = checkSeq(readVarint('seq'), `${field}.seq`);
+    const count = readVarint('count');
+    if (count < 1) fail('a run holds no entries');
+    if (rule.lastSeq === undefined ? firstSeq !== nextSeq : firstSeq < nextSeq) {
+      fail(
+        `entry has seq ${firstSeq}, expected ${rule.lastSeq === undefined ? '' : 'at least '}${nextSeq}`,
+      );
+    }
+    const lastSeq = firstSeq + count - 1;
+    if (lastSeq > (rule.lastSeq ?? Number.MAX_SAFE_INTEGER))
+      fail(`entries go past seq ${rule.lastSeq}`);
+    checkSeq(lastSeq, `${field}.seq`);
+    if (pos >= end) fail('kind is cut short');
+    const kind = buf[pos++]!;
+    if (kind !== EntryKind.data && kind !== EntryKind.epochStart && kind !== EntryKind.config)
+      fail(`kind ${kind} is not an entry kind`);
+    if (kind !== EntryKind.data && count !== 1)
+      fail('a run of non-data entries holds more than one');
+    const epoch = checkEpoch(readVarint('epoch'), `${field}.epoch`);
+    const timestampMs = checkUint(readVarint('timestampMs'), `${field}.timestampMs`);
+    const firstProducerSeq = readVarint('producerSeq');
+    checkUint(firstProducerSeq + count - 1, `${field}.producerSeq`);
+    const producerId = readString(
+      'producerId',
+      LIMITS.maxProducerIdBytes,
+      readVarint('producerId length'),
+    );
+    const owner = readString('owner', LIMITS.maxIdentityBytes, readVarint('owner length'));
+    if (kind === EntryKind.data && producerId.length === 0) fail('producerId must not be empty');
+    let topic: string | null = null;
+    for (let k = 0; k < count; k++) {
+      const tag = readVarint('topic');
+      if (tag === 0) {
+        if (topic === null) fail('the first entry of a run repeats no topic');
+      } else topic = readString('topic', LIMITS.maxTopicBytes, tag - 1);
+      if (kind === EntryKind.data && topic!.length === 0) fail('topic must not be empty');
+      const payloadLength = readVarint('payload length');
+      if (payloadLength > LIMITS.maxPayloadBytes)
+        throw new FrameError(
+          'too-large',
+          `${field}.payload exceeds ${LIMITS.maxPayloadBytes} bytes`,
+        );
+      if (pos + payloadLength > end) fail('payload is cut short');
+      const payload = buf.subarray(pos, pos + payloadLength);
+      pos += payloadLength;
+      if (kind === EntryKind.config) {
+        try {
+          decodeMembership(payload);
+        } catch (error) {
+          throw new FrameError('malformed', `${field}: ${(error as Error).message}`, {
+            cause: error,
+          });
+        }
+      }
+      entries.push({
+        seq: firstSeq + k,
+        epoch,
+        kind: kind as EntryKind,
+        producerId,
+        producerSeq: kind === EntryKind.data ? firstProducerSeq + k : firstProducerSeq,
+        topic: topic!,
+        payload,
+        timestampMs,
+        owner,
+      });
+    }
+    nextSeq = lastSeq + 1;
+  }
+  return entries;
+}
+
+/** A publish item as the client sends it, before it has a seq. */
+export interface PackedPublishItem {
+  readonly producerSeq: number;
+  readonly topic: string;
+  readonly payload: Uint8Array;
+}
+
+/**
+ * Packs the items of one publish: `u8 version (1)`, then runs of
+ * consecutive producerSeqs: `varint firstProducerSeq, varint count`, and
+ * count times `varint topicTag` (as in packed entries) and `varint payload
+ * length, payload`.
+ */
+export function encodePackedPublishItems(items: readonly PackedPublishItem[]): Uint8Array {
+  let size = 1;
+  let previous: PackedPublishItem | null = null;
+  for (const item of items) {
+    const continues = previous !== null && item.producerSeq === previous.producerSeq + 1;
+    if (!continues) size += 2 * 9;
+    if (continues && item.topic === previous!.topic) size += 1;
+    else size += 9 + Buffer.byteLength(item.topic);
+    size += 9 + item.payload.length;
+    previous = item;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  const writeVarint = (value: number): void => {
+    while (value >= 0x80) {
+      out[pos++] = (value % 128) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    out[pos++] = value;
+  };
+  out[pos++] = PACKED_ENTRIES_VERSION;
+  let i = 0;
+  while (i < items.length) {
+    let count = 1;
+    while (
+      i + count < items.length &&
+      items[i + count]!.producerSeq === items[i]!.producerSeq + count
+    )
+      count++;
+    writeVarint(items[i]!.producerSeq);
+    writeVarint(count);
+    let topic: string | null = null;
+    for (let k = i; k < i + count; k++) {
+      const item = items[k]!;
+      if (item.topic === topic) out[pos++] = 0;
+      else {
+        const length = Buffer.byteLength(item.topic);
+        writeVarint(length + 1);
+        if (length > 0) pos += out.write(item.topic, pos, length, 'utf8');
+        topic = item.topic;
+      }
+      writeVarint(item.payload.length);
+      out.set(item.payload, pos);
+      pos += item.payload.length;
+    }
+    i += count;
+  }
+  return out.subarray(0, pos);
+}
+
+/**
+ * Unpacks the items of a publish (payloads are views into `bytes`), at most
+ * `maxItems` of them. Topics and payload sizes are checked by the caller,
+ * as for items sent one message each; this checks the framing and UTF-8.
+ */
+export function decodePackedPublishItems(
+  bytes: Uint8Array,
+  maxItems: number,
+  field: string,
+): PackedPublishItem[] {
+  const reader = new PackedReader(bytes, field);
+  reader.version();
+  const items: PackedPublishItem[] = [];
+  while (!reader.done()) {
+    const firstProducerSeq = reader.varint('producerSeq');
+    const count = reader.varint('count');
+    if (count < 1) reader.fail('a run holds no items');
+    if (items.length + count > maxItems)
+      throw new FrameError('too-large', `${field} holds more than ${maxItems} items`);
+    checkUint(firstProducerSeq + count - 1, `${field}.producerSeq`);
+    let topic: string | null = null;
+    for (let k = 0; k < count; k++) {
+      const tag = reader.varint('topic');
+      if (tag === 0) {
+        if (topic === null) reader.fail('the first item of a run repeats no topic');
+      } else topic = reader.string('topic', LIMITS.maxTopicBytes, tag - 1);
+      const payloadLength = reader.varint('payload length');
+      if (payloadLength > LIMITS.maxPayloadBytes)
+        throw new FrameError(
+          'too-large',
+          `${field}.payload exceeds ${LIMITS.maxPayloadBytes} bytes`,
+        );
+      items.push({
+        producerSeq: firstProducerSeq + k,
+        topic: topic!,
+        payload: reader.bytes(payloadLength),
+      });
+    }
+  }
+  return items;
+}
+
+/** One OK publish result: its producerSeq and the seq it was given. */
+export interface OkResult {
+  readonly producerSeq: number;
+  readonly seq: number;
+}
+
+/** Packs OK results as runs: `u8 version (1)`, then `varint firstProducerSeq, varint firstSeq, varint count`. */
+export function encodePackedOkResults(results: readonly OkResult[]): Uint8Array {
+  const out = Buffer.allocUnsafe(1 + results.length * 3 * 9);
+  let pos = 0;
+  const writeVarint = (value: number): void => {
+    while (value >= 0x80) {
+      out[pos++] = (value % 128) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    out[pos++] = value;
+  };
+  out[pos++] = PACKED_ENTRIES_VERSION;
+  let i = 0;
+  while (i < results.length) {
+    const first = results[i]!;
+    let count = 1;
+    while (
+      i + count < results.length &&
+      results[i + count]!.producerSeq === first.producerSeq + count &&
+      results[i + count]!.seq === first.seq + count
+    )
+      count++;
+    writeVarint(first.producerSeq);
+    writeVarint(first.seq);
+    writeVarint(count);
+    i += count;
+  }
+  return out.subarray(0, pos);
+}
+
+/** Unpacks OK results, at most `maxResults` of them. */
+export function decodePackedOkResults(
+  bytes: Uint8Array,
+  maxResults: number,
+  field: string,
+): OkResult[] {
+  const reader = new PackedReader(bytes, field);
+  reader.version();
+  const results: OkResult[] = [];
+  while (!reader.done()) {
+    const producerSeq = reader.varint('producerSeq');
+    const seq = reader.varint('seq');
+    const count = reader.varint('count');
+    if (count < 1) reader.fail('a run holds no results');
+    if (results.length + count > maxResults) reader.fail(`holds more than ${maxResults} results`);
+    checkUint(producerSeq + count - 1, `${field}.producerSeq`);
+    checkSeq(seq + count - 1, `${field}.seq`);
+    for (let k = 0; k < count; k++) results.push({ producerSeq: producerSeq + k, seq: seq + k });
+  }
+  return results;
+}
+
+/** Reads the varints, strings and byte views of a packed form, failing with FrameError. */
+class PackedReader {
+  private readonly buf: Buffer;
+  private pos = 0;
+
+  constructor(
+    bytes: Uint8Array,
+    private readonly field: string,
+  ) {
+    this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  }
+
+  fail(why: string): never {
+    throw new FrameError('malformed', `${this.field}: ${why}`);
+  }
+
+  done(): boolean {
+    return this.pos >= this.buf.length;
+  }
+
+  version(): void {
+    if (this.buf.length === 0) this.fail('is empty');
+    const version = this.buf[this.pos++];
+    if (version !== PACKED_ENTRIES_VERSION)
+      this.fail(`unknown packed version ${version} (this node reads ${PACKED_ENTRIES_VERSION})`);
+    if (this.done()) this.fail('holds nothing after its version');
+  }
+
+  varint(what: string): number {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      if (this.pos >= this.buf.length) this.fail(`${what} is cut short`);
+      const b = this.buf[this.pos++]!;
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      scale *= 128;
+      if (scale > 2 ** 53) this.fail(`${what} is longer than 2^53`);
+    }
+    if (!Number.isSafeInteger(value)) this.fail(`${what} is longer than 2^53`);
+    return value;
+  }
+
+  string(what: string, maxBytes: number, length: number): string {
+    if (length > maxBytes) this.fail(`${what} is longer than ${maxBytes} bytes`);
+    const view = this.bytes(length);
+    for (let k = 0; k < view.length; k++) {
+      if (view[k]! >= 0x80) {
+        try {
+          return strictUtf8.decode(view);
+        } catch (error) {
+          throw new FrameError('malformed', `${this.field}: ${what} is not valid UTF-8`, {
+            cause: error,
+          });
+        }
+      }
+    }
+    return view.toString('latin1');
+  }
+
+  bytes(length: number): Buffer {
+    if (this.pos + length > this.buf.length) this.fail('is cut short');
+    const view = this.buf.subarray(this.pos, this.pos + length);
+    this.pos += length;
+    return view;
+  }
+}

@@ -1,0 +1,108 @@
+import test from 'ava';
+import { electedCluster, partition, proposal, TEST_TIMING } from './harness.js';
+
+/**
+ * A publisher's batch is proposed as one run of consecutive producerSeqs.
+ * Whatever part of it the cluster already holds is answered as duplicates
+ * naming their seqs, the rest is appended once, in order: also when the
+ * batch is retried after part of it committed and the rest was cut off by
+ * a failover and truncated.
+ */
+
+test('a batch overlapping what the producer already sequenced appends only its new part, in order', (t) => {
+  const cluster = electedCluster();
+  const epoch = cluster.node('a').currentEpoch;
+  cluster.propose(
+    'a',
+    [1, 2, 3].map((n) => proposal('p', n)),
+  );
+  cluster.settle();
+  const results = cluster.propose(
+    'a',
+    [2, 3, 4, 5].map((n) => proposal('p', n)),
+  );
+  t.deepEqual(results, [
+    { kind: 'duplicate', seq: 3, epoch },
+    { kind: 'duplicate', seq: 4, epoch },
+    { kind: 'appended', seq: 5, epoch },
+    { kind: 'appended', seq: 6, epoch },
+  ]);
+  cluster.settle();
+  for (const id of ['a', 'b', 'c']) {
+    t.deepEqual(
+      cluster
+        .store(id)
+        .entries.filter((e) => e.producerId === 'p')
+        .map((e) => [e.seq, e.producerSeq]),
+      [
+        [2, 1],
+        [3, 2],
+        [4, 3],
+        [5, 4],
+        [6, 5],
+      ],
+      `node ${id} holds each message once, in producer order`,
+    );
+  }
+});
+
+test('a batch retried after its first part committed and its tail was truncated by a failover is sequenced exactly once', (t) => {
+  const cluster = electedCluster();
+  const oldEpoch = cluster.node('a').currentEpoch;
+  // The first half of the batch commits everywhere.
+  cluster.propose(
+    'a',
+    [1, 2].map((n) => proposal('p', n)),
+  );
+  cluster.settle();
+  // The second half reaches only the old sequencer, which is then cut off.
+  const isolated = partition(['a']);
+  t.like(
+    cluster.propose(
+      'a',
+      [3, 4].map((n) => proposal('p', n)),
+    ),
+    [
+      { kind: 'appended', seq: 4 },
+      { kind: 'appended', seq: 5 },
+    ],
+  );
+  cluster.drop(isolated);
+  for (let i = 0; i < 10 * TEST_TIMING.electionTimeoutTicks && !cluster.node('b').isLeader; i++) {
+    cluster.tickAll(1, isolated);
+    if (cluster.node('c').isLeader) break;
+  }
+  const leader = cluster.node('b').isLeader ? 'b' : 'c';
+  t.true(cluster.node(leader).isLeader);
+  const epoch = cluster.node(leader).currentEpoch;
+  // The publisher retries the whole batch at the new sequencer.
+  const results = cluster.propose(
+    leader,
+    [1, 2, 3, 4].map((n) => proposal('p', n)),
+  );
+  t.deepEqual(results.slice(0, 2), [
+    { kind: 'duplicate', seq: 2, epoch: oldEpoch },
+    { kind: 'duplicate', seq: 3, epoch: oldEpoch },
+  ]);
+  // Seq 4 is the new sequencer's epoch start: the tail follows it.
+  t.deepEqual(results.slice(2), [
+    { kind: 'appended', seq: 5, epoch },
+    { kind: 'appended', seq: 6, epoch },
+  ]);
+  // Healed, the old sequencer truncates its uncommitted tail (seqs 4 and 5)
+  // and takes the new sequencer's entries: every node holds p:1..4 once.
+  cluster.settle();
+  for (const id of ['a', 'b', 'c']) {
+    const store = cluster.store(id);
+    t.deepEqual(
+      store.entries.filter((e) => e.producerId === 'p').map((e) => [e.seq, e.producerSeq, e.epoch]),
+      [
+        [2, 1, oldEpoch],
+        [3, 2, oldEpoch],
+        [5, 3, epoch],
+        [6, 4, epoch],
+      ],
+      `node ${id}`,
+    );
+  }
+});

@@ -1,0 +1,63 @@
+import test from 'ava';
+import { type Entry, EntryKind } from '../../src/core/types.js';
+import { LogRangeError } from '../../src/storage/log-store.js';
+import { MemoryLogStore } from '../../src/storage/memory-log-store.js';
+
+function entry(seq: number): Entry {
+  return {
+    seq,
+    epoch: 1,
+    kind: EntryKind.data,
+    producerId: 'p',
+    producerSeq: seq,
+    topic: 't',
+    payload: new Uint8Array([seq & 0xff]),
+    timestampMs: seq,
+  };
+}
+
+const range = (from: number, to: number): Entry[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => entry(from + i));
+
+test('retention drops committed entries beyond the bound, over many rounds, and reads and truncation stay exact', async (t) => {
+  const store = new MemoryLogStore(10);
+  let last = 0;
+  for (let round = 0; round < 50; round++) {
+    await store.write(null, range(last + 1, last + 7));
+    last += 7;
+    // Only committed entries may go: commit lags the log by 3.
+    await store.applyRetention(last - 3);
+    t.is(store.lastSeq(), last);
+    t.is(store.firstSeq(), Math.max(1, last - 9));
+  }
+  const first = store.firstSeq();
+  await t.throwsAsync(store.read(first - 1, last, 1 << 20), { instanceOf: LogRangeError });
+  t.deepEqual(
+    (await store.read(first, last, 1 << 20)).map((e) => e.seq),
+    range(first, last).map((e) => e.seq),
+  );
+  t.deepEqual(
+    (await store.read(first, last, 3)).map((e) => e.seq),
+    [first, first + 1, first + 2],
+    'a read stops at its byte bound',
+  );
+  // Truncation after a retained prefix, then a new tail.
+  await store.write(last - 4, range(last - 3, last - 2));
+  t.is(store.lastSeq(), last - 2);
+  t.deepEqual(
+    (await store.read(last - 5, last, 1 << 20)).map((e) => e.seq),
+    [last - 5, last - 4, last - 3, last - 2],
+  );
+  // Retention never drops an uncommitted entry, whatever the bound.
+  await store.write(null, range(last - 1, last + 30));
+  await store.applyRetention(first);
+  t.is(store.firstSeq(), first + 1);
+  await store.reset(500);
+  t.is(store.firstSeq(), 500);
+  t.is(store.lastSeq(), 499);
+  await store.write(null, [entry(500)]);
+  t.deepEqual(
+    (await store.read(500, 500, 10)).map((e) => e.seq),
+    [500],
+  );
+});

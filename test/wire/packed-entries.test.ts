@@ -1,0 +1,246 @@
+import test from 'ava';
+import { encodeMembership } from '../../src/core/membership.js';
+import {
+  type Entry,
+  EntryKind,
+  makeConfigEntry,
+  makeEpochStartEntry,
+} from '../../src/core/types.js';
+import {
+  decodeClientRequest,
+  decodeClientResponse,
+  encodeClientRequest,
+  encodeClientResponse,
+  packPublishResults,
+} from '../../src/wire/client-codec.js';
+import { FrameError } from '../../src/wire/frame-error.js';
+import { decodePackedEntries, encodePackedEntries } from '../../src/wire/packed-entries.js';
+import { decodePeerMessage, encodePeerMessage } from '../../src/wire/peer-codec.js';
+import { ordo } from '../../src/wire/schema.js';
+
+function data(
+  seq: number,
+  producerSeq: number,
+  topic: string,
+  text: string,
+  extra?: Partial<Entry>,
+): Entry {
+  return {
+    seq,
+    epoch: 2,
+    kind: EntryKind.data,
+    producerId: 'p1',
+    producerSeq,
+    topic,
+    payload: new TextEncoder().encode(text),
+    timestampMs: 1000,
+    owner: '',
+    ...extra,
+  };
+}
+
+function plain(entries: readonly Entry[]): object[] {
+  return entries.map((e) => ({
+    ...e,
+    payload: Buffer.from(e.payload).toString('hex'),
+    owner: e.owner ?? '',
+  }));
+}
+
+function refusal(bytes: Uint8Array, firstSeq: number, lastSeq?: number): FrameError {
+  const error = (() => {
+    try {
+      decodePackedEntries(bytes, lastSeq === undefined ? { firstSeq } : { firstSeq, lastSeq }, 'f');
+    } catch (e) {
+      return e;
+    }
+    return null;
+  })();
+  if (!(error instanceof FrameError)) throw new Error('expected a FrameError');
+  return error;
+}
+
+test('a batch that mixes topics, producers, an epoch start and a config entry round-trips field for field', (t) => {
+  const entries: Entry[] = [
+    makeEpochStartEntry(10, 2, 999),
+    data(11, 5, 'a', 'one'),
+    data(12, 6, 'a', 'two'),
+    data(13, 7, 'b', 'three'),
+    data(14, 8, 'a', ''),
+    data(15, 1, 'a', 'other producer', { producerId: 'p2', owner: 'alice' }),
+    data(16, 9, 'a', 'p1 again, later log time', { timestampMs: 1001 }),
+    makeConfigEntry(
+      17,
+      2,
+      1001,
+      encodeMembership({ members: [{ id: 'n1', voter: true, address: 'tcp://127.0.0.1:1' }] }),
+    ),
+    data(18, 10, 'ünïcode', 'x'),
+  ];
+  const bytes = encodePackedEntries(entries);
+  const back = decodePackedEntries(bytes, { firstSeq: 10 }, 'f');
+  t.deepEqual(plain(back), plain(entries));
+  // One run for the four p1 messages 11..14: the producer, epoch and log
+  // time travel once, so the packed form is far smaller than per-entry fields.
+  const perEntry = ordo.Append.encode({ entries: entries as ordo.Entry.$Properties[] }).finish();
+  t.true(bytes.length < perEntry.length, `${bytes.length} packed vs ${perEntry.length} bytes`);
+});
+
+test('payloads come out as views into the frame, not copies', (t) => {
+  const bytes = encodePackedEntries([data(1, 1, 't', 'hello'), data(2, 2, 't', 'world')]);
+  const back = decodePackedEntries(bytes, { firstSeq: 1 }, 'f');
+  t.is(back[0]!.payload.buffer, bytes.buffer);
+  t.is(back[1]!.payload.buffer, bytes.buffer);
+});
+
+test('seqs must run on from the expected one: a contiguous range, or inside a filtered range', (t) => {
+  const bytes = encodePackedEntries([data(5, 1, 't', 'a'), data(6, 2, 't', 'b')]);
+  t.regex(refusal(bytes, 4).message, /seq 5, expected 4/);
+  t.regex(refusal(bytes, 6).message, /seq 5, expected 6/);
+  // A filtered delivery skips seqs but stays inside its range.
+  const filtered = encodePackedEntries([data(5, 1, 't', 'a'), data(9, 5, 't', 'b')]);
+  t.is(decodePackedEntries(filtered, { firstSeq: 3, lastSeq: 9 }, 'f').length, 2);
+  t.regex(refusal(filtered, 3, 8).message, /go past seq 8/);
+  t.regex(refusal(filtered, 6, 9).message, /expected at least 6/);
+});
+
+test('cut, foreign or invalid bytes are refused as malformed, never thrown as anything else', (t) => {
+  const bytes = encodePackedEntries([data(1, 1, 'topic', 'payload'), data(2, 2, 'topic', 'more')]);
+  for (let cut = 1; cut < bytes.length; cut++) {
+    const error = (() => {
+      try {
+        decodePackedEntries(bytes.subarray(0, cut), { firstSeq: 1 }, 'f');
+        return null;
+      } catch (e) {
+        return e;
+      }
+    })();
+    // A cut exactly after the first entry is a valid, shorter run only if
+    // the count says so: it does not, so every cut is refused.
+    t.true(error instanceof FrameError, `cut at ${cut}`);
+  }
+  const wrongVersion = Uint8Array.from(bytes);
+  wrongVersion[0] = 9;
+  t.regex(refusal(wrongVersion, 1).message, /unknown packed entries version 9/);
+  const badUtf8 = Uint8Array.from(encodePackedEntries([data(1, 1, 'ab', 'x')]));
+  const at = Buffer.from(badUtf8).indexOf('ab');
+  badUtf8[at] = 0xff;
+  t.regex(refusal(badUtf8, 1).message, /topic is not valid UTF-8/);
+  const emptyTopic = encodePackedEntries([data(1, 1, '', 'x')]);
+  t.regex(refusal(emptyTopic, 1).message, /topic must not be empty/);
+  const noProducer = encodePackedEntries([data(1, 1, 't', 'x', { producerId: '' })]);
+  t.regex(refusal(noProducer, 1).message, /producerId must not be empty/);
+  const badKind = Uint8Array.from(encodePackedEntries([data(1, 1, 't', 'x')]));
+  badKind[3] = 7; // version, seq, count, then the kind
+  t.regex(refusal(badKind, 1).message, /kind 7 is not an entry kind/);
+});
+
+test('an append and a filtered delivery carry their entries packed, and both decode to the same entries', (t) => {
+  const entries = [data(3, 1, 'a', 'x'), data(4, 2, 'b', 'y'), data(5, 3, 'a', 'z')];
+  const frame = encodePeerMessage('c', {
+    type: 'append',
+    epoch: 2,
+    from: 'n1',
+    prevSeq: 2,
+    prevEpoch: 2,
+    entries,
+    commitSeq: 1,
+  });
+  const envelope = ordo.PeerEnvelope.decode(frame);
+  t.is((envelope.append?.entries ?? []).length, 0);
+  t.true((envelope.append?.packedEntries ?? new Uint8Array(0)).length > 0);
+  const decoded = decodePeerMessage(frame, 'c');
+  t.deepEqual(plain(decoded.type === 'append' ? decoded.entries : []), plain(entries));
+
+  // Topic filter 'a' over the batch: seqs 3 and 5 of the range [3, 5].
+  const matching = entries.filter((e) => e.topic === 'a');
+  const response = ordo.ClientResponse.encode({
+    requestId: 0,
+    delivery: {
+      subscriptionId: 1,
+      fromSeq: 3,
+      toSeq: 5,
+      packedEntries: encodePackedEntries(matching),
+      commitSeq: 5,
+    },
+  }).finish();
+  const delivery = decodeClientResponse(response).delivery!;
+  t.deepEqual(plain(delivery.entries as unknown as Entry[]), plain(matching));
+});
+
+test('a publish travels packed and is read back item for item; its OK results come back packed, the others as they are', (t) => {
+  const items = [
+    { producerSeq: 7, topic: 'a', payload: Buffer.from('one') },
+    { producerSeq: 8, topic: 'a', payload: Buffer.from('two') },
+    { producerSeq: 9, topic: 'b', payload: Buffer.from('') },
+    { producerSeq: 12, topic: 'b', payload: Buffer.from('after a skip') },
+  ];
+  const frame = encodeClientRequest({ requestId: 3, publish: { producerId: 'p', items } });
+  const raw = ordo.ClientRequest.decode(frame).publish!;
+  t.is((raw.items ?? []).length, 0);
+  const request = decodeClientRequest(frame);
+  t.is(request.body, 'publish');
+  const publish = request.body === 'publish' ? request.publish : null;
+  t.deepEqual(
+    (publish?.items ?? []).map((i) => [
+      i.producerSeq,
+      i.topic,
+      Buffer.from(i.payload ?? []).toString(),
+    ]),
+    items.map((i) => [i.producerSeq, i.topic, i.payload.toString()]),
+  );
+  t.true((publish?.packedItems ?? new Uint8Array(0)).length > 0, 'the node sees it came packed');
+
+  const { OK, BUSY } = {
+    OK: ordo.PublishStatus.PUBLISH_STATUS_OK,
+    BUSY: ordo.PublishStatus.PUBLISH_STATUS_BUSY,
+  };
+  const results = [
+    { producerSeq: 7, status: OK, seq: 40 },
+    { producerSeq: 8, status: OK, seq: 41 },
+    { producerSeq: 9, status: BUSY, detail: 'window full' },
+    { producerSeq: 12, status: OK, seq: 43 },
+  ];
+  const packed = packPublishResults(results);
+  t.is(packed.results?.length, 1);
+  const response = decodeClientResponse(
+    encodeClientResponse({ requestId: 3, publish: { ...packed } }),
+  );
+  const byProducerSeq = new Map(
+    (response.publish?.results ?? []).map((r) => [r.producerSeq, [r.status, r.seq, r.detail]]),
+  );
+  t.deepEqual(byProducerSeq.get(7), [OK, 40, '']);
+  t.deepEqual(byProducerSeq.get(8), [OK, 41, '']);
+  t.deepEqual(byProducerSeq.get(9), [BUSY, 0, 'window full']);
+  t.deepEqual(byProducerSeq.get(12), [OK, 43, '']);
+});
+
+test('a packed publish that is cut, oversized or mixed with items is refused as a bad frame', (t) => {
+  const items = [{ producerSeq: 1, topic: 't', payload: Buffer.alloc(10) }];
+  const frame = encodeClientRequest({ requestId: 1, publish: { producerId: 'p', items } });
+  const packedItems = ordo.ClientRequest.decode(frame).publish!.packedItems!;
+  const refuse = (publish: ordo.PublishRequest.$Properties): string => {
+    const bytes = ordo.ClientRequest.encode({ requestId: 1, publish }).finish();
+    const error = t.throws(() => decodeClientRequest(bytes));
+    t.true(error instanceof FrameError);
+    return error!.message;
+  };
+  t.regex(
+    refuse({ producerId: 'p', packedItems: packedItems.subarray(0, packedItems.length - 1) }),
+    /cut short/,
+  );
+  t.regex(refuse({ producerId: 'p', packedItems, items }), /both items and packed items/);
+  const tooMany = encodeClientRequest({
+    requestId: 1,
+    publish: {
+      producerId: 'p',
+      items: Array.from({ length: 2049 }, (_, i) => ({
+        producerSeq: i + 1,
+        topic: 't',
+        payload: Buffer.alloc(0),
+      })),
+    },
+  });
+  const error = t.throws(() => decodeClientRequest(tooMany));
+  t.regex(error!.message, /more than \d+ items/);
+});
