@@ -92,6 +92,8 @@ export class StampService implements PrimaryBackupService<StampRequest, Stamp, S
   }
 }
 
-export default function createStampService(): StampService {
+export function createStampService(): StampService {
   return new StampService();
 }
+
+export default createStampService;

@@ -68,6 +68,8 @@ export class PrimaryBackupClient {
         : { runtime: { credentials: this.options.credentials } }),
     });
     const tracker = new ReplyTracker(id);
+    /** Updates for this id passed over (older epoch than a lease seen since), for the timeout message. */
+    const passedOver: string[] = [];
     const leftMs = Math.max(1, timeoutMs - (Date.now() - startedMs));
     const timer = setTimeout(() => void subscriber.close(), leftMs);
     try {
@@ -75,7 +77,11 @@ export class PrimaryBackupClient {
         const next = decodePbEntry(topics, message.topic, message.payload);
         if (next === null) continue;
         const decided = tracker.offer(next);
-        if (decided === null) continue;
+        if (decided === null) {
+          if (next.type === 'update' && next.id === id && passedOver.length < 8)
+            passedOver.push(`epoch ${next.epoch} at seq ${message.seq}`);
+          continue;
+        }
         if (decided.error !== undefined)
           throw new RequestFailedError(`${app} failed request ${id}: ${decided.error}`);
         return JSON.parse(decided.reply ?? 'null') as Reply;
@@ -85,7 +91,7 @@ export class PrimaryBackupClient {
       void subscriber.close();
     }
     throw new TimeoutError(
-      `no committed reply to request ${id} of ${app} within ${timeoutMs} ms (request at seq ${ack.seq}; it may still be executed)`,
+      `no committed reply to request ${id} of ${app} within ${timeoutMs} ms (request at seq ${ack.seq}; it may still be executed; updates for it passed over: ${passedOver.join(', ') || 'none'}; highest lease epoch seen: ${tracker.highestEpoch})`,
     );
   }
 

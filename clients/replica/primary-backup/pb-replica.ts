@@ -1,4 +1,6 @@
 import { LIMITS } from '../../../src/limits.js';
+import { AdminClient } from '../../admin.js';
+import { backoffMs } from '../../backoff.js';
 import { InvalidRequestError } from '../../errors.js';
 import { Publisher } from '../../publisher.js';
 import { type Replica, startReplica } from '../replica-host.js';
@@ -40,6 +42,11 @@ export type PrimaryBackupEvent =
       readonly type: 'pb-lease';
       readonly epoch: number;
       readonly primary: string;
+      readonly seq: number;
+    }
+  | {
+      /** The state reached the cluster's commit point read at start: from now on this replica acts. */
+      readonly type: 'pb-caught-up';
       readonly seq: number;
     }
   | {
@@ -122,6 +129,11 @@ export class PrimaryBackupReplica implements PbMachineListener {
   /** The request being executed or whose update is not yet applied: at most one at a time. */
   private outstanding: { readonly id: string; readonly epoch: number } | null = null;
   private closing = false;
+  /**
+   * False until the state reflects the commit point read at start: a replica
+   * replaying an old log must not act on an old lease that names it.
+   */
+  private caughtUp = false;
 
   /** @internal Use startPrimaryBackupReplica. */
   constructor(
@@ -195,6 +207,38 @@ export class PrimaryBackupReplica implements PbMachineListener {
       () => this.stopActing(),
       () => this.stopActing(),
     );
+    void this.catchUp(replica);
+  }
+
+  /** Waits until the state reflects a read index (the cluster's commit point), then starts acting. */
+  private async catchUp(replica: Replica): Promise<void> {
+    const admin = new AdminClient(
+      this.options.brokers,
+      undefined,
+      this.options.credentials === undefined ? {} : { credentials: this.options.credentials },
+    );
+    try {
+      for (let attempt = 0; !this.closing; attempt++) {
+        try {
+          await replica.whenApplied(await admin.readIndex(), LIMITS.readIndexWaitMs);
+          break;
+        } catch (error) {
+          if (this.closing) return;
+          const pauseMs = backoffMs(attempt, 50, 1000);
+          this.logger.warn(
+            `not yet caught up with the commit point: ${(error as Error).message}; retrying in ${pauseMs} ms`,
+          );
+          await new Promise((resolve) => setTimeout(resolve, pauseMs));
+        }
+      }
+    } finally {
+      await admin.close();
+    }
+    if (this.closing) return;
+    this.caughtUp = true;
+    // A lease seen while replaying was old news: the claim timer starts now.
+    this.lastLeaseSeenMs = Date.now();
+    this.emit({ type: 'pb-caught-up', seq: replica.appliedSeq });
     this.noteRole();
     this.pump();
   }
@@ -259,7 +303,8 @@ export class PrimaryBackupReplica implements PbMachineListener {
   // ------------------------------------------------------------- acting
 
   private tick(): void {
-    if (this.closing || this.replicaValue === undefined || this.machine === undefined) return;
+    if (this.closing || !this.caughtUp || this.replicaValue === undefined) return;
+    if (this.machine === undefined) return;
     const nowMs = Date.now();
     const lease = this.machine.state.lease;
     const me = this.replicaValue.replicaId;
@@ -301,7 +346,8 @@ export class PrimaryBackupReplica implements PbMachineListener {
 
   /** As primary with nothing outstanding: executes the oldest pending request. */
   private pump(): void {
-    if (this.closing || this.replicaValue === undefined || this.machine === undefined) return;
+    if (this.closing || !this.caughtUp || this.replicaValue === undefined) return;
+    if (this.machine === undefined) return;
     if (this.outstanding !== null) return;
     const machine = this.machine;
     const lease = machine.state.lease;
@@ -355,7 +401,7 @@ export class PrimaryBackupReplica implements PbMachineListener {
   }
 
   private noteRole(): void {
-    if (this.replicaValue === undefined || this.machine === undefined) return;
+    if (!this.caughtUp || this.replicaValue === undefined || this.machine === undefined) return;
     const role = this.isPrimary ? 'primary' : 'backup';
     if (role === this.role) return;
     this.role = role;

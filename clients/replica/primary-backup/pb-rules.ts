@@ -232,6 +232,11 @@ export class ReplyTracker {
 
   constructor(readonly requestId: string) {}
 
+  /** The highest lease epoch seen since the request. */
+  get highestEpoch(): number {
+    return this.floorEpoch;
+  }
+
   /** Feeds the next entry after the request, in log order; returns the deciding update, if this is it. */
   offer(entry: PbEntry): UpdateEntry | null {
     if (entry.type === 'lease') {
