@@ -203,6 +203,10 @@ export const LIMITS = {
   pbRememberedRequestIds: 100_000,
   /** Longest request id a primary-backup app accepts, in bytes. */
   pbMaxRequestIdBytes: 128,
+  /** Calls one primary-backup client has waiting on one app's shared subscription; more read on their own. */
+  pbMaxCallsPerWatch: 10_000,
+  /** Entries a call keeps while its request's publish is not yet acknowledged; beyond, it reads on its own. */
+  pbCallBufferEntries: 1000,
   /** Shortest and longest primary lease, in milliseconds of log time. */
   pbMinLeaseMs: 100,
   pbMaxLeaseMs: 600_000,
