@@ -117,10 +117,11 @@ export function replicaCommand(yargs: Argv): Argv {
             ],
           },
           {
-            does: 'run a replica of the primary-backup example (wall clock and random ids)',
+            does: 'run a replica of the primary-backup example',
             command: [
               '$0 replica --brokers 127.0.0.1:7001',
-              '--plugin dist/clients/examples/stamp-service.js --data /tmp/stamps-1 --lease-ms 1000',
+              '--plugin dist/clients/examples/stamp-service.js',
+              '--data /tmp/stamps-1 --lease-ms 1000',
             ],
           },
           {

@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import test from 'ava';
 import { createStampService, type Stamp } from '../../clients/examples/stamp-service.js';
 import {
@@ -19,8 +21,14 @@ import {
   testAdmin,
   waitForReportedSeq,
 } from './replica-fixtures.js';
-import { examplePluginPath, type ProcessEvent, ReplicaProcess } from './replica-process.js';
+import {
+  examplePluginPath,
+  ordoBinPath,
+  type ProcessEvent,
+  ReplicaProcess,
+} from './replica-process.js';
 
+const run = promisify(execFile);
 const app = 'stamps';
 const leaseMs = 600;
 const digestEvery = 20;
@@ -233,6 +241,22 @@ test('primary-backup: kill -9 the primary under load, then SIGSTOP the next past
   await t.throwsAsync(client.call(app, { op: 'stamp' }, { timeoutMs: 20_000 }), {
     instanceOf: RequestFailedError,
   });
+
+  // `ordo call` answers with the committed reply too.
+  const viaCli = JSON.parse(
+    (
+      await run(process.execPath, [
+        ordoBinPath,
+        'call',
+        '--brokers',
+        brokers.join(','),
+        app,
+        JSON.stringify({ op: 'stamp', key: 'cli' }),
+      ])
+    ).stdout,
+  ) as Stamp;
+  t.is(viaCli.key, 'cli');
+  t.is(viaCli.by, third.primary);
 
   // Every replica reaches the observer's position; then compare.
   const throughSeq = observer.replica.appliedSeq;
