@@ -310,6 +310,26 @@ test('primary-backup: kill -9 the primary under load, then SIGSTOP the next past
   );
   t.true(staleUpdates() > 0);
   t.is(observer.replica.diverged, null);
+
+  // `ordo replica --query` on a live replica's folder (under its id) answers and never acts as it.
+  const queried = JSON.parse(
+    (
+      await run(process.execPath, [
+        ordoBinPath,
+        'replica',
+        '--brokers',
+        brokers.join(','),
+        '--plugin',
+        examplePluginPath('stamp-service'),
+        '--data',
+        optionsById.get(third.primary)!.dataDir,
+        '--query',
+        JSON.stringify({ op: 'count' }),
+        '--linearizable',
+      ])
+    ).stdout,
+  ) as number;
+  t.is(queried, observer.query<unknown, number>({ op: 'count' }));
 });
 
 test('a primary-backup replica refuses a lease length out of bounds', async (t) => {

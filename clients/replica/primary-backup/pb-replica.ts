@@ -199,9 +199,18 @@ export class PrimaryBackupReplica implements PbMachineListener {
     return machine;
   }
 
+  /**
+   * A read-only replica (a query run beside a live one on its folder, and so
+   * under its id) never acts: it would otherwise execute as that primary.
+   */
+  private get passive(): boolean {
+    return this.options.readOnly ?? false;
+  }
+
   /** @internal */
   attach(replica: Replica): void {
     this.replicaValue = replica;
+    if (this.passive) return;
     this.timer = setInterval(() => this.tick(), this.tickMs);
     replica.done.then(
       () => this.stopActing(),
@@ -303,7 +312,7 @@ export class PrimaryBackupReplica implements PbMachineListener {
   // ------------------------------------------------------------- acting
 
   private tick(): void {
-    if (this.closing || !this.caughtUp || this.replicaValue === undefined) return;
+    if (this.closing || !this.caughtUp || this.passive || this.replicaValue === undefined) return;
     if (this.machine === undefined) return;
     const nowMs = Date.now();
     const lease = this.machine.state.lease;
@@ -346,7 +355,7 @@ export class PrimaryBackupReplica implements PbMachineListener {
 
   /** As primary with nothing outstanding: executes the oldest pending request. */
   private pump(): void {
-    if (this.closing || !this.caughtUp || this.replicaValue === undefined) return;
+    if (this.closing || !this.caughtUp || this.passive || this.replicaValue === undefined) return;
     if (this.machine === undefined) return;
     if (this.outstanding !== null) return;
     const machine = this.machine;
