@@ -207,6 +207,8 @@ export const LIMITS = {
   pbMaxCallsPerWatch: 10_000,
   /** Entries a call keeps while its request's publish is not yet acknowledged; beyond, it reads on its own. */
   pbCallBufferEntries: 1000,
+  /** Longest a primary waits for one `execute`; then the request counts as failed (the app must not stall behind it). */
+  pbExecuteTimeoutMs: 30_000,
   /** Shortest and longest primary lease, in milliseconds of log time. */
   pbMinLeaseMs: 100,
   pbMaxLeaseMs: 600_000,

@@ -385,12 +385,23 @@ export class PrimaryBackupReplica implements PbMachineListener {
     let entry: UpdateEntry;
     try {
       const request: unknown = JSON.parse(pending.request);
-      const result = await machine.service.execute(request, {
-        requestId: pending.id,
-        seq: pending.seq,
-        leaseEpoch: epoch,
-        replicaId: me,
-      });
+      let timer: NodeJS.Timeout | undefined;
+      const result = await Promise.race([
+        Promise.resolve(
+          machine.service.execute(request, {
+            requestId: pending.id,
+            seq: pending.seq,
+            leaseEpoch: epoch,
+            replicaId: me,
+          }),
+        ),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`execute took over ${LIMITS.pbExecuteTimeoutMs} ms`)),
+            LIMITS.pbExecuteTimeoutMs,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
       const update = JSON.stringify(result.update);
       const reply = JSON.stringify(result.reply);
       if (update === undefined || reply === undefined)
