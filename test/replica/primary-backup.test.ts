@@ -306,7 +306,7 @@ test('primary-backup: kill -9 the primary under load, then SIGSTOP the next past
   }
   const rejectedUpdates = [...rejectedReasons].map(([k, n]) => `${n} ${k}`).join(', ');
   t.log(
-    `${at()}: ${acked.length} calls acknowledged, ${failed.length} failed (${failed.slice(0, 3).join('; ')}), ${observerApplied.length} applied through seq ${throughSeq}, ${rejectedUpdates} updates rejected: ${rejectedUpdates || 'none'}; ${staleUpdates()} from the paused primary`,
+    `${at()}: ${acked.length} calls acknowledged, ${failed.length} failed (${failed.slice(0, 3).join('; ')}), ${observerApplied.length} applied through seq ${throughSeq}; updates rejected: ${rejectedUpdates || 'none'}; ${staleUpdates()} of them from the paused primary`,
   );
   t.true(staleUpdates() > 0);
   t.is(observer.replica.diverged, null);

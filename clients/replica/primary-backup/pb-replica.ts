@@ -97,12 +97,18 @@ export async function startPrimaryBackupReplica(
   const topics = pbTopics(options.plugin);
   const pb = new PrimaryBackupReplica(options, topics, leaseMs);
   const { service, leaseMs: _lease, claimLease: _claim, onEvent, ...rest } = options;
-  const replica = await startReplica({
-    ...rest,
-    topics: [topics.control, topics.requests, topics.updates],
-    stateMachine: () => pb.newMachine(),
-    onEvent: (event) => onEvent?.(event),
-  });
+  let replica: Replica;
+  try {
+    replica = await startReplica({
+      ...rest,
+      topics: [topics.control, topics.requests, topics.updates],
+      stateMachine: () => pb.newMachine(),
+      onEvent: (event) => onEvent?.(event),
+    });
+  } catch (error) {
+    await pb.close();
+    throw error;
+  }
   pb.attach(replica);
   return pb;
 }
