@@ -53,9 +53,11 @@ export interface PrimaryBackupService<
 > {
   /**
    * Runs on the primary only, once per request (a new primary runs again the
-   * requests whose update had not committed). It must not change the state:
-   * the state changes only through `applyUpdate`. It may be async and
-   * non-deterministic. If it throws, the request counts as executed, with no
+   * requests whose update had not committed, so a side effect outside the
+   * state should be idempotent, keyed by `context.requestId`). It must not
+   * change the state: the state changes only through `applyUpdate`. It may
+   * be async and non-deterministic. If it throws, or takes longer than
+   * LIMITS.pbExecuteTimeoutMs, the request counts as executed, with no
    * update, and the caller gets the error.
    */
   execute(
