@@ -140,6 +140,10 @@ export class PrimaryBackupReplica implements PbMachineListener {
    * replaying an old log must not act on an old lease that names it.
    */
   private caughtUp = false;
+  /** A claim is being prepared (its read index taken): at most one at a time. */
+  private claiming = false;
+  /** Asks for read indexes before claims; opened by the first one. */
+  private claimAdmin: AdminClient | undefined;
 
   /** @internal Use startPrimaryBackupReplica. */
   constructor(
@@ -188,6 +192,7 @@ export class PrimaryBackupReplica implements PbMachineListener {
     this.closing = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    void this.claimAdmin?.close();
     await this.replicaValue?.close();
     await this.publisher.close().catch(() => {});
   }
@@ -336,13 +341,43 @@ export class PrimaryBackupReplica implements PbMachineListener {
         nowMs - this.lastClaimSentMs >= this.leaseMs
       ) {
         this.lastClaimSentMs = nowMs;
-        this.logger.info(
-          `no renewal of lease epoch ${lease.epoch} (${lease.primary || 'none'}) seen for ${nowMs - this.lastLeaseSeenMs} ms: claiming epoch ${lease.epoch + 1}`,
-        );
-        this.publishLease(lease.epoch + 1, 'claim');
+        void this.claimIfStillQuiet(lease.epoch, this.lastLeaseSeenMs);
       }
     }
     this.noteRole();
+  }
+
+  /**
+   * Claims the next epoch, but first makes sure the silence is not this
+   * replica's own lag: it applies up to a fresh read index, and claims only
+   * if no lease entry was applied on the way. A claim made on a stale view
+   * would be refused by the log as too early, and a caller whose request
+   * it passed would wait for a reply in vain (see ReplyTracker).
+   */
+  private async claimIfStillQuiet(epoch: number, lastSeenMs: number): Promise<void> {
+    const replica = this.replicaValue;
+    if (replica === undefined || this.claiming) return;
+    this.claiming = true;
+    try {
+      this.claimAdmin ??= new AdminClient(
+        this.options.brokers,
+        undefined,
+        this.options.credentials === undefined ? {} : { credentials: this.options.credentials },
+      );
+      await replica.whenApplied(await this.claimAdmin.readIndex(this.leaseMs), this.leaseMs);
+    } catch (error) {
+      this.logger.warn(`not claiming epoch ${epoch + 1}: ${(error as Error).message}`);
+      return;
+    } finally {
+      this.claiming = false;
+    }
+    const lease = this.machine?.state.lease;
+    if (this.closing || lease === undefined) return;
+    if (lease.epoch !== epoch || this.lastLeaseSeenMs !== lastSeenMs) return;
+    this.logger.info(
+      `no renewal of lease epoch ${epoch} (${lease.primary || 'none'}) seen for ${Date.now() - lastSeenMs} ms, up to the commit point: claiming epoch ${epoch + 1}`,
+    );
+    this.publishLease(epoch + 1, 'claim');
   }
 
   private publishLease(epoch: number, what: string): void {
@@ -442,6 +477,7 @@ export class PrimaryBackupReplica implements PbMachineListener {
 
   private stopActing(): void {
     this.closing = true;
+    void this.claimAdmin?.close();
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     void this.publisher.close().catch(() => {});
