@@ -200,8 +200,10 @@ export class PrimaryBackupClient {
         call.acknowledged(ack.seq);
         decided = await waitUntil(call, deadlineMs);
       }
-      if (decided === null && (!watched || call.abandoned))
+      if (decided === null && (!watched || call.abandoned)) {
+        if (this.closed) throw new ClosedError('client closed while the call waited for its reply');
         decided = await this.readAlone(topics, ack.seq, call, deadlineMs);
+      }
       if (decided === null) {
         throw new TimeoutError(
           `no committed reply to request ${id} of ${app} within ${timeoutMs} ms (request at seq ${ack.seq}; it may still be executed; updates for it passed over: ${call.passedOver.join(', ') || 'none'}; highest lease epoch seen: ${call.tracker.highestEpoch})`,
