@@ -41,6 +41,24 @@ export { type AckMode, type PublishAck, Publisher, type PublisherOptions } from 
 export type { DivergenceReport } from './replica/broker-channel.js';
 export type { StateDigest } from './replica/digest.js';
 export { loadPlugin } from './replica/plugin-loader.js';
+export {
+  PrimaryBackupClient,
+  type PrimaryBackupClientOptions,
+  RequestFailedError,
+} from './replica/primary-backup/pb-client.js';
+export {
+  type PrimaryBackupEvent,
+  PrimaryBackupReplica,
+  type PrimaryBackupReplicaOptions,
+  startPrimaryBackupReplica,
+} from './replica/primary-backup/pb-replica.js';
+export type {
+  ExecuteContext,
+  Execution,
+  PrimaryBackupService,
+  PrimaryBackupServiceFactory,
+  UpdateContext,
+} from './replica/primary-backup/pb-service.js';
 export { DataDirLockedError, PluginError, SnapshotError } from './replica/replica-errors.js';
 export { Replica, startReplica } from './replica/replica-host.js';
 export type { ReplicaLogger } from './replica/replica-logger.js';

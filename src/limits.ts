@@ -196,6 +196,22 @@ export const LIMITS = {
   replicaDigestHistory: 256,
   /** Longest plugin name or replica id a replica accepts: under maxReplicaNameBytes, as a generated id adds a 9-byte suffix. */
   replicaMaxNameBytes: 100,
+  // Primary-backup replicas (clients/replica/primary-backup).
+  /** Most requests a primary-backup app holds as received and not yet executed; more are dropped (the caller times out). */
+  pbMaxPendingRequests: 10_000,
+  /** Request ids a primary-backup app remembers as executed, to apply each once; the oldest are forgotten first. */
+  pbRememberedRequestIds: 100_000,
+  /** Longest request id a primary-backup app accepts, in bytes. */
+  pbMaxRequestIdBytes: 128,
+  /** Calls one primary-backup client has waiting on one app's shared subscription; more read on their own. */
+  pbMaxCallsPerWatch: 10_000,
+  /** Entries a call keeps while its request's publish is not yet acknowledged; beyond, it reads on its own. */
+  pbCallBufferEntries: 1000,
+  /** Longest a primary waits for one `execute`; then the request counts as failed (the app must not stall behind it). */
+  pbExecuteTimeoutMs: 30_000,
+  /** Shortest and longest primary lease, in milliseconds of log time. */
+  pbMinLeaseMs: 100,
+  pbMaxLeaseMs: 600_000,
 
   // Clients (clients/): defaults of the options and fixed bounds.
   /** Most requests one client connection keeps waiting for an answer; more are refused as retriable. */

@@ -7,16 +7,20 @@ export interface LoadedPlugin {
   readonly factory: StateMachineFactory;
   /** The module's `pluginName` export, else its file name without extension. */
   readonly name: string;
+  /** The module's `replicationMode` export: how `ordo replica` hosts it (default 'state-machine'). */
+  readonly mode: 'state-machine' | 'primary-backup';
 }
 
 /**
  * Loads a plugin module by path with dynamic `import()`. The module must
  * default-export a function returning a fresh state machine; it may export
- * `pluginName`, the app name replicas report and share snapshots under.
+ * `pluginName`, the app name replicas report and share snapshots under, and
+ * `replicationMode = 'primary-backup'` when the default export returns a
+ * primary-backup service (primary-backup/pb-service.ts) instead.
  */
 export async function loadPlugin(path: string): Promise<LoadedPlugin> {
   const url = pathToFileURL(resolve(path)).href;
-  let module: { default?: unknown; pluginName?: unknown };
+  let module: { default?: unknown; pluginName?: unknown; replicationMode?: unknown };
   try {
     module = (await import(url)) as typeof module;
   } catch (error) {
@@ -33,7 +37,13 @@ export async function loadPlugin(path: string): Promise<LoadedPlugin> {
     typeof module.pluginName === 'string' && module.pluginName.length > 0
       ? module.pluginName
       : basename(path, extname(path));
-  return { factory: module.default as StateMachineFactory, name };
+  const mode = module.replicationMode ?? 'state-machine';
+  if (mode !== 'state-machine' && mode !== 'primary-backup') {
+    throw new PluginError(
+      `plugin ${path}: replicationMode must be 'state-machine' or 'primary-backup', got ${String(mode)}`,
+    );
+  }
+  return { factory: module.default as StateMachineFactory, name, mode };
 }
 
 /** Calls the factory and checks that what it returned has the methods of a state machine. */

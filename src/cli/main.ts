@@ -1,6 +1,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchCommand } from './bench-command.js';
+import { callCommand } from './call-command.js';
 import { configCommand } from './config-command.js';
 import { devCommand } from './dev-command.js';
 import { keygenCommand } from './keygen-command.js';
@@ -23,6 +24,7 @@ const commands = [
   transferLeaderCommand,
   membersCommand,
   replicaCommand,
+  callCommand,
   configCommand,
   keygenCommand,
   verifyCommand,

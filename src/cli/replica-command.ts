@@ -2,10 +2,12 @@ import type { Argv } from 'yargs';
 import { AdminClient } from '../../clients/admin.js';
 import { InvalidRequestError } from '../../clients/errors.js';
 import { loadPlugin } from '../../clients/replica/plugin-loader.js';
+import { startPrimaryBackupReplica } from '../../clients/replica/primary-backup/pb-replica.js';
+import type { PrimaryBackupServiceFactory } from '../../clients/replica/primary-backup/pb-service.js';
 import { replicaFaultsFromEnv } from '../../clients/replica/replica-faults.js';
-import { startReplica } from '../../clients/replica/replica-host.js';
+import { type Replica, startReplica } from '../../clients/replica/replica-host.js';
 import { defaultReplicaLogger } from '../../clients/replica/replica-logger.js';
-import type { ReplicaEvent } from '../../clients/replica/replica-options.js';
+import type { ReplicaEvent, ReplicaOptions } from '../../clients/replica/replica-options.js';
 import { brokersOption, clientRuntimeFrom, credentialsOption, parseBrokers } from './brokers.js';
 import { withExamples } from './examples.js';
 import { wholeNumberFlag } from './flags.js';
@@ -71,6 +73,18 @@ export function replicaCommand(yargs: Argv): Argv {
               'Report progress to the brokers this often (default 1000)',
             ),
           )
+          .option('mode', {
+            choices: ['state-machine', 'primary-backup'] as const,
+            describe:
+              "How to replicate: apply every message (state-machine), or execute on a primary and apply its updates (primary-backup) (default: the module's replicationMode export, else state-machine)",
+          })
+          .option(
+            'lease-ms',
+            wholeNumberFlag(
+              'lease-ms',
+              'Primary-backup: lease length in log-time ms; failover takes about 1.5 to 1.75 of it (default 2000)',
+            ),
+          )
           .option('query', {
             type: 'string',
             describe:
@@ -103,6 +117,14 @@ export function replicaCommand(yargs: Argv): Argv {
             ],
           },
           {
+            does: 'run a replica of the primary-backup example',
+            command: [
+              '$0 replica --brokers 127.0.0.1:7001',
+              '--plugin dist/clients/examples/stamp-service.js',
+              '--data /tmp/stamps-1 --lease-ms 1000',
+            ],
+          },
+          {
             does: 'query it',
             command: [
               '$0 replica --brokers 127.0.0.1:7001',
@@ -129,11 +151,32 @@ export function replicaCommand(yargs: Argv): Argv {
         if (argv.json) process.stdout.write(`${JSON.stringify(event)}\n`);
       };
       const { credentials } = clientRuntimeFrom(argv.credentials);
-      const replica = await startReplica({
+      const mode = argv.mode ?? loaded.mode;
+      if (mode !== 'primary-backup' && argv['lease-ms'] !== undefined)
+        throw new InvalidRequestError('--lease-ms applies only with --mode primary-backup');
+      // A primary-backup replica closes through its own close(), which also stops its timers and publisher.
+      const closer: { close: (() => Promise<void>) | null } = { close: null };
+      const start = (common: Omit<ReplicaOptions, 'stateMachine'>): Promise<Replica> =>
+        mode === 'primary-backup'
+          ? startPrimaryBackupReplica({
+              ...common,
+              service: loaded.factory as unknown as PrimaryBackupServiceFactory,
+              // A read-only query never claims the lease.
+              claimLease: query === undefined,
+              ...(argv['lease-ms'] === undefined ? {} : { leaseMs: argv['lease-ms'] }),
+              onEvent: (event) => {
+                const { type, ...fields } = event;
+                print({ event: type, ...fields });
+              },
+            }).then((pb) => {
+              closer.close = () => pb.close();
+              return pb.replica;
+            })
+          : startReplica({ ...common, stateMachine: loaded.factory });
+      const replica = await start({
         brokers,
         ...(credentials === undefined ? {} : { credentials }),
         plugin,
-        stateMachine: loaded.factory,
         dataDir: argv.data,
         readOnly: query !== undefined,
         logger: defaultReplicaLogger('replica', query === undefined ? 'info' : 'warn'),
@@ -169,7 +212,7 @@ export function replicaCommand(yargs: Argv): Argv {
           }
           console.log(JSON.stringify(answer, null, 2));
         } finally {
-          await replica.close();
+          await (closer.close?.() ?? replica.close());
         }
         return;
       }
@@ -180,7 +223,7 @@ export function replicaCommand(yargs: Argv): Argv {
         seq: replica.appliedSeq,
         pid: process.pid,
       });
-      const stop = () => void replica.close();
+      const stop = () => void (closer.close?.() ?? replica.close());
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       try {

@@ -168,6 +168,7 @@ test('help examples are whole commands: none is wrapped by the help layout', asy
     'replica',
     'transfer-leader',
     'members',
+    'call',
   ]) {
     const run = await ordo([command, '--help']);
     t.is(run.code, 0);

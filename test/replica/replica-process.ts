@@ -9,7 +9,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const ordoBinPath = join(here, '..', '..', '..', 'bin', 'ordo.js');
 
 /** A compiled example plugin beside this compiled test. */
-export function examplePluginPath(name: 'kv-store' | 'ledger'): string {
+export function examplePluginPath(name: 'kv-store' | 'ledger' | 'stamp-service'): string {
   return join(here, '..', '..', 'clients', 'examples', `${name}.js`);
 }
 
