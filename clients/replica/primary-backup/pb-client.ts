@@ -45,7 +45,10 @@ class PendingCall {
   offer(seq: number, entry: PbEntry): void {
     if (this.decided !== null || this.abandoned) return;
     if (this.requestSeq === null) {
-      if (this.buffered!.length >= LIMITS.pbCallBufferEntries) return this.abandon();
+      if (this.buffered!.length >= LIMITS.pbCallBufferEntries) {
+        this.abandon();
+        return;
+      }
       this.buffered!.push({ seq, entry });
       return;
     }
