@@ -65,6 +65,8 @@ export interface DivergenceReport {
 export class BrokerChannel {
   private readonly links: Link[];
   private nextStatusLink = 0;
+  /** Told when a broker stores a snapshot this replica uploaded. */
+  onStored: ((seq: number, endpoint: string) => void) | null = null;
   /** The newest snapshot offered for upload. */
   private offered: OfferedSnapshot | null = null;
   private closed = false;
@@ -162,20 +164,24 @@ export class BrokerChannel {
         totalBytes: layout.dataBytes,
         chunkBytes,
       };
-      const put = async (index: number, probe: boolean): Promise<ordo.ISnapshotUploadState> => {
-        let data = new Uint8Array();
-        if (!probe) {
-          data = Buffer.alloc(chunkLength(layout.dataBytes, chunkBytes, index));
-          await handle.read(data, 0, data.length, layout.dataOffset + index * chunkBytes);
-        }
+      const read = async (index: number): Promise<Uint8Array> => {
+        const data = Buffer.alloc(chunkLength(layout.dataBytes, chunkBytes, index));
+        await handle.read(data, 0, data.length, layout.dataOffset + index * chunkBytes);
+        return data;
+      };
+      const put = async (
+        index: number,
+        data: Uint8Array | null,
+      ): Promise<ordo.ISnapshotUploadState> => {
+        const probe = data === null;
         const response = await link.connection.request(
           {
             putSnapshotChunk: {
               ...base,
               index,
               probe,
-              data,
-              crc32c: probe ? 0 : chunkChecksum(data),
+              data: data ?? new Uint8Array(),
+              sha256: data === null ? new Uint8Array() : chunkChecksum(data),
             },
           },
           LIMITS.snapshotChunkTimeoutMs,
@@ -184,7 +190,7 @@ export class BrokerChannel {
           throw new Error(`${link.endpoint} answered a snapshot chunk with ${response.body}`);
         return response.snapshotUpload;
       };
-      let state = await put(0, true);
+      let state = await put(0, null);
       if ((state.nextIndex ?? 0) > 0)
         this.logger.info(
           `resuming the upload of the snapshot at seq ${offer.seq} to ${link.endpoint} at chunk ${state.nextIndex} of ${count}`,
@@ -198,6 +204,7 @@ export class BrokerChannel {
         }
         if (state.complete) {
           this.logger.info(`snapshot at seq ${offer.seq} stored on ${link.endpoint}`);
+          this.onStored?.(offer.seq, link.endpoint);
           return true;
         }
         if (this.closed) throw new Error('closed');
@@ -207,8 +214,11 @@ export class BrokerChannel {
         const inFlight: Promise<ordo.ISnapshotUploadState>[] = [];
         let stop = false;
         while (!stop && (inFlight.length > 0 || next < count)) {
-          while (inFlight.length < LIMITS.snapshotChunksInFlight && next < count)
-            inFlight.push(put(next++, false));
+          // Read before sending, so that the chunks leave in order.
+          while (inFlight.length < LIMITS.snapshotChunksInFlight && next < count) {
+            const index = next++;
+            inFlight.push(put(index, await read(index)));
+          }
           state = await inFlight.shift()!;
           if (state.refused || state.complete || state.problem) stop = true;
         }
@@ -217,7 +227,7 @@ export class BrokerChannel {
           this.logger.warn(
             `${link.endpoint} refused a snapshot chunk (${state.problem}); sending again from the chunk it lacks`,
           );
-          state = await put(0, true);
+          state = await put(0, null);
         }
       }
     } finally {
@@ -229,7 +239,7 @@ export class BrokerChannel {
    * Downloads the newest snapshot of this plugin any broker stores, if it is
    * at `minSeq` or later, into the snapshot folder (resuming a partial
    * download of the same snapshot), chunk by chunk within a window of
-   * LIMITS.snapshotChunksInFlight, each chunk checked against its CRC32C
+   * LIMITS.snapshotChunksInFlight, each chunk checked against its SHA-256
    * and fetched again when damaged, the whole against its digest. Resolves
    * with the saved file's path and the seq, or the best seq seen (null: none).
    */
@@ -329,7 +339,13 @@ export class BrokerChannel {
         if (!c.found || c.seq !== seq || c.digest !== digest)
           throw new SnapshotError(`${link.endpoint} no longer stores the snapshot at seq ${seq}`);
         const data = c.data ?? new Uint8Array();
-        const problem = chunkProblem(totalBytes, chunkBytes, index, data, c.crc32c ?? 0);
+        const problem = chunkProblem(
+          totalBytes,
+          chunkBytes,
+          index,
+          data,
+          c.sha256 ?? new Uint8Array(),
+        );
         if (problem !== null) {
           this.logger.warn(
             `snapshot chunk from ${link.endpoint} refused: ${problem}; fetching it again`,

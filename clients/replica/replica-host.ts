@@ -155,6 +155,8 @@ export class Replica {
       undefined,
       options.credentials === undefined ? {} : { credentials: options.credentials },
     );
+    this.channel.onStored = (seq, endpoint) =>
+      this.emit({ type: 'snapshot-stored', seq, endpoint });
   }
 
   /** Asks the sequencer for read indexes; opened by the first linearizable query. */

@@ -74,6 +74,8 @@ export type ReplicaEvent =
       readonly chunks: number;
       readonly endpoint: string;
     }
+  /** A broker stores this replica's snapshot at `seq` (its upload completed). */
+  | { readonly type: 'snapshot-stored'; readonly seq: number; readonly endpoint: string }
   | { readonly type: 'snapshot-chunk-refused'; readonly index: number; readonly problem: string }
   | { readonly type: 'digest'; readonly seq: number; readonly digest: string }
   | { readonly type: 'diverged'; readonly atSeq: number; readonly endpoint: string }

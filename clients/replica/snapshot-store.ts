@@ -264,7 +264,7 @@ export class SnapshotDownload {
     return chunkCount(this.totalBytes, this.chunkBytes);
   }
 
-  /** Writes the next chunk (already checked against its CRC32C). */
+  /** Writes the next chunk (already checked against its SHA-256). */
   async write(index: number, data: Uint8Array): Promise<void> {
     if (index !== this.nextIndex)
       throw new SnapshotError(`chunk ${index} written out of order (next is ${this.nextIndex})`);

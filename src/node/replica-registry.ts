@@ -118,7 +118,7 @@ export class ReplicaRegistry {
         chunkBytes: chunk.chunkBytes,
         index: chunk.index,
         data: chunk.data,
-        crc32c: chunk.crc32c,
+        sha256: chunk.sha256,
         probe: chunk.probe,
       },
       nowMs,

@@ -16,7 +16,7 @@ export interface UploadChunk {
   readonly chunkBytes: number;
   readonly index: number;
   readonly data: Uint8Array;
-  readonly crc32c: number;
+  readonly sha256: Uint8Array;
   readonly probe: boolean;
 }
 
@@ -38,7 +38,7 @@ export interface StoredChunk {
   readonly chunkBytes?: number;
   readonly index?: number;
   readonly data?: Uint8Array;
-  readonly crc32c?: number;
+  readonly sha256?: Uint8Array;
 }
 
 /** A complete snapshot on disk. */
@@ -92,7 +92,7 @@ const seqText = (seq: number) => String(seq).padStart(16, '0');
  * `<data dir>/<node id>/snapshots/`, holding complete snapshots
  * (`<seq>-<digest>.snapshot`, the newest two) and partial uploads
  * (`<seq>-<digest>-<bytes>-<chunk bytes>.part`). A chunk is appended only
- * when it is the next one its upload lacks and its CRC32C matches; once the
+ * when it is the next one its upload lacks and its SHA-256 matches; once the
  * last is in, the file is fsynced, its SHA-256 checked against the digest,
  * and it is renamed into place and the folder fsynced. A partial file is
  * never served and never counts as stored, whatever a crash left of it; it
@@ -217,14 +217,14 @@ export class SnapshotStorage {
       this.expireUploads(nowMs);
       if (this.uploads.size >= LIMITS.maxSnapshotUploads)
         return state(0, false, `${this.uploads.size} snapshot uploads are in progress already`);
-      if (!(await this.notePlugin(chunk.plugin)))
+      if (!this.stored.has(chunk.plugin) && this.stored.size >= LIMITS.maxSnapshotPlugins)
         return state(
           0,
           false,
           `snapshots of ${LIMITS.maxSnapshotPlugins} plugins are kept already`,
         );
       const name = `${seqText(chunk.seq)}-${chunk.digest}-${chunk.totalBytes}-${chunk.chunkBytes}.part`;
-      upload = {
+      const created: Upload = {
         plugin: chunk.plugin,
         seq: chunk.seq,
         digest: chunk.digest,
@@ -235,11 +235,23 @@ export class SnapshotStorage {
         lastChunkMs: nowMs,
         queue: Promise.resolve(),
       };
-      await (await open(upload.path, 'w')).close();
-      this.uploads.set(key, upload);
+      // Registered at once, so that the chunks right behind this one queue behind its file.
+      this.uploads.set(key, created);
+      created.queue = (async () => {
+        await this.notePlugin(chunk.plugin);
+        await (await open(created.path, 'w')).close();
+      })();
+      upload = created;
     }
     const u = upload;
-    const result = u.queue.then(() => this.writeChunk(u, chunk, nowMs));
+    const result = u.queue.then(
+      () => this.writeChunk(u, chunk, nowMs),
+      (error: Error) => {
+        // The partial file could not be created: forget the upload, so that a retry starts afresh.
+        if (this.uploads.get(key) === u) this.uploads.delete(key);
+        throw error;
+      },
+    );
     u.queue = result.catch(() => {});
     return result;
   }
@@ -260,7 +272,7 @@ export class SnapshotStorage {
         '',
         `chunk ${chunk.index} is not the next one (${u.nextIndex})`,
       );
-    const problem = chunkProblem(u.totalBytes, u.chunkBytes, chunk.index, chunk.data, chunk.crc32c);
+    const problem = chunkProblem(u.totalBytes, u.chunkBytes, chunk.index, chunk.data, chunk.sha256);
     if (problem !== null) return state(u.nextIndex, false, '', problem);
     const handle = await open(u.path, 'r+');
     try {
@@ -375,7 +387,7 @@ export class SnapshotStorage {
     } finally {
       await handle.close();
     }
-    return { ...head, data, crc32c: chunkChecksum(data) };
+    return { ...head, data, sha256: chunkChecksum(data) };
   }
 }
 

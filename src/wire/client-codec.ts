@@ -165,7 +165,8 @@ function validateClientRequest(request: ordo.ClientRequest): void {
           `putSnapshotChunk.chunkBytes must be 1 to ${LIMITS.snapshotChunkBytes}, got ${chunkBytes}`,
         );
       checkUint(c.index, 'putSnapshotChunk.index');
-      checkUint(c.crc32c, 'putSnapshotChunk.crc32c');
+      if (!c.probe && (c.sha256?.length ?? 0) !== 32)
+        throw new FrameError('malformed', 'putSnapshotChunk.sha256 must be 32 bytes');
       if ((c.data?.length ?? 0) > chunkBytes)
         throw new FrameError('too-large', `snapshot chunk exceeds its chunkBytes (${chunkBytes})`);
       return;

@@ -555,7 +555,7 @@ class ClientInput implements FrameSource {
                 chunkBytes: p.int(0, 512),
                 index: p.int(0, 3),
                 data: randomBytes(p, p.int(0, 256)),
-                crc32c: p.int(0, 2 ** 32 - 1),
+                sha256: randomBytes(p, p.pick([0, 32])),
                 probe: p.chance(0.3),
               },
             }

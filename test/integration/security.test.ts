@@ -513,7 +513,7 @@ test.serial(
               chunkBytes: 3,
               index: 0,
               data: new Uint8Array([1, 2, 3]),
-              crc32c: 0,
+              sha256: new Uint8Array(32),
               probe: false,
             },
           },
