@@ -194,7 +194,7 @@ export const LIMITS = {
   /** Bytes of one snapshot chunk in transfer between a replica and a broker: a chunk and its fields fit one frame. */
   snapshotChunkBytes: 1024 * 1024,
   /** Snapshot chunks one replica has in flight to or from one broker (sent and not yet answered). */
-  snapshotChunksInFlight: 4,
+  snapshotChunksInFlight: 8,
   /** How long a replica waits for the answer to one snapshot chunk request (the last chunk of an upload waits for the broker to check the whole snapshot's SHA-256). */
   snapshotChunkTimeoutMs: 30_000,
   /** Times one chunk of a snapshot download is fetched again after a bad checksum before the replica tries another broker. */

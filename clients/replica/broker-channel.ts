@@ -248,7 +248,7 @@ export class BrokerChannel {
     minSeq: number,
     hooks: DownloadHooks = {},
   ): Promise<
-    { readonly path: string; readonly seq: number } | { readonly bestSeq: number | null }
+    { readonly path: string; readonly record: SnapshotRecord } | { readonly bestSeq: number | null }
   > {
     const described = await Promise.all(
       this.links.map(async (link) => {
@@ -283,8 +283,7 @@ export class BrokerChannel {
     if (best === undefined || best.seq < minSeq) return { bestSeq: best?.seq ?? null };
     for (const source of offers.filter((o) => o.seq === best.seq && o.digest === best.digest)) {
       try {
-        const path = await this.download(store, source, hooks);
-        return { path, seq: source.seq };
+        return await this.download(store, source, hooks);
       } catch (error) {
         this.logger.warn(
           `snapshot download at seq ${source.seq} from ${source.link.endpoint} failed: ${(error as Error).message}`,
@@ -304,7 +303,7 @@ export class BrokerChannel {
       chunkBytes: number;
     },
     hooks: DownloadHooks,
-  ): Promise<string> {
+  ): Promise<{ readonly path: string; readonly record: SnapshotRecord }> {
     const { link, seq, digest, totalBytes, chunkBytes } = source;
     if (chunkBytes < 1 || chunkBytes > LIMITS.snapshotChunkBytes)
       throw new SnapshotError(`${link.endpoint} offers chunks of ${chunkBytes} bytes`);
@@ -363,6 +362,7 @@ export class BrokerChannel {
     } finally {
       // Answers still on the way are not needed any more.
       for (const pending of requested.values()) pending.catch(() => {});
+      if (download.nextIndex < count) await download.close();
     }
     return download.finish();
   }

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { LIMITS } from '../../src/limits.js';
 import { AdminClient } from '../admin.js';
 import { backoffMs } from '../backoff.js';
@@ -12,7 +11,7 @@ import { createStateMachine } from './plugin-loader.js';
 import { PluginError, SnapshotError } from './replica-errors.js';
 import { defaultReplicaLogger, type ReplicaLogger } from './replica-logger.js';
 import { REPLICA_DEFAULTS, type ReplicaEvent, type ReplicaOptions } from './replica-options.js';
-import { decodeSnapshotFile, type SnapshotRecord } from './snapshot-file.js';
+import type { SnapshotRecord } from './snapshot-file.js';
 import type { StateMachine } from './state-machine.js';
 
 interface AppliedWaiter {
@@ -470,9 +469,7 @@ export class Replica {
       );
       if ('path' in result) {
         // Saved in the data folder already: a restart from here on needs no broker's copy.
-        const record = decodeSnapshotFile(await readFile(result.path));
-        if (record.plugin !== this.plugin || record.seq !== result.seq)
-          throw new SnapshotError(`${result.path} does not hold the downloaded snapshot`);
+        const record = result.record;
         this.emit({
           type: 'snapshot',
           seq: record.seq,

@@ -1,6 +1,16 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  truncate,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { LIMITS } from '../../src/limits.js';
 import { syncDirectory } from '../../src/storage/directory.js';
@@ -259,6 +269,7 @@ export class SnapshotDownload {
 
   /** The index the download resumed from (0 for a fresh one). */
   readonly resumedFrom: number;
+  private handle: FileHandle | null = null;
 
   get chunkCount(): number {
     return chunkCount(this.totalBytes, this.chunkBytes);
@@ -268,29 +279,41 @@ export class SnapshotDownload {
   async write(index: number, data: Uint8Array): Promise<void> {
     if (index !== this.nextIndex)
       throw new SnapshotError(`chunk ${index} written out of order (next is ${this.nextIndex})`);
-    const handle = await open(this.path, 'r+');
-    try {
-      await handle.write(data, 0, data.length, this.dataOffset + index * this.chunkBytes);
-    } finally {
-      await handle.close();
-    }
+    this.handle ??= await open(this.path, 'r+');
+    await this.handle.write(data, 0, data.length, this.dataOffset + index * this.chunkBytes);
     this.nextIndex++;
+  }
+
+  /** Closes the partial file (finish does it too); the download may be resumed later. */
+  async close(): Promise<void> {
+    const handle = this.handle;
+    this.handle = null;
+    await handle?.close();
   }
 
   /**
    * Checks the state bytes against the digest, appends the file checksum,
-   * fsyncs and renames the file into place as the newest snapshot. A
-   * mismatch deletes the partial file and throws SnapshotError.
+   * fsyncs and renames the file into place as the newest snapshot, and
+   * resolves with its path and the snapshot (its state bytes read once, in
+   * the same pass, for the plugin to restore). A mismatch deletes the
+   * partial file and throws SnapshotError.
    */
-  async finish(): Promise<string> {
+  async finish(): Promise<{ readonly path: string; readonly record: SnapshotRecord }> {
+    await this.close();
     const dataHash = createHash('sha256');
     const fileHash = createHash('sha256');
+    const data = Buffer.allocUnsafe(this.totalBytes);
     const stream = createReadStream(this.path, { highWaterMark: 1024 * 1024 });
     let offset = 0;
     for await (const piece of stream as AsyncIterable<Buffer>) {
       fileHash.update(piece);
       const from = Math.max(0, this.dataOffset - offset);
-      if (from < piece.length) dataHash.update(piece.subarray(from));
+      if (from < piece.length) {
+        const part = piece.subarray(from);
+        dataHash.update(part);
+        const at = offset + from - this.dataOffset;
+        if (at + part.length <= data.length) part.copy(data, at);
+      }
       offset += piece.length;
     }
     const digest = dataHash.digest('hex');
@@ -307,7 +330,8 @@ export class SnapshotDownload {
     } finally {
       await handle.close();
     }
-    return this.store.adoptDownload(this.path, this.meta.seq);
+    const path = await this.store.adoptDownload(this.path, this.meta.seq);
+    return { path, record: { ...this.meta, data } };
   }
 }
 

@@ -1,6 +1,15 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, truncate } from 'node:fs/promises';
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  stat,
+  truncate,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { LIMITS } from '../limits.js';
 import { syncDirectory } from './directory.js';
@@ -60,6 +69,8 @@ interface Upload {
   lastChunkMs: number;
   /** Chunks of one upload are written one after the other. */
   queue: Promise<unknown>;
+  /** The partial file, open while chunks come (at most LIMITS.maxSnapshotUploads). */
+  handle: FileHandle | null;
 }
 
 /** A request the store refuses: bad arguments, not a storage failure. */
@@ -154,6 +165,7 @@ export class SnapshotStorage {
             nextIndex: whole,
             lastChunkMs: Math.min(nowMs, info.mtimeMs),
             queue: Promise.resolve(),
+            handle: null,
           };
           storage.uploads.set(uploadKey(upload), upload);
           continue;
@@ -234,6 +246,7 @@ export class SnapshotStorage {
         nextIndex: 0,
         lastChunkMs: nowMs,
         queue: Promise.resolve(),
+        handle: null,
       };
       // Registered at once, so that the chunks right behind this one queue behind its file.
       this.uploads.set(key, created);
@@ -274,13 +287,8 @@ export class SnapshotStorage {
       );
     const problem = chunkProblem(u.totalBytes, u.chunkBytes, chunk.index, chunk.data, chunk.sha256);
     if (problem !== null) return state(u.nextIndex, false, '', problem);
-    const handle = await open(u.path, 'r+');
-    try {
-      await handle.write(chunk.data, 0, chunk.data.length, chunk.index * u.chunkBytes);
-      if (chunk.index + 1 === chunkCount(u.totalBytes, u.chunkBytes)) await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    u.handle ??= await open(u.path, 'r+');
+    await u.handle.write(chunk.data, 0, chunk.data.length, chunk.index * u.chunkBytes);
     u.nextIndex++;
     if (u.nextIndex < chunkCount(u.totalBytes, u.chunkBytes)) return state(u.nextIndex, false);
     return this.complete(u);
@@ -289,6 +297,7 @@ export class SnapshotStorage {
   /** Checks the whole snapshot against its digest and moves it into place. */
   private async complete(u: Upload): Promise<UploadState> {
     this.uploads.delete(uploadKey(u));
+    await closeUpload(u, true);
     const actual = await sha256OfFile(u.path);
     if (actual !== u.digest) {
       await rm(u.path, { force: true });
@@ -319,6 +328,7 @@ export class SnapshotStorage {
     for (const [key, other] of this.uploads) {
       if (other.plugin === u.plugin && other.seq <= u.seq) {
         this.uploads.delete(key);
+        await closeUpload(other, false);
         await rm(other.path, { force: true });
       }
     }
@@ -330,7 +340,9 @@ export class SnapshotStorage {
     for (const [key, u] of this.uploads) {
       if (nowMs - u.lastChunkMs < LIMITS.snapshotUploadExpiryMs) continue;
       this.uploads.delete(key);
-      void rm(u.path, { force: true }).catch(() => {});
+      void closeUpload(u, false)
+        .then(() => rm(u.path, { force: true }))
+        .catch(() => {});
     }
   }
 
@@ -399,6 +411,18 @@ function uploadKey(u: {
   chunkBytes: number;
 }): string {
   return `${pluginFolderName(u.plugin)}/${u.seq}-${u.digest}-${u.totalBytes}-${u.chunkBytes}`;
+}
+
+/** Closes an upload's partial file, fsyncing it first when it is to be kept. */
+async function closeUpload(u: Upload, sync: boolean): Promise<void> {
+  const handle = u.handle;
+  u.handle = null;
+  if (handle === null) return;
+  try {
+    if (sync) await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 function state(nextIndex: number, complete: boolean, refused = '', problem = ''): UploadState {

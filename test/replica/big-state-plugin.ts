@@ -4,8 +4,9 @@ import type { Message, StateMachine } from '../../clients/index.js';
 /**
  * A test plugin with a big state: ORDO_TEST_BIG_STATE_BYTES (default
  * 256 MiB) of pseudo-random bytes drawn from a fixed seed (AES-128-CTR key
- * stream, generated in 4 MiB pieces), generated on first use; each message
- * overwrites 32 bytes at a place its payload's hash picks with that hash.
+ * stream, generated in 4 MiB pieces) by the first message (the state before
+ * it is empty, so that a replica starts at once); each message overwrites
+ * 32 bytes at a place its payload's hash picks with that hash.
  */
 export const pluginName = 'big-state';
 
@@ -38,10 +39,10 @@ export default function bigState(): StateMachine {
       hash.copy(b, hash.readUInt32BE(0) % (b.length - hash.length));
     },
     // A copy: the host writes these bytes while this state applies on.
-    snapshot: () => Buffer.from(bytes()),
+    snapshot: () => (state === null ? new Uint8Array() : Buffer.from(state)),
     // A copy: the bytes given belong to the host.
     restore(data: Uint8Array) {
-      state = Buffer.from(data);
+      state = data.length === 0 ? null : Buffer.from(data);
     },
   };
 }
