@@ -124,6 +124,7 @@ export class BrokerChannel {
           if (await this.uploadTo(link, offer)) link.uploadedSeq = offer.seq;
           attempt = 0;
         } catch (error) {
+          if (this.closed) return;
           const pauseMs = backoffMs(attempt++, 200, 5000);
           this.logger.debug(
             `snapshot upload at seq ${offer.seq} to ${link.endpoint} interrupted (${(error as Error).message}); resuming in ${pauseMs} ms`,
