@@ -166,8 +166,15 @@ export class BrokerChannel {
         chunkBytes,
       };
       const read = async (index: number): Promise<Uint8Array> => {
-        const data = Buffer.alloc(chunkLength(layout.dataBytes, chunkBytes, index));
-        await handle.read(data, 0, data.length, layout.dataOffset + index * chunkBytes);
+        const data = Buffer.allocUnsafe(chunkLength(layout.dataBytes, chunkBytes, index));
+        const { bytesRead } = await handle.read(
+          data,
+          0,
+          data.length,
+          layout.dataOffset + index * chunkBytes,
+        );
+        if (bytesRead !== data.length)
+          throw new SnapshotError(`${offer.path} is shorter than its snapshot`);
         return data;
       };
       const put = async (

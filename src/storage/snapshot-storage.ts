@@ -384,7 +384,7 @@ export class SnapshotStorage {
       throw new SnapshotRequestError(
         `snapshot of ${plugin} at seq ${s.seq} has ${count} chunks; there is no chunk ${index}`,
       );
-    const data = Buffer.alloc(chunkLength(s.totalBytes, chunkBytes, index));
+    const data = Buffer.allocUnsafe(chunkLength(s.totalBytes, chunkBytes, index));
     let handle: Awaited<ReturnType<typeof open>>;
     try {
       handle = await open(s.path, 'r');

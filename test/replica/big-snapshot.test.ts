@@ -35,7 +35,7 @@ const digestAt = (events: readonly ProcessEvent[], seq: number) =>
   events.find((e) => e.event === 'digest' && e['seq'] === seq)?.['digest'];
 
 test('a 256 MiB snapshot reaches a late joiner whose log prefix is gone, through a download killed part way and resumed', async (t) => {
-  t.timeout(240_000);
+  t.timeout(300_000);
   const startedMs = Date.now();
   t.log(`state: ${stateBytes} bytes drawn from seed '${bigStateSeed}'`);
   // One node: every broker stores every snapshot (the replica uploads to each), so more
@@ -64,14 +64,27 @@ test('a 256 MiB snapshot reaches a late joiner whose log prefix is gone, through
 
   // 200 messages: one snapshot, uploaded chunk by chunk to every broker.
   await publish(publisher, 0, 200);
-  const snapshot = await a.waitFor((e) => e.event === 'snapshot', 30_000, 'the first snapshot');
+  const snapshot = await a.waitFor((e) => e.event === 'snapshot', 60_000, 'the first snapshot');
   const snapshotSeq = snapshot['seq'] as number;
   t.is(snapshot['bytes'], stateBytes);
+  // The retention rule: with 200 entries committed and 100 kept, the node would have cut
+  // the log by now; it holds it whole until the snapshot is stored, then cuts it just
+  // after the snapshot's seq. Nothing in between is ever its start.
+  const firstSeqs = new Set<number>();
+  const watchRetention = setInterval(() => {
+    void admin.statusAll().then(
+      (all) => {
+        for (const s of all) if (s.status !== null) firstSeqs.add(s.status.firstSeq);
+      },
+      () => {},
+    );
+  }, 100);
+  t.teardown(() => clearInterval(watchRetention));
   for (const endpoint of brokers)
     await a.waitFor(
       (e) =>
         e.event === 'snapshot-stored' && e['seq'] === snapshotSeq && e['endpoint'] === endpoint,
-      30_000,
+      60_000,
       `the snapshot stored on ${endpoint}`,
     );
   const uploadedMs = Date.now();
@@ -89,7 +102,14 @@ test('a 256 MiB snapshot reaches a late joiner whose log prefix is gone, through
     `retention to drop the log up to the snapshot's seq ${snapshotSeq} on every node`,
     50,
   );
-  await a.waitFor((e) => e.event === 'digest' && e['seq'] === digestEvery, 30_000, 'a digest');
+  await a.waitFor((e) => e.event === 'digest' && e['seq'] === digestEvery, 60_000, 'a digest');
+  clearInterval(watchRetention);
+  t.deepEqual(
+    [...firstSeqs].sort((x, y) => x - y),
+    firstSeqs.has(1) ? [1, snapshotSeq + 1] : [snapshotSeq + 1],
+    'the log starts at seq 1 until the snapshot is stored, then right after it',
+  );
+  t.true(firstSeqs.has(1), 'the log was seen whole while the upload ran');
 
   // Life 1 of the late joiner: it downloads part of the snapshot, halts, and is killed.
   const lateDir = tempDir(t, 'big-late');
@@ -101,13 +121,13 @@ test('a 256 MiB snapshot reaches a late joiner whose log prefix is gone, through
   });
   const first = await late.waitFor(
     (e) => e.event === 'snapshot-download',
-    30_000,
+    60_000,
     'the download to start',
   );
   t.is(first['seq'], snapshotSeq);
   t.is(first['fromIndex'], 0);
   t.is(first['chunks'], stateBytes / chunkBytes);
-  await late.waitFor((e) => e.event === 'test-halted', 30_000, 'the download to halt part way');
+  await late.waitFor((e) => e.event === 'test-halted', 60_000, 'the download to halt part way');
   await late.kill('SIGKILL');
   const partial = readdirSync(join(lateDir, 'snapshots')).filter((n) => n.endsWith('.part'));
   t.is(partial.length, 1, 'the partial download is on disk');
@@ -117,7 +137,7 @@ test('a 256 MiB snapshot reaches a late joiner whose log prefix is gone, through
   late = await ReplicaProcess.start(t, { ...common, dataDir: lateDir, id: 'big-late' });
   const resumed = await late.waitFor(
     (e) => e.event === 'snapshot-download',
-    30_000,
+    60_000,
     'the download to resume',
   );
   t.is(resumed['seq'], snapshotSeq);
@@ -125,7 +145,7 @@ test('a 256 MiB snapshot reaches a late joiner whose log prefix is gone, through
   t.is(resumed['fromIndex'], chunksBeforeKill);
   const restored = await late.waitFor(
     (e) => e.event === 'restored' && e['source'] === 'broker',
-    60_000,
+    120_000,
     'the restore from the downloaded snapshot',
   );
   t.is(restored['seq'], snapshotSeq);
