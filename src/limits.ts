@@ -78,6 +78,8 @@ export const LIMITS = {
   maxSnapshotUploads: 8,
   /** A partial snapshot upload that received no chunk for this long is deleted. */
   snapshotUploadExpiryMs: 10 * 60 * 1000,
+  /** Snapshot chunk requests one node serves at once (each holds up to snapshotChunkBytes); more are answered LIMIT. */
+  maxSnapshotRequestsInFlight: 64,
   /** Complete snapshots a node keeps per plugin: the newest, and the previous one for a download still reading it. */
   storedSnapshotsPerPlugin: 2,
   /** A node saves a moved commit point (alone, without an epoch or vote change) at most this often. */

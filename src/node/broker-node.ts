@@ -183,6 +183,8 @@ export class BrokerNode {
   private readonly sendsBeforePersisting: boolean;
   private readonly subscriptions: SubscriptionManager;
   private readonly replicas: ReplicaRegistry;
+  /** Snapshot chunk requests being served (file I/O under way). */
+  private snapshotRequestsInFlight = 0;
   private readonly authorizer: Authorizer;
   private requestsForbidden = 0;
   private readonly pending = new PendingReplies<PublishSlot>(LIMITS.maxPendingPublishReplies);
@@ -1040,11 +1042,24 @@ export class BrokerNode {
     requestId: number,
     work: () => Promise<ordo.ClientResponse.$Properties>,
   ): void {
+    // Each holds a chunk in memory: bounded over all clients, whatever window they keep.
+    if (this.snapshotRequestsInFlight >= LIMITS.maxSnapshotRequestsInFlight) {
+      this.clients.replyError(
+        client,
+        requestId,
+        ordo.ErrorCode.ERROR_CODE_LIMIT,
+        `snapshot: ${this.snapshotRequestsInFlight} snapshot requests are in progress on this node; retry later`,
+      );
+      return;
+    }
+    this.snapshotRequestsInFlight++;
     work().then(
       (response) => {
+        this.snapshotRequestsInFlight--;
         if (!this.stopped) this.clients.reply(client, response);
       },
       (error: Error) => {
+        this.snapshotRequestsInFlight--;
         if (this.stopped) return;
         const refused = error instanceof SnapshotRequestError;
         if (!refused) this.logger.warn(`snapshot request failed: ${error.message}`);
