@@ -116,7 +116,7 @@ export async function runNodeProcess(
   const shutdown = (signal: string) => {
     logger.info(`node ${nodeId} stopping on ${signal}`);
     clearInterval(eventTimer);
-    Promise.all([node.stop(), http?.close()]).then(
+    Promise.all([node.stop().then(() => snapshots?.close()), http?.close()]).then(
       () => {
         lock?.release();
         process.exit(0);

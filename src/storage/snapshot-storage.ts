@@ -346,6 +346,11 @@ export class SnapshotStorage {
     }
   }
 
+  /** Closes the partial files of uploads in progress (they stay on disk and resume when reopened). */
+  async close(): Promise<void> {
+    for (const u of this.uploads.values()) await closeUpload(u, false);
+  }
+
   /** Partial uploads now, for status and tests. */
   uploadsInProgress(): { plugin: string; seq: number; nextIndex: number }[] {
     return [...this.uploads.values()].map((u) => ({

@@ -141,6 +141,7 @@ test('a partial upload survives a restart, a torn last chunk is cut off, and the
   for (const c of chunks.slice(0, 2)) await storage.putChunk(c, 0);
   const pluginDir = join(dir, 'app');
   const part = readdirSync(pluginDir).find((n) => n.endsWith('.part'))!;
+  await storage.close();
   // A crash in the middle of the third chunk's write.
   appendFileSync(join(pluginDir, part), data.subarray(2 * chunkBytes, 2 * chunkBytes + 300));
 
