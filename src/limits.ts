@@ -9,9 +9,6 @@ import { CORE_LIMITS } from './core/core-limits.js';
 /** Largest ZeroMQ frame any socket accepts (named here so that other limits can derive from it). */
 const maxFrameBytes = 4 * 1024 * 1024;
 
-/** Room in a frame for the fields around a snapshot's bytes. */
-const snapshotFrameOverheadBytes = 4096;
-
 export const LIMITS = {
   // The pure core's bounds (batches, windows, NACK and retransmit ranges, the
   // dedup table, epoch boundaries): see src/core/core-limits.ts.
@@ -75,8 +72,16 @@ export const LIMITS = {
   maxReplicaReports: 1024,
   /** Digests remembered per replica, for comparing replicas that report at different moments. */
   maxDigestsPerReplica: 256,
-  /** Most plugins whose latest snapshot a node holds for late-joining replicas. */
+  /** Most plugins whose snapshots a node stores on disk for late-joining replicas. */
   maxSnapshotPlugins: 16,
+  /** Most snapshot uploads a node keeps partial at once (over all plugins); a further one is refused until one completes or expires. */
+  maxSnapshotUploads: 8,
+  /** A partial snapshot upload that received no chunk for this long is deleted. */
+  snapshotUploadExpiryMs: 10 * 60 * 1000,
+  /** Snapshot chunk requests one node serves at once (each holds up to snapshotChunkBytes); more are answered LIMIT. */
+  maxSnapshotRequestsInFlight: 64,
+  /** Complete snapshots a node keeps per plugin: the newest, and the previous one for a download still reading it. */
+  storedSnapshotsPerPlugin: 2,
   /** A node saves a moved commit point (alone, without an epoch or vote change) at most this often. */
   commitSaveIntervalMs: 1000,
   /** How often a node checkpoints its dedup table (when the commit point moved). */
@@ -188,8 +193,14 @@ export const LIMITS = {
   // Replica host (clients/replica).
   /** Largest state snapshot a replica writes to or reads from its data folder; a larger state stops the replica. */
   maxReplicaSnapshotBytes: 1024 * 1024 * 1024,
-  /** Largest snapshot a replica offers the brokers for late joiners: it must fit one frame with its header. */
-  maxSharedSnapshotBytes: maxFrameBytes - snapshotFrameOverheadBytes,
+  /** Bytes of one snapshot chunk in transfer between a replica and a broker: a chunk and its fields fit one frame. */
+  snapshotChunkBytes: 1024 * 1024,
+  /** Snapshot chunks one replica has in flight to or from one broker (sent and not yet answered). */
+  snapshotChunksInFlight: 8,
+  /** How long a replica waits for the answer to one snapshot chunk request (the last chunk of an upload waits for the broker to check the whole snapshot's SHA-256). */
+  snapshotChunkTimeoutMs: 30_000,
+  /** Times one chunk of a snapshot download is fetched again after a bad checksum before the replica tries another broker. */
+  snapshotChunkRetries: 3,
   /** Most reports and snapshot offers one replica keeps waiting on one broker; more are dropped. */
   maxPendingReplicaRequests: 32,
   /** Digests a replica remembers (for status, tests and its own divergence messages). */

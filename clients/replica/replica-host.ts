@@ -4,7 +4,7 @@ import { backoffMs } from '../backoff.js';
 import { parseEndpoints } from '../endpoint.js';
 import { ClosedError, InvalidRequestError, SeqUnavailableError, TimeoutError } from '../errors.js';
 import { type Message, Subscriber } from '../subscriber.js';
-import { BrokerChannel, type DivergenceReport } from './broker-channel.js';
+import { BrokerChannel, type DivergenceReport, type DownloadHooks } from './broker-channel.js';
 import { ReplicaDataDir } from './data-dir.js';
 import { agreedSeqAtOrBelow, DigestHistory, digestOf, type StateDigest } from './digest.js';
 import { createStateMachine } from './plugin-loader.js';
@@ -154,6 +154,8 @@ export class Replica {
       undefined,
       options.credentials === undefined ? {} : { credentials: options.credentials },
     );
+    this.channel.onStored = (seq, endpoint) =>
+      this.emit({ type: 'snapshot-stored', seq, endpoint });
   }
 
   /** Asks the sequencer for read indexes; opened by the first linearizable query. */
@@ -432,18 +434,55 @@ export class Replica {
     this.logger.warn(
       `seq ${this.stateSeq + 1} is no longer in the log (the oldest is ${firstAvailableSeq}): starting from a shared snapshot`,
     );
+    if (this.readOnly)
+      throw new SnapshotError(
+        `a read-only replica cannot download a shared snapshot (seq ${this.stateSeq + 1} is no longer in the log): run the replica on this folder first`,
+      );
+    if (this.saving !== null) await this.saving;
+    let chunksThisRun = 0;
+    let downloadingSeq = 0;
+    const halt = this.options.faults?.haltInDownload;
+    const hooks: DownloadHooks = {
+      onStart: (info) => {
+        this.logger.info(
+          `downloading the snapshot at seq ${info.seq} from ${info.endpoint}: ${info.chunks} chunks, from chunk ${info.fromIndex}`,
+        );
+        downloadingSeq = info.seq;
+        this.emit({ type: 'snapshot-download', ...info });
+      },
+      onRefusedChunk: (index, problem) =>
+        this.emit({ type: 'snapshot-chunk-refused', index, problem }),
+      onChunk: async (written) => {
+        chunksThisRun++;
+        if (halt !== undefined && chunksThisRun === halt.afterChunks) {
+          this.logger.warn(`test fault: download halted after ${written} chunks`);
+          this.onTestHalt(downloadingSeq);
+          await new Promise<never>(() => {});
+        }
+      },
+    };
     for (let attempt = 0; !this.closing; attempt++) {
-      const record = await this.channel.fetchSnapshot();
-      if (record !== null && record.seq + 1 >= firstAvailableSeq && record.seq > this.stateSeq) {
-        // Keep it locally first, so that a restart from here on needs no broker's copy.
-        if (this.saving !== null) await this.saving;
-        if (!this.readOnly) await this.trackSave(record, false);
+      const result = await this.channel.fetchSnapshot(
+        this.dataDir.snapshots,
+        Math.max(firstAvailableSeq - 1, this.stateSeq + 1),
+        hooks,
+      );
+      if ('path' in result) {
+        // Saved in the data folder already: a restart from here on needs no broker's copy.
+        const record = result.record;
+        this.emit({
+          type: 'snapshot',
+          seq: record.seq,
+          digest: record.digest,
+          path: result.path,
+          bytes: record.data.length,
+        });
         this.install(record, 'broker');
         return;
       }
       const pauseMs = backoffMs(attempt, 200, REPLICA_DEFAULTS.lateJoinRetryMaxMs);
       this.logger.warn(
-        `no snapshot of ${this.plugin} at or after seq ${firstAvailableSeq - 1} on any broker yet (best: ${record?.seq ?? 'none'}); retrying in ${pauseMs} ms`,
+        `no snapshot of ${this.plugin} at or after seq ${firstAvailableSeq - 1} on any broker yet (best: ${result.bestSeq ?? 'none'}); retrying in ${pauseMs} ms`,
       );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, pauseMs);
@@ -493,7 +532,7 @@ export class Replica {
           path,
           bytes: record.data.length,
         });
-        if (share) this.channel.offerSnapshot(record);
+        if (share) this.channel.offerSnapshot(record, path);
       },
       (error: Error) => {
         // The previous snapshot stays the one of record; the next trigger tries again.

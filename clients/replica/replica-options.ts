@@ -66,6 +66,17 @@ export type ReplicaEvent =
       readonly bytes: number;
     }
   | { readonly type: 'snapshot-failed'; readonly seq: number; readonly error: string }
+  | {
+      readonly type: 'snapshot-download';
+      readonly seq: number;
+      /** The first chunk fetched: above 0 when an interrupted download resumed. */
+      readonly fromIndex: number;
+      readonly chunks: number;
+      readonly endpoint: string;
+    }
+  /** A broker stores this replica's snapshot at `seq` (its upload completed). */
+  | { readonly type: 'snapshot-stored'; readonly seq: number; readonly endpoint: string }
+  | { readonly type: 'snapshot-chunk-refused'; readonly index: number; readonly problem: string }
   | { readonly type: 'digest'; readonly seq: number; readonly digest: string }
   | { readonly type: 'diverged'; readonly atSeq: number; readonly endpoint: string }
   | { readonly type: 'test-halted'; readonly seq: number }

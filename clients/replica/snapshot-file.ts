@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import { LIMITS } from '../../src/limits.js';
 import { SnapshotError } from './replica-errors.js';
 
@@ -34,22 +35,68 @@ interface Header {
   dataBytes: number;
 }
 
-export function encodeSnapshotFile(record: SnapshotRecord): Buffer {
+/** What comes before the state bytes in a snapshot file: magic, version, header length, header. */
+export function snapshotFilePrefix(meta: Omit<SnapshotRecord, 'data'>, dataBytes: number): Buffer {
   const header: Header = {
-    plugin: record.plugin,
-    seq: record.seq,
-    digest: record.digest,
-    dataBytes: record.data.length,
+    plugin: meta.plugin,
+    seq: meta.seq,
+    digest: meta.digest,
+    dataBytes,
   };
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
   const prefix = Buffer.alloc(fixedBytes);
   magic.copy(prefix, 0);
   prefix.writeUInt32BE(formatVersion, magic.length);
   prefix.writeUInt32BE(headerBytes.length, magic.length + 4);
-  const body = Buffer.concat([prefix, headerBytes, record.data]);
-  const checksum = createHash('sha256').update(body).digest();
-  return Buffer.concat([body, checksum]);
+  return Buffer.concat([prefix, headerBytes]);
 }
+
+/**
+ * A snapshot file as the pieces to write one after the other: prefix, the
+ * state bytes themselves (not copied) and the trailing checksum.
+ */
+export function snapshotFileParts(record: SnapshotRecord): Uint8Array[] {
+  const prefix = snapshotFilePrefix(record, record.data.length);
+  const checksum = createHash('sha256').update(prefix).update(record.data).digest();
+  return [prefix, record.data, checksum];
+}
+
+export function encodeSnapshotFile(record: SnapshotRecord): Buffer {
+  return Buffer.concat(snapshotFileParts(record));
+}
+
+/** Where the state bytes of a snapshot file lie, read from its head without reading them. */
+export interface SnapshotFileLayout {
+  readonly plugin: string;
+  readonly seq: number;
+  readonly digest: string;
+  readonly dataOffset: number;
+  readonly dataBytes: number;
+}
+
+/** Reads the head of a snapshot file (not its state bytes, not its checksum). */
+export async function readSnapshotFileLayout(handle: FileHandle): Promise<SnapshotFileLayout> {
+  const fixed = Buffer.alloc(fixedBytes);
+  await handle.read(fixed, 0, fixedBytes, 0);
+  if (!fixed.subarray(0, magic.length).equals(magic))
+    throw new SnapshotError('not a snapshot file (bad magic)');
+  const headerLength = fixed.readUInt32BE(magic.length + 4);
+  if (headerLength > maxHeaderBytes)
+    throw new SnapshotError(`header length ${headerLength} is too long`);
+  const headerBytes = Buffer.alloc(headerLength);
+  await handle.read(headerBytes, 0, headerLength, fixedBytes);
+  const header = parseHeader(headerBytes);
+  return {
+    plugin: header.plugin,
+    seq: header.seq,
+    digest: header.digest,
+    dataOffset: fixedBytes + headerLength,
+    dataBytes: header.dataBytes,
+  };
+}
+
+/** Bytes of the trailing checksum of a snapshot file. */
+export const snapshotChecksumBytes = checksumBytes;
 
 /** Decodes and verifies a snapshot file; throws SnapshotError saying what is wrong with it. */
 export function decodeSnapshotFile(bytes: Buffer): SnapshotRecord {

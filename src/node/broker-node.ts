@@ -34,6 +34,7 @@ import type { DedupCheckpointStore } from '../storage/dedup-checkpoint-store.js'
 import type { IncarnationStorage } from '../storage/incarnation-store.js';
 import type { LogStore, MetaStore, RecoveredLog } from '../storage/log-store.js';
 import { type MembershipStorage, MemoryMembershipStore } from '../storage/membership-store.js';
+import { SnapshotRequestError, type SnapshotStorage } from '../storage/snapshot-storage.js';
 import { StorageFailedError } from '../storage/storage-errors.js';
 import { type ClientRequest, packPublishResults } from '../wire/client-codec.js';
 import { repairCopyDigest } from '../wire/repair-copy-digest.js';
@@ -139,6 +140,8 @@ export interface BrokerNodeOptions {
   readonly observer?: NodeObserver;
   /** Told of every Ready and peer message, for metrics and event logs. */
   readonly metrics?: NodeMetrics;
+  /** Where snapshots for late-joining replicas are stored (a data folder); none stores none. */
+  readonly snapshots?: SnapshotStorage;
 }
 
 interface PendingPublish {
@@ -181,7 +184,9 @@ export class BrokerNode {
   /** Only with the planted defect `ackBeforePersist`: every message leaves before the write. */
   private readonly sendsBeforePersisting: boolean;
   private readonly subscriptions: SubscriptionManager;
-  private readonly replicas = new ReplicaRegistry();
+  private readonly replicas: ReplicaRegistry;
+  /** Snapshot chunk requests being served (file I/O under way). */
+  private snapshotRequestsInFlight = 0;
   private readonly authorizer: Authorizer;
   private requestsForbidden = 0;
   private readonly pending = new PendingReplies<PublishSlot>(LIMITS.maxPendingPublishReplies);
@@ -242,6 +247,7 @@ export class BrokerNode {
     core: ProtocolNode,
     membershipStore: MembershipStorage,
   ) {
+    this.replicas = new ReplicaRegistry(options.snapshots ?? null);
     const { config, nodeId, logger } = options;
     this.logger = logger;
     this.self = config.nodes.find((n) => n.id === nodeId)!;
@@ -767,12 +773,19 @@ export class BrokerNode {
     // A witness keeps only its tail: it drops whatever every data voter
     // holds (committed), whatever its retention policy says and whatever its
     // dedup checkpoint (it never sequences, so never needs the table).
+    // A data node also keeps what a late-joining replica needs: the log
+    // after the newest snapshot it stores of each plugin it knows (see
+    // ReplicaRegistry.retentionFloorSeq and docs/replicas.md).
     const limitSeq = this.core.isWitness
       ? Math.min(this.core.witnessFloorSeq, this.core.committedSeq)
-      : retentionLimitSeq(
-          this.core.committedSeq,
-          this.options.dedup === undefined ? null : this.dedupCheckpointSeq,
+      : Math.min(
+          retentionLimitSeq(
+            this.core.committedSeq,
+            this.options.dedup === undefined ? null : this.dedupCheckpointSeq,
+          ),
+          this.replicas.retentionFloorSeq(),
         );
+    this.replicas.expireUploads(this.clock.nowMs());
     let firstSeq: number;
     try {
       firstSeq = await this.options.store.applyRetention(limitSeq, this.clock.nowMs());
@@ -1017,17 +1030,21 @@ export class BrokerNode {
         this.replicas.report(request.replicaReport, this.clock.nowMs(), this.logger);
         this.clients.reply(client, { requestId, ok: {} });
         return;
-      case 'putSnapshot':
+      case 'putSnapshotChunk':
         if (this.forbid(client, requestId, this.authorizer.adminRefusal(identity, 'put snapshot')))
           return;
-        this.replicas.putSnapshot(request.putSnapshot);
-        this.clients.reply(client, { requestId, ok: {} });
+        this.answerSnapshotRequest(client, requestId, () =>
+          this.replicas
+            .putSnapshotChunk(request.putSnapshotChunk, this.clock.nowMs())
+            .then((snapshotUpload) => ({ requestId, snapshotUpload })),
+        );
         return;
-      case 'getSnapshot':
-        this.clients.reply(client, {
-          requestId,
-          snapshot: this.replicas.getSnapshot(request.getSnapshot.plugin),
-        });
+      case 'getSnapshotChunk':
+        this.answerSnapshotRequest(client, requestId, () =>
+          this.replicas
+            .getSnapshotChunk(request.getSnapshotChunk)
+            .then((snapshotChunk) => ({ requestId, snapshotChunk })),
+        );
         return;
       default:
         this.clients.replyError(
@@ -1037,6 +1054,43 @@ export class BrokerNode {
           'unknown request',
         );
     }
+  }
+
+  /** Answers a snapshot request once its file I/O is done; a failure is an error answer, never a crash. */
+  private answerSnapshotRequest(
+    client: ClientId,
+    requestId: number,
+    work: () => Promise<ordo.ClientResponse.$Properties>,
+  ): void {
+    // Each holds a chunk in memory: bounded over all clients, whatever window they keep.
+    if (this.snapshotRequestsInFlight >= LIMITS.maxSnapshotRequestsInFlight) {
+      this.clients.replyError(
+        client,
+        requestId,
+        ordo.ErrorCode.ERROR_CODE_LIMIT,
+        `snapshot: ${this.snapshotRequestsInFlight} snapshot requests are in progress on this node; retry later`,
+      );
+      return;
+    }
+    this.snapshotRequestsInFlight++;
+    work().then(
+      (response) => {
+        this.snapshotRequestsInFlight--;
+        if (!this.stopped) this.clients.reply(client, response);
+      },
+      (error: Error) => {
+        this.snapshotRequestsInFlight--;
+        if (this.stopped) return;
+        const refused = error instanceof SnapshotRequestError;
+        if (!refused) this.logger.warn(`snapshot request failed: ${error.message}`);
+        this.clients.replyError(
+          client,
+          requestId,
+          refused ? ordo.ErrorCode.ERROR_CODE_MALFORMED : ordo.ErrorCode.ERROR_CODE_INTERNAL,
+          `snapshot: ${error.message}`,
+        );
+      },
+    );
   }
 
   private onPublish(

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { createLogger, type LogFormat } from '../runtime/logger.js';
+import { SnapshotStorage } from '../storage/snapshot-storage.js';
 import { BrokerNode } from './broker-node.js';
 import {
   type ClusterConfig,
@@ -68,6 +69,11 @@ export async function runNodeProcess(
   const metrics = new PrometheusNodeMetrics(nodeId);
   const events = new NodeEventLog(nodeId, logger);
   const storage = await createNodeStorage(config, nodeId, (ms) => metrics.observeFsyncMs(ms));
+  // Snapshots for late-joining replicas need a data folder (docs/replicas.md).
+  const snapshots =
+    config.dataDir === null
+      ? null
+      : await SnapshotStorage.open(join(config.dataDir, nodeId, 'snapshots'), Date.now());
   const node = await BrokerNode.start({
     config,
     nodeId,
@@ -83,6 +89,7 @@ export async function runNodeProcess(
     metrics: combineNodeMetrics(metrics, events),
     ...(storage.chainHash === undefined ? {} : { chainHash: storage.chainHash }),
     ...(storage.dedup === undefined ? {} : { dedup: storage.dedup }),
+    ...(snapshots === null ? {} : { snapshots }),
   });
   metrics.attach(() => node.status());
   const eventTimer = setInterval(() => events.observe(node.status()), EVENT_LOG_INTERVAL_MS);
@@ -109,7 +116,7 @@ export async function runNodeProcess(
   const shutdown = (signal: string) => {
     logger.info(`node ${nodeId} stopping on ${signal}`);
     clearInterval(eventTimer);
-    Promise.all([node.stop(), http?.close()]).then(
+    Promise.all([node.stop().then(() => snapshots?.close()), http?.close()]).then(
       () => {
         lock?.release();
         process.exit(0);

@@ -29,8 +29,8 @@ export type ClientRequest = { readonly requestId: number } & (
   | { readonly body: 'status'; readonly status: ordo.StatusRequest }
   | { readonly body: 'transferLeader'; readonly transferLeader: ordo.TransferLeaderRequest }
   | { readonly body: 'replicaReport'; readonly replicaReport: ordo.ReplicaReport }
-  | { readonly body: 'putSnapshot'; readonly putSnapshot: ordo.PutSnapshot }
-  | { readonly body: 'getSnapshot'; readonly getSnapshot: ordo.GetSnapshot }
+  | { readonly body: 'putSnapshotChunk'; readonly putSnapshotChunk: ordo.SnapshotChunkPut }
+  | { readonly body: 'getSnapshotChunk'; readonly getSnapshotChunk: ordo.SnapshotChunkGet }
   | { readonly body: 'members'; readonly members: ordo.MembersRequest }
   | { readonly body: 'readIndex'; readonly readIndex: ordo.ReadIndexRequest }
 );
@@ -198,27 +198,39 @@ function validateClientRequest(request: ordo.ClientRequest): void {
       checkString(r.digest, 'replicaReport.digest', LIMITS.maxReplicaNameBytes, true);
       return;
     }
-    case 'putSnapshot': {
-      const s = request.putSnapshot!;
-      checkString(s.plugin, 'putSnapshot.plugin', LIMITS.maxReplicaNameBytes, false);
-      checkSeq(s.seq, 'putSnapshot.seq');
-      checkString(s.digest, 'putSnapshot.digest', LIMITS.maxReplicaNameBytes, true);
-      if ((s.data?.length ?? 0) > LIMITS.maxSharedSnapshotBytes) {
+    case 'putSnapshotChunk': {
+      const c = request.putSnapshotChunk!;
+      checkString(c.plugin, 'putSnapshotChunk.plugin', LIMITS.replicaMaxNameBytes, false);
+      checkString(c.replicaId, 'putSnapshotChunk.replicaId', LIMITS.maxReplicaNameBytes, false);
+      checkSeq(c.seq, 'putSnapshotChunk.seq');
+      if (typeof c.digest !== 'string' || !/^[0-9a-f]{64}$/.test(c.digest))
+        throw new FrameError('malformed', 'putSnapshotChunk.digest must be a SHA-256 in hex');
+      const total = checkSeq(c.totalBytes, 'putSnapshotChunk.totalBytes');
+      if (total > LIMITS.maxReplicaSnapshotBytes)
         throw new FrameError(
           'too-large',
-          `snapshot exceeds ${LIMITS.maxSharedSnapshotBytes} bytes`,
+          `snapshot of ${total} bytes exceeds ${LIMITS.maxReplicaSnapshotBytes} bytes`,
         );
-      }
+      const chunkBytes = checkUint(c.chunkBytes, 'putSnapshotChunk.chunkBytes');
+      if (chunkBytes < 1 || chunkBytes > LIMITS.snapshotChunkBytes)
+        throw new FrameError(
+          'malformed',
+          `putSnapshotChunk.chunkBytes must be 1 to ${LIMITS.snapshotChunkBytes}, got ${chunkBytes}`,
+        );
+      checkUint(c.index, 'putSnapshotChunk.index');
+      if (!c.probe && (c.sha256?.length ?? 0) !== 32)
+        throw new FrameError('malformed', 'putSnapshotChunk.sha256 must be 32 bytes');
+      if ((c.data?.length ?? 0) > chunkBytes)
+        throw new FrameError('too-large', `snapshot chunk exceeds its chunkBytes (${chunkBytes})`);
       return;
     }
-    case 'getSnapshot':
-      checkString(
-        request.getSnapshot!.plugin,
-        'getSnapshot.plugin',
-        LIMITS.maxReplicaNameBytes,
-        false,
-      );
+    case 'getSnapshotChunk': {
+      const g = request.getSnapshotChunk!;
+      checkString(g.plugin, 'getSnapshotChunk.plugin', LIMITS.replicaMaxNameBytes, false);
+      checkSeq(g.seq, 'getSnapshotChunk.seq');
+      checkUint(g.index, 'getSnapshotChunk.index');
       return;
+    }
     default:
       throw new FrameError('malformed', 'client request has no body');
   }

@@ -546,15 +546,28 @@ class ClientInput implements FrameSource {
         return p.chance(0.5)
           ? {
               requestId,
-              putSnapshot: {
+              putSnapshotChunk: {
                 plugin: 'kv',
-                seq: p.int(0, 1000),
-                digest: 'd',
-                data: randomBytes(p, p.int(0, 256)),
                 replicaId: 'replica-0',
+                seq: p.int(0, 1000),
+                digest: p.chance(0.5) ? 'd' : randomBytes(p, 32).toString('hex'),
+                totalBytes: p.int(0, 1024),
+                chunkBytes: p.int(0, 512),
+                index: p.int(0, 3),
+                data: randomBytes(p, p.int(0, 256)),
+                sha256: randomBytes(p, p.pick([0, 32])),
+                probe: p.chance(0.3),
               },
             }
-          : { requestId, getSnapshot: { plugin: p.pick(['kv', 'other']) } };
+          : {
+              requestId,
+              getSnapshotChunk: {
+                plugin: p.pick(['kv', 'other']),
+                seq: p.int(0, 1000),
+                index: p.int(0, 3),
+                describe: p.chance(0.5),
+              },
+            };
     }
   }
 }

@@ -504,12 +504,17 @@ test.serial(
       await t.throwsAsync(
         connection.request(
           {
-            putSnapshot: {
+            putSnapshotChunk: {
               plugin,
+              replicaId: 'forger',
               seq: 2 ** 50,
               digest: 'f'.repeat(64),
+              totalBytes: 3,
+              chunkBytes: 3,
+              index: 0,
               data: new Uint8Array([1, 2, 3]),
-              replicaId: 'forger',
+              sha256: new Uint8Array(32),
+              probe: false,
             },
           },
           5000,
@@ -534,8 +539,11 @@ test.serial(
     for (const endpoint of shared.cluster.clientEndpoints) {
       const reader = new BrokerConnection(endpoint, { runtime: alice });
       try {
-        const answer = await reader.request({ getSnapshot: { plugin } }, 5000);
-        t.false(answer.snapshot?.found ?? false, `${endpoint} holds no forged snapshot`);
+        const answer = await reader.request(
+          { getSnapshotChunk: { plugin, seq: 0, index: 0, describe: true } },
+          5000,
+        );
+        t.false(answer.snapshotChunk?.found ?? false, `${endpoint} holds no forged snapshot`);
       } finally {
         reader.close();
       }

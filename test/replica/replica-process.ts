@@ -22,6 +22,8 @@ export interface ReplicaProcessOptions {
   readonly id: string;
   readonly args?: readonly string[];
   readonly env?: Record<string, string>;
+  /** How long to wait for the ready event (default 15 s). */
+  readonly readyTimeoutMs?: number;
 }
 
 /**
@@ -77,7 +79,11 @@ export class ReplicaProcess {
     });
     const replica = new ReplicaProcess(child);
     t.teardown(() => replica.kill('SIGKILL'));
-    await replica.waitFor((e) => e.event === 'ready', 15_000, 'the ready event');
+    await replica.waitFor(
+      (e) => e.event === 'ready',
+      options.readyTimeoutMs ?? 15_000,
+      'the ready event',
+    );
     return replica;
   }
 
