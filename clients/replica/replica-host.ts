@@ -327,6 +327,14 @@ export class Replica {
   // ---------------------------------------------------------- apply loop
 
   private async run(): Promise<void> {
+    // Announced before the first message: from this report on, the brokers
+    // keep the log a late joiner of this plugin needs (docs/replicas.md).
+    // Left to the periodic report, it could come only after a first large
+    // snapshot, by when retention had dropped the prefix.
+    if (!this.readOnly) {
+      this.lastReportMs = Date.now();
+      this.channel.report(this.stateSeq, this.digestHistory.latest);
+    }
     try {
       while (!this.closing) {
         const subscriber = new Subscriber({
