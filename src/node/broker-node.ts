@@ -1205,13 +1205,22 @@ export class BrokerNode {
 
   // ----------------------------------------------------------- drive loop
 
+  /**
+   * Drives the core soon. An idle node drives it in a microtask, as soon as
+   * the handler that fed it returns: a lone message goes out at once, not
+   * after another turn of the event loop. While a drive runs, what arrives
+   * meanwhile is picked up by its loop and goes out together in its next
+   * Ready: that is how work batches under load.
+   */
   private schedule(): void {
     if (this.driveScheduled || this.stopped) return;
     this.driveScheduled = true;
-    this.clock.defer(() => {
+    const run = (): void => {
       this.driveScheduled = false;
       void this.drive();
-    });
+    };
+    if (this.driving) this.clock.defer(run);
+    else queueMicrotask(run);
   }
 
   private async drive(): Promise<void> {
@@ -1238,6 +1247,10 @@ export class BrokerNode {
     } finally {
       this.driving = false;
     }
+    // Input that arrived while the commit point was being saved found the
+    // loop busy and past its last look at the core: it is driven now rather
+    // than at the next tick.
+    if (!this.stopped && this.core.hasReady()) this.schedule();
   }
 
   /** Carries out one Ready: persist, then send, then deliver. */
@@ -1280,6 +1293,17 @@ export class BrokerNode {
     // The sequencer may multicast before its own write completes (Raft §10.2.1):
     // it counts itself towards a majority only once the write is done.
     // Everything else (acks, votes) waits for the write.
+    // A Ready that only moves the commit point (the usual one after a lone
+    // message's acks) answers the publishers and subscribers first: what it
+    // delivers was written by earlier Readies, and its messages (the new
+    // commit point for the followers) are not on their path.
+    const deliverFirst =
+      ready.committed !== null &&
+      ready.entries.length === 0 &&
+      ready.truncateAfter === null &&
+      ready.resetLogAfter === null &&
+      ready.membership === null;
+    if (deliverFirst) this.deliver(ready.committed.toSeq);
     const early = this.core.isLeader || this.sendsBeforePersisting;
     if (early) this.sendMessages(ready, this.sendsBeforePersisting ? null : true);
     if ((ready.truncateAfter !== null && !truncated) || ready.entries.length > 0) {
@@ -1296,7 +1320,7 @@ export class BrokerNode {
       void this.retransmit(action).finally(() => this.retransmitsInFlight--);
     }
     if (ready.membership !== null) this.syncPeers(membershipInForce(ready.membership));
-    if (ready.committed !== null) this.deliver(ready.committed.toSeq);
+    if (ready.committed !== null && !deliverFirst) this.deliver(ready.committed.toSeq);
     for (const read of ready.readStates) this.answerReadIndex(read.token, read.index);
     if (ready.roleChange !== null)
       this.onRoleChange(ready.roleChange.role, ready.roleChange.epoch, ready.roleChange.leaderId);
