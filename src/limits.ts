@@ -212,10 +212,20 @@ export const LIMITS = {
   publisherSendFailureBackoffBaseMs: 20,
   /** Largest backoff after failed sends. */
   publisherSendFailureBackoffMaxMs: 1000,
-  /** First backoff ceiling while no sequencer is known (an election takes a few hundred milliseconds). */
-  publisherNoLeaderBackoffBaseMs: 20,
-  /** Largest backoff while no sequencer is known. */
-  publisherNoLeaderBackoffMaxMs: 100,
+  /**
+   * First pause ceiling between two searches for the sequencer that found
+   * none (an election is running). Short, so that the publisher follows the
+   * election within a few tens of milliseconds of its end.
+   */
+  publisherNoLeaderBackoffBaseMs: 10,
+  /** Largest pause between two searches for the sequencer (each asks every broker once). */
+  publisherNoLeaderBackoffMaxMs: 40,
+  /**
+   * How long a publisher waits for each broker's answer while it asks them
+   * all at once which one is the sequencer (after its broker dropped,
+   * timed out or named no usable sequencer).
+   */
+  publisherLeaderSearchTimeoutMs: 500,
   /** First backoff ceiling after a BUSY or RETRY answer. */
   publisherBusyBackoffBaseMs: 5,
   /** Largest backoff after BUSY or RETRY answers. */
