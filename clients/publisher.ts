@@ -579,9 +579,18 @@ export class Publisher {
             return noSequencer();
           // The sequencer, confirmed by a majority just now.
           if (answer.ok === true) return found(endpoint);
+          // A sequencer that has not yet committed an entry of its epoch
+          // refuses, naming itself: it takes publishes (unless it refused them).
+          const named = answer.leader?.clientEndpoint ?? '';
+          if (
+            named !== '' &&
+            tryParseEndpoint(named) === endpoint &&
+            !this.notSequencer.has(endpoint)
+          )
+            return found(endpoint);
           // Else the sequencer this broker knows, unless the hint is stale.
           this.notSequencer.add(endpoint);
-          const hint = this.usableHint(answer.leader?.clientEndpoint ?? '', endpoint);
+          const hint = this.usableHint(named, endpoint);
           if (hint !== null) return found(hint);
           this.lastProblem = `${endpoint} knows no sequencer${answer.detail ? ` (${answer.detail})` : ''}`;
           this.lastProblemWasLimit = false;
