@@ -217,9 +217,9 @@ export const LIMITS = {
    * none (an election is running). Short, so that the publisher follows the
    * election within a few tens of milliseconds of its end.
    */
-  publisherNoLeaderBackoffBaseMs: 10,
+  publisherNoLeaderBackoffBaseMs: 5,
   /** Largest pause between two searches for the sequencer (each asks every broker once). */
-  publisherNoLeaderBackoffMaxMs: 40,
+  publisherNoLeaderBackoffMaxMs: 20,
   /**
    * How long a publisher waits for each broker's answer while it asks them
    * all at once which one is the sequencer (after its broker dropped,
