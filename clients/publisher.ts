@@ -129,8 +129,12 @@ export class Publisher {
    * hints naming each other cannot send it back and forth.
    */
   private unconfirmedTarget = false;
-  /** Brokers that said they are not the sequencer since the last acknowledged publish: hints naming them are stale. */
-  private readonly notSequencer = new Set<string>();
+  /**
+   * Brokers that said they are not the sequencer, and when: for a short
+   * while (LIMITS.publisherNotSequencerMs) hints naming them are taken as
+   * stale. Forgotten on an acknowledged publish.
+   */
+  private readonly notSequencer = new Map<string, number>();
   /** Searches since the last acknowledged publish: all but the first start after a pause. */
   private searchesSinceAck = 0;
   /** Runs only while messages are outstanding, so an idle publisher holds no timer. */
@@ -434,7 +438,7 @@ export class Publisher {
           break;
         case PublishStatus.PUBLISH_STATUS_NOT_LEADER:
           notLeader = true;
-          this.notSequencer.add(endpoint);
+          this.notSequencer.set(endpoint, this.clock.nowMs());
           this.lastProblem = `${endpoint} is not the sequencer`;
           this.lastProblemWasLimit = false;
           break;
@@ -504,7 +508,7 @@ export class Publisher {
   private usableHint(named: string, from: string): string | null {
     if (named === '') return null;
     const hint = tryParseEndpoint(named);
-    if (hint === null || hint === from || this.isSuspect(hint) || this.notSequencer.has(hint))
+    if (hint === null || hint === from || this.isSuspect(hint) || this.saidNotSequencer(hint))
       return null;
     return hint;
   }
@@ -585,11 +589,11 @@ export class Publisher {
           if (
             named !== '' &&
             tryParseEndpoint(named) === endpoint &&
-            !this.notSequencer.has(endpoint)
+            !this.saidNotSequencer(endpoint)
           )
             return found(endpoint);
           // Else the sequencer this broker knows, unless the hint is stale.
-          this.notSequencer.add(endpoint);
+          this.notSequencer.set(endpoint, this.clock.nowMs());
           const hint = this.usableHint(named, endpoint);
           if (hint !== null) return found(hint);
           this.lastProblem = `${endpoint} knows no sequencer${answer.detail ? ` (${answer.detail})` : ''}`;
@@ -615,6 +619,15 @@ export class Publisher {
       }
     }
     this.target++;
+  }
+
+  /** The broker said it is not the sequencer within the last LIMITS.publisherNotSequencerMs. */
+  private saidNotSequencer(endpoint: string): boolean {
+    const atMs = this.notSequencer.get(endpoint);
+    if (atMs === undefined) return false;
+    if (this.clock.nowMs() - atMs < LIMITS.publisherNotSequencerMs) return true;
+    this.notSequencer.delete(endpoint);
+    return false;
   }
 
   private isSuspect(endpoint: string): boolean {

@@ -226,6 +226,12 @@ export const LIMITS = {
    * timed out or named no usable sequencer).
    */
   publisherLeaderSearchTimeoutMs: 500,
+  /**
+   * For how long a publisher takes hints naming a broker that said it is
+   * not the sequencer as stale (so that stale hints naming each other cannot
+   * send it back and forth). Short: that broker may win the next election.
+   */
+  publisherNotSequencerMs: 200,
   /** First backoff ceiling after a BUSY or RETRY answer. */
   publisherBusyBackoffBaseMs: 5,
   /** Largest backoff after BUSY or RETRY answers. */
