@@ -221,6 +221,8 @@ export class BrokerNode {
   private savedHardState: HardState | null = null;
   private unsavedCommit: HardState | null = null;
   private commitSavedMs = 0;
+  /** The lazy save of the commit point, running beside the drive loop; null when none runs. */
+  private commitSaving: Promise<void> | null = null;
   private lastRole: Role = Role.follower;
   private readonly membershipStore: MembershipStorage;
   /** The member ids the peer link was last told of. */
@@ -488,6 +490,7 @@ export class BrokerNode {
     // held was acknowledged); one in progress finishes before the store closes.
     this.options.store.interruptWrites?.();
     while (this.driving) await new Promise<void>((resolve) => this.clock.defer(resolve));
+    await this.commitSaving;
     if (this.unsavedCommit !== null) await this.options.meta.save(this.unsavedCommit);
     await this.saveDedupCheckpoint(true);
     await this.options.dedup?.close();
@@ -1241,15 +1244,14 @@ export class BrokerNode {
         await this.apply(ready);
         this.core.advance(ready);
       }
-      if (!this.stopped) await this.saveCommitIfDue();
+      if (!this.stopped) this.saveCommitIfDue();
     } catch (error) {
       this.fail(error as Error);
     } finally {
       this.driving = false;
     }
-    // Input that arrived while the commit point was being saved found the
-    // loop busy and past its last look at the core: it is driven now rather
-    // than at the next tick.
+    // Input that arrived after the loop's last look at the core found it
+    // busy: it is driven now rather than at the next tick.
     if (!this.stopped && this.core.hasReady()) this.schedule();
   }
 
@@ -1379,6 +1381,8 @@ export class BrokerNode {
       this.unsavedCommit = state;
       return;
     }
+    // One save at a time: a lazy commit save still running lands first.
+    await this.commitSaving;
     await this.saveMeta(state);
     this.savedHardState = state;
     this.unsavedCommit = null;
@@ -1414,14 +1418,35 @@ export class BrokerNode {
     }
   }
 
-  private async saveCommitIfDue(): Promise<void> {
+  /**
+   * Starts the lazy save of a moved commit point when it is due. It runs
+   * beside the drive loop, not in it: nothing waits for it (a crash before
+   * it lands only redelivers a few committed entries), so the Readies that
+   * follow, with their acks and replies, do not wait for its fsync. A save
+   * of the epoch or the vote waits for it (saveHardState), so the file
+   * always ends with the newest state.
+   */
+  private saveCommitIfDue(): void {
     const state = this.unsavedCommit;
     const nowMs = this.clock.nowMs();
-    if (state === null || nowMs - this.commitSavedMs < this.timing.commitSaveIntervalMs) return;
+    if (
+      state === null ||
+      this.commitSaving !== null ||
+      nowMs - this.commitSavedMs < this.timing.commitSaveIntervalMs
+    )
+      return;
     this.unsavedCommit = null;
     this.commitSavedMs = nowMs;
-    await this.saveMeta(state);
-    this.savedHardState = state;
+    this.commitSaving = this.saveMeta(state).then(
+      () => {
+        this.savedHardState = state;
+        this.commitSaving = null;
+      },
+      (error: Error) => {
+        this.commitSaving = null;
+        if (!this.stopped) this.fail(error);
+      },
+    );
   }
 
   /** `multicastOnly`: true sends just the multicast, false just the rest, null everything. */
