@@ -1209,21 +1209,17 @@ export class BrokerNode {
   // ----------------------------------------------------------- drive loop
 
   /**
-   * Drives the core soon. An idle node drives it in a microtask, as soon as
-   * the handler that fed it returns: a lone message goes out at once, not
-   * after another turn of the event loop. While a drive runs, what arrives
-   * meanwhile is picked up by its loop and goes out together in its next
-   * Ready: that is how work batches under load.
+   * Drives the core after the current turn of the event loop, so that
+   * everything that arrived in this turn goes out in one Ready; while a
+   * drive runs, what arrives meanwhile is picked up by its loop.
    */
   private schedule(): void {
     if (this.driveScheduled || this.stopped) return;
     this.driveScheduled = true;
-    const run = (): void => {
+    this.clock.defer(() => {
       this.driveScheduled = false;
       void this.drive();
-    };
-    if (this.driving) this.clock.defer(run);
-    else queueMicrotask(run);
+    });
   }
 
   private async drive(): Promise<void> {
