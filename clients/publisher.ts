@@ -384,19 +384,18 @@ export class Publisher {
         // No answer: the broker may or may not have sequenced these.
         for (const message of batch) message.uncertain = true;
         if (this.closed || generation !== this.generation) return;
-        // Unanswered in time: the broker may be gone or no longer the
-        // sequencer; ask every broker which one is.
-        if (error instanceof TimeoutError) {
-          this.searchSequencer();
-          return;
-        }
-        // Refused (a spent budget, a full send queue): the next broker, after a pause.
+        // Unanswered: try the next broker, resending everything outstanding
+        // in order. A busy sequencer answers late rather than not at all, so
+        // sending goes on here; a broker that is gone drops its connection,
+        // and that starts a search for the sequencer (onDisconnect).
         this.advanceTarget();
         this.rewind(
-          this.backoff(
-            LIMITS.publisherSendFailureBackoffBaseMs,
-            LIMITS.publisherSendFailureBackoffMaxMs,
-          ),
+          error instanceof TimeoutError
+            ? 0
+            : this.backoff(
+                LIMITS.publisherSendFailureBackoffBaseMs,
+                LIMITS.publisherSendFailureBackoffMaxMs,
+              ),
         );
       },
     );
@@ -560,9 +559,12 @@ export class Publisher {
     };
     const noSequencer = (): void => {
       if (round !== this.searchRound || !this.searching || --unanswered > 0) return;
-      // Nobody named one: search again, unless nothing waits any more.
+      // Nobody named one (an election is running, or the brokers are too
+      // busy to answer in time): sending resumes, to the next broker; its
+      // "not the sequencer" starts the next search, after a pause.
       this.searching = false;
-      if (this.outstanding.size > 0) this.searchSequencer();
+      this.advanceTarget();
+      this.rewind(0);
     };
     for (const endpoint of asked) {
       let request: Promise<ClientResponse>;

@@ -37,14 +37,10 @@ function entry(seq: number): ordo.Entry.$Properties {
   };
 }
 
-test('a publish that times out is sent again, to the broker that answers as sequencer when all are asked, with the same producerId and producerSeq, on virtual time only', async (t) => {
+test('a publish that times out is sent again, to the next broker, with the same producerId and producerSeq, on virtual time only', async (t) => {
   const clock = new ManualClock();
   const silent = new ScriptedBroker(() => {});
   const answering = new ScriptedBroker((request, from) => {
-    if (request.body === 'readIndex') {
-      from.respond({ requestId: request.requestId, readIndex: { ok: true, commitSeq: 40 } });
-      return;
-    }
     if (request.body !== 'publish') return;
     from.respond({
       requestId: request.requestId,
@@ -88,11 +84,9 @@ test('a publish that times out is sent again, to the broker that answers as sequ
   t.is(answering.requests.length, 0);
 
   await clock.advance(1);
-  t.is(silent.requestsOf('readIndex').length, 1, 'every broker was asked which is the sequencer');
-  t.is(answering.requestsOf('readIndex').length, 1);
   const [first] = silent.requestsOf('publish');
   const [retry] = answering.requestsOf('publish');
-  t.truthy(retry, 'the timed-out publish was sent again, to the broker that answered as sequencer');
+  t.truthy(retry, 'the timed-out publish was sent again, to the next broker');
   t.is(retry!.publish.producerId, first!.publish.producerId);
   t.is(retry!.publish.producerId, publisher.producerId);
   t.deepEqual(
