@@ -20,6 +20,8 @@ export interface BenchArgs {
   readonly trials: number;
   /** Replica processes of the replicas benchmark. */
   readonly replicas: number;
+  /** Publishes (and raw round trips) of the one-in-flight latency measurement. */
+  readonly requests: number;
   readonly rateMessagesPerSecond: number;
   readonly requestTimeoutMs: number | null;
   /** Cluster timing overrides (electionTimeoutMs, heartbeatIntervalMs); empty keeps the defaults. */
@@ -29,9 +31,11 @@ export interface BenchArgs {
   readonly waitIdleSeconds: number;
 }
 
-export const usage = `usage: npm run bench -- [throughput|secure|failover|stability|fsync|transfer|replicas|raw-zmq|profile-top] [options]
+export const usage = `usage: npm run bench -- [throughput|latency|secure|failover|stability|fsync|transfer|replicas|raw-zmq|profile-top] [options]
 
   throughput (default)   committed msgs/s and publish->commit latency of a local cluster, against raw zeromq.js
+  latency                one publish in flight (memory log and fsync=always) beside the raw zeromq.js
+                         DEALER/ROUTER round trip, and the tail at 10% of the peak load
   failover               kill -9 the sequencer under load, time until the next publish commits
   stability              full load without faults, count elections
   secure                 throughput and latency of an insecure and a CurveZMQ cluster side by side
@@ -48,7 +52,7 @@ options:
   --window N                    in-flight window of each publisher (default 8192)
   --payload-bytes N             message size (default 100)
   --warmup-seconds S            warm-up before measuring (default 2)
-  --seconds S                   measured duration (default 10; stability 60)
+  --seconds S                   measured duration (default 10; stability 60; latency 5)
   --max-messages N              bound per publisher per phase (default 5000000)
   --moderate-fraction F         unloaded-latency phase rate as a fraction of the max (default 0.1)
   --moderate-seconds S          duration of that phase (default 5)
@@ -57,6 +61,7 @@ options:
   --packed N                    messages per frame for the packed raw measurement (default 64)
   --trials N                    failover trials (default 20)
   --replicas N                  replicas: replica processes (default 3)
+  --requests N                  latency: publishes one at a time, and raw round trips (default 5000)
   --rate N                      failover publish rate, msgs/s (default 1000)
   --request-timeout-ms N        failover: Publisher requestTimeoutMs (default: the Publisher's own)
   --election-timeout-ms N       cluster electionTimeoutMs (default: the cluster's own, 300)
@@ -93,6 +98,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       packed: { type: 'string' },
       trials: { type: 'string' },
       replicas: { type: 'string' },
+      requests: { type: 'string' },
       rate: { type: 'string' },
       'request-timeout-ms': { type: 'string' },
       'election-timeout-ms': { type: 'string' },
@@ -128,6 +134,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     packedMessages: positiveNumber(values.packed, 'packed', 64),
     trials: positiveNumber(values.trials, 'trials', 20),
     replicas: positiveNumber(values.replicas, 'replicas', 3),
+    requests: positiveNumber(values.requests, 'requests', 5000),
     rateMessagesPerSecond: positiveNumber(values.rate, 'rate', 1000),
     requestTimeoutMs:
       values['request-timeout-ms'] === undefined

@@ -39,6 +39,22 @@ export interface RateCommand {
   readonly drainTimeoutMs: number;
 }
 
+/** One publish in flight: each publish() is awaited before the next is called. */
+export interface SerialCommand {
+  readonly type: 'serial';
+  /** Untimed publishes first (connections, JIT). */
+  readonly warmupMessages: number;
+  readonly messages: number;
+}
+
+export interface SerialResult {
+  readonly type: 'serialDone';
+  /** publish() to ack of each timed message. */
+  readonly latency: HistogramData;
+  readonly failed: number;
+  readonly firstError: string | null;
+}
+
 /**
  * Publish at a fixed rate until told to stop, answering `firstAckAfter`
  * queries: used by the failover benchmark to time a sequencer kill.
@@ -61,6 +77,7 @@ export type LoadCommand =
   | ConnectCommand
   | SaturateCommand
   | RateCommand
+  | SerialCommand
   | SteadyCommand
   | FirstAckAfterQuery
   | { readonly type: 'stop' }

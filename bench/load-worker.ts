@@ -16,6 +16,8 @@ import type {
   PhaseResult,
   RateCommand,
   SaturateCommand,
+  SerialCommand,
+  SerialResult,
   SteadyCommand,
 } from './load-protocol.js';
 
@@ -210,6 +212,29 @@ async function rate(command: RateCommand): Promise<void> {
   process.send!(phase.result(command.durationMs));
 }
 
+async function serial(command: SerialCommand): Promise<void> {
+  const latency = new LatencyHistogram();
+  let failed = 0;
+  let firstError: string | null = null;
+  for (let i = 0; i < command.warmupMessages + command.messages; i++) {
+    const startMs = performance.now();
+    try {
+      await publisher!.publish(topic, payload);
+      if (i >= command.warmupMessages) latency.record(performance.now() - startMs);
+    } catch (error) {
+      failed++;
+      firstError ??= `${(error as Error).name}: ${(error as Error).message}`;
+    }
+  }
+  const result: SerialResult = {
+    type: 'serialDone',
+    latency: latency.toData(),
+    failed,
+    firstError,
+  };
+  process.send!(result);
+}
+
 async function steady(command: SteadyCommand): Promise<void> {
   stopRequested = false;
   const startMs = wallNowMs();
@@ -239,6 +264,8 @@ process.on('message', (raw) => {
       return run(saturate(command));
     case 'rate':
       return run(rate(command));
+    case 'serial':
+      return run(serial(command));
     case 'steady':
       return run(steady(command));
     case 'firstAckAfter':

@@ -9,6 +9,7 @@ import { WorkerSet } from './children.js';
 import { failoverBench } from './failover.js';
 import { fsyncBench } from './fsync-bench.js';
 import { checkIdle } from './idle-wait.js';
+import { latencyBench } from './latency.js';
 import { profileTop } from './profile-top.js';
 import { rawZmqBench } from './raw-zmq-bench.js';
 import { replicasBench } from './replicas.js';
@@ -21,6 +22,7 @@ type Bench = (workers: WorkerSet, args: BenchArgs) => Promise<void>;
 
 const benches: Record<string, Bench> = {
   throughput: throughputBench,
+  latency: latencyBench,
   failover: failoverBench,
   stability: stabilityBench,
   fsync: fsyncBench,

@@ -6,6 +6,7 @@
  */
 import * as zmq from 'zeromq';
 import { LIMITS } from '../src/limits.js';
+import { type HistogramData, LatencyHistogram } from '../src/runtime/latency-stats.js';
 import { sleep } from './children.js';
 
 export interface SubCommand {
@@ -22,6 +23,25 @@ export interface PubCommand {
   readonly messageBytes: number;
   readonly durationMs: number;
   readonly maxFrames: number;
+}
+
+/** The echo side of the DEALER/ROUTER round trip: answers every request with its own bytes. */
+export interface EchoCommand {
+  readonly type: 'echo';
+}
+
+/** The asking side: `roundTrips` requests one at a time, each awaited, after `warmupRoundTrips` untimed ones. */
+export interface PingCommand {
+  readonly type: 'ping';
+  readonly endpoint: string;
+  readonly messageBytes: number;
+  readonly warmupRoundTrips: number;
+  readonly roundTrips: number;
+}
+
+export interface PingResult {
+  readonly type: 'pingDone';
+  readonly latency: HistogramData;
 }
 
 /** Time for the subscription to reach the publisher before sending starts (ZeroMQ's slow joiner). */
@@ -93,11 +113,41 @@ async function publish(command: PubCommand): Promise<void> {
   });
 }
 
+async function echo(): Promise<void> {
+  const socket = new zmq.Router({ linger: 0, maxMessageSize: LIMITS.maxFrameBytes });
+  await socket.bind('tcp://127.0.0.1:*');
+  process.send!({ type: 'bound', endpoint: socket.lastEndpoint });
+  for await (const frames of socket) await socket.send(frames);
+}
+
+/**
+ * One request in flight at a time over a DEALER socket, as a publisher that
+ * awaits each publish has: the round trip zeromq.js itself takes between two
+ * processes, the floor under Ordo's lone-message latency.
+ */
+async function ping(command: PingCommand): Promise<void> {
+  const socket = new zmq.Dealer({ linger: 0, maxMessageSize: LIMITS.maxFrameBytes });
+  socket.connect(command.endpoint);
+  const frame = Buffer.alloc(command.messageBytes, 0x61);
+  const latency = new LatencyHistogram();
+  for (let i = 0; i < command.warmupRoundTrips + command.roundTrips; i++) {
+    const startMs = performance.now();
+    await socket.send(frame);
+    await socket.receive();
+    if (i >= command.warmupRoundTrips) latency.record(performance.now() - startMs);
+  }
+  socket.close();
+  const result: PingResult = { type: 'pingDone', latency: latency.toData() };
+  process.send!(result);
+}
+
 process.on('message', (raw) => {
-  const command = raw as SubCommand | PubCommand | { type: 'exit' };
+  const command = raw as SubCommand | PubCommand | EchoCommand | PingCommand | { type: 'exit' };
   const fail = (error: Error) => process.send!({ type: 'error', message: error.message });
   if (command.type === 'sub') subscribe(command).catch(fail);
   else if (command.type === 'pub') publish(command).catch(fail);
+  else if (command.type === 'echo') echo().catch(fail);
+  else if (command.type === 'ping') ping(command).catch(fail);
   else process.exit(0);
 });
 process.on('disconnect', () => process.exit(0));

@@ -1,6 +1,17 @@
-import { round } from '../src/runtime/latency-stats.js';
+import {
+  LatencyHistogram,
+  type LatencySummary,
+  round,
+  summarize,
+} from '../src/runtime/latency-stats.js';
 import type { WorkerSet } from './children.js';
-import type { PubCommand, SubCommand } from './raw-zmq-worker.js';
+import type {
+  EchoCommand,
+  PingCommand,
+  PingResult,
+  PubCommand,
+  SubCommand,
+} from './raw-zmq-worker.js';
 
 export interface RawZmqOptions {
   readonly messageBytes: number;
@@ -77,4 +88,35 @@ export async function measureRawPair(
   const single = await measureRawZmq(workers, { ...base, messagesPerFrame: 1 });
   const packed = await measureRawZmq(workers, { ...base, messagesPerFrame: packedMessages });
   return { single, packed };
+}
+
+/**
+ * The zeromq.js DEALER/ROUTER round trip between two fresh processes, one
+ * request in flight at a time: the floor under a lone publish's latency.
+ */
+export async function measureRawRoundTrip(
+  workers: WorkerSet,
+  messageBytes: number,
+  roundTrips: number,
+): Promise<LatencySummary> {
+  const router = workers.fork('raw-zmq-worker', 'raw-router');
+  const dealer = workers.fork('raw-zmq-worker', 'raw-dealer');
+  try {
+    const echo: EchoCommand = { type: 'echo' };
+    router.send(echo);
+    const bound = await router.next('bound', 10_000);
+    const command: PingCommand = {
+      type: 'ping',
+      endpoint: bound['endpoint'] as string,
+      messageBytes,
+      warmupRoundTrips: Math.min(1000, roundTrips),
+      roundTrips,
+    };
+    dealer.send(command);
+    // A round trip on this machine takes well under a millisecond; 10 ms each is generous.
+    const done = (await dealer.next('pingDone', 10_000 + roundTrips * 20)) as unknown as PingResult;
+    return summarize(LatencyHistogram.from(done.latency));
+  } finally {
+    await Promise.all([workers.stop(router), workers.stop(dealer)]);
+  }
 }

@@ -114,6 +114,29 @@ export class Publisher {
   private attempt = 0;
   private flushTimer: TimerHandle | null = null;
   private flushQueued = false;
+  /** Publish requests sent and not yet answered (or timed out). */
+  private requestsInFlight = 0;
+  /** A search for the sequencer is running (every broker asked at once); nothing is sent meanwhile. */
+  private searching = false;
+  /** Counts searches, so that answers to an earlier one are told apart. */
+  private searchRound = 0;
+  /** Pause before the next search (it ended without a sequencer). */
+  private searchTimer: TimerHandle | null = null;
+  /**
+   * The target was reached by following a broker's hint (or a search), and
+   * has not yet accepted a publish: if it too says "not the sequencer", the
+   * publisher searches instead of following another hint, so that stale
+   * hints naming each other cannot send it back and forth.
+   */
+  private unconfirmedTarget = false;
+  /**
+   * Brokers that said they are not the sequencer, and when: for a short
+   * while (LIMITS.publisherNotSequencerMs) hints naming them are taken as
+   * stale. Forgotten on an acknowledged publish.
+   */
+  private readonly notSequencer = new Map<string, number>();
+  /** Searches since the last acknowledged publish: all but the first start after a pause. */
+  private searchesSinceAck = 0;
   /** Runs only while messages are outstanding, so an idle publisher holds no timer. */
   private deadlineTimer: TimerHandle | null = null;
   /** producerSeq of the first message of the current producer session. */
@@ -260,6 +283,7 @@ export class Publisher {
     this.closed = true;
     this.disarmDeadlineTimer();
     this.flushTimer?.cancel();
+    this.searchTimer?.cancel();
     for (const message of this.outstanding.values())
       message.reject(new ClosedError('publisher closed before the message was acknowledged'));
     this.outstanding.clear();
@@ -271,13 +295,22 @@ export class Publisher {
 
   // ----------------------------------------------------------- sending
 
+  /**
+   * Sends what was published soon. With no request in flight the batch
+   * leaves in a microtask, once the caller's synchronous run of publish
+   * calls is over: a lone message waits for nothing. Under load it leaves
+   * after the current turn of the event loop, so that the acks arriving in
+   * it and the publishes they let in go out together in one request.
+   */
   private queueFlush(): void {
     if (this.flushQueued || this.flushTimer !== null) return;
     this.flushQueued = true;
-    this.clock.defer(() => {
+    const flush = (): void => {
       this.flushQueued = false;
       this.flushUnsent();
-    });
+    };
+    if (this.requestsInFlight === 0) queueMicrotask(flush);
+    else this.clock.defer(flush);
   }
 
   /**
@@ -286,7 +319,8 @@ export class Publisher {
    * through the promises their callers hold.
    */
   private flushUnsent(): void {
-    if (this.closed) return;
+    // The search sends everything outstanding once it found the sequencer.
+    if (this.closed || this.searching) return;
     try {
       this.sendUnsent();
     } catch (error) {
@@ -332,8 +366,10 @@ export class Publisher {
       },
       this.requestTimeoutMs,
     );
+    this.requestsInFlight++;
     request.then(
       (response) => {
+        this.requestsInFlight--;
         for (const message of batch) message.attemptsInFlight--;
         // An answer for an earlier producer session names producerSeqs that
         // now belong to other messages: it must not settle them.
@@ -341,13 +377,17 @@ export class Publisher {
         this.onResponse(response, generation, endpoint);
       },
       (error: Error) => {
+        this.requestsInFlight--;
         for (const message of batch) message.attemptsInFlight--;
         this.lastProblem = error.message;
         this.lastProblemWasLimit = error instanceof BrokerError && error.code === 'limit';
         // No answer: the broker may or may not have sequenced these.
         for (const message of batch) message.uncertain = true;
         if (this.closed || generation !== this.generation) return;
-        // Unanswered: try the next broker, resending everything outstanding in order.
+        // Unanswered: try the next broker, resending everything outstanding
+        // in order. A busy sequencer answers late rather than not at all, so
+        // sending goes on here; a broker that is gone drops its connection,
+        // and that starts a search for the sequencer (onDisconnect).
         this.advanceTarget();
         this.rewind(
           error instanceof TimeoutError
@@ -376,6 +416,9 @@ export class Publisher {
         case PublishStatus.PUBLISH_STATUS_OK:
         case PublishStatus.PUBLISH_STATUS_DUPLICATE:
           this.attempt = 0;
+          this.unconfirmedTarget = false;
+          this.searchesSinceAck = 0;
+          this.notSequencer.clear();
           this.settle(message);
           message.resolve({
             seq: result.seq ?? 0,
@@ -394,6 +437,7 @@ export class Publisher {
           break;
         case PublishStatus.PUBLISH_STATUS_NOT_LEADER:
           notLeader = true;
+          this.notSequencer.set(endpoint, this.clock.nowMs());
           this.lastProblem = `${endpoint} is not the sequencer`;
           this.lastProblemWasLimit = false;
           break;
@@ -425,18 +469,17 @@ export class Publisher {
     // Answers to requests sent before the last rewind are stale: only their successes count.
     if (generation !== this.generation) return;
     if (notLeader) {
-      const named = publish.leader?.clientEndpoint ?? '';
-      const hint = named !== '' && this.isSuspect(named) ? '' : named;
-      if (hint !== '' && hint !== endpoint) {
+      const hint = this.usableHint(publish.leader?.clientEndpoint ?? '', endpoint);
+      if (hint !== null && !this.unconfirmedTarget) {
         this.followHint(hint);
+        this.unconfirmedTarget = true;
         this.rewind(0);
       } else {
-        // No sequencer known yet (an election is running): try another broker
-        // after a short pause; an election takes a few hundred milliseconds.
-        if (hint === '') this.advanceTarget();
-        this.rewind(
-          this.backoff(LIMITS.publisherNoLeaderBackoffBaseMs, LIMITS.publisherNoLeaderBackoffMaxMs),
-        );
+        // No usable hint (an election is running, or the hint names a
+        // broker that just dropped, or the broker itself), or the broker a
+        // hint led to is not the sequencer either: ask every broker at once
+        // and follow the first that names one.
+        this.searchSequencer();
       }
     } else if (mustRetry) {
       this.rewind(
@@ -445,7 +488,10 @@ export class Publisher {
     }
   }
 
-  /** The broker we send to went away: resend everything outstanding to the next one now. */
+  /**
+   * The broker we send to went away: ask every broker at once which one is
+   * the sequencer now, and resend everything outstanding there.
+   */
   private onDisconnect(endpoint: string): void {
     // Other brokers may still name it as sequencer for a moment: do not follow such hints.
     this.suspectUntilMs.set(endpoint, this.clock.nowMs() + LIMITS.publisherSuspectBrokerMs);
@@ -454,7 +500,115 @@ export class Publisher {
     }
     if (this.closed || endpoint !== this.endpoints[this.target % this.endpoints.length]) return;
     this.advanceTarget();
-    if (this.outstanding.size > 0) this.rewind(0);
+    if (this.outstanding.size > 0) this.searchSequencer();
+  }
+
+  /** A leader hint worth following: a valid endpoint, not the broker that gave it, not one that just dropped. */
+  private usableHint(named: string, from: string): string | null {
+    if (named === '') return null;
+    const hint = tryParseEndpoint(named);
+    if (hint === null || hint === from || this.isSuspect(hint) || this.saidNotSequencer(hint))
+      return null;
+    return hint;
+  }
+
+  /**
+   * Asks every broker at once which one is the sequencer (a read index
+   * request: the sequencer answers it, any other broker names the sequencer
+   * it knows) and follows the first answer that names one, resending
+   * everything outstanding there. Nothing is sent while it runs. A hint
+   * naming a broker that dropped or said it is not the sequencer is stale
+   * and ignored. When no broker names a sequencer (an election is still
+   * running), it asks again after a short pause: the publisher follows the
+   * election as it ends, instead of waiting out a timeout or a backoff per
+   * broker. Only the first search after an acknowledged publish starts at
+   * once; later ones pause first, so that no answer can make it spin.
+   */
+  private searchSequencer(): void {
+    if (this.closed || this.searching) return;
+    this.searching = true;
+    // Answers to requests sent before the search are stale: the search resends.
+    this.generation++;
+    this.flushTimer?.cancel();
+    this.flushTimer = null;
+    const round = ++this.searchRound;
+    if (this.searchesSinceAck++ === 0) {
+      this.askEveryBroker(round);
+      return;
+    }
+    this.searchTimer = this.clock.setTimeout(
+      () => {
+        this.searchTimer = null;
+        this.askEveryBroker(round);
+      },
+      this.backoff(LIMITS.publisherNoLeaderBackoffBaseMs, LIMITS.publisherNoLeaderBackoffMaxMs),
+    );
+  }
+
+  private askEveryBroker(round: number): void {
+    if (this.closed || round !== this.searchRound) return;
+    const live = this.endpoints.filter((e) => !this.isSuspect(e));
+    const asked = live.length > 0 ? live : [...this.endpoints];
+    let unanswered = asked.length;
+    const found = (sequencer: string): void => {
+      if (round !== this.searchRound || !this.searching) return;
+      this.searching = false;
+      this.followHint(sequencer);
+      this.unconfirmedTarget = true;
+      this.rewind(0);
+    };
+    const noSequencer = (): void => {
+      if (round !== this.searchRound || !this.searching || --unanswered > 0) return;
+      // Nobody named one (an election is running, or the brokers are too
+      // busy to answer in time): sending resumes, to the next broker; its
+      // "not the sequencer" starts the next search, after a pause.
+      this.searching = false;
+      this.advanceTarget();
+      this.rewind(0);
+    };
+    for (const endpoint of asked) {
+      let request: Promise<ClientResponse>;
+      try {
+        request = this.connections
+          .get(endpoint)
+          .request({ readIndex: {} }, LIMITS.publisherLeaderSearchTimeoutMs);
+      } catch (error) {
+        // A broker that cannot even be dialled (no key for it): it names no one.
+        this.lastProblem = (error as Error).message;
+        noSequencer();
+        continue;
+      }
+      request.then(
+        (response) => {
+          const answer = response.readIndex;
+          if (response.body !== 'readIndex' || answer === null || answer === undefined)
+            return noSequencer();
+          // The sequencer, confirmed by a majority just now.
+          if (answer.ok === true) return found(endpoint);
+          // A sequencer that has not yet committed an entry of its epoch
+          // refuses, naming itself: it takes publishes (unless it refused them).
+          const named = answer.leader?.clientEndpoint ?? '';
+          if (
+            named !== '' &&
+            tryParseEndpoint(named) === endpoint &&
+            !this.saidNotSequencer(endpoint)
+          )
+            return found(endpoint);
+          // Else the sequencer this broker knows, unless the hint is stale.
+          this.notSequencer.set(endpoint, this.clock.nowMs());
+          const hint = this.usableHint(named, endpoint);
+          if (hint !== null) return found(hint);
+          this.lastProblem = `${endpoint} knows no sequencer${answer.detail ? ` (${answer.detail})` : ''}`;
+          this.lastProblemWasLimit = false;
+          noSequencer();
+        },
+        (error: Error) => {
+          this.lastProblem = error.message;
+          this.lastProblemWasLimit = error instanceof BrokerError && error.code === 'limit';
+          noSequencer();
+        },
+      );
+    }
   }
 
   /** Moves to the next broker, skipping those whose connection dropped recently (unless all did). */
@@ -467,6 +621,15 @@ export class Publisher {
       }
     }
     this.target++;
+  }
+
+  /** The broker said it is not the sequencer within the last LIMITS.publisherNotSequencerMs. */
+  private saidNotSequencer(endpoint: string): boolean {
+    const atMs = this.notSequencer.get(endpoint);
+    if (atMs === undefined) return false;
+    if (this.clock.nowMs() - atMs < LIMITS.publisherNotSequencerMs) return true;
+    this.notSequencer.delete(endpoint);
+    return false;
   }
 
   private isSuspect(endpoint: string): boolean {

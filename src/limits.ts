@@ -239,10 +239,26 @@ export const LIMITS = {
   publisherSendFailureBackoffBaseMs: 20,
   /** Largest backoff after failed sends. */
   publisherSendFailureBackoffMaxMs: 1000,
-  /** First backoff ceiling while no sequencer is known (an election takes a few hundred milliseconds). */
-  publisherNoLeaderBackoffBaseMs: 20,
-  /** Largest backoff while no sequencer is known. */
-  publisherNoLeaderBackoffMaxMs: 100,
+  /**
+   * First pause ceiling between two searches for the sequencer that found
+   * none (an election is running). Short, so that the publisher follows the
+   * election within a few tens of milliseconds of its end.
+   */
+  publisherNoLeaderBackoffBaseMs: 5,
+  /** Largest pause between two searches for the sequencer (each asks every broker once). */
+  publisherNoLeaderBackoffMaxMs: 20,
+  /**
+   * How long a publisher waits for each broker's answer while it asks them
+   * all at once which one is the sequencer (after its broker dropped,
+   * timed out or named no usable sequencer).
+   */
+  publisherLeaderSearchTimeoutMs: 500,
+  /**
+   * For how long a publisher takes hints naming a broker that said it is
+   * not the sequencer as stale (so that stale hints naming each other cannot
+   * send it back and forth). Short: that broker may win the next election.
+   */
+  publisherNotSequencerMs: 200,
   /** First backoff ceiling after a BUSY or RETRY answer. */
   publisherBusyBackoffBaseMs: 5,
   /** Largest backoff after BUSY or RETRY answers. */

@@ -230,6 +230,8 @@ export class BrokerNode {
   private savedHardState: HardState | null = null;
   private unsavedCommit: HardState | null = null;
   private commitSavedMs = 0;
+  /** The lazy save of the commit point, running beside the drive loop; null when none runs. */
+  private commitSaving: Promise<void> | null = null;
   private lastRole: Role = Role.follower;
   private readonly membershipStore: MembershipStorage;
   /** The member ids the peer link was last told of. */
@@ -498,6 +500,7 @@ export class BrokerNode {
     // held was acknowledged); one in progress finishes before the store closes.
     this.options.store.interruptWrites?.();
     while (this.driving) await new Promise<void>((resolve) => this.clock.defer(resolve));
+    await this.commitSaving;
     if (this.unsavedCommit !== null) await this.options.meta.save(this.unsavedCommit);
     await this.saveDedupCheckpoint(true);
     await this.options.dedup?.close();
@@ -1278,6 +1281,11 @@ export class BrokerNode {
 
   // ----------------------------------------------------------- drive loop
 
+  /**
+   * Drives the core after the current turn of the event loop, so that
+   * everything that arrived in this turn goes out in one Ready; while a
+   * drive runs, what arrives meanwhile is picked up by its loop.
+   */
   private schedule(): void {
     if (this.driveScheduled || this.stopped) return;
     this.driveScheduled = true;
@@ -1305,12 +1313,15 @@ export class BrokerNode {
         await this.apply(ready);
         this.core.advance(ready);
       }
-      if (!this.stopped) await this.saveCommitIfDue();
+      if (!this.stopped) this.saveCommitIfDue();
     } catch (error) {
       this.fail(error as Error);
     } finally {
       this.driving = false;
     }
+    // Input that arrived after the loop's last look at the core found it
+    // busy: it is driven now rather than at the next tick.
+    if (!this.stopped && this.core.hasReady()) this.schedule();
   }
 
   /** Carries out one Ready: persist, then send, then deliver. */
@@ -1354,6 +1365,17 @@ export class BrokerNode {
     // The sequencer may multicast before its own write completes (Raft §10.2.1):
     // it counts itself towards a majority only once the write is done.
     // Everything else (acks, votes) waits for the write.
+    // A Ready that only moves the commit point (the usual one after a lone
+    // message's acks) answers the publishers and subscribers first: what it
+    // delivers was written by earlier Readies, and its messages (the new
+    // commit point for the followers) are not on their path.
+    const deliverFirst =
+      ready.committed !== null &&
+      ready.entries.length === 0 &&
+      ready.truncateAfter === null &&
+      ready.resetLogAfter === null &&
+      ready.membership === null;
+    if (deliverFirst) this.deliver(ready.committed.toSeq);
     const early = this.core.isLeader || this.sendsBeforePersisting;
     if (early) this.sendMessages(ready, this.sendsBeforePersisting ? null : true);
     this.readyMulticastSent = this.core.isLeader;
@@ -1371,7 +1393,7 @@ export class BrokerNode {
       void this.retransmit(action).finally(() => this.retransmitsInFlight--);
     }
     if (ready.membership !== null) this.syncPeers(membershipInForce(ready.membership));
-    if (ready.committed !== null) this.deliver(ready.committed.toSeq);
+    if (ready.committed !== null && !deliverFirst) this.deliver(ready.committed.toSeq);
     for (const read of ready.readStates) this.answerReadIndex(read.token, read.index);
     if (ready.roleChange !== null)
       this.onRoleChange(ready.roleChange.role, ready.roleChange.epoch, ready.roleChange.leaderId);
@@ -1430,6 +1452,8 @@ export class BrokerNode {
       this.unsavedCommit = state;
       return;
     }
+    // One save at a time: a lazy commit save still running lands first.
+    await this.commitSaving;
     await this.saveMeta(state);
     this.savedHardState = state;
     this.unsavedCommit = null;
@@ -1465,14 +1489,35 @@ export class BrokerNode {
     }
   }
 
-  private async saveCommitIfDue(): Promise<void> {
+  /**
+   * Starts the lazy save of a moved commit point when it is due. It runs
+   * beside the drive loop, not in it: nothing waits for it (a crash before
+   * it lands only redelivers a few committed entries), so the Readies that
+   * follow, with their acks and replies, do not wait for its fsync. A save
+   * of the epoch or the vote waits for it (saveHardState), so the file
+   * always ends with the newest state.
+   */
+  private saveCommitIfDue(): void {
     const state = this.unsavedCommit;
     const nowMs = this.clock.nowMs();
-    if (state === null || nowMs - this.commitSavedMs < this.timing.commitSaveIntervalMs) return;
+    if (
+      state === null ||
+      this.commitSaving !== null ||
+      nowMs - this.commitSavedMs < this.timing.commitSaveIntervalMs
+    )
+      return;
     this.unsavedCommit = null;
     this.commitSavedMs = nowMs;
-    await this.saveMeta(state);
-    this.savedHardState = state;
+    this.commitSaving = this.saveMeta(state).then(
+      () => {
+        this.savedHardState = state;
+        this.commitSaving = null;
+      },
+      (error: Error) => {
+        this.commitSaving = null;
+        if (!this.stopped) this.fail(error);
+      },
+    );
   }
 
   /** `multicastOnly`: true sends just the multicast, false just the rest, null everything. */

@@ -112,6 +112,76 @@ test('a publish that times out is sent again, to the next broker, with the same 
   );
 });
 
+test('two brokers whose stale hints name each other do not send a publisher back and forth: it asks every broker and follows the sequencer', async (t) => {
+  const clock = new ManualClock();
+  const a = 'tcp://broker-a:7001';
+  const b = 'tcp://broker-b:7001';
+  const c = 'tcp://broker-c:7001';
+  /** A broker that is not the sequencer and names `hint` as the one, for publishes and read indexes alike. */
+  const stale = (hint: string) =>
+    new ScriptedBroker((request, from) => {
+      const leader = { id: hint, clientEndpoint: hint };
+      if (request.body === 'readIndex')
+        from.respond({
+          requestId: request.requestId,
+          readIndex: { ok: false, detail: 'not the sequencer', retriable: true, leader },
+        });
+      if (request.body === 'publish')
+        from.respond({
+          requestId: request.requestId,
+          publish: {
+            results: request.publish.items.map((item) => ({
+              producerSeq: item.producerSeq,
+              status: ordo.PublishStatus.PUBLISH_STATUS_NOT_LEADER,
+            })),
+            leader,
+          },
+        });
+    });
+  const brokerA = stale(b);
+  const brokerB = stale(a);
+  // The sequencer is not named by anyone yet: only asking it finds it.
+  const sequencer = new ScriptedBroker((request, from) => {
+    if (request.body === 'readIndex')
+      from.respond({ requestId: request.requestId, readIndex: { ok: true, commitSeq: 9 } });
+    if (request.body === 'publish')
+      from.respond({
+        requestId: request.requestId,
+        publish: {
+          results: request.publish.items.map((item, i) => ({
+            producerSeq: item.producerSeq,
+            status: ordo.PublishStatus.PUBLISH_STATUS_OK,
+            seq: 10 + i,
+          })),
+        },
+      });
+  });
+  const dialer = new MemoryDialer(
+    clock,
+    new Map([
+      [a, brokerA],
+      [b, brokerB],
+      [c, sequencer],
+    ]),
+  );
+  const publisher = new Publisher({
+    brokers: [a, b, c],
+    runtime: { dialer, clock, random: seededRandom(seed) },
+  });
+  t.teardown(() => publisher.close());
+  const ack = publisher.publish('t', 'hello');
+  // Every answer comes at once (deferred work): no timer of the publisher has to run out.
+  for (let i = 0; i < 20; i++) await clock.settle();
+  const result = await ack;
+  t.is(result.seq, 10);
+  t.is(sequencer.requestsOf('publish').length, 1, 'the publish reached the sequencer once');
+  t.true(
+    brokerA.requestsOf('publish').length + brokerB.requestsOf('publish').length <= 2,
+    'the stale hints were followed at most once before asking every broker',
+  );
+  t.is(sequencer.requestsOf('readIndex').length, 1, 'one search found the sequencer');
+});
+
 test('the producer id is drawn from the injected randomness, so one seed gives one id', (t) => {
   const clock = new ManualClock();
   const dialer = new MemoryDialer(clock, new Map());

@@ -185,3 +185,41 @@ test('a sequencer paused past the election timeout is deposed, its late messages
       'a stale append reached the log',
     );
 });
+
+test('after kill -9 of its sequencer a publisher follows the new one as soon as it is elected, without waiting out a request timeout', async (t) => {
+  const cluster = await startCluster(t);
+  const admin = new AdminClient(cluster.clientEndpoints);
+  t.teardown(() => admin.close());
+  const first = await oneLeader(admin, null);
+  // A request timeout far beyond the bound below: had the publisher waited
+  // one out (or a publish timeout), the test fails.
+  const requestTimeoutMs = 60_000;
+  const publisher = new Publisher({
+    brokers: cluster.clientEndpoints,
+    requestTimeoutMs,
+    publishTimeoutMs: 2 * requestTimeoutMs,
+  });
+  t.teardown(() => publisher.close());
+  // The publisher found the sequencer and sends to it.
+  const before = await publisher.publish('t', 'before');
+
+  const killedMs = Date.now();
+  await cluster.signalNode(first.id, 'SIGKILL');
+  const after = publisher.publish('t', 'after').then((ack) => ({ ack, ms: Date.now() }));
+  const second = await oneLeader(admin, first.id);
+  const electedMs = Date.now();
+  const { ack, ms: ackedMs } = await after;
+  t.log(
+    `elected ${second.id} ${electedMs - killedMs} ms after the kill (as seen by polling); acknowledged after ${ackedMs - killedMs} ms`,
+  );
+  t.not(second.id, first.id);
+  t.true(ack.seq > before.seq);
+  t.false(ack.duplicate);
+  // Functional bounds, not a performance figure: well under the request
+  // timeout, and within a few seconds of the election seen by polling.
+  t.true(ackedMs - killedMs < requestTimeoutMs / 2, 'the publisher waited out a request timeout');
+  t.true(
+    ackedMs - electedMs < 5000,
+    `the publisher took ${ackedMs - electedMs} ms after the election to commit`,
+  );
+});

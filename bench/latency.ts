@@ -1,0 +1,171 @@
+import { LatencyHistogram, type LatencySummary, summarize } from '../src/runtime/latency-stats.js';
+import type { BenchArgs } from './args.js';
+import type { WorkerSet } from './children.js';
+import type { SerialCommand, SerialResult } from './load-protocol.js';
+import { LoadRig, type PhaseSummary } from './load-rig.js';
+import { machine, revision } from './machine.js';
+import { measureRawRoundTrip } from './raw-zmq.js';
+import { formatMs, formatNumber, formatTable, printJsonLine } from './report.js';
+import { header, log } from './throughput.js';
+
+/** The log durability variants measured, one fresh cluster each. */
+const variants = ['memory', 'always'] as const;
+
+const targets = {
+  loneP50Ms: 0.2,
+  loneP99Ms: 0.6,
+  /** p50 of a lone publish at most this many times the raw DEALER/ROUTER round trip. */
+  loneP50OverRaw: 3,
+  loadedP99Ms: { memory: 2, always: 3 },
+};
+
+interface VariantRun {
+  readonly fsync: (typeof variants)[number];
+  /** One publish in flight, each awaited. */
+  readonly lone: LatencySummary;
+  readonly loneFailed: number;
+  readonly loneFirstError: string | null;
+  /** The short saturated phase that finds the peak. */
+  readonly peak: PhaseSummary;
+  readonly loadedRatePerSecond: number;
+  /** Open loop at a fraction of the peak. */
+  readonly loaded: PhaseSummary;
+  readonly nodeWarnings: number;
+}
+
+/**
+ * `npm run bench -- latency`: the latency of a lone message. For each of the
+ * memory log and fsync=always, a fresh cluster; one publisher process
+ * publishes `--requests` messages one at a time (each awaited before the
+ * next: one publish in flight), then a short saturated phase finds the peak
+ * and an open-loop phase at `--moderate-fraction` of it (10% by default)
+ * gives the tail under light load. The raw zeromq.js DEALER/ROUTER round
+ * trip is measured before and after the clusters, in the same run, as the
+ * floor a lone publish is compared against.
+ */
+export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise<void> {
+  log(`raw zeromq.js DEALER/ROUTER round trip, ${args.requests} requests, before the clusters`);
+  const rawBefore = await measureRawRoundTrip(workers, args.payloadBytes, args.requests);
+  const runs: VariantRun[] = [];
+  for (const fsync of variants) {
+    log(`fsync=${fsync}: starting a ${args.nodes}-node cluster`);
+    runs.push(await runVariant(workers, args, fsync));
+  }
+  log('raw zeromq.js DEALER/ROUTER round trip, after the clusters');
+  const rawAfter = await measureRawRoundTrip(workers, args.payloadBytes, args.requests);
+  const rawP50Ms = (rawBefore.p50Ms + rawAfter.p50Ms) / 2;
+
+  console.log(`\n${header(args)}\n`);
+  const triple = (s: LatencySummary) => [formatMs(s.p50Ms), formatMs(s.p99Ms), formatMs(s.p999Ms)];
+  console.log(
+    formatTable(
+      ['one publish in flight', 'p50', 'p99', 'p99.9', 'max', 'p50 / raw p50', 'failed'],
+      [
+        ['raw DEALER/ROUTER, before', ...triple(rawBefore), formatMs(rawBefore.maxMs), '', 0],
+        ['raw DEALER/ROUTER, after', ...triple(rawAfter), formatMs(rawAfter.maxMs), '', 0],
+        ...runs.map((run) => [
+          `ordo, fsync=${run.fsync}`,
+          ...triple(run.lone),
+          formatMs(run.lone.maxMs),
+          `${formatNumber(run.lone.p50Ms / rawP50Ms, 2)}x`,
+          run.loneFailed,
+        ]),
+      ],
+    ),
+  );
+  console.log('');
+  console.log(
+    formatTable(
+      ['light load', 'peak msgs/s', 'rate msgs/s', 'p50', 'p99', 'p99.9', 'max', 'failed'],
+      runs.map((run) => [
+        `ordo, fsync=${run.fsync}`,
+        run.peak.ackedPerSecond,
+        run.loadedRatePerSecond,
+        ...triple(run.loaded.latency),
+        formatMs(run.loaded.latency.maxMs),
+        run.loaded.failed,
+      ]),
+    ),
+  );
+  const lines = [
+    '',
+    'notes:',
+    `- one publish in flight: ${args.requests} publishes by one publisher process, each awaited before the next`,
+    '  (publish() call to quorum ack); the raw round trip is the same count of 100-byte requests echoed',
+    '  by a ROUTER, one at a time, between two fresh processes. p50 / raw p50 uses the mean of both raw runs.',
+    `- light load: ${args.publishers} publisher processes together at ${args.moderateFraction * 100}% of the peak of a`,
+    '  short saturated phase, open loop (a fixed rate, whatever the acks do).',
+    `- targets: lone p50 <= ${formatMs(targets.loneP50Ms)}, p99 <= ${formatMs(targets.loneP99Ms)}, p50 <= ${targets.loneP50OverRaw}x raw;`,
+    `  light load p99 <= ${formatMs(targets.loadedP99Ms.memory)} (memory), <= ${formatMs(targets.loadedP99Ms.always)} (fsync=always).`,
+  ];
+  for (const run of runs) {
+    const firstError = run.loneFirstError ?? run.peak.firstError ?? run.loaded.firstError;
+    if (firstError !== null) lines.push(`- fsync=${run.fsync}: first publish error: ${firstError}`);
+    if (run.nodeWarnings > 0)
+      lines.push(`- fsync=${run.fsync}: the nodes logged ${run.nodeWarnings} warnings/errors`);
+  }
+  console.log(lines.join('\n'));
+  if (args.json)
+    printJsonLine({
+      bench: 'latency',
+      date: new Date().toISOString(),
+      machine: machine(),
+      revision: revision(),
+      rawBefore,
+      rawAfter,
+      runs,
+    });
+}
+
+async function runVariant(
+  workers: WorkerSet,
+  args: BenchArgs,
+  fsync: (typeof variants)[number],
+): Promise<VariantRun> {
+  const rig = await LoadRig.start(workers, {
+    fsync,
+    nodes: args.nodes,
+    publishers: args.publishers,
+    windowMessages: args.windowMessages,
+    payloadBytes: args.payloadBytes,
+    profileDir: args.profileDir,
+    configOverrides: args.clusterTiming,
+  });
+  try {
+    log(`fsync=${fsync}: ${args.requests} publishes, one in flight`);
+    const command: SerialCommand = {
+      type: 'serial',
+      warmupMessages: Math.min(1000, args.requests),
+      messages: args.requests,
+    };
+    const loader = rig.loaders[0]!;
+    loader.send(command);
+    const done = (await loader.next(
+      'serialDone',
+      30_000 + args.requests * 50,
+    )) as unknown as SerialResult;
+    const seconds = args.seconds ?? 5;
+    log(`fsync=${fsync}: saturated phase, ${args.warmupSeconds} s warm-up + ${seconds} s`);
+    const peak = await rig.saturate(args.warmupSeconds * 1000, seconds * 1000, args.maxMessages);
+    const loadedRatePerSecond = Math.max(
+      100,
+      Math.round(peak.ackedPerSecond * args.moderateFraction),
+    );
+    log(
+      `fsync=${fsync}: ${loadedRatePerSecond} msgs/s for 1 s warm-up + ${args.moderateSeconds} s`,
+    );
+    const loaded = await rig.rate(loadedRatePerSecond, 1000, args.moderateSeconds * 1000);
+    return {
+      fsync,
+      lone: summarize(LatencyHistogram.from(done.latency)),
+      loneFailed: done.failed,
+      loneFirstError: done.firstError,
+      peak,
+      loadedRatePerSecond,
+      loaded,
+      nodeWarnings: rig.nodeLog.count,
+    };
+  } finally {
+    await rig.stop();
+  }
+}
