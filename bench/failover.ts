@@ -10,7 +10,7 @@ import {
   waitHealthy,
 } from './cluster-health.js';
 import type { FirstAckAnswer, PhaseResult, SteadyCommand } from './load-protocol.js';
-import { LoadRig } from './load-rig.js';
+import { LoadRig, rigOptions } from './load-rig.js';
 import { machine, revision } from './machine.js';
 import { formatMs, formatTable, printJsonLine } from './report.js';
 import { header, log } from './throughput.js';
@@ -54,16 +54,10 @@ const targets = { p50Ms: 400, p99Ms: 200 };
  */
 export async function failoverBench(workers: WorkerSet, args: BenchArgs): Promise<void> {
   log(`starting a ${args.nodes}-node cluster, fsync=${args.fsync}`);
-  const rig = await LoadRig.start(workers, {
-    fsync: args.fsync,
-    nodes: args.nodes,
-    publishers: 1,
-    windowMessages: args.windowMessages,
-    payloadBytes: args.payloadBytes,
-    profileDir: args.profileDir,
-    configOverrides: args.clusterTiming,
-    requestTimeoutMs: args.requestTimeoutMs,
-  });
+  const rig = await LoadRig.start(
+    workers,
+    rigOptions(args, { publishers: 1, requestTimeoutMs: args.requestTimeoutMs }),
+  );
   const trials: Trial[] = [];
   let steadyResult: PhaseResult | null = null;
   try {

@@ -2,7 +2,7 @@ import { LatencyHistogram, type LatencySummary, summarize } from '../src/runtime
 import type { BenchArgs } from './args.js';
 import type { WorkerSet } from './children.js';
 import type { SerialCommand, SerialResult } from './load-protocol.js';
-import { LoadRig, type PhaseSummary } from './load-rig.js';
+import { LoadRig, type PhaseSummary, rigOptions } from './load-rig.js';
 import { machine, revision } from './machine.js';
 import { measureRawRoundTrip } from './raw-zmq.js';
 import { formatMs, formatNumber, formatTable, printJsonLine } from './report.js';
@@ -122,15 +122,7 @@ async function runVariant(
   args: BenchArgs,
   fsync: (typeof variants)[number],
 ): Promise<VariantRun> {
-  const rig = await LoadRig.start(workers, {
-    fsync,
-    nodes: args.nodes,
-    publishers: args.publishers,
-    windowMessages: args.windowMessages,
-    payloadBytes: args.payloadBytes,
-    profileDir: args.profileDir,
-    configOverrides: args.clusterTiming,
-  });
+  const rig = await LoadRig.start(workers, rigOptions(args, { fsync }));
   try {
     log(`fsync=${fsync}: ${args.requests} publishes, one in flight`);
     const command: SerialCommand = {

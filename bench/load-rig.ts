@@ -10,6 +10,7 @@ import {
   round,
   summarize,
 } from '../src/runtime/latency-stats.js';
+import type { BenchArgs } from './args.js';
 import { sleep, type Worker, type WorkerSet, wallNowMs } from './children.js';
 import { adminFor, leaderOf, viewCluster } from './cluster-health.js';
 import type { ConnectCommand, PhaseResult, RateCommand, SaturateCommand } from './load-protocol.js';
@@ -28,6 +29,20 @@ export interface RigOptions {
   readonly requestTimeoutMs?: number | null;
   /** Keys on every node and CurveZMQ on every socket, publishers included. */
   readonly secure?: boolean;
+}
+
+/** The rig the command line asks for (cluster size, load, profiling, timing), with `overrides` on top. */
+export function rigOptions(args: BenchArgs, overrides: Partial<RigOptions> = {}): RigOptions {
+  return {
+    fsync: args.fsync,
+    nodes: args.nodes,
+    publishers: args.publishers,
+    windowMessages: args.windowMessages,
+    payloadBytes: args.payloadBytes,
+    profileDir: args.profileDir,
+    configOverrides: args.clusterTiming,
+    ...overrides,
+  };
 }
 
 export interface PhaseSummary {

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchArgs } from './args.js';
 import type { WorkerSet } from './children.js';
-import { LoadRig } from './load-rig.js';
+import { LoadRig, rigOptions } from './load-rig.js';
 import { formatNumber, formatTable, printJsonLine } from './report.js';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -35,15 +35,7 @@ interface Sample {
 }
 
 export async function replicasBench(workers: WorkerSet, args: BenchArgs): Promise<void> {
-  const rig = await LoadRig.start(workers, {
-    fsync: args.fsync,
-    nodes: args.nodes,
-    publishers: args.publishers,
-    windowMessages: args.windowMessages,
-    payloadBytes: args.payloadBytes,
-    profileDir: args.profileDir,
-    configOverrides: args.clusterTiming,
-  });
+  const rig = await LoadRig.start(workers, rigOptions(args));
   const dataDir = mkdtempSync(join(tmpdir(), 'ordo-bench-replicas-'));
   const replicas: ChildProcess[] = [];
   const untrack = workers.trackPids(() => replicas.map((r) => r.pid));

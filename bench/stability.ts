@@ -1,7 +1,7 @@
 import type { BenchArgs } from './args.js';
 import type { WorkerSet } from './children.js';
 import { electionsBetween, maxEpoch, viewCluster } from './cluster-health.js';
-import { LoadRig } from './load-rig.js';
+import { LoadRig, rigOptions } from './load-rig.js';
 import { machine, revision } from './machine.js';
 import { formatTable, printJsonLine } from './report.js';
 import { cpuLines, header, log, phaseTable } from './throughput.js';
@@ -14,15 +14,7 @@ import { cpuLines, header, log, phaseTable } from './throughput.js';
 export async function stabilityBench(workers: WorkerSet, args: BenchArgs): Promise<void> {
   const seconds = args.seconds ?? 60;
   log(`starting a ${args.nodes}-node cluster, fsync=${args.fsync}`);
-  const rig = await LoadRig.start(workers, {
-    fsync: args.fsync,
-    nodes: args.nodes,
-    publishers: args.publishers,
-    windowMessages: args.windowMessages,
-    payloadBytes: args.payloadBytes,
-    profileDir: args.profileDir,
-    configOverrides: args.clusterTiming,
-  });
+  const rig = await LoadRig.start(workers, rigOptions(args));
   try {
     const before = await viewCluster(rig.admin);
     log(`full load for ${seconds} s`);

@@ -1,7 +1,7 @@
 import { round } from '../src/runtime/latency-stats.js';
 import type { BenchArgs } from './args.js';
 import type { WorkerSet } from './children.js';
-import { LoadRig, type PhaseSummary } from './load-rig.js';
+import { LoadRig, type PhaseSummary, rigOptions } from './load-rig.js';
 import { loadAtStart, machine, revision } from './machine.js';
 import { measureRawPair, type RawZmqResult } from './raw-zmq.js';
 import { formatMs, formatNumber, formatTable, printJsonLine } from './report.js';
@@ -42,16 +42,7 @@ export async function runClusterPhases(
   });
   let rig: LoadRig;
   try {
-    rig = await LoadRig.start(workers, {
-      fsync,
-      nodes: args.nodes,
-      publishers: args.publishers,
-      windowMessages: args.windowMessages,
-      payloadBytes: args.payloadBytes,
-      profileDir: args.profileDir,
-      configOverrides: args.clusterTiming,
-      secure,
-    });
+    rig = await LoadRig.start(workers, rigOptions(args, { fsync, secure }));
   } catch (error) {
     if (fsync === 'memory') throw error;
     return unavailable(

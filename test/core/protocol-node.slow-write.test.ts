@@ -115,8 +115,8 @@ test('a follower whose log restarts after a seq it lacks claims no more than its
   const epoch = follower.currentEpoch;
   const oldCommit = follower.committedSeq;
   const restartSeq = follower.lastSeq + 50;
-  // The sequencer's retention dropped what the follower lacks: its log restarts after restartSeq.
-  follower.step({
+  /** The sequencer's position: its log (and commit point) ends at restartSeq. */
+  const heartbeat = (extra: Partial<AppendMessage> = {}): AppendMessage => ({
     type: 'append',
     epoch,
     from: 'a',
@@ -124,20 +124,13 @@ test('a follower whose log restarts after a seq it lacks claims no more than its
     prevEpoch: epoch,
     entries: [],
     commitSeq: restartSeq,
-    logStart: true,
-    prevTimestampMs: 0,
+    ...extra,
   });
+  // The sequencer's retention dropped what the follower lacks: its log restarts after restartSeq.
+  follower.step(heartbeat({ logStart: true, prevTimestampMs: 0 }));
   const inFlight = follower.ready();
   t.deepEqual(inFlight.resetLogAfter, { seq: restartSeq, epoch });
-  follower.step({
-    type: 'append',
-    epoch,
-    from: 'a',
-    prevSeq: restartSeq,
-    prevEpoch: epoch,
-    entries: [],
-    commitSeq: restartSeq,
-  });
+  follower.step(heartbeat());
   const early = follower.ackNow();
   t.truthy(early);
   t.true(
@@ -146,25 +139,9 @@ test('a follower whose log restarts after a seq it lacks claims no more than its
   );
 
   follower.advance(inFlight);
-  follower.step({
-    type: 'append',
-    epoch,
-    from: 'a',
-    prevSeq: restartSeq,
-    prevEpoch: epoch,
-    entries: [],
-    commitSeq: restartSeq,
-  });
+  follower.step(heartbeat());
   const next = follower.ready();
-  follower.step({
-    type: 'append',
-    epoch,
-    from: 'a',
-    prevSeq: restartSeq,
-    prevEpoch: epoch,
-    entries: [],
-    commitSeq: restartSeq,
-  });
+  follower.step(heartbeat());
   t.is(follower.ackNow()?.message.matchSeq, restartSeq, 'once written, the restart point is held');
   follower.advance(next);
 });
