@@ -217,6 +217,15 @@ export class BrokerChannel {
         }
         if (this.closed) throw new Error('closed');
         if ((this.offered?.seq ?? 0) > offer.seq) return false;
+        if ((state.nextIndex ?? 0) >= count) {
+          // The broker holds every chunk but stored nothing (a newer snapshot
+          // superseded this one there): nothing is left to send, and going
+          // round again would spin without awaiting anything.
+          this.logger.info(
+            `${link.endpoint} holds every chunk of the snapshot at seq ${offer.seq} but did not store it`,
+          );
+          return true;
+        }
         // A window of chunks from the one the broker lacks; the answers come in order.
         let next = state.nextIndex ?? 0;
         const inFlight: Promise<ordo.ISnapshotUploadState>[] = [];

@@ -271,9 +271,11 @@ export class SnapshotStorage {
 
   private async writeChunk(u: Upload, chunk: UploadChunk, nowMs: number): Promise<UploadState> {
     if (this.uploads.get(uploadKey(u)) !== u) {
-      // Completed or expired while this chunk waited.
-      return this.newestSeq(u.plugin) >= u.seq
-        ? state(chunkCount(u.totalBytes, u.chunkBytes), this.newestSeq(u.plugin) === u.seq)
+      // Completed, superseded or expired while this chunk waited.
+      const newest = this.newestSeq(u.plugin);
+      if (newest === u.seq) return state(chunkCount(u.totalBytes, u.chunkBytes), true);
+      return newest > u.seq
+        ? state(0, false, `a newer snapshot (seq ${newest}) is stored already`)
         : state(0, false, 'the upload expired; start again');
     }
     u.lastChunkMs = nowMs;
@@ -317,10 +319,12 @@ export class SnapshotStorage {
     const path = join(pluginDir, `${seqText(u.seq)}-${u.digest}.snapshot`);
     await rename(u.path, path);
     await syncDirectory(pluginDir);
+    // Newest first, by seq: a newer snapshot may have been stored while
+    // this one was checked and renamed, and it stays the newest.
     const list = [
       { seq: u.seq, digest: u.digest, totalBytes: u.totalBytes, path },
       ...(this.stored.get(u.plugin) ?? []),
-    ];
+    ].sort((a, b) => b.seq - a.seq);
     this.stored.set(u.plugin, list.slice(0, LIMITS.storedSnapshotsPerPlugin));
     for (const old of list.slice(LIMITS.storedSnapshotsPerPlugin))
       await rm(old.path, { force: true });

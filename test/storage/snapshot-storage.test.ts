@@ -198,3 +198,25 @@ test('retention rule: no known plugin holds nothing; each known plugin holds the
   t.is(reopened.retentionFloorSeq(), 20);
   t.is(reopened.newestSeq('a'), 30);
 });
+
+test('once a newer snapshot is stored, no answer to a chunk of an older upload says there is more to send when there is not', async (t) => {
+  const dir = tempDir(t);
+  const storage = await SnapshotStorage.open(dir, 0);
+  const older = chunksOf(bytesOf(3, 5 * chunkBytes), 100);
+  const newer = chunksOf(bytesOf(4, chunkBytes), 300);
+  t.is((await storage.putChunk(older[0]!, 0)).nextIndex, 1);
+  // The older upload's chunks queue on it while another replica's newer snapshot completes.
+  const answers = older.slice(1).map((chunk) => storage.putChunk(chunk, 0));
+  t.true((await storage.putChunk(newer[0]!, 0)).complete);
+  answers.push(storage.putChunk(older[4]!, 0));
+  for (const answer of await Promise.all(answers)) {
+    // "Not complete, nothing wrong, all chunks held" would leave an uploader nothing to send and no reason to stop.
+    const dead =
+      !answer.complete &&
+      answer.refused === '' &&
+      answer.problem === '' &&
+      answer.nextIndex >= older.length;
+    t.false(dead, `answered ${JSON.stringify(answer)}`);
+  }
+  t.is(storage.newestSeq('app'), 300);
+});
