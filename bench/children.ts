@@ -114,24 +114,7 @@ export class WorkerSet {
 
   /** Asks one worker to exit, and kills it by pid if it has not within `graceMs`. */
   async stop(worker: Worker, graceMs = 3000): Promise<void> {
-    const child = worker.child;
-    if (child.exitCode !== null || child.signalCode !== null) {
-      this.workers.delete(worker);
-      return;
-    }
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    worker.send({ type: 'exit' });
-    const killTimer = setTimeout(() => {
-      if (child.pid !== undefined) {
-        try {
-          process.kill(child.pid, 'SIGKILL');
-        } catch {
-          // It exited in the meantime.
-        }
-      }
-    }, graceMs);
-    await exited;
-    clearTimeout(killTimer);
+    await stopProcess(worker.child, () => worker.send({ type: 'exit' }), graceMs);
     this.workers.delete(worker);
   }
 
@@ -154,6 +137,30 @@ export class WorkerSet {
       }
     }
   }
+}
+
+/**
+ * Asks a child process to exit (`ask`), and kills it by pid with SIGKILL
+ * if it has not within `graceMs`; resolves once it exited.
+ */
+export async function stopProcess(
+  child: ChildProcess,
+  ask: () => void,
+  graceMs = 3000,
+): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  ask();
+  const killTimer = setTimeout(() => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      // It exited in the meantime.
+    }
+  }, graceMs);
+  await exited;
+  clearTimeout(killTimer);
 }
 
 /** Wall-clock time in milliseconds with sub-millisecond resolution, comparable between processes. */

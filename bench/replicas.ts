@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchArgs } from './args.js';
-import type { WorkerSet } from './children.js';
+import { stopProcess, type WorkerSet } from './children.js';
 import { LoadRig, rigOptions } from './load-rig.js';
 import { formatNumber, formatTable, printJsonLine } from './report.js';
 
@@ -76,23 +76,7 @@ export async function replicasBench(workers: WorkerSet, args: BenchArgs): Promis
     const window = measuredWindow(samples, args.warmupSeconds * 1000, durationSeconds * 1000);
     report(args, ids, window, phase.clusterCommitsPerSecond, catchUpMs, last);
   } finally {
-    for (const replica of replicas) replica.kill('SIGTERM');
-    await Promise.all(
-      replicas.map(
-        (r) =>
-          new Promise<void>((resolve) => {
-            if (r.exitCode !== null || r.signalCode !== null) return resolve();
-            const timer = setTimeout(() => {
-              r.kill('SIGKILL');
-              resolve();
-            }, 5000);
-            r.once('exit', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-          }),
-      ),
-    );
+    await Promise.all(replicas.map((r) => stopProcess(r, () => r.kill('SIGTERM'), 5000)));
     untrack();
     await rig.stop();
     rmSync(dataDir, { recursive: true, force: true });

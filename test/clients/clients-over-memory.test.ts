@@ -4,23 +4,28 @@ import { Publisher } from '../../clients/publisher.js';
 import { type Message, Subscriber } from '../../clients/subscriber.js';
 import { EntryKind } from '../../src/core/types.js';
 import { LIMITS } from '../../src/limits.js';
-import type { Random } from '../../src/runtime/clock.js';
 import { ordo } from '../../src/wire/schema.js';
+import { seededRandom } from '../core/fixtures.js';
 import { ManualClock } from './manual-clock.js';
 import { MemoryDialer, ScriptedBroker } from './scripted-broker.js';
 
 const seed = Number(process.env['ORDO_TEST_SEED'] ?? 7);
 console.log(`clients-over-memory: seed ${seed} (set ORDO_TEST_SEED to change)`);
 
-/** mulberry32: a small seeded generator, so every run draws the same ids. */
-function seededRandom(initial: number): Random {
-  let state = initial >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+/** A publish answer that acknowledges every item, from `firstSeq` on. */
+function acknowledgeAll(
+  request: { requestId: number; publish: ordo.IPublishRequest },
+  firstSeq: number,
+): ordo.IClientResponse {
+  return {
+    requestId: request.requestId,
+    publish: {
+      results: (request.publish.items ?? []).map((item, i) => ({
+        producerSeq: item.producerSeq,
+        status: ordo.PublishStatus.PUBLISH_STATUS_OK,
+        seq: firstSeq + i,
+      })),
+    },
   };
 }
 
@@ -42,16 +47,7 @@ test('a publish that times out is sent again, to the next broker, with the same 
   const silent = new ScriptedBroker(() => {});
   const answering = new ScriptedBroker((request, from) => {
     if (request.body !== 'publish') return;
-    from.respond({
-      requestId: request.requestId,
-      publish: {
-        results: request.publish.items.map((item, i) => ({
-          producerSeq: item.producerSeq,
-          status: ordo.PublishStatus.PUBLISH_STATUS_OK,
-          seq: 41 + i,
-        })),
-      },
-    });
+    from.respond(acknowledgeAll(request, 41));
   });
   const dialer = new MemoryDialer(
     clock,
@@ -144,17 +140,7 @@ test('two brokers whose stale hints name each other do not send a publisher back
   const sequencer = new ScriptedBroker((request, from) => {
     if (request.body === 'readIndex')
       from.respond({ requestId: request.requestId, readIndex: { ok: true, commitSeq: 9 } });
-    if (request.body === 'publish')
-      from.respond({
-        requestId: request.requestId,
-        publish: {
-          results: request.publish.items.map((item, i) => ({
-            producerSeq: item.producerSeq,
-            status: ordo.PublishStatus.PUBLISH_STATUS_OK,
-            seq: 10 + i,
-          })),
-        },
-      });
+    if (request.body === 'publish') from.respond(acknowledgeAll(request, 10));
   });
   const dialer = new MemoryDialer(
     clock,
