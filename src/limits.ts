@@ -165,6 +165,14 @@ export const LIMITS = {
   maxLogSegmentBytes: 1024 * 1024 * 1024,
   /** With `fsync=interval`, the longest a written entry waits for its fsync. */
   logFsyncIntervalMs: 100,
+  /**
+   * Most entries one log record holds: the entries of one write go into as
+   * few records as these two bounds allow, each with one header, one CRC
+   * and one SHA-256 chain hash.
+   */
+  maxLogRecordEntries: 1024,
+  /** A record is closed before its entry bodies pass this size (a single larger entry gets a record of its own). */
+  maxLogRecordBytes: 256 * 1024,
   /** Most recent entries the durable log keeps decoded in memory, to serve reads without disk. */
   logCacheEntries: 65_536,
   /** Most payload and header bytes that cache of recent entries holds. */

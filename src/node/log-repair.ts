@@ -63,38 +63,47 @@ export class LogRepair {
       let lacking = 0;
       /** A damaged copy is asked for again, not taken for a refusal. */
       let damagedInRound = false;
-      for (const [peer, answer] of answers) {
-        if (answer.entries.length === 0) {
-          refusals.push(`${peer} holds none`);
-          if (answer.lastSeq < range.fromSeq) lacking++;
-          continue;
-        }
-        try {
-          const { repaired } = await this.store.repair(answer.entries);
-          if (repaired > 0) {
-            this.repairedEntries += repaired;
-            this.logger.info(
-              `node ${this.self} repaired ${repaired} damaged records from seq ${range.fromSeq} with copies from ${peer}`,
-            );
-            fixed = true;
-            break;
-          }
-          refusals.push(`${peer}'s copy repaired nothing`);
-        } catch (error) {
-          if (!(error instanceof RepairRejectedError)) throw error;
-          // Whether a copy is good is the hash chain's call alone (above); the
-          // digest only says what a refusal means. A copy damaged on its way
-          // is no answer: taken for another entry, it could count its sender
-          // among the nodes lacking a committed entry, and so cut that entry.
-          if (!repairCopyIntact(answer.entries, answer.copyDigest)) {
-            damagedInRound = true;
-            refusals.push(`${peer}'s copy was damaged on its way`);
+      // A whole copy of a damaged record is looked for first, from every
+      // peer; only when none fits is the part of a copy that matches the
+      // record's first entries taken (the rest is then cut or asked again).
+      for (const allowPrefix of [false, true]) {
+        for (const [peer, answer] of answers) {
+          if (answer.entries.length === 0) {
+            if (!allowPrefix) {
+              refusals.push(`${peer} holds none`);
+              if (answer.lastSeq < range.fromSeq) lacking++;
+            }
             continue;
           }
-          refusals.push(`${peer}'s copy does not fit: ${error.message}`);
-          // An intact copy that does not fit is another entry.
-          if (error.kind === 'mismatch' && answer.entries[0]!.seq === range.fromSeq) lacking++;
+          try {
+            const { repaired } = await this.store.repair(answer.entries, { allowPrefix });
+            if (repaired > 0) {
+              this.repairedEntries += repaired;
+              this.logger.info(
+                `node ${this.self} repaired ${repaired} damaged records from seq ${range.fromSeq} with copies from ${peer}${allowPrefix ? ' (the first entries of a record)' : ''}`,
+              );
+              fixed = true;
+              break;
+            }
+            if (!allowPrefix) refusals.push(`${peer}'s copy repaired nothing`);
+          } catch (error) {
+            if (!(error instanceof RepairRejectedError)) throw error;
+            if (allowPrefix) continue;
+            // Whether a copy is good is the hash chain's call alone (above); the
+            // digest only says what a refusal means. A copy damaged on its way
+            // is no answer: taken for another entry, it could count its sender
+            // among the nodes lacking a committed entry, and so cut that entry.
+            if (!repairCopyIntact(answer.entries, answer.copyDigest)) {
+              damagedInRound = true;
+              refusals.push(`${peer}'s copy was damaged on its way`);
+              continue;
+            }
+            refusals.push(`${peer}'s copy does not fit: ${error.message}`);
+            // An intact copy that does not fit is another entry.
+            if (error.kind === 'mismatch' && answer.entries[0]!.seq === range.fromSeq) lacking++;
+          }
         }
+        if (fixed || damagedInRound) break;
       }
       if (fixed) continue;
       // A committed entry is held by a majority of the cluster. When the

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { isMissingFile, removeFile, syncDirectory } from './directory.js';
 import type { FileSystem } from './file-system.js';
 import { ZERO_CHAIN_HASH } from './record-codec.js';
+import { RecordCut } from './record-cut.js';
 import {
   decodeSegmentHeader,
   parseSegmentFileName,
@@ -51,6 +52,8 @@ export async function recoverSegments(
   dir: string,
   options: RecoveryOptions,
 ): Promise<{ segments: Segment[]; report: RecoveryReport }> {
+  // A cut inside a record that a crash interrupted is finished first (record-cut.ts).
+  await new RecordCut(fs, dir).recover();
   const names = await fs.readdir(dir);
   const seqs = names
     .map(parseSegmentFileName)

@@ -50,8 +50,10 @@ export interface LogStore {
    * place, once each fits the log's hash chain; durable when it resolves.
    * Entries for seqs that are not damaged are ignored. Rejects with
    * RepairRejectedError, writing nothing, when any entry does not fit.
+   * With `allowPrefix`, a record whose copy fits only in its first entries
+   * is repaired in those (see SegmentChain.repair); the rest stays damaged.
    */
-  repair(entries: readonly Entry[]): Promise<{ repaired: number }>;
+  repair(entries: readonly Entry[], options?: RepairOptions): Promise<{ repaired: number }>;
   /** What open() returned, as the log stands now (after repairs). */
   recovered(): Promise<RecoveredLog>;
   /** First seq still held (lastSeq() + 1 when empty). */
@@ -73,6 +75,11 @@ export interface LogStore {
   /** A write waiting to be tried again fails at once: the host is stopping. */
   interruptWrites?(): void;
   close(): Promise<void>;
+}
+
+export interface RepairOptions {
+  /** Take the part of a copy that matches a damaged record's first entries when the whole does not fit. */
+  readonly allowPrefix?: boolean;
 }
 
 /** Holds the epoch, the vote and the commit point. `save` is durable when it resolves. */

@@ -1,4 +1,5 @@
 import * as crypto from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { invariant } from '../core/assert.js';
 import { type Entry, EntryKind } from '../core/types.js';
 import { LIMITS } from '../limits.js';
@@ -6,63 +7,92 @@ import { crc32c } from './crc32c.js';
 import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from './uint64.js';
 
 /**
- * The binary framing of one log entry on disk (little-endian throughout):
+ * The binary framing of one log record: a run of consecutive entries
+ * written together (little-endian throughout).
  *
- * | offset | bytes | field                                                        |
- * |--------|-------|--------------------------------------------------------------|
- * | 0      | 4     | magic 0x4F52_4431, to resynchronise after a damaged record   |
- * | 4      | 4     | frameBytes: length of the whole record, these fields included|
- * | 8      | 4     | CRC32C of bytes [12, frameBytes)                             |
- * | 12     | 16    | chain hash: sha256(previous chain hash ‖ bytes [28, frameBytes)), first 16 bytes |
- * | 28     | 8     | seq                                                          |
- * | 36     | 8     | epoch                                                        |
- * | 44     | 8     | timestampMs                                                  |
- * | 52     | 8     | producerSeq                                                  |
- * | 60     | 1     | kind                                                         |
- * | 61     | 1     | flags: bit 0 set when the record ends with an owner          |
- * | 62     | 2     | producerId bytes (P)                                         |
- * | 64     | 2     | topic bytes (T)                                              |
- * | 66     | 4     | payload bytes (L)                                            |
- * | 70     | P+T+L | producerId (UTF-8), topic (UTF-8), payload                   |
- * | 70+P+T+L | O   | with flag bit 0: owner (UTF-8), the rest of the record       |
+ * | offset  | bytes     | field                                                             |
+ * |---------|-----------|-------------------------------------------------------------------|
+ * | 0       | 4         | magic 0x4F52_4432, to resynchronise after a damaged record        |
+ * | 4       | 4         | frameBytes: length of the whole record, these fields included     |
+ * | 8       | 4         | header CRC32C of bytes [12, 48 + 4 × count)                       |
+ * | 12      | 16        | chain value after this record (see below)                         |
+ * | 28      | 8         | firstSeq                                                          |
+ * | 36      | 4         | count of entries (1 to maxLogRecordEntries)                       |
+ * | 40      | 8         | log digest before this record (CRC32C u32, CRC-32 u32)            |
+ * | 48      | 4 × count | the CRC32C part of the log digest after each entry                |
+ * | …       | …         | the entry bodies, one after the other                             |
  *
- * frameBytes is not covered by the CRC but must equal 70 + P + T + L (plus
- * 1 to maxIdentityBytes owner bytes when the flag says so), which are, so a
- * damaged length is caught by that consistency check. Records written before
- * owners were recorded have flags 0 and read as entries without an owner;
- * an entry without an owner is written the same way, so its record and
- * chain hash are unchanged.
+ * An entry body: seq u64, epoch u64, timestampMs u64, producerSeq u64,
+ * kind u8, flags u8 (zero), producerId bytes u16 (P), topic bytes u16 (T),
+ * owner bytes u16 (O), payload bytes u32 (L), then producerId, topic and
+ * owner (UTF-8) and the payload: 44 + P + T + O + L bytes. A body depends
+ * on its entry alone, never on how entries were grouped into records.
+ *
+ * The **log digest** is a CRC32C and a CRC-32 (two polynomials) run over
+ * every entry body of the log, in seq order, from the log's start. It does
+ * not depend on record boundaries, so two nodes holding the same entries
+ * have the same digest at every seq however each grouped its writes; it is
+ * what a node reports as its log's hash. A record stores the digest before
+ * it and the CRC32C after each of its entries, so a record is checked on
+ * its own (and a prefix of it can be checked entry by entry), and a scan
+ * checks that each record's digest before equals the digest after the one
+ * before it.
+ *
+ * The **chain value** (16 bytes) is the log digest after the record (8
+ * bytes) followed by the first 8 bytes of sha256(previous chain value ‖
+ * bytes [28, frameBytes)): the SHA-256 part makes each record commit to the
+ * whole log before it, cryptographically, at the cost of one hash per
+ * record rather than per entry. It depends on record boundaries, so it is
+ * only compared within one node's log (scans, repair).
  */
 
-export const RECORD_MAGIC = 0x4f52_4431;
-export const RECORD_FIXED_BYTES = 70;
+export const RECORD_MAGIC = 0x4f52_4432;
+/** The fixed part of a record, before the per-entry digests. */
+export const RECORD_FIXED_BYTES = 48;
+/** The fixed part of an entry body, before its strings and payload. */
+export const ENTRY_FIXED_BYTES = 44;
 export const CHAIN_HASH_BYTES = 16;
-/** The chain hash before the first record of a log that starts at seq 1. */
+/** Bytes of the log digest at the front of a chain value. */
+export const LOG_DIGEST_BYTES = 8;
+/** The chain value before the first record of a log that starts at seq 1. */
 export const ZERO_CHAIN_HASH: Buffer = Buffer.alloc(CHAIN_HASH_BYTES);
 
 const MAGIC_AT = 0;
 const FRAME_BYTES_AT = 4;
-const CRC_AT = 8;
-const HASH_AT = 12;
-const SEQ_AT = 28;
-const EPOCH_AT = 36;
-const TIMESTAMP_AT = 44;
-const PRODUCER_SEQ_AT = 52;
-const KIND_AT = 60;
-const FLAGS_AT = 61;
-const PRODUCER_ID_LENGTH_AT = 62;
-const TOPIC_LENGTH_AT = 64;
-const PAYLOAD_LENGTH_AT = 66;
-/** Flag bit: the owner's bytes fill the record after the payload. */
-const FLAG_OWNER = 0x01;
+const HEADER_CRC_AT = 8;
+const CHAIN_AT = 12;
+const FIRST_SEQ_AT = 28;
+const COUNT_AT = 36;
+const DIGEST_BEFORE_AT = 40;
+const ENTRY_DIGESTS_AT = 48;
 
-/** The largest record any valid entry can produce; a larger length field is damage. */
-export const RECORD_MAX_BYTES =
-  RECORD_FIXED_BYTES +
+const BODY_SEQ_AT = 0;
+const BODY_EPOCH_AT = 8;
+const BODY_TIMESTAMP_AT = 16;
+const BODY_PRODUCER_SEQ_AT = 24;
+const BODY_KIND_AT = 32;
+const BODY_FLAGS_AT = 33;
+const BODY_PRODUCER_ID_LENGTH_AT = 34;
+const BODY_TOPIC_LENGTH_AT = 36;
+const BODY_OWNER_LENGTH_AT = 38;
+const BODY_PAYLOAD_LENGTH_AT = 40;
+
+/** The largest body any valid entry can produce. */
+export const ENTRY_BODY_MAX_BYTES =
+  ENTRY_FIXED_BYTES +
   LIMITS.maxProducerIdBytes +
   LIMITS.maxTopicBytes +
-  LIMITS.maxPayloadBytes +
-  LIMITS.maxIdentityBytes;
+  LIMITS.maxIdentityBytes +
+  LIMITS.maxPayloadBytes;
+
+/**
+ * The largest record a writer produces: it closes a record before it would
+ * pass maxLogRecordBytes, unless the record holds a single entry.
+ */
+export const RECORD_MAX_BYTES =
+  RECORD_FIXED_BYTES +
+  4 * LIMITS.maxLogRecordEntries +
+  Math.max(LIMITS.maxLogRecordBytes, ENTRY_BODY_MAX_BYTES);
 
 /** What must be known of an entry to lay it out: its string fields' encoded sizes. */
 export interface SizedEntry {
@@ -71,74 +101,138 @@ export interface SizedEntry {
   readonly topicBytes: number;
   /** 0 for an entry without an owner. */
   readonly ownerBytes: number;
-  readonly frameBytes: number;
+  /** Bytes of its body in a record. */
+  readonly bodyBytes: number;
 }
 
 export function sizeEntry(entry: Entry): SizedEntry {
   const producerIdBytes = Buffer.byteLength(entry.producerId, 'utf8');
   const topicBytes = Buffer.byteLength(entry.topic, 'utf8');
   const ownerBytes = entry.owner ? Buffer.byteLength(entry.owner, 'utf8') : 0;
-  const frameBytes =
-    RECORD_FIXED_BYTES + producerIdBytes + topicBytes + entry.payload.length + ownerBytes;
-  return { entry, producerIdBytes, topicBytes, ownerBytes, frameBytes };
+  const bodyBytes =
+    ENTRY_FIXED_BYTES + producerIdBytes + topicBytes + ownerBytes + entry.payload.length;
+  return { entry, producerIdBytes, topicBytes, ownerBytes, bodyBytes };
+}
+
+/** Bytes of the record holding `sized[from, to)`. */
+export function recordBytesOf(sized: readonly SizedEntry[], from: number, to: number): number {
+  let bytes = RECORD_FIXED_BYTES + 4 * (to - from);
+  for (let i = from; i < to; i++) bytes += sized[i]!.bodyBytes;
+  return bytes;
+}
+
+/** The bytes a record of `count` entries adds to the bodies it holds. */
+export function recordOverheadBytes(count: number): number {
+  return RECORD_FIXED_BYTES + 4 * count;
 }
 
 /**
- * Writes the record of `sized` into `buf` at `offset`, chained to
- * `prevHash`, and returns its chain hash. Every byte of the frame is
- * written, so `buf` may come from Buffer.allocUnsafe.
+ * Writes the record of `sized[from, to)` (consecutive seqs) into `buf` at
+ * `offset`, chained to `prevChain`, and returns its chain value and size.
+ * Every byte of the frame is written, so `buf` may come from
+ * Buffer.allocUnsafe.
  */
 export function encodeRecord(
   buf: Buffer,
   offset: number,
-  sized: SizedEntry,
-  prevHash: Uint8Array,
-): Buffer {
-  const { entry, producerIdBytes, topicBytes, ownerBytes, frameBytes } = sized;
+  sized: readonly SizedEntry[],
+  from: number,
+  to: number,
+  prevChain: Uint8Array,
+): { chain: Buffer; frameBytes: number } {
+  const count = to - from;
+  invariant(count >= 1 && count <= LIMITS.maxLogRecordEntries, `a record of ${count} entries`);
+  invariant(prevChain.length === CHAIN_HASH_BYTES, 'chain value has the wrong size');
+  const frameBytes = recordBytesOf(sized, from, to);
   invariant(offset + frameBytes <= buf.length, 'record does not fit its buffer');
+  const headerEnd = offset + RECORD_FIXED_BYTES + 4 * count;
   writeU32(buf, offset + MAGIC_AT, RECORD_MAGIC);
   writeU32(buf, offset + FRAME_BYTES_AT, frameBytes);
-  writeU64(buf, offset + SEQ_AT, entry.seq);
-  writeU64(buf, offset + EPOCH_AT, entry.epoch);
-  writeU64(buf, offset + TIMESTAMP_AT, entry.timestampMs);
-  writeU64(buf, offset + PRODUCER_SEQ_AT, entry.producerSeq);
-  buf[offset + KIND_AT] = entry.kind;
-  buf[offset + FLAGS_AT] = ownerBytes > 0 ? FLAG_OWNER : 0;
-  writeU16(buf, offset + PRODUCER_ID_LENGTH_AT, producerIdBytes);
-  writeU16(buf, offset + TOPIC_LENGTH_AT, topicBytes);
-  writeU32(buf, offset + PAYLOAD_LENGTH_AT, entry.payload.length);
-  let at = offset + RECORD_FIXED_BYTES;
-  at += buf.write(entry.producerId, at, producerIdBytes, 'utf8');
-  at += buf.write(entry.topic, at, topicBytes, 'utf8');
-  buf.set(entry.payload, at);
-  at += entry.payload.length;
-  if (ownerBytes > 0) at += buf.write(entry.owner!, at, ownerBytes, 'utf8');
+  writeU64(buf, offset + FIRST_SEQ_AT, sized[from]!.entry.seq);
+  writeU32(buf, offset + COUNT_AT, count);
+  buf.set(prevChain.subarray(0, LOG_DIGEST_BYTES), offset + DIGEST_BEFORE_AT);
+  let crcC = readU32(prevChain, 0);
+  let at = headerEnd;
+  for (let i = from; i < to; i++) {
+    const one = sized[i]!;
+    invariant(
+      one.entry.seq === sized[from]!.entry.seq + (i - from),
+      'record seqs must be consecutive',
+    );
+    const bodyAt = at;
+    at = encodeBody(buf, at, one);
+    crcC = crc32c(buf, bodyAt, at, crcC);
+    writeU32(buf, offset + ENTRY_DIGESTS_AT + 4 * (i - from), crcC);
+  }
   invariant(at === offset + frameBytes, 'record layout is inconsistent');
-  const hash = chainHashOf(prevHash, buf, offset, frameBytes);
-  hash.copy(buf, offset + HASH_AT);
-  writeU32(buf, offset + CRC_AT, crc32c(buf, offset + HASH_AT, offset + frameBytes));
-  return hash;
+  const crcZ = crc32(buf.subarray(headerEnd, at), readU32(prevChain, 4));
+  const chain = Buffer.allocUnsafe(CHAIN_HASH_BYTES);
+  writeU32(chain, 0, crcC);
+  writeU32(chain, 4, crcZ);
+  // The chain slot is written before the SHA-256 part is known; it lies outside what that covers.
+  shaPart(prevChain, buf, offset, frameBytes).copy(chain, LOG_DIGEST_BYTES);
+  chain.copy(buf, offset + CHAIN_AT);
+  writeU32(buf, offset + HEADER_CRC_AT, crc32c(buf, offset + CHAIN_AT, headerEnd));
+  return { chain, frameBytes };
 }
 
-/**
- * sha256 over the previous hash and this record's body, cut to 16 bytes.
- * The hash slot sits just before the body, so the previous hash is put in
- * it for the time of one one-shot hash over a contiguous range, and the
- * slot's bytes are restored after.
- */
-export function chainHashOf(
-  prevHash: Uint8Array,
+function encodeBody(buf: Buffer, at: number, one: SizedEntry): number {
+  const { entry, producerIdBytes, topicBytes, ownerBytes } = one;
+  writeU64(buf, at + BODY_SEQ_AT, entry.seq);
+  writeU64(buf, at + BODY_EPOCH_AT, entry.epoch);
+  writeU64(buf, at + BODY_TIMESTAMP_AT, entry.timestampMs);
+  writeU64(buf, at + BODY_PRODUCER_SEQ_AT, entry.producerSeq);
+  buf[at + BODY_KIND_AT] = entry.kind;
+  buf[at + BODY_FLAGS_AT] = 0;
+  writeU16(buf, at + BODY_PRODUCER_ID_LENGTH_AT, producerIdBytes);
+  writeU16(buf, at + BODY_TOPIC_LENGTH_AT, topicBytes);
+  writeU16(buf, at + BODY_OWNER_LENGTH_AT, ownerBytes);
+  writeU32(buf, at + BODY_PAYLOAD_LENGTH_AT, entry.payload.length);
+  let p = at + ENTRY_FIXED_BYTES;
+  p += buf.write(entry.producerId, p, producerIdBytes, 'utf8');
+  p += buf.write(entry.topic, p, topicBytes, 'utf8');
+  if (ownerBytes > 0) p += buf.write(entry.owner!, p, ownerBytes, 'utf8');
+  buf.set(entry.payload, p);
+  return p + entry.payload.length;
+}
+
+/** First 8 bytes of sha256(prevChain ‖ record bytes [28, frameBytes)). */
+function shaPart(
+  prevChain: Uint8Array,
   buf: Uint8Array,
   offset: number,
   frameBytes: number,
 ): Buffer {
-  invariant(prevHash.length === CHAIN_HASH_BYTES, 'chain hash has the wrong size');
-  const slot = offset + HASH_AT;
+  // The 16 bytes just before the hashed range are the chain slot: the previous
+  // chain value is put there for one one-shot hash over a contiguous range,
+  // and the slot's bytes are restored after.
+  const slot = offset + CHAIN_AT;
   const saved = Buffer.from(buf.subarray(slot, slot + CHAIN_HASH_BYTES));
-  buf.set(prevHash, slot);
+  buf.set(prevChain, slot);
   const digest = sha256(buf.subarray(slot, offset + frameBytes));
   buf.set(saved, slot);
-  return digest.subarray(0, CHAIN_HASH_BYTES);
+  return digest.subarray(0, CHAIN_HASH_BYTES - LOG_DIGEST_BYTES);
+}
+
+/**
+ * The chain value the record at `buf[offset]` (already accepted by
+ * checkRecord) has when it follows `prevChain`, or null when it does not
+ * follow it: its log digest before differs from the one `prevChain` ends.
+ */
+export function chainAfter(
+  prevChain: Uint8Array,
+  buf: Uint8Array,
+  offset: number,
+  frameBytes: number,
+): Buffer | null {
+  invariant(prevChain.length === CHAIN_HASH_BYTES, 'chain value has the wrong size');
+  const before = buf.subarray(offset + DIGEST_BEFORE_AT, offset + DIGEST_BEFORE_AT + 8);
+  if (!Buffer.from(before).equals(Buffer.from(prevChain.subarray(0, LOG_DIGEST_BYTES))))
+    return null;
+  const chain = Buffer.allocUnsafe(CHAIN_HASH_BYTES);
+  chain.set(buf.subarray(offset + CHAIN_AT, offset + CHAIN_AT + LOG_DIGEST_BYTES), 0);
+  shaPart(prevChain, buf, offset, frameBytes).copy(chain, LOG_DIGEST_BYTES);
+  return chain;
 }
 
 /** crypto.hash (Node 20.12 and later) is about twice as fast as createHash for short inputs. */
@@ -151,103 +245,297 @@ function sha256(data: Uint8Array): Buffer {
   return crypto.createHash('sha256').update(data).digest();
 }
 
-/** The fields of a record that validation and indexing need, without decoding strings and payload. */
-export interface RecordMeta {
-  readonly frameBytes: number;
+/** An epoch change inside a record: from `seq` on, entries have `epoch`. */
+export interface RecordEpochChange {
   readonly seq: number;
   readonly epoch: number;
-  readonly timestampMs: number;
-  readonly payloadBytes: number;
-  /** A view into the buffer checked; copy it to keep it. */
-  readonly hash: Uint8Array;
+}
+
+/** The fields of a record that validation and indexing need, without decoding strings and payloads. */
+export interface RecordMeta {
+  readonly frameBytes: number;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  readonly count: number;
+  readonly firstEpoch: number;
+  readonly lastEpoch: number;
+  /** Where the epoch changes after the first entry, in seq order. */
+  readonly epochChanges: readonly RecordEpochChange[];
+  readonly lastTimestampMs: number;
+  /** The stored chain value; a view into the buffer checked: copy it to keep it. */
+  readonly chain: Uint8Array;
 }
 
 export type RecordCheck =
   | { readonly ok: true; readonly meta: RecordMeta }
   | { readonly ok: false; readonly reason: string };
 
+/** What the header of the record at `buf[offset]` announces, once its own CRC holds. */
+export interface RecordHeader {
+  readonly frameBytes: number;
+  readonly firstSeq: number;
+  readonly count: number;
+}
+
 /**
- * The length of the record at `buf[offset]` as its fixed part announces it,
- * once the magic and the length fields agree; otherwise why they do not.
- * Needs RECORD_FIXED_BYTES present.
+ * The header of the record at `buf[offset]`, once its magic, size fields and
+ * CRC agree; otherwise why they do not. Needs the whole header present
+ * (RECORD_FIXED_BYTES + 4 × count), and says so when it is not.
  */
-export function announcedFrameBytes(buf: Uint8Array, offset: number): number | string {
+export function checkRecordHeader(
+  buf: Uint8Array,
+  offset: number,
+  available: number,
+): RecordHeader | string {
+  if (available < RECORD_FIXED_BYTES) return `only ${available} bytes left of a record header`;
   if (readU32(buf, offset + MAGIC_AT) !== RECORD_MAGIC) return 'bad record magic';
   const frameBytes = readU32(buf, offset + FRAME_BYTES_AT);
-  const producerIdBytes = readU16(buf, offset + PRODUCER_ID_LENGTH_AT);
-  const topicBytes = readU16(buf, offset + TOPIC_LENGTH_AT);
-  const payloadBytes = readU32(buf, offset + PAYLOAD_LENGTH_AT);
-  const flags = buf[offset + FLAGS_AT]!;
-  const fieldBytes = RECORD_FIXED_BYTES + producerIdBytes + topicBytes + payloadBytes;
-  const ownerBytes = frameBytes - fieldBytes;
-  const lengthFits =
-    flags === 0
-      ? ownerBytes === 0
-      : flags === FLAG_OWNER && ownerBytes >= 1 && ownerBytes <= LIMITS.maxIdentityBytes;
-  if (frameBytes > RECORD_MAX_BYTES || !lengthFits) {
-    return `record length ${frameBytes} does not match its fields`;
+  const count = readU32(buf, offset + COUNT_AT);
+  if (count < 1 || count > LIMITS.maxLogRecordEntries) return `record count ${count} out of range`;
+  const headerBytes = RECORD_FIXED_BYTES + 4 * count;
+  if (frameBytes < headerBytes + count * ENTRY_FIXED_BYTES || frameBytes > RECORD_MAX_BYTES) {
+    return `record length ${frameBytes} does not match its count of ${count}`;
   }
-  return frameBytes;
+  if (available < headerBytes) return `only ${available} bytes left of a record header`;
+  if (
+    crc32c(buf, offset + CHAIN_AT, offset + headerBytes) !== readU32(buf, offset + HEADER_CRC_AT)
+  ) {
+    return 'record header CRC32C mismatch';
+  }
+  const firstSeq = readU64(buf, offset + FIRST_SEQ_AT);
+  if (firstSeq < 1) return 'record fields out of range';
+  return { frameBytes, firstSeq, count };
+}
+
+/** Bytes of the header of the record at `buf[offset]`, from its count (not checked). */
+export function recordHeaderBytesAt(buf: Uint8Array, offset: number): number {
+  return (
+    RECORD_FIXED_BYTES + 4 * Math.min(readU32(buf, offset + COUNT_AT), LIMITS.maxLogRecordEntries)
+  );
 }
 
 /**
  * Checks the record at `buf[offset]` with `available` bytes present from
- * there: framing, lengths, CRC and field ranges. It never throws on bad
- * bytes; it says what is wrong.
+ * there: framing, header CRC, every entry body against its stored digest,
+ * lengths and field ranges. It never throws on bad bytes; it says what is
+ * wrong.
  */
 export function checkRecord(buf: Uint8Array, offset: number, available: number): RecordCheck {
-  if (available < RECORD_FIXED_BYTES) {
-    return { ok: false, reason: `only ${available} bytes left of a record header` };
-  }
-  const frameBytes = announcedFrameBytes(buf, offset);
-  if (typeof frameBytes === 'string') return { ok: false, reason: frameBytes };
+  const header = checkRecordHeader(buf, offset, Math.min(available, RECORD_MAX_BYTES));
+  if (typeof header === 'string') return { ok: false, reason: header };
+  const { frameBytes, firstSeq, count } = header;
   if (available < frameBytes) {
     return { ok: false, reason: `record of ${frameBytes} bytes is cut off after ${available}` };
   }
-  const storedCrc = readU32(buf, offset + CRC_AT);
-  if (crc32c(buf, offset + HASH_AT, offset + frameBytes) !== storedCrc) {
-    return { ok: false, reason: 'CRC32C mismatch' };
+  const walked = walkBodies(buf, offset, count, frameBytes, firstSeq, count);
+  if (typeof walked === 'string') return { ok: false, reason: walked };
+  const headerEnd = offset + RECORD_FIXED_BYTES + 4 * count;
+  const crcZ = crc32(
+    buf.subarray(headerEnd, offset + frameBytes),
+    readU32(buf, offset + DIGEST_BEFORE_AT + 4),
+  );
+  if (crcZ !== readU32(buf, offset + CHAIN_AT + 4)) return { ok: false, reason: 'CRC-32 mismatch' };
+  if (walked.crcC !== readU32(buf, offset + CHAIN_AT)) {
+    return { ok: false, reason: 'log digest after the record differs from its last entry' };
   }
-  const seq = readU64(buf, offset + SEQ_AT);
-  const epoch = readU64(buf, offset + EPOCH_AT);
-  const timestampMs = readU64(buf, offset + TIMESTAMP_AT);
-  const producerSeq = readU64(buf, offset + PRODUCER_SEQ_AT);
-  const kind = buf[offset + KIND_AT]!;
-  if (seq < 1 || epoch < 0 || timestampMs < 0 || producerSeq < 0 || !isEntryKind(kind)) {
-    return { ok: false, reason: 'record fields out of range' };
-  }
-  const payloadBytes = readU32(buf, offset + PAYLOAD_LENGTH_AT);
-  const hash = buf.subarray(offset + HASH_AT, offset + HASH_AT + CHAIN_HASH_BYTES);
-  return { ok: true, meta: { frameBytes, seq, epoch, timestampMs, payloadBytes, hash } };
+  return {
+    ok: true,
+    meta: {
+      frameBytes,
+      firstSeq,
+      lastSeq: firstSeq + count - 1,
+      count,
+      firstEpoch: walked.firstEpoch,
+      lastEpoch: walked.lastEpoch,
+      epochChanges: walked.epochChanges,
+      lastTimestampMs: walked.lastTimestampMs,
+      chain: buf.subarray(offset + CHAIN_AT, offset + CHAIN_AT + CHAIN_HASH_BYTES),
+    },
+  };
 }
 
-/** Decodes a record that `checkRecord` accepted. The payload is copied out of `buf`. */
-export function decodeRecord(buf: Uint8Array, offset: number): Entry {
-  const producerIdBytes = readU16(buf, offset + PRODUCER_ID_LENGTH_AT);
-  const topicBytes = readU16(buf, offset + TOPIC_LENGTH_AT);
-  const payloadBytes = readU32(buf, offset + PAYLOAD_LENGTH_AT);
+/**
+ * Walks the first `upTo` entry bodies of a record whose header was
+ * checked, checking each against its stored CRC32C and its fields.
+ */
+function walkBodies(
+  buf: Uint8Array,
+  offset: number,
+  count: number,
+  frameBytes: number,
+  firstSeq: number,
+  upTo: number,
+):
+  | string
+  | {
+      crcC: number;
+      firstEpoch: number;
+      lastEpoch: number;
+      epochChanges: RecordEpochChange[];
+      lastTimestampMs: number;
+    } {
+  const end = offset + frameBytes;
+  let at = offset + RECORD_FIXED_BYTES + 4 * count;
+  let crcC = readU32(buf, offset + DIGEST_BEFORE_AT);
+  let firstEpoch = -1;
+  let lastEpoch = -1;
+  let lastTimestampMs = -1;
+  const epochChanges: RecordEpochChange[] = [];
+  for (let i = 0; i < upTo; i++) {
+    if (end - at < ENTRY_FIXED_BYTES) return `entry ${i + 1} of ${count} is cut off`;
+    const bodyBytes =
+      ENTRY_FIXED_BYTES +
+      readU16(buf, at + BODY_PRODUCER_ID_LENGTH_AT) +
+      readU16(buf, at + BODY_TOPIC_LENGTH_AT) +
+      readU16(buf, at + BODY_OWNER_LENGTH_AT) +
+      readU32(buf, at + BODY_PAYLOAD_LENGTH_AT);
+    if (bodyBytes > end - at) return `entry ${i + 1} of ${count} runs past the record`;
+    crcC = crc32c(buf, at, at + bodyBytes, crcC);
+    if (crcC !== readU32(buf, offset + ENTRY_DIGESTS_AT + 4 * i)) {
+      return `CRC32C mismatch in entry ${i + 1} of ${count}`;
+    }
+    const seq = readU64(buf, at + BODY_SEQ_AT);
+    const epoch = readU64(buf, at + BODY_EPOCH_AT);
+    const timestampMs = readU64(buf, at + BODY_TIMESTAMP_AT);
+    const producerSeq = readU64(buf, at + BODY_PRODUCER_SEQ_AT);
+    const kind = buf[at + BODY_KIND_AT]!;
+    if (
+      seq !== firstSeq + i ||
+      epoch < 0 ||
+      epoch < lastEpoch ||
+      timestampMs < 0 ||
+      producerSeq < 0 ||
+      !isEntryKind(kind) ||
+      buf[at + BODY_FLAGS_AT] !== 0 ||
+      readU16(buf, at + BODY_OWNER_LENGTH_AT) > LIMITS.maxIdentityBytes
+    ) {
+      return `entry ${i + 1} of ${count}: fields out of range`;
+    }
+    if (i === 0) firstEpoch = epoch;
+    else if (epoch !== lastEpoch) epochChanges.push({ seq, epoch });
+    lastEpoch = epoch;
+    lastTimestampMs = timestampMs;
+    at += bodyBytes;
+  }
+  if (upTo === count && at !== end) return `record length ${frameBytes} does not match its entries`;
+  return { crcC, firstEpoch, lastEpoch, epochChanges, lastTimestampMs };
+}
+
+/**
+ * How many leading entries of `candidates` (consecutive, starting at the
+ * damaged record's first seq) match the per-entry digests stored in the
+ * damaged record at `buf[offset]`: each matching entry is, but for a
+ * 32-bit CRC32C collision, the one written. Null when the record's header
+ * is damaged too (then nothing can be told), or names other seqs.
+ */
+export function matchingPrefix(
+  buf: Uint8Array,
+  offset: number,
+  available: number,
+  candidates: readonly SizedEntry[],
+): number | null {
+  const header = checkRecordHeader(buf, offset, available);
+  if (typeof header === 'string') return null;
+  if (candidates.length === 0 || candidates[0]!.entry.seq !== header.firstSeq) return null;
+  const n = Math.min(header.count, candidates.length);
+  let crcC = readU32(buf, offset + DIGEST_BEFORE_AT);
+  let scratchBytes = 0;
+  for (let i = 0; i < n; i++) scratchBytes = Math.max(scratchBytes, candidates[i]!.bodyBytes);
+  const scratch = Buffer.allocUnsafe(scratchBytes);
+  for (let i = 0; i < n; i++) {
+    const one = candidates[i]!;
+    if (one.entry.seq !== header.firstSeq + i) return i;
+    const end = encodeBody(scratch, 0, one);
+    crcC = crc32c(scratch, 0, end, crcC);
+    if (crcC !== readU32(buf, offset + ENTRY_DIGESTS_AT + 4 * i)) return i;
+  }
+  return n;
+}
+
+/** The log digest stored before the record at `buf[offset]` (its header already checked). */
+export function digestBefore(buf: Uint8Array, offset: number): Buffer {
+  return Buffer.from(buf.subarray(offset + DIGEST_BEFORE_AT, offset + DIGEST_BEFORE_AT + 8));
+}
+
+/**
+ * The log digest after entry `seq` of the record at `buf[offset]` (already
+ * accepted by checkRecord): the CRC32C part is stored per entry, the CRC-32
+ * part is run over the bodies up to that entry.
+ */
+export function digestAfterSeq(buf: Uint8Array, offset: number, seq: number): Buffer {
+  const count = readU32(buf, offset + COUNT_AT);
+  const firstSeq = readU64(buf, offset + FIRST_SEQ_AT);
+  const i = seq - firstSeq;
+  invariant(i >= 0 && i < count, `seq ${seq} is not in the record`);
+  const headerEnd = offset + RECORD_FIXED_BYTES + 4 * count;
+  let at = headerEnd;
+  for (let k = 0; k <= i; k++) at += bodyBytesAt(buf, at);
+  const out = Buffer.allocUnsafe(LOG_DIGEST_BYTES);
+  writeU32(out, 0, readU32(buf, offset + ENTRY_DIGESTS_AT + 4 * i));
+  writeU32(out, 4, crc32(buf.subarray(headerEnd, at), readU32(buf, offset + DIGEST_BEFORE_AT + 4)));
+  return out;
+}
+
+function bodyBytesAt(buf: Uint8Array, at: number): number {
+  return (
+    ENTRY_FIXED_BYTES +
+    readU16(buf, at + BODY_PRODUCER_ID_LENGTH_AT) +
+    readU16(buf, at + BODY_TOPIC_LENGTH_AT) +
+    readU16(buf, at + BODY_OWNER_LENGTH_AT) +
+    readU32(buf, at + BODY_PAYLOAD_LENGTH_AT)
+  );
+}
+
+/**
+ * Decodes the entries of a record that `checkRecord` accepted whose seqs
+ * lie in [fromSeq, toSeq], in order. Payloads are copied out of `buf`.
+ */
+export function decodeRecord(
+  buf: Uint8Array,
+  offset: number,
+  fromSeq = 0,
+  toSeq: number = Number.MAX_SAFE_INTEGER,
+): Entry[] {
+  const count = readU32(buf, offset + COUNT_AT);
+  const firstSeq = readU64(buf, offset + FIRST_SEQ_AT);
   const view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  let at = offset + RECORD_FIXED_BYTES;
-  const producerId = view.toString('utf8', at, at + producerIdBytes);
-  at += producerIdBytes;
-  const topic = view.toString('utf8', at, at + topicBytes);
-  at += topicBytes;
+  const entries: Entry[] = [];
+  let at = offset + RECORD_FIXED_BYTES + 4 * count;
+  for (let i = 0; i < count; i++) {
+    const seq = firstSeq + i;
+    const bodyBytes = bodyBytesAt(buf, at);
+    if (seq > toSeq) break;
+    if (seq >= fromSeq) entries.push(decodeBody(view, at));
+    at += bodyBytes;
+  }
+  return entries;
+}
+
+function decodeBody(view: Buffer, at: number): Entry {
+  const producerIdBytes = readU16(view, at + BODY_PRODUCER_ID_LENGTH_AT);
+  const topicBytes = readU16(view, at + BODY_TOPIC_LENGTH_AT);
+  const ownerBytes = readU16(view, at + BODY_OWNER_LENGTH_AT);
+  const payloadBytes = readU32(view, at + BODY_PAYLOAD_LENGTH_AT);
+  let p = at + ENTRY_FIXED_BYTES;
+  const producerId = view.toString('utf8', p, p + producerIdBytes);
+  p += producerIdBytes;
+  const topic = view.toString('utf8', p, p + topicBytes);
+  p += topicBytes;
+  const owner = ownerBytes > 0 ? view.toString('utf8', p, p + ownerBytes) : '';
+  p += ownerBytes;
   const payload = new Uint8Array(payloadBytes);
-  payload.set(buf.subarray(at, at + payloadBytes));
-  at += payloadBytes;
+  payload.set(view.subarray(p, p + payloadBytes));
   const entry: Entry = {
-    seq: readU64(buf, offset + SEQ_AT),
-    epoch: readU64(buf, offset + EPOCH_AT),
-    kind: buf[offset + KIND_AT] as EntryKind,
+    seq: readU64(view, at + BODY_SEQ_AT),
+    epoch: readU64(view, at + BODY_EPOCH_AT),
+    kind: view[at + BODY_KIND_AT] as EntryKind,
     producerId,
-    producerSeq: readU64(buf, offset + PRODUCER_SEQ_AT),
+    producerSeq: readU64(view, at + BODY_PRODUCER_SEQ_AT),
     topic,
     payload,
-    timestampMs: readU64(buf, offset + TIMESTAMP_AT),
+    timestampMs: readU64(view, at + BODY_TIMESTAMP_AT),
   };
-  if (buf[offset + FLAGS_AT] !== FLAG_OWNER) return entry;
-  const frameBytes = readU32(buf, offset + FRAME_BYTES_AT);
-  return { ...entry, owner: view.toString('utf8', at, offset + frameBytes) };
+  return ownerBytes > 0 ? { ...entry, owner } : entry;
 }
 
 /** Where the next record magic starts in `buf[from, to)`, or -1. */

@@ -6,13 +6,21 @@ import type { FileSystem, FsFile } from './file-system.js';
 import { loadClosedSegment } from './log-recovery.js';
 import {
   CHAIN_HASH_BYTES,
-  chainHashOf,
+  chainAfter,
   checkRecord,
   decodeRecord,
+  digestAfterSeq,
   encodeRecord,
+  LOG_DIGEST_BYTES,
+  matchingPrefix,
+  RECORD_FIXED_BYTES,
+  recordOverheadBytes,
   type SizedEntry,
+  sizeEntry,
 } from './record-codec.js';
+import { RecordCut } from './record-cut.js';
 import {
+  type AppendedRecord,
   type DamagedSpan,
   readFully,
   SEGMENT_HEADER_BYTES,
@@ -47,7 +55,9 @@ function fixEpochChanges(
   entries: readonly Entry[],
   nextEpoch: number | null,
 ): void {
-  const kept = segment.epochChanges.filter((c) => c.startSeq < fromSeq || c.startSeq > toSeq + 1);
+  // A change found at the next intact record is recomputed from nextEpoch when that is known.
+  const after = nextEpoch === null ? toSeq : toSeq + 1;
+  const kept = segment.epochChanges.filter((c) => c.startSeq < fromSeq || c.startSeq > after);
   let epoch = segment.header.epochBeforeFirst;
   for (const change of kept) if (change.startSeq < fromSeq) epoch = change.epoch;
   const added: { epoch: number; startSeq: number }[] = [];
@@ -59,6 +69,127 @@ function fixEpochChanges(
     added.push({ epoch: nextEpoch, startSeq: toSeq + 1 });
   segment.epochChanges = [...kept, ...added].sort((a, b) => a.startSeq - b.startSeq);
   if (toSeq === segment.lastSeq) segment.lastEpoch = epoch;
+}
+
+/** A record planned for a write: `sized[from, to)`, `frameBytes` long. */
+interface PlannedRecord {
+  readonly from: number;
+  readonly to: number;
+  readonly frameBytes: number;
+}
+
+/**
+ * Groups `sized` from `from` on into records that fit `roomBytes` together:
+ * each closed at maxLogRecordEntries entries or before its bodies pass
+ * maxLogRecordBytes (a larger single entry gets a record of its own). In
+ * an empty segment the first entry is always taken.
+ */
+function planRecords(
+  sized: readonly SizedEntry[],
+  from: number,
+  recordEntries: number,
+  roomBytes: number,
+  emptySegment: boolean,
+): PlannedRecord[] {
+  const records: PlannedRecord[] = [];
+  let used = 0;
+  let i = from;
+  while (i < sized.length) {
+    let body = 0;
+    let j = i;
+    while (j < sized.length && j - i < recordEntries) {
+      const next = sized[j]!.bodyBytes;
+      if (j > i && body + next > LIMITS.maxLogRecordBytes) break;
+      // The first entry written to an empty segment is taken whatever its size.
+      const firstOfSegment = emptySegment && records.length === 0 && j === i;
+      if (!firstOfSegment && used + recordOverheadBytes(j - i + 1) + body + next > roomBytes) break;
+      body += next;
+      j++;
+    }
+    if (j === i) break;
+    const frameBytes = recordOverheadBytes(j - i) + body;
+    records.push({ from: i, to: j, frameBytes });
+    used += frameBytes;
+    i = j;
+  }
+  return records;
+}
+
+/** What a segment's index and summary need of the record of `sized[from, to)`. */
+function appendedRecord(
+  sized: readonly SizedEntry[],
+  from: number,
+  to: number,
+  frameBytes: number,
+): AppendedRecord {
+  const epochChanges: { seq: number; epoch: number }[] = [];
+  for (let k = from + 1; k < to; k++) {
+    const entry = sized[k]!.entry;
+    if (entry.epoch !== sized[k - 1]!.entry.epoch)
+      epochChanges.push({ seq: entry.seq, epoch: entry.epoch });
+  }
+  const first = sized[from]!.entry;
+  const last = sized[to - 1]!.entry;
+  return {
+    frameBytes,
+    firstSeq: first.seq,
+    lastSeq: last.seq,
+    firstEpoch: first.epoch,
+    lastEpoch: last.epoch,
+    epochChanges,
+    lastTimestampMs: last.timestampMs,
+  };
+}
+
+function sumBodies(sized: readonly SizedEntry[]): number {
+  let bytes = 0;
+  for (const one of sized) bytes += one.bodyBytes;
+  return bytes;
+}
+
+/** Most ways of grouping damaged entries into records that one repair tries. */
+const MAX_REPAIR_GROUPINGS = 4096;
+
+/** The ways to cut `n` entries into `records` consecutive non-empty records (their sizes), up to `max` of them. */
+function groupingsOf(n: number, records: number, max: number): number[][] {
+  const out: number[][] = [];
+  const sizes: number[] = [];
+  const walk = (left: number, parts: number): void => {
+    if (out.length > max) return;
+    if (parts === 1) {
+      out.push([...sizes, left]);
+      return;
+    }
+    for (let size = 1; size <= left - (parts - 1); size++) {
+      sizes.push(size);
+      walk(left - size, parts - 1);
+      sizes.pop();
+    }
+  };
+  walk(n, records);
+  return out;
+}
+
+/** Every choice of one item from each list, the first list varying slowest. */
+function* product<T>(lists: readonly (readonly T[])[]): Generator<T[]> {
+  if (lists.length === 0) {
+    yield [];
+    return;
+  }
+  for (const item of lists[0]!) for (const rest of product(lists.slice(1))) yield [item, ...rest];
+}
+
+/** Damaged spans that follow one another with no intact record between them, grouped. */
+function adjacentRuns(spans: readonly DamagedSpan[]): DamagedSpan[][] {
+  const runs: DamagedSpan[][] = [];
+  for (const span of spans) {
+    const run = runs[runs.length - 1];
+    const last = run?.[run.length - 1];
+    if (run !== undefined && last!.toSeq + 1 === span.fromSeq && last!.end === span.start)
+      run.push(span);
+    else runs.push([span]);
+  }
+  return runs;
 }
 
 /** Extra bytes read past the payload budget so that one disk read usually covers the record headers too. */
@@ -90,6 +221,8 @@ export class SegmentChain {
     private readonly tolerateDamage: boolean,
     /** False only for the simulator's planted defect: repairs are written without the chain check. */
     private readonly checkRepairs = true,
+    /** Most entries one record holds. */
+    private readonly recordEntries: number = LIMITS.maxLogRecordEntries,
   ) {
     invariant(segments.length > 0, 'a log has at least one segment');
     invariant(this.active.writer !== null, 'the last segment must be open for appends');
@@ -136,8 +269,9 @@ export class SegmentChain {
   }
 
   /**
-   * Writes `sized` (contiguous, continuing the log) as one buffer per
-   * segment they land in, with one write syscall each, rolling to a new
+   * Writes `sized` (contiguous, continuing the log) as records of up to
+   * maxLogRecordEntries entries and maxLogRecordBytes of bodies, one buffer
+   * and one write syscall per segment they land in, rolling to a new
    * segment when the active one would pass `segmentBytes`.
    */
   async append(sized: readonly SizedEntry[]): Promise<void> {
@@ -148,41 +282,46 @@ export class SegmentChain {
         sized[i]!.entry.seq === active.lastSeq + 1,
         `append of seq ${sized[i]!.entry.seq} after ${active.lastSeq}`,
       );
-      let bytes = 0;
-      let j = i;
-      while (j < sized.length) {
-        const frameBytes = sized[j]!.frameBytes;
-        const holdsRecords = active.count > 0 || j > i;
-        if (holdsRecords && active.endBytes + bytes + frameBytes > this.segmentBytes) break;
-        bytes += frameBytes;
-        j++;
-      }
-      if (j === i) {
+      const records = planRecords(
+        sized,
+        i,
+        this.recordEntries,
+        this.segmentBytes - active.endBytes,
+        active.count === 0,
+      );
+      if (records.length === 0) {
         await this.roll();
         continue;
       }
+      let bytes = 0;
+      for (const record of records) bytes += record.frameBytes;
       const buf = Buffer.allocUnsafe(bytes);
-      const hashes: Uint8Array[] = [];
+      const chains: Buffer[] = [];
       let offset = 0;
-      let prevHash = active.lastHash;
-      for (let k = i; k < j; k++) {
-        prevHash = encodeRecord(buf, offset, sized[k]!, prevHash);
-        hashes.push(prevHash);
-        offset += sized[k]!.frameBytes;
+      let prevChain = active.lastHash;
+      for (const record of records) {
+        const { chain, frameBytes } = encodeRecord(
+          buf,
+          offset,
+          sized,
+          record.from,
+          record.to,
+          prevChain,
+        );
+        invariant(frameBytes === record.frameBytes, 'record size differs from its plan');
+        chains.push(chain);
+        prevChain = chain;
+        offset += frameBytes;
       }
       await writeFully(active.writer!, buf, active.endBytes);
       this.dirty = true;
-      for (let k = i; k < j; k++) {
-        const { entry, frameBytes } = sized[k]!;
+      for (const [k, record] of records.entries()) {
         active.recordAppended(
-          frameBytes,
-          entry.seq,
-          entry.epoch,
-          entry.timestampMs,
-          hashes[k - i]!,
+          appendedRecord(sized, record.from, record.to, record.frameBytes),
+          chains[k]!,
         );
       }
-      i = j;
+      i = records[records.length - 1]!.to;
     }
   }
 
@@ -195,9 +334,12 @@ export class SegmentChain {
   }
 
   /**
-   * Removes every record above `seq`, durably: later segments are deleted
+   * Removes every entry above `seq`, durably: later segments are deleted
    * newest first (each deletion synced, so a crash leaves a prefix of the
-   * log), then the segment holding `seq` is cut and synced.
+   * log), then the segment holding `seq` is cut and synced. When `seq`
+   * falls inside a record, that record is written again holding only its
+   * entries up to `seq`; the rewrite goes through a cut file (record-cut.ts)
+   * so that a crash in the middle of it loses none of the entries kept.
    */
   async truncateAfter(seq: number): Promise<void> {
     if (seq >= this.lastSeq) return;
@@ -222,18 +364,42 @@ export class SegmentChain {
       target.index = index;
       await removeFile(target.indexPath, this.fs);
     }
+    const recordFirst = seq >= target.firstSeq ? index.recordFirstSeqOf(seq) : target.firstSeq;
+    const cutInside = seq >= target.firstSeq && index.recordLastSeqOf(seq) !== seq;
+    let kept: Entry[] = [];
+    if (cutInside) {
+      const damage = target.damageAt(seq);
+      if (damage !== undefined) throw new DamagedRecordError(seq, target.logPath, damage.reason);
+      kept = (await this.readRecordMeta(target, index, seq)).entries.filter((e) => e.seq <= seq);
+    }
+    const keepThrough = cutInside ? recordFirst - 1 : seq;
     let hash = target.header.prevHash;
     let timestampMs = target.header.timestampBeforeFirstMs;
     let end = SEGMENT_HEADER_BYTES;
-    if (seq >= target.firstSeq) {
-      const last = await this.readRecordMeta(target, index, seq);
-      hash = last.hash;
-      timestampMs = last.timestampMs;
-      end = index.endOf(seq);
+    if (keepThrough >= target.firstSeq) {
+      const last = await this.readRecordMeta(target, index, keepThrough);
+      hash = last.chain;
+      timestampMs = last.lastTimestampMs;
+      end = index.recordEndOf(keepThrough);
     }
+    if (!cutInside) {
+      await target.writer.truncate(end);
+      await target.writer.sync();
+      target.truncatedAfter(seq, hash, timestampMs);
+      this.dirty = false;
+      return;
+    }
+    const sized = kept.map(sizeEntry);
+    const buf = Buffer.allocUnsafe(recordOverheadBytes(sized.length) + sumBodies(sized));
+    const { chain, frameBytes } = encodeRecord(buf, 0, sized, 0, sized.length, hash);
+    const cut = new RecordCut(this.fs, this.dir);
+    await cut.begin({ segmentFirstSeq: target.firstSeq, recordStart: end, record: buf });
     await target.writer.truncate(end);
+    await writeFully(target.writer, buf, end);
     await target.writer.sync();
-    target.truncatedAfter(seq, hash, timestampMs);
+    await cut.finish();
+    target.truncatedAfter(keepThrough, hash, timestampMs);
+    target.recordAppended(appendedRecord(sized, 0, sized.length, frameBytes), chain);
     this.dirty = false;
   }
 
@@ -270,11 +436,13 @@ export class SegmentChain {
   }
 
   /**
-   * Reads entries from `fromSeq` up to `toSeq` into `sink`, in chunks of at
-   * most `logReadChunkBytes` read with positional reads at offsets from the
-   * index. Returns the seq after the last entry taken. It stops early at the
-   * log's current end, at a segment deleted meanwhile, or when a truncation
-   * changed the bytes under it; damage found otherwise throws.
+   * Reads entries from `fromSeq` up to `toSeq` into `sink`, in chunks of
+   * whole records of at most `logReadChunkBytes` (or one record, when
+   * larger) read with positional reads at offsets from the index. A read
+   * may start or end inside a record: the entries outside the range are
+   * skipped. Returns the seq after the last entry taken. It stops early at
+   * the log's current end, at a segment deleted meanwhile, or when a
+   * truncation changed the bytes under it; damage found otherwise throws.
    */
   async read(fromSeq: number, toSeq: number, sink: ReadSink): Promise<number> {
     const generation = this.generation;
@@ -321,35 +489,45 @@ export class SegmentChain {
           LIMITS.logReadChunkBytes,
           sink.remainingBytes() + READ_SLACK_BYTES,
         );
-        let end = seq;
-        while (end < last && index.endOf(end + 1) - start <= chunkBytes) end++;
-        const length = index.endOf(end) - start;
+        // Whole records from the one holding seq, while they fit the chunk (at least one).
+        let endSeq = index.recordLastSeqOf(seq);
+        let endBytes = index.recordEndOf(seq);
+        while (endSeq < last && index.recordEndOf(endSeq + 1) - start <= chunkBytes) {
+          endBytes = index.recordEndOf(endSeq + 1);
+          endSeq = index.recordLastSeqOf(endSeq + 1);
+        }
+        const length = endBytes - start;
         const buf = Buffer.allocUnsafe(length);
         const got = await readFully(handle!, buf, length, start);
         let at = 0;
-        for (let s = seq; s <= end; s++) {
+        while (seq <= Math.min(endSeq, toSeq)) {
           const check = checkRecord(buf, at, got - at);
-          if (!check.ok || check.meta.seq !== s) {
-            if (this.generation !== generation) return s;
-            const reason = check.ok ? `record holds seq ${check.meta.seq}` : check.reason;
+          if (!check.ok || check.meta.firstSeq > seq || check.meta.lastSeq < seq) {
+            if (this.generation !== generation) return seq;
+            const reason = check.ok
+              ? `record holds seqs from ${check.meta.firstSeq}`
+              : check.reason;
             if (!this.tolerateDamage) {
-              throw new CorruptLogError(segment.logPath, start + at, s, reason);
+              throw new CorruptLogError(segment.logPath, start + at, seq, reason);
             }
             this.noteDamage(segment, {
-              fromSeq: s,
-              toSeq: s,
+              fromSeq: index.recordFirstSeqOf(seq),
+              toSeq: index.recordLastSeqOf(seq),
               start: start + at,
-              end: index.endOf(s),
+              end: index.recordEndOf(seq),
               reason,
             });
-            if (took) return s;
-            throw new DamagedRecordError(s, segment.logPath, reason);
+            if (took) return seq;
+            throw new DamagedRecordError(seq, segment.logPath, reason);
           }
-          if (!sink.take(decodeRecord(buf, at))) return s;
-          took = true;
+          for (const entry of decodeRecord(buf, at, seq, toSeq)) {
+            if (!sink.take(entry)) return seq;
+            took = true;
+            seq = entry.seq + 1;
+          }
+          seq = Math.max(seq, Math.min(check.meta.lastSeq, toSeq) + 1);
           at += check.meta.frameBytes;
         }
-        seq = end + 1;
       }
       return seq;
     } finally {
@@ -358,26 +536,28 @@ export class SegmentChain {
   }
 
   /**
-   * The chain hash of the record at `seq` (or of the one before the log's
-   * first record). Synchronous, for comparing logs: it reads one record
-   * with a blocking positional read when the hash is not in memory.
+   * The log digest after `seq` (or before the log's first entry): the
+   * first 8 bytes of a chain value, the same on every node that holds the
+   * same entries (record-codec.ts). Synchronous, for comparing logs: it
+   * reads one record with a blocking positional read when the digest is
+   * not in memory.
    */
-  chainHash(seq: number): Uint8Array {
-    if (seq === this.firstSeq - 1) return this.oldest.header.prevHash;
+  logDigest(seq: number): Uint8Array {
+    if (seq === this.firstSeq - 1) return this.oldest.header.prevHash.subarray(0, LOG_DIGEST_BYTES);
     const segment = this.segmentFor(seq);
     invariant(segment !== null, `seq ${seq} is not in the log [${this.firstSeq}, ${this.lastSeq}]`);
-    if (seq === segment.lastSeq) return segment.lastHash;
+    if (seq === segment.lastSeq) return segment.lastHash.subarray(0, LOG_DIGEST_BYTES);
     const damage = segment.damageAt(seq);
     if (damage !== undefined) throw new DamagedRecordError(seq, segment.logPath, damage.reason);
     const index = segment.index ?? this.loadIndexSync(segment);
     const start = index.startOf(seq);
-    const length = index.endOf(seq) - start;
+    const length = index.recordEndOf(seq) - start;
     const buf = this.fs.readRangeSync(segment.logPath, start, length);
     const check = checkRecord(buf, 0, buf.length);
-    if (!check.ok || check.meta.seq !== seq) {
+    if (!check.ok || check.meta.firstSeq > seq || check.meta.lastSeq < seq) {
       throw new CorruptLogError(segment.logPath, start, seq, check.ok ? 'wrong seq' : check.reason);
     }
-    return Buffer.from(check.meta.hash);
+    return digestAfterSeq(buf, 0, seq);
   }
 
   /** Every damaged span of the log, oldest first. */
@@ -388,138 +568,289 @@ export class SegmentChain {
   /**
    * Writes good copies of damaged records back in place. `candidates` maps
    * seqs to entries (sized and validated); those of seqs not damaged are
-   * ignored. A damaged span must be covered whole. Each run of covered
-   * damaged seqs [a, b] is checked against the hash chain before anything is
-   * written: starting from the intact hash of record a - 1 (or the segment
-   * header's), the candidates' chain hashes must lead to the hash stored in
-   * the intact record b + 1 (its chain hash computed from the candidates'
-   * must equal the one it stores), or, when b ends the segment, to the
-   * segment's last hash, which the next segment's header (or the appends
-   * of this process) vouch for. The damaged record's own stored hash is
-   * never trusted: it may be the damaged byte. A candidate that passes is
-   * byte for byte the record that was written (the chain commits to every
-   * byte of it). Any failure throws RepairRejectedError and nothing is
-   * written; otherwise each run is written at its offset and fdatasynced.
-   * Returns the seqs repaired and their epochs.
+   * ignored. Each damaged span (the bytes of one record, or of several
+   * whose framing was lost together) is tried as a whole first: its
+   * candidates are encoded as one record, which must take exactly the
+   * span's bytes and, chained from the intact chain value before the span
+   * (or the segment header's), lead to the chain value stored in the intact
+   * record after it (its SHA-256 part recomputed from the candidates' must
+   * equal the one it stores), or, when the span ends the segment, to the
+   * segment's last chain value, which the next segment's header (or the
+   * appends of this process) vouch for. The damaged bytes' own stored
+   * values are never trusted for that: they may be the damaged ones. A
+   * candidate that passes is byte for byte the record that was written.
+   *
+   * With `allowPrefix`, a span whose whole copy does not fit (the copy's
+   * tail is another entry, or missing) and whose record header is intact
+   * takes the longest prefix of candidates that matches the per-entry
+   * CRC32C digests in that header: those entries are written in place as
+   * a shorter record, and the rest of the span stays damaged (the node cuts
+   * it when its peers lack it). That check is 32 bits per entry, not the
+   * chain's SHA-256.
+   *
+   * Any span covered but not fitting throws RepairRejectedError and
+   * nothing is written; otherwise each span is written at its offset and
+   * fdatasynced. Returns the seqs repaired, with their entries.
    */
-  async repair(candidates: ReadonlyMap<number, SizedEntry>): Promise<Entry[]> {
-    interface Run {
+  async repair(candidates: ReadonlyMap<number, SizedEntry>, allowPrefix = false): Promise<Entry[]> {
+    interface Plan {
       readonly segment: Segment;
-      readonly spans: DamagedSpan[];
-      toSeq: number;
+      readonly span: DamagedSpan;
+      readonly buf: Buffer;
+      readonly entries: SizedEntry[];
+      /** Bytes of the span left damaged after a prefix repair (0 for a whole one). */
+      readonly leftBytes: number;
+      /** Bytes of each repaired seq in the index: a record's seqs but its last span none. */
+      readonly seqBytes: number[];
+      readonly nextEpoch: number | null;
     }
-    const runs: Run[] = [];
+    const plans: Plan[] = [];
     for (const segment of this.segments) {
-      let run: Run | null = null;
-      for (const span of segment.damaged) {
-        let covered = 0;
-        for (let seq = span.fromSeq; seq <= span.toSeq; seq++) if (candidates.has(seq)) covered++;
-        if (covered === 0) continue;
-        if (covered !== span.toSeq - span.fromSeq + 1) {
-          throw new RepairRejectedError(
-            span.fromSeq,
-            `seqs ${span.fromSeq} to ${span.toSeq} lost their framing together and must be repaired together`,
-          );
-        }
-        if (run !== null && run.toSeq + 1 === span.fromSeq) {
-          run.spans.push(span);
-          run.toSeq = span.toSeq;
-        } else {
-          run = { segment, spans: [span], toSeq: span.toSeq };
-          runs.push(run);
-        }
-      }
-    }
-    const planned: { run: Run; buf: Buffer; frames: number[]; nextEpoch: number | null }[] = [];
-    for (const run of runs) {
-      const { segment } = run;
-      const fromSeq = run.spans[0]!.fromSeq;
-      const start = run.spans[0]!.start;
-      const end = run.spans[run.spans.length - 1]!.end;
-      const index = await this.loadIndex(segment);
-      let prevHash: Uint8Array = segment.header.prevHash;
-      if (fromSeq > segment.firstSeq) {
-        if (segment.damageAt(fromSeq - 1) !== undefined) {
-          throw new RepairRejectedError(
-            fromSeq,
-            `seq ${fromSeq - 1} before it is damaged too; repair them together`,
-          );
-        }
-        prevHash = (await this.readRecordMeta(segment, index, fromSeq - 1)).hash;
-      }
-      const frames: number[] = [];
-      let bytes = 0;
-      for (let seq = fromSeq; seq <= run.toSeq; seq++) {
-        const frameBytes = candidates.get(seq)!.frameBytes;
-        frames.push(frameBytes);
-        bytes += frameBytes;
-      }
-      if (bytes !== end - start) {
-        throw new RepairRejectedError(
-          fromSeq,
-          `the entries for seqs ${fromSeq} to ${run.toSeq} take ${bytes} bytes where the damaged records took ${end - start}`,
-          'mismatch',
+      for (const run of adjacentRuns(segment.damaged)) {
+        const first = run[0]!;
+        const coveredOf = (span: DamagedSpan): SizedEntry[] => {
+          const out: SizedEntry[] = [];
+          for (let seq = span.fromSeq; seq <= span.toSeq && candidates.has(seq); seq++) {
+            out.push(candidates.get(seq)!);
+          }
+          return out;
+        };
+        const firstCovered = coveredOf(first);
+        if (firstCovered.length === 0) continue;
+        const index = await this.loadIndex(segment);
+        const prevChain = await this.chainBefore(segment, index, first.fromSeq);
+        let rejection: RepairRejectedError | null = null;
+        const wholes = run.map(coveredOf);
+        const uncovered = run.findIndex(
+          (span, k) => wholes[k]!.length !== span.toSeq - span.fromSeq + 1,
         );
-      }
-      const buf = Buffer.allocUnsafe(bytes);
-      let hash: Uint8Array = prevHash;
-      let at = 0;
-      for (let seq = fromSeq; seq <= run.toSeq; seq++) {
-        const sized = candidates.get(seq)!;
-        hash = encodeRecord(buf, at, sized, hash);
-        at += sized.frameBytes;
-      }
-      let nextEpoch: number | null = null;
-      if (!this.checkRepairs) {
-        // The planted defect: whatever fits the damaged bytes is taken as it is.
-      } else if (run.toSeq === segment.lastSeq) {
-        if (!Buffer.from(hash).equals(Buffer.from(segment.lastHash))) {
-          throw new RepairRejectedError(
-            run.toSeq,
-            'the chain hash it leads to differs from the one recorded for the end of its segment',
-            'mismatch',
+        if (uncovered < 0) {
+          const whole = await this.planWhole(segment, index, run, wholes, prevChain);
+          if (!(whole instanceof RepairRejectedError)) {
+            for (const [k, span] of run.entries()) {
+              const nextEpoch = k === run.length - 1 ? whole.nextEpoch : null;
+              plans.push({
+                segment,
+                span,
+                buf: whole.bufs[k]!,
+                entries: wholes[k]!,
+                leftBytes: 0,
+                seqBytes: whole.seqBytes[k]!,
+                nextEpoch,
+              });
+            }
+            continue;
+          }
+          rejection = whole;
+        } else {
+          const span = run[uncovered]!;
+          rejection = new RepairRejectedError(
+            span.fromSeq,
+            run.length > 1
+              ? `seqs ${first.fromSeq} to ${run[run.length - 1]!.toSeq} were damaged together and must be repaired together`
+              : `seqs ${span.fromSeq} to ${span.toSeq} were written as one record and the copy covers only ${wholes[uncovered]!.length} of them`,
           );
         }
-      } else {
-        if (segment.damageAt(run.toSeq + 1) !== undefined) {
-          throw new RepairRejectedError(
-            run.toSeq,
-            `seq ${run.toSeq + 1} after it is damaged too; repair them together`,
+        const prefix = this.checkRepairs
+          ? await this.planPrefix(segment, first, firstCovered, prevChain)
+          : null;
+        if (rejection.kind === 'mismatch' && first.toSeq > first.fromSeq) {
+          // A record of several entries that does not fit says only that the
+          // copy differs somewhere in it: the sender holds another entry at
+          // its first seq only when the stored digest of that entry says so.
+          rejection = new RepairRejectedError(
+            prefix?.firstDiffers === true ? first.fromSeq : rejection.seq,
+            rejection.reason,
+            prefix?.firstDiffers === true ? 'mismatch' : 'layout',
           );
         }
-        const next = await this.readRecordMeta(segment, index, run.toSeq + 1);
-        const expected = chainHashOf(hash, next.record, 0, next.record.length);
-        if (!expected.equals(next.hash)) {
-          throw new RepairRejectedError(
-            run.toSeq,
-            `the chain hash it leads to does not match the one stored in seq ${run.toSeq + 1}`,
-            'mismatch',
-          );
-        }
-        nextEpoch = next.epoch;
+        if (!allowPrefix || prefix === null || prefix.entries === 0) throw rejection;
+        const seqBytes = firstCovered.slice(0, prefix.entries).map(() => 0);
+        seqBytes[seqBytes.length - 1] = prefix.buf.length;
+        plans.push({
+          segment,
+          span: first,
+          buf: prefix.buf,
+          entries: firstCovered.slice(0, prefix.entries),
+          leftBytes: first.end - first.start - prefix.buf.length,
+          seqBytes,
+          nextEpoch: null,
+        });
       }
-      planned.push({ run, buf, frames, nextEpoch });
     }
-    // Every run fits the chain: write them, each made durable before it counts as repaired.
+    // Every span planned fits: write them, each made durable before it counts as repaired.
     const repaired: Entry[] = [];
-    for (const { run, buf, frames, nextEpoch } of planned) {
-      const { segment } = run;
-      const fromSeq = run.spans[0]!.fromSeq;
+    for (const { segment, span, buf, entries, leftBytes, seqBytes, nextEpoch } of plans) {
       const handle = segment.writer ?? (await this.fs.open(segment.logPath, 'r+'));
       try {
-        await writeFully(handle, buf, run.spans[0]!.start);
+        await writeFully(handle, buf, span.start);
         await handle.datasync();
       } finally {
         if (handle !== segment.writer) await handle.close();
       }
-      segment.damaged = segment.damaged.filter((span) => !run.spans.includes(span));
-      segment.index!.resize(fromSeq, frames);
-      const entries: Entry[] = [];
-      for (let seq = fromSeq; seq <= run.toSeq; seq++) entries.push(candidates.get(seq)!.entry);
-      fixEpochChanges(segment, fromSeq, run.toSeq, entries, nextEpoch);
-      repaired.push(...entries);
+      const lastRepaired = span.fromSeq + entries.length - 1;
+      const sizes = [...seqBytes];
+      segment.damaged = segment.damaged.filter((d) => d !== span);
+      if (leftBytes > 0) {
+        for (let seq = lastRepaired + 1; seq < span.toSeq; seq++) sizes.push(0);
+        sizes.push(leftBytes);
+        segment.damaged.push({
+          fromSeq: lastRepaired + 1,
+          toSeq: span.toSeq,
+          start: span.start + buf.length,
+          end: span.end,
+          reason: `the rest of a record whose first ${entries.length} entries were repaired: ${span.reason}`,
+        });
+        segment.damaged.sort((a, b) => a.fromSeq - b.fromSeq);
+      }
+      segment.index!.resize(span.fromSeq, sizes);
+      const repairedEntries = entries.map((one) => one.entry);
+      fixEpochChanges(
+        segment,
+        span.fromSeq,
+        lastRepaired,
+        repairedEntries,
+        leftBytes > 0 ? null : nextEpoch,
+      );
+      repaired.push(...repairedEntries);
     }
     return repaired;
+  }
+
+  /** The intact chain value before `seq` (a record's first seq) in `segment`. */
+  private async chainBefore(
+    segment: Segment,
+    index: SegmentIndex,
+    seq: number,
+  ): Promise<Uint8Array> {
+    if (seq === segment.firstSeq) return segment.header.prevHash;
+    if (segment.damageAt(seq - 1) !== undefined) {
+      throw new RepairRejectedError(
+        seq,
+        `seq ${seq - 1} before it is damaged too; repair them together`,
+      );
+    }
+    return (await this.readRecordMeta(segment, index, seq - 1)).chain;
+  }
+
+  /**
+   * The whole repair of a run of adjacent damaged spans, or why it does not
+   * fit. A span usually held one record; when the framing of several was
+   * lost together, how many it held follows from its size (each record adds
+   * its fixed header), and which entries each held is found by trying the
+   * ways to group them (at most MAX_REPAIR_GROUPINGS in all): only the
+   * grouping that was written leads to the chain value stored after it.
+   */
+  private async planWhole(
+    segment: Segment,
+    index: SegmentIndex,
+    run: readonly DamagedSpan[],
+    covered: readonly (readonly SizedEntry[])[],
+    prevChain: Uint8Array,
+  ): Promise<
+    { bufs: Buffer[]; seqBytes: number[][]; nextEpoch: number | null } | RepairRejectedError
+  > {
+    const groupingsPerSpan: number[][][] = [];
+    let total = 1;
+    for (const [k, span] of run.entries()) {
+      const entries = covered[k]!;
+      const bodies = sumBodies(entries);
+      const spare = span.end - span.start - bodies - 4 * entries.length;
+      const records = spare / RECORD_FIXED_BYTES;
+      if (!Number.isInteger(records) || records < 1 || records > entries.length) {
+        return new RepairRejectedError(
+          span.fromSeq,
+          `the entries for seqs ${span.fromSeq} to ${span.toSeq} cannot fill the ${span.end - span.start} damaged bytes as records`,
+          'mismatch',
+        );
+      }
+      const groupings = groupingsOf(entries.length, records, MAX_REPAIR_GROUPINGS);
+      total *= groupings.length;
+      if (groupings.length === 0 || total > MAX_REPAIR_GROUPINGS) {
+        return new RepairRejectedError(
+          span.fromSeq,
+          `seqs ${span.fromSeq} to ${span.toSeq} held ${records} records in too many possible groupings to try`,
+        );
+      }
+      groupingsPerSpan.push(groupings);
+    }
+    const toSeq = run[run.length - 1]!.toSeq;
+    const next =
+      toSeq === segment.lastSeq ? null : await this.readRecordMeta(segment, index, toSeq + 1);
+    for (const choice of product(groupingsPerSpan)) {
+      const bufs: Buffer[] = [];
+      const seqBytes: number[][] = [];
+      let chain: Uint8Array = prevChain;
+      for (const [k, sizes] of choice.entries()) {
+        const entries = covered[k]!;
+        const span = run[k]!;
+        const buf = Buffer.allocUnsafe(span.end - span.start);
+        const bytes: number[] = [];
+        let at = 0;
+        let from = 0;
+        for (const size of sizes) {
+          const encoded = encodeRecord(buf, at, entries, from, from + size, chain);
+          chain = encoded.chain;
+          at += encoded.frameBytes;
+          from += size;
+          for (let i = 1; i < size; i++) bytes.push(0);
+          bytes.push(encoded.frameBytes);
+        }
+        bufs.push(buf);
+        seqBytes.push(bytes);
+      }
+      if (!this.checkRepairs) return { bufs, seqBytes, nextEpoch: null };
+      if (next === null) {
+        if (Buffer.from(chain).equals(Buffer.from(segment.lastHash))) {
+          return { bufs, seqBytes, nextEpoch: null };
+        }
+        continue;
+      }
+      const expected = chainAfter(chain, next.record, 0, next.record.length);
+      if (expected?.equals(next.chain)) {
+        return { bufs, seqBytes, nextEpoch: next.firstEpoch };
+      }
+    }
+    return new RepairRejectedError(
+      toSeq,
+      next === null
+        ? 'the chain value it leads to differs from the one recorded for the end of its segment'
+        : `the chain value it leads to does not match the one stored in seq ${toSeq + 1}`,
+      'mismatch',
+    );
+  }
+
+  /**
+   * The prefix repair of `span`: the longest run of `covered` that matches
+   * the per-entry digests of its intact record header, encoded as a record
+   * no longer than the span; null when none matches.
+   */
+  private async planPrefix(
+    segment: Segment,
+    span: DamagedSpan,
+    covered: readonly SizedEntry[],
+    prevChain: Uint8Array,
+  ): Promise<{ buf: Buffer; entries: number; firstDiffers: boolean } | null> {
+    const spanBytes = span.end - span.start;
+    const damaged = Buffer.alloc(spanBytes);
+    const handle = await this.fs.open(segment.logPath, 'r');
+    try {
+      await readFully(handle, damaged, spanBytes, span.start);
+    } finally {
+      await handle.close();
+    }
+    const matching = matchingPrefix(damaged, 0, spanBytes, covered);
+    if (matching === null) return null;
+    const none = { buf: Buffer.alloc(0), entries: 0, firstDiffers: matching === 0 };
+    if (matching === 0) return none;
+    const prefix = covered.slice(0, matching);
+    const bytes = recordOverheadBytes(prefix.length) + sumBodies(prefix);
+    // All of the span's entries matching is the record as written; anything else must leave bytes over.
+    const whole = matching === span.toSeq - span.fromSeq + 1;
+    if (whole ? bytes !== spanBytes : bytes >= spanBytes) return { ...none, firstDiffers: false };
+    const buf = Buffer.allocUnsafe(bytes);
+    encodeRecord(buf, 0, prefix, 0, prefix.length, prevChain);
+    return { buf, entries: matching, firstDiffers: false };
   }
 
   /** The offset index of `segment`, loading it from its sidecar file (or a scan) when not in memory. */
@@ -600,13 +931,20 @@ export class SegmentChain {
     await syncDirectory(this.dir, this.fs);
   }
 
+  /** Reads and checks the record holding `seq`. */
   private async readRecordMeta(
     segment: Segment,
     index: SegmentIndex,
     seq: number,
-  ): Promise<{ hash: Uint8Array; timestampMs: number; epoch: number; record: Buffer }> {
+  ): Promise<{
+    chain: Uint8Array;
+    lastTimestampMs: number;
+    firstEpoch: number;
+    record: Buffer;
+    entries: Entry[];
+  }> {
     const start = index.startOf(seq);
-    const length = index.endOf(seq) - start;
+    const length = index.recordEndOf(seq) - start;
     const buf = Buffer.alloc(length);
     const handle = await this.fs.open(segment.logPath, 'r');
     let got: number;
@@ -616,14 +954,15 @@ export class SegmentChain {
       await handle.close();
     }
     const check = checkRecord(buf, 0, got);
-    if (!check.ok || check.meta.seq !== seq) {
+    if (!check.ok || check.meta.firstSeq > seq || check.meta.lastSeq < seq) {
       throw new CorruptLogError(segment.logPath, start, seq, check.ok ? 'wrong seq' : check.reason);
     }
     return {
-      hash: Buffer.from(check.meta.hash),
-      timestampMs: check.meta.timestampMs,
-      epoch: check.meta.epoch,
+      chain: Buffer.from(check.meta.chain),
+      lastTimestampMs: check.meta.lastTimestampMs,
+      firstEpoch: check.meta.firstEpoch,
       record: buf,
+      entries: decodeRecord(buf, 0),
     };
   }
 

@@ -4,10 +4,13 @@ import { CHAIN_HASH_BYTES } from './record-codec.js';
 import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from './uint64.js';
 
 /**
- * Maps each seq of one segment to the byte range of its record, so that a
- * read seeks straight to it. `ends` holds count + 1 positions: ends[0] is
- * where the first record starts (just after the segment header) and ends[i]
- * is where record i - 1 ends, so record i spans [ends[i], ends[i + 1]).
+ * Maps each seq of one segment to the record holding it, so that a read
+ * seeks straight to it. `ends` holds count + 1 positions, one slot per seq:
+ * ends[0] is where the first record starts (just after the segment header)
+ * and seq i spans [ends[i], ends[i + 1]). A record of several entries is
+ * laid out as all its seqs starting where it starts: every seq but its last
+ * spans no bytes, and its last spans the whole record. So startOf(seq) is
+ * always the start of the record holding seq, and recordEndOf(seq) its end.
  */
 export class SegmentIndex {
   private ends: Uint32Array;
@@ -53,7 +56,28 @@ export class SegmentIndex {
     return this.ends[this.slot(seq) + 1]!;
   }
 
-  /** Records the next record, of `frameBytes`, right after the last one. */
+  /** Where the record holding `seq` ends: at the end of the first seq from `seq` on that spans bytes. */
+  recordEndOf(seq: number): number {
+    return this.ends[this.slot(this.recordLastSeqOf(seq)) + 1]!;
+  }
+
+  /** The last seq of the record holding `seq`. */
+  recordLastSeqOf(seq: number): number {
+    let slot = this.slot(seq);
+    const start = this.ends[slot]!;
+    while (slot < this.count - 1 && this.ends[slot + 1] === start) slot++;
+    return this.firstSeq + slot;
+  }
+
+  /** The first seq of the record holding `seq`. */
+  recordFirstSeqOf(seq: number): number {
+    let slot = this.slot(seq);
+    const start = this.ends[slot]!;
+    while (slot > 0 && this.ends[slot - 1] === start) slot--;
+    return this.firstSeq + slot;
+  }
+
+  /** Records the next seq, spanning `frameBytes`, right after the last one (0 for all but a record's last seq). */
   push(frameBytes: number): void {
     const end = this.endBytes + frameBytes;
     invariant(end <= 0xffff_ffff, 'segment outgrew 32-bit offsets');
@@ -125,7 +149,8 @@ export interface IndexFileContents {
  * change, then a CRC32C u32 of everything before it.
  */
 const INDEX_MAGIC = 0x5844_494f;
-const INDEX_VERSION = 1;
+/** Version 2: the seqs of a multi-entry record share its start (see SegmentIndex). */
+const INDEX_VERSION = 2;
 const INDEX_FIXED_BYTES = 72;
 
 export function encodeIndexFile(contents: IndexFileContents): Buffer {
@@ -178,7 +203,7 @@ export function decodeIndexFile(buf: Buffer, recordsStartAt: number): IndexFileC
   let at = INDEX_FIXED_BYTES;
   for (let i = 0; i <= count; i++) {
     ends[i] = readU32(buf, at);
-    if (i > 0 && ends[i]! <= ends[i - 1]!) return 'index positions do not ascend';
+    if (i > 0 && ends[i]! < ends[i - 1]!) return 'index positions do not ascend';
     at += 4;
   }
   if (ends[0] !== recordsStartAt) return 'index does not start after the segment header';

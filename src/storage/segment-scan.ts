@@ -2,12 +2,13 @@ import { invariant } from '../core/assert.js';
 import { LIMITS } from '../limits.js';
 import type { FileSystem, FsFile } from './file-system.js';
 import {
-  announcedFrameBytes,
-  chainHashOf,
+  chainAfter,
   checkRecord,
+  checkRecordHeader,
   findRecordMagic,
   RECORD_FIXED_BYTES,
   RECORD_MAX_BYTES,
+  recordHeaderBytesAt,
 } from './record-codec.js';
 import { readFully, SEGMENT_HEADER_BYTES, type Segment } from './segment.js';
 import type { SegmentIndex } from './segment-index.js';
@@ -81,7 +82,7 @@ export async function scanSegment(
           // The newest record: what it should have been is known nowhere else.
           throw new CorruptLogError(segment.logPath, position, expectedSeq, failure.reason);
         }
-        segment.recordDamaged(expectedSeq, expectedSeq, end - position, failure.reason);
+        segment.recordDamaged(expectedSeq, failure.lastSeq, end - position, failure.reason);
         position = end;
         chainKnown = false;
         continue;
@@ -93,10 +94,11 @@ export async function scanSegment(
         expectedSeq >= known.firstSeq &&
         expectedSeq <= known.lastSeq &&
         known.startOf(expectedSeq) === position &&
-        known.endOf(expectedSeq) <= fileBytes
+        known.recordEndOf(expectedSeq) <= fileBytes
       ) {
-        const end = known.endOf(expectedSeq);
-        segment.recordDamaged(expectedSeq, expectedSeq, end - position, failure);
+        const end = known.recordEndOf(expectedSeq);
+        const toSeq = known.recordLastSeqOf(expectedSeq);
+        segment.recordDamaged(expectedSeq, toSeq, end - position, failure);
         position = end;
         chainKnown = false;
         continue;
@@ -149,12 +151,15 @@ async function appendRecordAt(
   fileBytes: number,
   chainKnown: boolean,
   tolerateDamage: boolean,
-): Promise<number | string | { brokenChainBytes: number; reason: string }> {
+): Promise<number | string | { brokenChainBytes: number; lastSeq: number; reason: string }> {
   const available = fileBytes - position;
   if (available < RECORD_FIXED_BYTES) return `only ${available} bytes left of a record header`;
-  const head = await window.view(position, RECORD_FIXED_BYTES);
-  const frameBytes = announcedFrameBytes(head.buf, head.at);
-  if (typeof frameBytes === 'string') return frameBytes;
+  const fixed = await window.view(position, RECORD_FIXED_BYTES);
+  const headerBytes = Math.min(available, recordHeaderBytesAt(fixed.buf, fixed.at));
+  const head = await window.view(position, headerBytes);
+  const header = checkRecordHeader(head.buf, head.at, headerBytes);
+  if (typeof header === 'string') return header;
+  const frameBytes = header.frameBytes;
   if (frameBytes > available) return `record of ${frameBytes} bytes is cut off after ${available}`;
   const whole = await window.view(position, frameBytes);
   const check = checkRecord(whole.buf, whole.at, frameBytes);
@@ -163,20 +168,20 @@ async function appendRecordAt(
   const expectedSeq = segment.lastSeq + 1;
   const corrupt = (reason: string) =>
     new CorruptLogError(segment.logPath, position, expectedSeq, reason);
-  if (meta.seq !== expectedSeq) throw corrupt(`record holds seq ${meta.seq}`);
-  if (meta.epoch < segment.lastEpoch)
-    throw corrupt(`epoch ${meta.epoch} after ${segment.lastEpoch}`);
-  let hash: Uint8Array = Buffer.from(meta.hash);
+  if (meta.firstSeq !== expectedSeq) throw corrupt(`record holds seq ${meta.firstSeq}`);
+  if (meta.firstEpoch < segment.lastEpoch)
+    throw corrupt(`epoch ${meta.firstEpoch} after ${segment.lastEpoch}`);
+  let chain: Uint8Array = Buffer.from(meta.chain);
   if (chainKnown) {
-    const computed = chainHashOf(segment.lastHash, whole.buf, whole.at, frameBytes);
-    hash = computed;
-    if (!computed.equals(meta.hash)) {
+    const computed = chainAfter(segment.lastHash, whole.buf, whole.at, frameBytes);
+    if (computed === null || !computed.equals(meta.chain)) {
       const reason = 'chain hash does not follow from the previous record';
       if (!tolerateDamage) throw corrupt(reason);
-      return { brokenChainBytes: frameBytes, reason };
+      return { brokenChainBytes: frameBytes, lastSeq: meta.lastSeq, reason };
     }
+    chain = computed;
   }
-  segment.recordAppended(frameBytes, meta.seq, meta.epoch, meta.timestampMs, hash);
+  segment.recordAppended(meta, chain);
   return frameBytes;
 }
 
@@ -200,7 +205,7 @@ async function findValidRecordAfter(
     const available = Math.min(fileBytes - candidate, RECORD_MAX_BYTES);
     const whole = await window.view(candidate, available);
     const check = checkRecord(whole.buf, whole.at, available);
-    if (check.ok) return { offset: candidate, seq: check.meta.seq };
+    if (check.ok) return { offset: candidate, seq: check.meta.firstSeq };
     position = candidate + 1;
   }
   return null;

@@ -19,7 +19,8 @@ import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from './uint6
  */
 export const SEGMENT_HEADER_BYTES = 64;
 const SEGMENT_MAGIC = 0x4745_534f;
-const SEGMENT_VERSION = 1;
+/** Version 2 holds multi-entry records (record-codec.ts); version 1 held one entry per record. */
+const SEGMENT_VERSION = 2;
 const SEGMENT_CRC_AT = 60;
 /** Zero-padded to the 16 digits of Number.MAX_SAFE_INTEGER, so that names sort like seqs. */
 const SEQ_DIGITS = 16;
@@ -38,6 +39,17 @@ export interface DamagedSpan {
   readonly start: number;
   readonly end: number;
   readonly reason: string;
+}
+
+/** What the index and summary of a segment need of a record appended to it. */
+export interface AppendedRecord {
+  readonly frameBytes: number;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  readonly firstEpoch: number;
+  readonly lastEpoch: number;
+  readonly epochChanges: readonly { readonly seq: number; readonly epoch: number }[];
+  readonly lastTimestampMs: number;
 }
 
 export interface SegmentHeader {
@@ -68,7 +80,11 @@ export function decodeSegmentHeader(buf: Uint8Array): SegmentHeader | string {
   if (crc32c(buf, 0, SEGMENT_CRC_AT) !== readU32(buf, SEGMENT_CRC_AT)) {
     return 'segment header CRC32C mismatch';
   }
-  if (readU16(buf, 4) !== SEGMENT_VERSION) return `unknown segment version ${readU16(buf, 4)}`;
+  const version = readU16(buf, 4);
+  if (version === 1) {
+    return 'segment of format version 1 (one entry per record), which this version of Ordo no longer reads: move the data directory aside and let the node catch up from its peers (docs/operations.md, "Upgrading the log format")';
+  }
+  if (version !== SEGMENT_VERSION) return `unknown segment version ${version}`;
   if (readU16(buf, 6) !== SEGMENT_HEADER_BYTES) return 'unexpected segment header size';
   const firstSeq = readU64(buf, 8);
   const epochBeforeFirst = readU64(buf, 16);
@@ -153,36 +169,45 @@ export class Segment {
     return this.lastSeq - this.firstSeq + 1;
   }
 
-  /** Records a record just appended to the file. */
-  recordAppended(
-    frameBytes: number,
-    seq: number,
-    epoch: number,
-    timestampMs: number,
-    hash: Uint8Array,
-  ): void {
+  /**
+   * Records a record just appended to the file, holding seqs
+   * [meta.firstSeq, meta.lastSeq]. In the index every seq of a record
+   * starts where the record starts: all but its last take no bytes, and
+   * its last takes the whole record (see SegmentIndex).
+   */
+  recordAppended(meta: AppendedRecord, chain: Uint8Array): void {
     invariant(this.index !== null, 'append to a segment whose index is not loaded');
-    invariant(seq === this.lastSeq + 1, `segment append of seq ${seq} after ${this.lastSeq}`);
-    this.index.push(frameBytes);
-    if (epoch !== this.lastEpoch) this.epochChanges.push({ epoch, startSeq: seq });
-    this.lastSeq = seq;
+    invariant(
+      meta.firstSeq === this.lastSeq + 1,
+      `segment append of seq ${meta.firstSeq} after ${this.lastSeq}`,
+    );
+    for (let seq = meta.firstSeq; seq < meta.lastSeq; seq++) this.index.push(0);
+    this.index.push(meta.frameBytes);
+    if (meta.firstEpoch !== this.lastEpoch) {
+      this.epochChanges.push({ epoch: meta.firstEpoch, startSeq: meta.firstSeq });
+    }
+    for (const change of meta.epochChanges) {
+      this.epochChanges.push({ epoch: change.epoch, startSeq: change.seq });
+    }
+    this.lastSeq = meta.lastSeq;
     this.endBytes = this.index.endBytes;
-    this.lastHash = hash;
-    this.lastTimestampMs = timestampMs;
-    this.lastEpoch = epoch;
+    this.lastHash = chain;
+    this.lastTimestampMs = meta.lastTimestampMs;
+    this.lastEpoch = meta.lastEpoch;
   }
 
   /**
    * Records damaged seqs [fromSeq, toSeq] spanning `spanBytes` right after
-   * the last record. Their epochs are unknown and taken as the epoch before
-   * them; the chain hash is unknown until the next intact record.
+   * the last record, laid out in the index like one record. Their epochs
+   * are unknown and taken as the epoch before them; the chain value is
+   * unknown until the next intact record.
    */
   recordDamaged(fromSeq: number, toSeq: number, spanBytes: number, reason: string): void {
     invariant(this.index !== null, 'damage in a segment whose index is not loaded');
     invariant(fromSeq === this.lastSeq + 1 && toSeq >= fromSeq, 'damaged span out of order');
     const start = this.index.endBytes;
+    for (let seq = fromSeq; seq < toSeq; seq++) this.index.push(0);
     this.index.push(spanBytes);
-    for (let seq = fromSeq + 1; seq <= toSeq; seq++) this.index.push(0);
     this.damaged.push({ fromSeq, toSeq, start, end: start + spanBytes, reason });
     this.lastSeq = toSeq;
     this.endBytes = this.index.endBytes;

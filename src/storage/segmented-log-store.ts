@@ -7,7 +7,13 @@ import { validateEntries } from './entry-validator.js';
 import { type FileSystem, type FsFile, nodeFileSystem } from './file-system.js';
 import { type FsyncPolicy, IntervalFsyncTimer, isFsyncPolicy } from './fsync-policy.js';
 import { type RecoveryReport, recoverSegments } from './log-recovery.js';
-import { type DamagedRange, LogRangeError, type LogStore, type RecoveredLog } from './log-store.js';
+import {
+  type DamagedRange,
+  LogRangeError,
+  type LogStore,
+  type RecoveredLog,
+  type RepairOptions,
+} from './log-store.js';
 import type { SizedEntry } from './record-codec.js';
 import { SEGMENT_HEADER_BYTES, type Segment } from './segment.js';
 import { type ReadSink, SegmentChain } from './segment-chain.js';
@@ -42,6 +48,12 @@ export interface SegmentedLogStoreOptions {
   readonly recoveredBytes?: number;
   /** Closed segments whose offset index stays in memory. Default LIMITS.logIndexCacheSegments. */
   readonly indexCacheSegments?: number;
+  /**
+   * Most entries one record holds, 1 to LIMITS.maxLogRecordEntries (the
+   * default). 1 writes each entry as a record of its own: more records, more
+   * hashing, the finest repair granularity.
+   */
+  readonly recordEntries?: number;
   /** The file system the segments live on. Default nodeFileSystem (the local disk). */
   readonly fs?: FileSystem;
   /**
@@ -79,7 +91,9 @@ type Operation =
   | ({ kind: 'sync' } & Deferred<void>)
   | ({ kind: 'retention'; commitSeq: number; nowMs: number } & Deferred<number>)
   | ({ kind: 'reset'; firstSeq: number; epochBeforeFirst: number } & Deferred<void>)
-  | ({ kind: 'repair'; candidates: Map<number, SizedEntry> } & Deferred<{ repaired: number }>);
+  | ({ kind: 'repair'; candidates: Map<number, SizedEntry>; allowPrefix: boolean } & Deferred<{
+      repaired: number;
+    }>);
 
 /** An operation's own refusal, which rejects that operation alone and leaves the store usable. */
 class Refused {
@@ -106,6 +120,7 @@ export class SegmentedLogStore implements LogStore {
   private readonly verifyClosedSegments: boolean;
   private readonly policy: FsyncPolicy;
   private readonly fsyncIntervalMs: number;
+  private readonly recordEntries: number;
   private readonly onSyncMs: (ms: number) => void;
   private readonly segmentBytes: number;
   private readonly retentionBytes: number | null;
@@ -160,6 +175,16 @@ export class SegmentedLogStore implements LogStore {
     this.fsyncIntervalMs = options.fsyncIntervalMs ?? LIMITS.logFsyncIntervalMs;
     this.onSyncMs = options.onSyncMs ?? (() => {});
     this.segmentBytes = options.segmentBytes ?? LIMITS.logSegmentBytes;
+    this.recordEntries = options.recordEntries ?? LIMITS.maxLogRecordEntries;
+    if (
+      !Number.isSafeInteger(this.recordEntries) ||
+      this.recordEntries < 1 ||
+      this.recordEntries > LIMITS.maxLogRecordEntries
+    ) {
+      throw new InvalidLogRequestError(
+        `recordEntries must be an integer from 1 to ${LIMITS.maxLogRecordEntries}, got ${String(options.recordEntries)}`,
+      );
+    }
     this.retentionBytes =
       options.retentionBytes === undefined ? LIMITS.logRetentionBytes : options.retentionBytes;
     this.retentionAgeMs =
@@ -298,7 +323,7 @@ export class SegmentedLogStore implements LogStore {
    * rejects the call with RepairRejectedError and nothing is written; the
    * store stays usable.
    */
-  repair(entries: readonly Entry[]): Promise<{ repaired: number }> {
+  repair(entries: readonly Entry[], options: RepairOptions = {}): Promise<{ repaired: number }> {
     try {
       this.requireUsable();
       if (!Array.isArray(entries)) throw new InvalidLogRequestError('entries must be an array');
@@ -321,7 +346,11 @@ export class SegmentedLogStore implements LogStore {
         }
         runStart = i;
       }
-      return this.enqueue<{ repaired: number }>({ kind: 'repair', candidates });
+      return this.enqueue<{ repaired: number }>({
+        kind: 'repair',
+        candidates,
+        allowPrefix: options.allowPrefix === true,
+      });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -438,11 +467,13 @@ export class SegmentedLogStore implements LogStore {
   }
 
   /**
-   * The chain hash (hex) of the record at `seq`, by default the last one
-   * written to disk; equal hashes at the same seq mean equal logs up to
-   * there. Call it with no write in flight to compare with the log as
-   * `lastSeq()` reports it. Seq firstSeq - 1 gives the hash the log starts
-   * from (zeros for a log starting at seq 1).
+   * The log digest (hex, 16 digits) after `seq`, by default after the last
+   * entry written to disk: a CRC32C and a CRC-32 run over every entry from
+   * the log's start (record-codec.ts), so equal digests at the same seq
+   * mean, but for a 64-bit collision, equal logs up to there, however each
+   * node grouped its entries into records. Call it with no write in flight
+   * to compare with the log as `lastSeq()` reports it. Seq firstSeq - 1
+   * gives the digest the log starts from (zeros for a log starting at seq 1).
    */
   chainHash(seq?: number): string {
     this.requireUsable();
@@ -455,7 +486,7 @@ export class SegmentedLogStore implements LogStore {
         `seq ${at} is beyond the last seq written, ${chain.lastSeq}`,
       );
     }
-    return Buffer.from(chain.chainHash(at)).toString('hex');
+    return Buffer.from(chain.logDigest(at)).toString('hex');
   }
 
   /** Segment files and sizes, for operators and tests. */
@@ -666,6 +697,7 @@ export class SegmentedLogStore implements LogStore {
       this.indexCacheSegments,
       this.tolerateDamage,
       this.checkRepairs,
+      this.recordEntries,
     );
   }
 
@@ -715,7 +747,7 @@ export class SegmentedLogStore implements LogStore {
           break;
         case 'repair':
           await flushAppends();
-          results.push(await this.repairNow(operation.candidates));
+          results.push(await this.repairNow(operation.candidates, operation.allowPrefix));
           break;
       }
     }
@@ -728,10 +760,11 @@ export class SegmentedLogStore implements LogStore {
 
   private async repairNow(
     candidates: Map<number, SizedEntry>,
+    allowPrefix: boolean,
   ): Promise<{ repaired: number } | Refused> {
     let repaired: Entry[];
     try {
-      repaired = await this.chain!.repair(candidates);
+      repaired = await this.chain!.repair(candidates, allowPrefix);
     } catch (error) {
       if (error instanceof RepairRejectedError) return new Refused(error);
       throw error;

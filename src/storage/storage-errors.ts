@@ -115,9 +115,11 @@ export class RepairRejectedError extends Error {
     readonly seq: number,
     readonly reason: string,
     /**
-     * `mismatch`: the candidate is not the entry that was stored (its size or
-     * its chain hash differs), so its sender holds another entry there;
-     * `layout`: the damage must be repaired another way (with its neighbours).
+     * `mismatch`: the candidate for `seq` is not the entry that was stored
+     * there, so its sender holds another entry at `seq`; `layout`: the
+     * damage must be repaired another way (with its neighbours), or the
+     * copy differs somewhere in a record of several entries without it
+     * being known where.
      */
     readonly kind: 'mismatch' | 'layout' = 'layout',
   ) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { type Entry, EntryKind } from '../../src/core/types.js';
-import { sizeEntry } from '../../src/storage/record-codec.js';
+import { recordOverheadBytes, sizeEntry } from '../../src/storage/record-codec.js';
 import {
   SegmentedLogStore,
   type SegmentedLogStoreOptions,
@@ -46,9 +46,9 @@ export function makeEntries(fromSeq: number, toSeq: number, shape: EntryShape = 
   return out;
 }
 
-/** Bytes the record of `entry` takes on disk. */
+/** Bytes `entry` takes on disk in a record of its own (written alone). */
 export function recordBytes(entry: Entry): number {
-  return sizeEntry(entry).frameBytes;
+  return recordOverheadBytes(1) + sizeEntry(entry).bodyBytes;
 }
 
 /** Opens a store in `dir` with small segments and closes it when the test ends. */
@@ -60,7 +60,7 @@ export async function openStore(
   store: SegmentedLogStore;
   recovered: Awaited<ReturnType<SegmentedLogStore['open']>>;
 }> {
-  const store = new SegmentedLogStore({ dir, fsync: 'never', ...options });
+  const store = new SegmentedLogStore({ dir, fsync: 'never', recordEntries: 1, ...options });
   const recovered = await store.open();
   t.teardown(() => store.close());
   return { store, recovered };

@@ -11,6 +11,7 @@ const FIRST_FILE = '0000000000000001.log';
 
 async function writeLog(dir: string, count: number, segmentBytes?: number): Promise<string[]> {
   const store = new SegmentedLogStore({
+    recordEntries: 1,
     dir,
     fsync: 'always',
     ...(segmentBytes ? { segmentBytes } : {}),
@@ -35,7 +36,7 @@ test('a torn tail at every byte offset of the last record is cut back to the rec
   t.is(original.length, offsetOf(6));
   for (let cut = offsetOf(5); cut < offsetOf(6); cut++) {
     await writeFile(file, original.subarray(0, cut));
-    const store = new SegmentedLogStore({ dir, fsync: 'always' });
+    const store = new SegmentedLogStore({ recordEntries: 1, dir, fsync: 'always' });
     const recovered = await store.open();
     t.is(recovered.lastSeq, 4, `cut at ${cut}`);
     t.is(store.chainHash(), hashes[4]!);
@@ -47,7 +48,7 @@ test('a torn tail at every byte offset of the last record is cut back to the rec
     await store.write(null, [makeEntry(5)]);
     t.is(store.chainHash(), hashes[5]!);
     await store.close();
-    const reopened = new SegmentedLogStore({ dir });
+    const reopened = new SegmentedLogStore({ recordEntries: 1, dir });
     t.is((await reopened.open()).lastSeq, 5);
     await reopened.close();
   }
@@ -60,7 +61,7 @@ test('a last record that fails its CRC at the end of the log is a torn write and
   const bytes = await readFile(file);
   bytes[offsetOf(5) + 100]! ^= 0x10;
   await writeFile(file, bytes);
-  const store = new SegmentedLogStore({ dir });
+  const store = new SegmentedLogStore({ recordEntries: 1, dir });
   t.is((await store.open()).lastSeq, 4);
   t.regex(store.recovery?.tornTail?.reason ?? '', /CRC32C/);
   await store.close();
@@ -71,7 +72,7 @@ test('trailing zeros after the last record (file size persisted, data not) are c
   await writeLog(dir, 3);
   const file = join(dir, FIRST_FILE);
   await truncate(file, offsetOf(4) + 5000);
-  const store = new SegmentedLogStore({ dir });
+  const store = new SegmentedLogStore({ recordEntries: 1, dir });
   t.is((await store.open()).lastSeq, 3);
   t.is((await stat(file)).size, offsetOf(4));
   await store.close();
@@ -87,7 +88,7 @@ test('with damagedRecords refuse, a flipped bit in a middle record is CorruptLog
     const damaged = Buffer.from(original);
     damaged[offsetOf(3) + within]! ^= 0x04;
     await writeFile(file, damaged);
-    const store = new SegmentedLogStore({ dir, damagedRecords: 'refuse' });
+    const store = new SegmentedLogStore({ recordEntries: 1, dir, damagedRecords: 'refuse' });
     const error = await t.throwsAsync(store.open(), { instanceOf: CorruptLogError });
     t.is(error?.seq, 3, `byte ${within}`);
     t.is(error?.offset, offsetOf(3));
@@ -109,6 +110,7 @@ test('with damagedRecords refuse, a damaged record in a closed segment is Corrup
   await writeFile(file, bytes);
   // Open reads back only the newest entries, so the damage is found by the read below.
   const store = new SegmentedLogStore({
+    recordEntries: 1,
     dir,
     segmentBytes,
     cacheEntries: 1,
@@ -132,7 +134,7 @@ test('a missing or damaged sidecar index is rebuilt by one scan of its segment',
   const index21 = await readFile(join(dir, '0000000000000021.idx'));
   index21[80]! ^= 0xff;
   await writeFile(join(dir, '0000000000000021.idx'), index21);
-  const store = new SegmentedLogStore({ dir, segmentBytes, cacheEntries: 1 });
+  const store = new SegmentedLogStore({ recordEntries: 1, dir, segmentBytes, cacheEntries: 1 });
   const recovered = await store.open();
   t.teardown(() => store.close());
   t.is(store.recovery?.rebuiltIndexCount, 3);
@@ -149,7 +151,12 @@ test('with damagedRecords refuse, a damaged record in a closed segment whose ind
   bytes[offsetOf(10) + 90]! ^= 0x01;
   await writeFile(join(dir, FIRST_FILE), bytes);
   await writeFile(join(dir, '0000000000000001.idx'), Buffer.alloc(0));
-  const store = new SegmentedLogStore({ dir, segmentBytes, damagedRecords: 'refuse' });
+  const store = new SegmentedLogStore({
+    recordEntries: 1,
+    dir,
+    segmentBytes,
+    damagedRecords: 'refuse',
+  });
   const error = await t.throwsAsync(store.open(), { instanceOf: CorruptLogError });
   // It is the last record of its segment, but records follow in the next one: not a torn tail.
   t.is(error?.seq, 10);
@@ -161,7 +168,7 @@ test('a segment whose header a crash cut short is removed and started again', as
   const hashes = await writeLog(dir, 10, segmentBytes);
   // A crash right after the roll created the next segment but before its header was whole.
   await writeFile(join(dir, '0000000000000011.log'), Buffer.alloc(30));
-  const store = new SegmentedLogStore({ dir, segmentBytes });
+  const store = new SegmentedLogStore({ recordEntries: 1, dir, segmentBytes });
   t.is((await store.open()).lastSeq, 10);
   t.regex(store.recovery?.removedSegmentFile ?? '', /0000000000000011\.log$/);
   t.is(store.chainHash(), hashes[10]!);
@@ -180,8 +187,11 @@ test('a segment that does not continue the one before it stops open', async (t) 
   const { rm } = await import('node:fs/promises');
   await rm(join(dir, '0000000000000011.log'));
   await rm(join(dir, '0000000000000011.idx'));
-  const error = await t.throwsAsync(new SegmentedLogStore({ dir, segmentBytes }).open(), {
-    instanceOf: CorruptLogError,
-  });
+  const error = await t.throwsAsync(
+    new SegmentedLogStore({ recordEntries: 1, dir, segmentBytes }).open(),
+    {
+      instanceOf: CorruptLogError,
+    },
+  );
   t.regex(error?.message ?? '', /does not continue/);
 });

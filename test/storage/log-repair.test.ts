@@ -20,7 +20,13 @@ function offsetOf(seq: number): number {
 }
 
 async function writeLog(fs: FileSystem, dir: string, count: number): Promise<string[]> {
-  const store = new SegmentedLogStore({ dir, fs, segmentBytes: SEGMENT_BYTES, fsync: 'always' });
+  const store = new SegmentedLogStore({
+    recordEntries: 1,
+    dir,
+    fs,
+    segmentBytes: SEGMENT_BYTES,
+    fsync: 'always',
+  });
   await store.open();
   await store.write(null, makeEntries(1, count));
   const hashes = Array.from({ length: count + 1 }, (_, seq) => store.chainHash(seq));
@@ -30,6 +36,7 @@ async function writeLog(fs: FileSystem, dir: string, count: number): Promise<str
 
 function reopen(fs: FileSystem, dir: string): SegmentedLogStore {
   return new SegmentedLogStore({
+    recordEntries: 1,
     dir,
     fs,
     segmentBytes: SEGMENT_BYTES,
@@ -98,6 +105,7 @@ test('damage found by a read in a closed segment trusted through its sidecar ind
   const hashes = await writeLog(fs, LOG_DIR, 25);
   fs.flipBit(join(LOG_DIR, FIRST_FILE), offsetOf(10) + 90, 0);
   const store = new SegmentedLogStore({
+    recordEntries: 1,
     dir: LOG_DIR,
     fs,
     segmentBytes: SEGMENT_BYTES,
@@ -166,7 +174,7 @@ test('on real files, a flipped bit in a middle record is reported and repaired i
   bytes[offsetOf(6) + 100]! ^= 0x10;
   await writeFile(file, bytes);
   await unlink(join(dir, '0000000000000001.idx'));
-  const store = new SegmentedLogStore({ dir, segmentBytes: SEGMENT_BYTES });
+  const store = new SegmentedLogStore({ recordEntries: 1, dir, segmentBytes: SEGMENT_BYTES });
   t.deepEqual((await store.open()).damaged, [{ fromSeq: 6, toSeq: 6 }]);
   t.teardown(() => store.close());
   await t.throwsAsync(store.read(6, 6, 1e9), { instanceOf: DamagedRecordError });

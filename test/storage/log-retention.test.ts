@@ -46,6 +46,7 @@ test('retention by age deletes segments whose newest entry is older than the lim
 test('the log start stays well described after retention, across a reopen', async (t) => {
   const dir = await tempDir(t);
   const store = new SegmentedLogStore({
+    recordEntries: 1,
     dir,
     segmentBytes: SEGMENT_BYTES,
     retentionBytes: 1,
@@ -61,7 +62,7 @@ test('the log start stays well described after retention, across a reopen', asyn
   t.is(store.chainHash(30), hashBefore);
   await store.close();
 
-  const reopened = new SegmentedLogStore({ dir, segmentBytes: SEGMENT_BYTES });
+  const reopened = new SegmentedLogStore({ recordEntries: 1, dir, segmentBytes: SEGMENT_BYTES });
   const recovered = await reopened.open();
   t.teardown(() => reopened.close());
   t.is(recovered.firstSeq, 31);

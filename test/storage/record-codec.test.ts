@@ -1,50 +1,86 @@
 import test from 'ava';
-import { EntryKind } from '../../src/core/types.js';
-import { crc32c } from '../../src/storage/crc32c.js';
+import { type Entry, EntryKind } from '../../src/core/types.js';
 import {
-  chainHashOf,
+  chainAfter,
   checkRecord,
   decodeRecord,
+  digestAfterSeq,
+  ENTRY_FIXED_BYTES,
   encodeRecord,
+  matchingPrefix,
   RECORD_FIXED_BYTES,
+  recordBytesOf,
+  type SizedEntry,
   sizeEntry,
   ZERO_CHAIN_HASH,
 } from '../../src/storage/record-codec.js';
-import { writeU16, writeU32, writeU64 } from '../../src/storage/uint64.js';
-import { makeEntry } from './helpers.js';
+import { makeEntries, makeEntry } from './helpers.js';
 
-test('a record decodes to the entry it encodes, with the hash chained to the previous one', (t) => {
-  const entry = { ...makeEntry(7, { epoch: 3 }), producerId: 'prödücer 🚀', topic: 'orders/eu' };
-  const sized = sizeEntry(entry);
-  const buf = Buffer.alloc(sized.frameBytes + 10);
-  const hash = encodeRecord(buf, 5, sized, ZERO_CHAIN_HASH);
-  const check = checkRecord(buf, 5, sized.frameBytes);
+function encode(
+  entries: readonly Entry[],
+  prevChain: Uint8Array = ZERO_CHAIN_HASH,
+): { buf: Buffer; chain: Buffer; sized: SizedEntry[] } {
+  const sized = entries.map(sizeEntry);
+  const buf = Buffer.alloc(recordBytesOf(sized, 0, sized.length));
+  const { chain, frameBytes } = encodeRecord(buf, 0, sized, 0, sized.length, prevChain);
+  if (frameBytes !== buf.length) throw new Error('size mismatch');
+  return { buf, chain, sized };
+}
+
+test('a record of several entries decodes to the entries it encodes, with the chain value following the previous one', (t) => {
+  const entries = [
+    { ...makeEntry(7, { epoch: 3 }), producerId: 'prödücer 🚀', topic: 'orders/eu' },
+    { ...makeEntry(8, { epoch: 3, payloadBytes: 0 }), owner: 'ålice 🚀' },
+    makeEntry(9, { epoch: 4, kind: EntryKind.epochStart, payloadBytes: 0 }),
+  ];
+  const { buf, chain } = encode(entries);
+  const check = checkRecord(buf, 0, buf.length);
   t.true(check.ok);
   if (!check.ok) return;
-  t.is(check.meta.seq, 7);
-  t.is(check.meta.frameBytes, sized.frameBytes);
-  t.deepEqual(Buffer.from(check.meta.hash), hash);
-  t.deepEqual(decodeRecord(buf, 5), entry);
+  t.is(check.meta.firstSeq, 7);
+  t.is(check.meta.lastSeq, 9);
+  t.is(check.meta.frameBytes, buf.length);
+  t.is(check.meta.firstEpoch, 3);
+  t.is(check.meta.lastEpoch, 4);
+  t.deepEqual(check.meta.epochChanges, [{ seq: 9, epoch: 4 }]);
+  t.deepEqual(Buffer.from(check.meta.chain), chain);
+  t.deepEqual(decodeRecord(buf, 0), entries);
+  t.false('owner' in decodeRecord(buf, 0, 7, 7)[0]!);
+  t.deepEqual(decodeRecord(buf, 0, 8, 8), [entries[1]]);
+  t.deepEqual(chainAfter(ZERO_CHAIN_HASH, buf, 0, buf.length), chain);
 
-  // The same body after another hash gets another chain hash.
-  const other = Buffer.alloc(sized.frameBytes);
-  const otherHash = encodeRecord(other, 0, sized, hash);
-  t.notDeepEqual(otherHash, hash);
+  // The same bodies after another chain value get another SHA-256 part, and do not follow the zero chain.
+  const other = encode(entries, chain);
+  t.notDeepEqual(other.chain.subarray(8), chain.subarray(8));
+  t.is(chainAfter(ZERO_CHAIN_HASH, other.buf, 0, other.buf.length), null);
 });
 
-test('an epoch-start entry with empty strings and payload takes only the fixed part', (t) => {
+test('the log digest does not depend on how entries were grouped into records', (t) => {
+  const entries = makeEntries(1, 10, { payloadBytes: 33 });
+  const whole = encode(entries);
+  const first = encode(entries.slice(0, 4));
+  const rest = encode(entries.slice(4), first.chain);
+  t.deepEqual(rest.chain.subarray(0, 8), whole.chain.subarray(0, 8));
+  // The SHA-256 part commits to the grouping too.
+  t.notDeepEqual(rest.chain.subarray(8), whole.chain.subarray(8));
+  // And the digest after any seq inside a record is the one of the record ending there.
+  t.deepEqual(digestAfterSeq(whole.buf, 0, 4), first.chain.subarray(0, 8));
+  t.deepEqual(digestAfterSeq(whole.buf, 0, 10), whole.chain.subarray(0, 8));
+});
+
+test('an epoch-start entry with empty strings and payload takes only the fixed part of a body', (t) => {
   const entry = makeEntry(1, { kind: EntryKind.epochStart, payloadBytes: 0 });
-  const sized = sizeEntry(entry);
-  t.is(sized.frameBytes, RECORD_FIXED_BYTES);
-  const buf = Buffer.alloc(sized.frameBytes);
-  encodeRecord(buf, 0, sized, ZERO_CHAIN_HASH);
-  t.deepEqual(decodeRecord(buf, 0), entry);
+  const { buf, sized } = encode([entry]);
+  t.is(sized[0]!.bodyBytes, ENTRY_FIXED_BYTES);
+  t.is(buf.length, RECORD_FIXED_BYTES + 4 + ENTRY_FIXED_BYTES);
+  t.deepEqual(decodeRecord(buf, 0), [entry]);
 });
 
 test('every single flipped bit of a record is caught by its checks', (t) => {
-  const sized = sizeEntry(makeEntry(3, { payloadBytes: 20 }));
-  const buf = Buffer.alloc(sized.frameBytes);
-  encodeRecord(buf, 0, sized, ZERO_CHAIN_HASH);
+  const { buf } = encode([
+    makeEntry(3, { payloadBytes: 9 }),
+    { ...makeEntry(4, { payloadBytes: 5 }), owner: 'bob' },
+  ]);
   for (let bit = 0; bit < buf.length * 8; bit++) {
     const damaged = Buffer.from(buf);
     damaged[bit >> 3]! ^= 1 << (bit & 7);
@@ -53,61 +89,28 @@ test('every single flipped bit of a record is caught by its checks', (t) => {
 });
 
 test('a record cut short is reported, not read past its end', (t) => {
-  const sized = sizeEntry(makeEntry(3));
-  const buf = Buffer.alloc(sized.frameBytes);
-  encodeRecord(buf, 0, sized, ZERO_CHAIN_HASH);
+  const { buf } = encode(makeEntries(3, 5));
   for (let available = 0; available < buf.length; available++) {
     t.false(checkRecord(buf, 0, available).ok);
   }
 });
 
-test('an entry with an owner keeps it: flag bit 0 set, the owner fills the rest of the record', (t) => {
-  const entry = { ...makeEntry(4, { payloadBytes: 12 }), owner: 'ålice 🚀' };
-  const sized = sizeEntry(entry);
-  t.is(
-    sized.frameBytes,
-    sizeEntry(makeEntry(4, { payloadBytes: 12 })).frameBytes + sized.ownerBytes,
-  );
-  const buf = Buffer.alloc(sized.frameBytes);
-  encodeRecord(buf, 0, sized, ZERO_CHAIN_HASH);
-  t.is(buf[61], 1);
-  t.true(checkRecord(buf, 0, buf.length).ok);
-  t.deepEqual(decodeRecord(buf, 0), entry);
-  for (let bit = 0; bit < buf.length * 8; bit++) {
-    const damaged = Buffer.from(buf);
-    damaged[bit >> 3]! ^= 1 << (bit & 7);
-    t.false(checkRecord(damaged, 0, damaged.length).ok, `bit ${bit}`);
-  }
-});
-
-test('a record laid out before owners were recorded (flags 0) reads as an entry without an owner, byte for byte as written today', (t) => {
-  const entry = makeEntry(9, { payloadBytes: 7 });
-  const producerId = Buffer.from(entry.producerId);
-  const topic = Buffer.from(entry.topic);
-  // The layout by hand, as the format had it before the owner flag.
-  const old = Buffer.alloc(70 + producerId.length + topic.length + entry.payload.length);
-  writeU32(old, 0, 0x4f52_4431);
-  writeU32(old, 4, old.length);
-  writeU64(old, 28, entry.seq);
-  writeU64(old, 36, entry.epoch);
-  writeU64(old, 44, entry.timestampMs);
-  writeU64(old, 52, entry.producerSeq);
-  old[60] = entry.kind;
-  old[61] = 0;
-  writeU16(old, 62, producerId.length);
-  writeU16(old, 64, topic.length);
-  writeU32(old, 66, entry.payload.length);
-  producerId.copy(old, 70);
-  topic.copy(old, 70 + producerId.length);
-  old.set(entry.payload, 70 + producerId.length + topic.length);
-  chainHashOf(ZERO_CHAIN_HASH, old, 0, old.length).copy(old, 12);
-  writeU32(old, 8, crc32c(old, 12, old.length));
-
-  t.true(checkRecord(old, 0, old.length).ok);
-  const read = decodeRecord(old, 0);
-  t.deepEqual(read, entry);
-  t.false('owner' in read);
-  const today = Buffer.alloc(old.length);
-  encodeRecord(today, 0, sizeEntry(entry), ZERO_CHAIN_HASH);
-  t.deepEqual(today, old);
+test('a copy of a damaged record is matched entry by entry while its header is intact', (t) => {
+  const entries = makeEntries(10, 14, { payloadBytes: 40 });
+  const { buf, sized } = encode(entries);
+  // Damage the last entry's payload: the header still says what each entry was.
+  const damaged = Buffer.from(buf);
+  damaged[damaged.length - 1]! ^= 0x10;
+  t.false(checkRecord(damaged, 0, damaged.length).ok);
+  t.is(matchingPrefix(damaged, 0, damaged.length, sized), 5);
+  // A copy whose third entry is another entry matches in its first two only.
+  const other = [...sized];
+  other[2] = sizeEntry({ ...entries[2]!, epoch: 9 });
+  t.is(matchingPrefix(damaged, 0, damaged.length, other), 2);
+  t.is(matchingPrefix(damaged, 0, damaged.length, sized.slice(0, 3)), 3);
+  // A copy for other seqs, or a record whose header is damaged, tells nothing.
+  t.is(matchingPrefix(damaged, 0, damaged.length, sized.slice(1)), null);
+  const badHeader = Buffer.from(buf);
+  badHeader[30]! ^= 0x01;
+  t.is(matchingPrefix(badHeader, 0, badHeader.length, sized), null);
 });

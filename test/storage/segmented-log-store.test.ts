@@ -23,7 +23,7 @@ test('a fresh store is empty, starts at seq 1 and hashes to zeros', async (t) =>
     lastTimestampMs: 0,
     recentEntries: [],
   });
-  t.is(store.chainHash(), '0'.repeat(32));
+  t.is(store.chainHash(), '0'.repeat(16));
   t.deepEqual(await store.read(1, 10, 1e6), []);
 });
 
@@ -79,7 +79,12 @@ test('read stops at maxBytes of payload but always returns at least one entry', 
 
 test('reopening returns the same recovered log and chain hashes', async (t) => {
   const dir = await tempDir(t);
-  const first = new SegmentedLogStore({ dir, segmentBytes: SMALL_SEGMENT_BYTES, fsync: 'always' });
+  const first = new SegmentedLogStore({
+    recordEntries: 1,
+    dir,
+    segmentBytes: SMALL_SEGMENT_BYTES,
+    fsync: 'always',
+  });
   await first.open();
   const entries = [
     ...makeEntries(1, 12, { epoch: 1 }),
@@ -94,6 +99,7 @@ test('reopening returns the same recovered log and chain hashes', async (t) => {
   await first.close();
 
   const second = new SegmentedLogStore({
+    recordEntries: 1,
     dir,
     segmentBytes: SMALL_SEGMENT_BYTES,
     recoveredEntries: 25,
@@ -125,18 +131,22 @@ test('reopening returns the same recovered log and chain hashes', async (t) => {
 
 test('recent entries returned by open are bounded by count and by bytes', async (t) => {
   const dir = await tempDir(t);
-  const writer = new SegmentedLogStore({ dir, fsync: 'never' });
+  const writer = new SegmentedLogStore({ recordEntries: 1, dir, fsync: 'never' });
   await writer.open();
   await writer.write(null, makeEntries(1, 50));
   await writer.close();
 
-  const byCount = new SegmentedLogStore({ dir, recoveredEntries: 7 });
+  const byCount = new SegmentedLogStore({ recordEntries: 1, dir, recoveredEntries: 7 });
   t.deepEqual(
     (await byCount.open()).recentEntries.map((e) => e.seq),
     [44, 45, 46, 47, 48, 49, 50],
   );
   await byCount.close();
-  const byBytes = new SegmentedLogStore({ dir, recoveredBytes: 3 * recordBytes(makeEntry(1)) });
+  const byBytes = new SegmentedLogStore({
+    recordEntries: 1,
+    dir,
+    recoveredBytes: 3 * recordBytes(makeEntry(1)),
+  });
   t.deepEqual(
     (await byBytes.open()).recentEntries.map((e) => e.seq),
     [48, 49, 50],
@@ -257,7 +267,7 @@ test('a batch larger than the cache is readable while its write is in flight', a
 
 test('a closed store refuses calls', async (t) => {
   const dir = await tempDir(t);
-  const store = new SegmentedLogStore({ dir });
+  const store = new SegmentedLogStore({ recordEntries: 1, dir });
   await store.open();
   await store.write(null, makeEntries(1, 2));
   await store.close();
@@ -268,15 +278,21 @@ test('a closed store refuses calls', async (t) => {
 });
 
 test('bad options are refused at construction', (t) => {
-  t.throws(() => new SegmentedLogStore({ dir: '/tmp/x', segmentBytes: 10 }), {
+  t.throws(() => new SegmentedLogStore({ recordEntries: 1, dir: '/tmp/x', segmentBytes: 10 }), {
     instanceOf: RangeError,
   });
-  t.throws(() => new SegmentedLogStore({ dir: '/tmp/x', segmentBytes: 2 ** 31 }), {
-    instanceOf: RangeError,
-  });
-  t.throws(() => new SegmentedLogStore({ dir: '/tmp/x', fsync: 'sometimes' as 'never' }), {
-    instanceOf: TypeError,
-  });
+  t.throws(
+    () => new SegmentedLogStore({ recordEntries: 1, dir: '/tmp/x', segmentBytes: 2 ** 31 }),
+    {
+      instanceOf: RangeError,
+    },
+  );
+  t.throws(
+    () => new SegmentedLogStore({ recordEntries: 1, dir: '/tmp/x', fsync: 'sometimes' as 'never' }),
+    {
+      instanceOf: TypeError,
+    },
+  );
 });
 
 test('two logs hash alike exactly as far as their entries agree', async (t) => {
@@ -298,7 +314,11 @@ test('two logs hash alike exactly as far as their entries agree', async (t) => {
 
 test('opening the same files twice gives the same recovered log', async (t) => {
   const dir = await tempDir(t);
-  const writer = new SegmentedLogStore({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+  const writer = new SegmentedLogStore({
+    recordEntries: 1,
+    dir,
+    segmentBytes: SMALL_SEGMENT_BYTES,
+  });
   await writer.open();
   await writer.write(null, [
     ...makeEntries(1, 22, { epoch: 2 }),
@@ -308,7 +328,11 @@ test('opening the same files twice gives the same recovered log', async (t) => {
   const opened: unknown[] = [];
   const hashes: string[] = [];
   for (let i = 0; i < 2; i++) {
-    const store = new SegmentedLogStore({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    const store = new SegmentedLogStore({
+      recordEntries: 1,
+      dir,
+      segmentBytes: SMALL_SEGMENT_BYTES,
+    });
     opened.push(await store.open());
     hashes.push(store.chainHash());
     await store.close();
@@ -319,7 +343,12 @@ test('opening the same files twice gives the same recovered log', async (t) => {
 
 test('reset forgets every entry, starts the log at the given seq and survives a reopen', async (t) => {
   const dir = await tempDir(t);
-  const store = new SegmentedLogStore({ dir, segmentBytes: SMALL_SEGMENT_BYTES, fsync: 'always' });
+  const store = new SegmentedLogStore({
+    recordEntries: 1,
+    dir,
+    segmentBytes: SMALL_SEGMENT_BYTES,
+    fsync: 'always',
+  });
   await store.open();
   await store.write(null, makeEntries(1, 30, { epoch: 1 }));
   await store.reset(500, 3);
@@ -329,7 +358,7 @@ test('reset forgets every entry, starts the log at the given seq and survives a 
   await store.write(null, makeEntries(500, 510, { epoch: 3 }));
   await store.close();
 
-  const again = new SegmentedLogStore({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+  const again = new SegmentedLogStore({ recordEntries: 1, dir, segmentBytes: SMALL_SEGMENT_BYTES });
   const recovered = await again.open();
   t.teardown(() => again.close());
   t.is(recovered.firstSeq, 500);
@@ -348,7 +377,12 @@ test('reset forgets every entry, starts the log at the given seq and survives a 
 
 test('a reset may start inside the log: the entries from there on are dropped with the rest', async (t) => {
   const dir = await tempDir(t);
-  const store = new SegmentedLogStore({ dir, segmentBytes: SMALL_SEGMENT_BYTES, fsync: 'always' });
+  const store = new SegmentedLogStore({
+    recordEntries: 1,
+    dir,
+    segmentBytes: SMALL_SEGMENT_BYTES,
+    fsync: 'always',
+  });
   await store.open();
   await store.write(null, makeEntries(1, 30, { epoch: 1 }));
   await store.reset(20, 1);
@@ -356,7 +390,7 @@ test('a reset may start inside the log: the entries from there on are dropped wi
   t.is(store.lastSeq(), 19);
   await store.write(null, makeEntries(20, 25, { epoch: 2 }));
   await store.close();
-  const again = new SegmentedLogStore({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+  const again = new SegmentedLogStore({ recordEntries: 1, dir, segmentBytes: SMALL_SEGMENT_BYTES });
   const recovered = await again.open();
   t.teardown(() => again.close());
   t.like(recovered, { firstSeq: 20, lastSeq: 25, epochBeforeFirst: 1 });
@@ -366,6 +400,7 @@ test('a reset may start inside the log: the entries from there on are dropped wi
 test('retention by age keeps segments whose entries carry no log time (epoch starts before any message)', async (t) => {
   const dir = await tempDir(t);
   const store = new SegmentedLogStore({
+    recordEntries: 1,
     dir,
     segmentBytes: SMALL_SEGMENT_BYTES,
     fsync: 'always',

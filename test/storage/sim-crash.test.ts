@@ -17,6 +17,7 @@ const SEEDS = Number(process.env['ORDO_STORAGE_SEEDS'] ?? 150);
 
 function openLog(fs: SimFileSystem): SegmentedLogStore {
   return new SegmentedLogStore({
+    recordEntries: 1,
     dir: LOG_DIR,
     fs,
     fsync: 'always',
@@ -167,14 +168,19 @@ test('a write torn at every byte of the last record is cut back to the record be
   for (let kept = 0; kept < lastBytes; kept++) {
     for (const sizeExtended of [false, true]) {
       const fs = new SimFileSystem({ prng: new Prng(kept) });
-      const store = new SegmentedLogStore({ dir: LOG_DIR, fs, fsync: 'never' });
+      const store = new SegmentedLogStore({ recordEntries: 1, dir: LOG_DIR, fs, fsync: 'never' });
       await store.open();
       await store.write(null, makeEntries(1, 5));
       // Everything up to seq 5 is made durable; seq 6 is one unsynced write.
       await (store as unknown as { chain: { sync(): Promise<boolean> } }).chain.sync();
       await store.write(null, makeEntries(6, 6));
       fs.crash({ write: () => ({ keptBytes: kept, sizeExtended }) });
-      const reopened = new SegmentedLogStore({ dir: LOG_DIR, fs, fsync: 'always' });
+      const reopened = new SegmentedLogStore({
+        recordEntries: 1,
+        dir: LOG_DIR,
+        fs,
+        fsync: 'always',
+      });
       const recovered = await reopened.open();
       const where = `kept ${kept} bytes, size extended ${sizeExtended}`;
       t.is(recovered.lastSeq, 5, where);
@@ -198,7 +204,12 @@ test('a segment whose directory entry a crash lost before the directory fsync is
     fs.crash({ directoryChangesKept: () => 0, write: () => 'lose' });
     return new Promise<void>(() => {});
   };
-  const store = new SegmentedLogStore({ dir: LOG_DIR, fs, segmentBytes: SEGMENT_BYTES });
+  const store = new SegmentedLogStore({
+    recordEntries: 1,
+    dir: LOG_DIR,
+    fs,
+    segmentBytes: SEGMENT_BYTES,
+  });
   await store.open();
   await store.write(null, makeEntries(1, 8));
   t.is(store.describe().segments.length, 1);
@@ -211,7 +222,12 @@ test('a segment whose directory entry a crash lost before the directory fsync is
     'the new segment and the sidecar index were not durable',
   );
   t.deepEqual(await fs.readdir(LOG_DIR), ['0000000000000001.log']);
-  const reopened = new SegmentedLogStore({ dir: LOG_DIR, fs, segmentBytes: SEGMENT_BYTES });
+  const reopened = new SegmentedLogStore({
+    recordEntries: 1,
+    dir: LOG_DIR,
+    fs,
+    segmentBytes: SEGMENT_BYTES,
+  });
   const recovered = await reopened.open();
   t.is(recovered.lastSeq, 8);
   await reopened.write(null, makeEntries(9, 12));
@@ -243,7 +259,7 @@ test('a metadata rename a crash lost before the directory fsync leaves the old s
 
 test('a failed fsync rejects the write with StorageFailedError, refuses every later write, and a reopen holds exactly the synced data', async (t) => {
   const fs = new SimFileSystem({ prng: new Prng(11) });
-  const store = new SegmentedLogStore({ dir: LOG_DIR, fs, fsync: 'always' });
+  const store = new SegmentedLogStore({ recordEntries: 1, dir: LOG_DIR, fs, fsync: 'always' });
   await store.open();
   await store.write(null, makeEntries(1, 4));
   fs.failNextFsync();
@@ -258,7 +274,7 @@ test('a failed fsync rejects the write with StorageFailedError, refuses every la
   await t.throwsAsync(store.read(1, 4, 1e9), { instanceOf: StorageFailedError });
   // The host treats it as a crash: the unsynced write does not reach the disk.
   fs.crash({ write: () => 'lose' });
-  const reopened = new SegmentedLogStore({ dir: LOG_DIR, fs });
+  const reopened = new SegmentedLogStore({ recordEntries: 1, dir: LOG_DIR, fs });
   t.is((await reopened.open()).lastSeq, 4);
   t.deepEqual(await readAll(reopened), makeEntries(1, 4));
   await reopened.close();
