@@ -41,7 +41,7 @@ export function verifyCommand(yargs: Argv): Argv {
         else if (report.problem !== null) console.log(`${logDir}: DAMAGED: ${report.problem}`);
         else {
           console.log(
-            `${logDir}: sound: seqs ${report.firstSeq}..${report.lastSeq} in ${report.segmentCount} segment(s), chain hash ${report.lastChainHash}`,
+            `${logDir}: sound: seqs ${report.firstSeq}..${report.lastSeq} in ${report.segmentCount} segment(s), log digest ${report.lastChainHash}`,
           );
           if (report.tornTail !== null)
             console.log(

@@ -1,6 +1,7 @@
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nodeFileSystem } from './file-system.js';
+import { LOG_DIGEST_BYTES } from './record-codec.js';
 import {
   decodeSegmentHeader,
   parseSegmentFileName,
@@ -11,13 +12,17 @@ import {
 import { scanSegment } from './segment-scan.js';
 import { CorruptLogError } from './storage-errors.js';
 
+function logDigestHex(chain: Uint8Array): string {
+  return Buffer.from(chain.subarray(0, LOG_DIGEST_BYTES)).toString('hex');
+}
+
 export interface LogCheckReport {
   readonly dir: string;
   readonly segmentCount: number;
   /** First and last seq held (lastSeq = firstSeq - 1 when empty). */
   readonly firstSeq: number;
   readonly lastSeq: number;
-  /** Chain hash (hex) after the last valid record. */
+  /** Log digest (hex) after the last valid record: what the node reports as its log hash. */
   readonly lastChainHash: string;
   /** A partly written last record (what a crash leaves; the node cuts it off when it starts). */
   readonly tornTail: string | null;
@@ -90,7 +95,7 @@ export async function checkLogFiles(dir: string): Promise<LogCheckReport> {
       ...base,
       firstSeq,
       lastSeq: previous?.lastSeq ?? firstSeq - 1,
-      lastChainHash: previous === null ? '' : Buffer.from(previous.lastHash).toString('hex'),
+      lastChainHash: previous === null ? '' : logDigestHex(previous.lastHash),
       problem: error.message,
     };
   }
@@ -99,7 +104,7 @@ export async function checkLogFiles(dir: string): Promise<LogCheckReport> {
     tornTail,
     firstSeq,
     lastSeq: previous!.lastSeq,
-    lastChainHash: Buffer.from(previous!.lastHash).toString('hex'),
+    lastChainHash: logDigestHex(previous!.lastHash),
     problem: null,
   };
 }
