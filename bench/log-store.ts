@@ -1,14 +1,17 @@
 /**
  * Throughput of SegmentedLogStore.write for batches of 1, 64 and 1024
- * entries of 100 payload bytes, under fsync 'always' and 'never', measured
- * side by side in one run on the same disk. Not a test: it prints a table.
+ * entries of 100 payload bytes, under fsync 'always' and 'never', with
+ * records of one entry each (`recordEntries: 1`) and with records of many
+ * (the default), measured side by side in one run on the same disk, the two
+ * record layouts alternating cell by cell. Not a test: it prints a table.
  *
- *   npx tsc -p . --outDir dist-storage && node dist-storage/bench/log-store.js [seconds per cell]
+ *   npm run build && node dist/bench/log-store.js [seconds per cell]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Entry, EntryKind } from '../src/core/types.js';
+import { LIMITS } from '../src/limits.js';
 import type { FsyncPolicy } from '../src/storage/fsync-policy.js';
 import { SegmentedLogStore } from '../src/storage/segmented-log-store.js';
 
@@ -36,9 +39,13 @@ function batch(fromSeq: number, count: number, payload: Uint8Array): Entry[] {
 }
 
 /** Entries per second written by one writer awaiting each write, as the host does once per Ready. */
-async function measure(policy: FsyncPolicy, batchEntries: number): Promise<number> {
+async function measure(
+  policy: FsyncPolicy,
+  batchEntries: number,
+  recordEntries: number,
+): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'ordo-bench-'));
-  const store = new SegmentedLogStore({ dir, fsync: policy });
+  const store = new SegmentedLogStore({ dir, fsync: policy, recordEntries });
   try {
     await store.open();
     const payload = new Uint8Array(PAYLOAD_BYTES).fill(7);
@@ -68,12 +75,19 @@ async function main(): Promise<void> {
     `SegmentedLogStore.write, ${PAYLOAD_BYTES}-byte payloads, ${secondsPerCell} s per cell, dir ${tmpdir()}`,
   );
   console.log(`node ${process.version}, ${process.platform} ${process.arch}`);
-  const header = ['batch', ...POLICIES.map((p) => `fsync=${p} (entries/s)`)];
+  const header = ['batch'];
+  for (const p of POLICIES) {
+    header.push(`fsync=${p}, 1/record`, `fsync=${p}, many/record`, 'ratio');
+  }
   const rows: string[][] = [];
+  const format = (n: number) => Math.round(n).toLocaleString('en-US');
   for (const batchEntries of BATCH_SIZES) {
     const row = [String(batchEntries)];
-    for (const policy of POLICIES)
-      row.push(Math.round(await measure(policy, batchEntries)).toLocaleString('en-US'));
+    for (const policy of POLICIES) {
+      const single = await measure(policy, batchEntries, 1);
+      const many = await measure(policy, batchEntries, LIMITS.maxLogRecordEntries);
+      row.push(format(single), format(many), `${(many / single).toFixed(2)}x`);
+    }
     rows.push(row);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

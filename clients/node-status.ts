@@ -89,7 +89,7 @@ export interface NodeStatus {
   /** Client requests refused because the identity lacks a permission. */
   readonly requestsForbidden: number;
   readonly dedupCheckpointSeq: number;
-  /** Damaged log records this node repaired from its peers when it started. */
+  /** Entries of damaged log records this node repaired from its peers when it started. */
   readonly recordsRepaired: number;
   /** Frames larger than the frame limit the node refused (also in badFrames). */
   readonly oversizedFrames: number;

@@ -80,7 +80,7 @@ export class LogRepair {
             if (repaired > 0) {
               this.repairedEntries += repaired;
               this.logger.info(
-                `node ${this.self} repaired ${repaired} damaged records from seq ${range.fromSeq} with copies from ${peer}${allowPrefix ? ' (the first entries of a record)' : ''}`,
+                `node ${this.self} repaired ${repaired} damaged entries from seq ${range.fromSeq} with copies from ${peer}${allowPrefix ? ' (the first entries of a record)' : ''}`,
               );
               fixed = true;
               break;
