@@ -4,6 +4,7 @@ import {
   mkdtempSync,
   openSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   writeSync,
@@ -34,7 +35,9 @@ test('ordo verify: agreeing nodes exit 0; a node with another history is named a
   const a = await startCluster(t, { fsync: 'always', dataDir: join(root, 'a') });
   const admin = new AdminClient(a.clientEndpoints);
   t.teardown(() => admin.close());
-  const lastSeq = await publishAll(a.clientEndpoints, 'shared', 20);
+  // In waves, so that the log holds several records (a damaged newest record is a torn write).
+  let lastSeq = 0;
+  for (let wave = 0; wave < 4; wave++) lastSeq = await publishAll(a.clientEndpoints, 'shared', 5);
   // A follower's files: the sequencer, and so the next epoch, stays in cluster a.
   const leader = await eventually(() => admin.findLeader(), 10_000, 'a sequencer');
   const n3 = a.nodes.find((n) => n.id !== leader.id)!;
@@ -90,11 +93,13 @@ test('ordo verify: agreeing nodes exit 0; a node with another history is named a
   t.is(unreachable.code, 2);
   t.regex(unreachable.stdout, /^cannot verify: cannot reach/);
 
-  // Damage one byte in the middle of the stopped copy's log: named offline.
+  // Damage bytes of the first record of the stopped copy's log, which others follow: named offline.
   const logDir = join(root, 'a', n3.id, 'log');
   const segment = join(logDir, readdirSync(logDir).find((f) => f.endsWith('.log'))!);
+  const firstRecordBytes = readFileSync(segment).readUInt32LE(64 + 4);
+  t.true(64 + firstRecordBytes < statSync(segment).size, 'more records follow the first');
   const fd = openSync(segment, 'r+');
-  writeSync(fd, Buffer.from([0xff, 0x00, 0xff]), 0, 3, Math.floor(statSync(segment).size / 2));
+  writeSync(fd, Buffer.from([0xff, 0x00, 0xff]), 0, 3, 64 + Math.floor(firstRecordBytes / 2));
   closeSync(fd);
   const damaged = await runOrdo(['verify', '--data', join(root, 'a', n3.id)]);
   t.is(damaged.code, 1);
