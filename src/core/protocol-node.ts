@@ -928,17 +928,33 @@ export class ProtocolNode {
     if (this.log.lastSeq - this.commitSeq >= this.cfg.maxUncommittedEntries) {
       return { kind: 'busy', reason: 'window-full' };
     }
-    const entry: Entry = {
-      seq: this.log.lastSeq + 1,
-      epoch: this.epoch,
-      kind: EntryKind.data,
-      producerId: proposal.producerId,
-      producerSeq: proposal.producerSeq,
-      topic: proposal.topic,
-      payload: proposal.payload,
-      timestampMs: Math.max(this.lastTimestampMs, nowMs),
-      ...(owner === '' ? {} : { owner }),
-    };
+    // Two literals rather than a spread of an optional field: a spread makes
+    // every entry a slow-path object, and this runs once per message.
+    const seq = this.log.lastSeq + 1;
+    const timestampMs = Math.max(this.lastTimestampMs, nowMs);
+    const entry: Entry =
+      owner === ''
+        ? {
+            seq,
+            epoch: this.epoch,
+            kind: EntryKind.data,
+            producerId: proposal.producerId,
+            producerSeq: proposal.producerSeq,
+            topic: proposal.topic,
+            payload: proposal.payload,
+            timestampMs,
+          }
+        : {
+            seq,
+            epoch: this.epoch,
+            kind: EntryKind.data,
+            producerId: proposal.producerId,
+            producerSeq: proposal.producerSeq,
+            topic: proposal.topic,
+            payload: proposal.payload,
+            timestampMs,
+            owner,
+          };
     this.appendEntry(entry);
     return { kind: 'appended', seq: entry.seq, epoch: entry.epoch };
   }
