@@ -8,7 +8,7 @@ import {
   seedMembership,
   votersOf,
 } from '../core/membership.js';
-import { PendingReplies } from '../core/pending-replies.js';
+import { PendingReplies, type SettledReply } from '../core/pending-replies.js';
 import { PlantedDefect } from '../core/planted-defect.js';
 import { ProtocolNode } from '../core/protocol-node.js';
 import { type PublishOutcome, publishOutcome } from '../core/publish-outcome.js';
@@ -153,18 +153,32 @@ interface PendingPublish {
   readonly requestId: number;
   readonly producerId: string;
   readonly results: ordo.PublishResult.$Properties[];
+  /** Each item's producerSeq, by index, to answer it. */
+  readonly producerSeqs: readonly number[];
   remaining: number;
   /** The client sent its items packed, so it reads its OK results packed too. */
   readonly packed: boolean;
 }
 
+/** Items of one publish waiting for the commit of consecutive seqs: from `firstIndex` on. */
 interface PublishSlot {
   readonly request: PendingPublish;
-  readonly index: number;
-  readonly producerSeq: number;
+  readonly firstIndex: number;
 }
 
 const { PublishStatus } = ordo;
+
+function committedAt(seq: number, producerSeq: number): ordo.PublishResult.$Properties {
+  return { producerSeq, status: PublishStatus.PUBLISH_STATUS_OK, seq };
+}
+
+function replacedBySequencer(_seq: number, producerSeq: number): ordo.PublishResult.$Properties {
+  return {
+    producerSeq,
+    status: PublishStatus.PUBLISH_STATUS_RETRY,
+    detail: 'entry replaced by a new sequencer',
+  };
+}
 
 /**
  * One Ordo broker node: the pure protocol core wrapped by its edges (peer
@@ -1111,6 +1125,7 @@ export class BrokerNode {
       requestId,
       producerId: publish.producerId,
       results: new Array(items.length),
+      producerSeqs: items.map((item) => item.producerSeq),
       remaining: items.length,
       packed: publish.packedItems != null && publish.packedItems.length > 0,
     };
@@ -1163,9 +1178,57 @@ export class BrokerNode {
     }));
     const results = this.core.propose(proposals, this.clock.nowMs());
     const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
-    for (const [i, result] of results.entries()) {
-      const outcome = publishOutcome(result, this.core.committedSeq, sequencedOnly);
-      this.onPublishOutcome(request, i, items[i]!.producerSeq, outcome);
+    const outcomes = results.map((result) =>
+      publishOutcome(result, this.core.committedSeq, sequencedOnly),
+    );
+    // Items that wait for consecutive seqs of one epoch wait as one run.
+    let i = 0;
+    while (i < outcomes.length) {
+      const outcome = outcomes[i]!;
+      if (outcome.kind !== 'waitForCommit') {
+        this.onPublishOutcome(request, i, items[i]!.producerSeq, outcome);
+        i++;
+        continue;
+      }
+      let j = i + 1;
+      while (j < outcomes.length) {
+        const next = outcomes[j]!;
+        if (next.kind !== 'waitForCommit') break;
+        if (next.seq !== outcome.seq + (j - i) || next.epoch !== outcome.epoch) break;
+        j++;
+      }
+      this.waitForCommit(request, i, j - i, outcome.seq, outcome.epoch);
+      i = j;
+    }
+  }
+
+  /** Items [firstIndex, firstIndex + count) of `request` wait for the commit of seqs from `firstSeq`. */
+  private waitForCommit(
+    request: PendingPublish,
+    firstIndex: number,
+    count: number,
+    firstSeq: number,
+    epoch: number,
+  ): void {
+    if (!this.pending.add(firstSeq, count, epoch, { request, firstIndex })) {
+      for (let k = 0; k < count; k++) {
+        this.settle(request, firstIndex + k, {
+          producerSeq: request.producerSeqs[firstIndex + k]!,
+          status: PublishStatus.PUBLISH_STATUS_BUSY,
+          detail: 'too many publishes waiting for commit',
+        });
+      }
+      return;
+    }
+    this.pendingByClient.set(
+      request.clientKey,
+      (this.pendingByClient.get(request.clientKey) ?? 0) + count,
+    );
+    if (request.identity !== null) {
+      this.pendingByIdentity.set(
+        request.identity,
+        (this.pendingByIdentity.get(request.identity) ?? 0) + count,
+      );
     }
   }
 
@@ -1177,24 +1240,7 @@ export class BrokerNode {
   ): void {
     switch (outcome.kind) {
       case 'waitForCommit':
-        if (!this.pending.add(outcome.seq, outcome.epoch, { request, index, producerSeq })) {
-          this.settle(request, index, {
-            producerSeq,
-            status: PublishStatus.PUBLISH_STATUS_BUSY,
-            detail: 'too many publishes waiting for commit',
-          });
-          return;
-        }
-        this.pendingByClient.set(
-          request.clientKey,
-          (this.pendingByClient.get(request.clientKey) ?? 0) + 1,
-        );
-        if (request.identity !== null) {
-          this.pendingByIdentity.set(
-            request.identity,
-            (this.pendingByIdentity.get(request.identity) ?? 0) + 1,
-          );
-        }
+        this.waitForCommit(request, index, 1, outcome.seq, outcome.epoch);
         return;
       case 'ok':
         this.settle(request, index, {
@@ -1247,19 +1293,31 @@ export class BrokerNode {
     }
   }
 
-  /** Settles a publish that was waiting for commit (it leaves its connection's budget). */
-  private settleWaiting(slot: PublishSlot, result: ordo.PublishResult.$Properties): void {
-    const key = slot.request.clientKey;
-    const count = (this.pendingByClient.get(key) ?? 1) - 1;
+  /**
+   * Settles items of a publish that were waiting for commit (they leave
+   * their connection's budget): the part `settled` of a run, each item
+   * answered by `resultFor(seq, producerSeq)`.
+   */
+  private settleWaiting(
+    settled: SettledReply<PublishSlot>,
+    resultFor: (seq: number, producerSeq: number) => ordo.PublishResult.$Properties,
+  ): void {
+    const { request, firstIndex } = settled.token;
+    const key = request.clientKey;
+    const count = (this.pendingByClient.get(key) ?? settled.count) - settled.count;
     if (count > 0) this.pendingByClient.set(key, count);
     else this.pendingByClient.delete(key);
-    const identity = slot.request.identity;
+    const identity = request.identity;
     if (identity !== null) {
-      const held = (this.pendingByIdentity.get(identity) ?? 1) - 1;
+      const held = (this.pendingByIdentity.get(identity) ?? settled.count) - settled.count;
       if (held > 0) this.pendingByIdentity.set(identity, held);
       else this.pendingByIdentity.delete(identity);
     }
-    this.settle(slot.request, slot.index, result);
+    const from = firstIndex + settled.offset;
+    for (let k = 0; k < settled.count; k++) {
+      const index = from + k;
+      this.settle(request, index, resultFor(settled.firstSeq + k, request.producerSeqs[index]!));
+    }
   }
 
   private settle(
@@ -1345,21 +1403,17 @@ export class BrokerNode {
         `node ${this.self.id} lacks entries the sequencer no longer holds: its log restarts after seq ${seq}`,
       );
       for (const settled of this.pending.settleTruncated(0)) {
-        this.settleWaiting(settled.token, {
-          producerSeq: settled.token.producerSeq,
+        this.settleWaiting(settled, (_seq, producerSeq) => ({
+          producerSeq,
           status: PublishStatus.PUBLISH_STATUS_RETRY,
           detail: 'this node restarted its log',
-        });
+        }));
       }
       await this.options.store.reset(seq + 1, epoch);
     }
     if (ready.truncateAfter !== null) {
       for (const settled of this.pending.settleTruncated(ready.truncateAfter)) {
-        this.settleWaiting(settled.token, {
-          producerSeq: settled.token.producerSeq,
-          status: PublishStatus.PUBLISH_STATUS_RETRY,
-          detail: 'entry replaced by a new sequencer',
-        });
+        this.settleWaiting(settled, replacedBySequencer);
       }
     }
     // The sequencer may multicast before its own write completes (Raft §10.2.1):
@@ -1551,17 +1605,7 @@ export class BrokerNode {
     for (const settled of this.pending.settleCommitted(commitSeq, (seq) =>
       this.core.epochAt(seq),
     )) {
-      const { producerSeq } = settled.token;
-      this.settleWaiting(
-        settled.token,
-        settled.committed
-          ? { producerSeq, status: PublishStatus.PUBLISH_STATUS_OK, seq: settled.seq }
-          : {
-              producerSeq,
-              status: PublishStatus.PUBLISH_STATUS_RETRY,
-              detail: 'entry replaced by a new sequencer',
-            },
-      );
+      this.settleWaiting(settled, settled.committed ? committedAt : replacedBySequencer);
     }
     this.subscriptions.onCommit(commitSeq);
   }
