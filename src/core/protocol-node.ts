@@ -44,6 +44,8 @@ import {
   type VoteResponseMessage,
 } from './types.js';
 
+/** Ticks between the campaign windows of followers that saw their sequencer's connection drop. */
+const FAILOVER_TURN_GAP_TICKS = 2;
 export type ProposeResult =
   | { readonly kind: 'appended'; readonly seq: number; readonly epoch: number }
   | { readonly kind: 'duplicate'; readonly seq: number | null; readonly epoch: number | null }
@@ -725,16 +727,28 @@ export class ProtocolNode {
   /**
    * The host saw its connection to `peer` drop (a process that dies closes
    * its connections at once). If that peer is our sequencer, its lease is
-   * over: campaign within a few ticks (randomised, so followers do not split
-   * the vote) instead of waiting for a whole election timeout. Safety does
-   * not depend on it; a false alarm only costs a pre-vote that fails while
-   * the others still hear the sequencer.
+   * over: campaign within a few ticks instead of waiting for a whole
+   * election timeout. Every follower sees the drop at the same moment, so
+   * they take turns rather than all campaigning at once and splitting the
+   * vote: the data voters other than the lost sequencer, in id order, each
+   * get a window of `heartbeatIntervalTicks` (randomised within it), with a
+   * gap of two ticks between windows for a vote round trip. A follower whose
+   * turn comes while another campaigns is refused its pre-vote and votes for
+   * that one. Safety does not depend on it; a false alarm only costs a
+   * pre-vote that fails while the others still hear the sequencer.
    */
   peerUnreachable(peer: NodeId): void {
     if (this.role !== Role.follower || peer !== this.leaderId) return;
+    const turns = this.voters.filter((id) => id !== peer && !isWitness(this.membership, id));
+    turns.sort();
+    const turn = Math.max(0, turns.indexOf(this.cfg.id));
+    const window = this.cfg.heartbeatIntervalTicks;
     this.electionElapsed = Math.max(this.electionElapsed, this.cfg.electionTimeoutTicks);
     this.randomizedElectionTimeout =
-      this.electionElapsed + 1 + Math.floor(this.cfg.random() * this.cfg.heartbeatIntervalTicks);
+      this.electionElapsed +
+      1 +
+      turn * (window + FAILOVER_TURN_GAP_TICKS) +
+      Math.floor(this.cfg.random() * window);
   }
 
   /** Starts a planned hand-over of the sequencer role to `target`. */

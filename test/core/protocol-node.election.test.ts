@@ -244,6 +244,30 @@ test('a single-member cluster elects itself at its first election timeout and co
   t.deepEqual(takeReady(node).committed, { fromSeq: 1, toSeq: 2 });
 });
 
+test('followers that saw the sequencer drop take turns in id order, so that they do not split the vote', (t) => {
+  const window = TEST_TIMING.heartbeatIntervalTicks;
+  const campaignTick = (id: string, random: number): number => {
+    const node = newNode(id, ['a', 'b', 'c'], { random: scriptedRandom(random) });
+    node.step(append({ from: 'a', epoch: 1, entries: [], commitSeq: 0 }));
+    takeReady(node);
+    node.peerUnreachable('a');
+    for (let ticks = 1; ticks <= TEST_TIMING.electionTimeoutTicks; ticks++) {
+      node.tick();
+      if (node.hasReady() && messagesOf(takeReady(node), 'voteRequest').length > 0) return ticks;
+    }
+    return Number.POSITIVE_INFINITY;
+  };
+  // b's turn comes first (at the latest when its window ends); c's starts after b's window and a gap.
+  const bLatest = campaignTick('b', 0.99);
+  const cEarliest = campaignTick('c', 0);
+  t.true(bLatest <= window + 1, `b campaigned after ${bLatest} ticks`);
+  t.true(cEarliest > bLatest + 1, `c campaigned after ${cEarliest} ticks, b after ${bLatest}`);
+  t.true(
+    cEarliest < TEST_TIMING.electionTimeoutTicks,
+    'c still campaigns well within an election timeout',
+  );
+});
+
 test('a follower whose connection to the sequencer dropped campaigns within a few ticks instead of a whole election timeout', (t) => {
   const node = newNode('b', ['a', 'b', 'c'], { random: scriptedRandom(0.99) });
   node.step(append({ from: 'a', epoch: 1, entries: [], commitSeq: 0 }));
