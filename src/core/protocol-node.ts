@@ -731,8 +731,9 @@ export class ProtocolNode {
    * election timeout. Every follower sees the drop at the same moment, so
    * they take turns rather than all campaigning at once and splitting the
    * vote: the data voters other than the lost sequencer, in id order, each
-   * get a window of `heartbeatIntervalTicks` (randomised within it), with a
-   * gap of two ticks between windows for a vote round trip. A follower whose
+   * get a window of `heartbeatIntervalTicks` (randomised within it; the
+   * first campaigns at once), with a gap of two ticks between windows for a
+   * vote round trip. A follower whose
    * turn comes while another campaigns is refused its pre-vote and votes for
    * that one. Safety does not depend on it; a false alarm only costs a
    * pre-vote that fails while the others still hear the sequencer.
@@ -744,11 +745,13 @@ export class ProtocolNode {
     const turn = Math.max(0, turns.indexOf(this.cfg.id));
     const window = this.cfg.heartbeatIntervalTicks;
     this.electionElapsed = Math.max(this.electionElapsed, this.cfg.electionTimeoutTicks);
+    // The first in turn has nobody to collide with: it campaigns at the next tick.
     this.randomizedElectionTimeout =
       this.electionElapsed +
       1 +
-      turn * (window + FAILOVER_TURN_GAP_TICKS) +
-      Math.floor(this.cfg.random() * window);
+      (turn === 0
+        ? 0
+        : turn * (window + FAILOVER_TURN_GAP_TICKS) + Math.floor(this.cfg.random() * window));
   }
 
   /** Starts a planned hand-over of the sequencer role to `target`. */
