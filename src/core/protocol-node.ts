@@ -1441,6 +1441,22 @@ export class ProtocolNode {
       (message.lastEpoch === this.log.lastEpoch && message.lastSeq >= this.log.lastSeq);
     const granted = canVote && upToDate;
     if (canVote && !upToDate && this.isWitness) this.sendCatchUp(message);
+    if (
+      message.preVote &&
+      canVote &&
+      !upToDate &&
+      this.role === Role.follower &&
+      this.isVoter &&
+      !this.isWitness
+    ) {
+      // The sequencer is gone (no lease kept this pre-vote out) and this log
+      // is ahead of the candidate's, so this node is the likelier winner: it
+      // campaigns at the next tick rather than waiting for its turn.
+      this.randomizedElectionTimeout = Math.min(
+        this.randomizedElectionTimeout,
+        this.electionElapsed + 1,
+      );
+    }
     if (granted && !message.preVote) {
       this.votedFor = message.from;
       this.hardStateDirty = true;

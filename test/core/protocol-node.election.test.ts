@@ -244,6 +244,36 @@ test('a single-member cluster elects itself at its first election timeout and co
   t.deepEqual(takeReady(node).committed, { fromSeq: 1, toSeq: 2 });
 });
 
+test("a follower whose log is ahead of a pre-candidate's, with its sequencer gone, campaigns at the next tick", (t) => {
+  // c is last in turn, but it holds seq 1 and b does not.
+  const node = newNode('c', MEMBERS, { random: scriptedRandom(0.99) });
+  node.step(append({ from: 'a', epoch: 1, entries: [dataEntry(1, 1)], commitSeq: 0 }));
+  takeReady(node);
+  node.peerUnreachable('a');
+  node.step(voteRequest({ from: 'b', epoch: 2, lastSeq: 0, lastEpoch: 0, preVote: true }));
+  const refusal = messagesOf(takeReady(node), 'voteResponse');
+  t.deepEqual(
+    refusal.map((r) => r.granted),
+    [false],
+  );
+  node.tick();
+  const requests = messagesOf(takeReady(node), 'voteRequest');
+  t.is(requests.length, 2, 'c campaigns at the next tick');
+  t.true(requests.every((r) => r.preVote && r.lastSeq === 1));
+  // Equal logs change nothing: the pre-vote is granted and the turns stand.
+  const peer = newNode('c', MEMBERS, { random: scriptedRandom(0.99) });
+  peer.step(append({ from: 'a', epoch: 1, entries: [], commitSeq: 0 }));
+  takeReady(peer);
+  peer.peerUnreachable('a');
+  peer.step(voteRequest({ from: 'b', epoch: 2, preVote: true }));
+  t.deepEqual(
+    messagesOf(takeReady(peer), 'voteResponse').map((r) => r.granted),
+    [true],
+  );
+  peer.tick();
+  t.false(peer.hasReady() && messagesOf(takeReady(peer), 'voteRequest').length > 0);
+});
+
 test('followers that saw the sequencer drop take turns in id order, so that they do not split the vote', (t) => {
   const window = TEST_TIMING.heartbeatIntervalTicks;
   const campaignTick = (id: string, random: number): number => {
