@@ -1,4 +1,4 @@
-import type { NodeId, RepairResponseMessage } from '../core/types.js';
+import type { Entry, NodeId, RepairResponseMessage } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
@@ -59,64 +59,88 @@ export class LogRepair {
       const answers = await this.askAll(range.fromSeq, toSeq);
       const refusals: string[] = [];
       let fixed = false;
-      /** Peers that surely lack the damaged entry: their log ends before it, or their copy is another entry. */
-      let lacking = 0;
       /** A damaged copy is asked for again, not taken for a refusal. */
       let damagedInRound = false;
-      // A whole copy of a damaged record is looked for first, from every
-      // peer; only when none fits is the part of a copy that matches the
-      // record's first entries taken (the rest is then cut or asked again).
-      for (const allowPrefix of [false, true]) {
-        for (const [peer, answer] of answers) {
-          if (answer.entries.length === 0) {
-            if (!allowPrefix) {
-              refusals.push(`${peer} holds none`);
-              if (answer.lastSeq < range.fromSeq) lacking++;
-            }
+      /** Intact copies that did not fit, from the damaged range's first seq, with why. */
+      const misfits = new Map<NodeId, RepairRejectedError>();
+      for (const [peer, answer] of answers) {
+        if (answer.entries.length === 0) {
+          refusals.push(`${peer} holds none`);
+          continue;
+        }
+        try {
+          const { repaired } = await this.store.repair(answer.entries);
+          if (repaired > 0) {
+            this.repairedEntries += repaired;
+            this.logger.info(
+              `node ${this.self} repaired ${repaired} damaged entries from seq ${range.fromSeq} with copies from ${peer}`,
+            );
+            fixed = true;
+            break;
+          }
+          refusals.push(`${peer}'s copy repaired nothing`);
+        } catch (error) {
+          if (!(error instanceof RepairRejectedError)) throw error;
+          // Whether a copy is good is the hash chain's call alone (above); the
+          // digest only says what a refusal means. A copy damaged on its way
+          // is no answer: taken for another entry, it could count its sender
+          // among the nodes lacking a committed entry, and so cut that entry.
+          if (!repairCopyIntact(answer.entries, answer.copyDigest)) {
+            damagedInRound = true;
+            refusals.push(`${peer}'s copy was damaged on its way`);
             continue;
           }
-          try {
-            const { repaired } = await this.store.repair(answer.entries, { allowPrefix });
-            if (repaired > 0) {
-              this.repairedEntries += repaired;
-              this.logger.info(
-                `node ${this.self} repaired ${repaired} damaged entries from seq ${range.fromSeq} with copies from ${peer}${allowPrefix ? ' (the first entries of a record)' : ''}`,
-              );
-              fixed = true;
-              break;
-            }
-            if (!allowPrefix) refusals.push(`${peer}'s copy repaired nothing`);
-          } catch (error) {
-            if (!(error instanceof RepairRejectedError)) throw error;
-            if (allowPrefix) continue;
-            // Whether a copy is good is the hash chain's call alone (above); the
-            // digest only says what a refusal means. A copy damaged on its way
-            // is no answer: taken for another entry, it could count its sender
-            // among the nodes lacking a committed entry, and so cut that entry.
-            if (!repairCopyIntact(answer.entries, answer.copyDigest)) {
-              damagedInRound = true;
-              refusals.push(`${peer}'s copy was damaged on its way`);
-              continue;
-            }
-            refusals.push(`${peer}'s copy does not fit: ${error.message}`);
-            // An intact copy that does not fit is another entry.
-            if (error.kind === 'mismatch' && answer.entries[0]!.seq === range.fromSeq) lacking++;
-          }
+          refusals.push(`${peer}'s copy does not fit: ${error.message}`);
+          if (answer.entries[0]!.seq === range.fromSeq) misfits.set(peer, error);
         }
-        if (fixed || damagedInRound) break;
       }
       if (fixed) continue;
       // A committed entry is held by a majority of the cluster. When the
-      // peers that lack the damaged entry (their log ends before it, or they
-      // hold another entry there) leave too few nodes to make one, it was
-      // never committed (nor anything after it): the log is cut before it,
-      // as a sequencer would cut it anyway.
+      // peers that lack an entry (their log ends before it, or they hold
+      // another entry there) leave too few nodes to make one, it was never
+      // committed (nor anything after it): the log is cut before it, as a
+      // sequencer would cut it anyway. A damaged record of several entries
+      // may be cut inside: its first entries are kept when a copy of them
+      // matches the digests its intact header stores for each entry.
+      const matched = new Map<NodeId, number>();
+      let keep: Entry[] = [];
+      if (this.store.matchDamaged !== undefined && !damagedInRound) {
+        for (const peer of misfits.keys()) {
+          const entries = answers.get(peer)!.entries;
+          const count = await this.store.matchDamaged(entries);
+          if (count === null) continue;
+          matched.set(peer, count);
+          if (count > keep.length && count < range.toSeq - range.fromSeq + 1) {
+            keep = entries.slice(0, count);
+          }
+        }
+      }
+      const cutAt = range.fromSeq + keep.length;
+      let lacking = 0;
+      for (const [peer, answer] of answers) {
+        if (answer.lastSeq < cutAt) {
+          lacking++;
+          continue;
+        }
+        const misfit = misfits.get(peer);
+        if (misfit === undefined) continue;
+        const count = matched.get(peer);
+        // An intact copy that shows another entry at cutAt: by the per-entry
+        // digests when the cut is inside the record, otherwise by the store's
+        // verdict on the record's first entry.
+        const differs =
+          keep.length > 0
+            ? count === keep.length && answer.entries.length > keep.length
+            : misfit.kind === 'mismatch' && misfit.seq === range.fromSeq;
+        if (differs) lacking++;
+      }
       const clusterSize = this.peers.length + 1;
       const majority = Math.floor(clusterSize / 2) + 1;
-      if (range.fromSeq > this.committedSeq && clusterSize - lacking < majority) {
-        await this.store.write(range.fromSeq - 1, []);
+      if (cutAt > this.committedSeq && clusterSize - lacking < majority) {
+        if (keep.length === 0) await this.store.write(range.fromSeq - 1, []);
+        else await this.store.cutDamaged!(keep);
         this.logger.info(
-          `node ${this.self} cut its log after seq ${range.fromSeq - 1}: damaged record ${range.fromSeq} was never committed (${lacking} of ${this.peers.length} peers lack it)`,
+          `node ${this.self} cut its log after seq ${cutAt - 1}: damaged record ${range.fromSeq} held entries from seq ${cutAt} that were never committed (${lacking} of ${this.peers.length} peers lack it)`,
         );
         continue;
       }

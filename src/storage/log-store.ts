@@ -50,10 +50,20 @@ export interface LogStore {
    * place, once each fits the log's hash chain; durable when it resolves.
    * Entries for seqs that are not damaged are ignored. Rejects with
    * RepairRejectedError, writing nothing, when any entry does not fit.
-   * With `allowPrefix`, a record whose copy fits only in its first entries
-   * is repaired in those (see SegmentChain.repair); the rest stays damaged.
    */
-  repair(entries: readonly Entry[], options?: RepairOptions): Promise<{ repaired: number }>;
+  repair(entries: readonly Entry[]): Promise<{ repaired: number }>;
+  /**
+   * How many leading entries of `copy`, which starts at the first seq of a
+   * damaged record, are the entries that were written there (checked
+   * against the record's per-entry digests); null when that cannot be told
+   * (its header is damaged too). Absent: the store has no such records.
+   */
+  matchDamaged?(copy: readonly Entry[]): Promise<number | null>;
+  /**
+   * Cuts the log inside a damaged record: keeps `keep` (its first entries,
+   * as matchDamaged accepts them) and removes everything after, durably.
+   */
+  cutDamaged?(keep: readonly Entry[]): Promise<void>;
   /** What open() returned, as the log stands now (after repairs). */
   recovered(): Promise<RecoveredLog>;
   /** First seq still held (lastSeq() + 1 when empty). */
@@ -75,11 +85,6 @@ export interface LogStore {
   /** A write waiting to be tried again fails at once: the host is stopping. */
   interruptWrites?(): void;
   close(): Promise<void>;
-}
-
-export interface RepairOptions {
-  /** Take the part of a copy that matches a damaged record's first entries when the whole does not fit. */
-  readonly allowPrefix?: boolean;
 }
 
 /** Holds the epoch, the vote and the commit point. `save` is durable when it resolves. */

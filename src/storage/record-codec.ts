@@ -434,20 +434,53 @@ export function matchingPrefix(
   available: number,
   candidates: readonly SizedEntry[],
 ): number | null {
+  const stored = storedEntryDigests(buf, offset, available);
+  if (stored === null) return null;
+  if (candidates.length === 0 || candidates[0]!.entry.seq !== stored.firstSeq) return null;
+  for (let i = 0; i < candidates.length; i++) {
+    if (candidates[i]!.entry.seq !== stored.firstSeq + i) {
+      return matchingDigests(stored.before, stored.after, candidates.slice(0, i));
+    }
+  }
+  return matchingDigests(stored.before, stored.after, candidates);
+}
+
+/**
+ * The CRC32C part of the log digest before the record at `buf[offset]`
+ * and after each of its entries, from its header (when the header's CRC
+ * holds); null otherwise.
+ */
+export function storedEntryDigests(
+  buf: Uint8Array,
+  offset: number,
+  available: number,
+): { firstSeq: number; before: number; after: number[] } | null {
   const header = checkRecordHeader(buf, offset, available);
   if (typeof header === 'string') return null;
-  if (candidates.length === 0 || candidates[0]!.entry.seq !== header.firstSeq) return null;
-  const n = Math.min(header.count, candidates.length);
-  let crcC = readU32(buf, offset + DIGEST_BEFORE_AT);
+  const after: number[] = [];
+  for (let i = 0; i < header.count; i++)
+    after.push(readU32(buf, offset + ENTRY_DIGESTS_AT + 4 * i));
+  return { firstSeq: header.firstSeq, before: readU32(buf, offset + DIGEST_BEFORE_AT), after };
+}
+
+/**
+ * How many leading entries of `candidates` match CRC32C digests `after`
+ * (the state after each entry), starting from the state `before`.
+ */
+export function matchingDigests(
+  before: number,
+  after: readonly number[],
+  candidates: readonly SizedEntry[],
+): number {
+  const n = Math.min(after.length, candidates.length);
   let scratchBytes = 0;
   for (let i = 0; i < n; i++) scratchBytes = Math.max(scratchBytes, candidates[i]!.bodyBytes);
   const scratch = Buffer.allocUnsafe(scratchBytes);
+  let crcC = before;
   for (let i = 0; i < n; i++) {
-    const one = candidates[i]!;
-    if (one.entry.seq !== header.firstSeq + i) return i;
-    const end = encodeBody(scratch, 0, one);
+    const end = encodeBody(scratch, 0, candidates[i]!);
     crcC = crc32c(scratch, 0, end, crcC);
-    if (crcC !== readU32(buf, offset + ENTRY_DIGESTS_AT + 4 * i)) return i;
+    if (crcC !== after[i]) return i;
   }
   return n;
 }

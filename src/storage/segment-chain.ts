@@ -12,11 +12,12 @@ import {
   digestAfterSeq,
   encodeRecord,
   LOG_DIGEST_BYTES,
-  matchingPrefix,
+  matchingDigests,
   RECORD_FIXED_BYTES,
   recordOverheadBytes,
   type SizedEntry,
   sizeEntry,
+  storedEntryDigests,
 } from './record-codec.js';
 import { RecordCut } from './record-cut.js';
 import {
@@ -177,6 +178,15 @@ function* product<T>(lists: readonly (readonly T[])[]): Generator<T[]> {
     return;
   }
   for (const item of lists[0]!) for (const rest of product(lists.slice(1))) yield [item, ...rest];
+}
+
+/** The candidates for the seqs of `span`, from its first on, as far as they go without a gap. */
+function coveredFrom(candidates: ReadonlyMap<number, SizedEntry>, span: DamagedSpan): SizedEntry[] {
+  const out: SizedEntry[] = [];
+  for (let seq = span.fromSeq; seq <= span.toSeq && candidates.has(seq); seq++) {
+    out.push(candidates.get(seq)!);
+  }
+  return out;
 }
 
 /** Damaged spans that follow one another with no intact record between them, grouped. */
@@ -568,75 +578,59 @@ export class SegmentChain {
   /**
    * Writes good copies of damaged records back in place. `candidates` maps
    * seqs to entries (sized and validated); those of seqs not damaged are
-   * ignored. Each damaged span (the bytes of one record, or of several
-   * whose framing was lost together) is tried as a whole first: its
-   * candidates are encoded as one record, which must take exactly the
-   * span's bytes and, chained from the intact chain value before the span
-   * (or the segment header's), lead to the chain value stored in the intact
-   * record after it (its SHA-256 part recomputed from the candidates' must
-   * equal the one it stores), or, when the span ends the segment, to the
-   * segment's last chain value, which the next segment's header (or the
-   * appends of this process) vouch for. The damaged bytes' own stored
-   * values are never trusted for that: they may be the damaged ones. A
-   * candidate that passes is byte for byte the record that was written.
+   * ignored. A damaged span (the bytes of one record, or of several whose
+   * framing was lost together) must be covered whole. Its candidates are
+   * encoded as records filling exactly the span's bytes (how many records
+   * follows from its size, since each adds its fixed header; which entries
+   * each held is found by trying the groupings, at most
+   * MAX_REPAIR_GROUPINGS), chained from the intact chain value before the
+   * span (or the segment header's), and must lead to a value intact data
+   * holds: the chain value stored in the next intact record (its SHA-256
+   * part recomputed from the candidates'), or, when the span ends its
+   * segment, the segment's last chain value, which the next segment's
+   * header (or the appends of this process) vouch for. The damaged bytes'
+   * own stored values are never trusted for that. A candidate that passes
+   * is byte for byte the record that was written.
    *
-   * With `allowPrefix`, a span whose whole copy does not fit (the copy's
-   * tail is another entry, or missing) and whose record header is intact
-   * takes the longest prefix of candidates that matches the per-entry
-   * CRC32C digests in that header: those entries are written in place as
-   * a shorter record, and the rest of the span stays damaged (the node cuts
-   * it when its peers lack it). That check is 32 bits per entry, not the
-   * chain's SHA-256.
-   *
-   * Any span covered but not fitting throws RepairRejectedError and
-   * nothing is written; otherwise each span is written at its offset and
-   * fdatasynced. Returns the seqs repaired, with their entries.
+   * Any span covered but not fitting throws RepairRejectedError and nothing
+   * is written; its `kind` is 'mismatch' only when the sender surely holds
+   * another entry at the span's first seq (see `firstEntryDiffers`).
+   * Otherwise each span is written at its offset and fdatasynced. Returns
+   * the entries repaired.
    */
-  async repair(candidates: ReadonlyMap<number, SizedEntry>, allowPrefix = false): Promise<Entry[]> {
+  async repair(candidates: ReadonlyMap<number, SizedEntry>): Promise<Entry[]> {
     interface Plan {
       readonly segment: Segment;
       readonly span: DamagedSpan;
       readonly buf: Buffer;
-      readonly entries: SizedEntry[];
-      /** Bytes of the span left damaged after a prefix repair (0 for a whole one). */
-      readonly leftBytes: number;
+      readonly entries: readonly SizedEntry[];
       /** Bytes of each repaired seq in the index: a record's seqs but its last span none. */
-      readonly seqBytes: number[];
+      readonly seqBytes: readonly number[];
       readonly nextEpoch: number | null;
     }
     const plans: Plan[] = [];
     for (const segment of this.segments) {
       for (const run of adjacentRuns(segment.damaged)) {
         const first = run[0]!;
-        const coveredOf = (span: DamagedSpan): SizedEntry[] => {
-          const out: SizedEntry[] = [];
-          for (let seq = span.fromSeq; seq <= span.toSeq && candidates.has(seq); seq++) {
-            out.push(candidates.get(seq)!);
-          }
-          return out;
-        };
-        const firstCovered = coveredOf(first);
-        if (firstCovered.length === 0) continue;
+        const wholes = run.map((span) => coveredFrom(candidates, span));
+        if (wholes[0]!.length === 0) continue;
         const index = await this.loadIndex(segment);
         const prevChain = await this.chainBefore(segment, index, first.fromSeq);
-        let rejection: RepairRejectedError | null = null;
-        const wholes = run.map(coveredOf);
         const uncovered = run.findIndex(
           (span, k) => wholes[k]!.length !== span.toSeq - span.fromSeq + 1,
         );
+        let rejection: RepairRejectedError;
         if (uncovered < 0) {
           const whole = await this.planWhole(segment, index, run, wholes, prevChain);
           if (!(whole instanceof RepairRejectedError)) {
             for (const [k, span] of run.entries()) {
-              const nextEpoch = k === run.length - 1 ? whole.nextEpoch : null;
               plans.push({
                 segment,
                 span,
                 buf: whole.bufs[k]!,
                 entries: wholes[k]!,
-                leftBytes: 0,
                 seqBytes: whole.seqBytes[k]!,
-                nextEpoch,
+                nextEpoch: k === run.length - 1 ? whole.nextEpoch : null,
               });
             }
             continue;
@@ -651,36 +645,22 @@ export class SegmentChain {
               : `seqs ${span.fromSeq} to ${span.toSeq} were written as one record and the copy covers only ${wholes[uncovered]!.length} of them`,
           );
         }
-        const prefix = this.checkRepairs
-          ? await this.planPrefix(segment, first, firstCovered, prevChain)
-          : null;
         if (rejection.kind === 'mismatch' && first.toSeq > first.fromSeq) {
           // A record of several entries that does not fit says only that the
-          // copy differs somewhere in it: the sender holds another entry at
-          // its first seq only when the stored digest of that entry says so.
+          // copy differs somewhere in it.
+          const differs = await this.firstEntryDiffers(segment, index, run, wholes[0]!);
           rejection = new RepairRejectedError(
-            prefix?.firstDiffers === true ? first.fromSeq : rejection.seq,
+            differs ? first.fromSeq : rejection.seq,
             rejection.reason,
-            prefix?.firstDiffers === true ? 'mismatch' : 'layout',
+            differs ? 'mismatch' : 'layout',
           );
         }
-        if (!allowPrefix || prefix === null || prefix.entries === 0) throw rejection;
-        const seqBytes = firstCovered.slice(0, prefix.entries).map(() => 0);
-        seqBytes[seqBytes.length - 1] = prefix.buf.length;
-        plans.push({
-          segment,
-          span: first,
-          buf: prefix.buf,
-          entries: firstCovered.slice(0, prefix.entries),
-          leftBytes: first.end - first.start - prefix.buf.length,
-          seqBytes,
-          nextEpoch: null,
-        });
+        throw rejection;
       }
     }
     // Every span planned fits: write them, each made durable before it counts as repaired.
     const repaired: Entry[] = [];
-    for (const { segment, span, buf, entries, leftBytes, seqBytes, nextEpoch } of plans) {
+    for (const { segment, span, buf, entries, seqBytes, nextEpoch } of plans) {
       const handle = segment.writer ?? (await this.fs.open(segment.logPath, 'r+'));
       try {
         await writeFully(handle, buf, span.start);
@@ -688,33 +668,145 @@ export class SegmentChain {
       } finally {
         if (handle !== segment.writer) await handle.close();
       }
-      const lastRepaired = span.fromSeq + entries.length - 1;
-      const sizes = [...seqBytes];
       segment.damaged = segment.damaged.filter((d) => d !== span);
-      if (leftBytes > 0) {
-        for (let seq = lastRepaired + 1; seq < span.toSeq; seq++) sizes.push(0);
-        sizes.push(leftBytes);
-        segment.damaged.push({
-          fromSeq: lastRepaired + 1,
-          toSeq: span.toSeq,
-          start: span.start + buf.length,
-          end: span.end,
-          reason: `the rest of a record whose first ${entries.length} entries were repaired: ${span.reason}`,
-        });
-        segment.damaged.sort((a, b) => a.fromSeq - b.fromSeq);
-      }
-      segment.index!.resize(span.fromSeq, sizes);
+      segment.index!.resize(span.fromSeq, seqBytes);
       const repairedEntries = entries.map((one) => one.entry);
-      fixEpochChanges(
-        segment,
-        span.fromSeq,
-        lastRepaired,
-        repairedEntries,
-        leftBytes > 0 ? null : nextEpoch,
-      );
+      fixEpochChanges(segment, span.fromSeq, span.toSeq, repairedEntries, nextEpoch);
       repaired.push(...repairedEntries);
     }
     return repaired;
+  }
+
+  /**
+   * How many leading entries of `copy` (from the first seq of a damaged
+   * span) match the per-entry CRC32C digests of the span's record header,
+   * when that header is intact: each that matches is, but for a 32-bit
+   * collision, the entry that was written. Null when the header is damaged
+   * too, or the copy does not start at a damaged span's first seq.
+   */
+  async matchDamaged(copy: readonly SizedEntry[]): Promise<number | null> {
+    if (copy.length === 0) return null;
+    const seq = copy[0]!.entry.seq;
+    const segment = this.segmentFor(seq);
+    const span = segment?.damageAt(seq);
+    if (segment == null || span === undefined || span.fromSeq !== seq) return null;
+    const stored = await this.storedDigests(segment, span);
+    if (stored === null) return null;
+    return matchingDigests(stored.before, stored.after, copy);
+  }
+
+  /**
+   * Cuts the log inside a damaged record: the record starting at
+   * `keep[0].seq` is written again holding only `keep` (which must match
+   * its per-entry digests, see matchDamaged), and everything after it is
+   * removed, durably, through a cut plan (record-cut.ts) as a truncation
+   * inside an intact record is. For a node whose peers show that the
+   * entries of a damaged record after `keep` were never committed.
+   */
+  async cutInsideDamaged(keep: readonly SizedEntry[]): Promise<void> {
+    invariant(keep.length > 0, 'a cut inside a damaged record keeps at least one entry');
+    const seq = keep[0]!.entry.seq;
+    const lastKept = keep[keep.length - 1]!.entry.seq;
+    const holder = this.segmentFor(seq);
+    const span = holder?.damageAt(seq);
+    if (holder == null || span === undefined || span.fromSeq !== seq || lastKept >= span.toSeq) {
+      throw new RepairRejectedError(
+        seq,
+        `seqs ${seq} to ${lastKept} are not the first part of a damaged record`,
+      );
+    }
+    if ((await this.matchDamaged(keep)) !== keep.length) {
+      throw new RepairRejectedError(
+        seq,
+        "the entries to keep do not match the damaged record's digests",
+      );
+    }
+    this.generation++;
+    while (this.segments.length > 1 && this.active.firstSeq > seq) {
+      const gone = this.segments.pop()!;
+      await gone.writer?.close();
+      gone.writer = null;
+      await this.deleteFiles(gone);
+    }
+    const target = this.active;
+    invariant(target === holder, 'the damaged record is in the segment now last');
+    const index = await this.loadIndex(target);
+    if (target.writer === null) {
+      target.writer = await this.fs.open(target.logPath, 'r+');
+      this.forget(target);
+      target.index = index;
+      await removeFile(target.indexPath, this.fs);
+    }
+    let prevChain = target.header.prevHash;
+    let prevTimestampMs = target.header.timestampBeforeFirstMs;
+    if (seq > target.firstSeq) {
+      const before = await this.readRecordMeta(target, index, seq - 1);
+      prevChain = before.chain;
+      prevTimestampMs = before.lastTimestampMs;
+    }
+    const buf = Buffer.allocUnsafe(recordOverheadBytes(keep.length) + sumBodies(keep));
+    const { chain, frameBytes } = encodeRecord(buf, 0, keep, 0, keep.length, prevChain);
+    const cut = new RecordCut(this.fs, this.dir);
+    await cut.begin({ segmentFirstSeq: target.firstSeq, recordStart: span.start, record: buf });
+    await target.writer.truncate(span.start);
+    await writeFully(target.writer, buf, span.start);
+    await target.writer.sync();
+    await cut.finish();
+    target.truncatedAfter(seq - 1, prevChain, prevTimestampMs);
+    target.recordAppended(appendedRecord(keep, 0, keep.length, frameBytes), chain);
+    this.dirty = false;
+  }
+
+  /**
+   * Whether the sender of `copy` surely holds another entry at the first
+   * seq of the damaged `run`: the per-entry digest of the record's intact
+   * header says so, or the copy's epoch there is one the damaged entry
+   * cannot have (it is at least the epoch of the intact entry before it, or
+   * the segment header's epoch before its first seq, and at most that of
+   * the intact entry after the run, or the segment's last epoch, which the
+   * next segment's header gives when the damage ends the segment).
+   */
+  private async firstEntryDiffers(
+    segment: Segment,
+    index: SegmentIndex,
+    run: readonly DamagedSpan[],
+    copy: readonly SizedEntry[],
+  ): Promise<boolean> {
+    const span = run[0]!;
+    const stored = await this.storedDigests(segment, span);
+    if (stored !== null)
+      return matchingDigests(stored.before, stored.after, copy.slice(0, 1)) === 0;
+    const epoch = copy[0]!.entry.epoch;
+    const lower =
+      span.fromSeq === segment.firstSeq
+        ? segment.header.epochBeforeFirst
+        : segment.damageAt(span.fromSeq - 1) !== undefined
+          ? null
+          : (await this.readRecordMeta(segment, index, span.fromSeq - 1)).lastEpoch;
+    const toSeq = run[run.length - 1]!.toSeq;
+    const upper =
+      toSeq === segment.lastSeq
+        ? segment.lastEpoch
+        : (await this.readRecordMeta(segment, index, toSeq + 1)).firstEpoch;
+    return (lower !== null && epoch < lower) || epoch > upper;
+  }
+
+  /** The per-entry digests of the damaged span's record header, when it is intact and starts the span. */
+  private async storedDigests(
+    segment: Segment,
+    span: DamagedSpan,
+  ): Promise<{ before: number; after: number[] } | null> {
+    const spanBytes = span.end - span.start;
+    const damaged = Buffer.alloc(spanBytes);
+    const handle = await this.fs.open(segment.logPath, 'r');
+    try {
+      await readFully(handle, damaged, spanBytes, span.start);
+    } finally {
+      await handle.close();
+    }
+    const stored = storedEntryDigests(damaged, 0, spanBytes);
+    if (stored === null || stored.firstSeq !== span.fromSeq) return null;
+    return stored;
   }
 
   /** The intact chain value before `seq` (a record's first seq) in `segment`. */
@@ -820,39 +912,6 @@ export class SegmentChain {
     );
   }
 
-  /**
-   * The prefix repair of `span`: the longest run of `covered` that matches
-   * the per-entry digests of its intact record header, encoded as a record
-   * no longer than the span; null when none matches.
-   */
-  private async planPrefix(
-    segment: Segment,
-    span: DamagedSpan,
-    covered: readonly SizedEntry[],
-    prevChain: Uint8Array,
-  ): Promise<{ buf: Buffer; entries: number; firstDiffers: boolean } | null> {
-    const spanBytes = span.end - span.start;
-    const damaged = Buffer.alloc(spanBytes);
-    const handle = await this.fs.open(segment.logPath, 'r');
-    try {
-      await readFully(handle, damaged, spanBytes, span.start);
-    } finally {
-      await handle.close();
-    }
-    const matching = matchingPrefix(damaged, 0, spanBytes, covered);
-    if (matching === null) return null;
-    const none = { buf: Buffer.alloc(0), entries: 0, firstDiffers: matching === 0 };
-    if (matching === 0) return none;
-    const prefix = covered.slice(0, matching);
-    const bytes = recordOverheadBytes(prefix.length) + sumBodies(prefix);
-    // All of the span's entries matching is the record as written; anything else must leave bytes over.
-    const whole = matching === span.toSeq - span.fromSeq + 1;
-    if (whole ? bytes !== spanBytes : bytes >= spanBytes) return { ...none, firstDiffers: false };
-    const buf = Buffer.allocUnsafe(bytes);
-    encodeRecord(buf, 0, prefix, 0, prefix.length, prevChain);
-    return { buf, entries: matching, firstDiffers: false };
-  }
-
   /** The offset index of `segment`, loading it from its sidecar file (or a scan) when not in memory. */
   async loadIndex(segment: Segment): Promise<SegmentIndex> {
     if (segment.index !== null) {
@@ -940,6 +999,7 @@ export class SegmentChain {
     chain: Uint8Array;
     lastTimestampMs: number;
     firstEpoch: number;
+    lastEpoch: number;
     record: Buffer;
     entries: Entry[];
   }> {
@@ -961,6 +1021,7 @@ export class SegmentChain {
       chain: Buffer.from(check.meta.chain),
       lastTimestampMs: check.meta.lastTimestampMs,
       firstEpoch: check.meta.firstEpoch,
+      lastEpoch: check.meta.lastEpoch,
       record: buf,
       entries: decodeRecord(buf, 0),
     };

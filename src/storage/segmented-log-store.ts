@@ -7,14 +7,8 @@ import { validateEntries } from './entry-validator.js';
 import { type FileSystem, type FsFile, nodeFileSystem } from './file-system.js';
 import { type FsyncPolicy, IntervalFsyncTimer, isFsyncPolicy } from './fsync-policy.js';
 import { type RecoveryReport, recoverSegments } from './log-recovery.js';
-import {
-  type DamagedRange,
-  LogRangeError,
-  type LogStore,
-  type RecoveredLog,
-  type RepairOptions,
-} from './log-store.js';
-import type { SizedEntry } from './record-codec.js';
+import { type DamagedRange, LogRangeError, type LogStore, type RecoveredLog } from './log-store.js';
+import { type SizedEntry, sizeEntry } from './record-codec.js';
 import { SEGMENT_HEADER_BYTES, type Segment } from './segment.js';
 import { type ReadSink, SegmentChain } from './segment-chain.js';
 import {
@@ -91,9 +85,8 @@ type Operation =
   | ({ kind: 'sync' } & Deferred<void>)
   | ({ kind: 'retention'; commitSeq: number; nowMs: number } & Deferred<number>)
   | ({ kind: 'reset'; firstSeq: number; epochBeforeFirst: number } & Deferred<void>)
-  | ({ kind: 'repair'; candidates: Map<number, SizedEntry>; allowPrefix: boolean } & Deferred<{
-      repaired: number;
-    }>);
+  | ({ kind: 'repair'; candidates: Map<number, SizedEntry> } & Deferred<{ repaired: number }>)
+  | ({ kind: 'cutDamaged'; keep: SizedEntry[]; done?: boolean } & Deferred<void>);
 
 /** An operation's own refusal, which rejects that operation alone and leaves the store usable. */
 class Refused {
@@ -323,7 +316,7 @@ export class SegmentedLogStore implements LogStore {
    * rejects the call with RepairRejectedError and nothing is written; the
    * store stays usable.
    */
-  repair(entries: readonly Entry[], options: RepairOptions = {}): Promise<{ repaired: number }> {
+  repair(entries: readonly Entry[]): Promise<{ repaired: number }> {
     try {
       this.requireUsable();
       if (!Array.isArray(entries)) throw new InvalidLogRequestError('entries must be an array');
@@ -346,14 +339,62 @@ export class SegmentedLogStore implements LogStore {
         }
         runStart = i;
       }
-      return this.enqueue<{ repaired: number }>({
-        kind: 'repair',
-        candidates,
-        allowPrefix: options.allowPrefix === true,
-      });
+      return this.enqueue<{ repaired: number }>({ kind: 'repair', candidates });
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * How many leading entries of `copy` (starting at the first seq of a
+   * damaged record) match the record's per-entry digests; null when that
+   * cannot be told (see SegmentChain.matchDamaged).
+   */
+  async matchDamaged(copy: readonly Entry[]): Promise<number | null> {
+    this.requireUsable();
+    if (!Array.isArray(copy) || copy.length === 0) return null;
+    return this.chain!.matchDamaged(copy.map(sizeEntry));
+  }
+
+  /**
+   * Cuts the log inside a damaged record, keeping `keep` (its first
+   * entries, which must match its per-entry digests) and removing
+   * everything after it, durably (see SegmentChain.cutInsideDamaged). In the
+   * writer queue's order with writes.
+   */
+  async cutDamaged(keep: readonly Entry[]): Promise<void> {
+    this.requireUsable();
+    if (!Array.isArray(keep) || keep.length === 0) {
+      throw new InvalidLogRequestError('a cut inside a damaged record keeps at least one entry');
+    }
+    const first = keep[0]!.seq;
+    const range = this.damagedRanges().find((r) => r.fromSeq === first);
+    if (range === undefined || keep[keep.length - 1]!.seq >= range.toSeq) {
+      throw new InvalidLogRequestError(
+        `seqs ${first} to ${keep[keep.length - 1]!.seq} are not the first part of a damaged record`,
+      );
+    }
+    const base = first - 1;
+    const epochs = this.epochs!;
+    const baseEpoch = epochs.epochAt(base) ?? this.chain!.oldest.header.epochBeforeFirst;
+    const sized = validateEntries(keep, base, baseEpoch);
+    if ((await this.chain!.matchDamaged(sized)) !== sized.length) {
+      throw new RepairRejectedError(
+        first,
+        "the entries to keep do not match the damaged record's digests",
+      );
+    }
+    // Checked: from here on the change is visible at once, as a truncation's is.
+    epochs.truncateAfter(base);
+    this.cache!.truncateAfter(base);
+    this.last = base;
+    this.pendingTruncations++;
+    for (const { entry } of sized) {
+      epochs.append(entry.seq, entry.epoch);
+      this.cache!.append(entry);
+    }
+    this.last = base + sized.length;
+    return this.enqueue<void>({ kind: 'cutDamaged', keep: sized });
   }
 
   /** What open() found and repaired (a torn tail cut off, indexes rebuilt), for the host to log. */
@@ -747,7 +788,16 @@ export class SegmentedLogStore implements LogStore {
           break;
         case 'repair':
           await flushAppends();
-          results.push(await this.repairNow(operation.candidates, operation.allowPrefix));
+          results.push(await this.repairNow(operation.candidates));
+          break;
+        case 'cutDamaged':
+          await flushAppends();
+          if (operation.done !== true) {
+            await chain.cutInsideDamaged(operation.keep);
+            this.pendingTruncations--;
+            operation.done = true;
+          }
+          results.push(undefined);
           break;
       }
     }
@@ -760,11 +810,10 @@ export class SegmentedLogStore implements LogStore {
 
   private async repairNow(
     candidates: Map<number, SizedEntry>,
-    allowPrefix: boolean,
   ): Promise<{ repaired: number } | Refused> {
     let repaired: Entry[];
     try {
-      repaired = await this.chain!.repair(candidates, allowPrefix);
+      repaired = await this.chain!.repair(candidates);
     } catch (error) {
       if (error instanceof RepairRejectedError) return new Refused(error);
       throw error;

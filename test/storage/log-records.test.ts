@@ -266,25 +266,41 @@ test('a damaged record of many entries is repaired whole from a copy, never from
   t.is(log.chainHash(range.toSeq), digests[range.toSeq]!);
 });
 
-test('a damaged record whose only copies differ after some entry is repaired in those entries, and the rest is cut', async (t) => {
-  const { log, recovered } = await damagedLog(9, 600, 30);
-  t.teardown(() => log.close());
+test('a damaged record whose copies differ after some entry can be cut inside: its matching first entries are kept, durably', async (t) => {
+  const { fs, log, recovered } = await damagedLog(9, 600, 30);
   const range = recovered.damaged![0]!;
   const keep = 30 - range.fromSeq + 1;
   const copy: Entry[] = makeEntries(range.fromSeq, range.toSeq).map((e) =>
     e.seq > 30 ? { ...e, epoch: 7 } : e,
   );
   await t.throwsAsync(log.repair(copy), { instanceOf: RepairRejectedError });
-  t.deepEqual(await log.repair(copy, { allowPrefix: true }), { repaired: keep });
-  t.deepEqual(log.damagedRanges(), [{ fromSeq: 31, toSeq: range.toSeq }]);
-  t.deepEqual(
-    await log.read(range.fromSeq, 30, Number.MAX_SAFE_INTEGER),
-    makeEntries(range.fromSeq, 30),
+  // The per-entry digests of the intact header tell how far the copy is the record as written.
+  t.is(await log.matchDamaged(copy), keep);
+  t.is(
+    await log.matchDamaged(copy.slice(1)),
+    null,
+    'a copy that does not start the record tells nothing',
   );
-  // What no copy holds is cut, as a node cuts what its peers lack.
-  await log.write(30, makeEntries(31, 33, { epoch: 7 }));
+  // Keeping more than matches is refused, and so is keeping the whole record.
+  await t.throwsAsync(log.cutDamaged(copy.slice(0, keep + 1)), { instanceOf: RepairRejectedError });
+  await t.throwsAsync(log.cutDamaged(makeEntries(range.fromSeq, range.toSeq)), {
+    message: /not the first part/,
+  });
+  await log.cutDamaged(copy.slice(0, keep));
   t.deepEqual(log.damagedRanges(), []);
-  t.deepEqual(await readAll(log), [...makeEntries(1, 30), ...makeEntries(31, 33, { epoch: 7 })]);
+  t.is(log.lastSeq(), 30);
+  t.deepEqual(await readAll(log), makeEntries(1, 30));
+  await log.write(null, makeEntries(31, 33, { epoch: 7 }));
+  await log.close();
+  fs.crash();
+  const reopened = store(fs, { segmentBytes: 16 * 1024, verifyClosedSegments: true });
+  await reopened.open();
+  t.teardown(() => reopened.close());
+  t.deepEqual(reopened.damagedRanges(), []);
+  t.deepEqual(await readAll(reopened), [
+    ...makeEntries(1, 30),
+    ...makeEntries(31, 33, { epoch: 7 }),
+  ]);
 });
 
 test('record bounds: a record holds at most maxLogRecordEntries entries', async (t) => {
