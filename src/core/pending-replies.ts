@@ -79,10 +79,18 @@ export class PendingReplies<T> {
       settleSpan(run, upTo, epochAt, settled);
       this.count -= upTo - run.firstSeq + 1;
       if (upTo < run.lastSeq) {
-        rest.push({ ...run, firstSeq: upTo + 1, offset: run.offset + (upTo - run.firstSeq + 1) });
+        rest.push({
+          token: run.token,
+          firstSeq: upTo + 1,
+          lastSeq: run.lastSeq,
+          epoch: run.epoch,
+          offset: run.offset + (upTo - run.firstSeq + 1),
+        });
       }
     }
-    for (const run of rest) this.insert(run);
+    // What is left of the runs settled in part starts at commitSeq + 1, before
+    // every run still waiting: it goes back into the slots just freed.
+    for (let i = rest.length - 1; i >= 0; i--) this.runs[--this.head] = rest[i]!;
     this.compact();
     return settled;
   }
@@ -107,7 +115,15 @@ export class PendingReplies<T> {
         committed: false,
       });
       this.count -= count;
-      if (run.firstSeq <= seq) kept.push({ ...run, lastSeq: seq });
+      if (run.firstSeq <= seq) {
+        kept.push({
+          token: run.token,
+          firstSeq: run.firstSeq,
+          lastSeq: seq,
+          epoch: run.epoch,
+          offset: run.offset,
+        });
+      }
     }
     this.runs = kept;
     this.head = 0;
