@@ -14,7 +14,7 @@ import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from './uint6
  * |---------|-----------|-------------------------------------------------------------------|
  * | 0       | 4         | magic 0x4F52_4432, to resynchronise after a damaged record        |
  * | 4       | 4         | frameBytes: length of the whole record, these fields included     |
- * | 8       | 4         | header CRC32C of bytes [12, 48 + 4 × count)                       |
+ * | 8       | 4         | header CRC32C of bytes [4, 8) and [12, 48 + 4 × count)            |
  * | 12      | 16        | chain value after this record (see below)                         |
  * | 28      | 8         | firstSeq                                                          |
  * | 36      | 4         | count of entries (1 to maxLogRecordEntries)                       |
@@ -172,8 +172,22 @@ export function encodeRecord(
   // The chain slot is written before the SHA-256 part is known; it lies outside what that covers.
   shaPart(prevChain, buf, offset, frameBytes).copy(chain, LOG_DIGEST_BYTES);
   chain.copy(buf, offset + CHAIN_AT);
-  writeU32(buf, offset + HEADER_CRC_AT, crc32c(buf, offset + CHAIN_AT, headerEnd));
+  writeU32(buf, offset + HEADER_CRC_AT, headerCrc(buf, offset, headerEnd));
   return { chain, frameBytes };
+}
+
+/**
+ * The header CRC: CRC32C of frameBytes and of bytes [12, headerEnd), so that
+ * an intact header also vouches for the record's length (a scan steps over
+ * a record whose bodies are damaged by it exactly).
+ */
+function headerCrc(buf: Uint8Array, offset: number, headerEnd: number): number {
+  return crc32c(
+    buf,
+    offset + CHAIN_AT,
+    headerEnd,
+    crc32c(buf, offset + FRAME_BYTES_AT, offset + HEADER_CRC_AT),
+  );
 }
 
 function encodeBody(buf: Buffer, at: number, one: SizedEntry): number {
@@ -297,9 +311,7 @@ export function checkRecordHeader(
     return `record length ${frameBytes} does not match its count of ${count}`;
   }
   if (available < headerBytes) return `only ${available} bytes left of a record header`;
-  if (
-    crc32c(buf, offset + CHAIN_AT, offset + headerBytes) !== readU32(buf, offset + HEADER_CRC_AT)
-  ) {
+  if (headerCrc(buf, offset, offset + headerBytes) !== readU32(buf, offset + HEADER_CRC_AT)) {
     return 'record header CRC32C mismatch';
   }
   const firstSeq = readU64(buf, offset + FIRST_SEQ_AT);

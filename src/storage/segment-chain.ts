@@ -806,6 +806,9 @@ export class SegmentChain {
     }
     const stored = storedEntryDigests(damaged, 0, spanBytes);
     if (stored === null || stored.firstSeq !== span.fromSeq) return null;
+    // A span of several records (their framing lost together): the first
+    // header describes only its own entries, which says nothing of the rest.
+    if (stored.after.length !== span.toSeq - span.fromSeq + 1) return null;
     return stored;
   }
 

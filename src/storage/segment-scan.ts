@@ -8,6 +8,7 @@ import {
   findRecordMagic,
   RECORD_FIXED_BYTES,
   RECORD_MAX_BYTES,
+  type RecordHeader,
   recordHeaderBytesAt,
 } from './record-codec.js';
 import { readFully, SEGMENT_HEADER_BYTES, type Segment } from './segment.js';
@@ -115,6 +116,22 @@ export async function scanSegment(
             `${failure}; the valid record that follows at byte offset ${next.offset} holds seq ${next.seq}`,
           );
         }
+        // A record whose header is intact (its CRC covers the length too)
+        // is bounded by it: each damaged record is a span of its own, so it
+        // is repaired, or cut inside, on its own.
+        const header = await intactHeaderAt(window, position, fileBytes);
+        if (
+          header !== null &&
+          header.firstSeq === expectedSeq &&
+          position + header.frameBytes <= next.offset &&
+          expectedSeq + header.count <= next.seq
+        ) {
+          const lastSeq = expectedSeq + header.count - 1;
+          segment.recordDamaged(expectedSeq, lastSeq, header.frameBytes, failure);
+          position += header.frameBytes;
+          chainKnown = false;
+          continue;
+        }
         segment.recordDamaged(expectedSeq, next.seq - 1, next.offset - position, failure);
         position = next.offset;
         chainKnown = false;
@@ -183,6 +200,21 @@ async function appendRecordAt(
   }
   segment.recordAppended(meta, chain);
   return frameBytes;
+}
+
+/** The header of the record at `position` when its own CRC holds, or null. */
+async function intactHeaderAt(
+  window: FileWindow,
+  position: number,
+  fileBytes: number,
+): Promise<RecordHeader | null> {
+  const available = fileBytes - position;
+  if (available < RECORD_FIXED_BYTES) return null;
+  const fixed = await window.view(position, RECORD_FIXED_BYTES);
+  const headerBytes = Math.min(available, recordHeaderBytesAt(fixed.buf, fixed.at));
+  const head = await window.view(position, headerBytes);
+  const header = checkRecordHeader(head.buf, head.at, headerBytes);
+  return typeof header === 'string' || position + header.frameBytes > fileBytes ? null : header;
 }
 
 /** The offset of the first record in [from, fileBytes) that passes its own checks, or null. */

@@ -60,6 +60,13 @@ test('bit flips in the log of a stopped node are repaired from its peers under l
   for (let wave = 0; wave < 4; wave++) await publishAll(wave * 100, 100);
   const leader = await eventually(() => admin.findLeader(), 5000, 'a sequencer');
   const victim = cluster.nodes.find((n) => n.id !== leader.id)!;
+  // The victim must hold the last wave too: a quorum acked it, perhaps without the victim.
+  const lastAcked = Math.max(...acked.keys());
+  await eventually(
+    async () => ((await admin.status(victim.clientEndpoint)).commitSeq >= lastAcked ? true : null),
+    10_000,
+    `${victim.id} to hold seq ${lastAcked}`,
+  );
   await cluster.signalNode(victim.id, 'SIGKILL');
   // Load goes on while the victim is down and while it repairs and restarts.
   const during = publishAll(400, 500);
