@@ -357,23 +357,7 @@ export class SegmentChain {
       seq >= this.firstSeq - 1,
       `truncation to ${seq} below the log start ${this.firstSeq}`,
     );
-    this.generation++;
-    while (this.segments.length > 1 && this.active.firstSeq > seq) {
-      const gone = this.segments.pop()!;
-      await gone.writer?.close();
-      gone.writer = null;
-      await this.deleteFiles(gone);
-    }
-    const target = this.active;
-    const index = await this.loadIndex(target);
-    if (target.writer === null) {
-      // A closed segment becomes the active one again: its sidecar index is
-      // about to go stale. Once it has a writer, the index cache leaves it alone.
-      target.writer = await this.fs.open(target.logPath, 'r+');
-      this.forget(target);
-      target.index = index;
-      await removeFile(target.indexPath, this.fs);
-    }
+    const { target, index, writer } = await this.lastSegmentHolding(seq);
     const recordFirst = seq >= target.firstSeq ? index.recordFirstSeqOf(seq) : target.firstSeq;
     const cutInside = seq >= target.firstSeq && index.recordLastSeqOf(seq) !== seq;
     let kept: Entry[] = [];
@@ -393,8 +377,8 @@ export class SegmentChain {
       end = index.recordEndOf(keepThrough);
     }
     if (!cutInside) {
-      await target.writer.truncate(end);
-      await target.writer.sync();
+      await writer.truncate(end);
+      await writer.sync();
       target.truncatedAfter(seq, hash, timestampMs);
       this.dirty = false;
       return;
@@ -404,13 +388,41 @@ export class SegmentChain {
     const { chain, frameBytes } = encodeRecord(buf, 0, sized, 0, sized.length, hash);
     const cut = new RecordCut(this.fs, this.dir);
     await cut.begin({ segmentFirstSeq: target.firstSeq, recordStart: end, record: buf });
-    await target.writer.truncate(end);
-    await writeFully(target.writer, buf, end);
-    await target.writer.sync();
+    await writer.truncate(end);
+    await writeFully(writer, buf, end);
+    await writer.sync();
     await cut.finish();
     target.truncatedAfter(keepThrough, hash, timestampMs);
     target.recordAppended(appendedRecord(sized, 0, sized.length, frameBytes), chain);
     this.dirty = false;
+  }
+
+  /**
+   * Starts a truncation at `seq`: deletes the segments after the one
+   * holding it, newest first (each deletion synced, so a crash leaves a
+   * prefix of the log), and makes that one the active segment again.
+   */
+  private async lastSegmentHolding(
+    seq: number,
+  ): Promise<{ target: Segment; index: SegmentIndex; writer: FsFile }> {
+    this.generation++;
+    while (this.segments.length > 1 && this.active.firstSeq > seq) {
+      const gone = this.segments.pop()!;
+      await gone.writer?.close();
+      gone.writer = null;
+      await this.deleteFiles(gone);
+    }
+    const target = this.active;
+    const index = await this.loadIndex(target);
+    if (target.writer === null) {
+      // A closed segment becomes the active one again: its sidecar index is
+      // about to go stale. Once it has a writer, the index cache leaves it alone.
+      target.writer = await this.fs.open(target.logPath, 'r+');
+      this.forget(target);
+      target.index = index;
+      await removeFile(target.indexPath, this.fs);
+    }
+    return { target, index, writer: target.writer };
   }
 
   /**
@@ -721,22 +733,8 @@ export class SegmentChain {
         "the entries to keep do not match the damaged record's digests",
       );
     }
-    this.generation++;
-    while (this.segments.length > 1 && this.active.firstSeq > seq) {
-      const gone = this.segments.pop()!;
-      await gone.writer?.close();
-      gone.writer = null;
-      await this.deleteFiles(gone);
-    }
-    const target = this.active;
+    const { target, index, writer } = await this.lastSegmentHolding(seq);
     invariant(target === holder, 'the damaged record is in the segment now last');
-    const index = await this.loadIndex(target);
-    if (target.writer === null) {
-      target.writer = await this.fs.open(target.logPath, 'r+');
-      this.forget(target);
-      target.index = index;
-      await removeFile(target.indexPath, this.fs);
-    }
     let prevChain = target.header.prevHash;
     let prevTimestampMs = target.header.timestampBeforeFirstMs;
     if (seq > target.firstSeq) {
@@ -748,9 +746,9 @@ export class SegmentChain {
     const { chain, frameBytes } = encodeRecord(buf, 0, keep, 0, keep.length, prevChain);
     const cut = new RecordCut(this.fs, this.dir);
     await cut.begin({ segmentFirstSeq: target.firstSeq, recordStart: span.start, record: buf });
-    await target.writer.truncate(span.start);
-    await writeFully(target.writer, buf, span.start);
-    await target.writer.sync();
+    await writer.truncate(span.start);
+    await writeFully(writer, buf, span.start);
+    await writer.sync();
     await cut.finish();
     target.truncatedAfter(seq - 1, prevChain, prevTimestampMs);
     target.recordAppended(appendedRecord(keep, 0, keep.length, frameBytes), chain);

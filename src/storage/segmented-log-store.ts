@@ -385,15 +385,7 @@ export class SegmentedLogStore implements LogStore {
       );
     }
     // Checked: from here on the change is visible at once, as a truncation's is.
-    epochs.truncateAfter(base);
-    this.cache!.truncateAfter(base);
-    this.last = base;
-    this.pendingTruncations++;
-    for (const { entry } of sized) {
-      epochs.append(entry.seq, entry.epoch);
-      this.cache!.append(entry);
-    }
-    this.last = base + sized.length;
+    this.showInMemory(base, sized, true);
     return this.enqueue<void>({ kind: 'cutDamaged', keep: sized });
   }
 
@@ -588,6 +580,22 @@ export class SegmentedLogStore implements LogStore {
     const sized = validateEntries(entries, base, baseEpoch);
     // Validated: from here on nothing throws, and the change is visible at once.
     const truncating = base < this.last;
+    this.showInMemory(base, sized, truncating);
+    if (!truncating && sized.length === 0) return Promise.resolve();
+    return this.enqueue<void>({
+      kind: 'write',
+      truncateAfter: truncating ? base : null,
+      entries: sized,
+    });
+  }
+
+  /**
+   * Makes a change visible at once, before it reaches the disk: the log now
+   * ends at `base` (a truncation, counted until carried out, when
+   * `truncating`) and continues with `sized`.
+   */
+  private showInMemory(base: number, sized: readonly SizedEntry[], truncating: boolean): void {
+    const epochs = this.epochs!;
     if (truncating) {
       epochs.truncateAfter(base);
       this.cache!.truncateAfter(base);
@@ -599,12 +607,6 @@ export class SegmentedLogStore implements LogStore {
       this.cache!.append(entry);
     }
     this.last = base + sized.length;
-    if (!truncating && sized.length === 0) return Promise.resolve();
-    return this.enqueue<void>({
-      kind: 'write',
-      truncateAfter: truncating ? base : null,
-      entries: sized,
-    });
   }
 
   private requestSync(): void {
