@@ -738,11 +738,15 @@ export class BrokerNode {
     await this.clients.start((client, request, identity) =>
       this.onClientRequest(client, request, identity),
     );
+    // A peer that has not answered yet does not know this folder's
+    // incarnation, and a restart with an empty folder would slip past it:
+    // say hello again every heartbeat until each peer answered (a hello goes
+    // only to peers that have not).
     this.helloTimer = this.clock.setInterval(() => {
       if (this.stopped) return;
       const peers = memberIds(this.core.membership).filter((id) => id !== this.self.id);
       this.incarnations?.helloUnanswered(this.transport, this.self.id, peers);
-    }, 4 * this.options.config.electionTimeoutMs);
+    }, this.options.config.heartbeatIntervalMs);
     this.tickTimer = this.clock.setInterval(() => this.onTick(), this.options.config.tickMs);
     this.retentionTimer = this.clock.setInterval(
       () => void this.applyRetention(),
