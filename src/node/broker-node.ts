@@ -1240,12 +1240,10 @@ export class BrokerNode {
     request: PendingPublish,
     index: number,
     producerSeq: number,
-    outcome: PublishOutcome,
+    // Items waiting for their commit wait as runs (waitForCommit).
+    outcome: Exclude<PublishOutcome, { kind: 'waitForCommit' }>,
   ): void {
     switch (outcome.kind) {
-      case 'waitForCommit':
-        this.waitForCommit(request, index, 1, outcome.seq, outcome.epoch);
-        return;
       case 'ok':
         this.settle(request, index, {
           producerSeq,

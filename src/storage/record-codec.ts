@@ -339,7 +339,7 @@ export function checkRecord(buf: Uint8Array, offset: number, available: number):
   if (available < frameBytes) {
     return { ok: false, reason: `record of ${frameBytes} bytes is cut off after ${available}` };
   }
-  const walked = walkBodies(buf, offset, count, frameBytes, firstSeq, count);
+  const walked = walkBodies(buf, offset, count, frameBytes, firstSeq);
   if (typeof walked === 'string') return { ok: false, reason: walked };
   const headerEnd = offset + RECORD_FIXED_BYTES + 4 * count;
   const crcZ = crc32(
@@ -367,8 +367,8 @@ export function checkRecord(buf: Uint8Array, offset: number, available: number):
 }
 
 /**
- * Walks the first `upTo` entry bodies of a record whose header was
- * checked, checking each against its stored CRC32C and its fields.
+ * Walks the entry bodies of a record whose header was checked, checking
+ * each against its stored CRC32C and its fields.
  */
 function walkBodies(
   buf: Uint8Array,
@@ -376,7 +376,6 @@ function walkBodies(
   count: number,
   frameBytes: number,
   firstSeq: number,
-  upTo: number,
 ):
   | string
   | {
@@ -393,7 +392,7 @@ function walkBodies(
   let lastEpoch = -1;
   let lastTimestampMs = -1;
   const epochChanges: RecordEpochChange[] = [];
-  for (let i = 0; i < upTo; i++) {
+  for (let i = 0; i < count; i++) {
     if (end - at < ENTRY_FIXED_BYTES) return `entry ${i + 1} of ${count} is cut off`;
     const bodyBytes =
       ENTRY_FIXED_BYTES +
@@ -429,32 +428,8 @@ function walkBodies(
     lastTimestampMs = timestampMs;
     at += bodyBytes;
   }
-  if (upTo === count && at !== end) return `record length ${frameBytes} does not match its entries`;
+  if (at !== end) return `record length ${frameBytes} does not match its entries`;
   return { crcC, firstEpoch, lastEpoch, epochChanges, lastTimestampMs };
-}
-
-/**
- * How many leading entries of `candidates` (consecutive, starting at the
- * damaged record's first seq) match the per-entry digests stored in the
- * damaged record at `buf[offset]`: each matching entry is, but for a
- * 32-bit CRC32C collision, the one written. Null when the record's header
- * is damaged too (then nothing can be told), or names other seqs.
- */
-export function matchingPrefix(
-  buf: Uint8Array,
-  offset: number,
-  available: number,
-  candidates: readonly SizedEntry[],
-): number | null {
-  const stored = storedEntryDigests(buf, offset, available);
-  if (stored === null) return null;
-  if (candidates.length === 0 || candidates[0]!.entry.seq !== stored.firstSeq) return null;
-  for (let i = 0; i < candidates.length; i++) {
-    if (candidates[i]!.entry.seq !== stored.firstSeq + i) {
-      return matchingDigests(stored.before, stored.after, candidates.slice(0, i));
-    }
-  }
-  return matchingDigests(stored.before, stored.after, candidates);
 }
 
 /**
@@ -495,11 +470,6 @@ export function matchingDigests(
     if (crcC !== after[i]) return i;
   }
   return n;
-}
-
-/** The log digest stored before the record at `buf[offset]` (its header already checked). */
-export function digestBefore(buf: Uint8Array, offset: number): Buffer {
-  return Buffer.from(buf.subarray(offset + DIGEST_BEFORE_AT, offset + DIGEST_BEFORE_AT + 8));
 }
 
 /**

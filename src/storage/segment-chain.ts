@@ -14,6 +14,7 @@ import {
   LOG_DIGEST_BYTES,
   matchingDigests,
   RECORD_FIXED_BYTES,
+  recordBytesOf,
   recordOverheadBytes,
   type SizedEntry,
   sizeEntry,
@@ -140,12 +141,6 @@ function appendedRecord(
     epochChanges,
     lastTimestampMs: last.timestampMs,
   };
-}
-
-function sumBodies(sized: readonly SizedEntry[]): number {
-  let bytes = 0;
-  for (const one of sized) bytes += one.bodyBytes;
-  return bytes;
 }
 
 /** Most ways of grouping damaged entries into records that one repair tries. */
@@ -383,17 +378,34 @@ export class SegmentChain {
       this.dirty = false;
       return;
     }
-    const sized = kept.map(sizeEntry);
-    const buf = Buffer.allocUnsafe(recordOverheadBytes(sized.length) + sumBodies(sized));
-    const { chain, frameBytes } = encodeRecord(buf, 0, sized, 0, sized.length, hash);
+    await this.endWithRecord(target, writer, end, kept.map(sizeEntry), hash, timestampMs);
+  }
+
+  /**
+   * Ends the last segment at byte `start` with one record of `kept`,
+   * chained to `prevChain` (the value of the record before `start`, whose
+   * last log time is `prevTimestampMs`), durably: the record and its place
+   * are saved in a cut plan first (record-cut.ts), so a crash between the
+   * cut and the write loses none of the entries kept.
+   */
+  private async endWithRecord(
+    target: Segment,
+    writer: FsFile,
+    start: number,
+    kept: readonly SizedEntry[],
+    prevChain: Uint8Array,
+    prevTimestampMs: number,
+  ): Promise<void> {
+    const buf = Buffer.allocUnsafe(recordBytesOf(kept, 0, kept.length));
+    const { chain, frameBytes } = encodeRecord(buf, 0, kept, 0, kept.length, prevChain);
     const cut = new RecordCut(this.fs, this.dir);
-    await cut.begin({ segmentFirstSeq: target.firstSeq, recordStart: end, record: buf });
-    await writer.truncate(end);
-    await writeFully(writer, buf, end);
+    await cut.begin({ segmentFirstSeq: target.firstSeq, recordStart: start, record: buf });
+    await writer.truncate(start);
+    await writeFully(writer, buf, start);
     await writer.sync();
     await cut.finish();
-    target.truncatedAfter(keepThrough, hash, timestampMs);
-    target.recordAppended(appendedRecord(sized, 0, sized.length, frameBytes), chain);
+    target.truncatedAfter(kept[0]!.entry.seq - 1, prevChain, prevTimestampMs);
+    target.recordAppended(appendedRecord(kept, 0, kept.length, frameBytes), chain);
     this.dirty = false;
   }
 
@@ -742,17 +754,7 @@ export class SegmentChain {
       prevChain = before.chain;
       prevTimestampMs = before.lastTimestampMs;
     }
-    const buf = Buffer.allocUnsafe(recordOverheadBytes(keep.length) + sumBodies(keep));
-    const { chain, frameBytes } = encodeRecord(buf, 0, keep, 0, keep.length, prevChain);
-    const cut = new RecordCut(this.fs, this.dir);
-    await cut.begin({ segmentFirstSeq: target.firstSeq, recordStart: span.start, record: buf });
-    await writer.truncate(span.start);
-    await writeFully(writer, buf, span.start);
-    await writer.sync();
-    await cut.finish();
-    target.truncatedAfter(seq - 1, prevChain, prevTimestampMs);
-    target.recordAppended(appendedRecord(keep, 0, keep.length, frameBytes), chain);
-    this.dirty = false;
+    await this.endWithRecord(target, writer, span.start, keep, prevChain, prevTimestampMs);
   }
 
   /**
@@ -794,15 +796,19 @@ export class SegmentChain {
     segment: Segment,
     span: DamagedSpan,
   ): Promise<{ before: number; after: number[] } | null> {
-    const spanBytes = span.end - span.start;
-    const damaged = Buffer.alloc(spanBytes);
+    // Only a record header is read: a span whose framing was lost may be far larger.
+    const headerBytes = Math.min(
+      span.end - span.start,
+      recordOverheadBytes(LIMITS.maxLogRecordEntries),
+    );
+    const header = Buffer.alloc(headerBytes);
     const handle = await this.fs.open(segment.logPath, 'r');
     try {
-      await readFully(handle, damaged, spanBytes, span.start);
+      await readFully(handle, header, headerBytes, span.start);
     } finally {
       await handle.close();
     }
-    const stored = storedEntryDigests(damaged, 0, spanBytes);
+    const stored = storedEntryDigests(header, 0, headerBytes);
     if (stored === null || stored.firstSeq !== span.fromSeq) return null;
     // A span of several records (their framing lost together): the first
     // header describes only its own entries, which says nothing of the rest.
@@ -847,8 +853,9 @@ export class SegmentChain {
     let total = 1;
     for (const [k, span] of run.entries()) {
       const entries = covered[k]!;
-      const bodies = sumBodies(entries);
-      const spare = span.end - span.start - bodies - 4 * entries.length;
+      // Each record of n entries takes its fixed part, 4 bytes per entry and their bodies.
+      const spare =
+        span.end - span.start - (recordBytesOf(entries, 0, entries.length) - RECORD_FIXED_BYTES);
       const records = spare / RECORD_FIXED_BYTES;
       if (!Number.isInteger(records) || records < 1 || records > entries.length) {
         return new RepairRejectedError(

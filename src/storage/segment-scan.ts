@@ -170,11 +170,7 @@ async function appendRecordAt(
   tolerateDamage: boolean,
 ): Promise<number | string | { brokenChainBytes: number; lastSeq: number; reason: string }> {
   const available = fileBytes - position;
-  if (available < RECORD_FIXED_BYTES) return `only ${available} bytes left of a record header`;
-  const fixed = await window.view(position, RECORD_FIXED_BYTES);
-  const headerBytes = Math.min(available, recordHeaderBytesAt(fixed.buf, fixed.at));
-  const head = await window.view(position, headerBytes);
-  const header = checkRecordHeader(head.buf, head.at, headerBytes);
+  const header = await readHeaderAt(window, position, fileBytes);
   if (typeof header === 'string') return header;
   const frameBytes = header.frameBytes;
   if (frameBytes > available) return `record of ${frameBytes} bytes is cut off after ${available}`;
@@ -202,18 +198,27 @@ async function appendRecordAt(
   return frameBytes;
 }
 
-/** The header of the record at `position` when its own CRC holds, or null. */
+/** The header of the record at `position` once its own CRC holds; otherwise why not. */
+async function readHeaderAt(
+  window: FileWindow,
+  position: number,
+  fileBytes: number,
+): Promise<RecordHeader | string> {
+  const available = fileBytes - position;
+  if (available < RECORD_FIXED_BYTES) return `only ${available} bytes left of a record header`;
+  const fixed = await window.view(position, RECORD_FIXED_BYTES);
+  const headerBytes = Math.min(available, recordHeaderBytesAt(fixed.buf, fixed.at));
+  const head = await window.view(position, headerBytes);
+  return checkRecordHeader(head.buf, head.at, headerBytes);
+}
+
+/** The header of the record at `position` when its own CRC holds and the whole record is in the file, or null. */
 async function intactHeaderAt(
   window: FileWindow,
   position: number,
   fileBytes: number,
 ): Promise<RecordHeader | null> {
-  const available = fileBytes - position;
-  if (available < RECORD_FIXED_BYTES) return null;
-  const fixed = await window.view(position, RECORD_FIXED_BYTES);
-  const headerBytes = Math.min(available, recordHeaderBytesAt(fixed.buf, fixed.at));
-  const head = await window.view(position, headerBytes);
-  const header = checkRecordHeader(head.buf, head.at, headerBytes);
+  const header = await readHeaderAt(window, position, fileBytes);
   return typeof header === 'string' || position + header.frameBytes > fileBytes ? null : header;
 }
 

@@ -7,11 +7,12 @@ import {
   digestAfterSeq,
   ENTRY_FIXED_BYTES,
   encodeRecord,
-  matchingPrefix,
+  matchingDigests,
   RECORD_FIXED_BYTES,
   recordBytesOf,
   type SizedEntry,
   sizeEntry,
+  storedEntryDigests,
   ZERO_CHAIN_HASH,
 } from '../../src/storage/record-codec.js';
 import { makeEntries, makeEntry } from './helpers.js';
@@ -102,15 +103,19 @@ test('a copy of a damaged record is matched entry by entry while its header is i
   const damaged = Buffer.from(buf);
   damaged[damaged.length - 1]! ^= 0x10;
   t.false(checkRecord(damaged, 0, damaged.length).ok);
-  t.is(matchingPrefix(damaged, 0, damaged.length, sized), 5);
+  const stored = storedEntryDigests(damaged, 0, damaged.length)!;
+  t.is(stored.firstSeq, 10);
+  const matching = (copy: readonly SizedEntry[]) =>
+    matchingDigests(stored.before, stored.after, copy);
+  t.is(matching(sized), 5);
   // A copy whose third entry is another entry matches in its first two only.
   const other = [...sized];
   other[2] = sizeEntry({ ...entries[2]!, epoch: 9 });
-  t.is(matchingPrefix(damaged, 0, damaged.length, other), 2);
-  t.is(matchingPrefix(damaged, 0, damaged.length, sized.slice(0, 3)), 3);
-  // A copy for other seqs, or a record whose header is damaged, tells nothing.
-  t.is(matchingPrefix(damaged, 0, damaged.length, sized.slice(1)), null);
+  t.is(matching(other), 2);
+  t.is(matching(sized.slice(0, 3)), 3);
+  // A copy for other seqs matches nothing (a body holds its seq), and a damaged header tells nothing.
+  t.is(matching(sized.slice(1)), 0);
   const badHeader = Buffer.from(buf);
   badHeader[30]! ^= 0x01;
-  t.is(matchingPrefix(badHeader, 0, badHeader.length, sized), null);
+  t.is(storedEntryDigests(badHeader, 0, badHeader.length), null);
 });
