@@ -162,3 +162,83 @@ test('a node restarted from its store delivers nothing it delivered before the c
   cluster.tickAll(TEST_TIMING.heartbeatIntervalTicks * 2);
   t.deepEqual(cluster.store('b').delivered, [1, 2, 3]);
 });
+
+test('the commit point of a lone message reaches followers in a commit notice that they do not answer', (t) => {
+  const cluster = electedCluster(['a', 'b', 'c']);
+  cluster.propose('a', [proposal('p', 1)]);
+  cluster.deliver(to('b', 'c'));
+  cluster.deliver(from('b', 'c'));
+  const leader = cluster.node('a');
+  t.is(leader.committedSeq, 2);
+  const notices = cluster.take(from('a'));
+  t.deepEqual(
+    notices.map((e) => [
+      e.to,
+      e.message.type,
+      e.message.type === 'append' && e.message.commitNotice,
+    ]),
+    [
+      ['b', 'append', true],
+      ['c', 'append', true],
+    ],
+    'one notice per follower, carrying the commit point only',
+  );
+  for (const envelope of notices) cluster.handle(envelope);
+  t.is(cluster.node('b').committedSeq, 2);
+  t.is(cluster.node('c').committedSeq, 2);
+  t.is(cluster.take(to('a')).length, 0, 'no follower answers a notice its log matches');
+
+  // A heartbeat is still answered: the sequencer's lease rests on it.
+  cluster.tick('a', TEST_TIMING.heartbeatIntervalTicks);
+  const heartbeats = cluster.take(from('a'));
+  t.true(heartbeats.length >= 2);
+  t.true(heartbeats.every((e) => e.message.type === 'append' && e.message.commitNotice !== true));
+  for (const envelope of heartbeats) cluster.handle(envelope);
+  t.deepEqual(
+    cluster
+      .take(to('a'))
+      .map((e) => [e.from, e.message.type])
+      .sort(),
+    [
+      ['b', 'ack'],
+      ['c', 'ack'],
+    ],
+  );
+});
+
+test('a follower answers a commit notice it cannot match: with a NACK for a gap, a refusal for another entry', (t) => {
+  const node = newNode('b', MEMBERS);
+  node.step(
+    append({
+      from: 'a',
+      epoch: 1,
+      entries: [epochStartEntry(1, 1), dataEntry(2, 1)],
+      commitSeq: 1,
+    }),
+  );
+  takeReady(node);
+  node.step(
+    append({ from: 'a', epoch: 1, prevSeq: 4, prevEpoch: 1, commitSeq: 4, commitNotice: true }),
+  );
+  let ready = takeReady(node);
+  t.deepEqual(
+    messagesOf(ready, 'nack').map((n) => [n.fromSeq, n.toSeq]),
+    [[3, 4]],
+  );
+  t.deepEqual(
+    messagesOf(ready, 'ack').map((a) => [a.reject, a.matchSeq]),
+    [[false, 2]],
+  );
+
+  // Sequencer c of epoch 2 holds another entry at seq 2 (b's is uncommitted).
+  node.step(
+    append({ from: 'c', epoch: 2, prevSeq: 2, prevEpoch: 2, commitSeq: 2, commitNotice: true }),
+  );
+  ready = takeReady(node);
+  t.is(node.committedSeq, 1);
+  t.deepEqual(
+    messagesOf(ready, 'ack').map((a) => [a.reject, a.hintSeq, a.hintEpoch]),
+    [[true, 2, 1]],
+    'refused, naming the entry b holds there',
+  );
+});
