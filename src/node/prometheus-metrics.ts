@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { WeightedHistogram } from './weighted-histogram.js';
 import { EntryKind, type PeerMessage, type Ready, Role } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { ORDO_VERSION } from '../runtime/version.js';
@@ -43,7 +44,7 @@ export class PrometheusNodeMetrics implements NodeMetrics {
   private readonly electionsWon: Counter;
   private readonly repairs: Counter<'kind'>;
   private readonly fsyncSeconds: Histogram;
-  private readonly publishToCommitSeconds: Histogram;
+  private readonly publishToCommitSeconds: WeightedHistogram;
 
   constructor(nodeId: string) {
     const r = this.registry;
@@ -110,12 +111,12 @@ export class PrometheusNodeMetrics implements NodeMetrics {
       buckets: LATENCY_BUCKETS_S,
       registers,
     });
-    this.publishToCommitSeconds = new Histogram({
-      name: 'ordo_publish_to_commit_seconds',
-      help: 'From the sequencer appending a message to its commit by a majority.',
-      buckets: LATENCY_BUCKETS_S,
+    this.publishToCommitSeconds = new WeightedHistogram(
+      'ordo_publish_to_commit_seconds',
+      'From the sequencer appending a message to its commit by a majority.',
+      LATENCY_BUCKETS_S,
       registers,
-    });
+    );
     // Every label value is exported from the start, at zero until it happens.
     for (const source of ['memory', 'log']) this.retransmissions.inc({ source }, 0);
     for (const kind of ['truncate', 'reset']) this.repairs.inc({ kind }, 0);
@@ -188,7 +189,7 @@ export class PrometheusNodeMetrics implements NodeMetrics {
       const batch = this.uncommitted[this.uncommittedHead]!;
       if (batch.lastSeq > commitSeq) break;
       const seconds = (nowMs - batch.appendedMs) / 1000;
-      for (let i = 0; i < batch.count; i++) this.publishToCommitSeconds.observe(seconds);
+      this.publishToCommitSeconds.observe(seconds, batch.count);
       this.dropOldestBatch();
     }
   }
