@@ -10,7 +10,7 @@ import {
 } from './frame-error.js';
 import {
   decodePackedEntries,
-  decodePackedOkResults,
+  decodePackedOkRuns,
   decodePackedPublishItems,
   encodePackedOkResults,
   encodePackedPublishItems,
@@ -243,16 +243,21 @@ export function decodeClientResponse(bytes: Uint8Array): ClientResponse {
   if (response.body === 'publish') {
     const packed = response.publish!.packedOk;
     if (packed != null && packed.length > 0) {
-      const ok = decodePackedOkResults(packed, LIMITS.maxBatchEntries, 'publish.packedOk');
+      const runs = decodePackedOkRuns(packed, LIMITS.maxBatchEntries, 'publish.packedOk');
       const results = (response.publish!.results ?? []) as ordo.PublishResult[];
-      for (const { producerSeq, seq } of ok) {
-        results.push(
-          ordo.PublishResult.create({
-            producerSeq,
-            seq,
+      // Plain objects with every field a reader looks at: one per message
+      // of a large batch, where PublishResult.create copies key by key.
+      for (const run of runs) {
+        for (let k = 0; k < run.count; k++) {
+          const result: ordo.PublishResult.$Properties = {
+            producerSeq: run.producerSeq + k,
             status: ordo.PublishStatus.PUBLISH_STATUS_OK,
-          }),
-        );
+            seq: run.seq + k,
+            detail: '',
+            expectedProducerSeq: 0,
+          };
+          results.push(result as ordo.PublishResult);
+        }
       }
       response.publish!.results = results;
       response.publish!.packedOk = new Uint8Array(0);

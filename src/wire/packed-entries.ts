@@ -421,26 +421,31 @@ export function encodePackedOkResults(results: readonly OkResult[]): Uint8Array 
   return out.subarray(0, pos);
 }
 
-/** Unpacks OK results, at most `maxResults` of them. */
-export function decodePackedOkResults(
-  bytes: Uint8Array,
-  maxResults: number,
-  field: string,
-): OkResult[] {
+/** A run of OK results: producerSeqs and seqs both consecutive from their first. */
+export interface OkRun {
+  readonly producerSeq: number;
+  readonly seq: number;
+  readonly count: number;
+}
+
+/** Unpacks OK results as the runs they travel in, at most `maxResults` results in all. */
+export function decodePackedOkRuns(bytes: Uint8Array, maxResults: number, field: string): OkRun[] {
   const reader = new PackedReader(bytes, field);
   reader.version();
-  const results: OkResult[] = [];
+  const runs: OkRun[] = [];
+  let total = 0;
   while (!reader.done()) {
     const producerSeq = reader.varint('producerSeq');
     const seq = reader.varint('seq');
     const count = reader.varint('count');
     if (count < 1) reader.fail('a run holds no results');
-    if (results.length + count > maxResults) reader.fail(`holds more than ${maxResults} results`);
+    total += count;
+    if (total > maxResults) reader.fail(`holds more than ${maxResults} results`);
     checkUint(producerSeq + count - 1, `${field}.producerSeq`);
     checkSeq(seq + count - 1, `${field}.seq`);
-    for (let k = 0; k < count; k++) results.push({ producerSeq: producerSeq + k, seq: seq + k });
+    runs.push({ producerSeq, seq, count });
   }
-  return results;
+  return runs;
 }
 
 /** Reads the varints, strings and byte views of a packed form, failing with FrameError. */
