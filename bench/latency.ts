@@ -4,7 +4,7 @@ import type { WorkerSet } from './children.js';
 import type { SerialCommand, SerialResult } from './load-protocol.js';
 import { LoadRig, type PhaseSummary, rigOptions } from './load-rig.js';
 import { machine, revision } from './machine.js';
-import { measureRawRoundTrip } from './raw-zmq.js';
+import { measureRawChain, measureRawRoundTrip } from './raw-zmq.js';
 import { formatMs, formatNumber, formatTable, printJsonLine } from './report.js';
 import { header, log } from './throughput.js';
 
@@ -46,6 +46,8 @@ interface VariantRun {
 export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise<void> {
   log(`raw zeromq.js DEALER/ROUTER round trip, ${args.requests} requests, before the clusters`);
   const rawBefore = await measureRawRoundTrip(workers, args.payloadBytes, args.requests);
+  log(`raw zeromq.js chain of ${args.nodes} node processes, before the clusters`);
+  const chainBefore = await measureRawChain(workers, args.nodes, args.payloadBytes, args.requests);
   const runs: VariantRun[] = [];
   for (const fsync of variants) {
     log(`fsync=${fsync}: starting a ${args.nodes}-node cluster`);
@@ -53,21 +55,36 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
   }
   log('raw zeromq.js DEALER/ROUTER round trip, after the clusters');
   const rawAfter = await measureRawRoundTrip(workers, args.payloadBytes, args.requests);
+  log(`raw zeromq.js chain of ${args.nodes} node processes, after the clusters`);
+  const chainAfter = await measureRawChain(workers, args.nodes, args.payloadBytes, args.requests);
   const rawP50Ms = (rawBefore.p50Ms + rawAfter.p50Ms) / 2;
+  const chainP50Ms = (chainBefore.p50Ms + chainAfter.p50Ms) / 2;
 
   console.log(`\n${header(args)}\n`);
   const triple = (s: LatencySummary) => [formatMs(s.p50Ms), formatMs(s.p99Ms), formatMs(s.p999Ms)];
   console.log(
     formatTable(
-      ['one publish in flight', 'p50', 'p99', 'p99.9', 'max', 'p50 / raw p50', 'failed'],
       [
-        ['raw DEALER/ROUTER, before', ...triple(rawBefore), formatMs(rawBefore.maxMs), '', 0],
-        ['raw DEALER/ROUTER, after', ...triple(rawAfter), formatMs(rawAfter.maxMs), '', 0],
+        'one publish in flight',
+        'p50',
+        'p99',
+        'p99.9',
+        'max',
+        'p50 / raw p50',
+        'p50 / chain p50',
+        'failed',
+      ],
+      [
+        ['raw DEALER/ROUTER, before', ...triple(rawBefore), formatMs(rawBefore.maxMs), '', '', 0],
+        ['raw DEALER/ROUTER, after', ...triple(rawAfter), formatMs(rawAfter.maxMs), '', '', 0],
+        ['raw chain, before', ...triple(chainBefore), formatMs(chainBefore.maxMs), '', '', 0],
+        ['raw chain, after', ...triple(chainAfter), formatMs(chainAfter.maxMs), '', '', 0],
         ...runs.map((run) => [
           `ordo, fsync=${run.fsync}`,
           ...triple(run.lone),
           formatMs(run.lone.maxMs),
           `${formatNumber(run.lone.p50Ms / rawP50Ms, 2)}x`,
+          `${formatNumber(run.lone.p50Ms / chainP50Ms, 2)}x`,
           run.loneFailed,
         ]),
       ],
@@ -93,6 +110,9 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
     `- one publish in flight: ${args.requests} publishes by one publisher process, each awaited before the next`,
     '  (publish() call to quorum ack); the raw round trip is the same count of 100-byte requests echoed',
     '  by a ROUTER, one at a time, between two fresh processes. p50 / raw p50 uses the mean of both raw runs.',
+    `- raw chain: the same requests along a lone publish's path through ${args.nodes} node processes (client to`,
+    '  sequencer, multicast, a majority of acks, the answer, the commit notice) with zeromq.js alone: no',
+    '  protocol, encoding or storage. p50 / chain p50 uses the mean of both chain runs.',
     `- light load: ${args.publishers} publisher processes together at ${args.moderateFraction * 100}% of the peak of a`,
     '  short saturated phase, open loop (a fixed rate, whatever the acks do).',
     `- targets: lone p50 <= ${formatMs(targets.loneP50Ms)}, p99 <= ${formatMs(targets.loneP99Ms)}, p50 <= ${targets.loneP50OverRaw}x raw;`,
@@ -113,6 +133,8 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
       revision: revision(),
       rawBefore,
       rawAfter,
+      chainBefore,
+      chainAfter,
       runs,
     });
 }

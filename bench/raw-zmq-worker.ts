@@ -39,6 +39,24 @@ export interface PingCommand {
   readonly roundTrips: number;
 }
 
+/**
+ * The sequencer of the raw chain: the path of a lone publish through Ordo
+ * (client to sequencer, multicast to the followers, their acks back, the
+ * answer to the client, then the commit notice) with no protocol, encoding
+ * or storage. It answers once `acksNeeded` followers acknowledged.
+ */
+export interface ChainSequencerCommand {
+  readonly type: 'chainSequencer';
+  readonly acksNeeded: number;
+}
+
+/** A follower of the raw chain: acknowledges every multicast frame but the commit notices. */
+export interface ChainFollowerCommand {
+  readonly type: 'chainFollower';
+  readonly pubEndpoint: string;
+  readonly ackEndpoint: string;
+}
+
 export interface PingResult {
   readonly type: 'pingDone';
   readonly latency: HistogramData;
@@ -120,6 +138,63 @@ async function echo(): Promise<void> {
   for await (const frames of socket) await socket.send(frames);
 }
 
+/** The commit notice of the raw chain: shorter than any request, so followers tell it apart. */
+const CHAIN_NOTICE = Buffer.from('commit');
+
+async function chainSequencer(command: ChainSequencerCommand): Promise<void> {
+  const clients = new zmq.Router({ linger: 0, maxMessageSize: LIMITS.maxFrameBytes });
+  const pub = new zmq.Publisher({ linger: 0 });
+  const acks = new zmq.Router({ linger: 0 });
+  await clients.bind('tcp://127.0.0.1:*');
+  await pub.bind('tcp://127.0.0.1:*');
+  await acks.bind('tcp://127.0.0.1:*');
+  process.send!({
+    type: 'bound',
+    endpoint: clients.lastEndpoint,
+    pubEndpoint: pub.lastEndpoint,
+    ackEndpoint: acks.lastEndpoint,
+  });
+  // Each request goes out as a round number and its bytes; an ack names the
+  // round, so a late ack of an earlier round counts for nothing (as Ordo's
+  // acks name the seq they hold).
+  let waiting: Buffer | null = null;
+  let round = 0;
+  let acked = 0;
+  const answer = async (): Promise<void> => {
+    for await (const [, ack] of acks) {
+      if (waiting === null || ack!.readUInt32LE(0) !== round) continue;
+      if (++acked < command.acksNeeded) continue;
+      const client = waiting;
+      waiting = null;
+      await clients.send([client, CHAIN_NOTICE]);
+      await pub.send(CHAIN_NOTICE);
+    }
+  };
+  void answer();
+  for await (const [client, body] of clients) {
+    waiting = client!;
+    acked = 0;
+    round = (round + 1) >>> 0;
+    const frame = Buffer.allocUnsafe(4 + body!.length);
+    frame.writeUInt32LE(round, 0);
+    body!.copy(frame, 4);
+    await pub.send(frame);
+  }
+}
+
+async function chainFollower(command: ChainFollowerCommand): Promise<void> {
+  const sub = new zmq.Subscriber({ linger: 0, maxMessageSize: LIMITS.maxFrameBytes });
+  const ack = new zmq.Dealer({ linger: 0 });
+  sub.subscribe();
+  sub.connect(command.pubEndpoint);
+  ack.connect(command.ackEndpoint);
+  await sleep(joinDelayMs);
+  process.send!({ type: 'joined' });
+  for await (const [body] of sub) {
+    if (body!.length > CHAIN_NOTICE.length) await ack.send(body!.subarray(0, 16));
+  }
+}
+
 /**
  * One request in flight at a time over a DEALER socket, as a publisher that
  * awaits each publish has: the round trip zeromq.js itself takes between two
@@ -142,12 +217,21 @@ async function ping(command: PingCommand): Promise<void> {
 }
 
 process.on('message', (raw) => {
-  const command = raw as SubCommand | PubCommand | EchoCommand | PingCommand | { type: 'exit' };
+  const command = raw as
+    | SubCommand
+    | PubCommand
+    | EchoCommand
+    | PingCommand
+    | ChainSequencerCommand
+    | ChainFollowerCommand
+    | { type: 'exit' };
   const fail = (error: Error) => process.send!({ type: 'error', message: error.message });
   if (command.type === 'sub') subscribe(command).catch(fail);
   else if (command.type === 'pub') publish(command).catch(fail);
   else if (command.type === 'echo') echo().catch(fail);
   else if (command.type === 'ping') ping(command).catch(fail);
+  else if (command.type === 'chainSequencer') chainSequencer(command).catch(fail);
+  else if (command.type === 'chainFollower') chainFollower(command).catch(fail);
   else process.exit(0);
 });
 process.on('disconnect', () => process.exit(0));

@@ -6,6 +6,8 @@ import {
 } from '../src/runtime/latency-stats.js';
 import type { WorkerSet } from './children.js';
 import type {
+  ChainFollowerCommand,
+  ChainSequencerCommand,
   EchoCommand,
   PingCommand,
   PingResult,
@@ -118,5 +120,53 @@ export async function measureRawRoundTrip(
     return summarize(LatencyHistogram.from(done.latency));
   } finally {
     await Promise.all([workers.stop(router), workers.stop(dealer)]);
+  }
+}
+
+/**
+ * The raw chain: a lone publish's path through a cluster of `nodes` (client
+ * to sequencer, multicast to the other nodes, a majority's acks back, the
+ * answer, then the commit notice), one process per node as in Ordo, with
+ * zeromq.js alone. It is the floor under Ordo's lone-message latency on
+ * this machine, where the plain round trip leaves out the hop to the
+ * followers and back, and the processes that share the cores.
+ */
+export async function measureRawChain(
+  workers: WorkerSet,
+  nodes: number,
+  messageBytes: number,
+  roundTrips: number,
+): Promise<LatencySummary> {
+  const sequencer = workers.fork('raw-zmq-worker', 'raw-chain-sequencer');
+  const followers = Array.from({ length: nodes - 1 }, (_, i) =>
+    workers.fork('raw-zmq-worker', `raw-chain-follower-${i + 1}`),
+  );
+  const client = workers.fork('raw-zmq-worker', 'raw-chain-client');
+  try {
+    const acksNeeded = Math.floor(nodes / 2);
+    const start: ChainSequencerCommand = { type: 'chainSequencer', acksNeeded };
+    sequencer.send(start);
+    const bound = await sequencer.next('bound', 10_000);
+    for (const follower of followers) {
+      const join: ChainFollowerCommand = {
+        type: 'chainFollower',
+        pubEndpoint: bound['pubEndpoint'] as string,
+        ackEndpoint: bound['ackEndpoint'] as string,
+      };
+      follower.send(join);
+    }
+    for (const follower of followers) await follower.next('joined', 10_000);
+    const command: PingCommand = {
+      type: 'ping',
+      endpoint: bound['endpoint'] as string,
+      messageBytes,
+      warmupRoundTrips: Math.min(1000, roundTrips),
+      roundTrips,
+    };
+    client.send(command);
+    const done = (await client.next('pingDone', 10_000 + roundTrips * 20)) as unknown as PingResult;
+    return summarize(LatencyHistogram.from(done.latency));
+  } finally {
+    await Promise.all([sequencer, ...followers, client].map((w) => workers.stop(w)));
   }
 }

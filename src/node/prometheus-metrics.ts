@@ -1,10 +1,10 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { WeightedHistogram } from './weighted-histogram.js';
 import { EntryKind, type PeerMessage, type Ready, Role } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { ORDO_VERSION } from '../runtime/version.js';
 import type { ordo } from '../wire/schema.js';
 import type { NodeMetrics } from './node-metrics.js';
+import { WeightedHistogram } from './weighted-histogram.js';
 
 type StatusSource = () => ordo.NodeStatus.$Properties;
 
