@@ -57,6 +57,14 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
   const rawAfter = await measureRawRoundTrip(workers, args.payloadBytes, args.requests);
   log(`raw zeromq.js chain of ${args.nodes} node processes, after the clusters`);
   const chainAfter = await measureRawChain(workers, args.nodes, args.payloadBytes, args.requests);
+  log(`raw zeromq.js chain of ${args.nodes} node processes, 1 ms between requests`);
+  const chainSpread = await measureRawChain(
+    workers,
+    args.nodes,
+    args.payloadBytes,
+    Math.min(args.requests, 2000),
+    1,
+  );
   const rawP50Ms = (rawBefore.p50Ms + rawAfter.p50Ms) / 2;
   const chainP50Ms = (chainBefore.p50Ms + chainAfter.p50Ms) / 2;
 
@@ -79,6 +87,7 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
         ['raw DEALER/ROUTER, after', ...triple(rawAfter), formatMs(rawAfter.maxMs), '', '', 0],
         ['raw chain, before', ...triple(chainBefore), formatMs(chainBefore.maxMs), '', '', 0],
         ['raw chain, after', ...triple(chainAfter), formatMs(chainAfter.maxMs), '', '', 0],
+        ['raw chain, 1 ms apart', ...triple(chainSpread), formatMs(chainSpread.maxMs), '', '', 0],
         ...runs.map((run) => [
           `ordo, fsync=${run.fsync}`,
           ...triple(run.lone),
@@ -112,7 +121,9 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
     '  by a ROUTER, one at a time, between two fresh processes. p50 / raw p50 uses the mean of both raw runs.',
     `- raw chain: the same requests along a lone publish's path through ${args.nodes} node processes (client to`,
     '  sequencer, multicast, a majority of acks, the answer, the commit notice) with zeromq.js alone: no',
-    '  protocol, encoding or storage. p50 / chain p50 uses the mean of both chain runs.',
+    '  protocol, encoding or storage. p50 / chain p50 uses the mean of both chain runs. "1 ms apart": a',
+    '  pause after each answer, as spread-out traffic has; the processes fall idle between requests, and',
+    '  waking them costs more on this machine (the floor under the light-load tail).',
     `- light load: ${args.publishers} publisher processes together at ${args.moderateFraction * 100}% of the peak of a`,
     '  short saturated phase, open loop (a fixed rate, whatever the acks do).',
     `- targets: lone p50 <= ${formatMs(targets.loneP50Ms)}, p99 <= ${formatMs(targets.loneP99Ms)}, p50 <= ${targets.loneP50OverRaw}x raw;`,
@@ -135,6 +146,7 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
       rawAfter,
       chainBefore,
       chainAfter,
+      chainSpread,
       runs,
     });
 }

@@ -37,6 +37,8 @@ export interface PingCommand {
   readonly messageBytes: number;
   readonly warmupRoundTrips: number;
   readonly roundTrips: number;
+  /** A pause after each answer (0: the next request at once), as traffic that is spread out in time has. */
+  readonly pauseMs: number;
 }
 
 /**
@@ -210,6 +212,7 @@ async function ping(command: PingCommand): Promise<void> {
     await socket.send(frame);
     await socket.receive();
     if (i >= command.warmupRoundTrips) latency.record(performance.now() - startMs);
+    if (command.pauseMs > 0) await sleep(command.pauseMs);
   }
   socket.close();
   const result: PingResult = { type: 'pingDone', latency: latency.toData() };

@@ -113,6 +113,7 @@ export async function measureRawRoundTrip(
       messageBytes,
       warmupRoundTrips: Math.min(1000, roundTrips),
       roundTrips,
+      pauseMs: 0,
     };
     dealer.send(command);
     // A round trip on this machine takes well under a millisecond; 10 ms each is generous.
@@ -136,6 +137,7 @@ export async function measureRawChain(
   nodes: number,
   messageBytes: number,
   roundTrips: number,
+  pauseMs = 0,
 ): Promise<LatencySummary> {
   const sequencer = workers.fork('raw-zmq-worker', 'raw-chain-sequencer');
   const followers = Array.from({ length: nodes - 1 }, (_, i) =>
@@ -162,9 +164,13 @@ export async function measureRawChain(
       messageBytes,
       warmupRoundTrips: Math.min(1000, roundTrips),
       roundTrips,
+      pauseMs,
     };
     client.send(command);
-    const done = (await client.next('pingDone', 10_000 + roundTrips * 20)) as unknown as PingResult;
+    const done = (await client.next(
+      'pingDone',
+      10_000 + roundTrips * (20 + 2 * pauseMs),
+    )) as unknown as PingResult;
     return summarize(LatencyHistogram.from(done.latency));
   } finally {
     await Promise.all([sequencer, ...followers, client].map((w) => workers.stop(w)));
