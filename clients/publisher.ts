@@ -208,8 +208,25 @@ export class Publisher {
     return this.outstanding.size;
   }
 
-  /** Publishes one message; resolves with its seq once acknowledged under the ack mode. */
-  async publish(topic: string, payload: Uint8Array | string): Promise<PublishAck> {
+  /**
+   * Publishes one message; resolves with its seq once acknowledged under the
+   * ack mode. Not an async function: with room in the window the message is
+   * queued at once and the caller gets the promise that settles it, with no
+   * second promise wrapped around it (this runs once per message).
+   */
+  publish(topic: string, payload: Uint8Array | string): Promise<PublishAck> {
+    let bytes: Uint8Array;
+    try {
+      bytes = this.checkPublish(topic, payload);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.outstanding.size >= this.maxInFlight) return this.publishWhenRoom(topic, bytes);
+    return this.enqueue(topic, bytes);
+  }
+
+  /** The payload as bytes, once the call is checked; throws what publish() rejects with. */
+  private checkPublish(topic: string, payload: Uint8Array | string): Uint8Array {
     if (this.closed) throw new ClosedError('publisher is closed');
     const bytes = typeof payload === 'string' ? new TextEncoder().encode(payload) : payload;
     // Most publishers use few topics: the last one that passed is not measured again.
@@ -224,24 +241,32 @@ export class Publisher {
         `payload of ${bytes.length} bytes exceeds the limit of ${LIMITS.maxPayloadBytes}`,
       );
     }
-    if (this.outstanding.size >= this.maxInFlight) {
-      this.callsWaitingForRoom++;
-      try {
-        while (this.outstanding.size >= this.maxInFlight) {
-          // Callers that do not await their publishes would otherwise queue without end.
-          if (this.roomWaiters.length >= LIMITS.publisherMaxWaitingCalls) {
-            throw new OrdoError(
-              `${this.roomWaiters.length} publish calls already wait for room in the window: await earlier publishes`,
-              { retriable: true },
-            );
-          }
-          await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
-          if (this.closed) throw new ClosedError('publisher is closed');
+    return bytes;
+  }
+
+  /** Waits for room in the window (the backpressure), then queues the message. */
+  private async publishWhenRoom(topic: string, bytes: Uint8Array): Promise<PublishAck> {
+    this.callsWaitingForRoom++;
+    try {
+      while (this.outstanding.size >= this.maxInFlight) {
+        // Callers that do not await their publishes would otherwise queue without end.
+        if (this.roomWaiters.length >= LIMITS.publisherMaxWaitingCalls) {
+          throw new OrdoError(
+            `${this.roomWaiters.length} publish calls already wait for room in the window: await earlier publishes`,
+            { retriable: true },
+          );
         }
-      } finally {
-        this.callsWaitingForRoom--;
+        await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+        if (this.closed) throw new ClosedError('publisher is closed');
       }
+    } finally {
+      this.callsWaitingForRoom--;
     }
+    return this.enqueue(topic, bytes);
+  }
+
+  /** Gives the message the next producerSeq and queues it for the next request. */
+  private enqueue(topic: string, bytes: Uint8Array): Promise<PublishAck> {
     return new Promise<PublishAck>((resolve, reject) => {
       const producerSeq = this.nextProducerSeq++;
       const message: Outstanding = {

@@ -1171,13 +1171,13 @@ export class BrokerNode {
       }
       return;
     }
-    const payloads = copyPayloads(items);
+    const copied = payloadsWorthCopying(publish, items);
     const owner = identity ?? '';
     const proposals = items.map((item, i) => ({
       producerId: publish.producerId,
       producerSeq: item.producerSeq,
       topic: item.topic,
-      payload: payloads[i]!,
+      payload: copied === null ? item.payload : copied[i]!,
       owner,
     }));
     const results = this.core.propose(proposals, this.clock.nowMs());
@@ -1623,17 +1623,32 @@ export class BrokerNode {
 }
 
 /**
- * The payloads of a publish, copied out of the client's frame into one
- * buffer of their own and handed on as views of it. Copied, because the
- * decoded payloads are views into the frame, and a log cache that keeps one
- * would keep the whole frame (a tiny message in a 4 MiB frame would cost 4
- * MiB while counted as a few bytes); into one buffer, because the messages
- * of a batch live and are dropped together (retention goes in seq order),
- * and one allocation per batch costs far less than one per message.
+ * The payloads of a publish copied out of the client's frame, or null when
+ * they are kept as the views into it that decoding gave. A log cache that
+ * keeps a view keeps the whole frame, so a view is kept only when the
+ * payloads fill at least half of the packed items (what a publisher's batch
+ * is: payloads and a few bytes of framing each), and copied otherwise (a
+ * tiny message in a 4 MiB frame would cost 4 MiB while counted as a few
+ * bytes).
  */
-function copyPayloads(items: readonly ordo.PublishItem[]): Uint8Array[] {
+function payloadsWorthCopying(
+  publish: ordo.PublishRequest,
+  items: readonly ordo.PublishItem[],
+): Uint8Array[] | null {
   let total = 0;
   for (const item of items) total += item.payload.length;
+  const packed = publish.packedItems;
+  if (packed != null && packed.length > 0 && total * 2 >= packed.length) return null;
+  return copyPayloads(items, total);
+}
+
+/**
+ * The payloads of a publish copied into one buffer of their own and handed
+ * on as views of it: one buffer, because the messages of a batch live and
+ * are dropped together (retention goes in seq order), and one allocation
+ * per batch costs far less than one per message.
+ */
+function copyPayloads(items: readonly ordo.PublishItem[], total: number): Uint8Array[] {
   const buffer = new Uint8Array(total);
   const out: Uint8Array[] = new Array(items.length);
   let at = 0;
