@@ -17,6 +17,7 @@ import {
   UncertainOutcomeError,
 } from './errors.js';
 import { choiceOption, wholeNumberOption } from './option-checks.js';
+import { OutstandingQueue } from './outstanding-queue.js';
 
 export type AckMode = 'quorum' | 'sequenced';
 
@@ -104,7 +105,7 @@ export class Publisher {
   /** Messages waiting to be sent (again), in producerSeq order. */
   private unsent: Outstanding[] = [];
   /** Ordered by producerSeq (insertion order). */
-  private readonly outstanding = new Map<number, Outstanding>();
+  private readonly outstanding = new OutstandingQueue<Outstanding>();
   private readonly roomWaiters: (() => void)[] = [];
   /** publish() calls waiting for room in the window, which drain() waits for too. */
   private callsWaitingForRoom = 0;
@@ -280,7 +281,7 @@ export class Publisher {
         uncertain: false,
         attemptsInFlight: 0,
       };
-      this.outstanding.set(producerSeq, message);
+      this.outstanding.add(producerSeq, message);
       this.unsent.push(message);
       this.armDeadlineTimer();
       this.queueFlush();
@@ -448,7 +449,8 @@ export class Publisher {
           this.attempt = 0;
           this.unconfirmedTarget = false;
           this.searchesSinceAck = 0;
-          this.notSequencer.clear();
+          // Map.clear() allocates a new table even when empty, and this runs per message.
+          if (this.notSequencer.size > 0) this.notSequencer.clear();
           this.settle(message);
           message.resolve({
             seq: result.seq ?? 0,
@@ -678,7 +680,7 @@ export class Publisher {
    * a duplicate (integrity over availability); the caller decides.
    */
   private startNewSession(): void {
-    const messages = [...this.outstanding.values()];
+    const messages = this.outstanding.values();
     this.outstanding.clear();
     this.producerIdValue = randomProducerId(this.random);
     this.nextProducerSeq = 1;
@@ -694,7 +696,7 @@ export class Publisher {
         continue;
       }
       message.producerSeq = this.nextProducerSeq++;
-      this.outstanding.set(message.producerSeq, message);
+      this.outstanding.add(message.producerSeq, message);
     }
     for (const wake of this.roomWaiters.splice(0)) wake();
     if (this.outstanding.size === 0) {
@@ -722,7 +724,7 @@ export class Publisher {
   /** Marks every outstanding message unsent and sends them again, in order, after `delayMs`. */
   private rewind(delayMs: number): void {
     this.generation++;
-    this.unsent = [...this.outstanding.values()];
+    this.unsent = this.outstanding.values();
     this.flushTimer?.cancel();
     this.flushTimer = this.clock.setTimeout(() => {
       this.flushTimer = null;
@@ -765,7 +767,7 @@ export class Publisher {
         : new OrdoError(`cannot send to the brokers: ${(cause as Error)?.message ?? cause}`, {
             cause,
           });
-    const failed = [...this.outstanding.values()];
+    const failed = this.outstanding.values();
     this.outstanding.clear();
     this.unsent = [];
     this.generation++;
@@ -784,9 +786,9 @@ export class Publisher {
    * session (fresh producerId, producerSeq from 1) starts.
    */
   private expire(): void {
-    const first = this.outstanding.values().next().value as Outstanding | undefined;
+    const first = this.outstanding.first();
     if (first === undefined || this.clock.nowMs() - first.createdMs < this.publishTimeoutMs) return;
-    const failed = [...this.outstanding.values()];
+    const failed = this.outstanding.values();
     this.outstanding.clear();
     this.disarmDeadlineTimer();
     this.generation++;
