@@ -15,14 +15,20 @@ import {
  */
 export class MemoryLogStore implements LogStore {
   /**
-   * The entries from `head` on are the log; the prefix before `head` was
-   * dropped by retention and is cut off in one slice once it is longer than
-   * the live part, so dropping an entry costs O(1), not a copy of the log.
+   * The log as the runs it was written in (a copy of each write's array),
+   * from `runs[head]` on: a write of a Ready's thousands of entries is one
+   * array copy rather than a push per entry into one ever longer array.
+   * The runs before `head` were dropped by retention and are cut off in one
+   * slice once they are as many as the live ones.
    */
-  private entries: (Entry | undefined)[] = [];
+  private runs: Entry[][] = [];
+  /** The seq of each run's first entry. */
+  private runFirstSeqs: number[] = [];
   private head = 0;
-  /** Seq of entries[head]. */
+  /** Seq of the first entry held. */
   private first = 1;
+  /** How many entries are held. */
+  private count = 0;
 
   constructor(private readonly maxEntries: number) {}
 
@@ -45,24 +51,34 @@ export class MemoryLogStore implements LogStore {
   async write(truncateAfter: number | null, entries: readonly Entry[]): Promise<void> {
     if (truncateAfter !== null && truncateAfter < this.lastSeq()) {
       invariant(truncateAfter >= this.first - 1, 'truncation below the log start');
-      this.entries.length = this.head + truncateAfter - this.first + 1;
+      this.truncateAfter(truncateAfter);
     }
-    let next = this.lastSeq() + 1;
-    for (const entry of entries) {
+    if (entries.length === 0) return;
+    const next = this.lastSeq() + 1;
+    for (let i = 0; i < entries.length; i++) {
       // Checked before building the message: this runs for every entry.
-      if (entry.seq !== next) invariant(false, `append of seq ${entry.seq} after ${next - 1}`);
-      this.entries.push(entry);
-      next++;
+      const seq = entries[i]!.seq;
+      if (seq !== next + i) invariant(false, `append of seq ${seq} after ${next + i - 1}`);
     }
+    this.runs.push(entries.slice());
+    this.runFirstSeqs.push(next);
+    this.count += entries.length;
   }
 
   async read(fromSeq: number, toSeq: number, maxBytes: number): Promise<Entry[]> {
     if (fromSeq < this.first) throw new LogRangeError(fromSeq, this.first);
     const out: Entry[] = [];
-    let bytes = 0;
     const last = Math.min(toSeq, this.lastSeq());
+    if (fromSeq > last) return out;
+    let bytes = 0;
+    let run = this.runHolding(fromSeq);
+    let index = fromSeq - this.runFirstSeqs[run]!;
     for (let seq = fromSeq; seq <= last; seq++) {
-      const entry = this.entries[this.head + seq - this.first]!;
+      if (index >= this.runs[run]!.length) {
+        run++;
+        index = 0;
+      }
+      const entry = this.runs[run]![index++]!;
       if (out.length > 0 && bytes + entry.payload.length > maxBytes) break;
       bytes += entry.payload.length;
       out.push(entry);
@@ -71,9 +87,11 @@ export class MemoryLogStore implements LogStore {
   }
 
   async reset(firstSeq: number): Promise<void> {
-    this.entries = [];
+    this.runs = [];
+    this.runFirstSeqs = [];
     this.head = 0;
     this.first = firstSeq;
+    this.count = 0;
   }
 
   /** Memory is never damaged. */
@@ -91,26 +109,70 @@ export class MemoryLogStore implements LogStore {
   }
 
   lastSeq(): number {
-    return this.first + this.entries.length - this.head - 1;
+    return this.first + this.count - 1;
   }
 
   async applyRetention(commitSeq: number): Promise<number> {
-    const excess = this.entries.length - this.head - this.maxEntries;
+    const excess = this.count - this.maxEntries;
     const droppable = Math.min(excess, commitSeq - this.first + 1);
-    if (droppable > 0) {
-      // Dropped entries are released at once (their payloads may be large).
-      this.entries.fill(undefined, this.head, this.head + droppable);
-      this.head += droppable;
-      this.first += droppable;
-      if (this.head > this.entries.length - this.head) {
-        this.entries = this.entries.slice(this.head);
-        this.head = 0;
-      }
+    if (droppable <= 0) return this.first;
+    const newFirst = this.first + droppable;
+    // Whole runs go at once; a run that straddles the new start keeps a copy
+    // of its tail, so dropped entries are released at once (their payloads
+    // may be large).
+    while (
+      this.head < this.runs.length &&
+      this.runFirstSeqs[this.head]! + this.runs[this.head]!.length <= newFirst
+    ) {
+      this.runs[this.head] = [];
+      this.head++;
+    }
+    const skip = this.head < this.runs.length ? newFirst - this.runFirstSeqs[this.head]! : 0;
+    if (skip > 0) {
+      this.runs[this.head] = this.runs[this.head]!.slice(skip);
+      this.runFirstSeqs[this.head] = newFirst;
+    }
+    this.first = newFirst;
+    this.count -= droppable;
+    if (this.head > 0 && this.head * 2 >= this.runs.length) {
+      this.runs = this.runs.slice(this.head);
+      this.runFirstSeqs = this.runFirstSeqs.slice(this.head);
+      this.head = 0;
     }
     return this.first;
   }
 
   async close(): Promise<void> {}
+
+  /** Drops every entry after `seq` (at least the log start minus one, below the last seq). */
+  private truncateAfter(seq: number): void {
+    if (seq < this.first) {
+      this.runs = [];
+      this.runFirstSeqs = [];
+      this.head = 0;
+      this.count = 0;
+      return;
+    }
+    const run = this.runHolding(seq);
+    const keep = seq - this.runFirstSeqs[run]! + 1;
+    if (keep < this.runs[run]!.length) this.runs[run] = this.runs[run]!.slice(0, keep);
+    this.runs.length = run + 1;
+    this.runFirstSeqs.length = run + 1;
+    this.count = seq - this.first + 1;
+  }
+
+  /** The index of the run holding `seq`, which must be held. */
+  private runHolding(seq: number): number {
+    invariant(seq >= this.first && seq <= this.lastSeq(), `seq ${seq} is not held`);
+    let low = this.head;
+    let high = this.runs.length - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >>> 1;
+      if (this.runFirstSeqs[mid]! <= seq) low = mid;
+      else high = mid - 1;
+    }
+    return low;
+  }
 }
 
 export class MemoryMetaStore implements MetaStore {

@@ -61,3 +61,48 @@ test('retention drops committed entries beyond the bound, over many rounds, and 
     [500],
   );
 });
+
+const MODEL_SEED = 23;
+
+test(`the memory log answers as a plain array of entries would, over seeded writes, truncations, retention and reads (seed ${MODEL_SEED})`, async (t) => {
+  let state = MODEL_SEED;
+  const random = () => {
+    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
+    return state / 2 ** 32;
+  };
+  for (const maxEntries of [0, 5, 300]) {
+    const store = new MemoryLogStore(maxEntries);
+    // The model: the seqs held, first to last.
+    let first = 1;
+    let last = 0;
+    let commit = 0;
+    let mismatches = 0;
+    for (let step = 0; step < 3000; step++) {
+      const roll = random();
+      if (roll < 0.45) {
+        const count = 1 + Math.floor(random() * 40);
+        await store.write(null, range(last + 1, last + count));
+        last += count;
+      } else if (roll < 0.55 && last > commit) {
+        // Only uncommitted entries are ever truncated.
+        const after = commit + Math.floor(random() * (last - commit));
+        const count = Math.floor(random() * 5);
+        await store.write(after, range(after + 1, after + count));
+        last = after + count;
+      } else if (roll < 0.75) {
+        commit = Math.min(last, commit + Math.floor(random() * 60));
+        const dropped = Math.max(0, Math.min(last - first + 1 - maxEntries, commit - first + 1));
+        first += dropped;
+        if ((await store.applyRetention(commit)) !== first) mismatches++;
+      } else if (last >= first) {
+        const from = first + Math.floor(random() * (last - first + 1));
+        const to = from + Math.floor(random() * 80);
+        const read = (await store.read(from, to, 1 << 20)).map((e) => e.seq);
+        const expected = range(from, Math.min(to, last)).map((e) => e.seq);
+        if (read.join() !== expected.join()) mismatches++;
+      }
+      if (store.firstSeq() !== first || store.lastSeq() !== last) mismatches++;
+    }
+    t.is(mismatches, 0, `maxEntries ${maxEntries}`);
+  }
+});
