@@ -358,6 +358,7 @@ export function decodePackedPublishItems(
   const items: PackedPublishItem[] = [];
   while (!reader.done()) {
     const firstProducerSeq = reader.varint('producerSeq');
+    if (firstProducerSeq < 1) reader.fail('producerSeq must start at 1');
     const count = reader.varint('count');
     if (count < 1) reader.fail('a run holds no items');
     if (items.length + count > maxItems)
@@ -368,7 +369,10 @@ export function decodePackedPublishItems(
       const tag = reader.varint('topic');
       if (tag === 0) {
         if (topic === null) reader.fail('the first item of a run repeats no topic');
-      } else topic = reader.string('topic', LIMITS.maxTopicBytes, tag - 1);
+      } else {
+        topic = reader.string('topic', LIMITS.maxTopicBytes, tag - 1);
+        if (topic.length === 0) reader.fail('topic must not be empty');
+      }
       const payloadLength = reader.varint('payload length');
       if (payloadLength > LIMITS.maxPayloadBytes)
         throw new FrameError(

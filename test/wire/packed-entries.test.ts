@@ -14,7 +14,11 @@ import {
   packPublishResults,
 } from '../../src/wire/client-codec.js';
 import { FrameError } from '../../src/wire/frame-error.js';
-import { decodePackedEntries, encodePackedEntries } from '../../src/wire/packed-entries.js';
+import {
+  decodePackedEntries,
+  encodePackedEntries,
+  encodePackedPublishItems,
+} from '../../src/wire/packed-entries.js';
 import { decodePeerMessage, encodePeerMessage } from '../../src/wire/peer-codec.js';
 import { ordo } from '../../src/wire/schema.js';
 
@@ -243,4 +247,31 @@ test('a packed publish that is cut, oversized or mixed with items is refused as 
   });
   const error = t.throws(() => decodeClientRequest(tooMany));
   t.regex(error!.message, /more than \d+ items/);
+});
+
+test('packed publish items are refused for what unpacked items are: a producerSeq of 0, an empty topic, no items at all', (t) => {
+  const frameWith = (packedItems: Uint8Array) =>
+    ordo.ClientRequest.encode({ requestId: 1, publish: { producerId: 'p', packedItems } }).finish();
+  const refusal = (packedItems: Uint8Array): string => {
+    const error = t.throws(() => decodeClientRequest(frameWith(packedItems)));
+    t.true(error instanceof FrameError);
+    return error!.message;
+  };
+  const payload = Buffer.from('x');
+  t.regex(
+    refusal(encodePackedPublishItems([{ producerSeq: 0, topic: 't', payload }])),
+    /producerSeq must start at 1/,
+  );
+  t.regex(
+    refusal(encodePackedPublishItems([{ producerSeq: 1, topic: '', payload }])),
+    /topic must not be empty/,
+  );
+  t.regex(refusal(new Uint8Array([1])), /holds nothing after its version/);
+  const accepted = decodeClientRequest(
+    frameWith(encodePackedPublishItems([{ producerSeq: 1, topic: 't', payload }])),
+  );
+  t.deepEqual(
+    accepted.body === 'publish' ? accepted.publish.items.map((i) => [i.producerSeq, i.topic]) : [],
+    [[1, 't']],
+  );
 });
