@@ -152,7 +152,13 @@ interface PendingPublish {
   readonly identity: string | null;
   readonly requestId: number;
   readonly producerId: string;
-  readonly results: ordo.PublishResult.$Properties[];
+  /**
+   * Each item's seq once it is answered OK (without a detail), else 0: the
+   * common answer, kept as a number rather than an object per message.
+   */
+  readonly okSeqs: number[];
+  /** Each other item's answer, by index (unset where okSeqs holds a seq). */
+  readonly results: (ordo.PublishResult.$Properties | undefined)[];
   /** Each item's producerSeq, by index, to answer it. */
   readonly producerSeqs: readonly number[];
   remaining: number;
@@ -1128,6 +1134,7 @@ export class BrokerNode {
       identity,
       requestId,
       producerId: publish.producerId,
+      okSeqs: new Array<number>(items.length).fill(0),
       results: new Array(items.length),
       producerSeqs: items.map((item) => item.producerSeq),
       remaining: items.length,
@@ -1302,7 +1309,7 @@ export class BrokerNode {
    */
   private settleWaiting(
     settled: SettledReply<PublishSlot>,
-    resultFor: (seq: number, producerSeq: number) => ordo.PublishResult.$Properties,
+    resultFor: ((seq: number, producerSeq: number) => ordo.PublishResult.$Properties) | 'committed',
   ): void {
     const { request, firstIndex } = settled.token;
     const key = request.clientKey;
@@ -1316,6 +1323,12 @@ export class BrokerNode {
       else this.pendingByIdentity.delete(identity);
     }
     const from = firstIndex + settled.offset;
+    if (resultFor === 'committed') {
+      for (let k = 0; k < settled.count; k++) request.okSeqs[from + k] = settled.firstSeq + k;
+      request.remaining -= settled.count;
+      if (request.remaining === 0) this.answer(request);
+      return;
+    }
     for (let k = 0; k < settled.count; k++) {
       const index = from + k;
       this.settle(request, index, resultFor(settled.firstSeq + k, request.producerSeqs[index]!));
@@ -1327,13 +1340,30 @@ export class BrokerNode {
     index: number,
     result: ordo.PublishResult.$Properties,
   ): void {
-    request.results[index] = result;
+    if (
+      result.status === PublishStatus.PUBLISH_STATUS_OK &&
+      !result.detail &&
+      (result.seq ?? 0) > 0
+    )
+      request.okSeqs[index] = result.seq!;
+    else request.results[index] = result;
     request.remaining--;
-    if (request.remaining > 0) return;
+    if (request.remaining === 0) this.answer(request);
+  }
+
+  /** Answers a publish once every item of it is settled. */
+  private answer(request: PendingPublish): void {
     this.clients.reply(request.client, {
       requestId: request.requestId,
       publish: {
-        ...(request.packed ? packPublishResults(request.results) : { results: request.results }),
+        ...(request.packed
+          ? packPublishResults(request.producerSeqs, request.okSeqs, request.results)
+          : {
+              results: request.producerSeqs.map(
+                (producerSeq, i) =>
+                  request.results[i] ?? committedAt(request.okSeqs[i]!, producerSeq),
+              ),
+            }),
         leader: this.leaderHint(),
       },
     });
@@ -1607,7 +1637,7 @@ export class BrokerNode {
     for (const settled of this.pending.settleCommitted(commitSeq, (seq) =>
       this.core.epochAt(seq),
     )) {
-      this.settleWaiting(settled, settled.committed ? committedAt : replacedBySequencer);
+      this.settleWaiting(settled, settled.committed ? 'committed' : replacedBySequencer);
     }
     this.subscriptions.onCommit(commitSeq);
   }

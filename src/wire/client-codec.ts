@@ -14,7 +14,6 @@ import {
   decodePackedPublishItems,
   encodePackedOkResults,
   encodePackedPublishItems,
-  type OkResult,
   type PackedPublishItem,
 } from './packed-entries.js';
 import { ordo } from './schema.js';
@@ -53,24 +52,26 @@ export function encodeClientRequest(request: ordo.ClientRequest.$Properties): Ui
 }
 
 /**
- * The OK results of a packed publish's answer moved into `packed_ok` (runs
- * of consecutive producerSeq and seq); every other result stays in
- * `results`. A node answers this way only a client that sent its publish
- * packed.
+ * The answer to a packed publish: its OK results (`okSeqs[i] > 0`: item i
+ * got that seq) move into `packed_ok` as runs of consecutive producerSeq
+ * and seq; every other result (`others[i]`, set where `okSeqs[i]` is 0)
+ * stays in `results`. A node answers this way only a client that sent its
+ * publish packed.
  */
 export function packPublishResults(
-  results: readonly ordo.PublishResult.$Properties[],
+  producerSeqs: readonly number[],
+  okSeqs: readonly number[],
+  others: readonly (ordo.PublishResult.$Properties | undefined)[],
 ): Pick<ordo.PublishResponse.$Properties, 'results' | 'packedOk'> {
-  const ok: OkResult[] = [];
   const rest: ordo.PublishResult.$Properties[] = [];
-  for (const result of results) {
-    if (result.status === ordo.PublishStatus.PUBLISH_STATUS_OK && (result.detail ?? '') === '')
-      ok.push({ producerSeq: result.producerSeq ?? 0, seq: result.seq ?? 0 });
-    else rest.push(result);
+  let anyOk = false;
+  for (let i = 0; i < okSeqs.length; i++) {
+    if (okSeqs[i]! > 0) anyOk = true;
+    else rest.push(others[i]!);
   }
-  return ok.length === 0
-    ? { results: rest }
-    : { results: rest, packedOk: encodePackedOkResults(ok) };
+  return anyOk
+    ? { results: rest, packedOk: encodePackedOkResults(producerSeqs, okSeqs) }
+    : { results: rest };
 }
 
 export function encodeClientResponse(response: ordo.ClientResponse.$Properties): Uint8Array {

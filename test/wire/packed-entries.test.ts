@@ -205,7 +205,11 @@ test('a publish travels packed and is read back item for item; its OK results co
     { producerSeq: 9, status: BUSY, detail: 'window full' },
     { producerSeq: 12, status: OK, seq: 43 },
   ];
-  const packed = packPublishResults(results);
+  const packed = packPublishResults(
+    results.map((r) => r.producerSeq),
+    results.map((r) => (r.status === OK ? r.seq! : 0)),
+    results.map((r) => (r.status === OK ? undefined : r)),
+  );
   t.is(packed.results?.length, 1);
   const response = decodeClientResponse(
     encodeClientResponse({ requestId: 3, publish: { ...packed } }),
