@@ -1085,19 +1085,9 @@ export class ProtocolNode {
     }
     if (entries.length > 0) {
       this.heartbeatElapsed = 0;
-    } else if (this.heartbeatDue) {
+    } else if (this.heartbeatDue || this.commitSeq > this.deliveredSeq) {
       this.heartbeatElapsed = 0;
       this.outbox.push({ to: null, message: this.appendMessage(this.log.lastSeq, []) });
-    } else if (this.commitSeq > this.deliveredSeq) {
-      // Followers learn the new commit point at once (their subscribers wait
-      // for it), but need not answer: see AppendMessage.commitNotice. It
-      // does not restart the heartbeat interval, so the heartbeats that are
-      // answered keep their pace.
-      const notice: AppendMessage = {
-        ...this.appendMessage(this.log.lastSeq, []),
-        commitNotice: true,
-      };
-      this.outbox.push({ to: null, message: notice });
     }
   }
 
@@ -1321,7 +1311,7 @@ export class ProtocolNode {
     this.leaderMatchSeq = Math.max(this.leaderMatchSeq, matched);
     const commit = Math.min(message.commitSeq, this.leaderMatchSeq);
     if (commit > this.commitSeq) this.commitSeq = commit;
-    if (message.entries.length > 0 || message.commitNotice !== true) this.ackDue = true;
+    this.ackDue = true;
   }
 
   /** Entries at or below the commit point match any sequencer's log (Leader Completeness). */

@@ -128,15 +128,6 @@ export interface AppendMessage {
    */
   readonly dataSeq?: number;
   /**
-   * Set by a sequencer on an append without entries that it sends only to
-   * carry a new commit point (after the acks of a lone message, say), not
-   * as a heartbeat. A follower whose log matches at prevSeq does not answer
-   * it: the answer would tell the sequencer nothing it does not know, and
-   * on a quiet cluster it doubled the messages of every publish. Heartbeats
-   * are still answered, so the sequencer's lease and read rounds hold.
-   */
-  readonly commitNotice?: boolean;
-  /**
    * Sent by a witness, not a sequencer: its tail after the candidate's last
    * entry, for a data voter whose campaign it refused because the
    * candidate's log was behind. The receiver only appends them where its

@@ -39,7 +39,6 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
         readRound: message.readRound ?? 0,
         dataSeq: message.dataSeq ?? 0,
         catchUp: message.catchUp === true,
-        commitNotice: message.commitNotice === true,
       };
       break;
     case 'ack':
@@ -147,7 +146,6 @@ export function decodePeerMessage(bytes: Uint8Array, clusterId: string): NodeMes
           ? { dataSeq: checkSeq(a.dataSeq, 'append.dataSeq') }
           : {}),
         ...(a.catchUp === true ? { catchUp: true } : {}),
-        ...(a.commitNotice === true ? { commitNotice: true } : {}),
       };
     }
     case 'ack': {
