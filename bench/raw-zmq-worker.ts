@@ -52,7 +52,7 @@ export interface ChainSequencerCommand {
   readonly acksNeeded: number;
 }
 
-/** A follower of the raw chain: acknowledges every multicast frame but the commit notices. */
+/** A follower of the raw chain: acknowledges every multicast frame, commit notices too (as Ordo's followers answer every append). */
 export interface ChainFollowerCommand {
   readonly type: 'chainFollower';
   readonly pubEndpoint: string;
@@ -140,7 +140,7 @@ async function echo(): Promise<void> {
   for await (const frames of socket) await socket.send(frames);
 }
 
-/** The commit notice of the raw chain: shorter than any request, so followers tell it apart. */
+/** The commit notice of the raw chain; as a round number its first bytes are far above any round used. */
 const CHAIN_NOTICE = Buffer.from('commit');
 
 async function chainSequencer(command: ChainSequencerCommand): Promise<void> {
@@ -192,9 +192,9 @@ async function chainFollower(command: ChainFollowerCommand): Promise<void> {
   ack.connect(command.ackEndpoint);
   await sleep(joinDelayMs);
   process.send!({ type: 'joined' });
-  for await (const [body] of sub) {
-    if (body!.length > CHAIN_NOTICE.length) await ack.send(body!.subarray(0, 16));
-  }
+  // An ack carries the frame's first bytes: the round of a request; a notice's
+  // own bytes, which name no round in use.
+  for await (const [body] of sub) await ack.send(body!.subarray(0, 16));
 }
 
 /**
