@@ -107,18 +107,7 @@ export async function measureRawRoundTrip(
     const echo: EchoCommand = { type: 'echo' };
     router.send(echo);
     const bound = await router.next('bound', 10_000);
-    const command: PingCommand = {
-      type: 'ping',
-      endpoint: bound['endpoint'] as string,
-      messageBytes,
-      warmupRoundTrips: Math.min(1000, roundTrips),
-      roundTrips,
-      pauseMs: 0,
-    };
-    dealer.send(command);
-    // A round trip on this machine takes well under a millisecond; 10 ms each is generous.
-    const done = (await dealer.next('pingDone', 10_000 + roundTrips * 20)) as unknown as PingResult;
-    return summarize(LatencyHistogram.from(done.latency));
+    return await ping(dealer, bound['endpoint'] as string, messageBytes, roundTrips, 0);
   } finally {
     await Promise.all([workers.stop(router), workers.stop(dealer)]);
   }
@@ -159,21 +148,33 @@ export async function measureRawChain(
       follower.send(join);
     }
     for (const follower of followers) await follower.next('joined', 10_000);
-    const command: PingCommand = {
-      type: 'ping',
-      endpoint: bound['endpoint'] as string,
-      messageBytes,
-      warmupRoundTrips: Math.min(1000, roundTrips),
-      roundTrips,
-      pauseMs,
-    };
-    client.send(command);
-    const done = (await client.next(
-      'pingDone',
-      10_000 + roundTrips * (20 + 2 * pauseMs),
-    )) as unknown as PingResult;
-    return summarize(LatencyHistogram.from(done.latency));
+    return await ping(client, bound['endpoint'] as string, messageBytes, roundTrips, pauseMs);
   } finally {
     await Promise.all([sequencer, ...followers, client].map((w) => workers.stop(w)));
   }
+}
+
+/** Has `worker` send `roundTrips` requests to `endpoint` one at a time (after up to 1,000 untimed ones) and times them. */
+async function ping(
+  worker: ReturnType<WorkerSet['fork']>,
+  endpoint: string,
+  messageBytes: number,
+  roundTrips: number,
+  pauseMs: number,
+): Promise<LatencySummary> {
+  const command: PingCommand = {
+    type: 'ping',
+    endpoint,
+    messageBytes,
+    warmupRoundTrips: Math.min(1000, roundTrips),
+    roundTrips,
+    pauseMs,
+  };
+  worker.send(command);
+  // A round trip on this machine takes well under a millisecond; 20 ms each (plus the pause) is generous.
+  const done = (await worker.next(
+    'pingDone',
+    10_000 + roundTrips * (20 + 2 * pauseMs),
+  )) as unknown as PingResult;
+  return summarize(LatencyHistogram.from(done.latency));
 }

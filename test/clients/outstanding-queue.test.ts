@@ -1,18 +1,12 @@
 import test from 'ava';
 import { OutstandingQueue } from '../../clients/outstanding-queue.js';
+import { Prng } from '../sim/prng.js';
 
 const SEED = 41;
 
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
 test(`the outstanding queue answers as a Map in insertion order would, over seeded operations (seed ${SEED})`, (t) => {
-  const random = seeded(SEED);
+  const prng = new Prng(SEED);
+  const random = () => prng.next();
   const queue = new OutstandingQueue<{ seq: number }>();
   const model = new Map<number, { seq: number }>();
   let next = 1;

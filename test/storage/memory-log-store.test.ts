@@ -2,6 +2,7 @@ import test from 'ava';
 import { type Entry, EntryKind } from '../../src/core/types.js';
 import { LogRangeError } from '../../src/storage/log-store.js';
 import { MemoryLogStore } from '../../src/storage/memory-log-store.js';
+import { Prng } from '../sim/prng.js';
 
 function entry(seq: number): Entry {
   return {
@@ -65,11 +66,8 @@ test('retention drops committed entries beyond the bound, over many rounds, and 
 const MODEL_SEED = 23;
 
 test(`the memory log answers as a plain array of entries would, over seeded writes, truncations, retention and reads (seed ${MODEL_SEED})`, async (t) => {
-  let state = MODEL_SEED;
-  const random = () => {
-    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
-    return state / 2 ** 32;
-  };
+  const prng = new Prng(MODEL_SEED);
+  const random = () => prng.next();
   for (const maxEntries of [0, 5, 300]) {
     const store = new MemoryLogStore(maxEntries);
     // The model: the seqs held, first to last.
