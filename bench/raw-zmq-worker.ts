@@ -49,6 +49,8 @@ export interface PingCommand {
  */
 export interface ChainSequencerCommand {
   readonly type: 'chainSequencer';
+  /** Follower processes: the sequencer reports 'joined' once each acknowledged a probe. */
+  readonly followers: number;
   readonly acksNeeded: number;
 }
 
@@ -156,6 +158,8 @@ async function chainSequencer(command: ChainSequencerCommand): Promise<void> {
     pubEndpoint: pub.lastEndpoint,
     ackEndpoint: acks.lastEndpoint,
   });
+  await joinFollowers(pub, acks, command.followers);
+  process.send!({ type: 'joined' });
   // Each request goes out as a round number and its bytes; an ack names the
   // round, so a late ack of an earlier round counts for nothing (as Ordo's
   // acks name the seq they hold).
@@ -184,14 +188,42 @@ async function chainSequencer(command: ChainSequencerCommand): Promise<void> {
   }
 }
 
+/** Most probes the sequencer multicasts while it waits for every follower's subscription, 10 ms apart. */
+const MAX_JOIN_PROBES = 1000;
+
+/**
+ * Multicasts probes (round 0, which no request uses) until `followers`
+ * distinct followers acknowledged one: then every subscription has reached
+ * the PUB, which drops what it sends before that (ZeroMQ's slow joiner).
+ */
+async function joinFollowers(
+  pub: zmq.Publisher,
+  acks: zmq.Router,
+  followers: number,
+): Promise<void> {
+  const probe = Buffer.alloc(16);
+  const joined = new Set<string>();
+  acks.receiveTimeout = 10;
+  for (let probes = 0; joined.size < followers; probes++) {
+    if (probes >= MAX_JOIN_PROBES)
+      throw new Error(`only ${joined.size} of ${followers} followers joined the raw chain`);
+    await pub.send(probe);
+    try {
+      const [identity] = await acks.receive();
+      joined.add(identity!.toString('hex'));
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EAGAIN') throw error;
+    }
+  }
+  acks.receiveTimeout = -1;
+}
+
 async function chainFollower(command: ChainFollowerCommand): Promise<void> {
   const sub = new zmq.Subscriber({ linger: 0, maxMessageSize: LIMITS.maxFrameBytes });
   const ack = new zmq.Dealer({ linger: 0 });
   sub.subscribe();
   sub.connect(command.pubEndpoint);
   ack.connect(command.ackEndpoint);
-  await sleep(joinDelayMs);
-  process.send!({ type: 'joined' });
   // An ack carries the frame's first bytes: the round of a request; a notice's
   // own bytes, which name no round in use.
   for await (const [body] of sub) await ack.send(body!.subarray(0, 16));

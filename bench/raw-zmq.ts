@@ -136,7 +136,11 @@ export async function measureRawChain(
   const client = workers.fork('raw-zmq-worker', 'raw-chain-client');
   try {
     const acksNeeded = Math.floor(nodes / 2);
-    const start: ChainSequencerCommand = { type: 'chainSequencer', acksNeeded };
+    const start: ChainSequencerCommand = {
+      type: 'chainSequencer',
+      followers: followers.length,
+      acksNeeded,
+    };
     sequencer.send(start);
     const bound = await sequencer.next('bound', 10_000);
     for (const follower of followers) {
@@ -147,7 +151,7 @@ export async function measureRawChain(
       };
       follower.send(join);
     }
-    for (const follower of followers) await follower.next('joined', 10_000);
+    await sequencer.next('joined', 20_000);
     return await ping(client, bound['endpoint'] as string, messageBytes, roundTrips, pauseMs);
   } finally {
     await Promise.all([sequencer, ...followers, client].map((w) => workers.stop(w)));

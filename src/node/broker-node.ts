@@ -1178,7 +1178,7 @@ export class BrokerNode {
       }
       return;
     }
-    const copied = payloadsWorthCopying(publish, items);
+    const copied = copiesOfSparsePayloads(publish, items);
     const owner = identity ?? '';
     const proposals = items.map((item, i) => ({
       producerId: publish.producerId,
@@ -1252,11 +1252,7 @@ export class BrokerNode {
   ): void {
     switch (outcome.kind) {
       case 'ok':
-        this.settle(request, index, {
-          producerSeq,
-          status: PublishStatus.PUBLISH_STATUS_OK,
-          seq: outcome.seq,
-        });
+        this.settleOk(request, index, outcome.seq);
         return;
       case 'duplicate':
         this.settle(
@@ -1303,14 +1299,35 @@ export class BrokerNode {
   }
 
   /**
-   * Settles items of a publish that were waiting for commit (they leave
-   * their connection's budget): the part `settled` of a run, each item
-   * answered by `resultFor(seq, producerSeq)`.
+   * Settles items of a publish that were waiting for commit and did not
+   * commit (they leave their budgets): the part `settled` of a run, each
+   * item answered by `resultFor(seq, producerSeq)`.
    */
   private settleWaiting(
     settled: SettledReply<PublishSlot>,
-    resultFor: ((seq: number, producerSeq: number) => ordo.PublishResult.$Properties) | 'committed',
+    resultFor: (seq: number, producerSeq: number) => ordo.PublishResult.$Properties,
   ): void {
+    const from = this.leaveBudgets(settled);
+    for (let k = 0; k < settled.count; k++) {
+      const index = from + k;
+      const { request } = settled.token;
+      this.settle(request, index, resultFor(settled.firstSeq + k, request.producerSeqs[index]!));
+    }
+  }
+
+  /** Settles items of a publish that waited for commit and are committed: each is answered OK. */
+  private settleCommitted(settled: SettledReply<PublishSlot>): void {
+    const from = this.leaveBudgets(settled);
+    for (let k = 0; k < settled.count; k++)
+      this.settleOk(settled.token.request, from + k, settled.firstSeq + k);
+  }
+
+  /**
+   * Takes the items `settled` out of their connection's and identity's
+   * budgets of publishes waiting for commit; returns the index of the
+   * first of them in their request.
+   */
+  private leaveBudgets(settled: SettledReply<PublishSlot>): number {
     const { request, firstIndex } = settled.token;
     const key = request.clientKey;
     const count = (this.pendingByClient.get(key) ?? settled.count) - settled.count;
@@ -1322,31 +1339,23 @@ export class BrokerNode {
       if (held > 0) this.pendingByIdentity.set(identity, held);
       else this.pendingByIdentity.delete(identity);
     }
-    const from = firstIndex + settled.offset;
-    if (resultFor === 'committed') {
-      for (let k = 0; k < settled.count; k++) request.okSeqs[from + k] = settled.firstSeq + k;
-      request.remaining -= settled.count;
-      if (request.remaining === 0) this.answer(request);
-      return;
-    }
-    for (let k = 0; k < settled.count; k++) {
-      const index = from + k;
-      this.settle(request, index, resultFor(settled.firstSeq + k, request.producerSeqs[index]!));
-    }
+    return firstIndex + settled.offset;
   }
 
+  /** Item `index` got `seq`: kept as a number, not an object per message (see okSeqs). */
+  private settleOk(request: PendingPublish, index: number, seq: number): void {
+    request.okSeqs[index] = seq;
+    request.remaining--;
+    if (request.remaining === 0) this.answer(request);
+  }
+
+  /** Item `index` gets an answer other than a plain OK. */
   private settle(
     request: PendingPublish,
     index: number,
     result: ordo.PublishResult.$Properties,
   ): void {
-    if (
-      result.status === PublishStatus.PUBLISH_STATUS_OK &&
-      !result.detail &&
-      (result.seq ?? 0) > 0
-    )
-      request.okSeqs[index] = result.seq!;
-    else request.results[index] = result;
+    request.results[index] = result;
     request.remaining--;
     if (request.remaining === 0) this.answer(request);
   }
@@ -1637,7 +1646,8 @@ export class BrokerNode {
     for (const settled of this.pending.settleCommitted(commitSeq, (seq) =>
       this.core.epochAt(seq),
     )) {
-      this.settleWaiting(settled, settled.committed ? 'committed' : replacedBySequencer);
+      if (settled.committed) this.settleCommitted(settled);
+      else this.settleWaiting(settled, replacedBySequencer);
     }
     this.subscriptions.onCommit(commitSeq);
   }
@@ -1661,7 +1671,7 @@ export class BrokerNode {
  * tiny message in a 4 MiB frame would cost 4 MiB while counted as a few
  * bytes).
  */
-function payloadsWorthCopying(
+function copiesOfSparsePayloads(
   publish: ordo.PublishRequest,
   items: readonly ordo.PublishItem[],
 ): Uint8Array[] | null {

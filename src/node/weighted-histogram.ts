@@ -71,7 +71,7 @@ export class WeightedHistogram {
     };
   }
 
-  /** prom-client's registry calls this when the metric offers it. */
+  /** Back to no observations: prom-client's `Registry.resetMetrics()` calls this on every metric. */
   reset(): void {
     this.counts.fill(0);
     this.sum = 0;

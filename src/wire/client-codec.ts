@@ -100,13 +100,13 @@ function validateClientRequest(request: ordo.ClientRequest): void {
           throw new FrameError('malformed', 'publish carries both items and packed items');
         // Unpacked into the field the node reads, the payloads as views of
         // the frame; packedItems stays set: the node answers in kind.
-        // The decoder checked every item as the loop below does.
+        // The decoder checked every item as the loop below does, and that
+        // there is at least one.
         p.items = decodePackedPublishItems(
           p.packedItems,
           LIMITS.maxBatchEntries,
           'publish.packedItems',
         ) as ordo.PublishItem[];
-        if (p.items.length === 0) throw new FrameError('malformed', 'publish has no items');
         return;
       }
       const items = p.items ?? [];

@@ -35,6 +35,8 @@ test(`a weighted histogram scrapes exactly as prom-client's histogram given one 
   t.is(withoutSum(text), withoutSum(expected));
   t.true(Math.abs(sumOf(text) - sumOf(expected)) <= 1e-9 * sumOf(expected));
   t.regex(text, /latency_seconds_bucket\{le="\+Inf"\} [1-9]/);
+  weighted.resetMetrics();
+  t.regex(await weighted.metrics(), /latency_seconds_count 0\n/);
 });
 
 test('a weighted histogram refuses bounds that do not increase and observations that are not numbers', (t) => {
