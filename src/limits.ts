@@ -94,6 +94,14 @@ export const LIMITS = {
   retentionCheckIntervalMs: 1000,
   /** Entries kept in memory after commit for fast delivery and retransmission. */
   memoryLogCacheEntries: 200_000,
+  /**
+   * Most entries in one packed run of a log held in memory (the memory log,
+   * the durable log's cache of recent entries): a read of one entry decodes
+   * past at most this many, and a cut inside a run packs at most this many
+   * again. As many as an append may carry (`maxBatchEntries`), so that a
+   * follower keeps a received append's bytes as one run.
+   */
+  memoryRunEntries: 2048,
 
   // Budgets against hostile or runaway input (per client connection and per node).
   // A client is identified by its connection (the ROUTER routing id): one

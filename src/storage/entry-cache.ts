@@ -1,27 +1,16 @@
 import { invariant } from '../core/assert.js';
 import type { Entry } from '../core/types.js';
-
-/** Rough cost of an entry's object and fields beyond its payload, for the byte bound. */
-const ENTRY_OVERHEAD_BYTES = 128;
-
-export function cachedEntryBytes(entry: Entry): number {
-  return (
-    entry.payload.length + 2 * (entry.topic.length + entry.producerId.length) + ENTRY_OVERHEAD_BYTES
-  );
-}
+import { PackedEntryRuns } from './packed-entry-runs.js';
 
 /**
- * The most recent entries of the log, decoded, so that delivery and
- * retransmission of recent entries never touch the disk. It always holds a
- * contiguous run that ends at the log's last seq (possibly empty), bounded
- * by an entry count and a byte count: the oldest entries leave first.
+ * The most recent entries of the log, packed in memory (`PackedEntryRuns`),
+ * so that delivery and retransmission of recent entries never touch the
+ * disk. It always holds a contiguous run that ends at the log's last seq
+ * (possibly empty), bounded by an entry count and by its packed bytes: the
+ * oldest entries leave first.
  */
 export class EntryCache {
-  private items: Entry[] = [];
-  /** Index in `items` of the oldest cached entry; the array is compacted when it grows past half. */
-  private head = 0;
-  private first: number;
-  private bytes = 0;
+  private readonly runs: PackedEntryRuns;
 
   constructor(
     private readonly maxEntries: number,
@@ -29,75 +18,57 @@ export class EntryCache {
     nextSeq: number,
   ) {
     invariant(maxEntries >= 0 && maxBytes >= 0, 'cache bounds must not be negative');
-    this.first = nextSeq;
+    this.runs = new PackedEntryRuns(nextSeq);
   }
 
   /** Seq of the oldest cached entry; lastSeq + 1 when empty. */
   get firstSeq(): number {
-    return this.first;
+    return this.runs.firstSeq;
   }
 
   get lastSeq(): number {
-    return this.first + this.size - 1;
+    return this.runs.lastSeq;
   }
 
   get size(): number {
-    return this.items.length - this.head;
+    return this.runs.size;
   }
 
   get sizeBytes(): number {
-    return this.bytes;
+    return this.runs.sizeBytes;
   }
 
-  get(seq: number): Entry | undefined {
-    if (seq < this.first || seq > this.lastSeq) return undefined;
-    return this.items[this.head + seq - this.first];
+  /**
+   * The cached entries from `fromSeq` to `toSeq`, in order, while `take`
+   * accepts them; returns the seq after the last one taken (`fromSeq` when
+   * the cache does not hold `fromSeq`).
+   */
+  read(fromSeq: number, toSeq: number, take: (entry: Entry) => boolean): number {
+    if (fromSeq < this.firstSeq || fromSeq > this.lastSeq) return fromSeq;
+    let next = fromSeq;
+    this.runs.read(fromSeq, toSeq, (entry) => {
+      if (!take(entry)) return false;
+      next = entry.seq + 1;
+      return true;
+    });
+    return next;
   }
 
-  append(entry: Entry): void {
-    invariant(
-      entry.seq === this.lastSeq + 1,
-      `cache append of seq ${entry.seq} after ${this.lastSeq}`,
-    );
-    this.items.push(entry);
-    this.bytes += cachedEntryBytes(entry);
-    while (this.size > 0 && (this.size > this.maxEntries || this.bytes > this.maxBytes))
-      this.dropOldest();
-    this.compact();
+  /** Adds entries that continue the cached run, then drops the oldest beyond the bounds. */
+  append(entries: readonly Entry[]): void {
+    this.runs.append(entries);
+    if (this.runs.size > this.maxEntries)
+      this.runs.dropBefore(this.runs.lastSeq - this.maxEntries + 1);
+    while (this.runs.size > 0 && this.runs.sizeBytes > this.maxBytes) this.runs.dropOldestRun();
   }
 
   /** Forgets every entry above `seq`; below the cached run, the cache empties and restarts after `seq`. */
   truncateAfter(seq: number): void {
-    if (seq >= this.lastSeq) return;
-    if (seq < this.first) {
-      this.items = [];
-      this.head = 0;
-      this.bytes = 0;
-      this.first = seq + 1;
-      return;
-    }
-    while (this.lastSeq > seq) this.bytes -= cachedEntryBytes(this.items.pop()!);
+    this.runs.truncateAfter(seq);
   }
 
   /** Forgets every entry below `seq` (retention). */
   dropBefore(seq: number): void {
-    while (this.size > 0 && this.first < seq) this.dropOldest();
-    if (this.size === 0 && this.first < seq) this.first = seq;
-    this.compact();
-  }
-
-  private dropOldest(): void {
-    const entry = this.items[this.head]!;
-    this.items[this.head] = undefined as unknown as Entry;
-    this.head++;
-    this.first++;
-    this.bytes -= cachedEntryBytes(entry);
-  }
-
-  private compact(): void {
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    this.runs.dropBefore(seq);
   }
 }

@@ -250,7 +250,7 @@ export class SegmentedLogStore implements LogStore {
       this.cacheBytes,
       this.last - recentEntries.length + 1,
     );
-    for (const entry of recentEntries) this.cache.append(entry);
+    this.cache.append(recentEntries);
     if (this.policy === 'interval') {
       this.timer = new IntervalFsyncTimer(this.fsyncIntervalMs, () => this.requestSync());
     }
@@ -429,9 +429,10 @@ export class SegmentedLogStore implements LogStore {
     const sink: ReadSink = { take, remainingBytes: () => Math.max(0, maxBytes - bytes) };
     let next = fromSeq;
     while (!full && next <= Math.min(toSeq, this.last)) {
-      const cached = this.cache!.get(next);
-      if (cached !== undefined) {
-        if (take(cached)) next++;
+      const afterCached = this.cache!.read(next, Math.min(toSeq, this.last), take);
+      if (full) break;
+      if (afterCached > next) {
+        next = afterCached;
         continue;
       }
       let after: number;
@@ -602,10 +603,13 @@ export class SegmentedLogStore implements LogStore {
       this.last = base;
       this.pendingTruncations++;
     }
-    for (const { entry } of sized) {
+    const entries: Entry[] = new Array(sized.length);
+    for (let i = 0; i < sized.length; i++) {
+      const entry = sized[i]!.entry;
       epochs.append(entry.seq, entry.epoch);
-      this.cache!.append(entry);
+      entries[i] = entry;
     }
+    this.cache!.append(entries);
     this.last = base + sized.length;
   }
 

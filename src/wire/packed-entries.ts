@@ -154,16 +154,30 @@ export interface PackedSeqRule {
   readonly lastSeq?: number;
 }
 
+/** The seqs a decode builds entries for; the others are read past without an object. */
+export interface SeqWindow {
+  readonly fromSeq: number;
+  readonly toSeq: number;
+}
+
 /**
  * Unpacks and validates packed entries: every field as `validateEntry`
  * checks it, seqs as `rule` says. Payloads are views into `bytes`. Throws
  * FrameError for anything malformed.
+ *
+ * With a `window`, only the entries inside it are built, and decoding stops
+ * after its last seq: what lies beyond is not checked. That is for bytes
+ * this process packed itself (a log kept as packed runs in memory), where a
+ * read of a few entries must not pay for the whole run.
  */
 export function decodePackedEntries(
   bytes: Uint8Array,
   rule: PackedSeqRule,
   field: string,
+  window?: SeqWindow,
 ): Entry[] {
+  const keepFrom = window?.fromSeq ?? 0;
+  const keepTo = window?.toSeq ?? Number.MAX_SAFE_INTEGER;
   const entries: Entry[] = [];
   if (bytes.length === 0) return entries;
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -211,6 +225,7 @@ export function decodePackedEntries(
   let nextSeq = rule.firstSeq;
   while (pos < end) {
     const firstSeq = checkSeq(readVarint('seq'), `${field}.seq`);
+    if (firstSeq > keepTo) break;
     const count = readVarint('count');
     if (count < 1) fail('a run holds no entries');
     if (rule.lastSeq === undefined ? firstSeq !== nextSeq : firstSeq < nextSeq) {
@@ -253,7 +268,8 @@ export function decodePackedEntries(
           `${field}.payload exceeds ${LIMITS.maxPayloadBytes} bytes`,
         );
       if (pos + payloadLength > end) fail('payload is cut short');
-      const payload = buf.subarray(pos, pos + payloadLength);
+      // A plain view, not a Buffer: three times cheaper to make than subarray().
+      const payload = new Uint8Array(buf.buffer, buf.byteOffset + pos, payloadLength);
       pos += payloadLength;
       if (kind === EntryKind.config) {
         try {
@@ -264,7 +280,8 @@ export function decodePackedEntries(
           });
         }
       }
-      entries.push({
+      if (firstSeq + k < keepFrom || firstSeq + k > keepTo) continue;
+      const entry: Entry = {
         seq: firstSeq + k,
         epoch,
         kind: kind as EntryKind,
@@ -273,8 +290,9 @@ export function decodePackedEntries(
         topic: topic!,
         payload,
         timestampMs,
-        owner,
-      });
+      };
+      // An entry without an owner has none, as the log's records give it back.
+      entries.push(owner === '' ? entry : { ...entry, owner });
     }
     nextSeq = lastSeq + 1;
   }
@@ -383,7 +401,7 @@ export function decodePackedPublishItems(
       items.push({
         producerSeq: firstProducerSeq + k,
         topic: topic!,
-        payload: reader.bytes(payloadLength),
+        payload: reader.view(payloadLength),
       });
     }
   }
@@ -521,6 +539,14 @@ class PackedReader {
       }
     }
     return view.toString('latin1');
+  }
+
+  /** The next `length` bytes as a plain view (cheaper to make than a Buffer's subarray). */
+  view(length: number): Uint8Array {
+    if (this.pos + length > this.buf.length) this.fail('is cut short');
+    const view = new Uint8Array(this.buf.buffer, this.buf.byteOffset + this.pos, length);
+    this.pos += length;
+    return view;
   }
 
   bytes(length: number): Buffer {

@@ -11,7 +11,8 @@ import {
   decodeOrThrow,
   FrameError,
 } from './frame-error.js';
-import { decodePackedEntries, encodePackedEntries } from './packed-entries.js';
+import { decodePackedEntries } from './packed-entries.js';
+import { packEntries, rememberPackedSource } from './packed-source.js';
 import { REPAIR_COPY_DIGEST_BYTES } from './repair-copy-digest.js';
 import { ordo } from './schema.js';
 
@@ -27,7 +28,7 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
       envelope.append = {
         prevSeq: message.prevSeq,
         prevEpoch: message.prevEpoch,
-        packedEntries: encodePackedEntries(message.entries),
+        packedEntries: packEntries(message.entries),
         commitSeq: message.commitSeq,
         logStart: message.logStart === true,
         prevTimestampMs: message.prevTimestampMs ?? 0,
@@ -263,7 +264,9 @@ function appendEntries(a: ordo.IAppend, prevSeq: number): Entry[] {
   if (packed != null && packed.length > 0) {
     if (a.entries != null && a.entries.length > 0)
       throw new FrameError('malformed', 'append carries both entries and packed entries');
-    return decodePackedEntries(packed, { firstSeq: prevSeq + 1 }, 'append.packedEntries');
+    const entries = decodePackedEntries(packed, { firstSeq: prevSeq + 1 }, 'append.packedEntries');
+    rememberPackedSource(entries, packed);
+    return entries;
   }
   return validateEntries((a.entries ?? []) as ordo.Entry[], prevSeq + 1, 'append.entries');
 }
