@@ -4,12 +4,15 @@ import type { Logger } from '../runtime/logger.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { LogRangeError } from '../storage/log-store.js';
 import { encodePackedEntries } from '../wire/packed-entries.js';
+import { PackedSlice } from '../wire/packed-slice.js';
 import { ordo } from '../wire/schema.js';
 import type { ClientId } from './client-server.js';
 import type { FaultInjection } from './fault-injection.js';
 
 export interface EntryReader {
   read(fromSeq: number, toSeq: number, maxBytes: number): Promise<Entry[]>;
+  /** As `LogStore.readPacked`: the entries as packed bytes when they are in memory. */
+  readPacked(slice: PackedSlice): boolean;
   firstSeq(): number;
 }
 
@@ -309,7 +312,13 @@ export class SubscriptionManager {
 
   private heartbeat(subscription: Subscription): void {
     subscription.lastSentMs = this.now();
-    this.deliver(subscription, subscription.nextSeq, subscription.nextSeq - 1, []);
+    this.deliver(
+      subscription,
+      subscription.nextSeq,
+      subscription.nextSeq - 1,
+      new Uint8Array(0),
+      0,
+    );
   }
 
   private async pump(subscription: Subscription): Promise<void> {
@@ -328,6 +337,22 @@ export class SubscriptionManager {
         );
         if (fromSeq > limitSeq) return;
         const toSeq = Math.min(limitSeq, fromSeq + LIMITS.maxDeliveryBatchEntries - 1);
+        if (subscription.topics === null) {
+          // Every data entry goes: the delivery is cut from the packed log
+          // in memory as it is, without an object per entry.
+          const slice = new PackedSlice(
+            fromSeq,
+            toSeq,
+            LIMITS.maxDeliveryBatchBytes,
+            subscription.includeControl,
+          );
+          if (this.reader.readPacked(slice)) {
+            this.deliver(subscription, fromSeq, slice.lastSeq, slice.finish(), slice.entryCount);
+            subscription.nextSeq = slice.lastSeq + 1;
+            subscription.lastSentMs = this.now();
+            continue;
+          }
+        }
         let entries: Entry[];
         try {
           entries = await this.reader.read(fromSeq, toSeq, LIMITS.maxDeliveryBatchBytes);
@@ -355,7 +380,13 @@ export class SubscriptionManager {
         if (subscription.nextSeq !== fromSeq || subscription.pendingRewindSeq !== null) continue;
         const lastSeq = entries[entries.length - 1]!.seq;
         const matching = entries.filter((e) => this.matches(subscription, e));
-        this.deliver(subscription, fromSeq, lastSeq, matching);
+        this.deliver(
+          subscription,
+          fromSeq,
+          lastSeq,
+          encodePackedEntries(matching),
+          matching.length,
+        );
         subscription.nextSeq = lastSeq + 1;
         subscription.lastSentMs = this.now();
       }
@@ -369,19 +400,23 @@ export class SubscriptionManager {
     return subscription.topics === null || subscription.topics.has(entry.topic);
   }
 
+  /**
+   * Sends a delivery of `entryCount` packed entries covering `fromSeq` to
+   * `toSeq`; their packed bytes, a fixed overhead per entry and one per
+   * delivery count toward the subscriber's queued bytes.
+   */
   private deliver(
     subscription: Subscription,
     fromSeq: number,
     toSeq: number,
-    entries: Entry[],
+    packedEntries: Uint8Array,
+    entryCount: number,
   ): void {
-    if (entries.length > 0 && this.faults.dropDelivery()) {
+    if (entryCount > 0 && this.faults.dropDelivery()) {
       this.deliveriesDropped++;
       return;
     }
-    let bytes = deliveryOverheadBytes;
-    for (const entry of entries)
-      bytes += entryOverheadBytes + entry.payload.length + entry.topic.length;
+    const bytes = deliveryOverheadBytes + entryCount * entryOverheadBytes + packedEntries.length;
     subscription.queuedBytes += bytes;
     const queued = this.send(
       subscription.client,
@@ -391,7 +426,7 @@ export class SubscriptionManager {
           subscriptionId: subscription.id,
           fromSeq,
           toSeq,
-          packedEntries: encodePackedEntries(entries),
+          packedEntries,
           commitSeq: this.commitSeq,
         },
       },

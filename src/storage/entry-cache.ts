@@ -1,5 +1,6 @@
 import { invariant } from '../core/assert.js';
 import type { Entry } from '../core/types.js';
+import type { PackedSlice } from '../wire/packed-slice.js';
 import { PackedEntryRuns } from './packed-entry-runs.js';
 
 /**
@@ -52,6 +53,11 @@ export class EntryCache {
       return true;
     });
     return next;
+  }
+
+  /** Adds the cached entries from `slice.nextSeq` on to `slice`; false when the cache lacks that seq. */
+  copyInto(slice: PackedSlice): boolean {
+    return this.runs.copyInto(slice);
   }
 
   /** Adds entries that continue the cached run, then drops the oldest beyond the bounds. */

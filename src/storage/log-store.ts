@@ -1,4 +1,5 @@
 import type { Entry, HardState, RecoveredState } from '../core/types.js';
+import type { PackedSlice } from '../wire/packed-slice.js';
 
 /** Seqs whose records are damaged on disk and must be repaired from a peer (inclusive). */
 export interface DamagedRange {
@@ -34,6 +35,13 @@ export interface LogStore {
    * any is in range). Throws LogRangeError when `fromSeq` is below firstSeq().
    */
   read(fromSeq: number, toSeq: number, maxBytes: number): Promise<Entry[]>;
+  /**
+   * Adds the entries from `slice.nextSeq` on to `slice` as packed bytes,
+   * without building an entry, when the store holds them in memory; false
+   * (nothing added) when it would have to read them from disk, or no longer
+   * holds them (then `read` says which).
+   */
+  readPacked(slice: PackedSlice): boolean;
   /**
    * Forgets every entry and starts the log empty at `firstSeq`, the entry
    * before it having epoch `epochBeforeFirst` (the sequencer no longer holds

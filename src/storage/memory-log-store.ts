@@ -1,5 +1,6 @@
 import { invariant } from '../core/assert.js';
 import type { Entry, HardState } from '../core/types.js';
+import type { PackedSlice } from '../wire/packed-slice.js';
 import {
   type DamagedRange,
   LogRangeError,
@@ -57,6 +58,10 @@ export class MemoryLogStore implements LogStore {
       return true;
     });
     return out;
+  }
+
+  readPacked(slice: PackedSlice): boolean {
+    return this.entries.copyInto(slice);
   }
 
   async reset(firstSeq: number): Promise<void> {

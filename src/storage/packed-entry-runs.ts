@@ -2,6 +2,7 @@ import { invariant } from '../core/assert.js';
 import type { Entry } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { decodePackedEntries, encodePackedEntries } from '../wire/packed-entries.js';
+import type { PackedSlice } from '../wire/packed-slice.js';
 import { packedSourceAt, rememberPackedSource } from '../wire/packed-source.js';
 
 /** One stored run: consecutive entries from `firstSeq`, packed as appends carry them. */
@@ -105,6 +106,21 @@ export class PackedEntryRuns {
       for (const entry of this.decode(run, seq, upTo)) if (!take(entry)) return;
       seq = upTo + 1;
     }
+  }
+
+  /**
+   * Adds the held entries from `slice.nextSeq` on to `slice`, as packed
+   * bytes, until it is done or they end; false (and nothing added) when
+   * `slice.nextSeq` is not held.
+   */
+  copyInto(slice: PackedSlice): boolean {
+    if (slice.nextSeq < this.first || slice.nextSeq > this.lastSeq) return false;
+    let index = this.runHolding(slice.nextSeq);
+    while (!slice.done && index < this.runs.length) {
+      const run = this.runs[index++]!;
+      slice.add(run.bytes, run.firstSeq);
+    }
+    return true;
   }
 
   /** Drops every entry after `seq`; below the held range, it empties and restarts after `seq`. */

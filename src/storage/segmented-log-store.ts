@@ -2,6 +2,7 @@ import { invariant } from '../core/assert.js';
 import { EpochIndex } from '../core/epoch-index.js';
 import type { Entry } from '../core/types.js';
 import { LIMITS } from '../limits.js';
+import type { PackedSlice } from '../wire/packed-slice.js';
 import { EntryCache } from './entry-cache.js';
 import { validateEntries } from './entry-validator.js';
 import { type FileSystem, type FsFile, nodeFileSystem } from './file-system.js';
@@ -451,6 +452,13 @@ export class SegmentedLogStore implements LogStore {
       next = after;
     }
     return out;
+  }
+
+  /** Serves from the cache of recent entries only: older ones come from disk through `read`. */
+  readPacked(slice: PackedSlice): boolean {
+    this.requireUsable();
+    if (slice.nextSeq < this.first) return false;
+    return this.cache!.copyInto(slice);
   }
 
   /**

@@ -12,7 +12,7 @@ const quietLogger = { log() {}, warn() {}, info() {}, debug() {}, error() {} } a
 test('one identity holds at most its budget of subscriptions over all its connections; another identity and an insecure client are unaffected', (t) => {
   const replies: { client: string; response: ordo.ClientResponse.$Properties }[] = [];
   const manager = new SubscriptionManager(
-    { read: async () => [], firstSeq: () => 1 },
+    { read: async () => [], readPacked: () => false, firstSeq: () => 1 },
     (client, response) => {
       replies.push({ client: client.toString(), response });
       return true;

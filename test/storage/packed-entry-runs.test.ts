@@ -9,16 +9,19 @@ import { Prng } from '../sim/prng.js';
 
 /** Entry `seq` as every test here writes it: its fields follow from its seq, so a wrong one shows. */
 function entry(seq: number): Entry {
-  if (seq % 97 === 0) return makeEpochStartEntry(seq, 2, 1_000 + seq);
+  // Producers, and log times, change every 40 seqs and topics every 5, so
+  // that packed runs hold many entries and change topic inside.
+  const stretch = Math.floor(seq / 40);
+  if (seq % 97 === 0) return makeEpochStartEntry(seq, 2, 1_000 + stretch);
   return {
     seq,
     epoch: 2,
     kind: EntryKind.data,
-    producerId: `p${seq % 3}`,
+    producerId: `p${stretch % 3}`,
     producerSeq: seq,
     topic: `t${Math.floor(seq / 5) % 4}`,
     payload: Uint8Array.from({ length: seq % 7 }, (_, i) => (seq + i) & 0xff),
-    timestampMs: 1_000 + seq,
+    timestampMs: 1_000 + stretch,
   };
 }
 
