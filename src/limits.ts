@@ -54,6 +54,8 @@ export const LIMITS = {
   subscriberWindowEntries: 16_384,
   /** Most entries one delivery batch to a subscriber carries. */
   maxDeliveryBatchEntries: 1024,
+  /** Most messages in one batch `Subscriber.batches()` hands its reader. */
+  subscriberBatchMessages: 1024,
   /** Most payload bytes one delivery batch to a subscriber carries. */
   maxDeliveryBatchBytes: 256 * 1024,
   /** A node sends an idle subscriber a heartbeat (its position and the commit seq) this often. */

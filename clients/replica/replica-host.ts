@@ -349,9 +349,15 @@ export class Replica {
         });
         this.subscriber = subscriber;
         try {
-          for await (const message of subscriber) {
-            if (this.closing) break;
-            this.onMessage(message, subscriber);
+          // A batch per delivery: one await per batch, not per message.
+          batches: for await (const batch of subscriber.batches()) {
+            for (let i = 0; i < batch.length; i++) {
+              if (this.closing) break batches;
+              // What the subscriber had consumed once message i was handed
+              // over one at a time: up to the next message, or all of it.
+              const next = batch[i + 1];
+              this.onMessage(batch[i]!, next === undefined ? subscriber.consumedSeq : next.seq - 1);
+            }
           }
         } catch (error) {
           if (!(error instanceof SeqUnavailableError) || this.closing) throw error;
@@ -375,7 +381,8 @@ export class Replica {
     if (this.failure !== null) throw this.failure;
   }
 
-  private onMessage(message: Message, subscriber: Subscriber): void {
+  /** Applies `message`; `consumedSeq`: every seq up to it was applied or carried nothing for this replica. */
+  private onMessage(message: Message, consumedSeq: number): void {
     // The subscriber never repeats a seq; this guards the exactly-once promise all the same.
     if (message.seq <= this.stateSeq) return;
     this.settle(message.seq - 1);
@@ -396,7 +403,7 @@ export class Replica {
     this.stateVersion++;
     this.appliedMessageSeq = message.seq;
     this.messagesSinceSnapshot++;
-    this.settle(Math.max(message.seq, subscriber.consumedSeq));
+    this.settle(Math.max(message.seq, consumedSeq));
     this.maybeSnapshot();
   }
 

@@ -44,6 +44,32 @@ class NotableLines {
  * Reads from a subscriber until `until` says stop, or fails after
  * `timeoutMs`: a bounded wait on events, never a fixed sleep.
  */
+/** As `collect`, through `Subscriber.batches()`; also returns the size of each batch. */
+export async function collectBatches(
+  subscriber: Subscriber,
+  until: (messages: readonly Message[]) => boolean,
+  timeoutMs: number,
+): Promise<{ messages: Message[]; batchSizes: number[] }> {
+  const messages: Message[] = [];
+  const batchSizes: number[] = [];
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    subscriber.close();
+  }, timeoutMs);
+  try {
+    for await (const batch of subscriber.batches()) {
+      messages.push(...batch);
+      batchSizes.push(batch.length);
+      if (until(messages)) break;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  if (timedOut) throw new Error(`timed out after ${timeoutMs} ms with ${messages.length} messages`);
+  return { messages, batchSizes };
+}
+
 export async function collect(
   subscriber: Subscriber,
   until: (messages: readonly Message[]) => boolean,
