@@ -29,6 +29,8 @@ export interface BenchArgs {
   readonly profileDir: string | null;
   readonly json: boolean;
   readonly waitIdleSeconds: number;
+  /** Messages per `publishMany` call of a saturating publisher; 1: one `publish` per message. */
+  readonly publishManyMessages: number;
 }
 
 export const usage = `usage: npm run bench -- [throughput|latency|secure|failover|stability|fsync|transfer|replicas|raw-zmq|profile-top] [options]
@@ -67,6 +69,7 @@ options:
   --election-timeout-ms N       cluster electionTimeoutMs (default: the cluster's own, 300)
   --heartbeat-ms N              cluster heartbeatIntervalMs (default: the cluster's own, 50)
   --profile DIR                 write V8 CPU profiles of nodes and publishers into DIR
+  --publish-many N              saturating publishers call publishMany with N messages (default 1: publish per message)
   --wait-idle S                 wait up to S seconds for other work on the machine to finish (default 0)
   --json                        also print the result as one JSON line`;
 
@@ -106,6 +109,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       profile: { type: 'string' },
       json: { type: 'boolean' },
       'wait-idle': { type: 'string' },
+      'publish-many': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -131,6 +135,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     moderateSeconds: positiveNumber(values['moderate-seconds'], 'moderate-seconds', 5),
     raw: values['no-raw'] !== true,
     rawSeconds: positiveNumber(values['raw-seconds'], 'raw-seconds', 3),
+    publishManyMessages: positiveNumber(values['publish-many'], 'publish-many', 1),
     packedMessages: positiveNumber(values.packed, 'packed', 64),
     trials: positiveNumber(values.trials, 'trials', 20),
     replicas: positiveNumber(values.replicas, 'replicas', 3),

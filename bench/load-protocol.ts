@@ -26,6 +26,8 @@ export interface SaturateCommand {
   readonly maxMessages: number;
   /** How long to wait, after the window closes, for the messages still in flight. */
   readonly drainTimeoutMs: number;
+  /** Messages per `publishMany` call; 1: one `publish` per message. */
+  readonly publishManyMessages: number;
 }
 
 /** Publish at a fixed rate (messages per second), spread evenly over time. */

@@ -29,6 +29,8 @@ export interface RigOptions {
   readonly requestTimeoutMs?: number | null;
   /** Keys on every node and CurveZMQ on every socket, publishers included. */
   readonly secure?: boolean;
+  /** Saturating publishers call `publishMany` with this many messages; 1: `publish` per message. */
+  readonly publishManyMessages?: number;
 }
 
 /** The rig the command line asks for (cluster size, load, profiling, timing), with `overrides` on top. */
@@ -41,6 +43,7 @@ export function rigOptions(args: BenchArgs, overrides: Partial<RigOptions> = {})
     payloadBytes: args.payloadBytes,
     profileDir: args.profileDir,
     configOverrides: args.clusterTiming,
+    publishManyMessages: args.publishManyMessages,
     ...overrides,
   };
 }
@@ -107,6 +110,7 @@ export class LoadRig {
     readonly loaders: readonly Worker[],
     private readonly workers: WorkerSet,
     private readonly untrackNodes: () => void,
+    private readonly options: RigOptions,
   ) {}
 
   static async start(workers: WorkerSet, options: RigOptions): Promise<LoadRig> {
@@ -143,6 +147,7 @@ export class LoadRig {
       loaders,
       workers,
       untrack,
+      options,
     );
     try {
       const connect: ConnectCommand = {
@@ -188,6 +193,7 @@ export class LoadRig {
       durationMs,
       maxMessages: maxMessagesPerPublisher,
       drainTimeoutMs,
+      publishManyMessages: this.options.publishManyMessages ?? 1,
     };
     return this.runPhase(command, startAtMs + warmupMs, durationMs);
   }

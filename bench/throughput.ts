@@ -57,7 +57,7 @@ export async function runClusterPhases(
     }
     const seconds = args.seconds ?? 10;
     log(
-      `saturated phase: ${args.publishers} publishers, window ${args.windowMessages} each, ${args.warmupSeconds} s warm-up + ${seconds} s`,
+      `saturated phase: ${args.publishers} publishers, window ${args.windowMessages} each, ${publishCalls(args)}, ${args.warmupSeconds} s warm-up + ${seconds} s`,
     );
     const saturated = await rig.saturate(
       args.warmupSeconds * 1000,
@@ -186,7 +186,7 @@ export function header(args: BenchArgs): string {
   return [
     `Ordo benchmark, ${new Date().toISOString()}, code ${revision()}`,
     `machine: ${m.cpus} x ${m.cpuModel}, Node ${m.node}, ${m.platform}; load average at start ${loadAtStart.toFixed(2)}`,
-    `cluster: ${args.nodes} nodes on this machine; ${args.publishers} publisher processes, window ${args.windowMessages} msgs each; ${args.payloadBytes}-byte messages; quorum acks`,
+    `cluster: ${args.nodes} nodes on this machine; ${args.publishers} publisher processes, window ${args.windowMessages} msgs each, ${publishCalls(args)}; ${args.payloadBytes}-byte messages; quorum acks`,
     `cluster timing: ${Object.keys(args.clusterTiming).length === 0 ? 'defaults' : JSON.stringify(args.clusterTiming)}`,
   ].join('\n');
 }
@@ -304,4 +304,11 @@ export function notes(runs: readonly ClusterRun[]): string {
     }
   }
   return lines.join('\n');
+}
+
+/** How the saturating publishers call the client library. */
+function publishCalls(args: BenchArgs): string {
+  return args.publishManyMessages === 1
+    ? 'publish() per message'
+    : `publishMany() of ${args.publishManyMessages} messages`;
 }

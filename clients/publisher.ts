@@ -2,6 +2,7 @@ import { LIMITS } from '../src/limits.js';
 import type { Clock, Random, TimerHandle } from '../src/runtime/clock.js';
 import type { ClientResponse } from '../src/wire/client-codec.js';
 import { ordo } from '../src/wire/schema.js';
+import { type AckWaiter, ManyAcks, SingleAck } from './ack-waiter.js';
 import { backoffMs } from './backoff.js';
 import { type ClientRuntime, randomProducerId, resolveClientRuntime } from './client-runtime.js';
 import { ConnectionPool } from './connection-pool.js';
@@ -64,8 +65,9 @@ interface Outstanding {
   readonly topic: string;
   readonly payload: Uint8Array;
   readonly createdMs: number;
-  readonly resolve: (ack: PublishAck) => void;
-  readonly reject: (error: Error) => void;
+  /** Hears the outcome: the caller's promise (`index`: the message's place in a publishMany call). */
+  readonly waiter: AckWaiter;
+  readonly index: number;
   /** The broker it was last sent to. */
   sentTo: string | null;
   /** Sent at least once without a definite answer: the cluster may hold it. */
@@ -223,7 +225,52 @@ export class Publisher {
       return Promise.reject(error);
     }
     if (this.outstanding.size >= this.maxInFlight) return this.publishWhenRoom(topic, bytes);
-    return this.enqueue(topic, bytes);
+    return new Promise<PublishAck>((resolve, reject) => {
+      this.enqueue(topic, bytes, new SingleAck(resolve, reject), 0);
+      this.sendSoon();
+    });
+  }
+
+  /**
+   * Publishes several messages, in order, as consecutive producerSeqs of
+   * this publisher: one call and one promise for all of them, which
+   * resolves with each message's ack, in order, once all are acknowledged.
+   * It rejects with the first failure, as `Promise.all` over as many
+   * `publish` calls would; the other messages still go on and may commit.
+   * It waits until the window has room for all of them, so it may hold at
+   * most `maxInFlightMessages`.
+   */
+  publishMany(
+    messages: readonly { readonly topic: string; readonly payload: Uint8Array | string }[],
+  ): Promise<PublishAck[]> {
+    let checked: Uint8Array[];
+    try {
+      if (!Array.isArray(messages))
+        throw new InvalidRequestError('publishMany takes an array of { topic, payload }');
+      if (messages.length > this.maxInFlight) {
+        throw new InvalidRequestError(
+          `publishMany of ${messages.length} messages exceeds maxInFlightMessages (${this.maxInFlight})`,
+        );
+      }
+      checked = messages.map((m, i) => {
+        if (m === null || typeof m !== 'object')
+          throw new InvalidRequestError(`publishMany: message ${i} is not a { topic, payload }`);
+        return this.checkPublish(m.topic, m.payload);
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (messages.length === 0) return Promise.resolve([]);
+    const enqueueAll = (): Promise<PublishAck[]> =>
+      new Promise<PublishAck[]>((resolve, reject) => {
+        const waiter = new ManyAcks(messages.length, resolve, reject);
+        for (let i = 0; i < messages.length; i++)
+          this.enqueue(messages[i]!.topic, checked[i]!, waiter, i);
+        this.sendSoon();
+      });
+    if (this.outstanding.size + messages.length > this.maxInFlight)
+      return this.waitForRoom(messages.length).then(enqueueAll);
+    return enqueueAll();
   }
 
   /** The payload as bytes, once the call is checked; throws what publish() rejects with. */
@@ -247,9 +294,19 @@ export class Publisher {
 
   /** Waits for room in the window (the backpressure), then queues the message. */
   private async publishWhenRoom(topic: string, bytes: Uint8Array): Promise<PublishAck> {
+    await this.waitForRoom(1);
+    return new Promise<PublishAck>((resolve, reject) => {
+      this.enqueue(topic, bytes, new SingleAck(resolve, reject), 0);
+      this.sendSoon();
+    });
+  }
+
+  /** Resolves once the window has room for `count` more messages; rejects if the publisher closes. */
+  private async waitForRoom(count: number): Promise<void> {
     this.callsWaitingForRoom++;
     try {
-      while (this.outstanding.size >= this.maxInFlight) {
+      let turns = 0;
+      while (this.outstanding.size + count > this.maxInFlight) {
         // Callers that do not await their publishes would otherwise queue without end.
         if (this.roomWaiters.length >= LIMITS.publisherMaxWaitingCalls) {
           throw new OrdoError(
@@ -257,35 +314,40 @@ export class Publisher {
             { retriable: true },
           );
         }
-        await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+        // Each settled message wakes one waiter. One woken still short of
+        // room (a publishMany) waits again at the front, keeping its turn.
+        await new Promise<void>((resolve) =>
+          turns++ === 0 ? this.roomWaiters.push(resolve) : this.roomWaiters.unshift(resolve),
+        );
         if (this.closed) throw new ClosedError('publisher is closed');
       }
     } finally {
       this.callsWaitingForRoom--;
     }
-    return this.enqueue(topic, bytes);
   }
 
   /** Gives the message the next producerSeq and queues it for the next request. */
-  private enqueue(topic: string, bytes: Uint8Array): Promise<PublishAck> {
-    return new Promise<PublishAck>((resolve, reject) => {
-      const producerSeq = this.nextProducerSeq++;
-      const message: Outstanding = {
-        producerSeq,
-        topic,
-        payload: bytes,
-        createdMs: this.clock.nowMs(),
-        resolve,
-        reject,
-        sentTo: null,
-        uncertain: false,
-        attemptsInFlight: 0,
-      };
-      this.outstanding.add(producerSeq, message);
-      this.unsent.push(message);
-      this.armDeadlineTimer();
-      this.queueFlush();
-    });
+  private enqueue(topic: string, bytes: Uint8Array, waiter: AckWaiter, index: number): void {
+    const producerSeq = this.nextProducerSeq++;
+    const message: Outstanding = {
+      producerSeq,
+      topic,
+      payload: bytes,
+      createdMs: this.clock.nowMs(),
+      waiter,
+      index,
+      sentTo: null,
+      uncertain: false,
+      attemptsInFlight: 0,
+    };
+    this.outstanding.add(producerSeq, message);
+    this.unsent.push(message);
+  }
+
+  /** After messages were queued: their deadline runs, and a request goes out soon. */
+  private sendSoon(): void {
+    this.armDeadlineTimer();
+    this.queueFlush();
   }
 
   /**
@@ -318,7 +380,7 @@ export class Publisher {
     this.flushTimer?.cancel();
     this.searchTimer?.cancel();
     for (const message of this.outstanding.values())
-      message.reject(new ClosedError('publisher closed before the message was acknowledged'));
+      message.waiter.fail(new ClosedError('publisher closed before the message was acknowledged'));
     this.outstanding.clear();
     for (const wake of this.roomWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();
@@ -452,7 +514,7 @@ export class Publisher {
           // Map.clear() allocates a new table even when empty, and this runs per message.
           if (this.notSequencer.size > 0) this.notSequencer.clear();
           this.settle(message);
-          message.resolve({
+          message.waiter.ack(message.index, {
             seq: result.seq ?? 0,
             producerId: this.producerIdValue,
             producerSeq: message.producerSeq,
@@ -461,11 +523,11 @@ export class Publisher {
           break;
         case PublishStatus.PUBLISH_STATUS_INVALID:
           this.settle(message);
-          message.reject(new InvalidRequestError(result.detail ?? 'rejected by the broker'));
+          message.waiter.fail(new InvalidRequestError(result.detail ?? 'rejected by the broker'));
           break;
         case PublishStatus.PUBLISH_STATUS_FORBIDDEN:
           this.settle(message);
-          message.reject(new ForbiddenError(result.detail ?? 'forbidden by the broker'));
+          message.waiter.fail(new ForbiddenError(result.detail ?? 'forbidden by the broker'));
           break;
         case PublishStatus.PUBLISH_STATUS_NOT_LEADER:
           notLeader = true;
@@ -688,7 +750,7 @@ export class Publisher {
     for (const message of messages) {
       // An attempt still unanswered may yet be sequenced under the old producer id.
       if (message.uncertain || message.attemptsInFlight > 0) {
-        message.reject(
+        message.waiter.fail(
           new UncertainOutcomeError(
             `message ${message.producerSeq} may or may not have been sequenced: the cluster no longer knows its producer, so it was not sent again`,
           ),
@@ -774,7 +836,7 @@ export class Publisher {
     this.producerIdValue = randomProducerId(this.random);
     this.nextProducerSeq = 1;
     this.sessionFirstSeq = 1;
-    for (const message of failed) message.reject(error);
+    for (const message of failed) message.waiter.fail(error);
     for (const wake of this.roomWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();
   }
@@ -799,7 +861,7 @@ export class Publisher {
       const text =
         `message ${message.producerSeq} not acknowledged within ${this.publishTimeoutMs} ms ` +
         `(brokers ${this.endpoints.join(', ')}; last problem: ${this.lastProblem ?? 'none reported'})`;
-      message.reject(this.lastProblemWasLimit ? new LimitError(text) : new TimeoutError(text));
+      message.waiter.fail(this.lastProblemWasLimit ? new LimitError(text) : new TimeoutError(text));
     }
     for (const wake of this.roomWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();

@@ -45,10 +45,15 @@ export class LatencyHistogram {
   }
 
   record(valueMs: number): void {
+    this.recordTimes(valueMs, 1);
+  }
+
+  /** Records `valueMs` as `times` observations (messages of one batch share one latency). */
+  recordTimes(valueMs: number, times: number): void {
     const index = bucketOf(valueMs);
-    this.counts.set(index, (this.counts.get(index) ?? 0) + 1);
-    this.total++;
-    this.sumMs += valueMs;
+    this.counts.set(index, (this.counts.get(index) ?? 0) + times);
+    this.total += times;
+    this.sumMs += valueMs * times;
     if (valueMs > this.maxMs) this.maxMs = valueMs;
   }
 
