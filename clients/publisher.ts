@@ -2,7 +2,6 @@ import { LIMITS } from '../src/limits.js';
 import type { Clock, Random, TimerHandle } from '../src/runtime/clock.js';
 import type { ClientResponse } from '../src/wire/client-codec.js';
 import { ordo } from '../src/wire/schema.js';
-import { type AckWaiter, ManyAcks, SingleAck } from './ack-waiter.js';
 import { backoffMs } from './backoff.js';
 import { type ClientRuntime, randomProducerId, resolveClientRuntime } from './client-runtime.js';
 import { ConnectionPool } from './connection-pool.js';
@@ -17,6 +16,7 @@ import {
   TimeoutError,
   UncertainOutcomeError,
 } from './errors.js';
+import { ManyAcks } from './many-acks.js';
 import { choiceOption, wholeNumberOption } from './option-checks.js';
 import { OutstandingQueue } from './outstanding-queue.js';
 
@@ -65,8 +65,11 @@ interface Outstanding {
   readonly topic: string;
   readonly payload: Uint8Array;
   readonly createdMs: number;
-  /** Hears the outcome: the caller's promise (`index`: the message's place in a publishMany call). */
-  readonly waiter: AckWaiter;
+  /** The outcome of a publish() call goes to its promise... */
+  readonly resolve: (ack: PublishAck) => void;
+  readonly reject: (error: Error) => void;
+  /** ...and of a publishMany() call to the call's one promise (`index`: the message's place in it). */
+  readonly many: ManyAcks | null;
   readonly index: number;
   /** The broker it was last sent to. */
   sentTo: string | null;
@@ -77,6 +80,24 @@ interface Outstanding {
 }
 
 const { PublishStatus } = ordo;
+
+/**
+ * The settle functions of a message of a publishMany() call, whose outcome
+ * goes to the call's ManyAcks instead (one shape for every message, and no
+ * object per message beyond the message itself: each of the thousands
+ * outstanding lives long enough to cost the garbage collector).
+ */
+const ignore = (): void => {};
+
+function ackMessage(message: Outstanding, ack: PublishAck): void {
+  if (message.many === null) message.resolve(ack);
+  else message.many.ack(message.index, ack);
+}
+
+function failMessage(message: Outstanding, error: Error): void {
+  if (message.many === null) message.reject(error);
+  else message.many.fail(error);
+}
 
 /**
  * Publishes messages to an Ordo cluster. Concurrent `publish` calls are
@@ -226,7 +247,7 @@ export class Publisher {
     }
     if (this.outstanding.size >= this.maxInFlight) return this.publishWhenRoom(topic, bytes);
     return new Promise<PublishAck>((resolve, reject) => {
-      this.enqueue(topic, bytes, new SingleAck(resolve, reject), 0);
+      this.enqueue(topic, bytes, resolve, reject, null, 0);
       this.sendSoon();
     });
   }
@@ -265,7 +286,7 @@ export class Publisher {
       new Promise<PublishAck[]>((resolve, reject) => {
         const waiter = new ManyAcks(messages.length, resolve, reject);
         for (let i = 0; i < messages.length; i++)
-          this.enqueue(messages[i]!.topic, checked[i]!, waiter, i);
+          this.enqueue(messages[i]!.topic, checked[i]!, ignore, ignore, waiter, i);
         this.sendSoon();
       });
     if (this.outstanding.size + messages.length > this.maxInFlight)
@@ -296,7 +317,7 @@ export class Publisher {
   private async publishWhenRoom(topic: string, bytes: Uint8Array): Promise<PublishAck> {
     await this.waitForRoom(1);
     return new Promise<PublishAck>((resolve, reject) => {
-      this.enqueue(topic, bytes, new SingleAck(resolve, reject), 0);
+      this.enqueue(topic, bytes, resolve, reject, null, 0);
       this.sendSoon();
     });
   }
@@ -327,14 +348,23 @@ export class Publisher {
   }
 
   /** Gives the message the next producerSeq and queues it for the next request. */
-  private enqueue(topic: string, bytes: Uint8Array, waiter: AckWaiter, index: number): void {
+  private enqueue(
+    topic: string,
+    bytes: Uint8Array,
+    resolve: (ack: PublishAck) => void,
+    reject: (error: Error) => void,
+    many: ManyAcks | null,
+    index: number,
+  ): void {
     const producerSeq = this.nextProducerSeq++;
     const message: Outstanding = {
       producerSeq,
       topic,
       payload: bytes,
       createdMs: this.clock.nowMs(),
-      waiter,
+      resolve,
+      reject,
+      many,
       index,
       sentTo: null,
       uncertain: false,
@@ -380,7 +410,7 @@ export class Publisher {
     this.flushTimer?.cancel();
     this.searchTimer?.cancel();
     for (const message of this.outstanding.values())
-      message.waiter.fail(new ClosedError('publisher closed before the message was acknowledged'));
+      failMessage(message, new ClosedError('publisher closed before the message was acknowledged'));
     this.outstanding.clear();
     for (const wake of this.roomWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();
@@ -514,7 +544,7 @@ export class Publisher {
           // Map.clear() allocates a new table even when empty, and this runs per message.
           if (this.notSequencer.size > 0) this.notSequencer.clear();
           this.settle(message);
-          message.waiter.ack(message.index, {
+          ackMessage(message, {
             seq: result.seq ?? 0,
             producerId: this.producerIdValue,
             producerSeq: message.producerSeq,
@@ -523,11 +553,11 @@ export class Publisher {
           break;
         case PublishStatus.PUBLISH_STATUS_INVALID:
           this.settle(message);
-          message.waiter.fail(new InvalidRequestError(result.detail ?? 'rejected by the broker'));
+          failMessage(message, new InvalidRequestError(result.detail ?? 'rejected by the broker'));
           break;
         case PublishStatus.PUBLISH_STATUS_FORBIDDEN:
           this.settle(message);
-          message.waiter.fail(new ForbiddenError(result.detail ?? 'forbidden by the broker'));
+          failMessage(message, new ForbiddenError(result.detail ?? 'forbidden by the broker'));
           break;
         case PublishStatus.PUBLISH_STATUS_NOT_LEADER:
           notLeader = true;
@@ -750,7 +780,8 @@ export class Publisher {
     for (const message of messages) {
       // An attempt still unanswered may yet be sequenced under the old producer id.
       if (message.uncertain || message.attemptsInFlight > 0) {
-        message.waiter.fail(
+        failMessage(
+          message,
           new UncertainOutcomeError(
             `message ${message.producerSeq} may or may not have been sequenced: the cluster no longer knows its producer, so it was not sent again`,
           ),
@@ -836,7 +867,7 @@ export class Publisher {
     this.producerIdValue = randomProducerId(this.random);
     this.nextProducerSeq = 1;
     this.sessionFirstSeq = 1;
-    for (const message of failed) message.waiter.fail(error);
+    for (const message of failed) failMessage(message, error);
     for (const wake of this.roomWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();
   }
@@ -861,7 +892,10 @@ export class Publisher {
       const text =
         `message ${message.producerSeq} not acknowledged within ${this.publishTimeoutMs} ms ` +
         `(brokers ${this.endpoints.join(', ')}; last problem: ${this.lastProblem ?? 'none reported'})`;
-      message.waiter.fail(this.lastProblemWasLimit ? new LimitError(text) : new TimeoutError(text));
+      failMessage(
+        message,
+        this.lastProblemWasLimit ? new LimitError(text) : new TimeoutError(text),
+      );
     }
     for (const wake of this.roomWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();

@@ -104,6 +104,13 @@ export const LIMITS = {
    * follower keeps a received append's bytes as one run.
    */
   memoryRunEntries: 2048,
+  /**
+   * Packed byte strings (received appends, runs a log packed) remembered
+   * with the entries they hold, so that a log or a multicast reuses them
+   * instead of packing the same entries again; each holds at most
+   * `maxBatchEntries` entries.
+   */
+  packedSourcesRemembered: 8,
 
   // Budgets against hostile or runaway input (per client connection and per node).
   // A client is identified by its connection (the ROUTER routing id): one

@@ -1,4 +1,5 @@
 import type { Entry } from '../core/types.js';
+import { LIMITS } from '../limits.js';
 import { encodePackedEntries } from './packed-entries.js';
 
 /** The packed bytes a run of entries was decoded from, and those entries in order. */
@@ -8,18 +9,32 @@ interface PackedSource {
 }
 
 /**
- * Entries remember the packed bytes they were decoded from or packed into
- * (keyed by their first entry, so the memo goes when the entries do), so
- * that the same entries are not packed twice:
+ * The last few packed byte strings made or received, with the entries they
+ * hold, so that the same entries are not packed twice:
  * - a follower keeps a received append's bytes in its log as they arrived;
  * - a sequencer's log packs a Ready's entries, and its multicast of the
  *   same entries sends those bytes.
+ * Both happen within a Ready or two of the bytes being seen, so a short
+ * ring of strong references serves. (A WeakMap keyed by the first entry
+ * served too, but its entries, whose values hold their keys, cost the
+ * garbage collector five times the decoding they saved.)
  */
-const sources = new WeakMap<Entry, PackedSource>();
+const recent: (PackedSource | undefined)[] = new Array(LIMITS.packedSourcesRemembered);
+let nextSlot = 0;
 
 /** Notes that `entries` (consecutive, in order) were decoded from `bytes`, which hold nothing else. */
 export function rememberPackedSource(entries: readonly Entry[], bytes: Uint8Array): void {
-  if (entries.length > 0) sources.set(entries[0]!, { bytes, entries });
+  if (entries.length === 0) return;
+  recent[nextSlot] = { bytes, entries };
+  nextSlot = (nextSlot + 1) % recent.length;
+}
+
+function sourceStartingWith(first: Entry): PackedSource | undefined {
+  for (let i = 0; i < recent.length; i++) {
+    const source = recent[i];
+    if (source !== undefined && source.entries[0] === first) return source;
+  }
+  return undefined;
 }
 
 /**
@@ -31,7 +46,7 @@ export function packedSourceAt(
   entries: readonly Entry[],
   start: number,
 ): { readonly bytes: Uint8Array; readonly count: number } | null {
-  const source = sources.get(entries[start]!);
+  const source = sourceStartingWith(entries[start]!);
   if (source === undefined) return null;
   const count = source.entries.length;
   if (start + count > entries.length) return null;
