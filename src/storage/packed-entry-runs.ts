@@ -184,8 +184,7 @@ export class PackedEntryRuns {
 
   private decode(run: StoredRun, fromSeq: number, toSeq: number): Entry[] {
     return decodePackedEntries(run.bytes, { firstSeq: run.firstSeq }, 'stored run', {
-      fromSeq,
-      toSeq,
+      window: { fromSeq, toSeq },
     });
   }
 

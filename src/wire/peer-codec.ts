@@ -264,7 +264,10 @@ function appendEntries(a: ordo.IAppend, prevSeq: number): Entry[] {
   if (packed != null && packed.length > 0) {
     if (a.entries != null && a.entries.length > 0)
       throw new FrameError('malformed', 'append carries both entries and packed entries');
-    const entries = decodePackedEntries(packed, { firstSeq: prevSeq + 1 }, 'append.packedEntries');
+    // Payloads are viewed only when read: a follower's log keeps these bytes.
+    const entries = decodePackedEntries(packed, { firstSeq: prevSeq + 1 }, 'append.packedEntries', {
+      lazyPayloads: true,
+    });
     rememberPackedSource(entries, packed);
     return entries;
   }

@@ -21,6 +21,7 @@ import {
 } from '../../src/wire/packed-entries.js';
 import { decodePeerMessage, encodePeerMessage } from '../../src/wire/peer-codec.js';
 import { ordo } from '../../src/wire/schema.js';
+import { plainEntries } from '../helpers/plain-entries.js';
 
 function data(
   seq: number,
@@ -41,14 +42,6 @@ function data(
     owner: '',
     ...extra,
   };
-}
-
-function plain(entries: readonly Entry[]): object[] {
-  return entries.map((e) => ({
-    ...e,
-    payload: Buffer.from(e.payload).toString('hex'),
-    owner: e.owner ?? '',
-  }));
 }
 
 function refusal(bytes: Uint8Array, firstSeq: number, lastSeq?: number): FrameError {
@@ -83,7 +76,7 @@ test('a batch that mixes topics, producers, an epoch start and a config entry ro
   ];
   const bytes = encodePackedEntries(entries);
   const back = decodePackedEntries(bytes, { firstSeq: 10 }, 'f');
-  t.deepEqual(plain(back), plain(entries));
+  t.deepEqual(plainEntries(back), plainEntries(entries));
   // One run for the four p1 messages 11..14: the producer, epoch and log
   // time travel once, so the packed form is far smaller than per-entry fields.
   const perEntry = ordo.Append.encode({ entries: entries as ordo.Entry.$Properties[] }).finish();
@@ -154,7 +147,10 @@ test('an append and a filtered delivery carry their entries packed, and both dec
   t.is((envelope.append?.entries ?? []).length, 0);
   t.true((envelope.append?.packedEntries ?? new Uint8Array(0)).length > 0);
   const decoded = decodePeerMessage(frame, 'c');
-  t.deepEqual(plain(decoded.type === 'append' ? decoded.entries : []), plain(entries));
+  t.deepEqual(
+    plainEntries(decoded.type === 'append' ? decoded.entries : []),
+    plainEntries(entries),
+  );
 
   // Topic filter 'a' over the batch: seqs 3 and 5 of the range [3, 5].
   const matching = entries.filter((e) => e.topic === 'a');
@@ -169,7 +165,7 @@ test('an append and a filtered delivery carry their entries packed, and both dec
     },
   }).finish();
   const delivery = decodeClientResponse(response).delivery!;
-  t.deepEqual(plain(delivery.entries as unknown as Entry[]), plain(matching));
+  t.deepEqual(plainEntries(delivery.entries as unknown as Entry[]), plainEntries(matching));
 });
 
 test('a publish travels packed and is read back item for item; its OK results come back packed, the others as they are', (t) => {
