@@ -105,12 +105,12 @@ export const LIMITS = {
    */
   memoryRunEntries: 2048,
   /**
-   * Packed byte strings (received appends, runs a log packed) remembered
-   * with the entries they hold, so that a log or a multicast reuses them
-   * instead of packing the same entries again; each holds at most
-   * `maxBatchEntries` entries.
+   * Packed byte strings (a publisher's batch as a run, a received append, a
+   * run a log packed) remembered with the entries they hold, so that a log
+   * or a multicast reuses them instead of packing the same entries again;
+   * each holds at most `maxBatchEntries` entries, which a Ready holds anyway.
    */
-  packedSourcesRemembered: 8,
+  packedSourcesRemembered: 256,
 
   // Budgets against hostile or runaway input (per client connection and per node).
   // A client is identified by its connection (the ROUTER routing id): one

@@ -608,6 +608,20 @@ export class ProtocolNode {
     return this.producers.ownerOf(producerId);
   }
 
+  /**
+   * The entries this node appended with seqs `fromSeq` to `fromSeq + count -
+   * 1` since its last Ready (a sequencer's host asks for those its proposals
+   * just made, to hand its log and multicast their bytes as they arrived).
+   */
+  appendedEntries(fromSeq: number, count: number): readonly Entry[] {
+    const first = this.pendingEntries[0]?.seq ?? this.log.lastSeq + 1;
+    invariant(
+      fromSeq >= first && fromSeq + count - 1 <= this.log.lastSeq,
+      `entries ${fromSeq}..${fromSeq + count - 1} were not appended since the last Ready (from ${first})`,
+    );
+    return this.pendingEntries.slice(fromSeq - first, fromSeq - first + count);
+  }
+
   propose(proposals: readonly Proposal[], nowMs: number): ProposeResult[] {
     const results: ProposeResult[] = [];
     for (const proposal of proposals) results.push(this.proposeOne(proposal, nowMs));

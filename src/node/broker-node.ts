@@ -10,7 +10,7 @@ import {
 } from '../core/membership.js';
 import { PendingReplies, type SettledReply } from '../core/pending-replies.js';
 import { PlantedDefect } from '../core/planted-defect.js';
-import { ProtocolNode } from '../core/protocol-node.js';
+import { type ProposeResult, ProtocolNode } from '../core/protocol-node.js';
 import { type PublishOutcome, publishOutcome } from '../core/publish-outcome.js';
 import { retransmitAppend } from '../core/retransmit.js';
 import {
@@ -37,6 +37,8 @@ import { type MembershipStorage, MemoryMembershipStore } from '../storage/member
 import { SnapshotRequestError, type SnapshotStorage } from '../storage/snapshot-storage.js';
 import { StorageFailedError } from '../storage/storage-errors.js';
 import { type ClientRequest, packPublishResults } from '../wire/client-codec.js';
+import { type DecodedPublishItem, packRunFromItems } from '../wire/packed-entries.js';
+import { rememberPackedSource } from '../wire/packed-source.js';
 import { repairCopyDigest } from '../wire/repair-copy-digest.js';
 import { ordo } from '../wire/schema.js';
 import type { ClientFrameSocket } from './client-frame-socket.js';
@@ -1188,6 +1190,8 @@ export class BrokerNode {
       owner,
     }));
     const results = this.core.propose(proposals, this.clock.nowMs());
+    if (request.packed)
+      this.rememberItemRuns(publish.packedItems, items as unknown as DecodedPublishItem[], results);
     const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
     const outcomes = results.map((result) =>
       publishOutcome(result, this.core.committedSeq, sequencedOnly),
@@ -1209,6 +1213,52 @@ export class BrokerNode {
         j++;
       }
       this.waitForCommit(request, i, j - i, outcome.seq, outcome.epoch);
+      i = j;
+    }
+  }
+
+  /**
+   * The items of a packed publish that became consecutive entries, as runs
+   * of packed entries made of the bytes they arrived in (`packRunFromItems`):
+   * the log and the multicast take those bytes instead of packing each
+   * message again. Items that lie apart in the request (another run of
+   * it, a refused item between) start a run of their own.
+   */
+  private rememberItemRuns(
+    packedItems: Uint8Array,
+    items: readonly DecodedPublishItem[],
+    results: readonly ProposeResult[],
+  ): void {
+    let i = 0;
+    while (i < results.length) {
+      const first = results[i]!;
+      if (first.kind !== 'appended') {
+        i++;
+        continue;
+      }
+      let j = i + 1;
+      while (j < results.length) {
+        const next = results[j]!;
+        if (next.kind !== 'appended' || next.seq !== first.seq + (j - i)) break;
+        if (next.epoch !== first.epoch || items[j]!.start !== items[j - 1]!.end) break;
+        j++;
+      }
+      const entries = this.core.appendedEntries(first.seq, j - i);
+      const head = entries[0]!;
+      // One run has one log time: the core gives every entry of one propose
+      // call the same, and a run that did not would be packed the usual way.
+      if (entries[entries.length - 1]!.timestampMs === head.timestampMs) {
+        const bytes = packRunFromItems(packedItems, items[i]!, items[j - 1]!, {
+          firstSeq: head.seq,
+          count: j - i,
+          epoch: head.epoch,
+          timestampMs: head.timestampMs,
+          firstProducerSeq: head.producerSeq,
+          producerId: head.producerId,
+          owner: head.owner ?? '',
+        });
+        rememberPackedSource(entries, bytes);
+      }
       i = j;
     }
   }

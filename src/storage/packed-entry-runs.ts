@@ -78,9 +78,10 @@ export class PackedEntryRuns {
         start += source.count;
         continue;
       }
-      // Otherwise pack a run (a follower whose write starts inside a
-      // received append looks for the next one only after it).
-      const end = Math.min(entries.length, start + perRun);
+      // Otherwise pack the entries up to the next that starts known bytes.
+      let end = start + 1;
+      while (end < entries.length && end - start < perRun && packedSourceAt(entries, end) === null)
+        end++;
       const part = start === 0 && end === entries.length ? entries : entries.slice(start, end);
       const bytes = encodePackedEntries(part);
       // A sequencer multicasts these same entries next: it sends these bytes.

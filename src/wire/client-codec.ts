@@ -106,7 +106,7 @@ function validateClientRequest(request: ordo.ClientRequest): void {
           p.packedItems,
           LIMITS.maxBatchEntries,
           'publish.packedItems',
-        ) as ordo.PublishItem[];
+        ) as unknown as ordo.PublishItem[];
         return;
       }
       const items = p.items ?? [];

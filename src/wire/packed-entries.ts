@@ -363,6 +363,16 @@ export interface PackedPublishItem {
 }
 
 /**
+ * A publish item as a node decoded it: where its bytes lie in the packed
+ * items (from its topic tag to the end of its payload), so that a run of
+ * items can go into packed entries as the bytes they arrived in.
+ */
+export interface DecodedPublishItem extends PackedPublishItem {
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
  * Packs the items of one publish: `u8 version (1)`, then runs of
  * consecutive producerSeqs: `varint firstProducerSeq, varint count`, and
  * count times `varint topicTag` (as in packed entries) and `varint payload
@@ -427,10 +437,10 @@ export function decodePackedPublishItems(
   bytes: Uint8Array,
   maxItems: number,
   field: string,
-): PackedPublishItem[] {
+): DecodedPublishItem[] {
   const reader = new PackedReader(bytes, field);
   reader.version();
-  const items: PackedPublishItem[] = [];
+  const items: DecodedPublishItem[] = [];
   while (!reader.done()) {
     const firstProducerSeq = reader.varint('producerSeq');
     if (firstProducerSeq < 1) reader.fail('producerSeq must start at 1');
@@ -441,6 +451,7 @@ export function decodePackedPublishItems(
     checkUint(firstProducerSeq + count - 1, `${field}.producerSeq`);
     let topic: string | null = null;
     for (let k = 0; k < count; k++) {
+      const start = reader.position;
       const tag = reader.varint('topic');
       if (tag === 0) {
         if (topic === null) reader.fail('the first item of a run repeats no topic');
@@ -454,10 +465,13 @@ export function decodePackedPublishItems(
           'too-large',
           `${field}.payload exceeds ${LIMITS.maxPayloadBytes} bytes`,
         );
+      const payload = reader.view(payloadLength);
       items.push({
         producerSeq: firstProducerSeq + k,
         topic: topic!,
-        payload: reader.view(payloadLength),
+        payload,
+        start,
+        end: reader.position,
       });
     }
   }
@@ -557,6 +571,11 @@ class PackedReader {
     return this.pos >= this.buf.length;
   }
 
+  /** Offset of the next byte to read. */
+  get position(): number {
+    return this.pos;
+  }
+
   version(): void {
     if (this.buf.length === 0) this.fail('is empty');
     const version = this.buf[this.pos++];
@@ -611,4 +630,79 @@ class PackedReader {
     this.pos += length;
     return view;
   }
+}
+
+/** What a run of packed entries says once for all its entries. */
+export interface RunHeader {
+  readonly firstSeq: number;
+  readonly count: number;
+  readonly epoch: number;
+  readonly timestampMs: number;
+  readonly firstProducerSeq: number;
+  readonly producerId: string;
+  readonly owner: string;
+}
+
+/**
+ * Packed entries of one run of data entries whose topics and payloads are
+ * items `first` to `last` of a publish's packed items, taken as the bytes
+ * they arrived in: a sequencer turns a publisher's batch into the run it
+ * logs and multicasts without packing each message again. The items must
+ * lie next to each other in `packedItems` (one run of the publish), and
+ * `header.count` must be their number. The first item's topic is spelled
+ * out when it repeated the topic before it.
+ */
+export function packRunFromItems(
+  packedItems: Uint8Array,
+  first: DecodedPublishItem,
+  last: DecodedPublishItem,
+  header: RunHeader,
+): Uint8Array {
+  const repeatsTopic = packedItems[first.start] === 0;
+  const bodyStart = repeatsTopic ? first.start + 1 : first.start;
+  const producerBytes = Buffer.byteLength(header.producerId);
+  const ownerBytes = Buffer.byteLength(header.owner);
+  const topicBytes = repeatsTopic ? Buffer.byteLength(first.topic) : 0;
+  const size =
+    1 +
+    varintBytes(header.firstSeq) +
+    varintBytes(header.count) +
+    1 +
+    varintBytes(header.epoch) +
+    varintBytes(header.timestampMs) +
+    varintBytes(header.firstProducerSeq) +
+    varintBytes(producerBytes) +
+    producerBytes +
+    varintBytes(ownerBytes) +
+    ownerBytes +
+    (repeatsTopic ? varintBytes(topicBytes + 1) + topicBytes : 0) +
+    (last.end - bodyStart);
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  const writeVarint = (value: number): void => {
+    while (value >= 0x80) {
+      out[pos++] = (value % 128) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    out[pos++] = value;
+  };
+  out[pos++] = PACKED_ENTRIES_VERSION;
+  writeVarint(header.firstSeq);
+  writeVarint(header.count);
+  out[pos++] = EntryKind.data;
+  writeVarint(header.epoch);
+  writeVarint(header.timestampMs);
+  writeVarint(header.firstProducerSeq);
+  writeVarint(producerBytes);
+  if (producerBytes > 0) pos += out.write(header.producerId, pos, producerBytes, 'utf8');
+  writeVarint(ownerBytes);
+  if (ownerBytes > 0) pos += out.write(header.owner, pos, ownerBytes, 'utf8');
+  if (repeatsTopic) {
+    writeVarint(topicBytes + 1);
+    pos += out.write(first.topic, pos, topicBytes, 'utf8');
+  }
+  out.set(packedItems.subarray(bodyStart, last.end), pos);
+  pos += last.end - bodyStart;
+  invariant(pos === size, `packed run: wrote ${pos} bytes, measured ${size}`);
+  return out;
 }

@@ -1,52 +1,46 @@
 import type { Entry } from '../core/types.js';
 import { LIMITS } from '../limits.js';
-import { encodePackedEntries } from './packed-entries.js';
+import { encodePackedEntries, PACKED_ENTRIES_VERSION } from './packed-entries.js';
 
-/** The packed bytes a run of entries was decoded from, and those entries in order. */
+/** The packed bytes a run of entries was decoded from or packed into, and those entries in order. */
 interface PackedSource {
   readonly bytes: Uint8Array;
   readonly entries: readonly Entry[];
 }
 
 /**
- * The last few packed byte strings made or received, with the entries they
+ * The packed byte strings made or received lately, by the first entry they
  * hold, so that the same entries are not packed twice:
- * - a follower keeps a received append's bytes in its log as they arrived;
- * - a sequencer's log packs a Ready's entries, and its multicast of the
- *   same entries sends those bytes.
- * Both happen within a Ready or two of the bytes being seen, so a short
- * ring of strong references serves. (A WeakMap keyed by the first entry
- * served too, but its entries, whose values hold their keys, cost the
- * garbage collector five times the decoding they saved.)
+ * - a sequencer turns a publisher's batch into a run as the bytes it
+ *   arrived in (`packRunFromItems`), and its log and its multicast take
+ *   those bytes;
+ * - a follower keeps a received append's bytes in its log as they arrived.
+ * All of this happens within a Ready or two of the bytes being made, so
+ * the memo keeps only the latest `LIMITS.packedSourcesRemembered` (strong
+ * references, oldest out first: a WeakMap keyed by entry, whose values
+ * hold their keys, cost the collector five times the packing it saved).
  */
-const recent: (PackedSource | undefined)[] = new Array(LIMITS.packedSourcesRemembered);
-let nextSlot = 0;
+const sources = new Map<Entry, PackedSource>();
 
-/** Notes that `entries` (consecutive, in order) were decoded from `bytes`, which hold nothing else. */
+/** Notes that `entries` (consecutive, in order) are exactly what `bytes` hold. */
 export function rememberPackedSource(entries: readonly Entry[], bytes: Uint8Array): void {
   if (entries.length === 0) return;
-  recent[nextSlot] = { bytes, entries };
-  nextSlot = (nextSlot + 1) % recent.length;
-}
-
-function sourceStartingWith(first: Entry): PackedSource | undefined {
-  for (let i = 0; i < recent.length; i++) {
-    const source = recent[i];
-    if (source !== undefined && source.entries[0] === first) return source;
+  if (sources.size >= LIMITS.packedSourcesRemembered) {
+    sources.delete(sources.keys().next().value as Entry);
   }
-  return undefined;
+  sources.set(entries[0]!, { bytes, entries });
 }
 
 /**
- * The packed bytes that hold exactly the entries decoded with
- * `entries[start]`, when those same entry objects follow it in `entries`;
- * null otherwise. Returns how many entries the bytes hold.
+ * The packed bytes that hold exactly the entries remembered with
+ * `entries[start]` first, when those same entry objects follow it in
+ * `entries`; null otherwise. Returns how many entries the bytes hold.
  */
 export function packedSourceAt(
   entries: readonly Entry[],
   start: number,
 ): { readonly bytes: Uint8Array; readonly count: number } | null {
-  const source = sourceStartingWith(entries[start]!);
+  const source = sources.get(entries[start]!);
   if (source === undefined) return null;
   const count = source.entries.length;
   if (start + count > entries.length) return null;
@@ -54,11 +48,37 @@ export function packedSourceAt(
   return { bytes: source.bytes, count };
 }
 
-/** The packed form of `entries`: bytes already made for exactly these entries, else packed now. */
+/**
+ * The packed form of `entries`: the remembered bytes of the runs among them
+ * put together, and only the entries no remembered bytes hold packed now.
+ */
 export function packEntries(entries: readonly Entry[]): Uint8Array {
-  if (entries.length > 0) {
-    const source = packedSourceAt(entries, 0);
-    if (source !== null && source.count === entries.length) return source.bytes;
+  if (entries.length === 0) return encodePackedEntries(entries);
+  const pieces: Uint8Array[] = [];
+  let size = 1;
+  let gapStart = -1;
+  const closeGap = (end: number): void => {
+    if (gapStart < 0) return;
+    const packed = encodePackedEntries(entries.slice(gapStart, end));
+    pieces.push(packed.subarray(1));
+    size += packed.length - 1;
+    gapStart = -1;
+  };
+  let i = 0;
+  while (i < entries.length) {
+    const source = packedSourceAt(entries, i);
+    if (source === null) {
+      if (gapStart < 0) gapStart = i;
+      i++;
+      continue;
+    }
+    if (i === 0 && source.count === entries.length) return source.bytes;
+    closeGap(i);
+    // Each packed string starts with the version byte; the runs follow it.
+    pieces.push(source.bytes.subarray(1));
+    size += source.bytes.length - 1;
+    i += source.count;
   }
-  return encodePackedEntries(entries);
+  closeGap(entries.length);
+  return Buffer.concat([Uint8Array.of(PACKED_ENTRIES_VERSION), ...pieces], size);
 }

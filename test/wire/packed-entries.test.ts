@@ -16,8 +16,10 @@ import {
 import { FrameError } from '../../src/wire/frame-error.js';
 import {
   decodePackedEntries,
+  decodePackedPublishItems,
   encodePackedEntries,
   encodePackedPublishItems,
+  packRunFromItems,
 } from '../../src/wire/packed-entries.js';
 import { decodePeerMessage, encodePeerMessage } from '../../src/wire/peer-codec.js';
 import { ordo } from '../../src/wire/schema.js';
@@ -274,4 +276,52 @@ test('packed publish items are refused for what unpacked items are: a producerSe
     accepted.body === 'publish' ? accepted.publish.items.map((i) => [i.producerSeq, i.topic]) : [],
     [[1, 't']],
   );
+});
+
+test('a run made of publish items as they arrived decodes to the entries the sequencer made of them, also from an item that repeats the topic before it', (t) => {
+  const items = [
+    { producerSeq: 7, topic: 'orders', payload: Uint8Array.of(1, 2) },
+    { producerSeq: 8, topic: 'orders', payload: Uint8Array.of(3) },
+    { producerSeq: 9, topic: 'prices', payload: new Uint8Array(0) },
+    { producerSeq: 10, topic: 'prices', payload: Uint8Array.of(4, 5, 6) },
+    // A second run of the publish (producerSeqs jump): its bytes lie apart.
+    { producerSeq: 20, topic: 'orders', payload: Uint8Array.of(7) },
+  ];
+  const packed = encodePackedPublishItems(items);
+  const decoded = decodePackedPublishItems(packed, 100, 'items');
+  t.is(decoded[1]!.start, decoded[0]!.end, 'items of one run lie next to each other');
+  t.not(decoded[4]!.start, decoded[3]!.end, 'a new run starts with its own header');
+  // Items 1..3 (the first repeats 'orders') as seqs 41..43 of epoch 5.
+  for (const [from, to] of [
+    [0, 3],
+    [1, 3],
+    [3, 3],
+  ] as const) {
+    const header = {
+      firstSeq: 41,
+      count: to - from + 1,
+      epoch: 5,
+      timestampMs: 1_800_000_000_000,
+      firstProducerSeq: items[from]!.producerSeq,
+      producerId: 'producer-ü',
+      owner: from === 1 ? 'alice' : '',
+    };
+    const run = packRunFromItems(packed, decoded[from]!, decoded[to]!, header);
+    const expected: Entry[] = items.slice(from, to + 1).map((item, k) => ({
+      seq: 41 + k,
+      epoch: 5,
+      kind: EntryKind.data,
+      producerId: 'producer-ü',
+      producerSeq: item.producerSeq,
+      topic: item.topic,
+      payload: item.payload,
+      timestampMs: 1_800_000_000_000,
+      ...(header.owner === '' ? {} : { owner: header.owner }),
+    }));
+    t.deepEqual(
+      plainEntries(decodePackedEntries(run, { firstSeq: 41 }, 'run')),
+      plainEntries(expected),
+      `items ${from}..${to}`,
+    );
+  }
 });
