@@ -110,7 +110,7 @@ export const LIMITS = {
    * or a multicast reuses them instead of packing the same entries again;
    * each holds at most `maxBatchEntries` entries, which a Ready holds anyway.
    */
-  packedSourcesRemembered: 256,
+  packedSourcesRemembered: 64,
 
   // Budgets against hostile or runaway input (per client connection and per node).
   // A client is identified by its connection (the ROUTER routing id): one

@@ -38,7 +38,7 @@ import { SnapshotRequestError, type SnapshotStorage } from '../storage/snapshot-
 import { StorageFailedError } from '../storage/storage-errors.js';
 import { type ClientRequest, packPublishResults } from '../wire/client-codec.js';
 import { type DecodedPublishItem, packRunFromItems } from '../wire/packed-entries.js';
-import { rememberPackedSource } from '../wire/packed-source.js';
+import { forgetPackedSourcesThrough, rememberPackedSource } from '../wire/packed-source.js';
 import { repairCopyDigest } from '../wire/repair-copy-digest.js';
 import { ordo } from '../wire/schema.js';
 import type { ClientFrameSocket } from './client-frame-socket.js';
@@ -1460,6 +1460,8 @@ export class BrokerNode {
             this.core.currentEpoch,
           );
         await this.apply(ready);
+        // Its entries were written and sent: their packed bytes may go.
+        if (ready.entries.length > 0) forgetPackedSourcesThrough(ready.entries.at(-1)!.seq);
         this.core.advance(ready);
       }
       if (!this.stopped) this.saveCommitIfDue();

@@ -15,10 +15,11 @@ interface PackedSource {
  *   arrived in (`packRunFromItems`), and its log and its multicast take
  *   those bytes;
  * - a follower keeps a received append's bytes in its log as they arrived.
- * All of this happens within a Ready or two of the bytes being made, so
- * the memo keeps only the latest `LIMITS.packedSourcesRemembered` (strong
- * references, oldest out first: a WeakMap keyed by entry, whose values
- * hold their keys, cost the collector five times the packing it saved).
+ * All of this happens within the Ready that writes them, after which the
+ * node forgets them (`forgetPackedSourcesThrough`); the memo holds at most
+ * `LIMITS.packedSourcesRemembered`, oldest out first. (A WeakMap keyed by
+ * entry, whose values hold their keys, cost the collector five times the
+ * packing it saved.)
  */
 const sources = new Map<Entry, PackedSource>();
 
@@ -29,6 +30,16 @@ export function rememberPackedSource(entries: readonly Entry[], bytes: Uint8Arra
     sources.delete(sources.keys().next().value as Entry);
   }
   sources.set(entries[0]!, { bytes, entries });
+}
+
+/**
+ * Forgets the bytes of entries up to `seq`: a node calls it once a Ready
+ * that wrote and sent them is carried out, so that the memo holds only
+ * what is still on its way (the bound alone would keep entries alive for
+ * the collector to move again and again).
+ */
+export function forgetPackedSourcesThrough(seq: number): void {
+  for (const first of sources.keys()) if (first.seq <= seq) sources.delete(first);
 }
 
 /**
