@@ -180,11 +180,7 @@ export class Subscriber implements AsyncIterable<Message> {
         yield message;
         continue;
       }
-      if (this.failure !== null) throw this.failure;
-      if (this.closed) return;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
+      if (!(await this.waitForMessages())) return;
     }
   }
 
@@ -214,12 +210,21 @@ export class Subscriber implements AsyncIterable<Message> {
         yield batch;
         continue;
       }
-      if (this.failure !== null) throw this.failure;
-      if (this.closed) return;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
+      if (!(await this.waitForMessages())) return;
     }
+  }
+
+  /**
+   * With nothing buffered: throws what failed the subscriber, resolves
+   * false once it is closed, or true when a delivery or a change woke it.
+   */
+  private async waitForMessages(): Promise<boolean> {
+    if (this.failure !== null) throw this.failure;
+    if (this.closed) return false;
+    await new Promise<void>((resolve) => {
+      this.wake = resolve;
+    });
+    return true;
   }
 
   /**

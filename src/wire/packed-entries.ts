@@ -3,6 +3,7 @@ import { decodeMembership } from '../core/membership.js';
 import { type Entry, EntryKind } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { checkEpoch, checkSeq, checkUint, FrameError } from './frame-error.js';
+import { PackedWriter } from './packed-writer.js';
 
 /**
  * Packed entries: a run of entries in one byte string, the form `Append`
@@ -98,53 +99,44 @@ export function encodePackedEntries(entries: readonly Entry[]): Uint8Array {
     size += varintBytes(e.payload.length) + e.payload.length;
   }
   // Pass 2: the bytes.
-  const out = Buffer.allocUnsafe(size);
-  let pos = 0;
-  const writeVarint = (value: number): void => {
-    while (value >= 0x80) {
-      out[pos++] = (value % 128) | 0x80;
-      value = Math.floor(value / 128);
-    }
-    out[pos++] = value;
-  };
+  const w = new PackedWriter(size);
   const writeString = (value: string): void => {
     const length = Buffer.byteLength(value);
-    writeVarint(length);
-    if (length > 0) pos += out.write(value, pos, length, 'utf8');
+    w.varint(length);
+    w.utf8(value, length);
   };
-  out[pos++] = PACKED_ENTRIES_VERSION;
+  w.byte(PACKED_ENTRIES_VERSION);
   let i = 0;
   while (i < entries.length) {
     const first = entries[i]!;
     let count = 1;
     while (i + count < entries.length && sameRun(entries[i + count - 1]!, entries[i + count]!))
       count++;
-    writeVarint(first.seq);
-    writeVarint(count);
-    out[pos++] = first.kind;
-    writeVarint(first.epoch);
-    writeVarint(first.timestampMs);
-    writeVarint(first.producerSeq);
+    w.varint(first.seq);
+    w.varint(count);
+    w.byte(first.kind);
+    w.varint(first.epoch);
+    w.varint(first.timestampMs);
+    w.varint(first.producerSeq);
     writeString(first.producerId);
     writeString(first.owner ?? '');
     let topic: string | null = null;
     for (let k = 0; k < count; k++) {
       const e = entries[i + k]!;
-      if (e.topic === topic) out[pos++] = 0;
+      if (e.topic === topic) w.byte(0);
       else {
         const length = Buffer.byteLength(e.topic);
-        writeVarint(length + 1);
-        if (length > 0) pos += out.write(e.topic, pos, length, 'utf8');
+        w.varint(length + 1);
+        w.utf8(e.topic, length);
         topic = e.topic;
       }
-      writeVarint(e.payload.length);
-      out.set(e.payload, pos);
-      pos += e.payload.length;
+      w.varint(e.payload.length);
+      w.bytes(e.payload);
     }
     i += count;
   }
-  if (pos !== size) throw new Error(`packed entries: wrote ${pos} bytes, measured ${size}`);
-  return out;
+  if (w.pos !== size) throw new Error(`packed entries: wrote ${w.pos} bytes, measured ${size}`);
+  return w.out;
 }
 
 /** How the decoded seqs must run: contiguous from `firstSeq`, or increasing inside [firstSeq, lastSeq]. */
@@ -389,16 +381,8 @@ export function encodePackedPublishItems(items: readonly PackedPublishItem[]): U
     size += 9 + item.payload.length;
     previous = item;
   }
-  const out = Buffer.allocUnsafe(size);
-  let pos = 0;
-  const writeVarint = (value: number): void => {
-    while (value >= 0x80) {
-      out[pos++] = (value % 128) | 0x80;
-      value = Math.floor(value / 128);
-    }
-    out[pos++] = value;
-  };
-  out[pos++] = PACKED_ENTRIES_VERSION;
+  const w = new PackedWriter(size);
+  w.byte(PACKED_ENTRIES_VERSION);
   let i = 0;
   while (i < items.length) {
     let count = 1;
@@ -407,25 +391,24 @@ export function encodePackedPublishItems(items: readonly PackedPublishItem[]): U
       items[i + count]!.producerSeq === items[i]!.producerSeq + count
     )
       count++;
-    writeVarint(items[i]!.producerSeq);
-    writeVarint(count);
+    w.varint(items[i]!.producerSeq);
+    w.varint(count);
     let topic: string | null = null;
     for (let k = i; k < i + count; k++) {
       const item = items[k]!;
-      if (item.topic === topic) out[pos++] = 0;
+      if (item.topic === topic) w.byte(0);
       else {
         const length = Buffer.byteLength(item.topic);
-        writeVarint(length + 1);
-        if (length > 0) pos += out.write(item.topic, pos, length, 'utf8');
+        w.varint(length + 1);
+        w.utf8(item.topic, length);
         topic = item.topic;
       }
-      writeVarint(item.payload.length);
-      out.set(item.payload, pos);
-      pos += item.payload.length;
+      w.varint(item.payload.length);
+      w.bytes(item.payload);
     }
     i += count;
   }
-  return out.subarray(0, pos);
+  return w.written();
 }
 
 /**
@@ -490,16 +473,8 @@ export function encodePackedOkResults(
   seqs: readonly number[],
 ): Uint8Array {
   invariant(producerSeqs.length === seqs.length, 'one seq per producerSeq');
-  const out = Buffer.allocUnsafe(1 + seqs.length * 3 * 9);
-  let pos = 0;
-  const writeVarint = (value: number): void => {
-    while (value >= 0x80) {
-      out[pos++] = (value % 128) | 0x80;
-      value = Math.floor(value / 128);
-    }
-    out[pos++] = value;
-  };
-  out[pos++] = PACKED_ENTRIES_VERSION;
+  const w = new PackedWriter(1 + seqs.length * 3 * 9);
+  w.byte(PACKED_ENTRIES_VERSION);
   let i = 0;
   while (i < seqs.length) {
     if (seqs[i] === 0) {
@@ -516,12 +491,12 @@ export function encodePackedOkResults(
       seqs[i + count] === firstSeq + count
     )
       count++;
-    writeVarint(firstProducerSeq);
-    writeVarint(firstSeq);
-    writeVarint(count);
+    w.varint(firstProducerSeq);
+    w.varint(firstSeq);
+    w.varint(count);
     i += count;
   }
-  return out.subarray(0, pos);
+  return w.written();
 }
 
 /** A run of OK results: producerSeqs and seqs both consecutive from their first. */
@@ -677,32 +652,23 @@ export function packRunFromItems(
     ownerBytes +
     (repeatsTopic ? varintBytes(topicBytes + 1) + topicBytes : 0) +
     (last.end - bodyStart);
-  const out = Buffer.allocUnsafe(size);
-  let pos = 0;
-  const writeVarint = (value: number): void => {
-    while (value >= 0x80) {
-      out[pos++] = (value % 128) | 0x80;
-      value = Math.floor(value / 128);
-    }
-    out[pos++] = value;
-  };
-  out[pos++] = PACKED_ENTRIES_VERSION;
-  writeVarint(header.firstSeq);
-  writeVarint(header.count);
-  out[pos++] = EntryKind.data;
-  writeVarint(header.epoch);
-  writeVarint(header.timestampMs);
-  writeVarint(header.firstProducerSeq);
-  writeVarint(producerBytes);
-  if (producerBytes > 0) pos += out.write(header.producerId, pos, producerBytes, 'utf8');
-  writeVarint(ownerBytes);
-  if (ownerBytes > 0) pos += out.write(header.owner, pos, ownerBytes, 'utf8');
+  const w = new PackedWriter(size);
+  w.byte(PACKED_ENTRIES_VERSION);
+  w.varint(header.firstSeq);
+  w.varint(header.count);
+  w.byte(EntryKind.data);
+  w.varint(header.epoch);
+  w.varint(header.timestampMs);
+  w.varint(header.firstProducerSeq);
+  w.varint(producerBytes);
+  w.utf8(header.producerId, producerBytes);
+  w.varint(ownerBytes);
+  w.utf8(header.owner, ownerBytes);
   if (repeatsTopic) {
-    writeVarint(topicBytes + 1);
-    pos += out.write(first.topic, pos, topicBytes, 'utf8');
+    w.varint(topicBytes + 1);
+    w.utf8(first.topic, topicBytes);
   }
-  out.set(packedItems.subarray(bodyStart, last.end), pos);
-  pos += last.end - bodyStart;
-  invariant(pos === size, `packed run: wrote ${pos} bytes, measured ${size}`);
-  return out;
+  w.bytes(packedItems.subarray(bodyStart, last.end));
+  invariant(w.pos === size, `packed run: wrote ${w.pos} bytes, measured ${size}`);
+  return w.out;
 }

@@ -44,9 +44,27 @@ class NotableLines {
  * Reads from a subscriber until `until` says stop, or fails after
  * `timeoutMs`: a bounded wait on events, never a fixed sleep.
  */
+export async function collect(
+  subscriber: Subscriber,
+  until: (messages: readonly Message[]) => boolean,
+  timeoutMs: number,
+): Promise<Message[]> {
+  return (await readUntil(subscriber, subscriber, (m) => [m], until, timeoutMs)).messages;
+}
+
 /** As `collect`, through `Subscriber.batches()`; also returns the size of each batch. */
 export async function collectBatches(
   subscriber: Subscriber,
+  until: (messages: readonly Message[]) => boolean,
+  timeoutMs: number,
+): Promise<{ messages: Message[]; batchSizes: number[] }> {
+  return readUntil(subscriber, subscriber.batches(), (batch) => batch, until, timeoutMs);
+}
+
+async function readUntil<T>(
+  subscriber: Subscriber,
+  source: AsyncIterable<T>,
+  messagesOf: (item: T) => readonly Message[],
   until: (messages: readonly Message[]) => boolean,
   timeoutMs: number,
 ): Promise<{ messages: Message[]; batchSizes: number[] }> {
@@ -58,32 +76,10 @@ export async function collectBatches(
     subscriber.close();
   }, timeoutMs);
   try {
-    for await (const batch of subscriber.batches()) {
-      messages.push(...batch);
-      batchSizes.push(batch.length);
-      if (until(messages)) break;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  if (timedOut) throw new Error(`timed out after ${timeoutMs} ms with ${messages.length} messages`);
-  return { messages, batchSizes };
-}
-
-export async function collect(
-  subscriber: Subscriber,
-  until: (messages: readonly Message[]) => boolean,
-  timeoutMs: number,
-): Promise<Message[]> {
-  const messages: Message[] = [];
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    subscriber.close();
-  }, timeoutMs);
-  try {
-    for await (const m of subscriber) {
-      messages.push(m);
+    for await (const item of source) {
+      const some = messagesOf(item);
+      messages.push(...some);
+      batchSizes.push(some.length);
       if (until(messages)) break;
     }
   } finally {
@@ -93,7 +89,7 @@ export async function collect(
     throw new Error(
       `timed out after ${timeoutMs} ms with ${messages.length} messages (last seq ${messages.at(-1)?.seq ?? 'none'})`,
     );
-  return messages;
+  return { messages, batchSizes };
 }
 
 /** Waits for a condition checked every `intervalMs`, failing after `timeoutMs`. */
