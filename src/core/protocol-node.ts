@@ -55,6 +55,13 @@ export type ProposeResult =
   /** The producer id belongs to another identity (the owner its entries in the log carry). */
   | { readonly kind: 'forbidden'; readonly owner: string };
 
+/** One message of a publisher's batch, for `proposeRun`. */
+export interface RunItem {
+  readonly producerSeq: number;
+  readonly topic: string;
+  readonly payload: Uint8Array;
+}
+
 export type MembershipProposeResult =
   | { readonly ok: true; readonly seq: number; readonly membership: Membership }
   | { readonly ok: false; readonly reason: string; readonly retriable: boolean };
@@ -622,6 +629,38 @@ export class ProtocolNode {
     return this.pendingEntries.slice(fromSeq - first, fromSeq - first + count);
   }
 
+  /**
+   * Sequences a publisher's batch in one step: `items` of one producer, with
+   * producerSeqs running on from the last it sequenced, get consecutive seqs
+   * of this epoch, with one dedup check and one window check for all. Null
+   * (and nothing appended) when they cannot all go that way, and `propose`
+   * must answer message by message: not the sequencer, a transfer under
+   * way, another owner, a duplicate or a gap, or too little room.
+   */
+  proposeRun(
+    producerId: string,
+    owner: string,
+    items: readonly RunItem[],
+    nowMs: number,
+  ): { readonly firstSeq: number; readonly epoch: number } | null {
+    if (this.role !== Role.leader || this.transferee !== null || items.length === 0) return null;
+    // Planted defects act on single proposals; a run would step around them.
+    if (this.defects.size > 0) return null;
+    const knownOwner = this.producers.ownerOf(producerId);
+    if (owner !== '' && knownOwner !== '' && knownOwner !== owner) return null;
+    const firstProducerSeq = items[0]!.producerSeq;
+    for (let k = 1; k < items.length; k++)
+      if (items[k]!.producerSeq !== firstProducerSeq + k) return null;
+    if (this.producers.check(producerId, firstProducerSeq).kind !== 'new') return null;
+    if (this.log.lastSeq - this.commitSeq + items.length > this.cfg.maxUncommittedEntries)
+      return null;
+    const firstSeq = this.log.lastSeq + 1;
+    const timestampMs = Math.max(this.lastTimestampMs, nowMs);
+    for (const item of items)
+      this.appendData(producerId, item.producerSeq, item.topic, item.payload, owner, timestampMs);
+    return { firstSeq, epoch: this.epoch };
+  }
+
   propose(proposals: readonly Proposal[], nowMs: number): ProposeResult[] {
     const results: ProposeResult[] = [];
     for (const proposal of proposals) results.push(this.proposeOne(proposal, nowMs));
@@ -959,35 +998,54 @@ export class ProtocolNode {
     if (this.log.lastSeq - this.commitSeq >= this.cfg.maxUncommittedEntries) {
       return { kind: 'busy', reason: 'window-full' };
     }
+    const seq = this.appendData(
+      proposal.producerId,
+      proposal.producerSeq,
+      proposal.topic,
+      proposal.payload,
+      owner,
+      Math.max(this.lastTimestampMs, nowMs),
+    );
+    return { kind: 'appended', seq, epoch: this.epoch };
+  }
+
+  /** Appends a data entry at the next seq of this epoch; returns its seq. */
+  private appendData(
+    producerId: string,
+    producerSeq: number,
+    topic: string,
+    payload: Uint8Array,
+    owner: string,
+    timestampMs: number,
+  ): number {
     // Two literals rather than a spread of an optional field: a spread makes
     // every entry a slow-path object, and this runs once per message.
     const seq = this.log.lastSeq + 1;
-    const timestampMs = Math.max(this.lastTimestampMs, nowMs);
     const entry: Entry =
       owner === ''
         ? {
             seq,
             epoch: this.epoch,
             kind: EntryKind.data,
-            producerId: proposal.producerId,
-            producerSeq: proposal.producerSeq,
-            topic: proposal.topic,
-            payload: proposal.payload,
+            producerId,
+            producerSeq,
+            topic,
+            payload,
             timestampMs,
           }
         : {
             seq,
             epoch: this.epoch,
             kind: EntryKind.data,
-            producerId: proposal.producerId,
-            producerSeq: proposal.producerSeq,
-            topic: proposal.topic,
-            payload: proposal.payload,
+            producerId,
+            producerSeq,
+            topic,
+            payload,
             timestampMs,
             owner,
           };
     this.appendEntry(entry);
-    return { kind: 'appended', seq: entry.seq, epoch: entry.epoch };
+    return seq;
   }
 
   private tickLeader(): void {

@@ -1182,6 +1182,26 @@ export class BrokerNode {
     }
     const copied = copiesOfSparsePayloads(publish, items);
     const owner = identity ?? '';
+    const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
+    const nowMs = this.clock.nowMs();
+    // A publisher's batch that is all new and fits goes in one step.
+    const run =
+      copied === null ? this.core.proposeRun(publish.producerId, owner, items, nowMs) : null;
+    if (run !== null) {
+      if (request.packed) {
+        this.rememberItemRuns(
+          publish.packedItems,
+          items as unknown as DecodedPublishItem[],
+          0,
+          items.length,
+          run.firstSeq,
+        );
+      }
+      if (sequencedOnly)
+        for (let k = 0; k < items.length; k++) this.settleOk(request, k, run.firstSeq + k);
+      else this.waitForCommit(request, 0, items.length, run.firstSeq, run.epoch);
+      return;
+    }
     const proposals = items.map((item, i) => ({
       producerId: publish.producerId,
       producerSeq: item.producerSeq,
@@ -1189,10 +1209,7 @@ export class BrokerNode {
       payload: copied === null ? item.payload : copied[i]!,
       owner,
     }));
-    const results = this.core.propose(proposals, this.clock.nowMs());
-    if (request.packed)
-      this.rememberItemRuns(publish.packedItems, items as unknown as DecodedPublishItem[], results);
-    const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
+    const results = this.core.propose(proposals, nowMs);
     const outcomes = results.map((result) =>
       publishOutcome(result, this.core.committedSeq, sequencedOnly),
     );
@@ -1215,18 +1232,13 @@ export class BrokerNode {
       this.waitForCommit(request, i, j - i, outcome.seq, outcome.epoch);
       i = j;
     }
+    if (request.packed) this.rememberAppendedRuns(publish.packedItems, items, results);
   }
 
-  /**
-   * The items of a packed publish that became consecutive entries, as runs
-   * of packed entries made of the bytes they arrived in (`packRunFromItems`):
-   * the log and the multicast take those bytes instead of packing each
-   * message again. Items that lie apart in the request (another run of
-   * it, a refused item between) start a run of their own.
-   */
-  private rememberItemRuns(
+  /** After `propose`: the items it appended as consecutive seqs of one epoch go on as their bytes. */
+  private rememberAppendedRuns(
     packedItems: Uint8Array,
-    items: readonly DecodedPublishItem[],
+    items: readonly ordo.PublishItem[],
     results: readonly ProposeResult[],
   ): void {
     let i = 0;
@@ -1240,14 +1252,38 @@ export class BrokerNode {
       while (j < results.length) {
         const next = results[j]!;
         if (next.kind !== 'appended' || next.seq !== first.seq + (j - i)) break;
-        if (next.epoch !== first.epoch || items[j]!.start !== items[j - 1]!.end) break;
+        if (next.epoch !== first.epoch) break;
         j++;
       }
-      const entries = this.core.appendedEntries(first.seq, j - i);
-      const head = entries[0]!;
+      this.rememberItemRuns(packedItems, items as unknown as DecodedPublishItem[], i, j, first.seq);
+      i = j;
+    }
+  }
+
+  /**
+   * Items `from` to `to - 1` of a packed publish became the entries from
+   * `firstSeq` on: they go on as runs of packed entries made of the bytes
+   * they arrived in (`packRunFromItems`), which the log and the multicast
+   * take instead of packing each message again. Items that lie apart in the
+   * request (another run of it) start a run of their own.
+   */
+  private rememberItemRuns(
+    packedItems: Uint8Array,
+    items: readonly DecodedPublishItem[],
+    from: number,
+    to: number,
+    firstSeq: number,
+  ): void {
+    const entries = this.core.appendedEntries(firstSeq, to - from);
+    let i = from;
+    while (i < to) {
+      let j = i + 1;
+      while (j < to && items[j]!.start === items[j - 1]!.end) j++;
+      const run = entries.slice(i - from, j - from);
+      const head = run[0]!;
       // One run has one log time: the core gives every entry of one propose
       // call the same, and a run that did not would be packed the usual way.
-      if (entries[entries.length - 1]!.timestampMs === head.timestampMs) {
+      if (run[run.length - 1]!.timestampMs === head.timestampMs) {
         const bytes = packRunFromItems(packedItems, items[i]!, items[j - 1]!, {
           firstSeq: head.seq,
           count: j - i,
@@ -1257,7 +1293,7 @@ export class BrokerNode {
           producerId: head.producerId,
           owner: head.owner ?? '',
         });
-        rememberPackedSource(entries, bytes);
+        rememberPackedSource(run, bytes);
       }
       i = j;
     }

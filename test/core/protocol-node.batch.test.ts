@@ -106,3 +106,64 @@ test('a batch retried after its first part committed and its tail was truncated 
     );
   }
 });
+
+test('a batch that is all new and fits goes in one step as consecutive seqs; anything else is left to propose, with nothing appended', (t) => {
+  const cluster = electedCluster();
+  const node = cluster.node('a');
+  const epoch = node.currentEpoch;
+  const items = (from: number, to: number) =>
+    Array.from({ length: to - from + 1 }, (_, k) => ({
+      producerSeq: from + k,
+      topic: `t${k % 2}`,
+      payload: Uint8Array.of(from + k),
+    }));
+  const start = node.lastSeq;
+  t.deepEqual(node.proposeRun('p', '', items(1, 3), 1_000), { firstSeq: start + 1, epoch });
+  cluster.settle();
+  // The dedup table knows the run: a retry of it is a duplicate, message by message.
+  t.is(node.proposeRun('p', '', items(2, 3), 1_001), null, 'a duplicate');
+  t.is(node.proposeRun('p', '', items(5, 6), 1_001), null, 'a gap after producerSeq 3');
+  t.is(node.proposeRun('p', '', [...items(4, 4), ...items(6, 6)], 1_001), null, 'not consecutive');
+  t.is(node.proposeRun('p', '', [], 1_001), null, 'nothing to sequence');
+  t.is(cluster.node('b').proposeRun('q', '', items(1, 1), 1_001), null, 'not the sequencer');
+  t.is(node.lastSeq, start + 3, 'nothing appended by a refused run');
+  t.like(cluster.propose('a', [proposal('p', 3)]), [{ kind: 'duplicate', seq: start + 3 }]);
+  cluster.settle();
+  for (const id of ['a', 'b', 'c']) {
+    t.deepEqual(
+      cluster
+        .store(id)
+        .entries.filter((e) => e.producerId === 'p')
+        .map((e) => [e.seq, e.producerSeq, e.topic, e.payload[0], e.timestampMs]),
+      [
+        [start + 1, 1, 't0', 1, 1_000],
+        [start + 2, 2, 't1', 2, 1_000],
+        [start + 3, 3, 't0', 3, 1_000],
+      ],
+      `node ${id} holds the run once`,
+    );
+  }
+});
+
+test('a batch beyond the room left in the uncommitted window is left to propose, which takes what fits', (t) => {
+  const cluster = electedCluster(['a', 'b', 'c'], { overrides: { maxUncommittedEntries: 3 } });
+  const node = cluster.node('a');
+  const batch = [1, 2, 3, 4].map((n) => ({
+    producerSeq: n,
+    topic: 't',
+    payload: Uint8Array.of(n),
+  }));
+  const start = node.lastSeq;
+  t.is(node.proposeRun('p', '', batch, 1_000), null);
+  t.is(node.lastSeq, start);
+  t.like(
+    cluster.propose(
+      'a',
+      batch.map((item) => proposal('p', item.producerSeq)),
+    ),
+    [{ kind: 'appended' }, { kind: 'appended' }, { kind: 'appended' }, { kind: 'busy' }],
+  );
+  t.is(node.proposeRun('p', '', batch.slice(3), 1_001), null, 'the window is full');
+  cluster.settle();
+  t.not(node.proposeRun('p', '', batch.slice(3), 1_002), null, 'the rest fits once it commits');
+});
