@@ -346,7 +346,16 @@ export class SubscriptionManager {
             LIMITS.maxDeliveryBatchBytes,
             subscription.includeControl,
           );
-          if (this.reader.readPacked(slice)) {
+          let held: boolean;
+          try {
+            held = this.reader.readPacked(slice);
+          } catch (error) {
+            // As a failed read below: this node cannot serve the range.
+            this.remove(subscription);
+            this.onReadError(error as Error);
+            return;
+          }
+          if (held) {
             this.deliver(subscription, fromSeq, slice.lastSeq, slice.finish(), slice.entryCount);
             subscription.nextSeq = slice.lastSeq + 1;
             subscription.lastSentMs = this.now();

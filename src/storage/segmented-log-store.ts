@@ -454,9 +454,12 @@ export class SegmentedLogStore implements LogStore {
     return out;
   }
 
-  /** Serves from the cache of recent entries only: older ones come from disk through `read`. */
+  /**
+   * Serves from the cache of recent entries only: older ones come from disk
+   * through `read`, and so does the error of a store that failed or closed.
+   */
   readPacked(slice: PackedSlice): boolean {
-    this.requireUsable();
+    if (this.failure !== null || this.state !== 'open') return false;
     if (slice.nextSeq < this.first) return false;
     return this.cache!.copyInto(slice);
   }

@@ -4,6 +4,7 @@ import { DedupCheckpointStore } from '../../src/storage/dedup-checkpoint-store.j
 import { FileMetaStore } from '../../src/storage/file-meta-store.js';
 import { SegmentedLogStore } from '../../src/storage/segmented-log-store.js';
 import { StorageFailedError } from '../../src/storage/storage-errors.js';
+import { PackedSlice } from '../../src/wire/packed-slice.js';
 import { Prng } from '../sim/prng.js';
 import { SimFileSystem } from '../sim/sim-file-system.js';
 import { makeEntries, makeEntry, recordBytes } from './helpers.js';
@@ -262,6 +263,7 @@ test('a failed fsync rejects the write with StorageFailedError, refuses every la
   const store = new SegmentedLogStore({ recordEntries: 1, dir: LOG_DIR, fs, fsync: 'always' });
   await store.open();
   await store.write(null, makeEntries(1, 4));
+  t.true(store.readPacked(new PackedSlice(1, 4, 1e9, false)), 'the cache holds 1..4');
   fs.failNextFsync();
   const error = await t.throwsAsync(store.write(null, makeEntries(5, 6)), {
     instanceOf: StorageFailedError,
@@ -272,6 +274,9 @@ test('a failed fsync rejects the write with StorageFailedError, refuses every la
   t.is(fs.counters.fsyncErrors, 1);
   await t.throwsAsync(store.write(null, makeEntries(7, 7)), { instanceOf: StorageFailedError });
   await t.throwsAsync(store.read(1, 4, 1e9), { instanceOf: StorageFailedError });
+  // A packed read of what the cache holds declines rather than throws: the
+  // reader falls back to read(), which names the failure.
+  t.false(store.readPacked(new PackedSlice(1, 4, 1e9, false)));
   // The host treats it as a crash: the unsynced write does not reach the disk.
   fs.crash({ write: () => 'lose' });
   const reopened = new SegmentedLogStore({ recordEntries: 1, dir: LOG_DIR, fs });
