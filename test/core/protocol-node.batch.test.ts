@@ -1,5 +1,11 @@
 import test from 'ava';
-import { electedCluster, partition, proposal, TEST_TIMING } from './harness.js';
+import type { Entry } from '../../src/core/types.js';
+import { type Cluster, electedCluster, partition, proposal, TEST_TIMING } from './harness.js';
+
+/** The entries of `producerId` that node `id` holds. */
+function entriesOf(cluster: Cluster, id: string, producerId: string): Entry[] {
+  return cluster.store(id).entries.filter((e) => e.producerId === producerId);
+}
 
 /**
  * A publisher's batch is proposed as one run of consecutive producerSeqs.
@@ -30,10 +36,7 @@ test('a batch overlapping what the producer already sequenced appends only its n
   cluster.settle();
   for (const id of ['a', 'b', 'c']) {
     t.deepEqual(
-      cluster
-        .store(id)
-        .entries.filter((e) => e.producerId === 'p')
-        .map((e) => [e.seq, e.producerSeq]),
+      entriesOf(cluster, id, 'p').map((e) => [e.seq, e.producerSeq]),
       [
         [2, 1],
         [3, 2],
@@ -131,10 +134,13 @@ test('a batch that is all new and fits goes in one step as consecutive seqs; any
   cluster.settle();
   for (const id of ['a', 'b', 'c']) {
     t.deepEqual(
-      cluster
-        .store(id)
-        .entries.filter((e) => e.producerId === 'p')
-        .map((e) => [e.seq, e.producerSeq, e.topic, e.payload[0], e.timestampMs]),
+      entriesOf(cluster, id, 'p').map((e) => [
+        e.seq,
+        e.producerSeq,
+        e.topic,
+        e.payload[0],
+        e.timestampMs,
+      ]),
       [
         [start + 1, 1, 't0', 1, 1_000],
         [start + 2, 2, 't1', 2, 1_000],
