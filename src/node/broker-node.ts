@@ -10,7 +10,7 @@ import {
 } from '../core/membership.js';
 import { PendingReplies, type SettledReply } from '../core/pending-replies.js';
 import { PlantedDefect } from '../core/planted-defect.js';
-import { type ProposeResult, ProtocolNode } from '../core/protocol-node.js';
+import { ProtocolNode } from '../core/protocol-node.js';
 import { type PublishOutcome, publishOutcome } from '../core/publish-outcome.js';
 import { retransmitAppend } from '../core/retransmit.js';
 import {
@@ -1180,20 +1180,19 @@ export class BrokerNode {
       }
       return;
     }
-    const copied = copiesOfSparsePayloads(publish, items);
+    // Payloads stay views into the request frame: the log keeps its
+    // entries packed in buffers of their own, so no frame outlives the
+    // Ready that writes its messages.
     const owner = identity ?? '';
     const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
     const nowMs = this.clock.nowMs();
     // A publisher's batch that is all new and fits goes in one step.
-    const run =
-      copied === null ? this.core.proposeRun(publish.producerId, owner, items, nowMs) : null;
+    const run = this.core.proposeRun(publish.producerId, owner, items, nowMs);
     if (run !== null) {
       if (request.packed) {
         this.rememberItemRuns(
           publish.packedItems,
           items as unknown as DecodedPublishItem[],
-          0,
-          items.length,
           run.firstSeq,
         );
       }
@@ -1202,11 +1201,11 @@ export class BrokerNode {
       else this.waitForCommit(request, 0, items.length, run.firstSeq, run.epoch);
       return;
     }
-    const proposals = items.map((item, i) => ({
+    const proposals = items.map((item) => ({
       producerId: publish.producerId,
       producerSeq: item.producerSeq,
       topic: item.topic,
-      payload: copied === null ? item.payload : copied[i]!,
+      payload: item.payload,
       owner,
     }));
     const results = this.core.propose(proposals, nowMs);
@@ -1232,69 +1231,39 @@ export class BrokerNode {
       this.waitForCommit(request, i, j - i, outcome.seq, outcome.epoch);
       i = j;
     }
-    if (request.packed) this.rememberAppendedRuns(publish.packedItems, items, results);
-  }
-
-  /** After `propose`: the items it appended as consecutive seqs of one epoch go on as their bytes. */
-  private rememberAppendedRuns(
-    packedItems: Uint8Array,
-    items: readonly ordo.PublishItem[],
-    results: readonly ProposeResult[],
-  ): void {
-    let i = 0;
-    while (i < results.length) {
-      const first = results[i]!;
-      if (first.kind !== 'appended') {
-        i++;
-        continue;
-      }
-      let j = i + 1;
-      while (j < results.length) {
-        const next = results[j]!;
-        if (next.kind !== 'appended' || next.seq !== first.seq + (j - i)) break;
-        if (next.epoch !== first.epoch) break;
-        j++;
-      }
-      this.rememberItemRuns(packedItems, items as unknown as DecodedPublishItem[], i, j, first.seq);
-      i = j;
-    }
   }
 
   /**
-   * Items `from` to `to - 1` of a packed publish became the entries from
-   * `firstSeq` on: they go on as runs of packed entries made of the bytes
-   * they arrived in (`packRunFromItems`), which the log and the multicast
-   * take instead of packing each message again. Items that lie apart in the
-   * request (another run of it) start a run of their own.
+   * The items of a packed publish that `proposeRun` made the entries from
+   * `firstSeq` on go on as runs of packed entries made of the bytes they
+   * arrived in (`packRunFromItems`), which the log and the multicast take
+   * instead of packing each message again. Items that lie apart in the
+   * request (another run of it) start a run of their own. (A batch that
+   * went message by message is packed the usual way.)
    */
   private rememberItemRuns(
     packedItems: Uint8Array,
     items: readonly DecodedPublishItem[],
-    from: number,
-    to: number,
     firstSeq: number,
   ): void {
-    const entries = this.core.appendedEntries(firstSeq, to - from);
-    let i = from;
-    while (i < to) {
+    // proposeRun gave them one epoch and one log time.
+    const entries = this.core.appendedEntries(firstSeq, items.length);
+    let i = 0;
+    while (i < items.length) {
       let j = i + 1;
-      while (j < to && items[j]!.start === items[j - 1]!.end) j++;
-      const run = entries.slice(i - from, j - from);
+      while (j < items.length && items[j]!.start === items[j - 1]!.end) j++;
+      const run = entries.slice(i, j);
       const head = run[0]!;
-      // One run has one log time: the core gives every entry of one propose
-      // call the same, and a run that did not would be packed the usual way.
-      if (run[run.length - 1]!.timestampMs === head.timestampMs) {
-        const bytes = packRunFromItems(packedItems, items[i]!, items[j - 1]!, {
-          firstSeq: head.seq,
-          count: j - i,
-          epoch: head.epoch,
-          timestampMs: head.timestampMs,
-          firstProducerSeq: head.producerSeq,
-          producerId: head.producerId,
-          owner: head.owner ?? '',
-        });
-        rememberPackedSource(run, bytes);
-      }
+      const bytes = packRunFromItems(packedItems, items[i]!, items[j - 1]!, {
+        firstSeq: head.seq,
+        count: j - i,
+        epoch: head.epoch,
+        timestampMs: head.timestampMs,
+        firstProducerSeq: head.producerSeq,
+        producerId: head.producerId,
+        owner: head.owner ?? '',
+      });
+      rememberPackedSource(run, bytes);
       i = j;
     }
   }
@@ -1748,45 +1717,6 @@ export class BrokerNode {
       leader: leaderId,
     });
   }
-}
-
-/**
- * The payloads of a publish copied out of the client's frame, or null when
- * they are kept as the views into it that decoding gave. A log cache that
- * keeps a view keeps the whole frame, so a view is kept only when the
- * payloads fill at least half of the packed items (what a publisher's batch
- * is: payloads and a few bytes of framing each), and copied otherwise (a
- * tiny message in a 4 MiB frame would cost 4 MiB while counted as a few
- * bytes).
- */
-function copiesOfSparsePayloads(
-  publish: ordo.PublishRequest,
-  items: readonly ordo.PublishItem[],
-): Uint8Array[] | null {
-  let total = 0;
-  for (const item of items) total += item.payload.length;
-  const packed = publish.packedItems;
-  if (packed != null && packed.length > 0 && total * 2 >= packed.length) return null;
-  return copyPayloads(items, total);
-}
-
-/**
- * The payloads of a publish copied into one buffer of their own and handed
- * on as views of it: one buffer, because the messages of a batch live and
- * are dropped together (retention goes in seq order), and one allocation
- * per batch costs far less than one per message.
- */
-function copyPayloads(items: readonly ordo.PublishItem[], total: number): Uint8Array[] {
-  const buffer = new Uint8Array(total);
-  const out: Uint8Array[] = new Array(items.length);
-  let at = 0;
-  for (let i = 0; i < items.length; i++) {
-    const payload = items[i]!.payload;
-    buffer.set(payload, at);
-    out[i] = buffer.subarray(at, at + payload.length);
-    at += payload.length;
-  }
-  return out;
 }
 
 /**

@@ -3,7 +3,7 @@ import { decodeMembership } from '../core/membership.js';
 import { type Entry, EntryKind } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { checkEpoch, checkSeq, checkUint, FrameError } from './frame-error.js';
-import { PackedWriter } from './packed-writer.js';
+import { PackedWriter, varintBytes } from './packed-writer.js';
 
 /**
  * Packed entries: a run of entries in one byte string, the form `Append`
@@ -33,15 +33,6 @@ import { PackedWriter } from './packed-writer.js';
 export const PACKED_ENTRIES_VERSION = 1;
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-function varintBytes(value: number): number {
-  let n = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    n++;
-  }
-  return n;
-}
 
 /** True when `b` can follow `a` in the same run. */
 function sameRun(a: Entry, b: Entry): boolean {

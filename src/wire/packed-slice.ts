@@ -1,6 +1,7 @@
 import { invariant } from '../core/assert.js';
 import { EntryKind } from '../core/types.js';
 import { PACKED_ENTRIES_VERSION } from './packed-entries.js';
+import { PackedWriter, varintBytes } from './packed-writer.js';
 
 const versionByte = Uint8Array.of(PACKED_ENTRIES_VERSION);
 
@@ -158,19 +159,36 @@ export class PackedSlice {
       if (kept > 0) {
         if (firstKept === 0 && kept === count) this.push(bytes.subarray(runStart, keptEnd));
         else {
-          const header = new VarintWriter();
+          const epochAndTime = bytes.subarray(epochAt, timesEnd);
+          const names = bytes.subarray(namesAt, namesEnd);
+          const producerSeq = control ? firstProducerSeq : firstProducerSeq + firstKept;
+          const topic = firstKeptTagged
+            ? null
+            : bytes.subarray(firstKeptTopicAt, firstKeptTopicAt + firstKeptTopicLength);
+          invariant(
+            firstKeptTagged || firstKeptTopicAt >= 0,
+            'a run repeats a topic it never named',
+          );
+          const header = new PackedWriter(
+            varintBytes(runFirstSeq + firstKept) +
+              varintBytes(kept) +
+              1 +
+              epochAndTime.length +
+              varintBytes(producerSeq) +
+              names.length +
+              (topic === null ? 0 : varintBytes(topic.length + 1) + topic.length),
+          );
           header.varint(runFirstSeq + firstKept);
           header.varint(kept);
           header.byte(kind);
-          header.bytes(bytes.subarray(epochAt, timesEnd));
-          header.varint(control ? firstProducerSeq : firstProducerSeq + firstKept);
-          header.bytes(bytes.subarray(namesAt, namesEnd));
-          if (!firstKeptTagged) {
-            invariant(firstKeptTopicAt >= 0, 'a run repeats a topic it never named');
-            header.varint(firstKeptTopicLength + 1);
-            header.bytes(bytes.subarray(firstKeptTopicAt, firstKeptTopicAt + firstKeptTopicLength));
+          header.bytes(epochAndTime);
+          header.varint(producerSeq);
+          header.bytes(names);
+          if (topic !== null) {
+            header.varint(topic.length + 1);
+            header.bytes(topic);
           }
-          this.push(header.finish());
+          this.push(header.written());
           this.push(bytes.subarray(firstKeptAt, keptEnd));
         }
       }
@@ -187,39 +205,5 @@ export class PackedSlice {
   private push(piece: Uint8Array): void {
     this.pieces.push(piece);
     this.size += piece.length;
-  }
-}
-
-/** A few varints and bytes, for a run header. */
-class VarintWriter {
-  private readonly out: number[] = [];
-  private readonly chunks: Uint8Array[] = [];
-
-  varint(value: number): void {
-    while (value >= 0x80) {
-      this.out.push((value % 128) | 0x80);
-      value = Math.floor(value / 128);
-    }
-    this.out.push(value);
-  }
-
-  byte(value: number): void {
-    this.out.push(value);
-  }
-
-  bytes(view: Uint8Array): void {
-    this.flush();
-    this.chunks.push(view);
-  }
-
-  finish(): Uint8Array {
-    this.flush();
-    return Buffer.concat(this.chunks);
-  }
-
-  private flush(): void {
-    if (this.out.length === 0) return;
-    this.chunks.push(Uint8Array.from(this.out));
-    this.out.length = 0;
   }
 }

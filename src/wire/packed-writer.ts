@@ -1,3 +1,13 @@
+/** How many bytes `value` takes as a varint. */
+export function varintBytes(value: number): number {
+  let n = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    n++;
+  }
+  return n;
+}
+
 /**
  * Writes a packed form into a buffer measured beforehand: varints
  * (unsigned LEB128, at most 2^53), bytes and UTF-8 strings, one after the
