@@ -48,6 +48,8 @@ export const LIMITS = {
   maxSendQueueMessages: 10_000,
   /** ZeroMQ high-water marks, in messages. */
   socketHighWaterMarkMessages: 100_000,
+  /** Times a ZeroMQ connect or disconnect that a signal interrupted (EINTR) is made in all before its error stands. */
+  interruptedCallAttempts: 8,
   /** Most subscribers one node serves at once. */
   maxSubscribers: 1024,
   /** Most entries a subscriber may have unacknowledged (its credit window). */

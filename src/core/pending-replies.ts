@@ -53,7 +53,7 @@ export class PendingReplies<T> {
    * answers busy).
    */
   add(firstSeq: number, count: number, epoch: number, token: T): boolean {
-    invariant(count >= 1, `a run of ${count} replies`);
+    if (count < 1) invariant(false, `a run of ${count} replies`);
     if (this.count + count > this.maxPending) return false;
     this.insert({ token, firstSeq, lastSeq: firstSeq + count - 1, epoch, offset: 0 });
     this.count += count;
@@ -171,10 +171,11 @@ export class PendingReplies<T> {
 /** Two runs that share a seq wait for the same entry: they must name the same epoch. */
 function requireSameEpoch<T>(a: Run<T>, b: Run<T>): void {
   const overlap = a.firstSeq <= b.lastSeq && b.firstSeq <= a.lastSeq;
-  invariant(
-    !overlap || a.epoch === b.epoch,
-    `seqs ${Math.max(a.firstSeq, b.firstSeq)}.. pending in epochs ${a.epoch} and ${b.epoch}`,
-  );
+  if (overlap && a.epoch !== b.epoch)
+    invariant(
+      false,
+      `seqs ${Math.max(a.firstSeq, b.firstSeq)}.. pending in epochs ${a.epoch} and ${b.epoch}`,
+    );
 }
 
 /** Settles `run` from its first seq up to `upTo`, in parts of one outcome each. */

@@ -622,10 +622,11 @@ export class ProtocolNode {
    */
   appendedEntries(fromSeq: number, count: number): readonly Entry[] {
     const first = this.pendingEntries[0]?.seq ?? this.log.lastSeq + 1;
-    invariant(
-      fromSeq >= first && fromSeq + count - 1 <= this.log.lastSeq,
-      `entries ${fromSeq}..${fromSeq + count - 1} were not appended since the last Ready (from ${first})`,
-    );
+    if (fromSeq < first || fromSeq + count - 1 > this.log.lastSeq)
+      invariant(
+        false,
+        `entries ${fromSeq}..${fromSeq + count - 1} were not appended since the last Ready (from ${first})`,
+      );
     return this.pendingEntries.slice(fromSeq - first, fromSeq - first + count);
   }
 
@@ -938,17 +939,19 @@ export class ProtocolNode {
         ? this.persistedLastSeq
         : Math.min(this.durableLastSeq, this.persistedLastSeq);
     if (ready.hardState !== null) this.durableEpoch = ready.hardState.epoch;
-    invariant(
-      this.commitSeq >= this.advancedCommitSeq,
-      `${this.cfg.id}: commit point moved backwards from ${this.advancedCommitSeq} to ${this.commitSeq}`,
-    );
+    if (this.commitSeq < this.advancedCommitSeq)
+      invariant(
+        false,
+        `${this.cfg.id}: commit point moved backwards from ${this.advancedCommitSeq} to ${this.commitSeq}`,
+      );
     this.advancedCommitSeq = this.commitSeq;
     const committed = ready.committed;
     if (committed === null) return;
-    invariant(
-      committed.toSeq <= outstanding.lastSeq,
-      `${this.cfg.id}: delivered seq ${committed.toSeq} beyond its log (${outstanding.lastSeq})`,
-    );
+    if (committed.toSeq > outstanding.lastSeq)
+      invariant(
+        false,
+        `${this.cfg.id}: delivered seq ${committed.toSeq} beyond its log (${outstanding.lastSeq})`,
+      );
     // A commit point counted before the voters last changed was counted with the voters of then.
     if (
       outstanding.asLeader &&
@@ -964,10 +967,11 @@ export class ProtocolNode {
         matches.push(Math.max(outstanding.matches[i++]!, this.progress.get(id)?.matchSeq ?? 0));
       }
       matches.sort((a, b) => b - a);
-      invariant(
-        committed.toSeq <= (matches[outstanding.quorum - 1] ?? 0),
-        `${this.cfg.id}: committed seq ${committed.toSeq}, but a majority holds only up to ${matches[outstanding.quorum - 1]}`,
-      );
+      if (committed.toSeq > (matches[outstanding.quorum - 1] ?? 0))
+        invariant(
+          false,
+          `${this.cfg.id}: committed seq ${committed.toSeq}, but a majority holds only up to ${matches[outstanding.quorum - 1]}`,
+        );
     }
   }
 
@@ -1169,7 +1173,7 @@ export class ProtocolNode {
     logStart = false,
   ): AppendMessage {
     const prevEpoch = this.log.epochAt(prevSeq);
-    invariant(prevEpoch !== undefined, `epoch of seq ${prevSeq} is unknown`);
+    if (prevEpoch === undefined) invariant(false, `epoch of seq ${prevSeq} is unknown`);
     const message: AppendMessage = {
       type: 'append',
       epoch: this.epoch,
@@ -1254,7 +1258,7 @@ export class ProtocolNode {
     const first = Math.max(fromSeq, this.log.firstSeq);
     const last = Math.min(toSeq, this.log.lastSeq, first + this.cfg.maxRetransmitEntries - 1);
     const prevEpoch = this.log.epochAt(first - 1);
-    invariant(prevEpoch !== undefined, `epoch of seq ${first - 1} is unknown`);
+    if (prevEpoch === undefined) invariant(false, `epoch of seq ${first - 1} is unknown`);
     if (first > last) {
       // Nothing to send but our position: an empty append lets the follower check its log.
       const prevSeq = logStart ? first - 1 : this.log.lastSeq;

@@ -3,6 +3,7 @@ import type { NodeId, NodeMessage } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { type Clock, systemClock, type TimerHandle } from '../runtime/clock.js';
 import type { Secret } from '../runtime/curve-keys.js';
+import { retryInterrupted } from '../runtime/interrupted-call.js';
 import type { Logger } from '../runtime/logger.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { SocketSender, yieldToEventLoop } from '../runtime/socket-sender.js';
@@ -172,7 +173,7 @@ export class PeerTransport implements PeerLink {
       if (!this.closed && this.links.get(peer.id)?.dealer === dealer)
         this.onPeerDisconnected(peer.id);
     });
-    dealer.connect(peerEndpoint(peer));
+    retryInterrupted(() => dealer.connect(peerEndpoint(peer)));
     const sub = new zmq.Subscriber({
       linger: 0,
       receiveHighWaterMark: LIMITS.socketHighWaterMarkMessages,
@@ -180,7 +181,7 @@ export class PeerTransport implements PeerLink {
       ...clientCurve,
     });
     sub.subscribe();
-    sub.connect(pubEndpoint(peer));
+    retryInterrupted(() => sub.connect(pubEndpoint(peer)));
     this.links.set(peer.id, { dealer, sub });
     if (this.security !== null) {
       this.redialWhenRefused(peer.id, dealer, dealer, peerEndpoint(peer));
@@ -213,11 +214,11 @@ export class PeerTransport implements PeerLink {
         this.redials.delete(timer);
         if (this.closed || this.links.get(peer)?.dealer !== dealer) return;
         try {
-          socket.disconnect(endpoint);
+          retryInterrupted(() => socket.disconnect(endpoint));
         } catch {
           // Already given up by ZeroMQ: nothing to disconnect.
         }
-        socket.connect(endpoint);
+        retryInterrupted(() => socket.connect(endpoint));
       }, LIMITS.peerHandshakeRetryMs);
       this.redials.add(timer);
     });

@@ -9,6 +9,7 @@ import {
   sharedSecret,
 } from './curve-keys.js';
 import type { FrameChannel, FrameDialer, FrameHandlers } from './frame-dialer.js';
+import { retryInterrupted } from './interrupted-call.js';
 import { SocketSender } from './socket-sender.js';
 
 /**
@@ -56,7 +57,7 @@ class ZmqFrameChannel implements FrameChannel {
     this.socket.events.on('handshake:error:auth', (event) => {
       if (!this.closed) this.handlers.onRefused?.(event.error.status);
     });
-    this.socket.connect(endpoint);
+    retryInterrupted(() => this.socket.connect(endpoint));
     void this.receiveLoop();
   }
 

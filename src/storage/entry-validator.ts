@@ -1,6 +1,6 @@
 import { type Entry, EntryKind } from '../core/types.js';
 import { LIMITS } from '../limits.js';
-import { type SizedEntry, sizeEntry } from './record-codec.js';
+import { type SizedEntry, sizeEntryWith } from './record-codec.js';
 import { InvalidLogRequestError } from './storage-errors.js';
 
 /** Matches a UTF-16 surrogate that is not part of a pair: it would not survive UTF-8 encoding unchanged. */
@@ -18,6 +18,9 @@ export function validateEntries(
   lastEpoch: number,
 ): SizedEntry[] {
   const sized: SizedEntry[] = [];
+  const producerIds = new CheckedText(LIMITS.maxProducerIdBytes, 'producerId');
+  const topics = new CheckedText(LIMITS.maxTopicBytes, 'topic');
+  const owners = new CheckedText(LIMITS.maxIdentityBytes, 'owner');
   let expectedSeq = lastSeq + 1;
   let minEpoch = lastEpoch;
   for (const entry of entries) {
@@ -29,63 +32,78 @@ export function validateEntries(
         `entries must be contiguous: expected seq ${expectedSeq}, got ${String(entry.seq)}`,
       );
     }
-    const where = `entry ${entry.seq}`;
-    requireCount(entry.epoch, `${where}: epoch`);
+    requireCount(entry.epoch, entry.seq, 'epoch');
     if (entry.epoch < minEpoch) {
       throw new InvalidLogRequestError(
-        `${where}: epoch ${entry.epoch} is older than ${minEpoch} before it`,
+        `entry ${entry.seq}: epoch ${entry.epoch} is older than ${minEpoch} before it`,
       );
     }
-    requireCount(entry.producerSeq, `${where}: producerSeq`);
-    requireCount(entry.timestampMs, `${where}: timestampMs`);
+    requireCount(entry.producerSeq, entry.seq, 'producerSeq');
+    requireCount(entry.timestampMs, entry.seq, 'timestampMs');
     if (
       entry.kind !== EntryKind.data &&
       entry.kind !== EntryKind.epochStart &&
       entry.kind !== EntryKind.config
     ) {
-      throw new InvalidLogRequestError(`${where}: unknown kind ${String(entry.kind)}`);
+      throw new InvalidLogRequestError(`entry ${entry.seq}: unknown kind ${String(entry.kind)}`);
     }
-    requireText(entry.producerId, `${where}: producerId`);
-    requireText(entry.topic, `${where}: topic`);
-    if (!(entry.payload instanceof Uint8Array)) {
-      throw new InvalidLogRequestError(`${where}: payload is not a Uint8Array`);
+    const producerIdBytes = producerIds.bytesOf(entry.producerId, entry.seq);
+    const topicBytes = topics.bytesOf(entry.topic, entry.seq);
+    const ownerBytes = entry.owner === undefined ? 0 : owners.bytesOf(entry.owner, entry.seq);
+    const payload = entry.payload;
+    if (!(payload instanceof Uint8Array)) {
+      throw new InvalidLogRequestError(`entry ${entry.seq}: payload is not a Uint8Array`);
     }
-    if (entry.payload.length > LIMITS.maxPayloadBytes) {
+    if (payload.length > LIMITS.maxPayloadBytes) {
       throw new InvalidLogRequestError(
-        `${where}: payload of ${entry.payload.length} bytes exceeds ${LIMITS.maxPayloadBytes}`,
+        `entry ${entry.seq}: payload of ${payload.length} bytes exceeds ${LIMITS.maxPayloadBytes}`,
       );
     }
-    const one = sizeEntry(entry);
-    if (one.producerIdBytes > LIMITS.maxProducerIdBytes) {
-      throw new InvalidLogRequestError(
-        `${where}: producerId exceeds ${LIMITS.maxProducerIdBytes} bytes`,
-      );
-    }
-    if (one.topicBytes > LIMITS.maxTopicBytes) {
-      throw new InvalidLogRequestError(`${where}: topic exceeds ${LIMITS.maxTopicBytes} bytes`);
-    }
-    if (entry.owner !== undefined) requireText(entry.owner, `${where}: owner`);
-    if (one.ownerBytes > LIMITS.maxIdentityBytes) {
-      throw new InvalidLogRequestError(`${where}: owner exceeds ${LIMITS.maxIdentityBytes} bytes`);
-    }
-    sized.push(one);
+    sized.push(sizeEntryWith(entry, payload, producerIdBytes, topicBytes, ownerBytes));
     expectedSeq++;
     minEpoch = entry.epoch;
   }
   return sized;
 }
 
-function requireCount(value: unknown, what: string): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidLogRequestError(
-      `${what} must be a non-negative safe integer, got ${String(value)}`,
-    );
+/**
+ * Checks one string field of a write's entries and measures it in UTF-8.
+ * Consecutive entries mostly repeat the same producer, topic and owner, so
+ * the last string checked is remembered and a repeat costs one comparison.
+ */
+class CheckedText {
+  private last: string | null = null;
+  private lastBytes = 0;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly field: string,
+  ) {}
+
+  bytesOf(value: unknown, seq: number): number {
+    if (value === this.last) return this.lastBytes;
+    if (typeof value !== 'string') {
+      throw new InvalidLogRequestError(`entry ${seq}: ${this.field} is not a string`);
+    }
+    if (LONE_SURROGATE.test(value)) {
+      throw new InvalidLogRequestError(`entry ${seq}: ${this.field} holds a lone UTF-16 surrogate`);
+    }
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (bytes > this.maxBytes) {
+      throw new InvalidLogRequestError(
+        `entry ${seq}: ${this.field} exceeds ${this.maxBytes} bytes`,
+      );
+    }
+    this.last = value;
+    this.lastBytes = bytes;
+    return bytes;
   }
 }
 
-function requireText(value: unknown, what: string): void {
-  if (typeof value !== 'string') throw new InvalidLogRequestError(`${what} is not a string`);
-  if (LONE_SURROGATE.test(value)) {
-    throw new InvalidLogRequestError(`${what} holds a lone UTF-16 surrogate`);
+function requireCount(value: unknown, seq: number, field: string): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidLogRequestError(
+      `entry ${seq}: ${field} must be a non-negative safe integer, got ${String(value)}`,
+    );
   }
 }

@@ -205,7 +205,7 @@ export class PackedEntryRuns {
 
   /** The index of the run holding `seq`, which must be held. */
   private runHolding(seq: number): number {
-    invariant(seq >= this.first && seq <= this.lastSeq, `seq ${seq} is not held`);
+    if (seq < this.first || seq > this.lastSeq) invariant(false, `seq ${seq} is not held`);
     let low = this.head;
     let high = this.runs.length - 1;
     while (low < high) {

@@ -97,6 +97,11 @@ export const RECORD_MAX_BYTES =
 /** What must be known of an entry to lay it out: its string fields' encoded sizes. */
 export interface SizedEntry {
   readonly entry: Entry;
+  /**
+   * `entry.payload`, read once: an entry decoded from packed bytes makes a
+   * new view each time its payload is read.
+   */
+  readonly payload: Uint8Array;
   readonly producerIdBytes: number;
   readonly topicBytes: number;
   /** 0 for an entry without an owner. */
@@ -106,12 +111,25 @@ export interface SizedEntry {
 }
 
 export function sizeEntry(entry: Entry): SizedEntry {
-  const producerIdBytes = Buffer.byteLength(entry.producerId, 'utf8');
-  const topicBytes = Buffer.byteLength(entry.topic, 'utf8');
-  const ownerBytes = entry.owner ? Buffer.byteLength(entry.owner, 'utf8') : 0;
-  const bodyBytes =
-    ENTRY_FIXED_BYTES + producerIdBytes + topicBytes + ownerBytes + entry.payload.length;
-  return { entry, producerIdBytes, topicBytes, ownerBytes, bodyBytes };
+  return sizeEntryWith(
+    entry,
+    entry.payload,
+    Buffer.byteLength(entry.producerId, 'utf8'),
+    Buffer.byteLength(entry.topic, 'utf8'),
+    entry.owner ? Buffer.byteLength(entry.owner, 'utf8') : 0,
+  );
+}
+
+/** A SizedEntry from sizes already measured (the validator measures each distinct string once per write). */
+export function sizeEntryWith(
+  entry: Entry,
+  payload: Uint8Array,
+  producerIdBytes: number,
+  topicBytes: number,
+  ownerBytes: number,
+): SizedEntry {
+  const bodyBytes = ENTRY_FIXED_BYTES + producerIdBytes + topicBytes + ownerBytes + payload.length;
+  return { entry, payload, producerIdBytes, topicBytes, ownerBytes, bodyBytes };
 }
 
 /** Bytes of the record holding `sized[from, to)`. */
@@ -141,7 +159,8 @@ export function encodeRecord(
   prevChain: Uint8Array,
 ): { chain: Buffer; frameBytes: number } {
   const count = to - from;
-  invariant(count >= 1 && count <= LIMITS.maxLogRecordEntries, `a record of ${count} entries`);
+  if (count < 1 || count > LIMITS.maxLogRecordEntries)
+    invariant(false, `a record of ${count} entries`);
   invariant(prevChain.length === CHAIN_HASH_BYTES, 'chain value has the wrong size');
   const frameBytes = recordBytesOf(sized, from, to);
   invariant(offset + frameBytes <= buf.length, 'record does not fit its buffer');
@@ -153,14 +172,16 @@ export function encodeRecord(
   buf.set(prevChain.subarray(0, LOG_DIGEST_BYTES), offset + DIGEST_BEFORE_AT);
   let crcC = readU32(prevChain, 0);
   let at = headerEnd;
+  let prev: SizedEntry | null = null;
+  let prevAt = 0;
+  const firstSeq = sized[from]!.entry.seq;
   for (let i = from; i < to; i++) {
     const one = sized[i]!;
-    invariant(
-      one.entry.seq === sized[from]!.entry.seq + (i - from),
-      'record seqs must be consecutive',
-    );
+    invariant(one.entry.seq === firstSeq + (i - from), 'record seqs must be consecutive');
     const bodyAt = at;
-    at = encodeBody(buf, at, one);
+    at = encodeBody(buf, at, one, prev, prevAt);
+    prev = one;
+    prevAt = bodyAt;
     crcC = crc32c(buf, bodyAt, at, crcC);
     writeU32(buf, offset + ENTRY_DIGESTS_AT + 4 * (i - from), crcC);
   }
@@ -190,8 +211,20 @@ function headerCrc(buf: Uint8Array, offset: number, headerEnd: number): number {
   );
 }
 
-function encodeBody(buf: Buffer, at: number, one: SizedEntry): number {
-  const { entry, producerIdBytes, topicBytes, ownerBytes } = one;
+/**
+ * Writes the body of `one` at `at` and returns where it ends. A string equal
+ * to the same field of `prev`, the body written just before at `prevAt`
+ * (most entries of a record share their producer, owner and often topic),
+ * is copied from there rather than encoded again.
+ */
+function encodeBody(
+  buf: Buffer,
+  at: number,
+  one: SizedEntry,
+  prev: SizedEntry | null,
+  prevAt: number,
+): number {
+  const { entry, payload, producerIdBytes, topicBytes, ownerBytes } = one;
   writeU64(buf, at + BODY_SEQ_AT, entry.seq);
   writeU64(buf, at + BODY_EPOCH_AT, entry.epoch);
   writeU64(buf, at + BODY_TIMESTAMP_AT, entry.timestampMs);
@@ -201,13 +234,34 @@ function encodeBody(buf: Buffer, at: number, one: SizedEntry): number {
   writeU16(buf, at + BODY_PRODUCER_ID_LENGTH_AT, producerIdBytes);
   writeU16(buf, at + BODY_TOPIC_LENGTH_AT, topicBytes);
   writeU16(buf, at + BODY_OWNER_LENGTH_AT, ownerBytes);
-  writeU32(buf, at + BODY_PAYLOAD_LENGTH_AT, entry.payload.length);
+  writeU32(buf, at + BODY_PAYLOAD_LENGTH_AT, payload.length);
   let p = at + ENTRY_FIXED_BYTES;
-  p += buf.write(entry.producerId, p, producerIdBytes, 'utf8');
-  p += buf.write(entry.topic, p, topicBytes, 'utf8');
-  if (ownerBytes > 0) p += buf.write(entry.owner!, p, ownerBytes, 'utf8');
-  buf.set(entry.payload, p);
-  return p + entry.payload.length;
+  let q = prevAt + ENTRY_FIXED_BYTES;
+  if (prev !== null && prev.entry.producerId === entry.producerId)
+    copyInside(buf, q, p, producerIdBytes);
+  else buf.write(entry.producerId, p, producerIdBytes, 'utf8');
+  p += producerIdBytes;
+  q += prev?.producerIdBytes ?? 0;
+  if (prev !== null && prev.entry.topic === entry.topic) copyInside(buf, q, p, topicBytes);
+  else buf.write(entry.topic, p, topicBytes, 'utf8');
+  p += topicBytes;
+  q += prev?.topicBytes ?? 0;
+  if (ownerBytes > 0) {
+    if (prev !== null && prev.entry.owner === entry.owner) copyInside(buf, q, p, ownerBytes);
+    else buf.write(entry.owner!, p, ownerBytes, 'utf8');
+    p += ownerBytes;
+  }
+  buf.set(payload, p);
+  return p + payload.length;
+}
+
+/** Copies `length` bytes of `buf` from `from` to `to`; a loop beats a native call for short strings. */
+function copyInside(buf: Buffer, from: number, to: number, length: number): void {
+  if (length > 32) {
+    buf.copyWithin(to, from, from + length);
+    return;
+  }
+  for (let i = 0; i < length; i++) buf[to + i] = buf[from + i]!;
 }
 
 /** First 8 bytes of sha256(prevChain ‖ record bytes [28, frameBytes)). */
@@ -465,7 +519,7 @@ export function matchingDigests(
   const scratch = Buffer.allocUnsafe(scratchBytes);
   let crcC = before;
   for (let i = 0; i < n; i++) {
-    const end = encodeBody(scratch, 0, candidates[i]!);
+    const end = encodeBody(scratch, 0, candidates[i]!, null, 0);
     crcC = crc32c(scratch, 0, end, crcC);
     if (crcC !== after[i]) return i;
   }
@@ -481,7 +535,7 @@ export function digestAfterSeq(buf: Uint8Array, offset: number, seq: number): Bu
   const count = readU32(buf, offset + COUNT_AT);
   const firstSeq = readU64(buf, offset + FIRST_SEQ_AT);
   const i = seq - firstSeq;
-  invariant(i >= 0 && i < count, `seq ${seq} is not in the record`);
+  if (i < 0 || i >= count) invariant(false, `seq ${seq} is not in the record`);
   const headerEnd = offset + RECORD_FIXED_BYTES + 4 * count;
   let at = headerEnd;
   for (let k = 0; k <= i; k++) at += bodyBytesAt(buf, at);

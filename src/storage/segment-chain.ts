@@ -283,10 +283,8 @@ export class SegmentChain {
     let i = 0;
     while (i < sized.length) {
       const active = this.active;
-      invariant(
-        sized[i]!.entry.seq === active.lastSeq + 1,
-        `append of seq ${sized[i]!.entry.seq} after ${active.lastSeq}`,
-      );
+      if (sized[i]!.entry.seq !== active.lastSeq + 1)
+        invariant(false, `append of seq ${sized[i]!.entry.seq} after ${active.lastSeq}`);
       const records = planRecords(
         sized,
         i,

@@ -118,7 +118,8 @@ export class SegmentIndex {
 
   private slot(seq: number): number {
     const slot = seq - this.firstSeq;
-    invariant(slot >= 0 && slot < this.count, `seq ${seq} is not in segment from ${this.firstSeq}`);
+    if (slot < 0 || slot >= this.count)
+      invariant(false, `seq ${seq} is not in segment from ${this.firstSeq}`);
     return slot;
   }
 }

@@ -177,10 +177,8 @@ export class Segment {
    */
   recordAppended(meta: AppendedRecord, chain: Uint8Array): void {
     invariant(this.index !== null, 'append to a segment whose index is not loaded');
-    invariant(
-      meta.firstSeq === this.lastSeq + 1,
-      `segment append of seq ${meta.firstSeq} after ${this.lastSeq}`,
-    );
+    if (meta.firstSeq !== this.lastSeq + 1)
+      invariant(false, `segment append of seq ${meta.firstSeq} after ${this.lastSeq}`);
     for (let seq = meta.firstSeq; seq < meta.lastSeq; seq++) this.index.push(0);
     this.index.push(meta.frameBytes);
     if (meta.firstEpoch !== this.lastEpoch) {

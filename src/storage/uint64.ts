@@ -9,10 +9,8 @@ import { invariant } from '../core/assert.js';
 const TWO_POW_32 = 0x1_0000_0000;
 
 export function writeU64(buf: Uint8Array, offset: number, value: number): void {
-  invariant(
-    Number.isSafeInteger(value) && value >= 0,
-    `${value} is not a non-negative safe integer`,
-  );
+  if (!(Number.isSafeInteger(value) && value >= 0))
+    invariant(false, `${value} is not a non-negative safe integer`);
   const lo = value % TWO_POW_32;
   const hi = (value - lo) / TWO_POW_32;
   writeU32(buf, offset, lo);

@@ -660,6 +660,6 @@ export function packRunFromItems(
     w.utf8(first.topic, topicBytes);
   }
   w.bytes(packedItems.subarray(bodyStart, last.end));
-  invariant(w.pos === size, `packed run: wrote ${w.pos} bytes, measured ${size}`);
+  if (w.pos !== size) invariant(false, `packed run: wrote ${w.pos} bytes, measured ${size}`);
   return w.out;
 }

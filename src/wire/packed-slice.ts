@@ -68,10 +68,8 @@ export class PackedSlice {
    * past `nextSeq`.
    */
   add(bytes: Uint8Array, firstSeq: number): void {
-    invariant(
-      firstSeq <= this.nextSeq,
-      `packed runs from ${firstSeq} leave a gap before ${this.nextSeq}`,
-    );
+    if (firstSeq > this.nextSeq)
+      invariant(false, `packed runs from ${firstSeq} leave a gap before ${this.nextSeq}`);
     const end = bytes.length;
     invariant(bytes[0] === PACKED_ENTRIES_VERSION, 'packed runs of an unknown version');
     let pos = 1;
