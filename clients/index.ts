@@ -29,6 +29,7 @@ export {
   TimeoutError,
   UncertainOutcomeError,
 } from './errors.js';
+export type { PublishOutcome } from './many-acks.js';
 export type {
   MemberInfo,
   NodeRole,

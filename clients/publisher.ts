@@ -16,7 +16,7 @@ import {
   TimeoutError,
   UncertainOutcomeError,
 } from './errors.js';
-import { ManyAcks } from './many-acks.js';
+import { ManyAcks, type PublishOutcome } from './many-acks.js';
 import { choiceOption, wholeNumberOption } from './option-checks.js';
 import { OutstandingQueue } from './outstanding-queue.js';
 
@@ -96,7 +96,7 @@ function ackMessage(message: Outstanding, ack: PublishAck): void {
 
 function failMessage(message: Outstanding, error: Error): void {
   if (message.many === null) message.reject(error);
-  else message.many.fail(error);
+  else message.many.fail(message.index, error);
 }
 
 /**
@@ -264,27 +264,61 @@ export class Publisher {
   publishMany(
     messages: readonly { readonly topic: string; readonly payload: Uint8Array | string }[],
   ): Promise<PublishAck[]> {
+    return this.publishAll('publishMany', messages, (count, resolve, reject) =>
+      ManyAcks.all(count, resolve, reject),
+    );
+  }
+
+  /**
+   * Publishes several messages as publishMany does, and resolves once every
+   * one has an outcome, with each message's ack or error in order (as
+   * `Promise.allSettled` over as many `publish` calls would). For a caller
+   * that must know which messages committed when some failed: a message
+   * that failed with UncertainOutcomeError may be in the stream, one that
+   * failed otherwise is not. It rejects only when the call itself is
+   * refused before any of its messages was queued: a bad message, more than
+   * `maxInFlightMessages`, too many calls already waiting for room, or a
+   * closed publisher.
+   */
+  publishManySettled(
+    messages: readonly { readonly topic: string; readonly payload: Uint8Array | string }[],
+  ): Promise<PublishOutcome[]> {
+    return this.publishAll('publishManySettled', messages, (count, resolve) =>
+      ManyAcks.settled(count, resolve),
+    );
+  }
+
+  /** What publishMany and publishManySettled share: the checks, the wait for room, the queueing. */
+  private publishAll<T>(
+    call: string,
+    messages: readonly { readonly topic: string; readonly payload: Uint8Array | string }[],
+    waiterFor: (
+      count: number,
+      resolve: (value: T) => void,
+      reject: (error: Error) => void,
+    ) => ManyAcks,
+  ): Promise<T> {
     let checked: Uint8Array[];
     try {
       if (!Array.isArray(messages))
-        throw new InvalidRequestError('publishMany takes an array of { topic, payload }');
+        throw new InvalidRequestError(`${call} takes an array of { topic, payload }`);
       if (messages.length > this.maxInFlight) {
         throw new InvalidRequestError(
-          `publishMany of ${messages.length} messages exceeds maxInFlightMessages (${this.maxInFlight})`,
+          `${call} of ${messages.length} messages exceeds maxInFlightMessages (${this.maxInFlight})`,
         );
       }
       checked = messages.map((m, i) => {
         if (m === null || typeof m !== 'object')
-          throw new InvalidRequestError(`publishMany: message ${i} is not a { topic, payload }`);
+          throw new InvalidRequestError(`${call}: message ${i} is not a { topic, payload }`);
         return this.checkPublish(m.topic, m.payload);
       });
     } catch (error) {
       return Promise.reject(error);
     }
-    if (messages.length === 0) return Promise.resolve([]);
-    const enqueueAll = (): Promise<PublishAck[]> =>
-      new Promise<PublishAck[]>((resolve, reject) => {
-        const waiter = new ManyAcks(messages.length, resolve, reject);
+    if (messages.length === 0) return Promise.resolve([] as T);
+    const enqueueAll = (): Promise<T> =>
+      new Promise<T>((resolve, reject) => {
+        const waiter = waiterFor(messages.length, resolve, reject);
         for (let i = 0; i < messages.length; i++)
           this.enqueue(messages[i]!.topic, checked[i]!, ignore, ignore, waiter, i);
         this.sendSoon();
@@ -532,6 +566,9 @@ export class Publisher {
     let notLeader = false;
     let mustRetry = false;
     let forgotten = false;
+    let firstRefused = Number.POSITIVE_INFINITY;
+    let refusedUncertain = false;
+    const current = generation === this.generation;
     for (const result of publish.results ?? []) {
       const message = this.outstanding.get(result.producerSeq ?? 0);
       if (message === undefined) continue;
@@ -552,12 +589,20 @@ export class Publisher {
           });
           break;
         case PublishStatus.PUBLISH_STATUS_INVALID:
-          this.settle(message);
-          failMessage(message, new InvalidRequestError(result.detail ?? 'rejected by the broker'));
-          break;
         case PublishStatus.PUBLISH_STATUS_FORBIDDEN:
+          // A stale refusal may name a producerSeq that a later message has
+          // taken since (closeGapFrom); the message went again, and that
+          // attempt's answer counts.
+          if (!current) break;
           this.settle(message);
-          failMessage(message, new ForbiddenError(result.detail ?? 'forbidden by the broker'));
+          failMessage(
+            message,
+            result.status === PublishStatus.PUBLISH_STATUS_FORBIDDEN
+              ? new ForbiddenError(result.detail ?? 'forbidden by the broker')
+              : new InvalidRequestError(result.detail ?? 'rejected by the broker'),
+          );
+          firstRefused = Math.min(firstRefused, message.producerSeq);
+          refusedUncertain ||= message.uncertain;
           break;
         case PublishStatus.PUBLISH_STATUS_NOT_LEADER:
           notLeader = true;
@@ -588,6 +633,16 @@ export class Publisher {
           }
           mustRetry = true;
       }
+    }
+    if (firstRefused !== Number.POSITIVE_INFINITY) {
+      // A refused message sent before without an answer may have been
+      // sequenced by a broker that allowed it (permissions changing across
+      // the cluster): then its producerSeq is no gap, and only a new
+      // session is safe for the messages after it.
+      if (refusedUncertain) {
+        forgotten = true;
+        mustRetry = true;
+      } else if (this.closeGapFrom(firstRefused)) mustRetry = true;
     }
     if (forgotten && generation === this.generation) this.startNewSession();
     // Answers to requests sent before the last rewind are stale: only their successes count.
@@ -771,6 +826,31 @@ export class Publisher {
    * dedup it any more: it fails with UncertainOutcomeError rather than risk
    * a duplicate (integrity over availability); the caller decides.
    */
+  /**
+   * A message refused for good (forbidden, invalid) was never sequenced, so
+   * its producerSeq is a gap the cluster would wait on for ever: a
+   * producer's messages must run on, and every later one would be answered
+   * "out of order". The messages after the gap cannot have been sequenced
+   * either, for the same reason, so they take the producerSeqs from the gap
+   * on, and the next message continues from there. Returns whether any
+   * outstanding message was renumbered (it must go again).
+   */
+  private closeGapFrom(firstGap: number): boolean {
+    const messages = this.outstanding.values();
+    this.outstanding.clear();
+    let next = firstGap;
+    let renumbered = false;
+    for (const message of messages) {
+      if (message.producerSeq > firstGap) {
+        renumbered ||= message.producerSeq !== next;
+        message.producerSeq = next++;
+      }
+      this.outstanding.add(message.producerSeq, message);
+    }
+    this.nextProducerSeq = next;
+    return renumbered;
+  }
+
   private startNewSession(): void {
     const messages = this.outstanding.values();
     this.outstanding.clear();

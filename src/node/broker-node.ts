@@ -955,11 +955,7 @@ export class BrokerNode {
     switch (request.body) {
       case 'publish': {
         const items = request.publish.items as ordo.PublishItem[];
-        const refusal =
-          this.authorizer.publishRefusal(
-            identity,
-            items.map((i) => i.topic),
-          ) ?? this.producerIdRefusal(identity, request.publish.producerId);
+        const refusal = this.producerIdRefusal(identity, request.publish.producerId);
         if (refusal !== null) {
           this.requestsForbidden++;
           this.clients.reply(client, {
@@ -974,7 +970,13 @@ export class BrokerNode {
           });
           return;
         }
-        this.onPublish(client, requestId, request.publish, identity);
+        this.onPublish(
+          client,
+          requestId,
+          request.publish,
+          identity,
+          this.itemRefusals(identity, items),
+        );
         this.schedule();
         return;
       }
@@ -1122,13 +1124,49 @@ export class BrokerNode {
     );
   }
 
+  /**
+   * Why each item of a publish may not be published by `identity` (null for
+   * one it may), or null when it may publish them all (the common case,
+   * checked first with one pass over the topics).
+   */
+  private itemRefusals(
+    identity: string | null,
+    items: readonly ordo.PublishItem[],
+  ): (string | null)[] | null {
+    if (
+      this.authorizer.publishRefusal(
+        identity,
+        items.map((i) => i.topic),
+      ) === null
+    )
+      return null;
+    const byTopic = new Map<string, string | null>();
+    return items.map((item) => {
+      let refusal = byTopic.get(item.topic);
+      if (refusal === undefined) {
+        refusal = this.authorizer.publishRefusal(identity, [item.topic]);
+        byTopic.set(item.topic, refusal);
+      }
+      return refusal;
+    });
+  }
+
+  /**
+   * Sequences a publish. Items the identity may not publish (`refusals`)
+   * are answered FORBIDDEN, each on its own: a message's fate does not
+   * depend on what the client batched it with. A producer's messages must
+   * run on, so only the items before the first refused one go on; the
+   * allowed items after it are answered OUT_OF_ORDER, and the publisher
+   * sends them again with the refused producerSeqs closed up.
+   */
   private onPublish(
     client: ClientId,
     requestId: number,
     publish: ordo.PublishRequest,
     identity: string | null,
+    refusals: readonly (string | null)[] | null,
   ): void {
-    const items = publish.items as ordo.PublishItem[];
+    const allItems = publish.items as ordo.PublishItem[];
     const clientKey = client.toString('hex');
     const request: PendingPublish = {
       client,
@@ -1136,15 +1174,15 @@ export class BrokerNode {
       identity,
       requestId,
       producerId: publish.producerId,
-      okSeqs: new Array<number>(items.length).fill(0),
-      results: new Array(items.length),
-      producerSeqs: items.map((item) => item.producerSeq),
-      remaining: items.length,
+      okSeqs: new Array<number>(allItems.length).fill(0),
+      results: new Array(allItems.length),
+      producerSeqs: allItems.map((item) => item.producerSeq),
+      remaining: allItems.length,
       packed: publish.packedItems != null && publish.packedItems.length > 0,
     };
     const degraded = this.degradedReason();
     if (degraded !== null) {
-      for (const [i, item] of items.entries()) {
+      for (const [i, item] of allItems.entries()) {
         this.settle(request, i, {
           producerSeq: item.producerSeq,
           status: PublishStatus.PUBLISH_STATUS_BUSY,
@@ -1154,24 +1192,24 @@ export class BrokerNode {
       return;
     }
     const connectionFull =
-      (this.pendingByClient.get(clientKey) ?? 0) + items.length >
+      (this.pendingByClient.get(clientKey) ?? 0) + allItems.length >
       LIMITS.maxPendingPublishesPerConnection;
     const identityFull =
       identity !== null &&
-      (this.pendingByIdentity.get(identity) ?? 0) + items.length >
+      (this.pendingByIdentity.get(identity) ?? 0) + allItems.length >
         LIMITS.maxPendingPublishesPerIdentity;
     if (
       connectionFull ||
       identityFull ||
-      this.pending.size + items.length > LIMITS.maxPendingPublishReplies
+      this.pending.size + allItems.length > LIMITS.maxPendingPublishReplies
     ) {
-      if (connectionFull || identityFull) this.publishBudgetRefusals += items.length;
+      if (connectionFull || identityFull) this.publishBudgetRefusals += allItems.length;
       const detail = connectionFull
         ? `this connection already has ${this.pendingByClient.get(clientKey)} publishes waiting for commit on this node (limit ${LIMITS.maxPendingPublishesPerConnection}, maxPendingPublishesPerConnection)`
         : identityFull
           ? `identity '${identity}' already has ${this.pendingByIdentity.get(identity!) ?? 0} publishes waiting for commit on this node over all its connections (limit ${LIMITS.maxPendingPublishesPerIdentity}, maxPendingPublishesPerIdentity)`
           : 'too many publishes waiting for commit';
-      for (const [i, item] of items.entries()) {
+      for (const [i, item] of allItems.entries()) {
         this.settle(request, i, {
           producerSeq: item.producerSeq,
           status: PublishStatus.PUBLISH_STATUS_BUSY,
@@ -1179,6 +1217,28 @@ export class BrokerNode {
         });
       }
       return;
+    }
+    const firstRefused = refusals === null ? -1 : refusals.findIndex((r) => r !== null);
+    const items = firstRefused < 0 ? allItems : allItems.slice(0, firstRefused);
+    if (firstRefused >= 0) {
+      const gap = allItems[firstRefused]!.producerSeq;
+      for (let k = firstRefused; k < allItems.length; k++) {
+        const producerSeq = allItems[k]!.producerSeq;
+        const refusal = refusals![k];
+        if (refusal != null) this.requestsForbidden++;
+        this.settle(
+          request,
+          k,
+          refusal != null
+            ? { producerSeq, status: PublishStatus.PUBLISH_STATUS_FORBIDDEN, detail: refusal }
+            : {
+                producerSeq,
+                status: PublishStatus.PUBLISH_STATUS_OUT_OF_ORDER,
+                expectedProducerSeq: gap,
+              },
+        );
+      }
+      if (items.length === 0) return;
     }
     // Payloads stay views into the request frame: the log keeps its
     // entries packed in buffers of their own, so no frame outlives the

@@ -13,6 +13,7 @@ import {
   AdminClient,
   ForbiddenError,
   loadCredentials,
+  type PublishAck,
   Publisher,
   Subscriber,
 } from '../../clients/index.js';
@@ -485,6 +486,74 @@ test.serial(
     const statuses = await shared.admin.statusAll();
     const forbidden = statuses.reduce((sum, b) => sum + (b.status?.requestsForbidden ?? 0), 0);
     t.true(forbidden >= 5, `requestsForbidden summed over the nodes: ${forbidden}`);
+  },
+);
+
+test.serial(
+  'a publisher goes on after a message refused for good: the messages after it take its producerSeq, in the same session',
+  async (t) => {
+    const brokers = shared.cluster.clientEndpoints;
+    const bob = { credentials: loadCredentials(shared.cluster.credentialsPaths.get('bob')!) };
+    const publisher = new Publisher({ brokers, runtime: bob, publishTimeoutMs: 10_000 });
+    t.teardown(() => publisher.close());
+    const first = await publisher.publish('orders.new', 'before the refusal');
+    // Sent together, so that the allowed one after the refused one is in flight with it.
+    const [refused, after] = await Promise.allSettled([
+      publisher.publish('payments', 'refused'),
+      publisher.publish('orders.new', 'after the refusal'),
+    ]);
+    t.is(refused.status, 'rejected');
+    t.true((refused as PromiseRejectedResult).reason instanceof ForbiddenError);
+    t.is(after.status, 'fulfilled');
+    const ack = (after as PromiseFulfilledResult<PublishAck>).value;
+    t.is(ack.producerId, first.producerId);
+    t.is(ack.producerSeq, first.producerSeq + 1);
+    t.true(ack.seq > first.seq);
+    const last = await publisher.publish('orders.new', 'later');
+    t.is(last.producerSeq, first.producerSeq + 2);
+  },
+);
+
+test.serial(
+  'publishManySettled gives each message its own outcome: the forbidden ones fail, the others commit in order and are read back',
+  async (t) => {
+    const brokers = shared.cluster.clientEndpoints;
+    const bob = { credentials: loadCredentials(shared.cluster.credentialsPaths.get('bob')!) };
+    const publisher = new Publisher({ brokers, runtime: bob });
+    t.teardown(() => publisher.close());
+    const topics = ['orders.new', 'payments', 'orders.new', 'orders.secret', 'orders.new'];
+    const outcomes = await publisher.publishManySettled(
+      topics.map((topic, i) => ({ topic, payload: `settled-${i}` })),
+    );
+    t.deepEqual(
+      outcomes.map((o) => o.ok),
+      [true, false, true, false, true],
+    );
+    for (const i of [1, 3]) {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) continue;
+      t.true(outcome.error instanceof ForbiddenError);
+      t.regex(outcome.error.message, new RegExp(`on topic '${topics[i]}'`));
+    }
+    const acks = outcomes.flatMap((o) => (o.ok ? [o.ack] : []));
+    // The refused producerSeqs were closed up: the allowed messages run on from 1.
+    t.deepEqual(
+      acks.map((a) => a.producerSeq),
+      [1, 2, 3],
+    );
+    t.true(acks[0]!.seq < acks[1]!.seq && acks[1]!.seq < acks[2]!.seq);
+    const reader = new Subscriber({
+      brokers,
+      fromSeq: acks[0]!.seq,
+      topics: ['orders.new'],
+      runtime: bob,
+    });
+    t.teardown(() => reader.close());
+    const read = await collect(reader, (m) => m.at(-1)!.seq >= acks[2]!.seq, 10_000);
+    t.deepEqual(
+      read.map((m) => [m.seq, new TextDecoder().decode(m.payload)]),
+      acks.map((a, k) => [a.seq, `settled-${2 * k}`]),
+    );
   },
 );
 

@@ -23,6 +23,12 @@ export interface PublisherPlan {
   readonly messagesAfterHeal: number;
   /** Hard cap per publisher, kept below the core's per-producer dedup history. */
   readonly maxMessages: number;
+  /**
+   * Share of publishing turns that publish several messages with one
+   * publishManySettled() call (as many as the window has room for, up to 8)
+   * instead of one publish(): a batch the sequencer takes in one step.
+   */
+  readonly publishManyShare: number;
 }
 
 /** Which faults a seed turns on and how hard (swarm testing: each seed draws its own mix). */
@@ -202,6 +208,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     publishTimeoutMs: 600_000,
     messagesAfterHeal: prng.int(1, 5),
     maxMessages: 900,
+    publishManyShare: 0,
   };
   // Log-uniform: many short runs and some long ones, so that a fixed budget of
   // time covers more schedules (swarm testing) while long histories still occur.
@@ -254,6 +261,8 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
   const witnessDrawn = prng.chance(0.4);
   const witness = nodeCount === 3 && (overrides.witness ?? witnessDrawn);
   const witnessTailMaxEntries = prng.chance(0.7) ? prng.int(4, 64) : LIMITS.witnessTailMaxEntries;
+  // Drawn last for the same reason: half the seeds publish some batches with publishManySettled().
+  const publishManyShare = prng.chance(0.5) ? prng.float(0.2, 0.8) : 0;
   return {
     seed,
     nodeCount,
@@ -262,7 +271,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
     disk: { ...disk, damagedCopyChance },
     plantedDefects: overrides.plantedDefects ?? new Set(),
     faults: { ...faults, powerLossChancePerTick, forgedFrameChancePerTick },
-    publishers,
+    publishers: { ...publishers, publishManyShare },
     faultTicks,
     retention,
     membership,

@@ -25,6 +25,8 @@ export interface SimStats {
   /** Nodes removed from the cluster and stopped for good. */
   nodesRetired: number;
   publishes: number;
+  /** publishManySettled() calls (their messages count in `publishes` too). */
+  publishBatches: number;
   /** Publishes acknowledged as duplicates (an earlier attempt got through). */
   duplicateProposals: number;
   acksWithoutSeq: number;
@@ -88,6 +90,7 @@ export function emptyStats(): SimStats {
     membershipChanges: 0,
     nodesRetired: 0,
     publishes: 0,
+    publishBatches: 0,
     duplicateProposals: 0,
     acksWithoutSeq: 0,
     publishesFailed: 0,
