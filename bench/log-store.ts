@@ -4,8 +4,11 @@
  * records of one entry each (`recordEntries: 1`) and with records of many
  * (the default), measured side by side in one run on the same disk, the two
  * record layouts alternating cell by cell. Not a test: it prints a table.
+ * With `follower`, the entries are what a follower writes: decoded from a
+ * packed append with lazy payloads, their bytes remembered (as the peer
+ * codec does), and forgotten once written.
  *
- *   npm run build && node dist/bench/log-store.js [seconds per cell]
+ *   npm run build && node dist/bench/log-store.js [seconds per cell] [follower]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,11 +17,14 @@ import { type Entry, EntryKind } from '../src/core/types.js';
 import { LIMITS } from '../src/limits.js';
 import type { FsyncPolicy } from '../src/storage/fsync-policy.js';
 import { SegmentedLogStore } from '../src/storage/segmented-log-store.js';
+import { decodePackedEntries, encodePackedEntries } from '../src/wire/packed-entries.js';
+import { forgetPackedSourcesThrough, rememberPackedSource } from '../src/wire/packed-source.js';
 
 const PAYLOAD_BYTES = 100;
 const BATCH_SIZES = [1, 64, 1024];
 const POLICIES: FsyncPolicy[] = ['always', 'never'];
 const secondsPerCell = Number(process.argv[2] ?? 2);
+const asFollower = process.argv[3] === 'follower';
 
 function batch(fromSeq: number, count: number, payload: Uint8Array): Entry[] {
   const out: Entry[] = [];
@@ -32,10 +38,17 @@ function batch(fromSeq: number, count: number, payload: Uint8Array): Entry[] {
       producerSeq: seq,
       topic: 'bench/topic',
       payload,
-      timestampMs: 1_700_000_000_000 + seq,
+      // A sequencer gives a batch one log time.
+      timestampMs: 1_700_000_000_000 + Math.floor(seq / 256),
     });
   }
-  return out;
+  if (!asFollower) return out;
+  const bytes = encodePackedEntries(out);
+  const entries = decodePackedEntries(bytes, { firstSeq: fromSeq }, 'bench', {
+    lazyPayloads: true,
+  });
+  rememberPackedSource(entries, bytes);
+  return entries;
 }
 
 /** Entries per second written by one writer awaiting each write, as the host does once per Ready. */
@@ -54,6 +67,7 @@ async function measure(
     for (let i = 0; i < 20; i++) {
       await store.write(null, batch(next, batchEntries, payload));
       next += batchEntries;
+      forgetPackedSourcesThrough(next - 1);
     }
     const started = performance.now();
     const first = next;
@@ -61,6 +75,7 @@ async function measure(
     while (performance.now() < deadlineMs) {
       await store.write(null, batch(next, batchEntries, payload));
       next += batchEntries;
+      forgetPackedSourcesThrough(next - 1);
     }
     const elapsedMs = performance.now() - started;
     return ((next - first) * 1000) / elapsedMs;
@@ -72,7 +87,7 @@ async function measure(
 
 async function main(): Promise<void> {
   console.log(
-    `SegmentedLogStore.write, ${PAYLOAD_BYTES}-byte payloads, ${secondsPerCell} s per cell, dir ${tmpdir()}`,
+    `SegmentedLogStore.write, ${PAYLOAD_BYTES}-byte payloads, ${secondsPerCell} s per cell, dir ${tmpdir()}${asFollower ? ', entries as a follower decodes them' : ''}`,
   );
   console.log(`node ${process.version}, ${process.platform} ${process.arch}`);
   const header = ['batch'];
