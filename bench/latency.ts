@@ -120,7 +120,7 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
     '  (publish() call to quorum ack); the raw round trip is the same count of 100-byte requests echoed',
     '  by a ROUTER, one at a time, between two fresh processes. p50 / raw p50 uses the mean of both raw runs.',
     `- raw chain: the same requests along a lone publish's path through ${args.nodes} node processes (client to`,
-    '  sequencer, multicast, a majority of acks, the answer, the commit point multicast and acknowledged)',
+    '  sequencer, multicast, a majority of acks, the answer, the commit point multicast)',
     '  with zeromq.js alone: no',
     '  protocol, encoding or storage. p50 / chain p50 uses the mean of both chain runs. "1 ms apart": a',
     '  pause after each answer, as spread-out traffic has; the processes fall idle between requests, and',

@@ -54,7 +54,11 @@ export interface ChainSequencerCommand {
   readonly acksNeeded: number;
 }
 
-/** A follower of the raw chain: acknowledges every multicast frame, commit notices too (as Ordo's followers answer every append). */
+/**
+ * A follower of the raw chain: acknowledges every multicast request, not
+ * the commit notices (Ordo's followers leave out an ack that would repeat
+ * their last one within the same tick).
+ */
 export interface ChainFollowerCommand {
   readonly type: 'chainFollower';
   readonly pubEndpoint: string;
@@ -224,9 +228,11 @@ async function chainFollower(command: ChainFollowerCommand): Promise<void> {
   sub.subscribe();
   sub.connect(command.pubEndpoint);
   ack.connect(command.ackEndpoint);
-  // An ack carries the frame's first bytes: the round of a request; a notice's
-  // own bytes, which name no round in use.
-  for await (const [body] of sub) await ack.send(body!.subarray(0, 16));
+  // An ack carries the frame's first bytes: the round of a request.
+  for await (const [body] of sub) {
+    if (body!.equals(CHAIN_NOTICE)) continue;
+    await ack.send(body!.subarray(0, 16));
+  }
 }
 
 /**

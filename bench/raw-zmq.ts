@@ -116,7 +116,7 @@ export async function measureRawRoundTrip(
 /**
  * The raw chain: a lone publish's path through a cluster of `nodes` (client
  * to sequencer, multicast to the other nodes, a majority's acks back, the
- * answer, then the commit point multicast and acknowledged), one process
+ * answer, then the commit point multicast), one process
  * per node as in Ordo, with
  * zeromq.js alone. It is the floor under Ordo's lone-message latency on
  * this machine, where the plain round trip leaves out the hop to the

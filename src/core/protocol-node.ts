@@ -197,6 +197,16 @@ export class ProtocolNode {
   private hardStateDirty = false;
   private roleChanged = false;
   private ackDue = false;
+  /** An ack must go even if it would tell the sequencer nothing new (an append past a gap). */
+  private ackRequired = false;
+  /** What the last ack sent in a Ready said, and when: an ack that would repeat it in the same tick is left out. */
+  private lastAck = {
+    tick: -1,
+    epoch: -1,
+    leader: null as NodeId | null,
+    matchSeq: -1,
+    readRound: 0,
+  };
   private heartbeatDue = false;
   private deliveredSeq: number;
   /** Highest seq the host has made durable (as far as the core knows: Readies advanced). */
@@ -865,9 +875,20 @@ export class ProtocolNode {
       this.maybeCommit();
       this.flushMulticast();
     } else if (this.ackDue && this.leaderId !== null) {
-      this.outbox.push({ to: this.leaderId, message: this.ackMessage(false, 0, 0) });
+      const ack = this.ackMessage(false, 0, 0);
+      if (this.ackTellsSomething(ack)) {
+        this.outbox.push({ to: this.leaderId, message: ack });
+        this.lastAck = {
+          tick: this.ticks,
+          epoch: ack.epoch,
+          leader: this.leaderId,
+          matchSeq: ack.matchSeq,
+          readRound: ack.readRound ?? 0,
+        };
+      }
     }
     this.ackDue = false;
+    this.ackRequired = false;
     this.heartbeatDue = false;
 
     const committed =
@@ -1351,6 +1372,7 @@ export class ProtocolNode {
     if (message.prevSeq > this.log.lastSeq) {
       this.bufferFuture(message);
       this.ackDue = true;
+      this.ackRequired = true;
       this.maybeNack();
       return;
     }
@@ -1461,6 +1483,29 @@ export class ProtocolNode {
       toSeq,
     };
     this.outbox.push({ to: this.leaderId, message: nack });
+  }
+
+  /**
+   * Whether `ack` is worth sending. The sequencer multicasts its commit
+   * point as soon as it moves, in an append with no entries; acking that
+   * told the sequencer nothing it did not know, and under light load it was
+   * a third of all peer messages, each waking two ZeroMQ I/O threads and a
+   * process. So an ack that repeats the last one (same sequencer and epoch,
+   * match point and read round) within the same tick is left out. One in
+   * a later tick goes, so a lost ack is repeated by the next heartbeat and
+   * the sequencer keeps hearing from this node at least once per heartbeat
+   * interval while idle, as its lease and silent-follower checks expect.
+   */
+  private ackTellsSomething(ack: AckMessage): boolean {
+    const last = this.lastAck;
+    return (
+      this.ackRequired ||
+      this.ticks !== last.tick ||
+      ack.epoch !== last.epoch ||
+      this.leaderId !== last.leader ||
+      ack.matchSeq !== last.matchSeq ||
+      (ack.readRound ?? 0) !== last.readRound
+    );
   }
 
   private ackMessage(reject: boolean, hintSeq: number, hintEpoch: number): AckMessage {

@@ -76,12 +76,41 @@ test('a follower detects a lost tail from a heartbeat carrying the sequencer las
 
 test('a heartbeat that matches the log raises no NACK', (t) => {
   const node = followerAt3();
+  node.tick();
   node.step(heartbeat(3));
   const ready = takeReady(node);
   t.deepEqual(messagesOf(ready, 'nack'), []);
   t.deepEqual(
     messagesOf(ready, 'ack').map((a) => a.matchSeq),
     [3],
+  );
+});
+
+test('an append that tells the follower nothing new is acked once per tick: a commit point alone in the same tick is not, a read round is', (t) => {
+  const node = followerAt3();
+  // The commit point moves, in the same tick as the ack of the entries: nothing new to say.
+  node.step(heartbeat(3, 3));
+  const commitOnly = takeReady(node);
+  t.deepEqual(commitOnly.committed, { fromSeq: 2, toSeq: 3 });
+  t.deepEqual(messagesOf(commitOnly, 'ack'), []);
+  // A read round must be answered whatever the tick.
+  node.step({ ...heartbeat(3, 3), readRound: 1 });
+  t.deepEqual(
+    messagesOf(takeReady(node), 'ack').map((a) => [a.matchSeq, a.readRound]),
+    [[3, 1]],
+  );
+  // In a later tick the same state is acked again, so a lost ack is repeated.
+  node.tick();
+  node.step({ ...heartbeat(3, 3), readRound: 1 });
+  t.deepEqual(
+    messagesOf(takeReady(node), 'ack').map((a) => a.matchSeq),
+    [3],
+  );
+  // New entries are always acked.
+  node.step(batch(3, 1, 3));
+  t.deepEqual(
+    messagesOf(takeReady(node), 'ack').map((a) => a.matchSeq),
+    [4],
   );
 });
 
