@@ -3,7 +3,7 @@ import type { BenchArgs } from './args.js';
 import type { WorkerSet } from './children.js';
 import type { SerialCommand, SerialResult } from './load-protocol.js';
 import { LoadRig, type PhaseSummary, rigOptions } from './load-rig.js';
-import { machine, revision } from './machine.js';
+import { idleWakeupCpuUs, machine, revision } from './machine.js';
 import { measureRawChain, measureRawRoundTrip } from './raw-zmq.js';
 import { formatMs, formatNumber, formatTable, printJsonLine } from './report.js';
 import { header, log } from './throughput.js';
@@ -45,6 +45,7 @@ interface VariantRun {
  */
 export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise<void> {
   log(`raw zeromq.js DEALER/ROUTER round trip, ${args.requests} requests, before the clusters`);
+  const wakeupUs = await idleWakeupCpuUs();
   const rawBefore = await measureRawRoundTrip(workers, args.payloadBytes, args.requests);
   log(`raw zeromq.js chain of ${args.nodes} node processes, before the clusters`);
   const chainBefore = await measureRawChain(workers, args.nodes, args.payloadBytes, args.requests);
@@ -102,7 +103,18 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
   console.log('');
   console.log(
     formatTable(
-      ['light load', 'peak msgs/s', 'rate msgs/s', 'p50', 'p99', 'p99.9', 'max', 'failed'],
+      [
+        'light load',
+        'peak msgs/s',
+        'rate msgs/s',
+        'p50',
+        'p99',
+        'p99.9',
+        'max',
+        'failed',
+        'CPU, light',
+        'CPU, peak',
+      ],
       runs.map((run) => [
         `ordo, fsync=${run.fsync}`,
         run.peak.ackedPerSecond,
@@ -110,6 +122,8 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
         ...triple(run.loaded.latency),
         formatMs(run.loaded.latency.maxMs),
         run.loaded.failed,
+        `${Math.round(totalCpu(run.loaded))}%`,
+        `${Math.round(totalCpu(run.peak))}%`,
       ]),
     ),
   );
@@ -126,7 +140,12 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
     '  pause after each answer, as spread-out traffic has; the processes fall idle between requests, and',
     '  waking them costs more on this machine (the floor under the light-load tail).',
     `- light load: ${args.publishers} publisher processes together at ${args.moderateFraction * 100}% of the peak of a`,
-    '  short saturated phase, open loop (a fixed rate, whatever the acks do).',
+    '  short saturated phase, open loop (a fixed rate, whatever the acks do). CPU: every process of the',
+    '  cluster and the publishers together, in % of one core, in the light-load and the saturated window.',
+    `- a process that falls idle and wakes again spends ${formatNumber(wakeupUs, 1)} µs of CPU each time on this machine`,
+    "  (zero-delay timers, measured first). A message between processes wakes the sender's ZeroMQ I/O",
+    "  thread and the receiver's I/O thread and main thread: under light load nothing batches, and the",
+    '  wakeups can cost more CPU than a saturated stream does.',
     `- targets: lone p50 <= ${formatMs(targets.loneP50Ms)}, p99 <= ${formatMs(targets.loneP99Ms)}, p50 <= ${targets.loneP50OverRaw}x raw;`,
     `  light load p99 <= ${formatMs(targets.loadedP99Ms.memory)} (memory), <= ${formatMs(targets.loadedP99Ms.always)} (fsync=always).`,
   ];
@@ -143,6 +162,7 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
       date: new Date().toISOString(),
       machine: machine(),
       revision: revision(),
+      idleWakeupCpuUs: wakeupUs,
       rawBefore,
       rawAfter,
       chainBefore,
@@ -195,4 +215,9 @@ async function runVariant(
   } finally {
     await rig.stop();
   }
+}
+
+/** CPU of every measured process in a window, in % of one core. */
+function totalCpu(phase: PhaseSummary): number {
+  return Object.values(phase.cpuPercent).reduce((sum, p) => sum + p, 0);
 }
