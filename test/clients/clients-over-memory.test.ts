@@ -317,3 +317,75 @@ test('a producer id the brokers would refuse is refused at construction, naming 
   atLimit.close();
   t.is(atLimit.producerId.length, LIMITS.maxProducerIdBytes);
 });
+
+test('a message refused for good leaves no gap: the messages after it, in flight in other requests, take its producerSeq and commit once, in order', async (t) => {
+  const clock = new ManualClock();
+  // A broker with a strict producer table, as the sequencer keeps one: the
+  // next producerSeq or nothing; a topic named 'forbidden' is refused.
+  const log: string[] = [];
+  let lastProducerSeq = 0;
+  const broker = new ScriptedBroker((request, from) => {
+    if (request.body !== 'publish') return;
+    const results = request.publish.items.map((item) => {
+      const producerSeq = item.producerSeq ?? 0;
+      if (item.topic === 'forbidden')
+        return { producerSeq, status: ordo.PublishStatus.PUBLISH_STATUS_FORBIDDEN, detail: 'no' };
+      if (producerSeq <= lastProducerSeq)
+        return { producerSeq, status: ordo.PublishStatus.PUBLISH_STATUS_DUPLICATE, seq: 0 };
+      if (producerSeq !== lastProducerSeq + 1)
+        return {
+          producerSeq,
+          status: ordo.PublishStatus.PUBLISH_STATUS_OUT_OF_ORDER,
+          expectedProducerSeq: lastProducerSeq + 1,
+        };
+      lastProducerSeq = producerSeq;
+      log.push(new TextDecoder().decode(item.payload));
+      return { producerSeq, status: ordo.PublishStatus.PUBLISH_STATUS_OK, seq: log.length };
+    });
+    from.respond({ requestId: request.requestId, publish: { results } });
+  });
+  const dialer = new MemoryDialer(clock, new Map([['tcp://broker-a:7001', broker]]));
+  const publisher = new Publisher({
+    brokers: ['tcp://broker-a:7001'],
+    // One message per request: the ones after the refused one are in flight on their own.
+    maxBatchMessages: 1,
+    runtime: { dialer, clock, random: seededRandom(seed) },
+  });
+  t.teardown(() => publisher.close());
+  const outcomes = Promise.allSettled([
+    publisher.publish('t', 'one'),
+    publisher.publish('forbidden', 'refused'),
+    publisher.publish('t', 'three'),
+    publisher.publish('t', 'four'),
+  ]);
+  for (let i = 0; i < 20 && log.length < 3; i++)
+    await clock.advance(LIMITS.publisherBusyBackoffMaxMs);
+  const [one, refused, three, four] = await outcomes;
+  t.is(refused!.status, 'rejected');
+  t.is((refused as PromiseRejectedResult).reason.name, 'ForbiddenError');
+  const acks = [one, three, four].map(
+    (o) =>
+      (o as PromiseFulfilledResult<{ seq: number; producerSeq: number; producerId: string }>).value,
+  );
+  t.deepEqual(
+    acks.map((a) => [a.seq, a.producerSeq]),
+    [
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ],
+  );
+  t.true(
+    acks.every((a) => a.producerId === publisher.producerId),
+    'one session throughout',
+  );
+  t.deepEqual(log, ['one', 'three', 'four']);
+  // The next message continues from there.
+  const five = publisher.publish('t', 'five');
+  await clock.settle();
+  t.is((await five).producerSeq, 4);
+  const sent = broker
+    .requestsOf('publish')
+    .flatMap((r) => r.publish.items.map((i) => i.producerSeq));
+  t.true(sent.length >= 6, `the messages after the gap went again: ${sent.join(',')}`);
+});
