@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AdminClient } from '../clients/admin.js';
 import { LocalCluster } from '../src/cluster/local-cluster.js';
+import { LIMITS } from '../src/limits.js';
 import type { FsyncPolicy } from '../src/node/cluster-config.js';
 import {
   LatencyHistogram,
@@ -133,10 +134,13 @@ export class LoadRig {
     });
     const credentialsPath = cluster.credentialsPaths.get('bench');
     const untrack = workers.trackPids(() => cluster.nodes.map((n) => n.process?.pid));
-    const execArgv =
-      options.profileDir === null
+    // Publisher processes get the young generation the nodes get (docs/operations.md).
+    const execArgv = [
+      `--max-semi-space-size=${LIMITS.youngSemiSpaceMiB}`,
+      ...(options.profileDir === null
         ? []
-        : ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, 'publishers')}`];
+        : ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, 'publishers')}`]),
+    ];
     const loaders = Array.from({ length: options.publishers }, (_, i) =>
       workers.fork('load-worker', `publisher-${i + 1}`, execArgv),
     );

@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LIMITS } from '../src/limits.js';
 import type { BenchArgs } from './args.js';
 import { stopProcess, type WorkerSet } from './children.js';
 import { LoadRig, rigOptions } from './load-rig.js';
@@ -89,8 +90,12 @@ function startReplica(
   dataDir: string,
   profileDir: string | null,
 ): ChildProcess {
-  const execArgv =
-    profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'replicas')}`];
+  const execArgv = [
+    `--max-semi-space-size=${LIMITS.youngSemiSpaceMiB}`,
+    ...(profileDir === null
+      ? []
+      : ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'replicas')}`]),
+  ];
   const child = spawn(
     process.execPath,
     [

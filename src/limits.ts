@@ -48,6 +48,17 @@ export const LIMITS = {
   maxSendQueueMessages: 10_000,
   /** ZeroMQ high-water marks, in messages. */
   socketHighWaterMarkMessages: 100_000,
+  /**
+   * V8's young-generation semi-space, in MiB, for the node processes this
+   * project starts (local clusters: `ordo dev`, the tests, the benches) and
+   * the bench's publisher processes (`--max-semi-space-size`; 16 by
+   * default). A publisher's window and a node's entries in flight live tens
+   * of milliseconds: in the default young generation they outlived two
+   * scavenges, were moved to the old generation and collected there at
+   * great cost (a third of a saturated publisher's CPU). docs/operations.md
+   * tells how to give it to nodes and publishers started otherwise.
+   */
+  youngSemiSpaceMiB: 32,
   /** Times a ZeroMQ connect or disconnect that a signal interrupted (EINTR) is made in all before its error stands. */
   interruptedCallAttempts: 8,
   /** Most subscribers one node serves at once. */

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { LIMITS } from '../limits.js';
 import type { FsyncPolicy } from '../node/cluster-config.js';
 import { ALL_PERMISSIONS } from '../node/permissions.js';
 import { credentialsJson, newKeyPair, writeOwnerOnlyFile } from '../runtime/curve-keys.js';
@@ -268,6 +269,7 @@ export class LocalCluster {
     const command = [
       ...prefix,
       process.execPath,
+      `--max-semi-space-size=${LIMITS.youngSemiSpaceMiB}`,
       binPath,
       'node',
       '--config',
