@@ -275,9 +275,11 @@ export class Publisher {
    * Publishes several messages as publishMany does, and resolves once every
    * one has an outcome, with each message's ack or error in order (as
    * `Promise.allSettled` over as many `publish` calls would). For a caller
-   * that must know which messages committed when some failed: a message
-   * that failed with UncertainOutcomeError may be in the stream, one that
-   * failed otherwise is not. It rejects only when the call itself is
+   * that must know which messages committed when some failed. A message
+   * refused for good (ForbiddenError, InvalidRequestError) is not in the
+   * stream; one that failed otherwise (UncertainOutcomeError, TimeoutError,
+   * LimitError, ClosedError) may have been sequenced by an attempt that got
+   * no answer. It rejects only when the call itself is
    * refused before any of its messages was queued: a bad message, more than
    * `maxInFlightMessages`, too many calls already waiting for room, or a
    * closed publisher.

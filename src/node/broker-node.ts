@@ -1133,6 +1133,8 @@ export class BrokerNode {
     identity: string | null,
     items: readonly ordo.PublishItem[],
   ): (string | null)[] | null {
+    // An insecure cluster (no identity) refuses nothing.
+    if (identity === null) return null;
     if (
       this.authorizer.publishRefusal(
         identity,
