@@ -72,10 +72,14 @@ export async function recoverSegments(
     const header = await readHeader(fs, path);
     if (typeof header === 'string') {
       // A crash while starting a segment can leave its header cut short; it
-      // holds no records then, and the segment is simply started again.
+      // holds no records then, and the segment is simply started again. A
+      // lone segment that does not start at seq 1 was started by a log reset
+      // (segment-chain.ts, reset), which deletes the old segments first: a
+      // crash in it leaves this node without the entries it was dropping,
+      // and the log starts empty (the sequencer resets it again). Its
+      // header, lost, would only have said what came before the reset.
       const bytes = await fs.size(path);
-      const restartable = seqs.length > 1 || lastSeqName === 1;
-      if (bytes > SEGMENT_HEADER_BYTES || !restartable) {
+      if (bytes > SEGMENT_HEADER_BYTES) {
         throw new CorruptLogError(path, 0, lastSeqName, header);
       }
       await removeFile(path, fs);

@@ -1,3 +1,4 @@
+import { invariant } from '../core/assert.js';
 import { LIMITS } from '../limits.js';
 import { validateEntry } from './entry-codec.js';
 import {
@@ -13,9 +14,10 @@ import {
   decodePackedOkRuns,
   decodePackedPublishItems,
   encodePackedOkResults,
-  encodePackedPublishItems,
   type PackedPublishItem,
+  packPublishItemsAfter,
 } from './packed-entries.js';
+import { varintBytes } from './packed-writer.js';
 import { ordo } from './schema.js';
 
 /** A validated request: the body named by `body` is present with every field filled in. */
@@ -41,14 +43,82 @@ export type ClientResponse = ordo.ClientResponse;
  */
 export function encodeClientRequest(request: ordo.ClientRequest.$Properties): Uint8Array {
   const publish = request.publish;
-  if (publish != null && publish.items != null && publish.items.length > 0) {
-    const items = publish.items as PackedPublishItem[];
-    return ordo.ClientRequest.encode({
-      ...request,
-      publish: { ...publish, items: [], packedItems: encodePackedPublishItems(items) },
-    }).finish();
-  }
+  if (publish != null && publish.items != null && publish.items.length > 0)
+    return encodePublishFrame(
+      request.requestId ?? 0,
+      publish.producerId ?? '',
+      publish.ackMode ?? 0,
+      publish.items as PackedPublishItem[],
+    );
   return ordo.ClientRequest.encode(request).finish();
+}
+
+/** Protobuf tags (field number << 3 | wire type) of the fields a publish frame holds. */
+const TAG_REQUEST_ID = (1 << 3) | 0;
+const TAG_PUBLISH = (10 << 3) | 2;
+const TAG_PRODUCER_ID = (1 << 3) | 2;
+const TAG_ACK_MODE = (2 << 3) | 0;
+const TAG_PACKED_ITEMS = (60 << 3) | 2;
+/** Most bytes the fields of a publish frame take before its packed items, but the producer id's own. */
+const PUBLISH_HEADER_MAX_BYTES = 1 + 8 + 1 + 8 + 1 + 3 + 1 + 8 + 2 + 8;
+
+/**
+ * The frame of a publish request, as `ordo.ClientRequest.encode` would make
+ * it: `request_id`, then `publish` holding `producer_id`, `ack_mode` and
+ * `packed_items`. The items are packed once, behind room for these fields,
+ * which are written in front of them once their lengths are known: through
+ * protobufjs the packed bytes were copied a second time, and that with its
+ * bookkeeping was a tenth of a saturated publisher's CPU. A test checks
+ * that protobufjs decodes it to what it encodes itself.
+ */
+function encodePublishFrame(
+  id: number,
+  producerId: string,
+  ackMode: number,
+  items: readonly PackedPublishItem[],
+): Uint8Array {
+  invariant(
+    Number.isSafeInteger(id) && id >= 0 && Number.isSafeInteger(ackMode) && ackMode >= 0,
+    'a publish frame takes a request id and an ack mode that are non-negative integers',
+  );
+  const producerIdBytes = Buffer.byteLength(producerId);
+  const headroom = PUBLISH_HEADER_MAX_BYTES + producerIdBytes;
+  const w = packPublishItemsAfter(items, headroom);
+  const packedBytes = w.pos - headroom;
+  const publishBytes =
+    1 +
+    varintBytes(producerIdBytes) +
+    producerIdBytes +
+    (ackMode === 0 ? 0 : 1 + varintBytes(ackMode)) +
+    2 +
+    varintBytes(packedBytes) +
+    packedBytes;
+  const headerBytes =
+    (id === 0 ? 0 : 1 + varintBytes(id)) +
+    1 +
+    varintBytes(publishBytes) +
+    (publishBytes - packedBytes);
+  const end = w.pos;
+  const start = headroom - headerBytes;
+  w.pos = start;
+  if (id !== 0) {
+    w.byte(TAG_REQUEST_ID);
+    w.varint(id);
+  }
+  w.byte(TAG_PUBLISH);
+  w.varint(publishBytes);
+  w.byte(TAG_PRODUCER_ID);
+  w.varint(producerIdBytes);
+  w.utf8(producerId, producerIdBytes);
+  if (ackMode !== 0) {
+    w.byte(TAG_ACK_MODE);
+    w.varint(ackMode);
+  }
+  w.varint(TAG_PACKED_ITEMS);
+  w.varint(packedBytes);
+  if (w.pos !== headroom)
+    invariant(false, `publish header: wrote ${w.pos - start} of ${headerBytes} bytes`);
+  return w.out.subarray(start, end);
 }
 
 /**

@@ -362,7 +362,20 @@ export interface DecodedPublishItem extends PackedPublishItem {
  * length, payload`.
  */
 export function encodePackedPublishItems(items: readonly PackedPublishItem[]): Uint8Array {
-  let size = 1;
+  return packPublishItemsAfter(items, 0).written();
+}
+
+/**
+ * Packs `items` as encodePackedPublishItems does, into a writer whose first
+ * `headroomBytes` are left free for a header written after (the frame of a
+ * publish request: client-codec.ts), so the packed bytes are not copied
+ * again behind it.
+ */
+export function packPublishItemsAfter(
+  items: readonly PackedPublishItem[],
+  headroomBytes: number,
+): PackedWriter {
+  let size = headroomBytes + 1;
   let previous: PackedPublishItem | null = null;
   for (const item of items) {
     const continues = previous !== null && item.producerSeq === previous.producerSeq + 1;
@@ -373,6 +386,7 @@ export function encodePackedPublishItems(items: readonly PackedPublishItem[]): U
     previous = item;
   }
   const w = new PackedWriter(size);
+  w.pos = headroomBytes;
   w.byte(PACKED_ENTRIES_VERSION);
   let i = 0;
   while (i < items.length) {
@@ -399,7 +413,7 @@ export function encodePackedPublishItems(items: readonly PackedPublishItem[]): U
     }
     i += count;
   }
-  return w.written();
+  return w;
 }
 
 /**

@@ -180,6 +180,28 @@ test('a segment whose header a crash cut short is removed and started again', as
   await store.close();
 });
 
+test('a lone segment whose header a crash cut short, as a log reset leaves it, is removed and the log starts empty', async (t) => {
+  const dir = await tempDir(t);
+  // A reset to start after seq 106 deleted the old segments, and the crash
+  // came before the new segment's header was on disk.
+  await writeFile(join(dir, '0000000000000107.log'), Buffer.alloc(0));
+  const store = new SegmentedLogStore({ recordEntries: 1, dir });
+  const recovered = await store.open();
+  t.is(recovered.lastSeq, 0);
+  t.is(store.firstSeq(), 1);
+  t.regex(store.recovery?.removedSegmentFile ?? '', /0000000000000107\.log$/);
+  // The sequencer resets it again, and it goes on from there.
+  await store.reset(107, 3);
+  t.is(store.firstSeq(), 107);
+  await store.close();
+  // Not a lone segment with records: that is damage, and open still stops on it.
+  const damaged = await tempDir(t);
+  await writeFile(join(damaged, '0000000000000107.log'), Buffer.alloc(100, 1));
+  await t.throwsAsync(new SegmentedLogStore({ recordEntries: 1, dir: damaged }).open(), {
+    instanceOf: CorruptLogError,
+  });
+});
+
 test('a segment that does not continue the one before it stops open', async (t) => {
   const dir = await tempDir(t);
   const segmentBytes = HEADER_BYTES + 10 * RECORD_BYTES;
