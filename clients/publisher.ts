@@ -853,22 +853,19 @@ export class Publisher {
    * "out of order". The messages after the gap cannot have been sequenced
    * either, for the same reason, so they take the producerSeqs from the gap
    * on, and the next message continues from there. Returns whether any
-   * outstanding message was renumbered (it must go again).
+   * outstanding message was renumbered (it must go again): every one after
+   * the gap is.
    */
   private closeGapFrom(firstGap: number): boolean {
     const messages = this.outstanding.values();
     this.outstanding.clear();
     let next = firstGap;
-    let renumbered = false;
     for (const message of messages) {
-      if (message.producerSeq > firstGap) {
-        renumbered ||= message.producerSeq !== next;
-        message.producerSeq = next++;
-      }
+      if (message.producerSeq > firstGap) message.producerSeq = next++;
       this.outstanding.add(message.producerSeq, message);
     }
     this.nextProducerSeq = next;
-    return renumbered;
+    return next > firstGap;
   }
 
   private startNewSession(): void {

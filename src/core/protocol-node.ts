@@ -199,14 +199,9 @@ export class ProtocolNode {
   private ackDue = false;
   /** An ack must go even if it would tell the sequencer nothing new (an append past a gap). */
   private ackRequired = false;
-  /** What the last ack sent in a Ready said, and when: an ack that would repeat it in the same tick is left out. */
-  private lastAck = {
-    tick: -1,
-    epoch: -1,
-    leader: null as NodeId | null,
-    matchSeq: -1,
-    readRound: 0,
-  };
+  /** The last ack sent in a Ready, to whom and in which tick: an ack that would repeat it in the same tick is left out. */
+  private lastAck: { readonly tick: number; readonly to: NodeId; readonly ack: AckMessage } | null =
+    null;
   private heartbeatDue = false;
   private deliveredSeq: number;
   /** Highest seq the host has made durable (as far as the core knows: Readies advanced). */
@@ -876,15 +871,9 @@ export class ProtocolNode {
       this.flushMulticast();
     } else if (this.ackDue && this.leaderId !== null) {
       const ack = this.ackMessage(false, 0, 0);
-      if (this.ackTellsSomething(ack)) {
+      if (this.ackTellsSomething(this.leaderId, ack)) {
         this.outbox.push({ to: this.leaderId, message: ack });
-        this.lastAck = {
-          tick: this.ticks,
-          epoch: ack.epoch,
-          leader: this.leaderId,
-          matchSeq: ack.matchSeq,
-          readRound: ack.readRound ?? 0,
-        };
+        this.lastAck = { tick: this.ticks, to: this.leaderId, ack };
       }
     }
     this.ackDue = false;
@@ -1496,15 +1485,16 @@ export class ProtocolNode {
    * the sequencer keeps hearing from this node at least once per heartbeat
    * interval while idle, as its lease and silent-follower checks expect.
    */
-  private ackTellsSomething(ack: AckMessage): boolean {
+  private ackTellsSomething(to: NodeId, ack: AckMessage): boolean {
     const last = this.lastAck;
     return (
       this.ackRequired ||
-      this.ticks !== last.tick ||
-      ack.epoch !== last.epoch ||
-      this.leaderId !== last.leader ||
-      ack.matchSeq !== last.matchSeq ||
-      (ack.readRound ?? 0) !== last.readRound
+      last === null ||
+      last.tick !== this.ticks ||
+      last.to !== to ||
+      last.ack.epoch !== ack.epoch ||
+      last.ack.matchSeq !== ack.matchSeq ||
+      (last.ack.readRound ?? 0) !== (ack.readRound ?? 0)
     );
   }
 

@@ -1126,8 +1126,8 @@ export class BrokerNode {
 
   /**
    * Why each item of a publish may not be published by `identity` (null for
-   * one it may), or null when it may publish them all (the common case,
-   * checked first with one pass over the topics).
+   * one it may), or null when it may publish them all. Each distinct topic
+   * is checked once.
    */
   private itemRefusals(
     identity: string | null,
@@ -1135,22 +1135,18 @@ export class BrokerNode {
   ): (string | null)[] | null {
     // An insecure cluster (no identity) refuses nothing.
     if (identity === null) return null;
-    if (
-      this.authorizer.publishRefusal(
-        identity,
-        items.map((i) => i.topic),
-      ) === null
-    )
-      return null;
     const byTopic = new Map<string, string | null>();
-    return items.map((item) => {
+    let anyRefused = false;
+    const refusals = items.map((item) => {
       let refusal = byTopic.get(item.topic);
       if (refusal === undefined) {
         refusal = this.authorizer.publishRefusal(identity, [item.topic]);
         byTopic.set(item.topic, refusal);
       }
+      if (refusal !== null) anyRefused = true;
       return refusal;
     });
+    return anyRefused ? refusals : null;
   }
 
   /**
