@@ -2,6 +2,11 @@ import { parseArgs } from 'node:util';
 import { FsyncPolicies, type FsyncPolicy } from '../src/node/cluster-config.js';
 
 /** Every option of every sub-benchmark; each one reads those it needs. */
+/** The rate of the light-load phase: `--moderate-rate`, else `--moderate-fraction` of the measured peak (at least 100 msgs/s). */
+export function moderateRateOf(args: BenchArgs, peakPerSecond: number): number {
+  return args.moderateRate ?? Math.max(100, Math.round(peakPerSecond * args.moderateFraction));
+}
+
 export interface BenchArgs {
   readonly name: string;
   readonly fsync: FsyncPolicy;
@@ -13,6 +18,8 @@ export interface BenchArgs {
   readonly seconds: number | null;
   readonly maxMessages: number;
   readonly moderateFraction: number;
+  /** A fixed rate (msgs/s, all publishers together) for that phase instead of the fraction: to compare builds at one load. */
+  readonly moderateRate: number | null;
   readonly moderateSeconds: number;
   readonly raw: boolean;
   readonly rawSeconds: number;
@@ -57,6 +64,7 @@ options:
   --seconds S                   measured duration (default 10; stability 60; latency 5)
   --max-messages N              bound per publisher per phase (default 5000000)
   --moderate-fraction F         unloaded-latency phase rate as a fraction of the max (default 0.1)
+  --moderate-rate N             that phase at N msgs/s instead (to compare builds at the same load)
   --moderate-seconds S          duration of that phase (default 5)
   --no-raw                      skip the raw zeromq.js measurement
   --raw-seconds S               raw measurement window (default 3)
@@ -95,6 +103,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       seconds: { type: 'string' },
       'max-messages': { type: 'string' },
       'moderate-fraction': { type: 'string' },
+      'moderate-rate': { type: 'string' },
       'moderate-seconds': { type: 'string' },
       'no-raw': { type: 'boolean' },
       'raw-seconds': { type: 'string' },
@@ -132,6 +141,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     seconds: values.seconds === undefined ? null : positiveNumber(values.seconds, 'seconds', 10),
     maxMessages: positiveNumber(values['max-messages'], 'max-messages', 5_000_000),
     moderateFraction: positiveNumber(values['moderate-fraction'], 'moderate-fraction', 0.1),
+    moderateRate:
+      values['moderate-rate'] === undefined
+        ? null
+        : positiveNumber(values['moderate-rate'], 'moderate-rate', 1),
     moderateSeconds: positiveNumber(values['moderate-seconds'], 'moderate-seconds', 5),
     raw: values['no-raw'] !== true,
     rawSeconds: positiveNumber(values['raw-seconds'], 'raw-seconds', 3),

@@ -1,5 +1,5 @@
 import { LatencyHistogram, type LatencySummary, summarize } from '../src/runtime/latency-stats.js';
-import type { BenchArgs } from './args.js';
+import { type BenchArgs, moderateRateOf } from './args.js';
 import type { WorkerSet } from './children.js';
 import type { SerialCommand, SerialResult } from './load-protocol.js';
 import { LoadRig, type PhaseSummary, rigOptions } from './load-rig.js';
@@ -139,7 +139,7 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
     '  protocol, encoding or storage. p50 / chain p50 uses the mean of both chain runs. "1 ms apart": a',
     '  pause after each answer, as spread-out traffic has; the processes fall idle between requests, and',
     '  waking them costs more on this machine (the floor under the light-load tail).',
-    `- light load: ${args.publishers} publisher processes together at ${args.moderateFraction * 100}% of the peak of a`,
+    `- light load: ${args.publishers} publisher processes together at ${args.moderateRate === null ? `${args.moderateFraction * 100}% of the peak of a` : `${args.moderateRate} msgs/s (--moderate-rate), after a`}`,
     '  short saturated phase, open loop (a fixed rate, whatever the acks do). CPU: every process of the',
     '  cluster and the publishers together, in % of one core, in the light-load and the saturated window.',
     `- a process that falls idle and wakes again spends ${formatNumber(wakeupUs, 1)} µs of CPU each time on this machine`,
@@ -194,10 +194,7 @@ async function runVariant(
     const seconds = args.seconds ?? 5;
     log(`fsync=${fsync}: saturated phase, ${args.warmupSeconds} s warm-up + ${seconds} s`);
     const peak = await rig.saturate(args.warmupSeconds * 1000, seconds * 1000, args.maxMessages);
-    const loadedRatePerSecond = Math.max(
-      100,
-      Math.round(peak.ackedPerSecond * args.moderateFraction),
-    );
+    const loadedRatePerSecond = moderateRateOf(args, peak.ackedPerSecond);
     log(
       `fsync=${fsync}: ${loadedRatePerSecond} msgs/s for 1 s warm-up + ${args.moderateSeconds} s`,
     );

@@ -1,6 +1,6 @@
 import { LIMITS } from '../src/limits.js';
 import { round } from '../src/runtime/latency-stats.js';
-import type { BenchArgs } from './args.js';
+import { type BenchArgs, moderateRateOf } from './args.js';
 import type { WorkerSet } from './children.js';
 import { LoadRig, type PhaseSummary, rigOptions } from './load-rig.js';
 import { loadAtStart, machine, revision } from './machine.js';
@@ -65,10 +65,7 @@ export async function runClusterPhases(
       seconds * 1000,
       args.maxMessages,
     );
-    const moderateRatePerSecond = Math.max(
-      100,
-      Math.round(saturated.ackedPerSecond * args.moderateFraction),
-    );
+    const moderateRatePerSecond = moderateRateOf(args, saturated.ackedPerSecond);
     log(
       `moderate phase: ${moderateRatePerSecond} msgs/s for 1 s warm-up + ${args.moderateSeconds} s`,
     );

@@ -111,6 +111,8 @@ export interface NodeStatus {
   readonly degraded: string;
   /** Frames refused because a buffer for them could not be allocated. */
   readonly allocationFailures: number;
+  /** Sequencer: commit notices left out because the next multicast carried the commit point (since start). */
+  readonly commitNoticesLeftOut: number;
   /** This node is a witness: it votes, never leads, keeps only the log's tail, serves no subscribers. */
   readonly witness: boolean;
   /** Witnesses: the seq every data voter holds; the witness drops its committed entries up to it. */
@@ -184,6 +186,7 @@ export function toNodeStatus(wire: ordo.INodeStatus): NodeStatus {
     logWriteFailures: num(wire.logWriteFailures),
     degraded: wire.degraded ?? '',
     allocationFailures: num(wire.allocationFailures),
+    commitNoticesLeftOut: num(wire.commitNoticesLeftOut),
     witness: wire.witness === true,
     witnessFloorSeq: num(wire.witnessFloorSeq),
     version: wire.version ?? '',

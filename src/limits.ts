@@ -97,6 +97,13 @@ export const LIMITS = {
   maxSnapshotRequestsInFlight: 64,
   /** Complete snapshots a node keeps per plugin: the newest, and the previous one for a download still reading it. */
   storedSnapshotsPerPlugin: 2,
+  /**
+   * Longest a sequencer holds a multicast that only moves the followers'
+   * commit point, waiting for an append to carry it instead (see
+   * CommitNoticeHold); 0 sends each at once. Followers' subscribers see an
+   * idle stream's last message up to this much later.
+   */
+  commitNoticeHoldMs: 2,
   /** A node saves a moved commit point (alone, without an epoch or vote change) at most this often. */
   commitSaveIntervalMs: 1000,
   /** How often a node checkpoints its dedup table (when the commit point moved). */

@@ -69,6 +69,7 @@ export interface NodeStatusJson {
   /** Why the node refuses publishes now; empty when it accepts them. */
   degraded: string;
   allocationFailures: number;
+  commitNoticesLeftOut: number;
   /** This node is a witness (it votes, never leads, keeps only the log's tail). */
   witness: boolean;
   /** Witnesses: the seq every data voter holds; the witness drops its committed entries up to it. */
@@ -137,6 +138,7 @@ export function nodeStatusJson(s: NodeStatus): NodeStatusJson {
     logWriteFailures: num(s.logWriteFailures),
     degraded: str(s.degraded),
     allocationFailures: num(s.allocationFailures),
+    commitNoticesLeftOut: num(s.commitNoticesLeftOut),
     witness: s.witness === true,
     witnessFloorSeq: num(s.witnessFloorSeq),
     replicas: (s.replicas ?? []).map((r) => ({

@@ -1173,7 +1173,13 @@ export class ProtocolNode {
       this.heartbeatElapsed = 0;
     } else if (this.heartbeatDue || this.commitSeq > this.deliveredSeq) {
       this.heartbeatElapsed = 0;
-      this.outbox.push({ to: null, message: this.appendMessage(this.log.lastSeq, []) });
+      const message = this.appendMessage(this.log.lastSeq, []);
+      // A read round or a transfer must reach the followers at once; a
+      // commit point alone can ride on the next append (see Outgoing).
+      const onlyCommit = !this.heartbeatDue && this.transferee === null;
+      this.outbox.push(
+        onlyCommit ? { to: null, message, commitNotice: true } : { to: null, message },
+      );
     }
   }
 

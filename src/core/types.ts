@@ -257,6 +257,14 @@ export type NodeMessage = PeerMessage | RepairMessage | HelloMessage | HelloRepl
 export interface Outgoing {
   readonly to: NodeId | null;
   readonly message: PeerMessage;
+  /**
+   * Set on a multicast append with no entries whose only news is a moved
+   * commit point (no heartbeat due, no read round, no transfer). The host
+   * may hold it for a moment and leave it out when another multicast goes
+   * first: every append carries the commit point, so the next one tells
+   * the followers at least as much.
+   */
+  readonly commitNotice?: true;
 }
 
 /**

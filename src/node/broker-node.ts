@@ -44,6 +44,7 @@ import { ordo } from '../wire/schema.js';
 import type { ClientFrameSocket } from './client-frame-socket.js';
 import { type ClientId, ClientServer } from './client-server.js';
 import { type ClusterConfig, clientEndpoint, type NodeAddress } from './cluster-config.js';
+import { CommitNoticeHold } from './commit-notice-hold.js';
 import { ConfigError } from './config-error.js';
 import { type FaultInjection, NO_FAULTS } from './fault-injection.js';
 import { Incarnations } from './incarnation.js';
@@ -199,6 +200,7 @@ export class BrokerNode {
   private readonly self: NodeAddress;
   private readonly core: ProtocolNode;
   private readonly transport: PeerLink;
+  private readonly commitNotices: CommitNoticeHold;
   private readonly clients: ClientServer;
   private readonly clock: Clock;
   private readonly timing: HostTiming;
@@ -283,6 +285,12 @@ export class BrokerNode {
     this.sendsBeforePersisting =
       options.coreOverrides?.plantedDefects?.has(PlantedDefect.ackBeforePersist) === true;
     this.transport = edges.peers;
+    this.commitNotices = new CommitNoticeHold(
+      this.clock,
+      LIMITS.commitNoticeHoldMs,
+      (notice) => this.transport.send(null, notice),
+      (epoch) => !this.stopped && this.core.isLeader && this.core.currentEpoch === epoch,
+    );
     this.clients = new ClientServer(edges.clientSocket, logger, this.clock, (client) =>
       this.subscriptions.dropClient(client),
     );
@@ -501,6 +509,7 @@ export class BrokerNode {
       degraded: this.degradedReason() ?? '',
       allocationFailures:
         this.clients.allocationFailures + this.transport.counters.allocationFailures,
+      commitNoticesLeftOut: this.commitNotices.noticesLeftOut,
       witness: s.witness,
       witnessFloorSeq: s.witnessFloorSeq,
       version: ORDO_VERSION,
@@ -515,6 +524,7 @@ export class BrokerNode {
     this.retentionTimer?.cancel();
     this.helloTimer?.cancel();
     this.dedupTimer?.cancel();
+    this.commitNotices.stop();
     this.subscriptions.close();
     await this.transport.close();
     await this.clients.close();
@@ -884,7 +894,7 @@ export class BrokerNode {
   private sendWhileWriting(): void {
     if (this.readyMulticastSent) {
       const heartbeat = this.core.heartbeatNow();
-      if (heartbeat !== null) this.transport.send(null, heartbeat);
+      if (heartbeat !== null) this.multicast(heartbeat);
     }
     const ack = this.core.ackNow();
     if (ack !== null) this.transport.send(ack.to, ack.message);
@@ -1732,11 +1742,21 @@ export class BrokerNode {
 
   /** `multicastOnly`: true sends just the multicast, false just the rest, null everything. */
   private sendMessages(ready: Ready, multicastOnly: boolean | null): void {
-    for (const { to, message } of ready.messages) {
+    for (const outgoing of ready.messages) {
+      const { to, message } = outgoing;
       if (multicastOnly === true && to !== null) continue;
       if (multicastOnly === false && to === null) continue;
-      this.transport.send(to, message);
+      if (to !== null) this.transport.send(to, message);
+      else if (outgoing.commitNotice === true && message.type === 'append')
+        this.commitNotices.hold(message);
+      else this.multicast(message);
     }
+  }
+
+  /** Every multicast but a commit notice goes out here: a held notice it makes redundant is left out. */
+  private multicast(message: PeerMessage): void {
+    this.commitNotices.passing(message);
+    this.transport.send(null, message);
   }
 
   private async retransmit(action: RetransmitAction): Promise<void> {

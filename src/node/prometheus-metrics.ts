@@ -356,6 +356,11 @@ export class PrometheusNodeMetrics implements NodeMetrics {
       (s) => Number(s.allocationFailures ?? 0),
     );
     total(
+      'ordo_commit_notices_left_out_total',
+      'Commit notices the sequencer left out because the next multicast carried the commit point.',
+      (s) => Number(s.commitNoticesLeftOut ?? 0),
+    );
+    total(
       'ordo_stale_messages_rejected_total',
       'Peer messages refused because they carried an older epoch.',
       (s) => Number(s.staleMessagesRejected ?? 0),

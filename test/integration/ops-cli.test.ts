@@ -45,6 +45,7 @@ const NODE_FIELDS = [
   'logWriteFailures',
   'degraded',
   'allocationFailures',
+  'commitNoticesLeftOut',
   'witness',
   'witnessFloorSeq',
 ];
@@ -69,6 +70,7 @@ const NUMBER_FIELDS = [
   'connectionsRefused',
   'logWriteFailures',
   'allocationFailures',
+  'commitNoticesLeftOut',
   'witnessFloorSeq',
 ];
 

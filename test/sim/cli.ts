@@ -60,9 +60,20 @@ async function main(): Promise<number> {
   const totals = emptyStats();
   const failures: SeedSummary[] = [];
   const drainTicks: number[] = [];
+  // The seed whose drain came closest to its liveness bound: how much room the tail has.
+  let tightest: { seed: number; ticks: number; boundTicks: number } | null = null;
   const record = (result: SeedSummary): void => {
     addStats(totals, result.stats);
     if (result.drainTicks !== null) drainTicks.push(result.drainTicks);
+    if (result.drainTicks !== null && result.drainBoundTicks !== null) {
+      const share = result.drainTicks / result.drainBoundTicks;
+      if (tightest === null || share > tightest.ticks / tightest.boundTicks)
+        tightest = {
+          seed: result.seed,
+          ticks: result.drainTicks,
+          boundTicks: result.drainBoundTicks,
+        };
+    }
     if (result.violations.length > 0) {
       failures.push(result);
       printFailure(result);
@@ -81,7 +92,7 @@ async function main(): Promise<number> {
     await runSeedsInParallel(seeds, overrides, workers, record);
   }
   const elapsedMs = performance.now() - startedMs;
-  printSummary(seeds.length, failures, elapsedMs, totals, drainTicks);
+  printSummary(seeds.length, failures, elapsedMs, totals, drainTicks, tightest);
   return failures.length === 0 ? 0 : 1;
 }
 
@@ -103,6 +114,7 @@ function printSummary(
   elapsedMs: number,
   totals: SimStats,
   drainTicks: number[],
+  tightest: { seed: number; ticks: number; boundTicks: number } | null,
 ): void {
   const seconds = elapsedMs / 1000;
   drainTicks.sort((a, b) => a - b);
@@ -115,6 +127,12 @@ function printSummary(
   console.log(
     `drain after heal: median ${percentile(0.5)} ticks, p99 ${percentile(0.99)}, max ${drainTicks[drainTicks.length - 1] ?? 0}`,
   );
+  if (tightest !== null) {
+    const { seed, ticks, boundTicks } = tightest;
+    console.log(
+      `closest to its liveness bound: seed ${seed}, drained in ${ticks} of ${boundTicks} ticks (${Math.round((100 * ticks) / boundTicks)}%)`,
+    );
+  }
   console.log('exercised:');
   const rows = Object.entries(totals).map(
     ([key, value]) =>

@@ -25,6 +25,8 @@ export interface SeedResult {
   readonly history: History;
   /** Ticks from the heal until everything drained (null when it never did). */
   readonly drainTicks: number | null;
+  /** The liveness bound the drain was held to (null when the seed stopped before the heal). */
+  readonly drainBoundTicks: number | null;
 }
 
 /** The command that replays one seed exactly. */
@@ -135,5 +137,6 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
       liveness === null || liveness.completedAtTick === null
         ? null
         : liveness.completedAtTick - liveness.healedAtTick,
+    drainBoundTicks: liveness?.boundTicks ?? null,
   };
 }

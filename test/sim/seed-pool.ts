@@ -13,6 +13,7 @@ export interface SeedSummary {
   readonly violations: readonly Violation[];
   readonly stats: SimStats;
   readonly drainTicks: number | null;
+  readonly drainBoundTicks: number | null;
   readonly nodeCount: number;
 }
 

@@ -12,6 +12,7 @@ parentPort?.on('message', (job: { seed: number; overrides: PlanOverrides }) => {
         violations: result.violations,
         stats: result.stats,
         drainTicks: result.drainTicks,
+        drainBoundTicks: result.drainBoundTicks,
         nodeCount: result.plan.nodeCount,
       };
       parentPort?.postMessage(summary);
