@@ -162,3 +162,46 @@ test('a node restarted from its store delivers nothing it delivered before the c
   cluster.tickAll(TEST_TIMING.heartbeatIntervalTicks * 2);
   t.deepEqual(cluster.store('b').delivered, [1, 2, 3]);
 });
+
+test('an empty append that only moves the commit point is marked a commit notice; one carrying a read round or a transfer is not', (t) => {
+  const leader = newNode('a', MEMBERS);
+  winElection(leader, ['b']);
+  takeReady(leader);
+  leader.step(ack('b', leader.currentEpoch, 1));
+  takeReady(leader);
+  const epoch = leader.currentEpoch;
+  const multicastOf = (ready: ReturnType<typeof takeReady>) =>
+    ready.messages.filter((m) => m.to === null && m.message.type === 'append');
+
+  leader.propose([proposal('p', 1)], 0);
+  t.deepEqual(
+    multicastOf(takeReady(leader)).map((m) => m.commitNotice),
+    [undefined],
+    'an append with entries is never held',
+  );
+  leader.step(ack('b', epoch, 2));
+  const commitOnly = multicastOf(takeReady(leader));
+  t.is(commitOnly.length, 1);
+  t.is(commitOnly[0]!.commitNotice, true);
+  t.is((commitOnly[0]!.message as { commitSeq: number }).commitSeq, 2);
+
+  leader.propose([proposal('p', 2)], 0);
+  takeReady(leader);
+  t.true(leader.requestReadIndex(7).ok);
+  leader.step(ack('b', epoch, 3));
+  const withRead = multicastOf(takeReady(leader));
+  t.is(withRead.length, 1);
+  t.is(withRead[0]!.commitNotice, undefined, 'a read round must reach the followers at once');
+
+  leader.propose([proposal('p', 3)], 0);
+  takeReady(leader);
+  t.true(leader.transferLeadership('c').ok);
+  takeReady(leader);
+  leader.step(ack('b', epoch, 4));
+  const duringTransfer = multicastOf(takeReady(leader));
+  t.true(duringTransfer.length >= 1);
+  t.true(
+    duringTransfer.every((m) => m.commitNotice === undefined),
+    'a transfer must reach the followers at once',
+  );
+});
