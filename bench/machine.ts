@@ -50,20 +50,23 @@ export function revision(): string {
   }
 }
 
-/** Zero-delay timers idleWakeupCpuUs waits on: a few tenths of a second. */
-const WAKEUP_SAMPLES = 2000;
+/** Time idleWakeupCpuUs spends sleeping, per measurement: two seconds. */
+const WAKEUP_MEASURE_MS = 2000;
 
 /**
  * CPU time (user + system, µs) one process spends each time it falls idle
- * and wakes again, measured with zero-delay timers. Every message between
- * two processes costs at least two such wakeups of each side (its main
- * thread and its ZeroMQ I/O thread), so on a machine where this is tens of
- * microseconds, light traffic of many small requests costs more CPU per
- * message than a saturated stream, which batches.
+ * for `idleMs` and wakes again, measured with timers (Node runs a zero
+ * delay as 1 ms). Every message between two processes costs at least two
+ * such wakeups of each side (its main thread and its ZeroMQ I/O thread),
+ * so on a machine where this is tens of microseconds, light traffic of many
+ * small requests costs more CPU per message than a saturated stream, which
+ * batches. On a virtual machine it grows with the time spent idle: the
+ * longer a core slept, the colder it wakes.
  */
-export async function idleWakeupCpuUs(): Promise<number> {
+export async function idleWakeupCpuUs(idleMs = 0): Promise<number> {
+  const samples = Math.max(1, Math.floor(WAKEUP_MEASURE_MS / Math.max(1, idleMs)));
   const before = process.cpuUsage();
-  for (let i = 0; i < WAKEUP_SAMPLES; i++) await new Promise((r) => setTimeout(r, 0));
+  for (let i = 0; i < samples; i++) await new Promise((r) => setTimeout(r, idleMs));
   const used = process.cpuUsage(before);
-  return (used.user + used.system) / WAKEUP_SAMPLES;
+  return (used.user + used.system) / samples;
 }
