@@ -87,12 +87,15 @@ export interface HostTiming {
   readonly retentionCheckIntervalMs: number;
   readonly dedupCheckpointIntervalMs: number;
   readonly commitSaveIntervalMs: number;
+  /** Longest the sequencer holds a commit notice (CommitNoticeHold); 0 sends each at once. */
+  readonly commitNoticeHoldMs: number;
 }
 
 export const DEFAULT_HOST_TIMING: HostTiming = {
   retentionCheckIntervalMs: LIMITS.retentionCheckIntervalMs,
   dedupCheckpointIntervalMs: LIMITS.dedupCheckpointIntervalMs,
   commitSaveIntervalMs: LIMITS.commitSaveIntervalMs,
+  commitNoticeHoldMs: LIMITS.commitNoticeHoldMs,
 };
 
 /** Hears what a node does, for tests and the simulator's checkers. */
@@ -287,7 +290,7 @@ export class BrokerNode {
     this.transport = edges.peers;
     this.commitNotices = new CommitNoticeHold(
       this.clock,
-      LIMITS.commitNoticeHoldMs,
+      this.timing.commitNoticeHoldMs,
       (notice) => this.transport.send(null, notice),
       (epoch) => !this.stopped && this.core.isLeader && this.core.currentEpoch === epoch,
     );

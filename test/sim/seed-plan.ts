@@ -238,7 +238,7 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
   // (production: retention every 1 s, checkpoints every 2 s, commit saves every 1 s).
   const logUniformMs = (): number =>
     TICK_MS * Math.max(1, Math.round(Math.exp(prng.float(0, Math.log(400)))));
-  const hostTiming: HostTiming = {
+  const hostTiming: Omit<HostTiming, 'commitNoticeHoldMs'> = {
     retentionCheckIntervalMs: logUniformMs(),
     dedupCheckpointIntervalMs: logUniformMs(),
     commitSaveIntervalMs: logUniformMs(),
@@ -263,11 +263,18 @@ export function drawSeedPlan(seed: number, prng: Prng, overrides: PlanOverrides 
   const witnessTailMaxEntries = prng.chance(0.7) ? prng.int(4, 64) : LIMITS.witnessTailMaxEntries;
   // Drawn last for the same reason: half the seeds publish some batches with publishManySettled().
   const publishManyShare = prng.chance(0.5) ? prng.float(0.2, 0.8) : 0;
+  // Drawn last too: how long the sequencer holds a commit notice. A fifth of
+  // the seeds send each at once; the others hold it from 1 ms (production: 2)
+  // to four ticks, log-uniform, so that notices are left out for appends and
+  // sent when their hold ends, around ticks, heartbeats and elections.
+  const commitNoticeHoldMs = prng.chance(0.2)
+    ? 0
+    : Math.max(1, Math.round(Math.exp(prng.float(0, Math.log(4 * TICK_MS)))));
   return {
     seed,
     nodeCount,
     core: witness ? { ...core, witnessTailMaxEntries } : core,
-    hostTiming,
+    hostTiming: { ...hostTiming, commitNoticeHoldMs },
     disk: { ...disk, damagedCopyChance },
     plantedDefects: overrides.plantedDefects ?? new Set(),
     faults: { ...faults, powerLossChancePerTick, forgedFrameChancePerTick },
