@@ -338,6 +338,14 @@ export class ProtocolNode {
     return this.witnessFloorSeq + this.cfg.witnessTailMaxEntries;
   }
 
+  /** The membership at this node's commit point: config entries above it may yet be truncated. */
+  private membershipAtCommit(): Membership {
+    let membership = this.committedMembership;
+    for (const pending of this.pendingConfigs)
+      if (pending.seq <= this.commitSeq) membership = pending.membership;
+    return membership;
+  }
+
   /** Config entries at or below the commit point can no longer be truncated. */
   private foldCommittedConfigs(): void {
     while (this.pendingConfigs.length > 0 && this.pendingConfigs[0]!.seq <= this.commitSeq) {
@@ -688,10 +696,15 @@ export class ProtocolNode {
     // node that missed its removal cannot disrupt the cluster); everything
     // else is heard from anyone: a learner hears a sequencer its log does not
     // yet name, and votes count only from the voters of the candidate's own
-    // membership.
+    // membership. A removal this node holds but has not seen committed does
+    // not count: it may be truncated, and the node it removes may be the one
+    // with the log a new sequencer must have (simulator seed 1511: each of
+    // two nodes held a change the other lacked, the one with the newer log
+    // was refused as "not a member", and no sequencer was ever elected).
     if (
       (message.type === 'voteRequest' || message.type === 'timeoutNow') &&
-      !this.peers.includes(message.from)
+      !this.peers.includes(message.from) &&
+      !memberIds(this.membershipAtCommit()).includes(message.from)
     )
       return `${message.type} from ${message.from}, which is not a member`;
     const refusal = this.impossible(message);

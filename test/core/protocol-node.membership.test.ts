@@ -178,3 +178,51 @@ test('a saved config entry the log lost on a crash is not in force after the res
   t.deepEqual(votersOf(node.membership), ['a', 'b', 'c']);
   t.deepEqual(takeReady(node).membership?.pending, [], 'the corrected membership is saved');
 });
+
+test('a removal this node holds uncommitted does not make it refuse the removed node’s campaign: that node may hold the newer log', (t) => {
+  // b holds a change of epoch 1, uncommitted, that removes a; a went on to
+  // lead epoch 2 without it. Refusing a as "not a member" left no node able
+  // to win (simulator seed 1511).
+  const b = newNode('b', SEED, { checkQuorum: false });
+  const removeA = {
+    seq: 2,
+    epoch: 1,
+    kind: EntryKind.config,
+    producerId: '',
+    producerSeq: 0,
+    topic: '',
+    payload: new TextEncoder().encode(
+      JSON.stringify({
+        members: [
+          { id: 'b', voter: true, address: '' },
+          { id: 'c', voter: true, address: '' },
+        ],
+      }),
+    ),
+    timestampMs: 2,
+  };
+  b.step(append({ from: 'c', epoch: 1, entries: [epochStartEntry(1, 1), removeA], commitSeq: 1 }));
+  takeReady(b);
+  t.deepEqual(votersOf(b.membership), ['b', 'c'], 'the removal is in force, uncommitted');
+  const campaign = {
+    type: 'voteRequest' as const,
+    epoch: 3,
+    from: 'a',
+    lastSeq: 3,
+    lastEpoch: 2,
+    preVote: true,
+    transfer: false,
+  };
+  t.is(b.step(campaign), null, 'the campaign is heard');
+  const answers = takeReady(b).messages.filter((m) => m.message.type === 'voteResponse');
+  t.deepEqual(
+    answers.map((m) => [m.to, (m.message as { granted: boolean }).granted]),
+    [['a', true]],
+    'a holds the newer log: its pre-vote is granted',
+  );
+
+  // Once the removal is committed here, a's campaigns are refused again.
+  b.step(append({ from: 'c', epoch: 1, prevSeq: 2, prevEpoch: 1, entries: [], commitSeq: 2 }));
+  takeReady(b);
+  t.regex(b.step(campaign) ?? '', /voteRequest from a, which is not a member/);
+});
