@@ -1,6 +1,6 @@
 import test from 'ava';
 import { votersOf } from '../../src/core/membership.js';
-import { EntryKind } from '../../src/core/types.js';
+import { type Entry, EntryKind } from '../../src/core/types.js';
 import {
   append,
   Cluster,
@@ -14,6 +14,22 @@ import {
 } from './harness.js';
 
 const SEED = ['a', 'b', 'c'];
+
+/** A config entry at seq 2 of epoch 1 whose members are `voters`, all voting. */
+function votersConfigAt2(voters: readonly string[]): Entry {
+  return {
+    seq: 2,
+    epoch: 1,
+    kind: EntryKind.config,
+    producerId: '',
+    producerSeq: 0,
+    topic: '',
+    payload: new TextEncoder().encode(
+      JSON.stringify({ members: voters.map((id) => ({ id, voter: true, address: '' })) }),
+    ),
+    timestampMs: 2,
+  };
+}
 
 /** a, b, c seeded; d knows no membership until added. a leads, its epoch start committed. */
 function clusterWithSpare(): Cluster {
@@ -114,23 +130,7 @@ test('the sequencer does not remove itself; a removed voter no longer counts', (
 
 test('a config entry is in force once appended, and a truncation that removes it restores the membership before it', (t) => {
   const b = newNode('b', SEED);
-  const config = {
-    seq: 2,
-    epoch: 1,
-    kind: EntryKind.config,
-    producerId: '',
-    producerSeq: 0,
-    topic: '',
-    payload: new TextEncoder().encode(
-      JSON.stringify({
-        members: [
-          { id: 'a', voter: true, address: '' },
-          { id: 'b', voter: true, address: '' },
-        ],
-      }),
-    ),
-    timestampMs: 2,
-  };
+  const config = votersConfigAt2(['a', 'b']);
   b.step(append({ from: 'a', epoch: 1, entries: [epochStartEntry(1, 1), config], commitSeq: 1 }));
   const saved = takeReady(b).membership;
   t.deepEqual(votersOf(b.membership), ['a', 'b'], 'in force before it commits');
@@ -184,23 +184,7 @@ test('a removal this node holds uncommitted does not make it refuse the removed 
   // lead epoch 2 without it. Refusing a as "not a member" left no node able
   // to win (simulator seed 1511).
   const b = newNode('b', SEED, { checkQuorum: false });
-  const removeA = {
-    seq: 2,
-    epoch: 1,
-    kind: EntryKind.config,
-    producerId: '',
-    producerSeq: 0,
-    topic: '',
-    payload: new TextEncoder().encode(
-      JSON.stringify({
-        members: [
-          { id: 'b', voter: true, address: '' },
-          { id: 'c', voter: true, address: '' },
-        ],
-      }),
-    ),
-    timestampMs: 2,
-  };
+  const removeA = votersConfigAt2(['b', 'c']);
   b.step(append({ from: 'c', epoch: 1, entries: [epochStartEntry(1, 1), removeA], commitSeq: 1 }));
   takeReady(b);
   t.deepEqual(votersOf(b.membership), ['b', 'c'], 'the removal is in force, uncommitted');
