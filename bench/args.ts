@@ -1,12 +1,12 @@
 import { parseArgs } from 'node:util';
 import { FsyncPolicies, type FsyncPolicy } from '../src/node/cluster-config.js';
 
-/** Every option of every sub-benchmark; each one reads those it needs. */
 /** The rate of the light-load phase: `--moderate-rate`, else `--moderate-fraction` of the measured peak (at least 100 msgs/s). */
 export function moderateRateOf(args: BenchArgs, peakPerSecond: number): number {
   return args.moderateRate ?? Math.max(100, Math.round(peakPerSecond * args.moderateFraction));
 }
 
+/** Every option of every sub-benchmark; each one reads those it needs. */
 export interface BenchArgs {
   readonly name: string;
   readonly fsync: FsyncPolicy;

@@ -44,9 +44,10 @@ interface VariantRun {
  * floor a lone publish is compared against.
  */
 export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise<void> {
-  log(`raw zeromq.js DEALER/ROUTER round trip, ${args.requests} requests, before the clusters`);
+  log('CPU of a wakeup after 1 ms and after 10 ms idle');
   const wakeupUs = await idleWakeupCpuUs();
   const slowWakeupUs = await idleWakeupCpuUs(10);
+  log(`raw zeromq.js DEALER/ROUTER round trip, ${args.requests} requests, before the clusters`);
   const rawBefore = await measureRawRoundTrip(workers, args.payloadBytes, args.requests);
   log(`raw zeromq.js chain of ${args.nodes} node processes, before the clusters`);
   const chainBefore = await measureRawChain(workers, args.nodes, args.payloadBytes, args.requests);

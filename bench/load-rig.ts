@@ -2,8 +2,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AdminClient } from '../clients/admin.js';
-import { LocalCluster } from '../src/cluster/local-cluster.js';
-import { LIMITS } from '../src/limits.js';
+import { LocalCluster, YOUNG_GENERATION_FLAG } from '../src/cluster/local-cluster.js';
 import type { FsyncPolicy } from '../src/node/cluster-config.js';
 import {
   LatencyHistogram,
@@ -136,7 +135,7 @@ export class LoadRig {
     const untrack = workers.trackPids(() => cluster.nodes.map((n) => n.process?.pid));
     // Publisher processes get the young generation the nodes get (docs/operations.md).
     const execArgv = [
-      `--max-semi-space-size=${LIMITS.youngSemiSpaceMiB}`,
+      YOUNG_GENERATION_FLAG,
       ...(options.profileDir === null
         ? []
         : ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, 'publishers')}`]),

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LIMITS } from '../src/limits.js';
+import { YOUNG_GENERATION_FLAG } from '../src/cluster/local-cluster.js';
 import type { BenchArgs } from './args.js';
 import { stopProcess, type WorkerSet } from './children.js';
 import { LoadRig, rigOptions } from './load-rig.js';
@@ -91,7 +91,7 @@ function startReplica(
   profileDir: string | null,
 ): ChildProcess {
   const execArgv = [
-    `--max-semi-space-size=${LIMITS.youngSemiSpaceMiB}`,
+    YOUNG_GENERATION_FLAG,
     ...(profileDir === null
       ? []
       : ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'replicas')}`]),

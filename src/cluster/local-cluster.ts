@@ -17,6 +17,13 @@ import { ALL_PERMISSIONS } from '../node/permissions.js';
 import { credentialsJson, newKeyPair, writeOwnerOnlyFile } from '../runtime/curve-keys.js';
 import { freePorts } from './free-ports.js';
 
+/**
+ * The V8 flag every process this project starts for a cluster takes (its
+ * nodes here, and the benches' publishers and replicas): the young
+ * generation of LIMITS.youngSemiSpaceMiB (docs/operations.md, "Memory").
+ */
+export const YOUNG_GENERATION_FLAG = `--max-semi-space-size=${LIMITS.youngSemiSpaceMiB}`;
+
 const binPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ordo.js');
 
 export interface LocalClusterOptions {
@@ -269,7 +276,7 @@ export class LocalCluster {
     const command = [
       ...prefix,
       process.execPath,
-      `--max-semi-space-size=${LIMITS.youngSemiSpaceMiB}`,
+      YOUNG_GENERATION_FLAG,
       binPath,
       'node',
       '--config',

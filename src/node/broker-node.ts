@@ -292,7 +292,8 @@ export class BrokerNode {
       this.clock,
       this.timing.commitNoticeHoldMs,
       (notice) => this.transport.send(null, notice),
-      (epoch) => !this.stopped && this.core.isLeader && this.core.currentEpoch === epoch,
+      // stop() drops a held notice, so only leadership can have changed.
+      (epoch) => this.core.isLeader && this.core.currentEpoch === epoch,
     );
     this.clients = new ClientServer(edges.clientSocket, logger, this.clock, (client) =>
       this.subscriptions.dropClient(client),

@@ -61,7 +61,7 @@ async function main(): Promise<number> {
   const failures: SeedSummary[] = [];
   const drainTicks: number[] = [];
   // The seed whose drain came closest to its liveness bound: how much room the tail has.
-  let tightest: { seed: number; ticks: number; boundTicks: number } | null = null;
+  let tightest: TightestDrain | null = null;
   const record = (result: SeedSummary): void => {
     addStats(totals, result.stats);
     if (result.drainTicks !== null) drainTicks.push(result.drainTicks);
@@ -108,13 +108,20 @@ function printFailure(result: SeedSummary): void {
   console.log(`  replay: ${replayCommand(result.seed)}${witness} --verbose`);
 }
 
+/** The seed whose drain took the largest share of its liveness bound. */
+interface TightestDrain {
+  readonly seed: number;
+  readonly ticks: number;
+  readonly boundTicks: number;
+}
+
 function printSummary(
   seedCount: number,
   failures: readonly SeedSummary[],
   elapsedMs: number,
   totals: SimStats,
   drainTicks: number[],
-  tightest: { seed: number; ticks: number; boundTicks: number } | null,
+  tightest: TightestDrain | null,
 ): void {
   const seconds = elapsedMs / 1000;
   drainTicks.sort((a, b) => a - b);
