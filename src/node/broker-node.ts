@@ -292,8 +292,8 @@ export class BrokerNode {
       this.clock,
       this.timing.commitNoticeHoldMs,
       (notice) => this.transport.send(null, notice),
-      // stop() drops a held notice, so only leadership can have changed.
-      (epoch) => this.core.isLeader && this.core.currentEpoch === epoch,
+      // A Ready still being applied when stop() ran may hold a notice after it.
+      (epoch) => !this.stopped && this.core.isLeader && this.core.currentEpoch === epoch,
     );
     this.clients = new ClientServer(edges.clientSocket, logger, this.clock, (client) =>
       this.subscriptions.dropClient(client),
