@@ -1,6 +1,6 @@
 import { LIMITS } from '../src/limits.js';
 import type { Clock, Random, TimerHandle } from '../src/runtime/clock.js';
-import type { ClientResponse } from '../src/wire/client-codec.js';
+import { type ClientResponse, okRunsOf } from '../src/wire/client-codec.js';
 import { ordo } from '../src/wire/schema.js';
 import { backoffMs } from './backoff.js';
 import { type ClientRuntime, randomProducerId, resolveClientRuntime } from './client-runtime.js';
@@ -589,24 +589,25 @@ export class Publisher {
     let firstRefused = Number.POSITIVE_INFINITY;
     let refusedUncertain = false;
     const current = generation === this.generation;
+    // The OK answers of a batch come as runs: a message settles straight
+    // from its run, with no result object between.
+    for (const run of okRunsOf(publish)) {
+      for (let k = 0; k < run.count; k++) {
+        const message = this.outstanding.get(run.producerSeq + k);
+        if (message !== undefined) this.acknowledge(message, run.seq + k, false);
+      }
+    }
     for (const result of publish.results ?? []) {
       const message = this.outstanding.get(result.producerSeq ?? 0);
       if (message === undefined) continue;
       switch (result.status) {
         case PublishStatus.PUBLISH_STATUS_OK:
         case PublishStatus.PUBLISH_STATUS_DUPLICATE:
-          this.attempt = 0;
-          this.unconfirmedTarget = false;
-          this.searchesSinceAck = 0;
-          // Map.clear() allocates a new table even when empty, and this runs per message.
-          if (this.notSequencer.size > 0) this.notSequencer.clear();
-          this.settle(message);
-          ackMessage(message, {
-            seq: result.seq ?? 0,
-            producerId: this.producerIdValue,
-            producerSeq: message.producerSeq,
-            duplicate: result.status === PublishStatus.PUBLISH_STATUS_DUPLICATE,
-          });
+          this.acknowledge(
+            message,
+            result.seq ?? 0,
+            result.status === PublishStatus.PUBLISH_STATUS_DUPLICATE,
+          );
           break;
         case PublishStatus.PUBLISH_STATUS_INVALID:
         case PublishStatus.PUBLISH_STATUS_FORBIDDEN:
@@ -685,6 +686,22 @@ export class Publisher {
         this.backoff(LIMITS.publisherBusyBackoffBaseMs, LIMITS.publisherBusyBackoffMaxMs),
       );
     }
+  }
+
+  /** The cluster holds the message at `seq`: it settles, and the publisher is past any trouble. */
+  private acknowledge(message: Outstanding, seq: number, duplicate: boolean): void {
+    this.attempt = 0;
+    this.unconfirmedTarget = false;
+    this.searchesSinceAck = 0;
+    // Map.clear() allocates a new table even when empty, and this runs per message.
+    if (this.notSequencer.size > 0) this.notSequencer.clear();
+    this.settle(message);
+    ackMessage(message, {
+      seq,
+      producerId: this.producerIdValue,
+      producerSeq: message.producerSeq,
+      duplicate,
+    });
   }
 
   /**

@@ -14,6 +14,7 @@ import {
   decodePackedOkRuns,
   decodePackedPublishItems,
   encodePackedOkResults,
+  type OkRun,
   type PackedPublishItem,
   packPublishItemsAfter,
 } from './packed-entries.js';
@@ -310,32 +311,50 @@ function validateClientRequest(request: ordo.ClientRequest): void {
   }
 }
 
+/**
+ * The OK results of a publish answer, as the runs they travel in: a
+ * publisher settles its messages from these, one run per batch, with no
+ * result object per message. The runs were checked by
+ * decodeClientResponse; reading them again is a few varints.
+ */
+export function okRunsOf(publish: ordo.PublishResponse.$Properties): OkRun[] {
+  const packed = publish.packedOk;
+  if (packed == null || packed.length === 0) return [];
+  return decodePackedOkRuns(packed, LIMITS.maxBatchEntries, 'publish.packedOk');
+}
+
+/**
+ * Every result of a publish answer, the OK runs spelled out, in producerSeq
+ * order: for tools and tests that look at a few results at a time.
+ */
+export function publishResultsOf(
+  publish: ordo.PublishResponse.$Properties,
+): ordo.PublishResult.$Properties[] {
+  const results: ordo.PublishResult.$Properties[] = [...(publish.results ?? [])];
+  for (const run of okRunsOf(publish)) {
+    for (let k = 0; k < run.count; k++) {
+      results.push({
+        producerSeq: run.producerSeq + k,
+        status: ordo.PublishStatus.PUBLISH_STATUS_OK,
+        seq: run.seq + k,
+        detail: '',
+        expectedProducerSeq: 0,
+      });
+    }
+  }
+  return results.sort((a, b) => (a.producerSeq ?? 0) - (b.producerSeq ?? 0));
+}
+
 /** Decodes a node's response on the client side; a broken one is a FrameError. */
 export function decodeClientResponse(bytes: Uint8Array): ClientResponse {
   checkFrameSize(bytes, LIMITS.maxFrameBytes);
   const response = decodeOrThrow('client response', () => ordo.ClientResponse.decode(bytes));
   if (response.body === 'publish') {
+    // Checked here, where a broken frame is dropped; read as runs by
+    // okRunsOf, so a batch's acks never become an object per message.
     const packed = response.publish!.packedOk;
-    if (packed != null && packed.length > 0) {
-      const runs = decodePackedOkRuns(packed, LIMITS.maxBatchEntries, 'publish.packedOk');
-      const results = (response.publish!.results ?? []) as ordo.PublishResult[];
-      // Plain objects with every field a reader looks at: one per message
-      // of a large batch, where PublishResult.create copies key by key.
-      for (const run of runs) {
-        for (let k = 0; k < run.count; k++) {
-          const result: ordo.PublishResult.$Properties = {
-            producerSeq: run.producerSeq + k,
-            status: ordo.PublishStatus.PUBLISH_STATUS_OK,
-            seq: run.seq + k,
-            detail: '',
-            expectedProducerSeq: 0,
-          };
-          results.push(result as ordo.PublishResult);
-        }
-      }
-      response.publish!.results = results;
-      response.publish!.packedOk = new Uint8Array(0);
-    }
+    if (packed != null && packed.length > 0)
+      decodePackedOkRuns(packed, LIMITS.maxBatchEntries, 'publish.packedOk');
   }
   if (response.body === 'delivery') {
     const d = response.delivery!;

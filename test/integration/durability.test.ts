@@ -3,6 +3,7 @@ import { BrokerConnection } from '../../clients/broker-connection.js';
 import { AdminClient, type PublishAck, Publisher, Subscriber } from '../../clients/index.js';
 import type { LocalCluster } from '../../src/cluster/local-cluster.js';
 import { CORE_LIMITS } from '../../src/core/core-limits.js';
+import { publishResultsOf } from '../../src/wire/client-codec.js';
 import { ordo } from '../../src/wire/schema.js';
 import { seededRandom } from '../core/fixtures.js';
 import { collect, eventually, startCluster } from '../helpers/cluster.js';
@@ -131,7 +132,7 @@ test('fsync=always: after a whole-cluster restart, a retry of a message older th
     const leader = await eventually(() => admin.findLeader(), 10_000, 'a sequencer');
     const connection = new BrokerConnection(leader.endpoint);
     try {
-      return (await connection.request(request(producerSeq), 5000)).publish!.results![0]!;
+      return publishResultsOf((await connection.request(request(producerSeq), 5000)).publish!)[0]!;
     } finally {
       connection.close();
     }

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { BrokerConnection } from '../../clients/broker-connection.js';
 import { AdminClient, Publisher, Subscriber } from '../../clients/index.js';
+import { publishResultsOf } from '../../src/wire/client-codec.js';
 import { ordo } from '../../src/wire/schema.js';
 import { collect, eventually, startCluster } from '../helpers/cluster.js';
 
@@ -25,8 +26,8 @@ test('a publisher that retries the same (producerId, producerSeq) gets the origi
   const first = await connection.request(request, 5000);
   // The same request again, as a publisher whose answer was lost would send it.
   const second = await connection.request(request, 5000);
-  const firstResults = first.publish!.results!;
-  const secondResults = second.publish!.results!;
+  const firstResults = publishResultsOf(first.publish!);
+  const secondResults = publishResultsOf(second.publish!);
   t.deepEqual(
     firstResults.map((r) => r.status),
     [1, 2, 3].map(() => ordo.PublishStatus.PUBLISH_STATUS_OK),
@@ -50,8 +51,11 @@ test('a publisher that retries the same (producerId, producerSeq) gets the origi
     },
     5000,
   );
-  t.is(skipped.publish!.results![0]!.status, ordo.PublishStatus.PUBLISH_STATUS_OUT_OF_ORDER);
-  t.is(skipped.publish!.results![0]!.expectedProducerSeq, 4);
+  t.is(
+    publishResultsOf(skipped.publish!)[0]!.status,
+    ordo.PublishStatus.PUBLISH_STATUS_OUT_OF_ORDER,
+  );
+  t.is(publishResultsOf(skipped.publish!)[0]!.expectedProducerSeq, 4);
 
   const subscriber = new Subscriber({ brokers, fromSeq: 1, topics: ['retry'] });
   t.teardown(() => subscriber.close());

@@ -12,6 +12,7 @@ import {
   encodeClientRequest,
   encodeClientResponse,
   packPublishResults,
+  publishResultsOf,
 } from '../../src/wire/client-codec.js';
 import { FrameError } from '../../src/wire/frame-error.js';
 import {
@@ -253,7 +254,7 @@ test('a publish travels packed and is read back item for item; its OK results co
     encodeClientResponse({ requestId: 3, publish: { ...packed } }),
   );
   const byProducerSeq = new Map(
-    (response.publish?.results ?? []).map((r) => [r.producerSeq, [r.status, r.seq, r.detail]]),
+    publishResultsOf(response.publish!).map((r) => [r.producerSeq, [r.status, r.seq, r.detail]]),
   );
   t.deepEqual(byProducerSeq.get(7), [OK, 40, '']);
   t.deepEqual(byProducerSeq.get(8), [OK, 41, '']);
