@@ -5,7 +5,7 @@
  * its lifetime and runs the phases the driver asks for.
  */
 
-import { Publisher } from '../clients/publisher.js';
+import { type PublishAck, Publisher } from '../clients/publisher.js';
 import { loadCredentials } from '../src/runtime/curve-keys.js';
 import { LatencyHistogram } from '../src/runtime/latency-stats.js';
 import { sleep, wallNowMs } from './children.js';
@@ -47,8 +47,11 @@ const recentAcks: Ack[] = [];
  * from exact ones by at most the length of one run.
  */
 let turnStartMs = Number.NaN;
+/** Counts the runs: what was made for one run (its publish handlers) is known by it. */
+let turnNumber = 0;
 const forgetTurnStart = (): void => {
   turnStartMs = Number.NaN;
+  turnNumber++;
 };
 function turnNowMs(): number {
   if (Number.isNaN(turnStartMs)) {
@@ -56,6 +59,12 @@ function turnNowMs(): number {
     queueMicrotask(forgetTurnStart);
   }
   return turnStartMs;
+}
+
+/** What a publish's promise settles into. */
+interface PublishHandlers {
+  readonly ack: (ack: PublishAck) => void;
+  readonly fail: (error: Error) => void;
 }
 
 /** Counters and the latency histogram of one phase; `measureFromMs..measureToMs` is the window (wall clock). */
@@ -79,13 +88,29 @@ class Phase {
     private readonly keepsAcks = false,
   ) {}
 
-  /** Calls publish() without waiting for it, and accounts for its ack or failure. */
+  /** The ack and failure handlers of the publishes of one run, which share their publish time. */
+  private handlers: PublishHandlers | null = null;
+  private handlersTurn = -1;
+
+  /**
+   * Calls publish() without waiting for it, and accounts for its ack or
+   * failure. The publishes of one run share one pair of handlers instead of
+   * two closures each.
+   */
   publishOne(): void {
     const publishMs = turnNowMs();
+    if (this.handlers === null || this.handlersTurn !== turnNumber) {
+      this.handlers = this.handlersFor(publishMs);
+      this.handlersTurn = turnNumber;
+    }
     this.published++;
     this.inFlight++;
-    publisher!.publish(topic, payload).then(
-      (ack) => {
+    publisher!.publish(topic, payload).then(this.handlers.ack, this.handlers.fail);
+  }
+
+  private handlersFor(publishMs: number): PublishHandlers {
+    return {
+      ack: (ack) => {
         const ackMs = turnNowMs();
         this.acked++;
         if (publishMs >= this.measureFromMs && publishMs < this.measureToMs)
@@ -100,12 +125,12 @@ class Phase {
         if (this.keepsAcks) onAck({ publishMs, ackMs, seq: ack.seq });
         this.settled();
       },
-      (error: Error) => {
+      fail: (error) => {
         this.failed++;
         this.firstError ??= `${error.name}: ${error.message}`;
         this.settled();
       },
-    );
+    };
   }
 
   /**
