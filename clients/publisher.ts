@@ -125,6 +125,8 @@ export class Publisher {
   private lastProblemWasLimit = false;
   /** Brokers whose connection dropped recently, until when. */
   private readonly suspectUntilMs = new Map<string, number>();
+  /** Suspect brokers a search asked and that have not answered yet. */
+  private readonly suspectsAsked = new Set<string>();
   /** Messages waiting to be sent (again), in producerSeq order. */
   private unsent: Outstanding[] = [];
   /** Ordered by producerSeq (insertion order). */
@@ -763,9 +765,14 @@ export class Publisher {
 
   private askEveryBroker(round: number): void {
     if (this.closed || round !== this.searchRound) return;
+    // Brokers whose connection dropped recently are asked too, but only
+    // their own word counts: one that restarted and won the election since
+    // answers as the sequencer, while the others' hints naming it are still
+    // distrusted. They are not waited for: one still down would hold up
+    // the conclusion that nobody knows a sequencer until its request timed out.
     const live = this.endpoints.filter((e) => !this.isSuspect(e));
-    const asked = live.length > 0 ? live : [...this.endpoints];
-    let unanswered = asked.length;
+    const counted = new Set(live.length > 0 ? live : this.endpoints);
+    let unanswered = counted.size;
     const found = (sequencer: string): void => {
       if (round !== this.searchRound || !this.searching) return;
       this.searching = false;
@@ -773,7 +780,8 @@ export class Publisher {
       this.unconfirmedTarget = true;
       this.rewind(0);
     };
-    const noSequencer = (): void => {
+    const noSequencer = (endpoint: string): void => {
+      if (!counted.has(endpoint)) return;
       if (round !== this.searchRound || !this.searching || --unanswered > 0) return;
       // Nobody named one (an election is running, or the brokers are too
       // busy to answer in time): sending resumes, to the next broker; its
@@ -782,7 +790,10 @@ export class Publisher {
       this.advanceTarget();
       this.rewind(0);
     };
-    for (const endpoint of asked) {
+    for (const endpoint of this.endpoints) {
+      // One question at a time to a broker that may be down: unanswered ones
+      // would pile up in its connection and reach it all at once when it is back.
+      if (!counted.has(endpoint) && this.suspectsAsked.has(endpoint)) continue;
       let request: Promise<ClientResponse>;
       try {
         request = this.connections
@@ -791,14 +802,23 @@ export class Publisher {
       } catch (error) {
         // A broker that cannot even be dialled (no key for it): it names no one.
         this.lastProblem = (error as Error).message;
-        noSequencer();
+        noSequencer(endpoint);
         continue;
+      }
+      if (!counted.has(endpoint)) {
+        this.suspectsAsked.add(endpoint);
+        const asked = (): void => {
+          this.suspectsAsked.delete(endpoint);
+        };
+        request.then(asked, asked);
       }
       request.then(
         (response) => {
+          // It answered: its connection works again.
+          this.suspectUntilMs.delete(endpoint);
           const answer = response.readIndex;
           if (response.body !== 'readIndex' || answer === null || answer === undefined)
-            return noSequencer();
+            return noSequencer(endpoint);
           // The sequencer, confirmed by a majority just now.
           if (answer.ok === true) return found(endpoint);
           // A sequencer that has not yet committed an entry of its epoch
@@ -812,16 +832,17 @@ export class Publisher {
             return found(endpoint);
           // Else the sequencer this broker knows, unless the hint is stale.
           this.notSequencer.set(endpoint, this.clock.nowMs());
-          const hint = this.usableHint(named, endpoint);
+          const hint = counted.has(endpoint) ? this.usableHint(named, endpoint) : null;
           if (hint !== null) return found(hint);
           this.lastProblem = `${endpoint} knows no sequencer${answer.detail ? ` (${answer.detail})` : ''}`;
           this.lastProblemWasLimit = false;
-          noSequencer();
+          noSequencer(endpoint);
         },
         (error: Error) => {
+          if (!counted.has(endpoint)) return;
           this.lastProblem = error.message;
           this.lastProblemWasLimit = error instanceof BrokerError && error.code === 'limit';
-          noSequencer();
+          noSequencer(endpoint);
         },
       );
     }

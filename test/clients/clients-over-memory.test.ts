@@ -168,6 +168,115 @@ test('two brokers whose stale hints name each other do not send a publisher back
   t.is(sequencer.requestsOf('readIndex').length, 1, 'one search found the sequencer');
 });
 
+test('a broker that dropped and came back as the sequencer is found by asking it, though hints naming it are still distrusted', async (t) => {
+  const clock = new ManualClock();
+  const endpoints = ['tcp://broker-a:7001', 'tcp://broker-b:7001', 'tcp://broker-c:7001'];
+  let sequencer = endpoints[0]!;
+  /**
+   * Brokers that are down, with the requests that reached them meanwhile:
+   * a ZeroMQ connection queues what is sent while its peer is away and
+   * delivers it once the peer is back, so they are answered then.
+   */
+  const down = new Map<string, (() => void)[]>();
+  let nextSeq = 1;
+  const seqOf = new Map<number, number>();
+  const brokers = new Map(
+    endpoints.map((self) => [
+      self,
+      new ScriptedBroker(function answer(request, from) {
+        const held = down.get(self);
+        if (held !== undefined) {
+          held.push(() => answer(request, from));
+          return;
+        }
+        const leader = { id: sequencer, clientEndpoint: sequencer };
+        if (request.body === 'readIndex')
+          from.respond({
+            requestId: request.requestId,
+            readIndex:
+              self === sequencer
+                ? { ok: true, commitSeq: nextSeq - 1 }
+                : { ok: false, detail: 'not the sequencer', retriable: true, leader },
+          });
+        if (request.body !== 'publish') return;
+        if (self === sequencer) {
+          // The log dedups: a message sent again (a request held while its
+          // broker was down) keeps the seq it got first.
+          from.respond({
+            requestId: request.requestId,
+            publish: {
+              results: request.publish.items.map((item) => {
+                const producerSeq = item.producerSeq ?? 0;
+                const known = seqOf.get(producerSeq);
+                if (known === undefined) seqOf.set(producerSeq, nextSeq++);
+                return {
+                  producerSeq,
+                  status:
+                    known === undefined
+                      ? ordo.PublishStatus.PUBLISH_STATUS_OK
+                      : ordo.PublishStatus.PUBLISH_STATUS_DUPLICATE,
+                  seq: seqOf.get(producerSeq)!,
+                };
+              }),
+            },
+          });
+        } else {
+          from.respond({
+            requestId: request.requestId,
+            publish: {
+              results: request.publish.items.map((item) => ({
+                producerSeq: item.producerSeq,
+                status: ordo.PublishStatus.PUBLISH_STATUS_NOT_LEADER,
+              })),
+              leader,
+            },
+          });
+        }
+      }),
+    ]),
+  );
+  /** The broker dies, `next` wins the election, and the publisher sees the connection drop. */
+  const crash = async (endpoint: string, next: string): Promise<void> => {
+    down.set(endpoint, []);
+    for (const side of brokers.get(endpoint)!.connections) side.drop();
+    sequencer = next;
+    await clock.settle();
+  };
+  const publisher = new Publisher({
+    brokers: endpoints,
+    runtime: { dialer: new MemoryDialer(clock, brokers), clock, random: seededRandom(seed) },
+  });
+  t.teardown(() => publisher.close());
+  /** Publishes and lets virtual time run until the ack; returns its seq and the virtual ms it took. */
+  const publishTimed = async (payload: string): Promise<{ seq: number; elapsedMs: number }> => {
+    const startMs = clock.nowMs();
+    let seq: number | null = null;
+    void publisher.publish('t', payload).then((ack) => {
+      seq = ack.seq;
+    });
+    while (seq === null && clock.nowMs() - startMs < 10_000) await clock.advance(1);
+    if (seq === null) throw new Error(`'${payload}' was not acknowledged in 10 virtual seconds`);
+    return { seq, elapsedMs: clock.nowMs() - startMs };
+  };
+
+  t.is((await publishTimed('one')).seq, 1);
+  // a dies and b wins the election.
+  await crash(endpoints[0]!, endpoints[1]!);
+  t.is((await publishTimed('two')).seq, 2);
+  // a restarts and wins the next election when b dies, well inside the time
+  // the publisher distrusts hints naming a (LIMITS.publisherSuspectBrokerMs).
+  const held = down.get(endpoints[0]!)!;
+  down.delete(endpoints[0]!);
+  for (const answerLate of held) answerLate();
+  await crash(endpoints[1]!, endpoints[0]!);
+  const three = await publishTimed('three');
+  t.is(three.seq, 3);
+  t.true(
+    three.elapsedMs < LIMITS.publisherSuspectBrokerMs / 10,
+    `found the restarted sequencer in ${three.elapsedMs} virtual ms`,
+  );
+});
+
 test('the producer id is drawn from the injected randomness, so one seed gives one id', (t) => {
   const clock = new ManualClock();
   const dialer = new MemoryDialer(clock, new Map());
