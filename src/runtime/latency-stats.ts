@@ -25,6 +25,13 @@ export class LatencyHistogram {
   private total = 0;
   private sumMs = 0;
   private maxMs = 0;
+  /**
+   * Observations of one value not yet put in their bucket: a saturating
+   * publisher's acks of one batch settle in one turn with one latency, and
+   * recording them as one run spares a logarithm and a map update each.
+   */
+  private runValueMs = Number.NaN;
+  private runTimes = 0;
 
   static from(data: HistogramData): LatencyHistogram {
     const histogram = new LatencyHistogram();
@@ -33,14 +40,17 @@ export class LatencyHistogram {
   }
 
   get count(): number {
+    this.settleRun();
     return this.total;
   }
 
   get meanMs(): number {
+    this.settleRun();
     return this.total === 0 ? Number.NaN : this.sumMs / this.total;
   }
 
   get max(): number {
+    this.settleRun();
     return this.total === 0 ? Number.NaN : this.maxMs;
   }
 
@@ -50,6 +60,21 @@ export class LatencyHistogram {
 
   /** Records `valueMs` as `times` observations (messages of one batch share one latency). */
   recordTimes(valueMs: number, times: number): void {
+    if (valueMs === this.runValueMs) {
+      this.runTimes += times;
+      return;
+    }
+    this.settleRun();
+    this.runValueMs = valueMs;
+    this.runTimes = times;
+  }
+
+  private settleRun(): void {
+    if (this.runTimes === 0) return;
+    const valueMs = this.runValueMs;
+    const times = this.runTimes;
+    this.runValueMs = Number.NaN;
+    this.runTimes = 0;
     const index = bucketOf(valueMs);
     this.counts.set(index, (this.counts.get(index) ?? 0) + times);
     this.total += times;
@@ -58,6 +83,7 @@ export class LatencyHistogram {
   }
 
   merge(data: HistogramData): void {
+    this.settleRun();
     for (const [index, count] of data.buckets)
       this.counts.set(index, (this.counts.get(index) ?? 0) + count);
     this.total += data.count;
@@ -67,6 +93,7 @@ export class LatencyHistogram {
 
   /** The value below which a fraction `q` (0..1) of the recorded values lie; NaN when empty. */
   percentile(q: number): number {
+    this.settleRun();
     if (this.total === 0) return Number.NaN;
     const rank = Math.max(1, Math.ceil(q * this.total));
     const indices = [...this.counts.keys()].sort((a, b) => a - b);
@@ -80,6 +107,7 @@ export class LatencyHistogram {
   }
 
   toData(): HistogramData {
+    this.settleRun();
     return {
       buckets: [...this.counts.entries()],
       count: this.total,
