@@ -278,7 +278,10 @@ export const LIMITS = {
   publisherPublishTimeoutMs: 30_000,
   /** How often a publisher looks for messages past their publish timeout (at most; less for shorter timeouts). */
   publisherDeadlineCheckIntervalMs: 1000,
-  /** How long a broker whose connection dropped is not trusted as a leader hint. */
+  /**
+   * How long a broker whose connection dropped is not trusted as a leader
+   * hint. A search for the sequencer still asks it, and its own answer counts.
+   */
   publisherSuspectBrokerMs: 2000,
   /** First backoff ceiling after a failed send that was not a timeout (it doubles per attempt). */
   publisherSendFailureBackoffBaseMs: 20,
