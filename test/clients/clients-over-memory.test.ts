@@ -29,6 +29,23 @@ function acknowledgeAll(
   };
 }
 
+/** A publish answer of a broker that is not the sequencer, naming `leader` as the one. */
+function notLeader(
+  request: { requestId: number; publish: ordo.IPublishRequest },
+  leader: ordo.ILeaderHint,
+): ordo.IClientResponse {
+  return {
+    requestId: request.requestId,
+    publish: {
+      results: (request.publish.items ?? []).map((item) => ({
+        producerSeq: item.producerSeq,
+        status: ordo.PublishStatus.PUBLISH_STATUS_NOT_LEADER,
+      })),
+      leader,
+    },
+  };
+}
+
 function entry(seq: number): ordo.Entry.$Properties {
   return {
     seq,
@@ -122,17 +139,7 @@ test('two brokers whose stale hints name each other do not send a publisher back
           requestId: request.requestId,
           readIndex: { ok: false, detail: 'not the sequencer', retriable: true, leader },
         });
-      if (request.body === 'publish')
-        from.respond({
-          requestId: request.requestId,
-          publish: {
-            results: request.publish.items.map((item) => ({
-              producerSeq: item.producerSeq,
-              status: ordo.PublishStatus.PUBLISH_STATUS_NOT_LEADER,
-            })),
-            leader,
-          },
-        });
+      if (request.body === 'publish') from.respond(notLeader(request, leader));
     });
   const brokerA = stale(b);
   const brokerB = stale(a);
@@ -221,16 +228,7 @@ test('a broker that dropped and came back as the sequencer is found by asking it
             },
           });
         } else {
-          from.respond({
-            requestId: request.requestId,
-            publish: {
-              results: request.publish.items.map((item) => ({
-                producerSeq: item.producerSeq,
-                status: ordo.PublishStatus.PUBLISH_STATUS_NOT_LEADER,
-              })),
-              leader,
-            },
-          });
+          from.respond(notLeader(request, leader));
         }
       }),
     ]),
