@@ -16,7 +16,8 @@ export interface BenchArgs {
   readonly payloadBytes: number;
   readonly warmupSeconds: number;
   readonly seconds: number | null;
-  readonly maxMessages: number;
+  /** Bound per publisher and saturated phase; null: `defaultMaxMessages` of the phase's length. */
+  readonly maxMessages: number | null;
   readonly moderateFraction: number;
   /** A fixed rate (msgs/s, all publishers together) for that phase instead of the fraction: to compare builds at one load. */
   readonly moderateRate: number | null;
@@ -62,7 +63,7 @@ options:
   --payload-bytes N             message size (default 100)
   --warmup-seconds S            warm-up before measuring (default 2)
   --seconds S                   measured duration (default 10; stability 60; latency 5)
-  --max-messages N              bound per publisher per phase (default 20000000)
+  --max-messages N              bound per publisher per phase (default 2000000 per second of the phase)
   --moderate-fraction F         unloaded-latency phase rate as a fraction of the max (default 0.1)
   --moderate-rate N             that phase at N msgs/s instead (to compare builds at the same load)
   --moderate-seconds S          duration of that phase (default 5)
@@ -139,7 +140,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     payloadBytes: positiveNumber(values['payload-bytes'], 'payload-bytes', 100),
     warmupSeconds: positiveNumber(values['warmup-seconds'], 'warmup-seconds', 2),
     seconds: values.seconds === undefined ? null : positiveNumber(values.seconds, 'seconds', 10),
-    maxMessages: positiveNumber(values['max-messages'], 'max-messages', 20_000_000),
+    maxMessages:
+      values['max-messages'] === undefined
+        ? null
+        : positiveNumber(values['max-messages'], 'max-messages', 1),
     moderateFraction: positiveNumber(values['moderate-fraction'], 'moderate-fraction', 0.1),
     moderateRate:
       values['moderate-rate'] === undefined

@@ -18,6 +18,15 @@ import type { ConnectCommand, PhaseResult, RateCommand, SaturateCommand } from '
 import { CpuMeter, peakRssMiB } from './proc-cpu.js';
 
 /**
+ * The default bound of a saturating publisher, in messages per second of
+ * its phase: far above what one reaches here (about 500,000 msgs/s), so
+ * that time ends the phase, while the loop stays bounded in count. A fixed
+ * 5,000,000 per phase cut the 12 s phases short above about 830,000
+ * msgs/s, and 20,000,000 the 60 s stability phase at 666,000.
+ */
+const SATURATE_MAX_MESSAGES_PER_SECOND = 2_000_000;
+
+/**
  * A saturating publisher's young generation at its full size from its first
  * collection. V8 grows it only when enough survives, and a publisher that
  * never grew it collected its window's objects in the old generation: in
@@ -195,11 +204,15 @@ export class LoadRig {
     return entries.some((e) => e.isFile() && /[\\/]log([\\/]|$)/.test(join(e.parentPath, e.name)));
   }
 
-  /** Every publisher publishes as fast as its window allows; the window opens after `warmupMs`. */
+  /**
+   * Every publisher publishes as fast as its window allows; the window opens
+   * after `warmupMs`. Each publishes at most `maxMessagesPerPublisher`
+   * (null: `SATURATE_MAX_MESSAGES_PER_SECOND` for every second of the phase).
+   */
   async saturate(
     warmupMs: number,
     durationMs: number,
-    maxMessagesPerPublisher: number,
+    maxMessagesPerPublisher: number | null,
   ): Promise<PhaseSummary> {
     const startAtMs = wallNowMs() + startDelayMs;
     const command: SaturateCommand = {
@@ -207,7 +220,9 @@ export class LoadRig {
       startAtMs,
       warmupMs,
       durationMs,
-      maxMessages: maxMessagesPerPublisher,
+      maxMessages:
+        maxMessagesPerPublisher ??
+        Math.ceil((SATURATE_MAX_MESSAGES_PER_SECOND * (warmupMs + durationMs)) / 1000),
       drainTimeoutMs,
       publishManyMessages: this.options.publishManyMessages ?? 1,
     };
