@@ -16,7 +16,7 @@ export interface BenchArgs {
   readonly payloadBytes: number;
   readonly warmupSeconds: number;
   readonly seconds: number | null;
-  /** Bound per publisher and saturated phase; null: `defaultMaxMessages` of the phase's length. */
+  /** Bound per publisher and saturated phase; null: as many as the phase's length allows (LoadRig.saturate). */
   readonly maxMessages: number | null;
   readonly moderateFraction: number;
   /** A fixed rate (msgs/s, all publishers together) for that phase instead of the fraction: to compare builds at one load. */

@@ -8,6 +8,7 @@
 import { type PublishAck, Publisher } from '../clients/publisher.js';
 import { loadCredentials } from '../src/runtime/curve-keys.js';
 import { LatencyHistogram } from '../src/runtime/latency-stats.js';
+import { TurnClock } from '../src/runtime/turn-clock.js';
 import { sleep, wallNowMs } from './children.js';
 import type {
   ConnectCommand,
@@ -39,27 +40,13 @@ const queries: FirstAckAfterQuery[] = [];
 const recentAcks: Ack[] = [];
 
 /**
- * Wall-clock time read once per run of synchronous code and its microtasks:
- * a saturating publisher's acks settle a whole batch in one run, and its
- * loop publishes until the window is full in one. Three clock reads and an
- * object per message were a tenth of this process's CPU, which on a shared
- * machine the cluster under test would otherwise have had; the times differ
- * from exact ones by at most the length of one run.
+ * Wall-clock time read once per run of synchronous code and its microtasks
+ * (TurnClock): three clock reads and an object per message were a tenth of
+ * this process's CPU, which on a shared machine the cluster under test
+ * would otherwise have had; the times differ from exact ones by at most the
+ * length of one run.
  */
-let turnStartMs = Number.NaN;
-/** Counts the runs: what was made for one run (its publish handlers) is known by it. */
-let turnNumber = 0;
-const forgetTurnStart = (): void => {
-  turnStartMs = Number.NaN;
-  turnNumber++;
-};
-function turnNowMs(): number {
-  if (Number.isNaN(turnStartMs)) {
-    turnStartMs = wallNowMs();
-    queueMicrotask(forgetTurnStart);
-  }
-  return turnStartMs;
-}
+const turnClock = new TurnClock(wallNowMs);
 
 /** What a publish's promise settles into. */
 interface PublishHandlers {
@@ -98,10 +85,10 @@ class Phase {
    * two closures each.
    */
   publishOne(): void {
-    const publishMs = turnNowMs();
-    if (this.handlers === null || this.handlersTurn !== turnNumber) {
+    const publishMs = turnClock.nowMs();
+    if (this.handlers === null || this.handlersTurn !== turnClock.turn) {
       this.handlers = this.handlersFor(publishMs);
-      this.handlersTurn = turnNumber;
+      this.handlersTurn = turnClock.turn;
     }
     this.published++;
     this.inFlight++;
@@ -111,7 +98,7 @@ class Phase {
   private handlersFor(publishMs: number): PublishHandlers {
     return {
       ack: (ack) => {
-        const ackMs = turnNowMs();
+        const ackMs = turnClock.nowMs();
         this.acked++;
         if (publishMs >= this.measureFromMs && publishMs < this.measureToMs)
           this.latency.record(ackMs - publishMs);
@@ -249,7 +236,7 @@ async function saturate(command: SaturateCommand): Promise<void> {
   const measureFromMs = command.startAtMs + command.warmupMs;
   const phase = new Phase(measureFromMs, measureFromMs + command.durationMs);
   const perCall = Math.min(command.publishManyMessages, windowMessages);
-  while (turnNowMs() < phase.measureToMs && phase.published < command.maxMessages) {
+  while (turnClock.nowMs() < phase.measureToMs && phase.published < command.maxMessages) {
     if (phase.inFlight + perCall > windowMessages) await phase.room();
     else if (perCall === 1) phase.publishOne();
     else phase.publishMany(perCall);

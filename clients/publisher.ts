@@ -1,5 +1,6 @@
 import { LIMITS } from '../src/limits.js';
 import type { Clock, Random, TimerHandle } from '../src/runtime/clock.js';
+import { TurnClock } from '../src/runtime/turn-clock.js';
 import { type ClientResponse, okRunsOf } from '../src/wire/client-codec.js';
 import { ordo } from '../src/wire/schema.js';
 import { backoffMs } from './backoff.js';
@@ -142,8 +143,8 @@ export class Publisher {
   /** The topic of the last publish call, which passed the topic check. */
   private lastValidTopic = '';
   private flushQueued = false;
-  /** The clock as publishTimeMs read it in this synchronous run, or -1. */
-  private runClockMs = -1;
+  /** The clock read once per run of publish calls: the time each message was published at. */
+  private readonly publishClock: TurnClock;
   /** Publish requests sent and not yet answered (or timed out). */
   private requestsInFlight = 0;
   /** A search for the sequencer is running (every broker asked at once); nothing is sent meanwhile. */
@@ -185,6 +186,8 @@ export class Publisher {
     this.endpoints = parseEndpoints(options.brokers, 'a publisher');
     const runtime = resolveClientRuntime(options.runtime);
     this.clock = runtime.clock;
+    const clock = this.clock;
+    this.publishClock = new TurnClock(() => clock.nowMs());
     this.random = runtime.random;
     this.connections = new ConnectionPool(runtime, (endpoint) => this.onDisconnect(endpoint));
     this.ackMode =
@@ -415,19 +418,13 @@ export class Publisher {
   }
 
   /**
-   * The time a message queued now was published at. Read once per
-   * synchronous run of publish calls and forgotten at the next microtask: a
-   * clock read per message was 5% of a saturated publisher's CPU, and the
-   * publish timeout it starts does not need finer time than one run.
+   * The time a message queued now was published at, read once per run of
+   * publish calls (TurnClock): a clock read per message was 5% of a
+   * saturated publisher's CPU, and the publish timeout it starts does not
+   * need finer time than one run.
    */
   private publishTimeMs(): number {
-    if (this.runClockMs < 0) {
-      this.runClockMs = this.clock.nowMs();
-      queueMicrotask(() => {
-        this.runClockMs = -1;
-      });
-    }
-    return this.runClockMs;
+    return this.publishClock.nowMs();
   }
 
   /** After messages were queued: their deadline runs, and a request goes out soon. */

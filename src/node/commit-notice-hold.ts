@@ -19,7 +19,7 @@ import type { Clock, TimerHandle } from '../runtime/clock.js';
 export class CommitNoticeHold {
   private held: AppendMessage | null = null;
   private timer: TimerHandle | null = null;
-  noticesLeftOut = 0;
+  private leftOut = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -35,7 +35,7 @@ export class CommitNoticeHold {
       this.multicast(notice);
       return;
     }
-    if (this.held !== null) this.noticesLeftOut++;
+    if (this.held !== null) this.leftOut++;
     this.held = notice;
     this.timer ??= this.clock.setTimeout(() => this.release(), this.holdMs);
   }
@@ -53,8 +53,13 @@ export class CommitNoticeHold {
       message.commitSeq < held.commitSeq
     )
       return;
-    this.noticesLeftOut++;
+    this.leftOut++;
     this.clear();
+  }
+
+  /** Notices not sent: replaced by a newer one, made redundant by another multicast, or of an epoch no longer led. */
+  get noticesLeftOut(): number {
+    return this.leftOut;
   }
 
   stop(): void {
@@ -67,7 +72,7 @@ export class CommitNoticeHold {
     this.held = null;
     if (held === null) return;
     if (!this.stillLeads(held.epoch)) {
-      this.noticesLeftOut++;
+      this.leftOut++;
       return;
     }
     this.multicast(held);

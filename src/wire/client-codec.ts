@@ -350,11 +350,9 @@ export function decodeClientResponse(bytes: Uint8Array): ClientResponse {
   checkFrameSize(bytes, LIMITS.maxFrameBytes);
   const response = decodeOrThrow('client response', () => ordo.ClientResponse.decode(bytes));
   if (response.body === 'publish') {
-    // Checked here, where a broken frame is dropped; read as runs by
-    // okRunsOf, so a batch's acks never become an object per message.
-    const packed = response.publish!.packedOk;
-    if (packed != null && packed.length > 0)
-      decodePackedOkRuns(packed, LIMITS.maxBatchEntries, 'publish.packedOk');
+    // Checked here, where a broken frame is dropped, and read as runs again
+    // by the publisher: a batch's acks never become an object per message.
+    okRunsOf(response.publish!);
   }
   if (response.body === 'delivery') {
     const d = response.delivery!;

@@ -62,6 +62,8 @@ for (let first = 1; first <= SEED_COUNT; first += SEEDS_PER_TEST) {
 // node from starting; 1559 an uncertain message landing after later ones;
 // 1784 retention by age deleting segments of epoch-start entries; 4683 a
 // deposed sequencer's unsent entries truncated without telling its host;
+// 1511 two uncommitted membership changes after which a node refused the
+// campaign of the only node with the newest log;
 // 5116 the Publisher taking "expected 1" after a busy first message for a
 // forgotten producer and sending that message again under a new session;
 // 3182 bit flips in a membership of 2 voters; 5406 a spare retired whose
