@@ -8,7 +8,7 @@ import { PackedEntryRuns } from './packed-entry-runs.js';
  * so that delivery and retransmission of recent entries never touch the
  * disk. It always holds a contiguous run that ends at the log's last seq
  * (possibly empty), bounded by an entry count and by its packed bytes: the
- * oldest entries leave first.
+ * oldest entries leave first, a run at a time.
  */
 export class EntryCache {
   private readonly runs: PackedEntryRuns;
@@ -60,12 +60,20 @@ export class EntryCache {
     return this.runs.copyInto(slice);
   }
 
-  /** Adds entries that continue the cached run, then drops the oldest beyond the bounds. */
+  /**
+   * Adds entries that continue the cached run, then drops the oldest runs,
+   * whole, until both bounds hold. A cut inside a run would pack its tail
+   * again, which the entry bound made happen on every write (the cut moves
+   * with each append): the cache holds up to one run fewer than
+   * `maxEntries` instead.
+   */
   append(entries: readonly Entry[]): void {
     this.runs.append(entries);
-    if (this.runs.size > this.maxEntries)
-      this.runs.dropBefore(this.runs.lastSeq - this.maxEntries + 1);
-    while (this.runs.size > 0 && this.runs.sizeBytes > this.maxBytes) this.runs.dropOldestRun();
+    while (
+      this.runs.size > 0 &&
+      (this.runs.size > this.maxEntries || this.runs.sizeBytes > this.maxBytes)
+    )
+      this.runs.dropOldestRun();
   }
 
   /** Forgets every entry above `seq`; below the cached run, the cache empties and restarts after `seq`. */

@@ -225,10 +225,11 @@ function encodeBody(
   prevAt: number,
 ): number {
   const { entry, payload, producerIdBytes, topicBytes, ownerBytes } = one;
-  writeU64(buf, at + BODY_SEQ_AT, entry.seq);
-  writeU64(buf, at + BODY_EPOCH_AT, entry.epoch);
-  writeU64(buf, at + BODY_TIMESTAMP_AT, entry.timestampMs);
-  writeU64(buf, at + BODY_PRODUCER_SEQ_AT, entry.producerSeq);
+  // The validator checked every count is a non-negative safe integer.
+  writeValidU64(buf, at + BODY_SEQ_AT, entry.seq);
+  writeValidU64(buf, at + BODY_EPOCH_AT, entry.epoch);
+  writeValidU64(buf, at + BODY_TIMESTAMP_AT, entry.timestampMs);
+  writeValidU64(buf, at + BODY_PRODUCER_SEQ_AT, entry.producerSeq);
   buf[at + BODY_KIND_AT] = entry.kind;
   buf[at + BODY_FLAGS_AT] = 0;
   writeU16(buf, at + BODY_PRODUCER_ID_LENGTH_AT, producerIdBytes);
@@ -253,6 +254,13 @@ function encodeBody(
   }
   buf.set(payload, p);
   return p + payload.length;
+}
+
+/** writeU64 of a value already known to be a non-negative safe integer. */
+function writeValidU64(buf: Uint8Array, offset: number, value: number): void {
+  const lo = value >>> 0;
+  writeU32(buf, offset, lo);
+  writeU32(buf, offset + 4, (value - lo) / 0x1_0000_0000);
 }
 
 /** Copies `length` bytes of `buf` from `from` to `to`; a loop beats a native call for short strings. */

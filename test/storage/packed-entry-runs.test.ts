@@ -110,22 +110,30 @@ test(`packed runs hold what a plain array would, over seeded appends, truncation
 
 test('the cache keeps the newest entries within its entry and byte bounds', (t) => {
   const cache = new EntryCache(100, 1 << 20, 1);
-  cache.append(range(1, 250));
-  t.is(cache.firstSeq, 151);
+  // Appends of 7 entries each: the entry bound drops whole runs, never cuts one.
+  for (let seq = 1; seq <= 250; seq += 7) cache.append(range(seq, Math.min(seq + 6, 250)));
+  // Runs start at 1, 8, ..., 141, 148, 155: 148-250 is 103 entries, so 155-250 stays.
+  t.is(cache.firstSeq, 155);
   t.is(cache.lastSeq, 250);
+  t.is(cache.size, 96);
+  // One append larger than the entry bound leaves as one run: the cache empties.
+  const oneRun = new EntryCache(100, 1 << 20, 1);
+  oneRun.append(range(1, 250));
+  t.is(oneRun.size, 0);
+  t.is(oneRun.firstSeq, 251);
   const seqs: number[] = [];
   t.is(
-    cache.read(140, 160, (e) => seqs.push(e.seq) > 0),
-    140,
+    cache.read(150, 160, (e) => seqs.push(e.seq) > 0),
+    150,
     'a seq the cache lacks is read from nowhere',
   );
   t.is(
-    cache.read(151, 160, (e) => seqs.push(e.seq) > 0),
+    cache.read(155, 160, (e) => seqs.push(e.seq) > 0),
     161,
   );
   t.deepEqual(
     seqs,
-    range(151, 160).map((e) => e.seq),
+    range(155, 160).map((e) => e.seq),
   );
   // A byte bound below one run's size drops whole runs, oldest first, down to an empty cache.
   const small = new EntryCache(10_000, 1, 1);
