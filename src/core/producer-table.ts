@@ -18,16 +18,23 @@ export type DedupVerdict =
   | { readonly kind: 'outOfOrder'; readonly expectedProducerSeq: number };
 
 /**
- * What the table knows of one producer. Its recent messages are two parallel
- * arrays (producerSeq, seq), oldest first, of which only the part from
- * `head` on is live: dropping the oldest is `head++`, and the dead prefix is
- * cut off in one splice once it is long, so recording a message costs O(1)
- * and allocates nothing on this path, which runs for every entry on every node.
+ * What the table knows of one producer. Its recent messages are (producerSeq,
+ * seq) pairs, oldest first, kept as runs: a run from (p, s) of n pairs holds
+ * (p + k, s + k) for k < n. A publisher's batch is sequenced as consecutive
+ * seqs, so a run grows by one per message of it and a history of a thousand
+ * pairs is a few runs. Recording a message allocates nothing: a history of
+ * pairs in growing arrays cost every node tens of bytes per message in array
+ * growth and cuts, on this path that runs for every entry it appends.
+ * Both producerSeqs and seqs rise strictly along the history (a producer
+ * recorded again from a lower producerSeq gets a new state).
  */
 class ProducerState {
-  producerSeqs: number[] = [];
-  seqs: number[] = [];
-  head = 0;
+  /** Run i: first producerSeq, first seq, pairs; live from `head` on. */
+  private runProducerSeqs: number[] = [];
+  private runSeqs: number[] = [];
+  private runCounts: number[] = [];
+  private head = 0;
+  private pairs = 0;
   /** The newest pair dropped from the history (null while none was), for exact truncation. */
   evictedProducerSeq: number | null = null;
   evictedSeq: number | null = null;
@@ -38,36 +45,122 @@ class ProducerState {
     public owner: string,
   ) {}
 
+  /** Pairs remembered. */
   get length(): number {
-    return this.seqs.length - this.head;
+    return this.pairs;
   }
 
+  /** Adds the pair (producerSeq, seq) after the newest; past `maxEntries` pairs the oldest is dropped. */
   push(producerSeq: number, seq: number, maxEntries: number): void {
-    this.producerSeqs.push(producerSeq);
-    this.seqs.push(seq);
-    if (this.length > maxEntries) {
-      this.evictedProducerSeq = this.producerSeqs[this.head]!;
-      this.evictedSeq = this.seqs[this.head]!;
-      this.head++;
+    const last = this.runCounts.length - 1;
+    const count = last >= this.head ? this.runCounts[last]! : 0;
+    if (
+      count > 0 &&
+      producerSeq === this.runProducerSeqs[last]! + count &&
+      seq === this.runSeqs[last]! + count
+    ) {
+      this.runCounts[last] = count + 1;
+    } else {
+      this.runProducerSeqs.push(producerSeq);
+      this.runSeqs.push(seq);
+      this.runCounts.push(1);
     }
-    if (this.head > maxEntries) {
-      this.producerSeqs.splice(0, this.head);
-      this.seqs.splice(0, this.head);
-      this.head = 0;
-    }
+    this.pairs++;
+    if (this.pairs > maxEntries) this.dropOldest();
   }
 
+  /** The seq of the remembered message `producerSeq`, or null when it is not remembered. */
   seqOf(producerSeq: number): number | null {
-    for (let i = this.seqs.length - 1; i >= this.head; i--) {
-      if (this.producerSeqs[i] === producerSeq) return this.seqs[i]!;
+    for (let i = this.runCounts.length - 1; i >= this.head; i--) {
+      const first = this.runProducerSeqs[i]!;
+      if (producerSeq >= first) {
+        return producerSeq - first < this.runCounts[i]!
+          ? this.runSeqs[i]! + (producerSeq - first)
+          : null;
+      }
     }
     return null;
   }
 
-  /** Keeps the first `count` live pairs only. */
+  /** Pairs whose seq is at most `seq` (a prefix of the history: seqs rise along it). */
+  pairsThroughSeq(seq: number): number {
+    let pairs = 0;
+    for (let i = this.head; i < this.runCounts.length; i++) {
+      const first = this.runSeqs[i]!;
+      const count = this.runCounts[i]!;
+      if (seq < first + count - 1) return pairs + Math.max(0, seq - first + 1);
+      pairs += count;
+    }
+    return pairs;
+  }
+
+  /** The pair at `index` (0: the oldest remembered), which must exist. */
+  pairAt(index: number): { readonly producerSeq: number; readonly seq: number } {
+    let left = index;
+    for (let i = this.head; i < this.runCounts.length; i++) {
+      const count = this.runCounts[i]!;
+      if (left < count)
+        return { producerSeq: this.runProducerSeqs[i]! + left, seq: this.runSeqs[i]! + left };
+      left -= count;
+    }
+    throw new RangeError(`no pair ${index} in a history of ${this.pairs}`);
+  }
+
+  /** The pairs from `index` on, as two parallel arrays (for a snapshot). */
+  pairsFrom(index: number): { producerSeqs: number[]; seqs: number[] } {
+    const producerSeqs: number[] = [];
+    const seqs: number[] = [];
+    let skip = index;
+    for (let i = this.head; i < this.runCounts.length; i++) {
+      const count = this.runCounts[i]!;
+      for (let k = Math.min(skip, count); k < count; k++) {
+        producerSeqs.push(this.runProducerSeqs[i]! + k);
+        seqs.push(this.runSeqs[i]! + k);
+      }
+      skip = Math.max(0, skip - count);
+    }
+    return { producerSeqs, seqs };
+  }
+
+  /** Keeps the first `count` pairs only. */
   keep(count: number): void {
-    this.producerSeqs.length = this.head + count;
-    this.seqs.length = this.head + count;
+    let left = count;
+    let i = this.head;
+    while (i < this.runCounts.length && left >= this.runCounts[i]!) left -= this.runCounts[i++]!;
+    if (left > 0) this.runCounts[i++] = left;
+    this.runProducerSeqs.length = i;
+    this.runSeqs.length = i;
+    this.runCounts.length = i;
+    this.pairs = count;
+  }
+
+  private dropOldest(): void {
+    const h = this.head;
+    this.evictedProducerSeq = this.runProducerSeqs[h]!;
+    this.evictedSeq = this.runSeqs[h]!;
+    this.pairs--;
+    const count = this.runCounts[h]!;
+    if (count > 1) {
+      this.runProducerSeqs[h] = this.evictedProducerSeq + 1;
+      this.runSeqs[h] = this.evictedSeq + 1;
+      this.runCounts[h] = count - 1;
+      return;
+    }
+    this.head++;
+    // The dead runs are cut off in place once they are half the arrays, which
+    // keeps the cut O(1) per run and allocates nothing.
+    if (this.head >= 64 && this.head * 2 >= this.runCounts.length) {
+      const live = this.runCounts.length - this.head;
+      for (let k = 0; k < live; k++) {
+        this.runProducerSeqs[k] = this.runProducerSeqs[this.head + k]!;
+        this.runSeqs[k] = this.runSeqs[this.head + k]!;
+        this.runCounts[k] = this.runCounts[this.head + k]!;
+      }
+      this.runProducerSeqs.length = live;
+      this.runSeqs.length = live;
+      this.runCounts.length = live;
+      this.head = 0;
+    }
   }
 }
 
@@ -163,15 +256,16 @@ export class ProducerTable {
   snapshot(maxPairs: number): ProducerSnapshot[] {
     const out: ProducerSnapshot[] = [];
     for (const [producerId, state] of this.producers) {
-      const from = Math.max(state.head, state.seqs.length - maxPairs);
-      const cut = from > state.head;
+      const from = Math.max(0, state.length - maxPairs);
+      const before = from > 0 ? state.pairAt(from - 1) : null;
+      const { producerSeqs, seqs } = state.pairsFrom(from);
       out.push({
         producerId,
         lastProducerSeq: state.lastProducerSeq,
-        producerSeqs: state.producerSeqs.slice(from),
-        seqs: state.seqs.slice(from),
-        evictedProducerSeq: cut ? state.producerSeqs[from - 1]! : state.evictedProducerSeq,
-        evictedSeq: cut ? state.seqs[from - 1]! : state.evictedSeq,
+        producerSeqs,
+        seqs,
+        evictedProducerSeq: before !== null ? before.producerSeq : state.evictedProducerSeq,
+        evictedSeq: before !== null ? before.seq : state.evictedSeq,
         owner: state.owner,
       });
     }
@@ -184,8 +278,8 @@ export class ProducerTable {
     for (const saved of snapshot) {
       if (this.producers.size >= this.maxProducers) break;
       const state = new ProducerState(saved.lastProducerSeq, saved.owner);
-      state.producerSeqs = [...saved.producerSeqs];
-      state.seqs = [...saved.seqs];
+      for (let i = 0; i < saved.seqs.length; i++)
+        state.push(saved.producerSeqs[i]!, saved.seqs[i]!, Number.POSITIVE_INFINITY);
       state.evictedProducerSeq = saved.evictedProducerSeq;
       state.evictedSeq = saved.evictedSeq;
       this.producers.set(saved.producerId, state);
@@ -202,12 +296,11 @@ export class ProducerTable {
   truncateAfter(seq: number): void {
     this.lastRecorded = null;
     for (const [producerId, state] of this.producers) {
-      let kept = 0;
-      while (kept < state.length && state.seqs[state.head + kept]! <= seq) kept++;
+      const kept = state.pairsThroughSeq(seq);
       if (kept === state.length) continue;
       if (kept > 0) {
         // The last pair that stays is exactly where this producer now ends.
-        state.lastProducerSeq = state.producerSeqs[state.head + kept - 1]!;
+        state.lastProducerSeq = state.pairAt(kept - 1).producerSeq;
       } else if (state.evictedSeq !== null && state.evictedSeq <= seq) {
         // Everything remembered went, but the newest forgotten pair stays in the log.
         state.lastProducerSeq = state.evictedProducerSeq!;

@@ -670,8 +670,17 @@ export class ProtocolNode {
       return null;
     const firstSeq = this.log.lastSeq + 1;
     const timestampMs = Math.max(this.lastTimestampMs, nowMs);
-    for (const item of items)
-      this.appendData(producerId, item.producerSeq, item.topic, item.payload, owner, timestampMs);
+    const entries = items.map((item) =>
+      this.appendDataState(
+        producerId,
+        item.producerSeq,
+        item.topic,
+        item.payload,
+        owner,
+        timestampMs,
+      ),
+    );
+    this.addPendingEntries(entries, 0, entries.length, true);
     return { firstSeq, epoch: this.epoch };
   }
 
@@ -1045,6 +1054,20 @@ export class ProtocolNode {
     owner: string,
     timestampMs: number,
   ): number {
+    const entry = this.appendDataState(producerId, producerSeq, topic, payload, owner, timestampMs);
+    this.pendingEntries.push(entry);
+    return entry.seq;
+  }
+
+  /** A data entry after the log's last, appended (appendEntryState) but not yet among the pending entries. */
+  private appendDataState(
+    producerId: string,
+    producerSeq: number,
+    topic: string,
+    payload: Uint8Array,
+    owner: string,
+    timestampMs: number,
+  ): Entry {
     // Two literals rather than a spread of an optional field: a spread makes
     // every entry a slow-path object, and this runs once per message.
     const seq = this.log.lastSeq + 1;
@@ -1071,8 +1094,8 @@ export class ProtocolNode {
             timestampMs,
             owner,
           };
-    this.appendEntry(entry);
-    return seq;
+    this.appendEntryState(entry);
+    return entry;
   }
 
   private tickLeader(): void {
@@ -1397,7 +1420,12 @@ export class ProtocolNode {
     }
     let matched = message.prevSeq;
     const ceiling = this.witnessCeilingSeq();
-    for (const entry of message.entries) {
+    const entries = message.entries;
+    // Once one entry is appended every later one is too: they are [from, to).
+    let from = -1;
+    let to = -1;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
       // A witness whose tail is full takes no more (see witnessTailMaxEntries).
       if (entry.seq > ceiling) break;
       // Checked before building the message: this runs for every entry.
@@ -1411,9 +1439,12 @@ export class ProtocolNode {
         }
         this.truncateAfter(entry.seq - 1);
       }
-      this.appendEntry(entry);
+      this.appendEntryState(entry);
+      if (from < 0) from = i;
+      to = i + 1;
       matched = entry.seq;
     }
+    if (from >= 0) this.addPendingEntries(entries, from, to);
     this.leaderMatchSeq = Math.max(this.leaderMatchSeq, matched);
     const commit = Math.min(message.commitSeq, this.leaderMatchSeq);
     if (commit > this.commitSeq) this.commitSeq = commit;
@@ -1760,8 +1791,38 @@ export class ProtocolNode {
   // -------------------------------------------------------------------- log
 
   private appendEntry(entry: Entry): void {
-    this.log.append(entry.seq, entry.epoch);
+    this.appendEntryState(entry);
     this.pendingEntries.push(entry);
+  }
+
+  /**
+   * Adds `entries[from, to)`, already appended (appendEntryState), to what
+   * the next Ready writes and sends. The first of a Ready takes them as one
+   * copy of its own size: pushed one at a time, the array grew again and
+   * again, tens of bytes per entry for the collector on every node.
+   */
+  private addPendingEntries(
+    entries: readonly Entry[],
+    from: number,
+    to: number,
+    adopt = false,
+  ): void {
+    if (this.pendingEntries.length === 0) {
+      // An array the caller made for this alone is taken as it is; any other
+      // (a received message's, which the host may hold on to) is copied, so
+      // that pushing onto it later changes nothing outside the core.
+      this.pendingEntries =
+        adopt && from === 0 && to === entries.length
+          ? (entries as Entry[])
+          : entries.slice(from, to);
+      return;
+    }
+    for (let i = from; i < to; i++) this.pendingEntries.push(entries[i]!);
+  }
+
+  /** What appending `entry` changes besides the entries the next Ready carries. */
+  private appendEntryState(entry: Entry): void {
+    this.log.append(entry.seq, entry.epoch);
     if (entry.kind === EntryKind.config) {
       // In force as soon as it is in the log, committed or not.
       this.pendingConfigs.push({

@@ -90,6 +90,8 @@ function parse(text: string): DedupCheckpoint {
         !Array.isArray(p[2]) ||
         !Array.isArray(p[3]) ||
         p[2].length !== p[3].length ||
+        !risingCounts(p[2]) ||
+        !risingCounts(p[3]) ||
         (p[6] !== undefined && typeof p[6] !== 'string')
       ) {
         throw new Error('a producer entry is malformed');
@@ -105,6 +107,15 @@ function parse(text: string): DedupCheckpoint {
       };
     }),
   };
+}
+
+/** A producer's remembered producerSeqs and seqs both rise strictly, as the table records them. */
+function risingCounts(values: readonly unknown[]): boolean {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (!isCount(value) || (i > 0 && value <= (values[i - 1] as number))) return false;
+  }
+  return true;
 }
 
 function isCount(value: unknown): value is number {

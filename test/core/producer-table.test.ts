@@ -1,5 +1,6 @@
 import test from 'ava';
 import { ProducerTable } from '../../src/core/producer-table.js';
+import { seededRandom } from './fixtures.js';
 
 test('a producer the table does not know must start at producerSeq 1', (t) => {
   const table = new ProducerTable(10, 10);
@@ -165,4 +166,125 @@ test('a producer id belongs to the first identity that recorded under it; a snap
       ['p', 'alice'],
     ],
   );
+});
+
+/**
+ * The table's history as plain (producerSeq, seq) pairs, one per message, as
+ * the rules say: the last `maxHistory` pairs, the newest dropped pair, and
+ * truncation that stays exact or forgets. The table keeps runs of pairs; it
+ * must answer exactly as this does.
+ */
+class PairHistoryModel {
+  readonly producers = new Map<
+    string,
+    { last: number; pairs: [number, number][]; evicted: [number, number] | null }
+  >();
+
+  constructor(private readonly maxHistory: number) {}
+
+  record(producerId: string, producerSeq: number, seq: number): void {
+    let state = this.producers.get(producerId);
+    if (state === undefined || producerSeq <= state.last) {
+      state = { last: producerSeq - 1, pairs: [], evicted: null };
+      this.producers.set(producerId, state);
+    }
+    state.last = producerSeq;
+    state.pairs.push([producerSeq, seq]);
+    if (state.pairs.length > this.maxHistory) state.evicted = state.pairs.shift()!;
+  }
+
+  truncateAfter(seq: number): void {
+    for (const [producerId, state] of [...this.producers]) {
+      const kept = state.pairs.filter(([, s]) => s <= seq).length;
+      if (kept === state.pairs.length) continue;
+      if (kept > 0) state.last = state.pairs[kept - 1]![0];
+      else if (state.evicted !== null && state.evicted[1] <= seq) state.last = state.evicted[0];
+      else {
+        this.producers.delete(producerId);
+        continue;
+      }
+      state.pairs.length = kept;
+    }
+  }
+}
+
+test('the history kept as runs answers as one pair per message would, over random batches, truncations and restores', (t) => {
+  const seed = 20_261_130;
+  t.log(`seed ${seed}`);
+  const random = seededRandom(seed);
+  const maxHistory = 24;
+  const ids = ['p', 'q', 'r'];
+  let table = new ProducerTable(100, maxHistory);
+  const model = new PairHistoryModel(maxHistory);
+  const nextProducerSeq = new Map(ids.map((id) => [id, 1]));
+  let lastSeq = 0;
+  let mismatches = 0;
+  const compare = (step: number): void => {
+    const saved = table.snapshot(Number.MAX_SAFE_INTEGER);
+    const expected = ids
+      .filter((id) => model.producers.has(id))
+      .map((id) => {
+        const state = model.producers.get(id)!;
+        return {
+          producerId: id,
+          lastProducerSeq: state.last,
+          producerSeqs: state.pairs.map(([p]) => p),
+          seqs: state.pairs.map(([, s]) => s),
+          evictedProducerSeq: state.evicted?.[0] ?? null,
+          evictedSeq: state.evicted?.[1] ?? null,
+        };
+      });
+    const actual = [...saved]
+      .sort((a, b) => a.producerId.localeCompare(b.producerId))
+      .map(({ owner: _owner, ...rest }) => rest);
+    if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+      if (mismatches++ === 0)
+        t.log(`step ${step}: ${JSON.stringify(actual)} != ${JSON.stringify(expected)}`);
+    }
+    for (const id of ids) {
+      const state = model.producers.get(id);
+      if (state === undefined) continue;
+      for (let p = Math.max(1, state.last - maxHistory - 3); p <= state.last + 1; p++) {
+        const pair = state.pairs.find(([q]) => q === p);
+        const verdict = table.check(id, p);
+        const want =
+          p === state.last + 1
+            ? { kind: 'new' }
+            : { kind: 'duplicate', seq: pair === undefined ? null : pair[1] };
+        if (JSON.stringify(verdict) !== JSON.stringify(want)) {
+          if (mismatches++ === 0)
+            t.log(`step ${step}: check(${id}, ${p}) gave ${JSON.stringify(verdict)}`);
+        }
+      }
+    }
+  };
+  for (let step = 0; step < 4000; step++) {
+    const roll = random();
+    if (roll < 0.08 && lastSeq > 0) {
+      // A truncation of the log's suffix; producers continue after what they still hold.
+      const at = lastSeq - Math.floor(random() * Math.min(lastSeq, 40));
+      table.truncateAfter(at);
+      model.truncateAfter(at);
+      lastSeq = at;
+      for (const id of ids) nextProducerSeq.set(id, (model.producers.get(id)?.last ?? 0) + 1);
+    } else if (roll < 0.082) {
+      // A restore from a snapshot, as a restart from a dedup checkpoint does.
+      const restored = new ProducerTable(100, maxHistory);
+      restored.restore(table.snapshot(maxHistory));
+      table = restored;
+    } else {
+      // A batch of one producer: consecutive producerSeqs at consecutive seqs.
+      const id = ids[Math.floor(random() * ids.length)]!;
+      const count = 1 + Math.floor(random() * 12);
+      for (let k = 0; k < count; k++) {
+        const producerSeq = nextProducerSeq.get(id)!;
+        lastSeq++;
+        table.record(id, producerSeq, lastSeq);
+        model.record(id, producerSeq, lastSeq);
+        nextProducerSeq.set(id, producerSeq + 1);
+      }
+    }
+    compare(step);
+  }
+  t.is(mismatches, 0);
 });
