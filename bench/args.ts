@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { FsyncPolicies, type FsyncPolicy } from '../src/node/cluster-config.js';
+import type { Profiling } from './profiling.js';
 
 /** The rate of the light-load phase: `--moderate-rate`, else `--moderate-fraction` of the measured peak (at least 100 msgs/s). */
 export function moderateRateOf(args: BenchArgs, peakPerSecond: number): number {
@@ -34,7 +35,10 @@ export interface BenchArgs {
   readonly requestTimeoutMs: number | null;
   /** Cluster timing overrides (electionTimeoutMs, heartbeatIntervalMs); empty keeps the defaults. */
   readonly clusterTiming: Record<string, number>;
-  readonly profileDir: string | null;
+  /** `--profile DIR` (CPU) or `--heap-profile DIR` (allocations): every node and publisher writes one. */
+  readonly profiling: Profiling | null;
+  /** profile-top: the profile file or folder to summarise. */
+  readonly profilePath: string | null;
   readonly json: boolean;
   readonly waitIdleSeconds: number;
   /** Messages per `publishMany` call of a saturating publisher; 1: one `publish` per message. */
@@ -53,7 +57,8 @@ export const usage = `usage: npm run bench -- [throughput|latency|secure|failove
   transfer               planned leadership transfers under load: time to hand over, publish pause
   replicas               replicas following a live stream: apply rate of each beside the commit rate
   raw-zmq                only the raw zeromq.js PUB/SUB ceiling
-  profile-top <dir|file> hottest functions of .cpuprofile files (self time, file:line)
+  profile-top <dir|file> hottest functions of .cpuprofile files (self time, file:line) and
+                         of .heapprofile files (bytes allocated, file:line)
 
 options:
   --fsync always|never|memory   log durability of the cluster (default memory)
@@ -78,6 +83,8 @@ options:
   --election-timeout-ms N       cluster electionTimeoutMs (default: the cluster's own, 300)
   --heartbeat-ms N              cluster heartbeatIntervalMs (default: the cluster's own, 50)
   --profile DIR                 write V8 CPU profiles of nodes and publishers into DIR
+  --heap-profile DIR            write V8 allocation profiles (every sampled allocation, freed ones
+                                included) of nodes and publishers into DIR
   --publish-many N              saturating publishers call publishMany with N messages (default 1: publish per message)
   --wait-idle S                 wait up to S seconds for other work on the machine to finish (default 0)
   --json                        also print the result as one JSON line`;
@@ -88,6 +95,14 @@ function positiveNumber(value: string | undefined, name: string, fallback: numbe
   if (!Number.isFinite(parsed) || parsed <= 0)
     throw new Error(`--${name} must be a positive number, got '${value}'`);
   return parsed;
+}
+
+function profilingArg(cpuDir: string | undefined, heapDir: string | undefined): Profiling | null {
+  if (cpuDir !== undefined && heapDir !== undefined)
+    throw new Error('--profile and --heap-profile each run their own sampler: give one of them');
+  if (cpuDir !== undefined) return { dir: cpuDir, kind: 'cpu' };
+  if (heapDir !== undefined) return { dir: heapDir, kind: 'heap' };
+  return null;
 }
 
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
@@ -117,6 +132,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       'election-timeout-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       profile: { type: 'string' },
+      'heap-profile': { type: 'string' },
       json: { type: 'boolean' },
       'wait-idle': { type: 'string' },
       'publish-many': { type: 'string' },
@@ -176,7 +192,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         ? {}
         : { heartbeatIntervalMs: positiveNumber(values['heartbeat-ms'], 'heartbeat-ms', 50) }),
     },
-    profileDir: values.profile ?? (name === 'profile-top' ? (rest[0] ?? null) : null),
+    profiling: profilingArg(values.profile, values['heap-profile']),
+    profilePath: name === 'profile-top' ? (rest[0] ?? null) : null,
     json: values.json === true,
     waitIdleSeconds:
       values['wait-idle'] === undefined ? 0 : positiveNumber(values['wait-idle'], 'wait-idle', 0),

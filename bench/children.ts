@@ -2,7 +2,8 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const benchDir = dirname(fileURLToPath(import.meta.url));
+/** The folder of the built bench modules (dist/bench). */
+export const benchDir = dirname(fileURLToPath(import.meta.url));
 
 /** A message a worker sends to the driver over the IPC channel: always an object with a `type`. */
 export interface WorkerMessage {
@@ -101,10 +102,16 @@ export class WorkerSet {
   }
 
   /** Forks `bench/<module>.js` with extra node flags (e.g. --cpu-prof). */
-  fork(module: string, name: string, execArgv: readonly string[] = []): Worker {
+  fork(
+    module: string,
+    name: string,
+    execArgv: readonly string[] = [],
+    env: Record<string, string> = {},
+  ): Worker {
     const child = fork(join(benchDir, `${module}.js`), [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       execArgv: [...execArgv],
+      env: { ...process.env, ...env },
     });
     const worker = new Worker(name, child);
     this.workers.add(worker);

@@ -16,6 +16,7 @@ import { sleep, type Worker, type WorkerSet, wallNowMs } from './children.js';
 import { adminFor, leaderOf, viewCluster } from './cluster-health.js';
 import type { ConnectCommand, PhaseResult, RateCommand, SaturateCommand } from './load-protocol.js';
 import { CpuMeter, peakRssMiB } from './proc-cpu.js';
+import { type Profiling, profilingEnv, profilingOf } from './profiling.js';
 
 /**
  * The default bound of a saturating publisher, in messages per second of
@@ -42,8 +43,8 @@ export interface RigOptions {
   readonly publishers: number;
   readonly windowMessages: number;
   readonly payloadBytes: number;
-  /** When set, every node and publisher process writes a V8 CPU profile into this folder. */
-  readonly profileDir: string | null;
+  /** When set, every node and publisher process writes a V8 profile of this kind into this folder. */
+  readonly profiling: Profiling | null;
   readonly configOverrides?: Record<string, unknown>;
   /** Publisher requestTimeoutMs; null keeps the Publisher's default. */
   readonly requestTimeoutMs?: number | null;
@@ -61,7 +62,7 @@ export function rigOptions(args: BenchArgs, overrides: Partial<RigOptions> = {})
     publishers: args.publishers,
     windowMessages: args.windowMessages,
     payloadBytes: args.payloadBytes,
-    profileDir: args.profileDir,
+    profiling: args.profiling,
     configOverrides: args.clusterTiming,
     publishManyMessages: args.publishManyMessages,
     ...overrides,
@@ -93,8 +94,6 @@ interface WindowSample {
   readonly cpuPercent: Record<string, number>;
   readonly peakRssMiB: Record<string, number>;
 }
-
-const benchDir = dirname(fileURLToPath(import.meta.url));
 
 /** Beyond the time a phase is asked to run, how long the driver waits for its result. */
 const phaseSlackMs = 60_000;
@@ -134,12 +133,7 @@ export class LoadRig {
   ) {}
 
   static async start(workers: WorkerSet, options: RigOptions): Promise<LoadRig> {
-    const nodeEnv: Record<string, string> = {};
-    if (options.profileDir !== null) {
-      nodeEnv['NODE_OPTIONS'] =
-        `--import=${pathToFileURL(join(benchDir, 'cpu-profile-preload.js')).href}`;
-      nodeEnv['ORDO_BENCH_PROFILE_DIR'] = join(options.profileDir, 'nodes');
-    }
+    const nodeEnv: Record<string, string> = profilingEnv(options.profiling, 'nodes');
     const nodeLog = new NodeLogTally();
     const cluster = await LocalCluster.start({
       nodes: options.nodes,
@@ -155,16 +149,16 @@ export class LoadRig {
     const untrack = workers.trackPids(() => cluster.nodes.map((n) => n.process?.pid));
     // Publisher processes get the young generation the nodes get (docs/operations.md),
     // at its full size from the start (PUBLISHER_YOUNG_GENERATION_FROM_START).
-    const execArgv = [
-      YOUNG_GENERATION_FLAG,
-      PUBLISHER_YOUNG_GENERATION_FROM_START,
-      ...(options.profileDir === null
-        ? []
-        : ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, 'publishers')}`]),
-    ];
-    const loaders = Array.from({ length: options.publishers }, (_, i) =>
-      workers.fork('load-worker', `publisher-${i + 1}`, execArgv),
-    );
+    const loaders = Array.from({ length: options.publishers }, (_, i) => {
+      const name = `publisher-${i + 1}`;
+      const profiling = profilingOf(options.profiling, 'publishers', name);
+      return workers.fork(
+        'load-worker',
+        name,
+        [YOUNG_GENERATION_FLAG, PUBLISHER_YOUNG_GENERATION_FROM_START, ...profiling.execArgv],
+        profiling.env,
+      );
+    });
     const rig = new LoadRig(
       cluster,
       nodeLog,

@@ -33,9 +33,77 @@ const shownLines = 20;
 function profilesIn(path: string): string[] {
   if (!statSync(path).isDirectory()) return [path];
   return readdirSync(path, { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.cpuprofile'))
+    .filter((f) => f.endsWith('.cpuprofile') || f.endsWith('.heapprofile'))
     .map((f) => join(path, f))
     .sort();
+}
+
+/** A V8 sampling heap profile: a call tree, and the allocations sampled at its nodes. */
+interface HeapProfileNode {
+  readonly id: number;
+  readonly callFrame: ProfileNode['callFrame'];
+  readonly children: readonly HeapProfileNode[];
+}
+
+interface HeapProfile {
+  readonly head: HeapProfileNode;
+  readonly samples: readonly { readonly size: number; readonly nodeId: number }[];
+}
+
+/** Bytes sampled by the function that allocated them (`name file:line`), and by file. */
+function summarizeHeapProfile(path: string): {
+  sampledBytes: number;
+  byFunction: Map<string, number>;
+  byFile: Map<string, number>;
+} {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as HeapProfile;
+  const where = new Map<number, string>();
+  const pending = [profile.head];
+  while (pending.length > 0) {
+    const node = pending.pop()!;
+    const { functionName, url, lineNumber, columnNumber } = node.callFrame;
+    where.set(
+      node.id,
+      `${functionName || '(anonymous)'}  ${sourcePosition(url, lineNumber, columnNumber, root)}`,
+    );
+    pending.push(...node.children);
+  }
+  const byFunction = new Map<string, number>();
+  const byFile = new Map<string, number>();
+  let sampledBytes = 0;
+  for (const { size, nodeId } of profile.samples) {
+    const key = where.get(nodeId) ?? '(unknown)';
+    sampledBytes += size;
+    byFunction.set(key, (byFunction.get(key) ?? 0) + size);
+    const file = key.replace(/^.* {2}/, '').replace(/:\d+$/, '');
+    byFile.set(file, (byFile.get(file) ?? 0) + size);
+  }
+  return { sampledBytes, byFunction, byFile };
+}
+
+function printHeapProfile(path: string): void {
+  const summary = summarizeHeapProfile(path);
+  const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  console.log(
+    `\n== ${basename(dirname(path))}/${basename(path)}: ${mib(summary.sampledBytes)} allocated (sampled, freed included)`,
+  );
+  const rows = (map: Map<string, number>, count: number): [string, string, string][] =>
+    [...map.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, count)
+      .map(([key, bytes]) => [
+        `${((bytes * 100) / summary.sampledBytes).toFixed(1)}%`,
+        mib(bytes),
+        key,
+      ]);
+  console.log(
+    formatTable(
+      ['share', 'allocated', 'function  file:line'],
+      rows(summary.byFunction, shownFunctions),
+    ),
+  );
+  console.log('');
+  console.log(formatTable(['share', 'allocated', 'file'], rows(summary.byFile, shownFiles)));
 }
 
 /** Self time of one profile by function (`name file:line`) and by file; idle time is left out of the total. */
@@ -83,11 +151,18 @@ function top(map: Map<string, number>, total: number, count: number): [string, s
     .map(([key, hits]) => [`${((hits * 100) / total).toFixed(1)}%`, key]);
 }
 
-/** `npm run bench -- profile-top <dir|file>`: the hottest functions, lines and files of V8 CPU profiles. */
+/**
+ * `npm run bench -- profile-top <dir|file>`: the hottest functions, lines
+ * and files of V8 CPU profiles, and where heap profiles allocate.
+ */
 export function profileTop(args: BenchArgs): void {
-  if (args.profileDir === null)
-    throw new Error('profile-top needs a .cpuprofile file or a folder of them');
-  for (const path of profilesIn(args.profileDir)) {
+  if (args.profilePath === null)
+    throw new Error('profile-top needs a .cpuprofile or .heapprofile file, or a folder of them');
+  for (const path of profilesIn(args.profilePath)) {
+    if (path.endsWith('.heapprofile')) {
+      printHeapProfile(path);
+      continue;
+    }
     const summary = summarizeProfile(path);
     console.log(
       `\n== ${basename(dirname(path))}/${basename(path)}: ${summary.busySamples} busy samples over ${(summary.wallMs / 1000).toFixed(1)} s`,

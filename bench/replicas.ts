@@ -14,11 +14,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { YOUNG_GENERATION_FLAG } from '../src/cluster/local-cluster.js';
 import type { BenchArgs } from './args.js';
-import { stopProcess, type WorkerSet } from './children.js';
+import { benchDir, stopProcess, type WorkerSet } from './children.js';
 import { LoadRig, rigOptions } from './load-rig.js';
+import { type Profiling, profilingOf } from './profiling.js';
 import { formatNumber, formatTable, printJsonLine } from './report.js';
 
-const benchDir = dirname(fileURLToPath(import.meta.url));
 const binPath = join(benchDir, '..', '..', 'bin', 'ordo.js');
 /** How often the replicas report their applied seq to the brokers, and how often the driver samples it. */
 const reportIntervalMs = 100;
@@ -42,7 +42,7 @@ export async function replicasBench(workers: WorkerSet, args: BenchArgs): Promis
   const untrack = workers.trackPids(() => replicas.map((r) => r.pid));
   const ids = Array.from({ length: args.replicas }, (_, i) => `replica-${i + 1}`);
   try {
-    for (const id of ids) replicas.push(startReplica(rig, id, dataDir, args.profileDir));
+    for (const id of ids) replicas.push(startReplica(rig, id, dataDir, args.profiling));
     await waitFor(rig, startTimeoutMs, 'every replica to report', (s) =>
       ids.every((id) => s.applied.has(id)),
     );
@@ -88,14 +88,10 @@ function startReplica(
   rig: LoadRig,
   id: string,
   dataDir: string,
-  profileDir: string | null,
+  profiling: Profiling | null,
 ): ChildProcess {
-  const execArgv = [
-    YOUNG_GENERATION_FLAG,
-    ...(profileDir === null
-      ? []
-      : ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'replicas')}`]),
-  ];
+  const profile = profilingOf(profiling, 'replicas', id);
+  const execArgv = [YOUNG_GENERATION_FLAG, ...profile.execArgv];
   const child = spawn(
     process.execPath,
     [
@@ -113,7 +109,7 @@ function startReplica(
       '--report-interval-ms',
       String(reportIntervalMs),
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...profile.env } },
   );
   return child;
 }

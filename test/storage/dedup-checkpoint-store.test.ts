@@ -81,3 +81,36 @@ test('an owner that is not a string makes the checkpoint damaged, not a crash', 
   t.is(checkpoint, null);
   t.regex(problem ?? '', /malformed/);
 });
+
+test('a producer history whose producerSeqs or seqs do not rise makes the checkpoint damaged, not a crash', async (t) => {
+  const dir = await tempDir(t);
+  const store = new DedupCheckpointStore(dir);
+  const histories = [
+    [
+      [3, 2],
+      [5, 6],
+    ],
+    [
+      [2, 3],
+      [6, 6],
+    ],
+    [
+      [1, -2],
+      [5, 6],
+    ],
+  ];
+  for (const [producerSeqs, seqs] of histories) {
+    const body = JSON.stringify({
+      version: 2,
+      seq: 7,
+      producers: [['p', 3, producerSeqs, seqs, null, null, '']],
+    });
+    await writeFile(
+      store.path,
+      `${body.slice(0, -1)},"crc32c":${crc32c(Buffer.from(body, 'utf8'))}}\n`,
+    );
+    const { checkpoint, problem } = await store.load();
+    t.is(checkpoint, null, JSON.stringify({ producerSeqs, seqs }));
+    t.regex(problem ?? '', /malformed/);
+  }
+});
