@@ -1,6 +1,5 @@
 import { readdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import type { AdminClient } from '../clients/admin.js';
 import { LocalCluster, YOUNG_GENERATION_FLAG } from '../src/cluster/local-cluster.js';
 import { LIMITS } from '../src/limits.js';

@@ -10,8 +10,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { YOUNG_GENERATION_FLAG } from '../src/cluster/local-cluster.js';
 import type { BenchArgs } from './args.js';
 import { benchDir, stopProcess, type WorkerSet } from './children.js';
