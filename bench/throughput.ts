@@ -1,4 +1,4 @@
-import { YOUNG_GENERATION_FLAG } from '../src/cluster/local-cluster.js';
+import { OLD_GENERATION_FLAG, YOUNG_GENERATION_FLAG } from '../src/cluster/local-cluster.js';
 import { round } from '../src/runtime/latency-stats.js';
 import { type BenchArgs, moderateRateOf } from './args.js';
 import type { WorkerSet } from './children.js';
@@ -191,7 +191,7 @@ export function header(args: BenchArgs): string {
     `machine: ${m.cpus} x ${m.cpuModel}, Node ${m.node}, ${m.platform}; load average at start ${loadAtStart.toFixed(2)}`,
     `cluster: ${args.nodes} nodes on this machine; ${args.publishers} publisher processes, window ${args.windowMessages} msgs each, ${publishCalls(args)}; ${args.payloadBytes}-byte messages; quorum acks`,
     `cluster timing: ${Object.keys(args.clusterTiming).length === 0 ? 'defaults' : JSON.stringify(args.clusterTiming)}`,
-    `processes: nodes and publishers run with ${YOUNG_GENERATION_FLAG}, publishers also with ${PUBLISHER_YOUNG_GENERATION_FROM_START} (docs/operations.md, "Memory")`,
+    `processes: nodes and publishers run with ${YOUNG_GENERATION_FLAG}, nodes also with ${OLD_GENERATION_FLAG}, publishers with ${PUBLISHER_YOUNG_GENERATION_FROM_START} (docs/operations.md, "Memory")`,
   ].join('\n');
 }
 

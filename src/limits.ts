@@ -59,6 +59,18 @@ export const LIMITS = {
    * tells how to give it to nodes and publishers started otherwise.
    */
   youngSemiSpaceMiB: 32,
+  /**
+   * V8's first old-generation size, in MiB, for the node processes this
+   * project starts (`--initial-old-space-size`; a few MiB by default, grown
+   * as the heap grows). A node's live heap is small (15-40 MiB) but turns
+   * over fast, and from V8's small start its old generation was collected
+   * whole two to five times a second, 5-15 ms each, which made most of the
+   * light-load latency tail. The size is a threshold, not memory taken up
+   * front: a node's resident memory at start is the same. It is a command
+   * line flag only (NODE_OPTIONS refuses it); docs/operations.md tells how
+   * to give it to nodes started otherwise.
+   */
+  initialOldSpaceMiB: 256,
   /** Times a ZeroMQ connect or disconnect that a signal interrupted (EINTR) is made in all before its error stands. */
   interruptedCallAttempts: 8,
   /** Most subscribers one node serves at once. */

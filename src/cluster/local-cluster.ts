@@ -24,6 +24,9 @@ import { freePorts } from './free-ports.js';
  */
 export const YOUNG_GENERATION_FLAG = `--max-semi-space-size=${LIMITS.youngSemiSpaceMiB}`;
 
+/** The old generation's first size a node process starts with: LIMITS.initialOldSpaceMiB (docs/operations.md, "Memory"). */
+export const OLD_GENERATION_FLAG = `--initial-old-space-size=${LIMITS.initialOldSpaceMiB}`;
+
 const binPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'ordo.js');
 
 export interface LocalClusterOptions {
@@ -277,6 +280,7 @@ export class LocalCluster {
       ...prefix,
       process.execPath,
       YOUNG_GENERATION_FLAG,
+      OLD_GENERATION_FLAG,
       binPath,
       'node',
       '--config',
