@@ -1034,7 +1034,7 @@ export class ProtocolNode {
     if (this.log.lastSeq - this.commitSeq >= this.cfg.maxUncommittedEntries) {
       return { kind: 'busy', reason: 'window-full' };
     }
-    const seq = this.appendData(
+    const entry = this.appendDataState(
       proposal.producerId,
       proposal.producerSeq,
       proposal.topic,
@@ -1042,24 +1042,14 @@ export class ProtocolNode {
       owner,
       Math.max(this.lastTimestampMs, nowMs),
     );
-    return { kind: 'appended', seq, epoch: this.epoch };
-  }
-
-  /** Appends a data entry at the next seq of this epoch; returns its seq. */
-  private appendData(
-    producerId: string,
-    producerSeq: number,
-    topic: string,
-    payload: Uint8Array,
-    owner: string,
-    timestampMs: number,
-  ): number {
-    const entry = this.appendDataState(producerId, producerSeq, topic, payload, owner, timestampMs);
     this.pendingEntries.push(entry);
-    return entry.seq;
+    return { kind: 'appended', seq: entry.seq, epoch: this.epoch };
   }
 
-  /** A data entry after the log's last, appended (appendEntryState) but not yet among the pending entries. */
+  /**
+   * A data entry at the next seq of this epoch, appended (appendEntryState)
+   * but not yet among the entries the next Ready carries: the caller adds it.
+   */
   private appendDataState(
     producerId: string,
     producerSeq: number,
