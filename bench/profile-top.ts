@@ -87,15 +87,8 @@ function printHeapProfile(path: string): void {
   console.log(
     `\n== ${basename(dirname(path))}/${basename(path)}: ${mib(summary.sampledBytes)} allocated (sampled, freed included)`,
   );
-  const rows = (map: Map<string, number>, count: number): [string, string, string][] =>
-    [...map.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, count)
-      .map(([key, bytes]) => [
-        `${((bytes * 100) / summary.sampledBytes).toFixed(1)}%`,
-        mib(bytes),
-        key,
-      ]);
+  const rows = (map: Map<string, number>, count: number): string[][] =>
+    top(map, summary.sampledBytes, count, (bytes) => [mib(bytes)]);
   console.log(
     formatTable(
       ['share', 'allocated', 'function  file:line'],
@@ -144,11 +137,17 @@ function summarizeProfile(path: string): {
   };
 }
 
-function top(map: Map<string, number>, total: number, count: number): [string, string][] {
+/** The `count` largest of `map` as [share of `total`, ...amount as `shown` gives it, key]. */
+function top(
+  map: Map<string, number>,
+  total: number,
+  count: number,
+  shown: (value: number) => string[] = () => [],
+): string[][] {
   return [...map.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, count)
-    .map(([key, hits]) => [`${((hits * 100) / total).toFixed(1)}%`, key]);
+    .map(([key, value]) => [`${((value * 100) / total).toFixed(1)}%`, ...shown(value), key]);
 }
 
 /**

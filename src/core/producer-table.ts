@@ -1,3 +1,5 @@
+import { invariant } from './assert.js';
+
 /** One producer as saved in a dedup checkpoint (plain data). */
 export interface ProducerSnapshot {
   readonly producerId: string;
@@ -103,7 +105,7 @@ class ProducerState {
         return { producerSeq: this.runProducerSeqs[i]! + left, seq: this.runSeqs[i]! + left };
       left -= count;
     }
-    throw new RangeError(`no pair ${index} in a history of ${this.pairs}`);
+    invariant(false, `no pair ${index} in a history of ${this.pairs}`);
   }
 
   /** The pairs from `index` on, as two parallel arrays (for a snapshot). */

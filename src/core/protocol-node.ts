@@ -680,7 +680,7 @@ export class ProtocolNode {
         timestampMs,
       ),
     );
-    this.addPendingEntries(entries, 0, entries.length, true);
+    this.addPendingEntries(entries, 0, entries.length);
     return { firstSeq, epoch: this.epoch };
   }
 
@@ -1791,20 +1791,11 @@ export class ProtocolNode {
    * copy of its own size: pushed one at a time, the array grew again and
    * again, tens of bytes per entry for the collector on every node.
    */
-  private addPendingEntries(
-    entries: readonly Entry[],
-    from: number,
-    to: number,
-    adopt = false,
-  ): void {
+  private addPendingEntries(entries: readonly Entry[], from: number, to: number): void {
     if (this.pendingEntries.length === 0) {
-      // An array the caller made for this alone is taken as it is; any other
-      // (a received message's, which the host may hold on to) is copied, so
-      // that pushing onto it later changes nothing outside the core.
-      this.pendingEntries =
-        adopt && from === 0 && to === entries.length
-          ? (entries as Entry[])
-          : entries.slice(from, to);
+      // A copy, never the caller's array (a received message's, which the
+      // host may hold on to): pushing onto it later changes nothing outside.
+      this.pendingEntries = entries.slice(from, to);
       return;
     }
     for (let i = from; i < to; i++) this.pendingEntries.push(entries[i]!);

@@ -4,7 +4,15 @@ import { invariant } from '../core/assert.js';
 import { type Entry, EntryKind } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import { crc32c } from './crc32c.js';
-import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from './uint64.js';
+import {
+  readU16,
+  readU32,
+  readU64,
+  writeCheckedU64,
+  writeU16,
+  writeU32,
+  writeU64,
+} from './uint64.js';
 
 /**
  * The binary framing of one log record: a run of consecutive entries
@@ -226,10 +234,10 @@ function encodeBody(
 ): number {
   const { entry, payload, producerIdBytes, topicBytes, ownerBytes } = one;
   // The validator checked every count is a non-negative safe integer.
-  writeValidU64(buf, at + BODY_SEQ_AT, entry.seq);
-  writeValidU64(buf, at + BODY_EPOCH_AT, entry.epoch);
-  writeValidU64(buf, at + BODY_TIMESTAMP_AT, entry.timestampMs);
-  writeValidU64(buf, at + BODY_PRODUCER_SEQ_AT, entry.producerSeq);
+  writeCheckedU64(buf, at + BODY_SEQ_AT, entry.seq);
+  writeCheckedU64(buf, at + BODY_EPOCH_AT, entry.epoch);
+  writeCheckedU64(buf, at + BODY_TIMESTAMP_AT, entry.timestampMs);
+  writeCheckedU64(buf, at + BODY_PRODUCER_SEQ_AT, entry.producerSeq);
   buf[at + BODY_KIND_AT] = entry.kind;
   buf[at + BODY_FLAGS_AT] = 0;
   writeU16(buf, at + BODY_PRODUCER_ID_LENGTH_AT, producerIdBytes);
@@ -254,13 +262,6 @@ function encodeBody(
   }
   buf.set(payload, p);
   return p + payload.length;
-}
-
-/** writeU64 of a value already known to be a non-negative safe integer. */
-function writeValidU64(buf: Uint8Array, offset: number, value: number): void {
-  const lo = value >>> 0;
-  writeU32(buf, offset, lo);
-  writeU32(buf, offset + 4, (value - lo) / 0x1_0000_0000);
 }
 
 /** Copies `length` bytes of `buf` from `from` to `to`; a loop beats a native call for short strings. */

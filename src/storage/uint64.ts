@@ -11,10 +11,18 @@ const TWO_POW_32 = 0x1_0000_0000;
 export function writeU64(buf: Uint8Array, offset: number, value: number): void {
   if (!(Number.isSafeInteger(value) && value >= 0))
     invariant(false, `${value} is not a non-negative safe integer`);
+  writeCheckedU64(buf, offset, value);
+}
+
+/**
+ * writeU64 of a value already known to be a non-negative safe integer (an
+ * entry's counts, which the log's validator checked): the per-entry path
+ * of a record does not check them again.
+ */
+export function writeCheckedU64(buf: Uint8Array, offset: number, value: number): void {
   const lo = value % TWO_POW_32;
-  const hi = (value - lo) / TWO_POW_32;
   writeU32(buf, offset, lo);
-  writeU32(buf, offset + 4, hi);
+  writeU32(buf, offset + 4, (value - lo) / TWO_POW_32);
 }
 
 /** Returns -1 when the stored value does not fit a safe integer, which callers treat as corruption. */
