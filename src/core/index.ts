@@ -28,6 +28,7 @@ export {
   type PeerStatus,
   type ProposeResult,
   ProtocolNode,
+  type RunEntryMaker,
 } from './protocol-node.js';
 export { type PublishOutcome, publishOutcome } from './publish-outcome.js';
 export { retransmitAppend } from './retransmit.js';

@@ -34,11 +34,13 @@ import {
   type Outgoing,
   type PeerMessage,
   type Proposal,
+  payloadBytesOf,
   type ReadState,
   type Ready,
   type RecoveredState,
   type RetransmitAction,
   Role,
+  type RunHeader,
   type TimeoutNowMessage,
   type VoteRequestMessage,
   type VoteResponseMessage,
@@ -54,6 +56,13 @@ export type ProposeResult =
   | { readonly kind: 'busy'; readonly reason: 'window-full' | 'transferring' }
   /** The producer id belongs to another identity (the owner its entries in the log carry). */
   | { readonly kind: 'forbidden'; readonly owner: string };
+
+/**
+ * Makes the entries of a run `proposeRun` accepted, as `header` describes
+ * them (the host's own objects, such as views of the bytes the batch arrived
+ * in); the core takes them as they are.
+ */
+export type RunEntryMaker = (header: RunHeader) => readonly Entry[];
 
 /** One message of a publisher's batch, for `proposeRun`. */
 export interface RunItem {
@@ -629,21 +638,6 @@ export class ProtocolNode {
   }
 
   /**
-   * The entries this node appended with seqs `fromSeq` to `fromSeq + count -
-   * 1` since its last Ready (a sequencer's host asks for those its proposals
-   * just made, to hand its log and multicast their bytes as they arrived).
-   */
-  appendedEntries(fromSeq: number, count: number): readonly Entry[] {
-    const first = this.pendingEntries[0]?.seq ?? this.log.lastSeq + 1;
-    if (fromSeq < first || fromSeq + count - 1 > this.log.lastSeq)
-      invariant(
-        false,
-        `entries ${fromSeq}..${fromSeq + count - 1} were not appended since the last Ready (from ${first})`,
-      );
-    return this.pendingEntries.slice(fromSeq - first, fromSeq - first + count);
-  }
-
-  /**
    * Sequences a publisher's batch in one step: `items` of one producer, with
    * producerSeqs running on from the last it sequenced, get consecutive seqs
    * of this epoch, with one dedup check and one window check for all. Null
@@ -656,6 +650,7 @@ export class ProtocolNode {
     owner: string,
     items: readonly RunItem[],
     nowMs: number,
+    makeEntries?: RunEntryMaker,
   ): { readonly firstSeq: number; readonly epoch: number } | null {
     if (this.role !== Role.leader || this.transferee !== null || items.length === 0) return null;
     // Planted defects act on single proposals; a run would step around them.
@@ -670,6 +665,26 @@ export class ProtocolNode {
       return null;
     const firstSeq = this.log.lastSeq + 1;
     const timestampMs = Math.max(this.lastTimestampMs, nowMs);
+    if (makeEntries !== undefined) {
+      const made = makeEntries({
+        firstSeq,
+        count: items.length,
+        epoch: this.epoch,
+        timestampMs,
+        firstProducerSeq,
+        producerId,
+        owner,
+      });
+      invariant(
+        made.length === items.length &&
+          made[0]!.seq === firstSeq &&
+          made[made.length - 1]!.seq === firstSeq + items.length - 1,
+        'the entries made for a run are the run',
+      );
+      for (const entry of made) this.appendEntryState(entry);
+      this.addPendingEntries(made, 0, made.length);
+      return { firstSeq, epoch: this.epoch };
+    }
     const entries = items.map((item) =>
       this.appendDataState(
         producerId,
@@ -1892,7 +1907,9 @@ export class ProtocolNode {
 
 /** Bytes an entry takes in a batch, near enough: its payload and strings plus fixed fields. */
 export function entryBytes(entry: Entry): number {
-  return entry.payload.length + entry.topic.length + entry.producerId.length + ENTRY_OVERHEAD_BYTES;
+  return (
+    payloadBytesOf(entry) + entry.topic.length + entry.producerId.length + ENTRY_OVERHEAD_BYTES
+  );
 }
 
 /** The fixed fields of an entry on the wire (seq, epoch, kind, producerSeq, timestamp, tags), rounded up. */

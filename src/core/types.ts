@@ -37,6 +37,17 @@ export interface Entry {
    * written before owners were recorded.
    */
   readonly owner?: string;
+  /**
+   * `payload.length`, given by entries that make their payload view only
+   * when it is read (views of the bytes they arrived in), so that sizing a
+   * batch does not make one. Absent on others.
+   */
+  readonly payloadBytes?: number;
+}
+
+/** The length of an entry's payload, without making a view of it when the entry can say so. */
+export function payloadBytesOf(entry: Entry): number {
+  return entry.payloadBytes ?? entry.payload.length;
 }
 
 /** The no-op a new sequencer appends first in its epoch (it carries no producer, topic or payload). */
@@ -70,6 +81,21 @@ export function makeConfigEntry(
     payload,
     timestampMs,
   };
+}
+
+/**
+ * What the data entries of a run of one publisher's batch share: consecutive
+ * seqs from `firstSeq` and producerSeqs from `firstProducerSeq`, one epoch,
+ * one log time, one producer and one owner ('' for none).
+ */
+export interface RunHeader {
+  readonly firstSeq: number;
+  readonly count: number;
+  readonly epoch: number;
+  readonly timestampMs: number;
+  readonly firstProducerSeq: number;
+  readonly producerId: string;
+  readonly owner: string;
 }
 
 /** A message proposed by a publisher, before it has a seq. */

@@ -37,8 +37,8 @@ import { type MembershipStorage, MemoryMembershipStore } from '../storage/member
 import { SnapshotRequestError, type SnapshotStorage } from '../storage/snapshot-storage.js';
 import { StorageFailedError } from '../storage/storage-errors.js';
 import { type ClientRequest, packPublishResults } from '../wire/client-codec.js';
-import { type DecodedPublishItem, packRunFromItems } from '../wire/packed-entries.js';
-import { forgetPackedSourcesThrough, rememberPackedSource } from '../wire/packed-source.js';
+import type { DecodedPublishItem } from '../wire/packed-entries.js';
+import { entriesOfItems, forgetPackedSourcesThrough } from '../wire/packed-source.js';
 import { repairCopyDigest } from '../wire/repair-copy-digest.js';
 import { ordo } from '../wire/schema.js';
 import type { ClientFrameSocket } from './client-frame-socket.js';
@@ -1259,15 +1259,17 @@ export class BrokerNode {
     const sequencedOnly = publish.ackMode === ordo.AckMode.ACK_MODE_SEQUENCED;
     const nowMs = this.clock.nowMs();
     // A publisher's batch that is all new and fits goes in one step.
-    const run = this.core.proposeRun(publish.producerId, owner, items, nowMs);
+    const run = this.core.proposeRun(
+      publish.producerId,
+      owner,
+      items,
+      nowMs,
+      request.packed
+        ? (header) =>
+            entriesOfItems(publish.packedItems, items as unknown as DecodedPublishItem[], header)
+        : undefined,
+    );
     if (run !== null) {
-      if (request.packed) {
-        this.rememberItemRuns(
-          publish.packedItems,
-          items as unknown as DecodedPublishItem[],
-          run.firstSeq,
-        );
-      }
       if (sequencedOnly)
         for (let k = 0; k < items.length; k++) this.settleOk(request, k, run.firstSeq + k);
       else this.waitForCommit(request, 0, items.length, run.firstSeq, run.epoch);
@@ -1301,41 +1303,6 @@ export class BrokerNode {
         j++;
       }
       this.waitForCommit(request, i, j - i, outcome.seq, outcome.epoch);
-      i = j;
-    }
-  }
-
-  /**
-   * The items of a packed publish that `proposeRun` made the entries from
-   * `firstSeq` on go on as runs of packed entries made of the bytes they
-   * arrived in (`packRunFromItems`), which the log and the multicast take
-   * instead of packing each message again. Items that lie apart in the
-   * request (another run of it) start a run of their own. (A batch that
-   * went message by message is packed the usual way.)
-   */
-  private rememberItemRuns(
-    packedItems: Uint8Array,
-    items: readonly DecodedPublishItem[],
-    firstSeq: number,
-  ): void {
-    // proposeRun gave them one epoch and one log time.
-    const entries = this.core.appendedEntries(firstSeq, items.length);
-    let i = 0;
-    while (i < items.length) {
-      let j = i + 1;
-      while (j < items.length && items[j]!.start === items[j - 1]!.end) j++;
-      const run = entries.slice(i, j);
-      const head = run[0]!;
-      const bytes = packRunFromItems(packedItems, items[i]!, items[j - 1]!, {
-        firstSeq: head.seq,
-        count: j - i,
-        epoch: head.epoch,
-        timestampMs: head.timestampMs,
-        firstProducerSeq: head.producerSeq,
-        producerId: head.producerId,
-        owner: head.owner ?? '',
-      });
-      rememberPackedSource(run, bytes);
       i = j;
     }
   }

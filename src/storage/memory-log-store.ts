@@ -1,5 +1,5 @@
 import { invariant } from '../core/assert.js';
-import type { Entry, HardState } from '../core/types.js';
+import { type Entry, type HardState, payloadBytesOf } from '../core/types.js';
 import type { PackedSlice } from '../wire/packed-slice.js';
 import {
   type DamagedRange,
@@ -52,8 +52,9 @@ export class MemoryLogStore implements LogStore {
     const out: Entry[] = [];
     let bytes = 0;
     this.entries.read(fromSeq, toSeq, (entry) => {
-      if (out.length > 0 && bytes + entry.payload.length > maxBytes) return false;
-      bytes += entry.payload.length;
+      const payloadBytes = payloadBytesOf(entry);
+      if (out.length > 0 && bytes + payloadBytes > maxBytes) return false;
+      bytes += payloadBytes;
       out.push(entry);
       return true;
     });

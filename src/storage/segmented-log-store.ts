@@ -1,6 +1,6 @@
 import { invariant } from '../core/assert.js';
 import { EpochIndex } from '../core/epoch-index.js';
-import type { Entry } from '../core/types.js';
+import { type Entry, payloadBytesOf } from '../core/types.js';
 import { LIMITS } from '../limits.js';
 import type { PackedSlice } from '../wire/packed-slice.js';
 import { EntryCache } from './entry-cache.js';
@@ -419,11 +419,12 @@ export class SegmentedLogStore implements LogStore {
     let bytes = 0;
     let full = false;
     const take = (entry: Entry): boolean => {
-      if (out.length > 0 && bytes + entry.payload.length > maxBytes) {
+      const payloadBytes = payloadBytesOf(entry);
+      if (out.length > 0 && bytes + payloadBytes > maxBytes) {
         full = true;
         return false;
       }
-      bytes += entry.payload.length;
+      bytes += payloadBytes;
       out.push(entry);
       return true;
     };

@@ -1,6 +1,11 @@
-import type { Entry } from '../core/types.js';
+import type { Entry, RunHeader } from '../core/types.js';
 import { LIMITS } from '../limits.js';
-import { encodePackedEntries, PACKED_ENTRIES_VERSION } from './packed-entries.js';
+import {
+  type DecodedPublishItem,
+  encodePackedEntries,
+  itemRun,
+  PACKED_ENTRIES_VERSION,
+} from './packed-entries.js';
 
 /** The packed bytes a run of entries was decoded from or packed into, and those entries in order. */
 interface PackedSource {
@@ -12,7 +17,7 @@ interface PackedSource {
  * The packed byte strings made or received lately, by the first entry they
  * hold, so that the same entries are not packed twice:
  * - a sequencer turns a publisher's batch into a run as the bytes it
- *   arrived in (`packRunFromItems`), and its log and its multicast take
+ *   arrived in (`entriesOfItems`), and its log and its multicast take
  *   those bytes;
  * - a follower keeps a received append's bytes in its log as they arrived.
  * All of this happens within the Ready that writes them, after which the
@@ -92,4 +97,37 @@ export function packEntries(entries: readonly Entry[]): Uint8Array {
   }
   closeGap(entries.length);
   return Buffer.concat([Uint8Array.of(PACKED_ENTRIES_VERSION), ...pieces], size);
+}
+
+/**
+ * The entries a sequencer makes of a packed publish's `items` that
+ * `header` sequences as one run: views of runs of packed entries made of
+ * the bytes they arrived in (`itemRun`), remembered here so that the log
+ * and the multicast take those bytes instead of packing each message
+ * again. Items that lie apart in the request (another run of it) start a
+ * run of their own.
+ */
+export function entriesOfItems(
+  packedItems: Uint8Array,
+  items: readonly DecodedPublishItem[],
+  header: RunHeader,
+): readonly Entry[] {
+  let entries: Entry[] | null = null;
+  let i = 0;
+  while (i < items.length) {
+    let j = i + 1;
+    while (j < items.length && items[j]!.start === items[j - 1]!.end) j++;
+    const run = itemRun(packedItems, i === 0 && j === items.length ? items : items.slice(i, j), {
+      ...header,
+      firstSeq: header.firstSeq + i,
+      count: j - i,
+      firstProducerSeq: header.firstProducerSeq + i,
+    });
+    rememberPackedSource(run.entries, run.bytes);
+    if (i === 0 && j === items.length) return run.entries;
+    entries ??= [];
+    for (const entry of run.entries) entries.push(entry);
+    i = j;
+  }
+  return entries ?? [];
 }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { Entry } from '../../src/core/types.js';
+import { type Entry, EntryKind, type RunHeader } from '../../src/core/types.js';
 import { type Cluster, electedCluster, partition, proposal, TEST_TIMING } from './harness.js';
 
 /** The entries of `producerId` that node `id` holds. */
@@ -149,6 +149,72 @@ test('a batch that is all new and fits goes in one step as consecutive seqs; any
       `node ${id} holds the run once`,
     );
   }
+});
+
+test('a run whose entries the host makes is taken as the host made them, described by the header the core gives, and deduplicated like any other', (t) => {
+  const cluster = electedCluster();
+  const node = cluster.node('a');
+  const epoch = node.currentEpoch;
+  const start = node.lastSeq;
+  const headers: RunHeader[] = [];
+  let made: Entry[] = [];
+  const maker = (header: RunHeader): readonly Entry[] => {
+    headers.push(header);
+    made = Array.from({ length: header.count }, (_, k) => ({
+      seq: header.firstSeq + k,
+      epoch: header.epoch,
+      kind: EntryKind.data,
+      producerId: header.producerId,
+      producerSeq: header.firstProducerSeq + k,
+      topic: 'made',
+      payload: Uint8Array.of(k),
+      timestampMs: header.timestampMs,
+      owner: header.owner,
+    }));
+    return made;
+  };
+  const items = [1, 2].map((n) => ({ producerSeq: n, topic: 't', payload: Uint8Array.of(n) }));
+  t.deepEqual(node.proposeRun('p', 'alice', items, 2_000, maker), { firstSeq: start + 1, epoch });
+  t.deepEqual(headers, [
+    {
+      firstSeq: start + 1,
+      count: 2,
+      epoch,
+      timestampMs: 2_000,
+      firstProducerSeq: 1,
+      producerId: 'p',
+      owner: 'alice',
+    },
+  ]);
+  cluster.process('a');
+  const carried = cluster.store('a').readies.flatMap((ready) => ready.entries);
+  t.is(
+    carried.find((e) => e.seq === start + 1),
+    made[0],
+    'the Ready carries the objects the host made',
+  );
+  t.is(
+    carried.find((e) => e.seq === start + 2),
+    made[1],
+  );
+  t.is(node.producerOwner('p'), 'alice');
+  t.is(node.proposeRun('p', 'alice', items, 2_001, maker), null, 'a retry is left to propose');
+  t.is(headers.length, 1, 'no entries are made for a refused run');
+  // A maker that does not make the run it was asked for breaks the contract: the core stops.
+  const wrong = (header: RunHeader): readonly Entry[] => maker(header).slice(1);
+  t.throws(
+    () =>
+      node.proposeRun(
+        'p',
+        'alice',
+        [3, 4].map((n) => ({ ...items[0]!, producerSeq: n })),
+        2_002,
+        wrong,
+      ),
+    {
+      message: /the entries made for a run are the run/,
+    },
+  );
 });
 
 test('a batch beyond the room left in the uncommitted window is left to propose, which takes what fits', (t) => {

@@ -20,8 +20,9 @@ import {
   decodePackedPublishItems,
   encodePackedEntries,
   encodePackedPublishItems,
-  packRunFromItems,
+  itemRun,
 } from '../../src/wire/packed-entries.js';
+import { entriesOfItems, packEntries } from '../../src/wire/packed-source.js';
 import { decodePeerMessage, encodePeerMessage } from '../../src/wire/peer-codec.js';
 import { ordo } from '../../src/wire/schema.js';
 import { plainEntries } from '../helpers/plain-entries.js';
@@ -319,7 +320,7 @@ test('packed publish items are refused for what unpacked items are: a producerSe
   );
 });
 
-test('a run made of publish items as they arrived decodes to the entries the sequencer made of them, also from an item that repeats the topic before it', (t) => {
+test('a run made of publish items as they arrived holds, as its bytes and as its entries, what the sequencer made of them, also from an item that repeats the topic before it', (t) => {
   const items = [
     { producerSeq: 7, topic: 'orders', payload: Uint8Array.of(1, 2) },
     { producerSeq: 8, topic: 'orders', payload: Uint8Array.of(3) },
@@ -330,6 +331,11 @@ test('a run made of publish items as they arrived decodes to the entries the seq
   ];
   const packed = encodePackedPublishItems(items);
   const decoded = decodePackedPublishItems(packed, 100, 'items');
+  t.deepEqual(
+    decoded.map((item) => [item.producerSeq, item.topic, [...item.payload]]),
+    items.map((item) => [item.producerSeq, item.topic, [...item.payload]]),
+    'decoded items read back their payloads',
+  );
   t.is(decoded[1]!.start, decoded[0]!.end, 'items of one run lie next to each other');
   t.not(decoded[4]!.start, decoded[3]!.end, 'a new run starts with its own header');
   // Items 1..3 (the first repeats 'orders') as seqs 41..43 of epoch 5.
@@ -347,7 +353,7 @@ test('a run made of publish items as they arrived decodes to the entries the seq
       producerId: 'producer-ü',
       owner: from === 1 ? 'alice' : '',
     };
-    const run = packRunFromItems(packed, decoded[from]!, decoded[to]!, header);
+    const run = itemRun(packed, decoded.slice(from, to + 1), header);
     const expected: Entry[] = items.slice(from, to + 1).map((item, k) => ({
       seq: 41 + k,
       epoch: 5,
@@ -360,9 +366,59 @@ test('a run made of publish items as they arrived decodes to the entries the seq
       ...(header.owner === '' ? {} : { owner: header.owner }),
     }));
     t.deepEqual(
-      plainEntries(decodePackedEntries(run, { firstSeq: 41 }, 'run')),
+      plainEntries(decodePackedEntries(run.bytes, { firstSeq: 41 }, 'run')),
       plainEntries(expected),
-      `items ${from}..${to}`,
+      `items ${from}..${to}, the bytes`,
+    );
+    t.deepEqual(
+      plainEntries(run.entries),
+      plainEntries(expected),
+      `items ${from}..${to}, the entries`,
+    );
+    t.deepEqual(
+      run.entries.map((e) => e.payloadBytes),
+      expected.map((e) => e.payload.length),
+      'each entry says its payload length without a view',
     );
   }
+});
+
+test('a batch whose consecutive producerSeqs arrive in two runs of the request becomes two runs of entries, and the multicast takes their bytes as made', (t) => {
+  const first = [
+    { producerSeq: 3, topic: 'a', payload: Uint8Array.of(1) },
+    { producerSeq: 4, topic: 'a', payload: Uint8Array.of(2, 2) },
+  ];
+  const second = [{ producerSeq: 5, topic: 'b', payload: Uint8Array.of(3, 3, 3) }];
+  // A client may split one run of producerSeqs in two: the second's bytes lie apart.
+  const a = encodePackedPublishItems(first);
+  const b = encodePackedPublishItems(second);
+  const packed = Buffer.concat([a, b.subarray(1)]);
+  const decoded = decodePackedPublishItems(packed, 100, 'items');
+  t.not(decoded[2]!.start, decoded[1]!.end);
+  const header = {
+    firstSeq: 100,
+    count: 3,
+    epoch: 2,
+    timestampMs: 1_800_000_000_000,
+    firstProducerSeq: 3,
+    producerId: 'p',
+    owner: '',
+  };
+  const entries = entriesOfItems(packed, decoded, header);
+  const expected: Entry[] = [...first, ...second].map((item, k) => ({
+    seq: 100 + k,
+    epoch: 2,
+    kind: EntryKind.data,
+    producerId: 'p',
+    producerSeq: item.producerSeq,
+    topic: item.topic,
+    payload: item.payload,
+    timestampMs: 1_800_000_000_000,
+  }));
+  t.deepEqual(plainEntries(entries), plainEntries(expected));
+  const multicast = packEntries(entries);
+  t.deepEqual(
+    plainEntries(decodePackedEntries(multicast, { firstSeq: 100 }, 'multicast')),
+    plainEntries(expected),
+  );
 });
