@@ -66,10 +66,12 @@ export class EpochIndex {
     invariant(false, `no epoch boundary covers seq ${seq}`);
   }
 
-  append(seq: number, epoch: number): void {
-    // Checked before building the messages: this runs for every entry.
+  /** Appends `count` entries of `epoch` from `seq` on. */
+  append(seq: number, epoch: number, count = 1): void {
+    // Checked before building the messages: this runs for every entry or run.
     if (seq !== this.last + 1)
       invariant(false, `append of seq ${seq} after ${this.last} leaves a gap`);
+    if (!(count >= 1)) invariant(false, `append of ${count} entries`);
     const lastEpoch = this.lastEpoch;
     if (epoch < lastEpoch)
       invariant(false, `epoch ${epoch} at seq ${seq} is older than ${lastEpoch}`);
@@ -77,7 +79,7 @@ export class EpochIndex {
       if (this.starts.length >= this.maxBoundaries) this.starts.shift();
       this.starts.push({ epoch, startSeq: seq });
     }
-    this.last = seq;
+    this.last = seq + count - 1;
   }
 
   /** Forgets every entry above `seq`. */

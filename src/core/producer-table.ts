@@ -52,8 +52,11 @@ class ProducerState {
     return this.pairs;
   }
 
-  /** Adds the pair (producerSeq, seq) after the newest; past `maxEntries` pairs the oldest is dropped. */
-  push(producerSeq: number, seq: number, maxEntries: number): void {
+  /**
+   * Adds the `added` pairs (producerSeq + k, seq + k) after the newest; past
+   * `maxEntries` pairs the oldest are dropped.
+   */
+  push(producerSeq: number, seq: number, maxEntries: number, added = 1): void {
     const last = this.runCounts.length - 1;
     const count = last >= this.head ? this.runCounts[last]! : 0;
     if (
@@ -61,14 +64,14 @@ class ProducerState {
       producerSeq === this.runProducerSeqs[last]! + count &&
       seq === this.runSeqs[last]! + count
     ) {
-      this.runCounts[last] = count + 1;
+      this.runCounts[last] = count + added;
     } else {
       this.runProducerSeqs.push(producerSeq);
       this.runSeqs.push(seq);
-      this.runCounts.push(1);
+      this.runCounts.push(added);
     }
-    this.pairs++;
-    if (this.pairs > maxEntries) this.dropOldest();
+    this.pairs += added;
+    if (this.pairs > maxEntries) this.dropOldest(this.pairs - maxEntries);
   }
 
   /** The seq of the remembered message `producerSeq`, or null when it is not remembered. */
@@ -136,19 +139,27 @@ class ProducerState {
     this.pairs = count;
   }
 
-  private dropOldest(): void {
-    const h = this.head;
-    this.evictedProducerSeq = this.runProducerSeqs[h]!;
-    this.evictedSeq = this.runSeqs[h]!;
-    this.pairs--;
-    const count = this.runCounts[h]!;
-    if (count > 1) {
-      this.runProducerSeqs[h] = this.evictedProducerSeq + 1;
-      this.runSeqs[h] = this.evictedSeq + 1;
-      this.runCounts[h] = count - 1;
-      return;
+  /** Drops the `dropped` oldest pairs (at most all it holds), remembering the newest of them. */
+  private dropOldest(dropped: number): void {
+    let left = dropped;
+    let h = this.head;
+    // Whole runs first, then part of the next.
+    while (left >= this.runCounts[h]!) {
+      left -= this.runCounts[h]!;
+      this.evictedProducerSeq = this.runProducerSeqs[h]! + this.runCounts[h]! - 1;
+      this.evictedSeq = this.runSeqs[h]! + this.runCounts[h]! - 1;
+      h++;
     }
-    this.head++;
+    if (left > 0) {
+      this.evictedProducerSeq = this.runProducerSeqs[h]! + left - 1;
+      this.evictedSeq = this.runSeqs[h]! + left - 1;
+      this.runProducerSeqs[h] = this.runProducerSeqs[h]! + left;
+      this.runSeqs[h] = this.runSeqs[h]! + left;
+      this.runCounts[h] = this.runCounts[h]! - left;
+    }
+    this.pairs -= dropped;
+    if (h === this.head) return;
+    this.head = h;
     // The dead runs are cut off in place once they are half the arrays, which
     // keeps the cut O(1) per run and allocates nothing.
     if (this.head >= 64 && this.head * 2 >= this.runCounts.length) {
@@ -219,10 +230,12 @@ export class ProducerTable {
 
   /**
    * Records an entry of `producerId`, published by `owner` ('' on an
-   * insecure cluster). The first non-empty owner of a producer id stays its
-   * owner: the sequencer refuses entries of another identity under it.
+   * insecure cluster), or `count` of them: producerSeqs and seqs consecutive
+   * from the given ones (a run of a publisher's batch, recorded at once).
+   * The first non-empty owner of a producer id stays its owner: the
+   * sequencer refuses entries of another identity under it.
    */
-  record(producerId: string, producerSeq: number, seq: number, owner = ''): void {
+  record(producerId: string, producerSeq: number, seq: number, owner = '', count = 1): void {
     let state = this.producers.get(producerId);
     if (state === undefined) {
       if (this.producers.size >= this.maxProducers) {
@@ -246,8 +259,8 @@ export class ProducerTable {
       if (state.owner === '') state.owner = owner;
     }
     this.lastRecorded = producerId;
-    state.lastProducerSeq = producerSeq;
-    state.push(producerSeq, seq, this.maxHistoryEntries);
+    state.lastProducerSeq = producerSeq + count - 1;
+    state.push(producerSeq, seq, this.maxHistoryEntries, count);
   }
 
   /**

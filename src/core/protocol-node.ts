@@ -681,7 +681,7 @@ export class ProtocolNode {
           made[made.length - 1]!.seq === firstSeq + items.length - 1,
         'the entries made for a run are the run',
       );
-      for (const entry of made) this.appendEntryState(entry);
+      this.appendEntriesState(made, 0, made.length);
       this.addPendingEntries(made, 0, made.length);
       return { firstSeq, epoch: this.epoch };
     }
@@ -1444,10 +1444,18 @@ export class ProtocolNode {
         }
         this.truncateAfter(entry.seq - 1);
       }
-      this.appendEntryState(entry);
-      if (from < 0) from = i;
-      to = i + 1;
-      matched = entry.seq;
+      // Every entry from here up to the ceiling is appended: a run at a time.
+      from = i;
+      to = Math.min(entries.length, i + Math.max(1, ceiling - entry.seq + 1));
+      for (let k = i + 1; k < to; k++)
+        if (entries[k]!.seq !== entry.seq + (k - i))
+          invariant(
+            false,
+            `append from ${message.from} is not contiguous at seq ${entries[k]!.seq}`,
+          );
+      this.appendEntriesState(entries, from, to);
+      matched = entries[to - 1]!.seq;
+      break;
     }
     if (from >= 0) this.addPendingEntries(entries, from, to);
     this.leaderMatchSeq = Math.max(this.leaderMatchSeq, matched);
@@ -1814,6 +1822,37 @@ export class ProtocolNode {
       return;
     }
     for (let i = from; i < to; i++) this.pendingEntries.push(entries[i]!);
+  }
+
+  /**
+   * appendEntryState for `entries[from, to)`, with the entries that share a
+   * run (`Entry.runKey`) recorded as one: a follower's append and a
+   * sequencer's batch are runs of thousands of entries.
+   */
+  private appendEntriesState(entries: readonly Entry[], from: number, to: number): void {
+    let i = from;
+    while (i < to) {
+      const first = entries[i]!;
+      const key = first.runKey;
+      let j = i + 1;
+      if (key !== undefined) while (j < to && entries[j]!.runKey === key) j++;
+      if (j - i === 1) this.appendEntryState(first);
+      else this.appendRunState(first, entries[j - 1]!, j - i);
+      i = j;
+    }
+  }
+
+  /** What appending the `count` data entries of one run, `first` to `last`, changes. */
+  private appendRunState(first: Entry, last: Entry, count: number): void {
+    if (
+      first.kind !== EntryKind.data ||
+      last.seq !== first.seq + count - 1 ||
+      last.producerSeq !== first.producerSeq + count - 1
+    )
+      invariant(false, `entries ${first.seq}..${last.seq} that share a run key are not a run`);
+    this.log.append(first.seq, first.epoch, count);
+    this.lastTimestampMs = Math.max(this.lastTimestampMs, first.timestampMs);
+    this.producers.record(first.producerId, first.producerSeq, first.seq, first.owner ?? '', count);
   }
 
   /** What appending `entry` changes besides the entries the next Ready carries. */

@@ -43,6 +43,13 @@ export interface Entry {
    * batch does not make one. Absent on others.
    */
   readonly payloadBytes?: number;
+  /**
+   * Entries with the same `runKey` (not undefined) are data entries of one
+   * run of a publisher's batch: consecutive seqs and producerSeqs, one
+   * epoch, log time, producer and owner (entries decoded from, or made as,
+   * one packed run). The core records such entries a run at a time.
+   */
+  readonly runKey?: object;
 }
 
 /** The length of an entry's payload, without making a view of it when the entry can say so. */

@@ -212,6 +212,11 @@ export class PackedEntry implements Entry {
     return this.run.owner;
   }
 
+  /** The run it shares its fields with, for a run of data entries (see `Entry.runKey`). */
+  get runKey(): object | undefined {
+    return this.run.kind === EntryKind.data ? this.run : undefined;
+  }
+
   get payload(): Uint8Array {
     const bytes = this.run.bytes;
     return new Uint8Array(bytes.buffer, bytes.byteOffset + this.payloadAt, this.payloadBytes);

@@ -273,13 +273,18 @@ test('the history kept as runs answers as one pair per message would, over rando
       restored.restore(table.snapshot(maxHistory));
       table = restored;
     } else {
-      // A batch of one producer: consecutive producerSeqs at consecutive seqs.
+      // A batch of one producer: consecutive producerSeqs at consecutive
+      // seqs, recorded message by message or as one run (sometimes longer
+      // than the whole history).
       const id = ids[Math.floor(random() * ids.length)]!;
-      const count = 1 + Math.floor(random() * 12);
+      const count = 1 + Math.floor(random() * (random() < 0.1 ? 60 : 12));
+      const firstProducerSeq = nextProducerSeq.get(id)!;
+      const asRun = random() < 0.5;
+      if (asRun) table.record(id, firstProducerSeq, lastSeq + 1, '', count);
       for (let k = 0; k < count; k++) {
-        const producerSeq = nextProducerSeq.get(id)!;
+        const producerSeq = firstProducerSeq + k;
         lastSeq++;
-        table.record(id, producerSeq, lastSeq);
+        if (!asRun) table.record(id, producerSeq, lastSeq);
         model.record(id, producerSeq, lastSeq);
         nextProducerSeq.set(id, producerSeq + 1);
       }

@@ -160,7 +160,10 @@ test('a run whose entries the host makes is taken as the host made them, describ
   let made: Entry[] = [];
   const maker = (header: RunHeader): readonly Entry[] => {
     headers.push(header);
+    // Entries that say they share a run are recorded as one.
+    const runKey = {};
     made = Array.from({ length: header.count }, (_, k) => ({
+      runKey,
       seq: header.firstSeq + k,
       epoch: header.epoch,
       kind: EntryKind.data,
@@ -198,6 +201,20 @@ test('a run whose entries the host makes is taken as the host made them, describ
     made[1],
   );
   t.is(node.producerOwner('p'), 'alice');
+  t.like(
+    node.propose(
+      [
+        { ...proposal('p', 1), owner: 'alice' },
+        { ...proposal('p', 2), owner: 'alice' },
+      ],
+      2_001,
+    ),
+    [
+      { kind: 'duplicate', seq: start + 1 },
+      { kind: 'duplicate', seq: start + 2 },
+    ],
+    'the run is in the dedup table, pair by pair',
+  );
   t.is(node.proposeRun('p', 'alice', items, 2_001, maker), null, 'a retry is left to propose');
   t.is(headers.length, 1, 'no entries are made for a refused run');
   // A maker that does not make the run it was asked for breaks the contract: the core stops.
@@ -215,6 +232,34 @@ test('a run whose entries the host makes is taken as the host made them, describ
       message: /the entries made for a run are the run/,
     },
   );
+});
+
+test('entries that share a run key but are not a run stop the core before they change anything', (t) => {
+  const cluster = electedCluster();
+  const node = cluster.node('a');
+  const start = node.lastSeq;
+  const runKey = {};
+  const items = [1, 2, 3].map((n) => ({ producerSeq: n, topic: 't', payload: Uint8Array.of(n) }));
+  const skipping = (header: RunHeader): readonly Entry[] =>
+    items.map((item, k) => ({
+      runKey,
+      seq: header.firstSeq + k,
+      epoch: header.epoch,
+      kind: EntryKind.data,
+      producerId: header.producerId,
+      // The last one skips a producerSeq: not the run its key claims.
+      producerSeq: header.firstProducerSeq + k + (k === 2 ? 1 : 0),
+      topic: item.topic,
+      payload: item.payload,
+      timestampMs: header.timestampMs,
+    }));
+  t.throws(() => node.proposeRun('p', '', items, 3_000, skipping), {
+    message: /share a run key are not a run/,
+  });
+  t.is(node.lastSeq, start, 'nothing appended');
+  t.deepEqual(node.propose([proposal('p', 1)], 3_001), [
+    { kind: 'appended', seq: start + 1, epoch: node.currentEpoch },
+  ]);
 });
 
 test('a batch beyond the room left in the uncommitted window is left to propose, which takes what fits', (t) => {
