@@ -46,6 +46,9 @@ let cli = yargs(hideBin(process.argv))
   .scriptName('ordo')
   .usage('$0 <command> [options]\n\nOrdo: an ordered atomic multicast broker.')
   .demandCommand(1, 'Name a command; `ordo --help` lists them.')
+  // A flag with `nargs: 1` takes the next word whatever it starts with: a
+  // Z85 key may start with '-' and would otherwise be read as a flag.
+  .parserConfiguration({ 'nargs-eats-options': true })
   .strict()
   .help()
   .alias('h', 'help')

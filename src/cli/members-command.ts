@@ -119,6 +119,8 @@ export function membersCommand(yargs: Argv): Argv {
           .option('http-port', wholeNumberFlag('http-port', 'With add: its HTTP port'))
           .option('public-key', {
             type: 'string',
+            // Z85 keys may start with '-' (see the parser configuration in main.ts).
+            nargs: 1,
             describe:
               'With add or replace, on a secured cluster: the new node\u2019s public key (Z85, from ordo keygen); every node admits it once the change is in the log (default: its key in --config)',
           })

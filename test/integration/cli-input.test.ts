@@ -133,6 +133,14 @@ const usageCases: [string[], string][] = [
     ]),
     'ordo: --public-key needs the address too (--host and ports, or --config)',
   ],
+  [
+    // A Z85 key may start with '-': it is still the flag's value, not a flag.
+    ['members', 'add', 'n4', '--public-key', '-Fq:M>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7'].concat([
+      '--brokers',
+      '127.0.0.1:7001',
+    ]),
+    'ordo: --public-key needs the address too (--host and ports, or --config)',
+  ],
 ];
 
 for (const [args, expected] of usageCases) {
