@@ -18,8 +18,12 @@ export default function createCounter(): StateMachine<unknown, CountState> {
   const state: CountState = { messages: 0, bytes: 0, hash: 0x811c9dc5 };
   return {
     apply(message: Message): void {
+      // An indexed loop: iterating a payload view with for...of cost two to
+      // three times as much for the same pass (the iterator protocol).
+      const payload = message.payload;
       let hash = state.hash;
-      for (const byte of message.payload) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+      for (let i = 0; i < payload.length; i++)
+        hash = Math.imul(hash ^ payload[i]!, 0x01000193) >>> 0;
       state.hash = hash;
       state.messages++;
       state.bytes += message.payload.length;
