@@ -31,6 +31,8 @@ export interface BenchArgs {
   readonly replicas: number;
   /** Publishes (and raw round trips) of the one-in-flight latency measurement. */
   readonly requests: number;
+  /** Publishes one at a time before the measured ones, timed apart: a fresh process's code is not yet compiled. */
+  readonly warmupRequests: number;
   readonly rateMessagesPerSecond: number;
   readonly requestTimeoutMs: number | null;
   /** Cluster timing overrides (electionTimeoutMs, heartbeatIntervalMs); empty keeps the defaults. */
@@ -78,6 +80,7 @@ options:
   --trials N                    failover trials (default 20)
   --replicas N                  replicas: replica processes (default 3)
   --requests N                  latency: publishes one at a time, and raw round trips (default 5000)
+  --warmup-requests N           latency: publishes one at a time before those, reported apart (default 10000)
   --rate N                      failover publish rate, msgs/s (default 1000)
   --request-timeout-ms N        failover: Publisher requestTimeoutMs (default: the Publisher's own)
   --election-timeout-ms N       cluster electionTimeoutMs (default: the cluster's own, 300)
@@ -127,6 +130,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       trials: { type: 'string' },
       replicas: { type: 'string' },
       requests: { type: 'string' },
+      'warmup-requests': { type: 'string' },
       rate: { type: 'string' },
       'request-timeout-ms': { type: 'string' },
       'election-timeout-ms': { type: 'string' },
@@ -173,6 +177,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     trials: positiveNumber(values.trials, 'trials', 20),
     replicas: positiveNumber(values.replicas, 'replicas', 3),
     requests: positiveNumber(values.requests, 'requests', 5000),
+    warmupRequests: positiveNumber(values['warmup-requests'], 'warmup-requests', 10_000),
     rateMessagesPerSecond: positiveNumber(values.rate, 'rate', 1000),
     requestTimeoutMs:
       values['request-timeout-ms'] === undefined

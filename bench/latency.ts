@@ -23,6 +23,8 @@ interface VariantRun {
   readonly fsync: (typeof variants)[number];
   /** One publish in flight, each awaited. */
   readonly lone: LatencySummary;
+  /** The warm-up publishes before those, on the freshly started cluster. */
+  readonly warmup: LatencySummary;
   readonly loneFailed: number;
   readonly loneFirstError: string | null;
   /** The short saturated phase that finds the peak. */
@@ -36,8 +38,9 @@ interface VariantRun {
 /**
  * `npm run bench -- latency`: the latency of a lone message. For each of the
  * memory log and fsync=always, a fresh cluster; one publisher process
- * publishes `--requests` messages one at a time (each awaited before the
- * next: one publish in flight), then a short saturated phase finds the peak
+ * publishes `--warmup-requests` messages and then `--requests` more one at a
+ * time (each awaited before the next: one publish in flight), each set
+ * reported on its own, then a short saturated phase finds the peak
  * and an open-loop phase at `--moderate-fraction` of it (10% by default)
  * gives the tail under light load. The raw zeromq.js DEALER/ROUTER round
  * trip is measured before and after the clusters, in the same run, as the
@@ -91,13 +94,23 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
         ['raw chain, before', ...triple(chainBefore), formatMs(chainBefore.maxMs), '', '', 0],
         ['raw chain, after', ...triple(chainAfter), formatMs(chainAfter.maxMs), '', '', 0],
         ['raw chain, 1 ms apart', ...triple(chainSpread), formatMs(chainSpread.maxMs), '', '', 0],
-        ...runs.map((run) => [
-          `ordo, fsync=${run.fsync}`,
-          ...triple(run.lone),
-          formatMs(run.lone.maxMs),
-          `${formatNumber(run.lone.p50Ms / rawP50Ms, 2)}x`,
-          `${formatNumber(run.lone.p50Ms / chainP50Ms, 2)}x`,
-          run.loneFailed,
+        ...runs.flatMap((run) => [
+          [
+            `ordo, fsync=${run.fsync}, warm-up`,
+            ...triple(run.warmup),
+            formatMs(run.warmup.maxMs),
+            '',
+            '',
+            '',
+          ],
+          [
+            `ordo, fsync=${run.fsync}`,
+            ...triple(run.lone),
+            formatMs(run.lone.maxMs),
+            `${formatNumber(run.lone.p50Ms / rawP50Ms, 2)}x`,
+            `${formatNumber(run.lone.p50Ms / chainP50Ms, 2)}x`,
+            run.loneFailed,
+          ],
         ]),
       ],
     ),
@@ -135,6 +148,8 @@ export async function latencyBench(workers: WorkerSet, args: BenchArgs): Promise
     `- one publish in flight: ${args.requests} publishes by one publisher process, each awaited before the next`,
     '  (publish() call to quorum ack); the raw round trip is the same count of 100-byte requests echoed',
     '  by a ROUTER, one at a time, between two fresh processes. p50 / raw p50 uses the mean of both raw runs.',
+    `  Before them, ${args.warmupRequests} publishes the same way on the fresh cluster ("warm-up", reported`,
+    "  apart): until a process's code is compiled its tail is several times longer.",
     `- raw chain: the same requests along a lone publish's path through ${args.nodes} node processes (client to`,
     '  sequencer, multicast, a majority of acks, the answer, the commit point multicast)',
     '  with zeromq.js alone: no',
@@ -185,14 +200,14 @@ async function runVariant(
     log(`fsync=${fsync}: ${args.requests} publishes, one in flight`);
     const command: SerialCommand = {
       type: 'serial',
-      warmupMessages: Math.min(1000, args.requests),
+      warmupMessages: args.warmupRequests,
       messages: args.requests,
     };
     const loader = rig.loaders[0]!;
     loader.send(command);
     const done = (await loader.next(
       'serialDone',
-      30_000 + args.requests * 50,
+      30_000 + (args.warmupRequests + args.requests) * 50,
     )) as unknown as SerialResult;
     const seconds = args.seconds ?? 5;
     log(`fsync=${fsync}: saturated phase, ${args.warmupSeconds} s warm-up + ${seconds} s`);
@@ -205,6 +220,7 @@ async function runVariant(
     return {
       fsync,
       lone: summarize(LatencyHistogram.from(done.latency)),
+      warmup: summarize(LatencyHistogram.from(done.warmupLatency)),
       loneFailed: done.failed,
       loneFirstError: done.firstError,
       peak,

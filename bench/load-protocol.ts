@@ -53,6 +53,8 @@ export interface SerialResult {
   readonly type: 'serialDone';
   /** publish() to ack of each timed message. */
   readonly latency: HistogramData;
+  /** The same, of the warm-up messages before them (the first one also connects). */
+  readonly warmupLatency: HistogramData;
   readonly failed: number;
   readonly firstError: string | null;
 }

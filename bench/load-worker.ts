@@ -283,13 +283,14 @@ async function rate(command: RateCommand): Promise<void> {
 
 async function serial(command: SerialCommand): Promise<void> {
   const latency = new LatencyHistogram();
+  const warmupLatency = new LatencyHistogram();
   let failed = 0;
   let firstError: string | null = null;
   for (let i = 0; i < command.warmupMessages + command.messages; i++) {
     const startMs = performance.now();
     try {
       await publisher!.publish(topic, payload);
-      if (i >= command.warmupMessages) latency.record(performance.now() - startMs);
+      (i >= command.warmupMessages ? latency : warmupLatency).record(performance.now() - startMs);
     } catch (error) {
       failed++;
       firstError ??= `${(error as Error).name}: ${(error as Error).message}`;
@@ -298,6 +299,7 @@ async function serial(command: SerialCommand): Promise<void> {
   const result: SerialResult = {
     type: 'serialDone',
     latency: latency.toData(),
+    warmupLatency: warmupLatency.toData(),
     failed,
     firstError,
   };
