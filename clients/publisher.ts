@@ -82,6 +82,9 @@ interface Outstanding {
 
 const { PublishStatus } = ordo;
 
+/** What `Publisher.bytesToQueue` holds between calls, so that it keeps no payload alive. */
+const EMPTY_PAYLOAD = new Uint8Array(0);
+
 /**
  * The settle functions of a message of a publishMany() call, whose outcome
  * goes to the call's ManyAcks instead (one shape for every message, and no
@@ -253,11 +256,26 @@ export class Publisher {
       return Promise.reject(error);
     }
     if (this.outstanding.size >= this.maxInFlight) return this.publishWhenRoom(topic, bytes);
-    return new Promise<PublishAck>((resolve, reject) => {
-      this.enqueue(topic, bytes, resolve, reject, null, 0);
-      this.sendSoon();
-    });
+    // One executor for every call, reading the message from two fields set
+    // just before (the Promise constructor runs it at once): a closure per
+    // call over the topic and payload was one more object per message.
+    this.topicToQueue = topic;
+    this.bytesToQueue = bytes;
+    return new Promise<PublishAck>(this.queueExecutor);
   }
+
+  /** The message publish() is queueing, for queueExecutor. */
+  private topicToQueue = '';
+  private bytesToQueue: Uint8Array = EMPTY_PAYLOAD;
+  private readonly queueExecutor = (
+    resolve: (ack: PublishAck) => void,
+    reject: (error: Error) => void,
+  ): void => {
+    const bytes = this.bytesToQueue;
+    this.bytesToQueue = EMPTY_PAYLOAD;
+    this.enqueue(this.topicToQueue, bytes, resolve, reject, null, 0);
+    this.sendSoon();
+  };
 
   /**
    * Publishes several messages, in order, as consecutive producerSeqs of
