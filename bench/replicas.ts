@@ -141,12 +141,24 @@ async function waitFor(
   done: (sample: Sample) => boolean,
 ): Promise<Sample> {
   const deadlineMs = performance.now() + timeoutMs;
+  let last: Sample | null = null;
   while (performance.now() < deadlineMs) {
-    const current = await sample(rig);
-    if (done(current)) return current;
+    last = await sample(rig);
+    if (done(last)) return last;
     await new Promise((resolve) => setTimeout(resolve, sampleIntervalMs));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  // What the nodes last said, so that a run that does not end can be told apart:
+  // replicas that stopped applying, stopped reporting, or disagree on their digest seq.
+  const state =
+    last === null
+      ? 'no sample'
+      : `commit seq ${last.commitSeq}; ${[...last.applied]
+          .map(
+            ([id, applied]) =>
+              `${id} applied ${applied}, digest ${last!.digests.get(id) ?? 'none'}`,
+          )
+          .join('; ')}`;
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${state})`);
 }
 
 interface Window {
