@@ -64,13 +64,22 @@ export function packedSourceAt(
   return { bytes: source.bytes, count };
 }
 
+/** Byte strings that, put together in order, are one packed form. */
+export interface PackedPieces {
+  readonly pieces: readonly Uint8Array[];
+  /** Their total length. */
+  readonly bytes: number;
+}
+
 /**
- * The packed form of `entries`: the remembered bytes of the runs among them
- * put together, and only the entries no remembered bytes hold packed now.
+ * The packed form of `entries` in pieces: the remembered bytes of the runs
+ * among them, and only the entries no remembered bytes hold packed now. A
+ * multicast writes the pieces straight into its frame (`peer-codec.ts`)
+ * rather than putting them together first.
  */
-export function packEntries(entries: readonly Entry[]): Uint8Array {
-  if (entries.length === 0) return encodePackedEntries(entries);
-  const pieces: Uint8Array[] = [];
+export function packedPieces(entries: readonly Entry[]): PackedPieces {
+  if (entries.length === 0) return { pieces: [encodePackedEntries(entries)], bytes: 0 };
+  const pieces: Uint8Array[] = [Uint8Array.of(PACKED_ENTRIES_VERSION)];
   let size = 1;
   let gapStart = -1;
   const closeGap = (end: number): void => {
@@ -88,7 +97,8 @@ export function packEntries(entries: readonly Entry[]): Uint8Array {
       i++;
       continue;
     }
-    if (i === 0 && source.count === entries.length) return source.bytes;
+    if (i === 0 && source.count === entries.length)
+      return { pieces: [source.bytes], bytes: source.bytes.length };
     closeGap(i);
     // Each packed string starts with the version byte; the runs follow it.
     pieces.push(source.bytes.subarray(1));
@@ -96,7 +106,13 @@ export function packEntries(entries: readonly Entry[]): Uint8Array {
     i += source.count;
   }
   closeGap(entries.length);
-  return Buffer.concat([Uint8Array.of(PACKED_ENTRIES_VERSION), ...pieces], size);
+  return { pieces, bytes: size };
+}
+
+/** The packed form of `entries` as one byte string (see packedPieces). */
+export function packEntries(entries: readonly Entry[]): Uint8Array {
+  const { pieces, bytes } = packedPieces(entries);
+  return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, bytes);
 }
 
 /**

@@ -1,8 +1,18 @@
 import test from 'ava';
 import { CORE_LIMITS } from '../../src/core/core-limits.js';
-import { EntryKind, type NodeMessage } from '../../src/core/types.js';
+import { encodeMembership, seedMembership } from '../../src/core/membership.js';
+import {
+  type AppendMessage,
+  type Entry,
+  EntryKind,
+  type NodeMessage,
+} from '../../src/core/types.js';
 import { FrameError } from '../../src/wire/frame-error.js';
+import { encodePackedEntries } from '../../src/wire/packed-entries.js';
+import { packEntries, rememberPackedSource } from '../../src/wire/packed-source.js';
 import { decodePeerMessage, encodePeerMessage } from '../../src/wire/peer-codec.js';
+import { ordo } from '../../src/wire/schema.js';
+import { plainEntries } from '../helpers/plain-entries.js';
 
 const CLUSTER = 'c1';
 
@@ -103,4 +113,86 @@ test("an append carries the data voters' seq and the witness's catch-up mark, an
     refused(append({ dataSeq: CORE_LIMITS.maxSeq + 1 })).message,
     /append.dataSeq \d+ is beyond/,
   );
+});
+
+test('an append with entries is spliced from its packed pieces into the same bytes protobufjs writes, whatever mix of remembered runs and plain entries it holds', (t) => {
+  const entry = (seq: number, producerSeq: number, topic: string): Entry => ({
+    seq,
+    epoch: 4,
+    kind: EntryKind.data,
+    producerId: 'p',
+    producerSeq,
+    topic,
+    payload: Uint8Array.of(seq % 256, 7),
+    timestampMs: 1_800_000_000_000,
+  });
+  // Two runs as a sequencer remembers them (the bytes its batches were made
+  // into), then entries no remembered bytes hold.
+  const firstRun = [entry(11, 1, 'a'), entry(12, 2, 'a')];
+  const secondRun = [entry(13, 3, 'b')];
+  rememberPackedSource(firstRun, encodePackedEntries(firstRun));
+  rememberPackedSource(secondRun, encodePackedEntries(secondRun));
+  const plain = [entry(14, 4, 'b'), entry(15, 5, 'c')];
+  const cases: Entry[][] = [
+    firstRun,
+    [...firstRun, ...secondRun],
+    [...firstRun, ...secondRun, ...plain],
+    plain,
+    [entry(10, 9, 'z'), ...firstRun],
+  ];
+  for (const entries of cases) {
+    for (const extra of [
+      {},
+      {
+        transferTo: 'b',
+        membership: seedMembership(['a', 'b', 'c']),
+        readRound: 3,
+        dataSeq: 9,
+        catchUp: true,
+        logStart: true,
+        prevTimestampMs: 5,
+      },
+    ]) {
+      const message: AppendMessage = {
+        type: 'append',
+        epoch: 4,
+        from: 'a',
+        prevSeq: entries[0]!.seq - 1,
+        prevEpoch: 4,
+        entries,
+        commitSeq: 10,
+        ...extra,
+      };
+      const spliced = encodePeerMessage(CLUSTER, message);
+      const byProtobufjs = ordo.PeerEnvelope.encode({
+        clusterId: CLUSTER,
+        from: 'a',
+        epoch: 4,
+        append: {
+          prevSeq: message.prevSeq,
+          prevEpoch: 4,
+          packedEntries: packEntries(entries),
+          commitSeq: 10,
+          logStart: message.logStart === true,
+          prevTimestampMs: message.prevTimestampMs ?? 0,
+          transferTo: message.transferTo ?? '',
+          membership:
+            message.membership === undefined
+              ? new Uint8Array(0)
+              : encodeMembership(message.membership),
+          readRound: message.readRound ?? 0,
+          dataSeq: message.dataSeq ?? 0,
+          catchUp: message.catchUp === true,
+        },
+      }).finish();
+      const label = `${entries.map((e) => e.seq).join(',')} ${Object.keys(extra).length > 0 ? 'with' : 'without'} the optional fields`;
+      t.is(Buffer.compare(Buffer.from(spliced), Buffer.from(byProtobufjs)), 0, label);
+      const decoded = decodePeerMessage(spliced, CLUSTER);
+      t.deepEqual(
+        decoded.type === 'append' ? plainEntries(decoded.entries) : [],
+        plainEntries(entries),
+        label,
+      );
+    }
+  }
 });
