@@ -28,22 +28,7 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
   switch (message.type) {
     case 'append':
       if (message.entries.length > 0) return encodeAppendFrame(envelope, message);
-      envelope.append = {
-        prevSeq: message.prevSeq,
-        prevEpoch: message.prevEpoch,
-        packedEntries: packEntries(message.entries),
-        commitSeq: message.commitSeq,
-        logStart: message.logStart === true,
-        prevTimestampMs: message.prevTimestampMs ?? 0,
-        transferTo: message.transferTo ?? '',
-        membership:
-          message.membership === undefined
-            ? new Uint8Array(0)
-            : encodeMembership(message.membership),
-        readRound: message.readRound ?? 0,
-        dataSeq: message.dataSeq ?? 0,
-        catchUp: message.catchUp === true,
-      };
+      envelope.append = { ...appendFields(message), packedEntries: packEntries(message.entries) };
       break;
     case 'ack':
       envelope.ack = {
@@ -94,6 +79,23 @@ export function encodePeerMessage(clusterId: string, message: NodeMessage): Uint
   return ordo.PeerEnvelope.encode(envelope).finish();
 }
 
+/** Every field of an append but its packed entries, as the schema spells them. */
+export function appendFields(message: AppendMessage): ordo.Append.$Properties {
+  return {
+    prevSeq: message.prevSeq,
+    prevEpoch: message.prevEpoch,
+    commitSeq: message.commitSeq,
+    logStart: message.logStart === true,
+    prevTimestampMs: message.prevTimestampMs ?? 0,
+    transferTo: message.transferTo ?? '',
+    membership:
+      message.membership === undefined ? new Uint8Array(0) : encodeMembership(message.membership),
+    readRound: message.readRound ?? 0,
+    dataSeq: message.dataSeq ?? 0,
+    catchUp: message.catchUp === true,
+  };
+}
+
 /** Wire tags (field number << 3 | length-delimited) of the two fields an append frame is spliced at. */
 const ENVELOPE_APPEND_TAG = (10 << 3) | 2;
 const APPEND_PACKED_ENTRIES_TAG = (60 << 3) | 2;
@@ -112,19 +114,7 @@ function encodeAppendFrame(
   message: AppendMessage,
 ): Uint8Array {
   const head = ordo.PeerEnvelope.encode(envelope).finish();
-  const fields = ordo.Append.encode({
-    prevSeq: message.prevSeq,
-    prevEpoch: message.prevEpoch,
-    commitSeq: message.commitSeq,
-    logStart: message.logStart === true,
-    prevTimestampMs: message.prevTimestampMs ?? 0,
-    transferTo: message.transferTo ?? '',
-    membership:
-      message.membership === undefined ? new Uint8Array(0) : encodeMembership(message.membership),
-    readRound: message.readRound ?? 0,
-    dataSeq: message.dataSeq ?? 0,
-    catchUp: message.catchUp === true,
-  }).finish();
+  const fields = ordo.Append.encode(appendFields(message)).finish();
   const { pieces, bytes } = packedPieces(message.entries);
   const appendBytes =
     fields.length + varintBytes(APPEND_PACKED_ENTRIES_TAG) + varintBytes(bytes) + bytes;

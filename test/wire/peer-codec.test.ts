@@ -1,6 +1,6 @@
 import test from 'ava';
 import { CORE_LIMITS } from '../../src/core/core-limits.js';
-import { encodeMembership, seedMembership } from '../../src/core/membership.js';
+import { seedMembership } from '../../src/core/membership.js';
 import {
   type AppendMessage,
   type Entry,
@@ -10,7 +10,7 @@ import {
 import { FrameError } from '../../src/wire/frame-error.js';
 import { encodePackedEntries } from '../../src/wire/packed-entries.js';
 import { packEntries, rememberPackedSource } from '../../src/wire/packed-source.js';
-import { decodePeerMessage, encodePeerMessage } from '../../src/wire/peer-codec.js';
+import { appendFields, decodePeerMessage, encodePeerMessage } from '../../src/wire/peer-codec.js';
 import { ordo } from '../../src/wire/schema.js';
 import { plainEntries } from '../helpers/plain-entries.js';
 
@@ -168,22 +168,7 @@ test('an append with entries is spliced from its packed pieces into the same byt
         clusterId: CLUSTER,
         from: 'a',
         epoch: 4,
-        append: {
-          prevSeq: message.prevSeq,
-          prevEpoch: 4,
-          packedEntries: packEntries(entries),
-          commitSeq: 10,
-          logStart: message.logStart === true,
-          prevTimestampMs: message.prevTimestampMs ?? 0,
-          transferTo: message.transferTo ?? '',
-          membership:
-            message.membership === undefined
-              ? new Uint8Array(0)
-              : encodeMembership(message.membership),
-          readRound: message.readRound ?? 0,
-          dataSeq: message.dataSeq ?? 0,
-          catchUp: message.catchUp === true,
-        },
+        append: { ...appendFields(message), packedEntries: packEntries(entries) },
       }).finish();
       const label = `${entries.map((e) => e.seq).join(',')} ${Object.keys(extra).length > 0 ? 'with' : 'without'} the optional fields`;
       t.is(Buffer.compare(Buffer.from(spliced), Buffer.from(byProtobufjs)), 0, label);
