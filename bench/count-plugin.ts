@@ -26,7 +26,7 @@ export default function createCounter(): StateMachine<unknown, CountState> {
         hash = Math.imul(hash ^ payload[i]!, 0x01000193) >>> 0;
       state.hash = hash;
       state.messages++;
-      state.bytes += message.payload.length;
+      state.bytes += payload.length;
     },
     snapshot(): Uint8Array {
       return new TextEncoder().encode(JSON.stringify(state));

@@ -197,7 +197,9 @@ async function runVariant(
 ): Promise<VariantRun> {
   const rig = await LoadRig.start(workers, rigOptions(args, { fsync }));
   try {
-    log(`fsync=${fsync}: ${args.requests} publishes, one in flight`);
+    log(
+      `fsync=${fsync}: ${args.warmupRequests} warm-up publishes, then ${args.requests}, one in flight`,
+    );
     const command: SerialCommand = {
       type: 'serial',
       warmupMessages: args.warmupRequests,

@@ -1446,7 +1446,8 @@ export class ProtocolNode {
       }
       // Every entry from here up to the ceiling is appended: a run at a time.
       from = i;
-      to = Math.min(entries.length, i + Math.max(1, ceiling - entry.seq + 1));
+      // (entry.seq is at most the ceiling, checked above.)
+      to = Math.min(entries.length, i + (ceiling - entry.seq + 1));
       for (let k = i + 1; k < to; k++)
         if (entries[k]!.seq !== entry.seq + (k - i))
           invariant(

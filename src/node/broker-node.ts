@@ -1265,8 +1265,7 @@ export class BrokerNode {
       items,
       nowMs,
       request.packed
-        ? (header) =>
-            entriesOfItems(publish.packedItems, items as unknown as DecodedPublishItem[], header)
+        ? (header) => entriesOfItems(items as unknown as DecodedPublishItem[], header)
         : undefined,
     );
     if (run !== null) {

@@ -48,6 +48,52 @@ function sameRun(a: Entry, b: Entry): boolean {
   );
 }
 
+/** What a run starting at `first` with `count` entries says once for all of them. */
+function runHeaderOf(first: Entry, count: number): RunHeader {
+  return {
+    firstSeq: first.seq,
+    count,
+    epoch: first.epoch,
+    timestampMs: first.timestampMs,
+    firstProducerSeq: first.producerSeq,
+    producerId: first.producerId,
+    owner: first.owner ?? '',
+  };
+}
+
+/** Bytes of a run's header: its shared fields, the kind byte included. */
+function runHeaderBytes(header: RunHeader): number {
+  const producerBytes = Buffer.byteLength(header.producerId);
+  const ownerBytes = Buffer.byteLength(header.owner);
+  return (
+    varintBytes(header.firstSeq) +
+    varintBytes(header.count) +
+    1 +
+    varintBytes(header.epoch) +
+    varintBytes(header.timestampMs) +
+    varintBytes(header.firstProducerSeq) +
+    varintBytes(producerBytes) +
+    producerBytes +
+    varintBytes(ownerBytes) +
+    ownerBytes
+  );
+}
+
+/** Writes a run's header (see the layout above), `runHeaderBytes(header)` bytes. */
+function writeRunHeader(w: PackedWriter, kind: EntryKind, header: RunHeader): void {
+  w.varint(header.firstSeq);
+  w.varint(header.count);
+  w.byte(kind);
+  w.varint(header.epoch);
+  w.varint(header.timestampMs);
+  w.varint(header.firstProducerSeq);
+  for (const text of [header.producerId, header.owner]) {
+    const length = Buffer.byteLength(text);
+    w.varint(length);
+    w.utf8(text, length);
+  }
+}
+
 /**
  * Packs entries (in increasing seq order; gaps allowed, as in a filtered
  * delivery) into one byte string. One pass measures, one writes.
@@ -66,19 +112,7 @@ export function encodePackedEntries(entries: readonly Entry[]): Uint8Array {
       let count = 1;
       while (i + count < entries.length && sameRun(entries[i + count - 1]!, entries[i + count]!))
         count++;
-      const producerBytes = Buffer.byteLength(e.producerId);
-      const ownerBytes = Buffer.byteLength(e.owner ?? '');
-      size +=
-        varintBytes(e.seq) +
-        varintBytes(count) +
-        1 +
-        varintBytes(e.epoch) +
-        varintBytes(e.timestampMs) +
-        varintBytes(e.producerSeq) +
-        varintBytes(producerBytes) +
-        producerBytes +
-        varintBytes(ownerBytes) +
-        ownerBytes;
+      size += runHeaderBytes(runHeaderOf(e, count));
       lastTopic = null;
     }
     if (e.topic === lastTopic) size += 1;
@@ -91,11 +125,6 @@ export function encodePackedEntries(entries: readonly Entry[]): Uint8Array {
   }
   // Pass 2: the bytes.
   const w = new PackedWriter(size);
-  const writeString = (value: string): void => {
-    const length = Buffer.byteLength(value);
-    w.varint(length);
-    w.utf8(value, length);
-  };
   w.byte(PACKED_ENTRIES_VERSION);
   let i = 0;
   while (i < entries.length) {
@@ -103,14 +132,7 @@ export function encodePackedEntries(entries: readonly Entry[]): Uint8Array {
     let count = 1;
     while (i + count < entries.length && sameRun(entries[i + count - 1]!, entries[i + count]!))
       count++;
-    w.varint(first.seq);
-    w.varint(count);
-    w.byte(first.kind);
-    w.varint(first.epoch);
-    w.varint(first.timestampMs);
-    w.varint(first.producerSeq);
-    writeString(first.producerId);
-    writeString(first.owner ?? '');
+    writeRunHeader(w, first.kind, runHeaderOf(first, count));
     let topic: string | null = null;
     for (let k = 0; k < count; k++) {
       const e = entries[i + k]!;
@@ -404,7 +426,8 @@ export class DecodedPublishItem implements PackedPublishItem {
     readonly end: number,
     /** Where its payload starts; the payload runs to `end`. */
     readonly payloadAt: number,
-    private readonly packedItems: Uint8Array,
+    /** The packed items of its request, which `start`, `end` and `payloadAt` point into. */
+    readonly packedItems: Uint8Array,
   ) {}
 
   get payload(): Uint8Array {
@@ -688,49 +711,26 @@ export interface ItemRun {
  * they arrived in, and the entries themselves as views of those bytes: a
  * sequencer turns a publisher's batch into the run it logs and multicasts
  * without packing each message again, and makes one small object per
- * message. The items must lie next to each other in `packedItems` (one run
- * of the publish), and `header.count` must be their number. The first
+ * message. The items must lie next to each other in their request's packed
+ * items (one run of the publish), and `header.count` must be their number. The first
  * item's topic is spelled out when it repeated the topic before it.
  */
-export function itemRun(
-  packedItems: Uint8Array,
-  items: readonly DecodedPublishItem[],
-  header: RunHeader,
-): ItemRun {
+export function itemRun(items: readonly DecodedPublishItem[], header: RunHeader): ItemRun {
   const first = items[0]!;
   const last = items[items.length - 1]!;
   invariant(items.length === header.count, 'one item per entry of the run');
+  const packedItems = first.packedItems;
   const repeatsTopic = packedItems[first.start] === 0;
   const bodyStart = repeatsTopic ? first.start + 1 : first.start;
-  const producerBytes = Buffer.byteLength(header.producerId);
-  const ownerBytes = Buffer.byteLength(header.owner);
   const topicBytes = repeatsTopic ? Buffer.byteLength(first.topic) : 0;
   const size =
     1 +
-    varintBytes(header.firstSeq) +
-    varintBytes(header.count) +
-    1 +
-    varintBytes(header.epoch) +
-    varintBytes(header.timestampMs) +
-    varintBytes(header.firstProducerSeq) +
-    varintBytes(producerBytes) +
-    producerBytes +
-    varintBytes(ownerBytes) +
-    ownerBytes +
+    runHeaderBytes(header) +
     (repeatsTopic ? varintBytes(topicBytes + 1) + topicBytes : 0) +
     (last.end - bodyStart);
   const w = new PackedWriter(size);
   w.byte(PACKED_ENTRIES_VERSION);
-  w.varint(header.firstSeq);
-  w.varint(header.count);
-  w.byte(EntryKind.data);
-  w.varint(header.epoch);
-  w.varint(header.timestampMs);
-  w.varint(header.firstProducerSeq);
-  w.varint(producerBytes);
-  w.utf8(header.producerId, producerBytes);
-  w.varint(ownerBytes);
-  w.utf8(header.owner, ownerBytes);
+  writeRunHeader(w, EntryKind.data, header);
   if (repeatsTopic) {
     w.varint(topicBytes + 1);
     w.utf8(first.topic, topicBytes);

@@ -124,26 +124,26 @@ export function packEntries(entries: readonly Entry[]): Uint8Array {
  * run of their own.
  */
 export function entriesOfItems(
-  packedItems: Uint8Array,
   items: readonly DecodedPublishItem[],
   header: RunHeader,
 ): readonly Entry[] {
-  let entries: Entry[] | null = null;
+  const entries: Entry[] = [];
   let i = 0;
   while (i < items.length) {
     let j = i + 1;
     while (j < items.length && items[j]!.start === items[j - 1]!.end) j++;
-    const run = itemRun(packedItems, i === 0 && j === items.length ? items : items.slice(i, j), {
+    const whole = i === 0 && j === items.length;
+    const run = itemRun(whole ? items : items.slice(i, j), {
       ...header,
       firstSeq: header.firstSeq + i,
       count: j - i,
       firstProducerSeq: header.firstProducerSeq + i,
     });
     rememberPackedSource(run.entries, run.bytes);
-    if (i === 0 && j === items.length) return run.entries;
-    entries ??= [];
+    // One run (the usual batch): its entries as they are, without a copy.
+    if (whole) return run.entries;
     for (const entry of run.entries) entries.push(entry);
     i = j;
   }
-  return entries ?? [];
+  return entries;
 }

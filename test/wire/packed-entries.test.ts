@@ -353,7 +353,7 @@ test('a run made of publish items as they arrived holds, as its bytes and as its
       producerId: 'producer-ü',
       owner: from === 1 ? 'alice' : '',
     };
-    const run = itemRun(packed, decoded.slice(from, to + 1), header);
+    const run = itemRun(decoded.slice(from, to + 1), header);
     const expected: Entry[] = items.slice(from, to + 1).map((item, k) => ({
       seq: 41 + k,
       epoch: 5,
@@ -404,7 +404,7 @@ test('a batch whose consecutive producerSeqs arrive in two runs of the request b
     producerId: 'p',
     owner: '',
   };
-  const entries = entriesOfItems(packed, decoded, header);
+  const entries = entriesOfItems(decoded, header);
   const expected: Entry[] = [...first, ...second].map((item, k) => ({
     seq: 100 + k,
     epoch: 2,
