@@ -33,7 +33,8 @@ export interface BenchArgs {
   readonly requests: number;
   /** Publishes one at a time before the measured ones, timed apart: a fresh process's code is not yet compiled. */
   readonly warmupRequests: number;
-  readonly rateMessagesPerSecond: number;
+  /** `--rate`: failover and transfer publish at it (1,000 when absent); replicas publish at it instead of saturating. */
+  readonly rateMessagesPerSecond: number | null;
   readonly requestTimeoutMs: number | null;
   /** Cluster timing overrides (electionTimeoutMs, heartbeatIntervalMs); empty keeps the defaults. */
   readonly clusterTiming: Record<string, number>;
@@ -81,7 +82,8 @@ options:
   --replicas N                  replicas: replica processes (default 3)
   --requests N                  latency: publishes one at a time, and raw round trips (default 5000)
   --warmup-requests N           latency: publishes one at a time before those, reported apart (default 10000)
-  --rate N                      failover publish rate, msgs/s (default 1000)
+  --rate N                      failover and transfer publish rate, msgs/s (default 1000); replicas:
+                                publish at N msgs/s instead of saturating the cluster
   --request-timeout-ms N        failover: Publisher requestTimeoutMs (default: the Publisher's own)
   --election-timeout-ms N       cluster electionTimeoutMs (default: the cluster's own, 300)
   --heartbeat-ms N              cluster heartbeatIntervalMs (default: the cluster's own, 50)
@@ -106,6 +108,11 @@ function profilingArg(cpuDir: string | undefined, heapDir: string | undefined): 
   if (cpuDir !== undefined) return { dir: cpuDir, kind: 'cpu' };
   if (heapDir !== undefined) return { dir: heapDir, kind: 'heap' };
   return null;
+}
+
+/** The steady rate of the failover and transfer benchmarks: `--rate`, else 1,000 msgs/s. */
+export function steadyRateOf(args: BenchArgs): number {
+  return args.rateMessagesPerSecond ?? 1000;
 }
 
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
@@ -178,7 +185,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     replicas: positiveNumber(values.replicas, 'replicas', 3),
     requests: positiveNumber(values.requests, 'requests', 5000),
     warmupRequests: positiveNumber(values['warmup-requests'], 'warmup-requests', 10_000),
-    rateMessagesPerSecond: positiveNumber(values.rate, 'rate', 1000),
+    rateMessagesPerSecond:
+      values.rate === undefined ? null : positiveNumber(values.rate, 'rate', 1000),
     requestTimeoutMs:
       values['request-timeout-ms'] === undefined
         ? null

@@ -18,13 +18,14 @@ export default function createCounter(): StateMachine<unknown, CountState> {
   const state: CountState = { messages: 0, bytes: 0, hash: 0x811c9dc5 };
   return {
     apply(message: Message): void {
-      // An indexed loop: iterating a payload view with for...of cost two to
-      // three times as much for the same pass (the iterator protocol).
+      // An indexed loop over int32 values, made unsigned once at the end:
+      // iterating the view with for...of (the iterator protocol), or keeping
+      // the hash unsigned inside the loop (a uint32 above 2^31 is a double to
+      // V8), each cost several times as much for the same pass.
       const payload = message.payload;
-      let hash = state.hash;
-      for (let i = 0; i < payload.length; i++)
-        hash = Math.imul(hash ^ payload[i]!, 0x01000193) >>> 0;
-      state.hash = hash;
+      let hash = state.hash | 0;
+      for (let i = 0; i < payload.length; i++) hash = Math.imul(hash ^ payload[i]!, 0x01000193);
+      state.hash = hash >>> 0;
       state.messages++;
       state.bytes += payload.length;
     },

@@ -1,5 +1,5 @@
 import { percentileOf, round } from '../src/runtime/latency-stats.js';
-import type { BenchArgs } from './args.js';
+import { type BenchArgs, steadyRateOf } from './args.js';
 import { sleep, type Worker, type WorkerSet, wallNowMs } from './children.js';
 import {
   adminFor,
@@ -64,9 +64,9 @@ export async function failoverBench(workers: WorkerSet, args: BenchArgs): Promis
     const publisher = rig.loaders[0]!;
     const steady: SteadyCommand = {
       type: 'steady',
-      ratePerSecond: args.rateMessagesPerSecond,
+      ratePerSecond: steadyRateOf(args),
       maxDurationMs: args.trials * trialBoundMs,
-      maxMessages: Math.ceil((args.rateMessagesPerSecond * args.trials * trialBoundMs) / 1000),
+      maxMessages: Math.ceil((steadyRateOf(args) * args.trials * trialBoundMs) / 1000),
     };
     publisher.send(steady);
     await waitHealthy(rig.admin, args.nodes, healthyTimeoutMs);
@@ -177,7 +177,7 @@ function report(args: BenchArgs, trials: readonly Trial[], steady: PhaseResult |
   const timedOut = trials.length - times.length;
   console.log(`\n${header({ ...args, publishers: 1 })}`);
   console.log(
-    `failover: ${args.rateMessagesPerSecond} msgs/s steady, publisher requestTimeoutMs ${args.requestTimeoutMs ?? 'default'}\n`,
+    `failover: ${steadyRateOf(args)} msgs/s steady, publisher requestTimeoutMs ${args.requestTimeoutMs ?? 'default'}\n`,
   );
   console.log(
     formatTable(
@@ -253,7 +253,7 @@ function report(args: BenchArgs, trials: readonly Trial[], steady: PhaseResult |
       revision: revision(),
       clusterTiming: args.clusterTiming,
       fsync: args.fsync,
-      rateMessagesPerSecond: args.rateMessagesPerSecond,
+      rateMessagesPerSecond: steadyRateOf(args),
       requestTimeoutMs: args.requestTimeoutMs,
       trials,
       p50Ms,

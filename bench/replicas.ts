@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- replicas [--replicas 3] [--seconds 10]`: replicas
- * following a live stream. Publisher processes saturate a local cluster
+ * `npm run bench -- replicas [--replicas 3] [--seconds 10] [--rate N]`:
+ * replicas following a live stream. Publisher processes saturate a local
+ * cluster (or publish `--rate` msgs/s together)
  * while real `ordo replica` processes (with a plugin that counts and hashes
  * every payload) apply the committed stream. Over one window it reports the
  * cluster's commit rate and each replica's apply rate, how far each replica
@@ -11,6 +12,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Publisher } from '../clients/publisher.js';
+import { agreedSeqAtOrBelow } from '../clients/replica/digest.js';
+import { REPLICA_DEFAULTS } from '../clients/replica/replica-options.js';
 import { YOUNG_GENERATION_FLAG } from '../src/cluster/local-cluster.js';
 import type { BenchArgs } from './args.js';
 import { benchDir, stopProcess, type WorkerSet } from './children.js';
@@ -25,6 +29,8 @@ const sampleIntervalMs = 100;
 /** Longest wait for the replicas to report before the load, and to catch up after it. */
 const startTimeoutMs = 30_000;
 const catchUpTimeoutMs = 120_000;
+/** Messages per call of the tail published after the load (publishPastNextDigestSeq). */
+const tailBatchMessages = 1000;
 
 interface Sample {
   readonly atMs: number;
@@ -54,32 +60,67 @@ export async function replicasBench(workers: WorkerSet, args: BenchArgs): Promis
       }
     })();
     const durationSeconds = args.seconds ?? 10;
-    const phase = await rig.saturate(
-      args.warmupSeconds * 1000,
-      durationSeconds * 1000,
-      args.maxMessages,
-    );
+    const phase =
+      args.rateMessagesPerSecond === null
+        ? await rig.saturate(args.warmupSeconds * 1000, durationSeconds * 1000, args.maxMessages)
+        : await rig.rate(
+            args.rateMessagesPerSecond,
+            args.warmupSeconds * 1000,
+            durationSeconds * 1000,
+          );
     loadRunning = false;
     await sampling;
     const endCommit = (await sample(rig)).commitSeq;
     const caughtUpStartMs = performance.now();
-    // Caught up: every replica applied the last commit and reported a digest at the same seq.
+    const caughtUp = await waitFor(rig, catchUpTimeoutMs, 'the replicas to catch up', (s) =>
+      ids.every((id) => (s.applied.get(id) ?? 0) >= endCommit),
+    );
+    const catchUpMs = performance.now() - caughtUpStartMs;
+    // A replica that started from a snapshot at seq S takes no digest at the
+    // agreed seqs up to S (it never held those states): when the load ended
+    // just after such a restore, the replicas' latest digests are of
+    // different seqs. A short tail carries the stream past the next agreed
+    // seq, where every replica digests the same state.
+    const tailSeq = await publishPastNextDigestSeq(rig, endCommit);
     const last = await waitFor(
       rig,
       catchUpTimeoutMs,
-      'the replicas to catch up',
+      `every replica to apply seq ${tailSeq} and report a digest of the same seq`,
       (s) =>
-        ids.every((id) => (s.applied.get(id) ?? 0) >= endCommit) &&
+        ids.every((id) => (s.applied.get(id) ?? 0) >= tailSeq) &&
         new Set(ids.map((id) => s.digests.get(id)?.split(':')[0])).size === 1,
     );
-    const catchUpMs = performance.now() - caughtUpStartMs;
     const window = measuredWindow(samples, args.warmupSeconds * 1000, durationSeconds * 1000);
-    report(args, ids, window, phase.clusterCommitsPerSecond, catchUpMs, last);
+    report(args, ids, window, phase.clusterCommitsPerSecond, catchUpMs, endCommit, caughtUp, last);
   } finally {
     await Promise.all(replicas.map((r) => stopProcess(r, () => r.kill('SIGTERM'), 5000)));
     untrack();
     await rig.stop();
     rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Publishes, after the load, until a message past the first agreed digest
+ * seq above `fromSeq` has committed; returns that message's seq.
+ */
+async function publishPastNextDigestSeq(rig: LoadRig, fromSeq: number): Promise<number> {
+  const interval = REPLICA_DEFAULTS.digestIntervalSeqs;
+  const targetSeq = agreedSeqAtOrBelow(fromSeq, interval) + interval + 1;
+  const publisher = new Publisher({ brokers: rig.cluster.clientEndpoints });
+  const payload = new Uint8Array(100);
+  try {
+    // Bounded: each call takes at least tailBatchMessages seqs.
+    for (let calls = 0; calls * tailBatchMessages <= interval + 1; calls++) {
+      const acks = await publisher.publishMany(
+        Array.from({ length: tailBatchMessages }, () => ({ topic: 'bench-tail', payload })),
+      );
+      const lastSeq = acks[acks.length - 1]!.seq;
+      if (lastSeq >= targetSeq) return lastSeq;
+    }
+    throw new Error(`the tail after the load did not reach seq ${targetSeq}`);
+  } finally {
+    await publisher.close();
   }
 }
 
@@ -188,6 +229,8 @@ function report(
   window: Window,
   phaseCommitsPerSecond: number,
   catchUpMs: number,
+  endCommit: number,
+  caughtUp: Sample,
   end: Sample,
 ): void {
   const seconds = (window.last.atMs - window.first.atMs) / 1000;
@@ -203,8 +246,14 @@ function report(
     };
   });
   const digestsAgree = new Set(rows.map((r) => r.digest)).size === 1;
+  // End to end: what was committed from the window's start to the load's
+  // end, over the time until every replica had applied it. Unlike the
+  // replicas' rates inside the window, it counts the catch-up, so a cluster
+  // that commits faster than its replicas apply does not flatter it.
+  const endToEndPerSecond =
+    (endCommit - window.first.commitSeq) / ((caughtUp.atMs - window.first.atMs) / 1000);
   console.log(
-    `\nreplicas: ${ids.length} replicas following a live stream, ${args.nodes} nodes, fsync=${args.fsync}, ${args.payloadBytes}-byte messages, ${seconds.toFixed(1)} s window\n`,
+    `\nreplicas: ${ids.length} replicas following a live stream, ${args.nodes} nodes, fsync=${args.fsync}, ${args.payloadBytes}-byte messages, ${args.rateMessagesPerSecond === null ? 'saturated' : `published at ${formatNumber(args.rateMessagesPerSecond)} msgs/s`}, ${seconds.toFixed(1)} s window\n`,
   );
   console.log(
     formatTable(
@@ -223,6 +272,9 @@ function report(
   console.log(
     `\ncatch-up after the load stopped: ${formatNumber(catchUpMs)} ms; digests ${digestsAgree ? 'agree' : 'DIFFER'} (${rows[0]?.digest ?? ''})`,
   );
+  console.log(
+    `end to end: ${formatNumber(endToEndPerSecond)} msgs/s (committed from the window's start to the load's end, applied by every replica, over the time until the last one had)`,
+  );
   if (args.json) {
     printJsonLine({
       bench: 'replicas',
@@ -234,6 +286,8 @@ function report(
       replicaMessagesPerSecond: Object.fromEntries(rows.map((r) => [r.id, r.rate])),
       minReplicaMessagesPerSecond: Math.min(...rows.map((r) => r.rate)),
       catchUpMs,
+      endToEndPerSecond,
+      ratePerSecond: args.rateMessagesPerSecond,
       digestsAgree,
     });
   }

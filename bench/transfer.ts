@@ -9,7 +9,7 @@ import { Publisher } from '../clients/index.js';
 import { LocalCluster } from '../src/cluster/local-cluster.js';
 import { DEFAULT_CLUSTER_TIMING } from '../src/node/cluster-config.js';
 import { percentileOf } from '../src/runtime/latency-stats.js';
-import type { BenchArgs } from './args.js';
+import { type BenchArgs, steadyRateOf } from './args.js';
 import type { WorkerSet } from './children.js';
 import { adminFor, waitHealthy } from './cluster-health.js';
 import { formatMs, formatTable, printJsonLine } from './report.js';
@@ -27,7 +27,7 @@ export async function transferBench(_workers: WorkerSet, args: BenchArgs): Promi
   const ackTimesMs: number[] = [];
   let failed = 0;
   let published = 0;
-  const perTick = Math.max(1, Math.round(args.rateMessagesPerSecond / 100));
+  const perTick = Math.max(1, Math.round(steadyRateOf(args) / 100));
   const load = setInterval(() => {
     for (let i = 0; i < perTick; i++) {
       published++;
@@ -63,7 +63,7 @@ export async function transferBench(_workers: WorkerSet, args: BenchArgs): Promi
   }
   const electionTimeoutMs = DEFAULT_CLUSTER_TIMING.electionTimeoutMs;
   console.log(
-    `\ntransfer: ${args.trials} planned transfers, ${args.rateMessagesPerSecond} msgs/s steady\n`,
+    `\ntransfer: ${args.trials} planned transfers, ${steadyRateOf(args)} msgs/s steady\n`,
   );
   console.log(
     formatTable(
