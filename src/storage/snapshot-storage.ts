@@ -71,6 +71,8 @@ interface Upload {
   queue: Promise<unknown>;
   /** The partial file, open while chunks come (at most LIMITS.maxSnapshotUploads). */
   handle: FileHandle | null;
+  /** Its last chunk came: the file is being checked and moved into place, and must not expire meanwhile. */
+  completing: boolean;
 }
 
 /** A request the store refuses: bad arguments, not a storage failure. */
@@ -166,6 +168,7 @@ export class SnapshotStorage {
             lastChunkMs: Math.min(nowMs, info.mtimeMs),
             queue: Promise.resolve(),
             handle: null,
+            completing: false,
           };
           storage.uploads.set(uploadKey(upload), upload);
           continue;
@@ -247,6 +250,7 @@ export class SnapshotStorage {
         lastChunkMs: nowMs,
         queue: Promise.resolve(),
         handle: null,
+        completing: false,
       };
       // Registered at once, so that the chunks right behind this one queue behind its file.
       this.uploads.set(key, created);
@@ -276,7 +280,11 @@ export class SnapshotStorage {
       if (newest === u.seq) return state(chunkCount(u.totalBytes, u.chunkBytes), true);
       return newest > u.seq
         ? state(0, false, `a newer snapshot (seq ${newest}) is stored already`)
-        : state(0, false, 'the upload expired; start again');
+        : state(
+            0,
+            false,
+            'the upload ended without storing the snapshot (expired, or its bytes did not match its digest); start again',
+          );
     }
     u.lastChunkMs = nowMs;
     if (chunk.probe) return state(u.nextIndex, false);
@@ -298,7 +306,20 @@ export class SnapshotStorage {
 
   /** Checks the whole snapshot against its digest and moves it into place. */
   private async complete(u: Upload): Promise<UploadState> {
-    this.uploads.delete(uploadKey(u));
+    // The upload stays registered until it is stored or refused: a chunk of
+    // the same snapshot from another replica (the same partial file's name)
+    // then queues behind this check instead of starting a new upload, whose
+    // new partial file would replace this one's bytes while they are checked
+    // and renamed into place.
+    u.completing = true;
+    try {
+      return await this.checkAndStore(u);
+    } finally {
+      if (this.uploads.get(uploadKey(u)) === u) this.uploads.delete(uploadKey(u));
+    }
+  }
+
+  private async checkAndStore(u: Upload): Promise<UploadState> {
     await closeUpload(u, true);
     const actual = await sha256OfFile(u.path);
     if (actual !== u.digest) {
@@ -330,7 +351,7 @@ export class SnapshotStorage {
       await rm(old.path, { force: true });
     // Partial uploads of older snapshots of this plugin can never be stored now.
     for (const [key, other] of this.uploads) {
-      if (other.plugin === u.plugin && other.seq <= u.seq) {
+      if (other !== u && other.plugin === u.plugin && other.seq <= u.seq) {
         this.uploads.delete(key);
         await closeUpload(other, false);
         await rm(other.path, { force: true });
@@ -342,7 +363,7 @@ export class SnapshotStorage {
   /** Deletes partial uploads that received no chunk for LIMITS.snapshotUploadExpiryMs. */
   expireUploads(nowMs: number): void {
     for (const [key, u] of this.uploads) {
-      if (nowMs - u.lastChunkMs < LIMITS.snapshotUploadExpiryMs) continue;
+      if (u.completing || nowMs - u.lastChunkMs < LIMITS.snapshotUploadExpiryMs) continue;
       this.uploads.delete(key);
       void closeUpload(u, false)
         .then(() => rm(u.path, { force: true }))

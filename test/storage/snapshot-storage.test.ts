@@ -220,3 +220,36 @@ test('once a newer snapshot is stored, no answer to a chunk of an older upload s
   }
   t.is(storage.newestSeq('app'), 300);
 });
+
+test('two replicas uploading the same snapshot at once: the second waits behind the first completing, and what is stored is the snapshot', async (t) => {
+  const dir = tempDir(t);
+  const storage = await SnapshotStorage.open(dir, 0);
+  const data = bytesOf(12, 3 * chunkBytes);
+  const fromFirst = chunksOf(data, 70);
+  const fromSecond = fromFirst.map((c) => ({ ...c, replicaId: 'r2' }));
+  for (const c of fromFirst.slice(0, -1)) await storage.putChunk(c, 0);
+  const firstDone = storage.putChunk(fromFirst.at(-1)!, 0);
+  // The first upload starts completing (checking its file's SHA-256, then
+  // renaming it into place, over several turns of the event loop); the
+  // second replica's first chunk of the same snapshot arrives meanwhile.
+  let turns = 0;
+  while (storage.uploadsInProgress().length > 0 && turns < 1000) {
+    await new Promise((resolve) => setImmediate(resolve));
+    turns++;
+  }
+  t.log(`the second replica's first chunk came ${turns} turns after the first's last`);
+  const secondFirst = storage.putChunk(fromSecond[0]!, 0);
+  const [first, second] = await Promise.all([firstDone, secondFirst]);
+  t.like(first, { complete: true, refused: '', problem: '' });
+  t.like(second, { complete: true, refused: '', problem: '' });
+  t.is(storage.newestSeq('app'), 70);
+  const served: Buffer[] = [];
+  for (let i = 0; i < chunkCount(data.length, LIMITS.snapshotChunkBytes); i++)
+    served.push(Buffer.from((await storage.getChunk('app', 70, i, false)).data!));
+  t.true(Buffer.concat(served).equals(data));
+  // No partial file is left behind.
+  t.deepEqual(
+    readdirSync(join(dir, readdirSync(dir)[0]!)).filter((name) => name.endsWith('.part')),
+    [],
+  );
+});
