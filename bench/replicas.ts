@@ -91,7 +91,17 @@ export async function replicasBench(workers: WorkerSet, args: BenchArgs): Promis
         new Set(ids.map((id) => s.digests.get(id)?.split(':')[0])).size === 1,
     );
     const window = measuredWindow(samples, args.warmupSeconds * 1000, durationSeconds * 1000);
-    report(args, ids, window, phase.clusterCommitsPerSecond, catchUpMs, endCommit, caughtUp, last);
+    report(
+      rig,
+      args,
+      ids,
+      window,
+      phase.clusterCommitsPerSecond,
+      catchUpMs,
+      endCommit,
+      caughtUp,
+      last,
+    );
   } finally {
     await Promise.all(replicas.map((r) => stopProcess(r, () => r.kill('SIGTERM'), 5000)));
     untrack();
@@ -224,6 +234,7 @@ function measuredWindow(samples: readonly Sample[], warmupMs: number, durationMs
 }
 
 function report(
+  rig: LoadRig,
   args: BenchArgs,
   ids: readonly string[],
   window: Window,
@@ -287,9 +298,13 @@ function report(
       minReplicaMessagesPerSecond: Math.min(...rows.map((r) => r.rate)),
       catchUpMs,
       endToEndPerSecond,
+      nodeWarnings: rig.nodeLog.count,
       ratePerSecond: args.rateMessagesPerSecond,
       digestsAgree,
     });
   }
+  console.log(
+    `node warnings/errors logged: ${rig.nodeLog.count}${rig.nodeLog.count > 0 ? `, first: ${rig.nodeLog.firstLines.join(' | ')}` : ''}`,
+  );
   if (!digestsAgree) throw new Error('the replicas ended with different digests');
 }
