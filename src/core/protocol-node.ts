@@ -1851,14 +1851,12 @@ export class ProtocolNode {
       last.producerSeq !== first.producerSeq + count - 1
     )
       invariant(false, `entries ${first.seq}..${last.seq} that share a run key are not a run`);
-    this.log.append(first.seq, first.epoch, count);
-    this.lastTimestampMs = Math.max(this.lastTimestampMs, first.timestampMs);
-    this.producers.record(first.producerId, first.producerSeq, first.seq, first.owner ?? '', count);
+    this.recordAppended(first, count);
   }
 
   /** What appending `entry` changes besides the entries the next Ready carries. */
   private appendEntryState(entry: Entry): void {
-    this.log.append(entry.seq, entry.epoch);
+    this.recordAppended(entry, 1);
     if (entry.kind === EntryKind.config) {
       // In force as soon as it is in the log, committed or not.
       this.pendingConfigs.push({
@@ -1869,13 +1867,28 @@ export class ProtocolNode {
       this.membershipDirty = true;
       this.applyMembership();
     }
-    this.lastTimestampMs = Math.max(this.lastTimestampMs, entry.timestampMs);
-    this.recordProducer(entry);
   }
 
-  private recordProducer(entry: Entry): void {
-    if (entry.kind === EntryKind.data)
-      this.producers.record(entry.producerId, entry.producerSeq, entry.seq, entry.owner ?? '');
+  /**
+   * The epoch index, the log time and the dedup table after appending
+   * `count` entries from `first` on: one entry, or a run's entries, which
+   * share all but their seqs and producerSeqs (consecutive from `first`'s).
+   */
+  private recordAppended(first: Entry, count: number): void {
+    this.log.append(first.seq, first.epoch, count);
+    this.lastTimestampMs = Math.max(this.lastTimestampMs, first.timestampMs);
+    this.recordProducer(first, count);
+  }
+
+  private recordProducer(first: Entry, count = 1): void {
+    if (first.kind === EntryKind.data)
+      this.producers.record(
+        first.producerId,
+        first.producerSeq,
+        first.seq,
+        first.owner ?? '',
+        count,
+      );
   }
 
   /**

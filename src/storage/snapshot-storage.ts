@@ -71,8 +71,6 @@ interface Upload {
   queue: Promise<unknown>;
   /** The partial file, open while chunks come (at most LIMITS.maxSnapshotUploads). */
   handle: FileHandle | null;
-  /** Its last chunk came: the file is being checked and moved into place, and must not expire meanwhile. */
-  completing: boolean;
 }
 
 /** A request the store refuses: bad arguments, not a storage failure. */
@@ -168,7 +166,6 @@ export class SnapshotStorage {
             lastChunkMs: Math.min(nowMs, info.mtimeMs),
             queue: Promise.resolve(),
             handle: null,
-            completing: false,
           };
           storage.uploads.set(uploadKey(upload), upload);
           continue;
@@ -250,7 +247,6 @@ export class SnapshotStorage {
         lastChunkMs: nowMs,
         queue: Promise.resolve(),
         handle: null,
-        completing: false,
       };
       // Registered at once, so that the chunks right behind this one queue behind its file.
       this.uploads.set(key, created);
@@ -311,7 +307,6 @@ export class SnapshotStorage {
     // then queues behind this check instead of starting a new upload, whose
     // new partial file would replace this one's bytes while they are checked
     // and renamed into place.
-    u.completing = true;
     try {
       return await this.checkAndStore(u);
     } finally {
@@ -363,7 +358,12 @@ export class SnapshotStorage {
   /** Deletes partial uploads that received no chunk for LIMITS.snapshotUploadExpiryMs. */
   expireUploads(nowMs: number): void {
     for (const [key, u] of this.uploads) {
-      if (u.completing || nowMs - u.lastChunkMs < LIMITS.snapshotUploadExpiryMs) continue;
+      // One whose last chunk came is being checked and moved into place (complete).
+      if (
+        u.nextIndex >= chunkCount(u.totalBytes, u.chunkBytes) ||
+        nowMs - u.lastChunkMs < LIMITS.snapshotUploadExpiryMs
+      )
+        continue;
       this.uploads.delete(key);
       void closeUpload(u, false)
         .then(() => rm(u.path, { force: true }))

@@ -228,16 +228,25 @@ test('two replicas uploading the same snapshot at once: the second waits behind 
   const fromFirst = chunksOf(data, 70);
   const fromSecond = fromFirst.map((c) => ({ ...c, replicaId: 'r2' }));
   for (const c of fromFirst.slice(0, -1)) await storage.putChunk(c, 0);
-  const firstDone = storage.putChunk(fromFirst.at(-1)!, 0);
-  // The first upload starts completing (checking its file's SHA-256, then
-  // renaming it into place, over several turns of the event loop); the
-  // second replica's first chunk of the same snapshot arrives meanwhile.
+  let firstSettled = false;
+  const firstDone = storage.putChunk(fromFirst.at(-1)!, 0).finally(() => {
+    firstSettled = true;
+  });
+  // The first upload starts completing once its last chunk is written
+  // (checking its file's SHA-256, then renaming it into place, over several
+  // turns of the event loop); the second replica's first chunk of the same
+  // snapshot arrives meanwhile. Nothing announces that start: the turns are
+  // watched until every chunk is in (or, as before this was mended, the
+  // upload has left the list), at most 1,000 of them.
+  const allChunks = fromFirst.length;
   let turns = 0;
-  while (storage.uploadsInProgress().length > 0 && turns < 1000) {
+  for (; turns < 1000; turns++) {
+    const upload = storage.uploadsInProgress()[0];
+    if (upload === undefined || upload.nextIndex === allChunks) break;
     await new Promise((resolve) => setImmediate(resolve));
-    turns++;
   }
   t.log(`the second replica's first chunk came ${turns} turns after the first's last`);
+  t.false(firstSettled, 'the second chunk arrives while the first upload is being completed');
   const secondFirst = storage.putChunk(fromSecond[0]!, 0);
   const [first, second] = await Promise.all([firstDone, secondFirst]);
   t.like(first, { complete: true, refused: '', problem: '' });
